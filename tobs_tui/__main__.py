@@ -1,0 +1,5 @@
+"""`python -m tobs_tui` runs the same entry point as the `tobs-tui` command."""
+
+from tobs_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The export engine: Telegram source, pipeline, state, and the five mechanisms. Never imports textual."""

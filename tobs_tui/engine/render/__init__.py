@@ -1,0 +1,1 @@
+"""Message renderers: Markdown notes for the vault and Telegram-Desktop-compatible JSON."""
