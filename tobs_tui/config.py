@@ -1,0 +1,449 @@
+"""Settings: frozen dataclasses, TOML load/save, env and command-line overrides, validation.
+
+Precedence: defaults < TOML file < environment (MEDIA_WORKERS, MAX_THREADS) < command-line overrides.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import tomllib
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+APP_NAME = "tobs-tui"
+
+MEDIA_KINDS: tuple[str, ...] = ("photo", "video", "document", "audio", "voice", "round", "sticker", "animation")
+FORMATS: tuple[str, ...] = ("markdown", "json")
+
+
+class ConfigError(Exception):
+    """A setting the user wrote (file, environment, flag) is unusable; str() is one sentence saying what to do."""
+
+
+def _default_session_path() -> Path:
+    return platformdirs.user_data_path(APP_NAME) / "tobs.session"
+
+
+def _default_output_dir() -> Path:
+    return Path.home() / "TelegramVault"
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    api_id: int = 0
+    api_hash: str = ""
+    phone: str = ""
+    session_path: Path = field(default_factory=_default_session_path)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    output_dir: Path = field(default_factory=_default_output_dir)
+    media_kinds: tuple[str, ...] = MEDIA_KINDS
+    max_file_size_mb: int = 0              # 0 = no limit
+    download_media: bool = True
+    takeout: bool = False
+    timezone: str = "UTC"                  # IANA name, or "local"
+    formats: tuple[str, ...] = FORMATS
+    max_concurrent_requests: int = 8       # cap of the adaptive request concurrency
+    request_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_threads: int = 0                   # 0 = auto: int(cpu * 1.5), at least 4
+    critical_share: float = 0.7
+    media_download_workers: int = 0        # 0 = auto from the export dir's disk type
+    parts_per_file: int = 4                # parts of one large file in flight at once
+    postprocess: bool = False
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    refresh_hz: float = 2.0
+
+
+@dataclass(frozen=True)
+class Override:
+    """A value that came from the environment or the command line for this run only.
+
+    `saved_value` is what the file (or the default) said, so saving never writes a run-only value back.
+    """
+
+    section: str
+    key: str
+    origin: str          # the environment variable's name, or "command line"
+    saved_value: object
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
+    source: Path | None = None                     # the file these settings were read from, if any
+    file_keys: frozenset[str] = frozenset()        # "section.key" names the file set explicitly
+    overrides: tuple[Override, ...] = ()
+
+    def total_threads(self) -> int:
+        # Imported here: the engine may import this module, so a top-level import would be circular.
+        from tobs_tui.engine.pools import default_total_threads
+
+        return self.workers.max_threads or default_total_threads()
+
+    def pool_sizes(self) -> tuple[int, int]:
+        """(critical, standard) worker counts for the engine's two pools."""
+        from tobs_tui.engine.pools import split_threads
+
+        return split_threads(self.total_threads(), self.workers.critical_share)
+
+    def origin_of(self, section: str, key: str) -> str:
+        """Where a value came from: an env variable's name, "command line", "config file" or "default"."""
+        for o in self.overrides:
+            if o.section == section and o.key == key:
+                return o.origin
+        return "config file" if f"{section}.{key}" in self.file_keys else "default"
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "telegram": TelegramSettings,
+    "export": ExportSettings,
+    "workers": WorkerSettings,
+    "ui": UiSettings,
+}
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "MEDIA_WORKERS": ("workers", "media_download_workers"),
+    "MAX_THREADS": ("workers", "max_threads"),
+}
+
+
+# ---------------------------------------------------------------- validation
+
+
+class _Invalid(Exception):
+    """Raised by a validator with the description of what is allowed."""
+
+    def __init__(self, allowed: str) -> None:
+        super().__init__(allowed)
+        self.allowed = allowed
+
+
+# A validator turns a raw value into the typed setting; `base` anchors relative paths.
+Validator = Callable[[object, Path], object]
+
+
+def _int(lo: int, hi: int, *, auto_zero: bool = False) -> Validator:
+    allowed = f"a whole number from {lo} to {hi}"
+    if auto_zero:
+        allowed = f"0 (automatic) or {allowed}"
+
+    def check(value: object, base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(allowed)
+        if not (lo <= value <= hi or (auto_zero and value == 0)):
+            raise _Invalid(allowed)
+        return value
+
+    return check
+
+
+def _float(lo: float, hi: float) -> Validator:
+    allowed = f"a number from {lo:g} to {hi:g}"
+
+    def check(value: object, base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(allowed)
+        number = float(value)
+        if math.isnan(number) or not lo <= number <= hi:
+            raise _Invalid(allowed)
+        return number
+
+    return check
+
+
+def _bool(value: object, base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("true or false")
+    return value
+
+
+def _str(value: object, base: Path) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a quoted string")
+    return value.strip()
+
+
+def _path(value: object, base: Path) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise _Invalid("a non-empty path string")
+    p = Path(str(value).strip()).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _subset(allowed_values: tuple[str, ...], *, non_empty: bool) -> Validator:
+    names = ", ".join(f'"{v}"' for v in allowed_values)
+    allowed = f"a list of {'one or more of' if non_empty else 'any of'} {names}"
+
+    def check(value: object, base: Path) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise _Invalid(allowed)
+        if any(v not in allowed_values for v in value) or (non_empty and not value):
+            raise _Invalid(allowed)
+        return tuple(dict.fromkeys(value))   # keeps order, drops repeats
+
+    return check
+
+
+def _timezone(value: object, base: Path) -> str:
+    allowed = 'an IANA time zone name such as "Europe/Berlin", or "UTC", or "local"'
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(allowed)
+    name = value.strip()
+    if name in ("UTC", "local"):
+        return name
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(allowed) from None
+    return name
+
+
+_VALIDATORS: dict[str, dict[str, Validator]] = {
+    "telegram": {
+        "api_id": _int(0, 2**31 - 1),
+        "api_hash": _str,
+        "phone": _str,
+        "session_path": _path,
+    },
+    "export": {
+        "output_dir": _path,
+        "media_kinds": _subset(MEDIA_KINDS, non_empty=False),
+        "max_file_size_mb": _int(0, 1_000_000),
+        "download_media": _bool,
+        "takeout": _bool,
+        "timezone": _timezone,
+        "formats": _subset(FORMATS, non_empty=True),
+        "max_concurrent_requests": _int(1, 64),
+        "request_timeout_s": _float(1, 600),
+    },
+    "workers": {
+        "max_threads": _int(2, 256, auto_zero=True),
+        "critical_share": _float(0.1, 0.9),
+        "media_download_workers": _int(1, 64, auto_zero=True),
+        "parts_per_file": _int(1, 16),
+        "postprocess": _bool,
+    },
+    "ui": {
+        "refresh_hz": _float(1, 4),
+    },
+}
+
+# Environment values must name a number outright: "0" would silently mean "auto", which nobody sets on purpose.
+_ENV_VALIDATORS: dict[str, Validator] = {
+    "MEDIA_WORKERS": _int(1, 64),
+    "MAX_THREADS": _int(2, 256),
+}
+
+
+def _show(value: object) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _check_section(section: str, where: str) -> dict[str, Validator]:
+    try:
+        return _VALIDATORS[section]
+    except KeyError:
+        allowed = ", ".join(f"[{s}]" for s in _VALIDATORS)
+        raise ConfigError(f"{where}: unknown section [{section}]; the sections are {allowed}.") from None
+
+
+def _check_value(section: str, key: str, value: object, where: str, base: Path) -> object:
+    validators = _check_section(section, where)
+    if key not in validators:
+        raise ConfigError(
+            f"{where}: unknown key {key!r} in [{section}]; the keys there are {', '.join(validators)}."
+        )
+    try:
+        return validators[key](value, base)
+    except _Invalid as e:
+        raise ConfigError(f"{where}: [{section}] {key} must be {e.allowed}, got {_show(value)}.") from None
+
+
+# ---------------------------------------------------------------- load
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """TOBS_CONFIG if set, else the platform's user config dir (e.g. ~/.config/tobs-tui/config.toml)."""
+    env = os.environ if env is None else env
+    named = env.get("TOBS_CONFIG", "").strip()
+    if named:
+        return Path(named).expanduser()
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Config file {path} is not valid TOML ({e}); fix that line or delete the file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text; save it as UTF-8.") from None
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(f"Cannot read config file {path} ({reason}); check that it is a readable file.") from None
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
+) -> Settings:
+    """Settings from defaults, the TOML file, the environment and `overrides` (command-line values; None skips).
+
+    A missing file at the default location (or at TOBS_CONFIG) means defaults; a missing `path` is an error.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None
+    path = Path(path).expanduser() if explicit else default_config_path(env)
+
+    raw: dict[str, object] = {}
+    source: Path | None = None
+    if path.exists() or explicit:
+        if explicit and not path.exists():
+            raise ConfigError(f"Config file {path} does not exist; create it (see config.example.toml) or omit it.")
+        raw = _read_toml(path)
+        source = path
+
+    where = f"Config file {path}"
+    values: dict[str, dict[str, object]] = {
+        name: {f.name: getattr(section, f.name) for f in fields(section)}
+        for name, section in ((n, t()) for n, t in _SECTION_TYPES.items())
+    }
+    file_keys: set[str] = set()
+    for section, table in raw.items():
+        if not isinstance(table, dict):
+            if section in _VALIDATORS:
+                raise ConfigError(f"{where}: [{section}] must be a table of keys, got {_show(table)}.")
+            sections = ", ".join(f"[{s}]" for s in _VALIDATORS)
+            raise ConfigError(f"{where}: unknown top-level key {section!r}; settings go in the sections {sections}.")
+        _check_section(section, where)
+        for key, value in table.items():
+            values[section][key] = _check_value(section, key, value, where, path.parent)
+            file_keys.add(f"{section}.{key}")
+
+    applied: list[Override] = []
+    for name, (section, key) in ENV_OVERRIDES.items():
+        text = env.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            number = _ENV_VALIDATORS[name](int(text) if text.lstrip("+-").isdigit() else text, Path.cwd())
+        except _Invalid as e:
+            raise ConfigError(
+                f"Environment variable {name} must be {e.allowed}, got {_show(text)}; fix it or unset it."
+            ) from None
+        applied.append(Override(section, key, name, values[section][key]))
+        values[section][key] = number
+
+    for section, table in (overrides or {}).items():
+        for key, value in table.items():
+            if value is None:
+                continue
+            checked = _check_value(section, key, value, "Command line", Path.cwd())
+            saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)),
+                         values[section][key])
+            applied = [o for o in applied if (o.section, o.key) != (section, key)]
+            applied.append(Override(section, key, "command line", saved))
+            values[section][key] = checked
+
+    return Settings(
+        **{name: t(**values[name]) for name, t in _SECTION_TYPES.items()},
+        source=source,
+        file_keys=frozenset(file_keys),
+        overrides=tuple(applied),
+    )
+
+
+def settings_with(settings: Settings, section: str, **changes: object) -> Settings:
+    """A validated copy with `changes` applied to one section (what the settings panel saves).
+
+    Changed keys stop being run-only overrides: the user chose them, so saving writes them.
+    """
+    where = "Setting"
+    _check_section(section, where)
+    checked = {key: _check_value(section, key, value, where, Path.cwd()) for key, value in changes.items()}
+    return replace(
+        settings,
+        **{section: replace(getattr(settings, section), **checked)},
+        file_keys=settings.file_keys | {f"{section}.{k}" for k in checked},
+        overrides=tuple(o for o in settings.overrides if not (o.section == section and o.key in checked)),
+    )
+
+
+# ---------------------------------------------------------------- save
+
+
+def _toml_value(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def to_toml_dict(settings: Settings, *, effective: bool = False) -> dict[str, dict[str, object]]:
+    """The settings as TOML-ready tables; run-only overrides are replaced by their saved values unless `effective`."""
+    saved = {} if effective else {(o.section, o.key): o.saved_value for o in settings.overrides}
+    out: dict[str, dict[str, object]] = {}
+    for name in _SECTION_TYPES:
+        section = getattr(settings, name)
+        out[name] = {
+            f.name: _toml_value(saved.get((name, f.name), getattr(section, f.name))) for f in fields(section)
+        }
+    return out
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings atomically (temp file, fsync, rename) with mode 0600; returns the path written.
+
+    The file may hold the api hash and phone number, so it is always private to the user.
+    """
+    target = Path(path).expanduser() if path is not None else (settings.source or default_config_path())
+    text = "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(
+        to_toml_dict(settings)
+    )
+    tmp_name: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        # mkstemp creates the file 0600, and os.replace keeps that mode on the target.
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+        tmp_name = None
+        if os.name == "posix":   # makes the rename itself durable; Windows cannot open a directory
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(f"Cannot write config file {target} ({reason}); check the directory's permissions.") from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+    return target
