@@ -1,0 +1,273 @@
+"""Export state in SQLite at <vault>/.tobs/state.sqlite: per-chat progress, committed file lengths, message index, media.
+
+One connection shared by the engine thread and the write pool's worker threads, serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id     INTEGER PRIMARY KEY,
+    title       TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    username    TEXT,
+    dir_name    TEXT NOT NULL,
+    first_id    INTEGER,
+    last_id     INTEGER NOT NULL DEFAULT 0,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    last_export REAL
+);
+CREATE TABLE IF NOT EXISTS topics (
+    chat_id  INTEGER NOT NULL,
+    topic_id INTEGER NOT NULL,
+    last_id  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, topic_id)
+) WITHOUT ROWID;
+-- length 0 marks a file created by a commit that has not finished: recover() deletes it.
+-- tail holds the last committed bytes so recover() can tell our torn write from a user's edit.
+CREATE TABLE IF NOT EXISTS files (
+    path    TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    length  INTEGER NOT NULL,
+    tail    BLOB NOT NULL DEFAULT x''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_chat ON files (chat_id);
+CREATE TABLE IF NOT EXISTS messages (
+    chat_id INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    note    TEXT NOT NULL,
+    sender  TEXT NOT NULL,
+    snippet TEXT NOT NULL,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS media (
+    chat_id    INTEGER NOT NULL,
+    msg_id     INTEGER NOT NULL,
+    media_id   INTEGER,
+    kind       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    size       INTEGER,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    status     TEXT NOT NULL,
+    sha256     TEXT,
+    reason     TEXT,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    chat_id: int
+    title: str
+    kind: str
+    username: str | None
+    dir_name: str
+    first_id: int | None       # lowest message id ever committed (the exported range is first_id..last_id)
+    last_id: int               # highest committed message id; 0 = nothing yet
+    message_count: int
+    last_export: float | None  # time.time() of the last commit
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str                  # vault-relative, "/"-separated
+    chat_id: int
+    length: int                # committed bytes; 0 = created by an unfinished commit
+    tail: bytes                # the last committed bytes (up to TAIL_BYTES)
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    chat_id: int
+    msg_id: int
+    media_id: int | None       # Telegram document / photo id
+    kind: str
+    path: str                  # vault-relative target
+    size: int | None
+    bytes_done: int = 0
+    status: str = "pending"    # pending, partial, done, skipped, failed
+    sha256: str | None = None
+    reason: str | None = None  # why skipped or failed, one sentence
+
+
+TAIL_BYTES = 32
+
+
+class StateStore:
+    """Thread-safe access to the state DB; every method is one short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit that returned is on disk even after power loss, which the vault's offsets rely on.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statements: Iterable[tuple[str, tuple | list]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    if isinstance(params, list):
+                        self._db.executemany(sql, params)
+                    else:
+                        self._db.execute(sql, params)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # chats -----------------------------------------------------------------------------------------
+
+    def chat_progress(self, chat_id: int) -> ChatRecord | None:
+        rows = self._read(
+            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
+            " FROM chats WHERE chat_id = ?",
+            (chat_id,),
+        )
+        return ChatRecord(*rows[0]) if rows else None
+
+    def all_chats(self) -> list[ChatRecord]:
+        rows = self._read(
+            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
+            " FROM chats ORDER BY chat_id"
+        )
+        return [ChatRecord(*row) for row in rows]
+
+    def upsert_chat(self, chat_id: int, *, title: str, kind: str, username: str | None, dir_name: str) -> None:
+        self._write([(
+            "INSERT INTO chats (chat_id, title, kind, username, dir_name) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title, kind = excluded.kind,"
+            " username = excluded.username, dir_name = excluded.dir_name",
+            (chat_id, title, str(getattr(kind, "value", kind)), username, dir_name),
+        )])
+
+    def topic_last_ids(self, chat_id: int) -> dict[int, int]:
+        return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
+
+    # files -----------------------------------------------------------------------------------------
+
+    def note_lengths(self, chat_id: int) -> dict[str, int]:
+        """Committed length per vault-relative file of this chat (files of unfinished commits excluded)."""
+        return dict(self._read("SELECT path, length FROM files WHERE chat_id = ? AND length > 0", (chat_id,)))
+
+    def all_files(self) -> list[FileRecord]:
+        return [FileRecord(*row) for row in self._read("SELECT path, chat_id, length, tail FROM files ORDER BY path")]
+
+    def register_new_files(self, chat_id: int, paths: Iterable[str]) -> None:
+        """Record files about to be created, before their first byte is written, so a crash leaves no orphan."""
+        self._write([(
+            "INSERT OR IGNORE INTO files (path, chat_id, length) VALUES (?, ?, 0)",
+            [(p, chat_id) for p in paths],
+        )])
+
+    def set_file(self, path: str, *, length: int, tail: bytes) -> None:
+        self._write([("UPDATE files SET length = ?, tail = ? WHERE path = ?", (length, tail, path))])
+
+    def forget_file(self, path: str) -> None:
+        self._write([("DELETE FROM files WHERE path = ?", (path,))])
+
+    # the commit ------------------------------------------------------------------------------------
+
+    def commit_batch(
+        self,
+        chat_id: int,
+        *,
+        last_id: int,
+        file_lengths: dict[str, int],
+        messages: list[tuple[int, str, str, str]],
+        topic_last_ids: dict[int, int] | None = None,
+        file_tails: dict[str, bytes] | None = None,
+    ) -> None:
+        """ONE transaction: progress + committed file lengths (+ tails) + message index rows."""
+        tails = file_tails or {}
+        ids = [m[0] for m in messages]
+        statements: list[tuple[str, tuple | list]] = [
+            (
+                "INSERT INTO chats (chat_id, title, kind, dir_name) VALUES (?, '', '', '') ON CONFLICT DO NOTHING",
+                (chat_id,),
+            ),
+            (
+                "UPDATE chats SET last_id = max(last_id, ?), first_id = CASE WHEN ? IS NULL THEN first_id"
+                " WHEN first_id IS NULL THEN ? ELSE min(first_id, ?) END,"
+                " message_count = message_count + ?, last_export = ? WHERE chat_id = ?",
+                (last_id, min(ids, default=None), min(ids, default=None), min(ids, default=None),
+                 len(messages), time.time(), chat_id),
+            ),
+            (
+                "INSERT INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (path) DO UPDATE SET length = excluded.length, tail = excluded.tail",
+                [(p, chat_id, n, tails.get(p, b"")) for p, n in file_lengths.items()],
+            ),
+            (
+                "INSERT OR REPLACE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, ?, ?)",
+                [(chat_id, *m) for m in messages],
+            ),
+        ]
+        if topic_last_ids:
+            statements.append((
+                "INSERT INTO topics (chat_id, topic_id, last_id) VALUES (?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                [(chat_id, t, i) for t, i in topic_last_ids.items()],
+            ))
+        self._write(statements)
+
+    def lookup_messages(self, chat_id: int, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+        """id -> (note, sender, snippet) for the ids already exported (reply links to older batches)."""
+        wanted = sorted(set(ids))
+        found: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT msg_id, note, sender, snippet FROM messages WHERE chat_id = ? AND msg_id IN ({marks})",
+                (chat_id, *chunk),
+            )
+            found.update((row[0], (row[1], row[2], row[3])) for row in rows)
+        return found
+
+    # media -----------------------------------------------------------------------------------------
+
+    def upsert_media(self, record: MediaRecord) -> None:
+        self._write([(
+            "INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
+            " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
+             record.bytes_done, record.status, record.sha256, record.reason),
+        )])
+
+    def media_record(self, chat_id: int, msg_id: int) -> MediaRecord | None:
+        rows = self._read(
+            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+            " FROM media WHERE chat_id = ? AND msg_id = ?",
+            (chat_id, msg_id),
+        )
+        return MediaRecord(*rows[0]) if rows else None
+
+    def unfinished_media(self, chat_id: int | None = None) -> list[MediaRecord]:
+        """Media not yet done (pending or partial), oldest message first, to resume after a restart."""
+        sql = ("SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+               " FROM media WHERE status IN ('pending', 'partial')")
+        params: tuple = ()
+        if chat_id is not None:
+            sql += " AND chat_id = ?"
+            params = (chat_id,)
+        return [MediaRecord(*row) for row in self._read(sql + " ORDER BY chat_id, msg_id", params)]
