@@ -185,7 +185,7 @@ def _str(value: object, base: Path) -> str:
 def _path(value: object, base: Path) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         raise _Invalid("a non-empty path string")
-    p = Path(str(value).strip()).expanduser()
+    p = Path(os.fspath(value).strip()).expanduser()
     return p if p.is_absolute() else base / p
 
 
@@ -212,7 +212,7 @@ def _timezone(value: object, base: Path) -> str:
         return name
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):   # OSError: an unreadable time zone database
         raise _Invalid(allowed) from None
     return name
 
@@ -348,7 +348,11 @@ def load_settings(
         if not text:
             continue
         try:
-            number = _ENV_VALIDATORS[name](int(text) if text.lstrip("+-").isdigit() else text, Path.cwd())
+            parsed: object = int(text)
+        except ValueError:
+            parsed = text   # the validator rejects it with the allowed range
+        try:
+            number = _ENV_VALIDATORS[name](parsed, Path.cwd())
         except _Invalid as e:
             raise ConfigError(
                 f"Environment variable {name} must be {e.allowed}, got {_show(text)}; fix it or unset it."
