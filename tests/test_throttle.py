@@ -110,7 +110,7 @@ def test_hysteresis_does_not_flap_around_the_threshold():
 def test_exit_needs_calm_requests_in_a_row():
     det, clock, events = make(window=10, min_samples=10, exit_samples=5)
     feed(det, clock, [0.05] * 60)
-    feed(det, clock, [0.5] * 10)
+    feed(det, clock, [0.6] * 10)
     assert det.is_throttled()
     # The window (less its slowest sample) drops under 2 x baseline on the 9th fast reply;
     # the throttle ends only on the 5th calm reply in a row after that, the 13th.
