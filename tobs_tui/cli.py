@@ -1,0 +1,418 @@
+"""The `tobs-tui` command: global flags, `config` and `doctor`, logging, and the hooks other commands plug into.
+
+Commands that live in other modules are imported only when chosen, so `export` never loads Textual
+and `--version` loads nothing beyond this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import logging.handlers
+import os
+import platform
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+from tobs_tui import __version__
+from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent   # the directory holding the tobs_tui package
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_PROFILE = "realistic"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A subcommand whose arguments and body live in another module."""
+
+    name: str
+    module: str
+    add_arguments: str
+    run: str
+    help: str
+    needs_settings: bool = True
+
+
+HOOKS: tuple[Hook, ...] = (
+    Hook("export", "tobs_tui.headless", "add_export_arguments", "run_export",
+         "export chats to the vault without the dashboard"),
+    Hook("chats", "tobs_tui.headless", "add_chats_arguments", "run_chats", "list your chats"),
+    Hook("emulator", "tobs_tui.emulator.cli", "add_arguments", "run",
+         "run the local Telegram DC emulator", needs_settings=False),
+)
+TUI_MODULE = "tobs_tui.ui.launch"
+
+
+def module_present(dotted: str) -> bool:
+    """Whether a module exists on disk, found without importing it (imports would cost startup time)."""
+    base = SOURCE_ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def available_hooks() -> list[Hook]:
+    return [h for h in HOOKS if module_present(h.module)]
+
+
+class CommandUnavailable(Exception):
+    """A registered command's module is present but broken; reported as one line, exit 1."""
+
+
+def _hook_function(hook: Hook, attr: str) -> Callable:
+    try:
+        return getattr(importlib.import_module(hook.module), attr)
+    except (ImportError, AttributeError) as e:
+        raise CommandUnavailable(f"`tobs-tui {hook.name}` cannot start: {hook.module}.{attr} failed to load ({e}).") \
+            from e
+
+
+# ---------------------------------------------------------------- parser
+
+
+class _ProbeFailed(Exception):
+    pass
+
+
+class _ProbeParser(argparse.ArgumentParser):
+    """Finds which subcommand was chosen without knowing its arguments; never prints or exits."""
+
+    def error(self, message: str):   # type: ignore[override]
+        raise _ProbeFailed(message)
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser(selected: str | None = None, *, probe: bool = False) -> argparse.ArgumentParser:
+    """The full parser; only the `selected` hook's module is imported to add its arguments.
+
+    With `probe`, hooks get no arguments and help/version are left out, so parsing only finds the command.
+    """
+    cls = _ProbeParser if probe else argparse.ArgumentParser
+    parser = cls(
+        prog="tobs-tui",
+        description="Archive Telegram chats into an Obsidian-friendly Markdown vault. "
+        "Without a command, starts the dashboard.",
+        add_help=not probe,
+    )
+    if not probe:
+        parser.add_argument("--version", action="version", version=f"tobs-tui {__version__}")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="settings file (default: $TOBS_CONFIG, else the platform config dir)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper,
+                        help="detail of the log file (default: INFO)")
+    parser.add_argument("--output-dir", type=Path, metavar="DIR", help="export directory for this run")
+    parser.add_argument("--media-workers", type=_whole_number, metavar="N",
+                        help="parallel media downloads for this run (1..64)")
+    parser.add_argument("--max-threads", type=_whole_number, metavar="N",
+                        help="total worker threads for this run (2..256)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the dashboard on the built-in Telegram emulator (no account needed)")
+    # dest differs from the names run_app reads: the `emulator` command has its own --profile and --world,
+    # and a subcommand's values would overwrite same-named global ones.
+    parser.add_argument("--profile", dest="demo_profile", metavar="NAME",
+                        help=f"emulator profile for --demo (default: {DEFAULT_PROFILE})")
+    parser.add_argument("--world", dest="demo_world", type=Path, metavar="FILE",
+                        help="emulator world file for --demo")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config = sub.add_parser("config", help="where the settings file is, what it says, whether it is valid",
+                            add_help=not probe)
+    config.add_argument("action", choices=("path", "show", "check"),
+                        help="path: print the settings file's path; show: print the effective settings; "
+                        "check: validate the file")
+    sub.add_parser("doctor", help="show what the engine would use on this machine, and why", add_help=not probe)
+    for hook in available_hooks():
+        p = sub.add_parser(hook.name, help=hook.help, add_help=not probe)
+        if hook.name == selected and not probe:
+            _hook_function(hook, hook.add_arguments)(p)
+    return parser
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    try:
+        args, _ = build_parser(probe=True).parse_known_args(argv)
+    except _ProbeFailed:
+        return None   # the real parser will report the mistake with full usage
+    return args.command
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser(chosen_command(argv))
+    args = parser.parse_args(argv)
+    if args.command is not None and (args.demo or args.demo_profile or args.demo_world):
+        parser.error("--demo, --profile and --world start the dashboard; use them without a command")
+    if (args.demo_profile or args.demo_world) and not args.demo:
+        parser.error("--profile and --world choose the demo's emulator; add --demo")
+    return args
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    return {
+        "export": {"output_dir": args.output_dir},
+        "workers": {"media_download_workers": args.media_workers, "max_threads": args.max_threads},
+    }
+
+
+def load_for(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides=settings_overrides(args))
+
+
+# ---------------------------------------------------------------- logging
+
+
+class SecretRedactor(logging.Filter):
+    """Replaces known secrets (api hash, phone number) in every record before any handler writes it."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole.
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            for s in self.secrets:
+                text = text.replace(s, "[redacted]")
+                if record.exc_text:
+                    record.exc_text = record.exc_text.replace(s, "[redacted]")
+            record.msg, record.args = text, None
+        return True
+
+
+def log_file_path() -> Path:
+    return platformdirs.user_log_path(APP_NAME) / "tobs-tui.log"
+
+
+def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = True) -> list[logging.Handler]:
+    """File log at `level` under the user log dir, plus warnings on stderr unless the dashboard owns the screen."""
+    redactor = SecretRedactor(secrets)
+    handlers: list[logging.Handler] = []
+    path = log_file_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Logs name chats and people: the directory is private, so rotated files are too.
+        path.parent.chmod(0o700)
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3,
+                                                            encoding="utf-8")
+    except OSError as e:
+        print(f"tobs-tui: cannot write the log file {path} ({e.strerror}); continuing without it.", file=sys.stderr)
+    else:
+        file_handler.setLevel(level)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(file_handler)
+    if stderr:
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        err.setFormatter(logging.Formatter("tobs-tui: %(levelname)s: %(message)s"))
+        handlers.append(err)
+    root = logging.getLogger()
+    root.setLevel(level)
+    for h in handlers:
+        h.addFilter(redactor)
+        root.addHandler(h)
+    return handlers
+
+
+def teardown_logging(handlers: list[logging.Handler]) -> None:
+    root = logging.getLogger()
+    for h in handlers:
+        root.removeHandler(h)
+        h.close()
+
+
+# ---------------------------------------------------------------- config and doctor
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return args.config.expanduser() if args.config is not None else default_config_path()
+
+
+def _toml_line(key: str, value: object) -> str:
+    if isinstance(value, list):   # tomli-w puts each item on its own line; one line reads better here
+        items = (tomli_w.dumps({"v": item}).strip().removeprefix("v = ") for item in value)
+        return f"{key} = [{', '.join(items)}]"
+    return tomli_w.dumps({key: value}).strip()
+
+
+def render_settings(settings: Settings) -> str:
+    """The effective settings as TOML, each value not from the defaults marked with where it came from.
+
+    Secrets are shown only as set/unset, commented out so the output stays valid to paste into a file.
+    """
+    source = f"from {settings.source}" if settings.source else "no settings file: defaults"
+    lines = [f"# effective settings ({source})"]
+    for section, table in to_toml_dict(settings, effective=True).items():
+        lines.append(f"\n[{section}]")
+        for key, value in table.items():
+            origin = settings.origin_of(section, key)
+            if key in ("api_hash", "phone") and value:
+                line = f"# {key} = <set, hidden>"
+            else:
+                line = _toml_line(key, value)
+            lines.append(line if origin == "default" else f"{line}  # {origin}")
+    return "\n".join(lines)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    path = _config_path(args)
+    if args.action == "path":
+        print(path)
+        return 0
+    settings = load_for(args)
+    if args.action == "show":
+        print(render_settings(settings))
+        return 0
+    if settings.source is None:
+        print(f"No settings file at {path}; the defaults apply.")
+    else:
+        count = len(settings.file_keys)
+        print(f"{settings.source} is valid ({count} setting{'s' if count != 1 else ''} set, the rest default).")
+    for o in settings.overrides:
+        print(f"[{o.section}] {o.key} is overridden by {o.origin}.")
+    return 0
+
+
+def _dist_version(name: str) -> str:
+    from importlib import metadata   # here, not at the top: it costs --version a visible share of its start-up
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]]:
+    """What the engine would use here, as (label, value) rows; every value says where it came from."""
+    from tobs_tui.engine.disk import resolve_media_workers
+    from tobs_tui.engine.pools import default_total_threads
+
+    out_dir = settings.export.output_dir
+    if out_dir.is_dir():
+        out_state = "exists"
+    elif out_dir.exists():
+        out_state = "exists but is not a directory: exports will fail"
+    else:
+        out_state = "will be created"
+    # The vault may not exist yet; its disk is the one of the nearest existing parent.
+    # env={}: MEDIA_WORKERS has already been applied to the settings, with its origin recorded.
+    workers, disk, _ = resolve_media_workers(_nearest_existing(out_dir),
+                                             settings.workers.media_download_workers, env={})
+    configured = settings.workers.media_download_workers
+    if configured:
+        workers_from = settings.origin_of("workers", "media_download_workers")
+    else:
+        workers_from = f"auto for a {disk.kind} disk"
+
+    cpus = os.cpu_count() or 1
+    total = settings.total_threads()
+    if settings.workers.max_threads:
+        threads_from = settings.origin_of("workers", "max_threads")
+    else:
+        threads_from = f"auto: {cpus} CPUs x 1.5, at least 4 = {default_total_threads()}"
+    critical, standard = settings.pool_sizes()
+    share = settings.workers.critical_share
+
+    config_state = "exists" if settings.source else "not found: defaults apply"
+    return [
+        ("tobs-tui", __version__),
+        ("config file", f"{config_path} ({config_state})"),
+        ("log file", str(log_file_path())),
+        ("session file", f"{settings.telegram.session_path} "
+                         f"({'exists' if settings.telegram.session_path.exists() else 'not logged in yet'})"),
+        ("export dir", f"{out_dir} ({out_state})"),
+        ("disk", f"{disk.kind} ({disk.reason})"),
+        ("media workers", f"{workers} ({workers_from})"),
+        ("threads", f"{total} ({threads_from})"),
+        ("pools", f"critical {critical}, standard {standard} (critical share {share:g})"),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("telethon", _dist_version("telethon")),
+        ("textual", _dist_version("textual")),
+        ("platform", f"{platform.system()} {platform.release()} {platform.machine()}"),
+    ]
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    rows = doctor_report(load_for(args), _config_path(args))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "config":
+        return cmd_config(args)
+    if args.command == "doctor":
+        return cmd_doctor(args)
+
+    hook = next((h for h in HOOKS if h.name == args.command), None)
+    if hook is not None:
+        run = _hook_function(hook, hook.run)
+        if not hook.needs_settings:
+            handlers = setup_logging(args.log_level)
+            try:
+                return run(args)
+            finally:
+                teardown_logging(handlers)
+        settings = load_for(args)
+        handlers = setup_logging(args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone))
+        try:
+            return run(args, settings)
+        finally:
+            teardown_logging(handlers)
+
+    if not module_present(TUI_MODULE):
+        print("tobs-tui: the dashboard is not part of this install; run `tobs-tui --help` for the commands.",
+              file=sys.stderr)
+        return 1
+    settings = load_for(args)
+    args.profile = args.demo_profile or DEFAULT_PROFILE
+    args.world = args.demo_world
+    # The dashboard owns the terminal: logs go to the file only.
+    handlers = setup_logging(args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone),
+                             stderr=False)
+    try:
+        run_app = getattr(importlib.import_module(TUI_MODULE), "run_app")
+        return run_app(args, settings)
+    finally:
+        teardown_logging(handlers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            args = parse_args(argv)
+        except SystemExit as e:   # --help, --version, usage errors: argparse already printed
+            return e.code if isinstance(e.code, int) else 0
+        return _run(args)
+    except ConfigError as e:
+        print(f"tobs-tui: {e}", file=sys.stderr)
+        return 2
+    except CommandUnavailable as e:
+        print(f"tobs-tui: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
