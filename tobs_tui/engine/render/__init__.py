@@ -1,1 +1,20 @@
 """Message renderers: Markdown notes for the vault and Telegram-Desktop-compatible JSON."""
+
+from __future__ import annotations
+
+from .markdown import MediaRef, RenderContext, ReplyTarget, month_key, render_message
+from .media import media_facts, media_kind
+from .text import plain_snippet
+from .entities import render_text
+
+__all__ = [
+    "MediaRef",
+    "RenderContext",
+    "ReplyTarget",
+    "media_facts",
+    "media_kind",
+    "month_key",
+    "plain_snippet",
+    "render_message",
+    "render_text",
+]

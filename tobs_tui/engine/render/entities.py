@@ -1,0 +1,377 @@
+"""Telegram message entities to Obsidian Markdown: nesting, overlaps, UTF-16 offsets, block structure.
+
+Block entities (blockquote, pre, multi-line code) split the text into blocks; inline entities are
+clipped to those blocks and nested into a tree, splitting any entity that crosses another's end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from .text import (
+    Utf16Index,
+    clean,
+    code_fence,
+    code_span,
+    escape_plain,
+    is_punct,
+    is_space,
+)
+
+# Telethon class name -> our entity kind.
+ENTITY_KINDS = {
+    "MessageEntityBold": "bold",
+    "MessageEntityItalic": "italic",
+    "MessageEntityUnderline": "underline",
+    "MessageEntityStrike": "strikethrough",
+    "MessageEntitySpoiler": "spoiler",
+    "MessageEntityCode": "code",
+    "MessageEntityPre": "pre",
+    "MessageEntityBlockquote": "blockquote",
+    "MessageEntityTextUrl": "text_link",
+    "MessageEntityUrl": "link",
+    "MessageEntityEmail": "email",
+    "MessageEntityPhone": "phone",
+    "MessageEntityMention": "mention",
+    "MessageEntityMentionName": "mention_name",
+    "InputMessageEntityMentionName": "mention_name",
+    "MessageEntityHashtag": "hashtag",
+    "MessageEntityCashtag": "cashtag",
+    "MessageEntityBotCommand": "bot_command",
+    "MessageEntityBankCard": "bank_card",
+    "MessageEntityCustomEmoji": "custom_emoji",
+}
+LINK_KINDS = frozenset({"text_link", "link", "email", "phone", "mention", "mention_name"})
+# Markdown marker when the delimiter rules allow it, HTML tag otherwise. A spoiler is shown as an
+# Obsidian highlight: Obsidian has no hidden text, and a comment (%%) would hide it for good.
+WRAPPERS = {
+    "bold": ("**", "b"),
+    "italic": ("*", "i"),
+    "strikethrough": ("~~", "s"),
+    "spoiler": ("==", "mark"),
+    "underline": (None, "u"),
+}
+# At equal spans the first here is the outer one.
+_PRIORITY = {kind: rank for rank, kind in enumerate(
+    ["text_link", "link", "email", "phone", "mention", "mention_name", "hashtag", "cashtag",
+     "bot_command", "bank_card", "bold", "italic", "underline", "strikethrough", "spoiler",
+     "custom_emoji", "code"]
+)}
+_SAFE_SCHEMES = frozenset({"http", "https", "tg", "mailto", "tel", "ftp", "ton"})
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_TAG_RE = re.compile(r"#[\w/-]*[^\W\d][\w/-]*")
+_TAG_CHAR_RE = re.compile(r"[\w/-]")
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str
+    start: int
+    end: int
+    language: str = ""
+    url: str = ""
+    user_id: int | None = None
+    collapsed: bool = False
+    document_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """One Markdown block of a message body: "para" text can share a paragraph, "block" cannot."""
+
+    kind: str
+    text: str
+
+
+@dataclass
+class _Node:
+    span: Span | None
+    start: int
+    end: int
+    children: list[_Node] = field(default_factory=list)
+
+
+def entity_spans(text: str, entities: list | None) -> list[Span]:
+    """Telegram entities as clipped Python-index spans; malformed ones are dropped, never raised."""
+    if not entities:
+        return []
+    index = Utf16Index(text)
+    spans = []
+    for entity in entities:
+        kind = ENTITY_KINDS.get(type(entity).__name__, "unknown")
+        start, end = index.span(getattr(entity, "offset", 0), getattr(entity, "length", 0))
+        if end <= start:
+            continue
+        if kind == "code" and re.search("[\n\r\u2028\u2029\x85]", text[start:end]):
+            kind = "pre"  # a code span cannot hold a line break safely; a fence can
+        user_id = getattr(entity, "user_id", None)
+        document_id = getattr(entity, "document_id", None)
+        spans.append(Span(
+            kind=kind,
+            start=start,
+            end=end,
+            language=str(getattr(entity, "language", "") or ""),
+            url=str(getattr(entity, "url", "") or ""),
+            user_id=user_id if isinstance(user_id, int) else None,
+            collapsed=bool(getattr(entity, "collapsed", False)),
+            document_id=document_id if isinstance(document_id, int) else None,
+        ))
+    return spans
+
+
+def _non_overlapping(spans: list[Span], lo: int, hi: int) -> list[Span]:
+    """Clip to [lo, hi) and keep the earliest of any overlapping ones."""
+    kept: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        start, end = max(span.start, lo), min(span.end, hi)
+        if end <= start or (kept and start < kept[-1].end):
+            continue
+        kept.append(Span(span.kind, start, end, span.language, span.url, span.user_id,
+                         span.collapsed, span.document_id))
+    return kept
+
+
+def render_blocks(text: str | None, entities: list | None) -> list[Block]:
+    """The message body as Markdown blocks, in order."""
+    text = clean(text or "")
+    spans = entity_spans(text, entities)
+    return _blocks(text, spans, 0, len(text))
+
+
+def render_text(text: str | None, entities: list | None) -> str:
+    """Entities to Markdown, everything else escaped; blocks separated by a blank line."""
+    return "\n\n".join(block.text for block in render_blocks(text, entities))
+
+
+def _blocks(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
+    quotes = _non_overlapping([s for s in spans if s.kind == "blockquote"], lo, hi)
+    blocks: list[Block] = []
+    pos = lo
+    for quote_span in quotes:
+        blocks += _plain_region(text, spans, pos, quote_span.start)
+        inner = _plain_region(text, spans, quote_span.start, quote_span.end)
+        if inner:
+            body = "\n\n".join(block.text for block in inner)
+            lines = [f"> {line}" if line else ">" for line in body.split("\n")]
+            if quote_span.collapsed:
+                lines.insert(0, "> [!quote]-")
+            blocks.append(Block("block", "\n".join(lines)))
+        pos = quote_span.end
+    blocks += _plain_region(text, spans, pos, hi)
+    return blocks
+
+
+def _plain_region(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
+    """A region without quotes: paragraphs separated by fenced code blocks."""
+    pres = _non_overlapping([s for s in spans if s.kind == "pre"], lo, hi)
+    blocks: list[Block] = []
+    pos = lo
+    for pre in pres:
+        blocks += _paragraph(text, spans, pos, pre.start)
+        if text[pre.start:pre.end].strip():
+            blocks.append(Block("block", code_fence(text[pre.start:pre.end], pre.language)))
+        pos = pre.end
+    blocks += _paragraph(text, spans, pos, hi)
+    return blocks
+
+
+def _paragraph(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
+    while lo < hi and is_space(text[lo]):
+        lo += 1
+    while hi > lo and is_space(text[hi - 1]):
+        hi -= 1
+    if lo >= hi:
+        return []
+    inline = [s for s in spans if s.kind not in ("pre", "blockquote")]
+    root = _tree(inline, lo, hi)
+    writer = _Writer(text, line_start=True, prev="", limit=hi, end_next="")
+    writer.children(root)
+    rendered = writer.value()
+    return [Block("para", rendered)] if rendered.strip() else []
+
+
+def _tree(spans: list[Span], lo: int, hi: int) -> _Node:
+    """Nest inline spans; one that crosses its parent's end is split at that end."""
+    heap = []
+    for seq, span in enumerate(spans):
+        start, end = max(span.start, lo), min(span.end, hi)
+        if end > start:
+            heapq.heappush(heap, (start, -end, _PRIORITY.get(span.kind, 99), seq, span))
+    root = _Node(None, lo, hi)
+    stack = [root]
+    seq = len(spans)
+    while heap:
+        start, neg_end, prio, _, span = heapq.heappop(heap)
+        end = -neg_end
+        while stack[-1].end <= start:
+            stack.pop()
+        parent = stack[-1]
+        if end > parent.end:
+            seq += 1
+            heapq.heappush(heap, (parent.end, -end, prio, seq, span))
+            end = parent.end
+        if end <= start:
+            continue
+        ancestors = [node.span.kind for node in stack if node.span is not None]
+        if "code" in ancestors or span.kind in ancestors or (
+            span.kind in LINK_KINDS and LINK_KINDS.intersection(ancestors)
+        ):
+            continue  # nothing nests in code; a link in a link or bold in bold adds nothing
+        node = _Node(span, start, end)
+        parent.children.append(node)
+        stack.append(node)
+    return root
+
+
+class _Writer:
+    """Builds Markdown left to right so each piece knows what stands before it."""
+
+    def __init__(self, text: str, *, line_start: bool, prev: str, limit: int, end_next: str) -> None:
+        self.text = text
+        self.out: list[str] = []
+        self.line_start = line_start
+        self.prev = prev
+        self.limit = limit
+        self.end_next = end_next
+
+    def value(self) -> str:
+        return "".join(self.out)
+
+    def last(self) -> str:
+        for piece in reversed(self.out):
+            if piece:
+                return piece[-1]
+        return self.prev
+
+    def at_line_start(self) -> bool:
+        value = self.last()
+        return (value == "\n") if self.out and any(self.out) else self.line_start
+
+    def next_after(self, end: int) -> str:
+        return self.text[end] if end < self.limit else self.end_next
+
+    def plain(self, start: int, end: int) -> None:
+        if end > start:
+            self.out.append(escape_plain(
+                self.text[start:end], line_start=self.at_line_start(), prev=self.last(),
+                next_char=self.next_after(end),
+            ))
+
+    def children(self, node: _Node) -> None:
+        pos = node.start
+        for child in node.children:
+            self.plain(pos, child.start)
+            self.node(child)
+            pos = child.end
+        self.plain(pos, node.end)
+
+    def sub(self, node: _Node, prev: str, end_next: str, line_start: bool | None = None) -> str:
+        writer = _Writer(
+            self.text,
+            line_start=self.at_line_start() if line_start is None else line_start,
+            prev=prev, limit=node.end, end_next=end_next,
+        )
+        writer.children(node)
+        return writer.value()
+
+    def node(self, node: _Node) -> None:
+        span = node.span
+        assert span is not None
+        kind = span.kind
+        raw = self.text[node.start:node.end]
+        if kind in WRAPPERS:
+            self.wrap(node, *WRAPPERS[kind])
+        elif kind == "code":
+            if raw.strip(" "):
+                self.out.append(code_span(raw))
+            else:
+                self.plain(node.start, node.end)
+        elif kind in LINK_KINDS:
+            self.link(node, _href(span, raw))
+        elif kind == "hashtag" and not node.children and _TAG_RE.fullmatch(raw) and (
+            not self.last() or is_space(self.last())
+        ) and not _TAG_CHAR_RE.match(self.next_after(node.end) or " "):
+            self.out.append(raw)  # a real Obsidian tag, so the vault's tag pane finds it
+        else:
+            self.children(node)  # custom emoji (its text is the fallback), cashtags, commands...
+
+    def wrap(self, node: _Node, marker: str | None, tag: str) -> None:
+        mark_char = marker[-1] if marker else ">"
+        inner = self.sub(node, prev=mark_char, end_next=(marker[0] if marker else "<"))
+        pieces = inner.split("\n")
+        for i, piece in enumerate(pieces):
+            if i:
+                self.out.append("\n")
+            core = piece.strip()
+            if not core:
+                self.out.append(piece)
+                continue
+            lead = piece[: len(piece) - len(piece.lstrip())]
+            trail = piece[len(piece.rstrip()):]
+            self.out.append(lead)
+            before = self.last()
+            if i == len(pieces) - 1:
+                after = trail[:1] or self.next_after(node.end)
+            else:
+                after = trail[:1] or "\n"
+            if marker and _can_wrap(marker, before, core, after):
+                self.out.append(f"{marker}{core}{marker}")
+            else:
+                self.out.append(f"<{tag}>{core}</{tag}>")
+            self.out.append(trail)
+
+    def link(self, node: _Node, href: str | None) -> None:
+        if href is None:
+            self.children(node)
+            return
+        label = self.sub(node, prev="[", end_next="]", line_start=False)
+        label = " ".join(part.strip() for part in label.split("\n") if part.strip())
+        if not label:
+            label = escape_plain(href, line_start=False, prev="[", next_char="]")
+        self.out.append(f"[{label}]({href})")
+
+
+def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:
+    """CommonMark flanking rules for a delimiter run around `core`, plus no merging with a sibling run.
+
+    A run of the same character may follow the closer only as the parent's closer (`**a *b***`
+    parses as intended); `_Writer.sub` passes the parent's marker as `after` in that case.
+    """
+    if before == marker[0] or (after == marker[0] and after != "*"):
+        return False
+    opens = not is_punct(core[0]) or not before or is_space(before) or is_punct(before)
+    closes = not is_punct(core[-1]) or not after or is_space(after) or is_punct(after)
+    return opens and closes
+
+
+def _encode_url(url: str) -> str:
+    return quote(clean(url).strip(), safe="!#$&'*+,-./:;=?@_~%")
+
+
+def _href(span: Span, raw: str) -> str | None:
+    """Where a link entity points, percent-encoded for a Markdown link; None when it is not safe."""
+    kind = span.kind
+    raw = raw.strip()
+    if kind == "mention":
+        name = raw.lstrip("@")
+        return f"https://t.me/{_encode_url(name)}" if re.fullmatch(r"\w{1,64}", name) else None
+    if kind == "mention_name":
+        return f"tg://user?id={span.user_id}" if span.user_id is not None else None
+    if kind == "email":
+        return f"mailto:{_encode_url(raw)}" if "@" in raw else None
+    if kind == "phone":
+        digits = re.sub(r"[^\d+]", "", raw)
+        return f"tel:{digits}" if digits else None
+    url = span.url if kind == "text_link" else raw
+    url = clean(url).strip()
+    if not url:
+        return None
+    match = _SCHEME_RE.match(url)
+    if match is None:
+        url = "https://" + url  # Telegram links bare domains ("example.com/x") too
+    elif match.group(1).lower() not in _SAFE_SCHEMES:
+        return None
+    return _encode_url(url)

@@ -1,0 +1,464 @@
+"""One Telegram message (Telethon `Message` / `MessageService`) to its Markdown block in a month note.
+
+Pure: everything the renderer cannot read from the message itself (names, reply targets, media
+files) comes through `RenderContext`, which the export pipeline builds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import quote
+
+from telethon import utils as tl_utils
+
+from .entities import Block, render_blocks, render_text
+from .media import FILE_KINDS, media_facts, media_kind
+from .text import clean, escape_plain, label_text, plain_snippet
+
+__all__ = [
+    "MediaRef",
+    "RenderContext",
+    "ReplyTarget",
+    "month_key",
+    "plain_snippet",
+    "render_message",
+    "render_text",
+]
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """What a reply links to; the pipeline looks it up, the renderer only formats it."""
+
+    note: str  # vault-relative note path without ".md", e.g. "Chat Title (123)/2024/2024-03"
+    sender: str
+    snippet: str  # the target's plain text; shortened and made link-safe here
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """The media pipeline's record of a message's file."""
+
+    kind: str
+    path: str | None  # vault-relative path of the file, downloaded or to be downloaded
+    status: str  # "ok" | "pending" | "skipped" | "failed"
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    reason: str | None = None
+
+
+def default_peer_name(peer_id: int) -> str:
+    return f"id {peer_id}"
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    tz: datetime.tzinfo
+    sender_name: Callable[[object], str]
+    reply_target: Callable[[int], ReplyTarget | None]
+    media: Callable[[object], MediaRef | None]
+    peer_name: Callable[[int], str] = field(default=default_peer_name)
+
+
+# Characters that end or redirect an Obsidian wikilink target; a path holding one is linked
+# with a percent-encoded Markdown link instead.
+WIKILINK_UNSAFE = frozenset("[]|#^\n\r")
+EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
+_NOT_EMBEDDABLE = (".tgs",)  # animated stickers are Lottie JSON: Obsidian cannot show them
+_KIND_WORDS = {
+    "photo": "photo", "video": "video", "round": "video message", "voice": "voice message",
+    "audio": "audio", "sticker": "sticker", "animation": "GIF", "document": "file",
+}
+
+
+def to_local(moment: datetime.datetime | None, tz: datetime.tzinfo) -> datetime.datetime:
+    if moment is None:
+        return datetime.datetime.fromtimestamp(0, tz)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(tz)
+
+
+def month_key(message: object, tz: datetime.tzinfo) -> str:
+    """"YYYY-MM" of the message in the configured timezone: the month note it belongs to."""
+    return to_local(getattr(message, "date", None), tz).strftime("%Y-%m")
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _bold(name: str) -> str:
+    name = label_text(name) or "Unknown"
+    return "**" + escape_plain(name, line_start=False, prev="*", next_char="*") + "**"
+
+
+def _inline(text: str) -> str:
+    return escape_plain(" ".join(clean(text).split()), line_start=False, prev=" ", next_char=" ")
+
+
+def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = False) -> str:
+    """An Obsidian link to a vault-relative path; Markdown link syntax when the path needs escaping."""
+    path = clean(path)
+    label = label_text(label)
+    if not (set(path) & WIKILINK_UNSAFE) and "]]" not in label:
+        target = path + (f"#{anchor}" if anchor else "")
+        alias = f"|{label}" if label else ""
+        return f"{'!' if embed else ''}[[{target}{alias}]]"
+    target = quote(path, safe="/-_.~()!*',;:@&=+$") + (f"#{anchor}" if anchor else "")
+    text = escape_plain(label, line_start=False, prev="[", next_char="]") if label else ""
+    return f"{'!' if embed else ''}[{text}]({target})"
+
+
+def _peer_id(peer: object) -> int | None:
+    if peer is None:
+        return None
+    try:
+        return tl_utils.get_peer_id(peer)
+    except (TypeError, ValueError):
+        return None
+
+
+def _peer_name(peer: object, ctx: RenderContext) -> str:
+    marked = _peer_id(peer)
+    return ctx.peer_name(marked) if marked is not None else "Unknown"
+
+
+def format_size(size: int | None) -> str:
+    if not isinstance(size, int) or size < 0:
+        return ""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return ""
+
+
+def render_message(message: object, ctx: RenderContext) -> str:
+    """The message's Markdown block: header, reply, forward, text, media, reactions, block id.
+
+    Ends with a blank line, so blocks can be concatenated as they are into a note.
+    """
+    if type(message).__name__ == "MessageService":
+        chunks = [Block("para", _service_line(message, ctx))]
+    else:
+        chunks = _message_chunks(message, ctx)
+    return _join(chunks, f"^m{int(getattr(message, 'id', 0))}")
+
+
+def _join(chunks: list[Block], block_id: str) -> str:
+    parts: list[str] = []
+    previous: Block | None = None
+    for chunk in chunks:
+        if previous is not None:
+            same_paragraph = previous.kind == "para" and chunk.kind == "para"
+            parts.append("\n" if same_paragraph else "\n\n")
+        parts.append(chunk.text)
+        previous = chunk
+    if previous is not None and previous.kind == "para":
+        parts.append(f" {block_id}")
+    else:
+        # Obsidian names a quote or code block by an id on its own line after it.
+        parts.append(f"\n\n{block_id}")
+    return "".join(parts) + "\n\n"
+
+
+def _header(message: object, ctx: RenderContext) -> str:
+    local = to_local(getattr(message, "date", None), ctx.tz)
+    header = _bold(ctx.sender_name(message))
+    author = getattr(message, "post_author", None)
+    if author:
+        header += f" ({_inline(author)})"
+    header += f" · {_stamp(local)}"
+    via = getattr(message, "via_bot_id", None)
+    if isinstance(via, int):
+        header += f" · via {_inline(ctx.peer_name(via))}"
+    edited = getattr(message, "edit_date", None)
+    if edited is not None and not getattr(message, "edit_hide", False):
+        edited_local = to_local(edited, ctx.tz)
+        when = edited_local.strftime("%H:%M") if edited_local.date() == local.date() else _stamp(edited_local)
+        header += f" · edited {when}"
+    return header
+
+
+def _reply_line(message: object, ctx: RenderContext) -> str | None:
+    reply = getattr(message, "reply_to", None)
+    if type(reply).__name__ != "MessageReplyHeader":
+        return None
+    target_id = reply.reply_to_msg_id
+    if reply.forum_topic and reply.reply_to_top_id is None:
+        return None  # the message only sits in a topic; the id is the topic's, not a reply
+    if reply.reply_to_peer_id is not None and _peer_id(reply.reply_to_peer_id) != _peer_id(
+        getattr(message, "peer_id", None)
+    ):
+        return f"↩ reply to a message in {_inline(_peer_name(reply.reply_to_peer_id, ctx))}"
+    if not isinstance(target_id, int):
+        return None
+    target = ctx.reply_target(target_id)
+    if target is None:
+        return f"↩ reply to message {target_id} (not in this export)"
+    words = plain_snippet(reply.quote_text or target.snippet)
+    label = f"↩ {target.sender}: {words}" if words else f"↩ {target.sender}"
+    return _wikilink(target.note, anchor=f"^m{target_id}", label=label)
+
+
+def _forward_line(message: object, ctx: RenderContext) -> str | None:
+    fwd = getattr(message, "fwd_from", None)
+    if fwd is None:
+        return None
+    source = fwd.from_name or (_peer_name(fwd.from_id, ctx) if fwd.from_id is not None else "Unknown")
+    line = f"↪ Forwarded from {_bold(source)}"
+    if fwd.post_author:
+        line += f" ({_inline(fwd.post_author)})"
+    if fwd.date is not None:
+        line += f" · {_stamp(to_local(fwd.date, ctx.tz))}"
+    return line
+
+
+def _message_chunks(message: object, ctx: RenderContext) -> list[Block]:
+    chunks = [Block("para", _header(message, ctx))]
+    for line in (_reply_line(message, ctx), _forward_line(message, ctx)):
+        if line:
+            chunks.append(Block("para", line))
+    chunks += render_blocks(getattr(message, "message", None), getattr(message, "entities", None))
+    media_lines = _media_lines(message, ctx)
+    chunks += [Block("para", line) for line in media_lines]
+    reactions = _reactions_line(message)
+    if reactions:
+        chunks.append(Block("para", reactions))
+    return chunks
+
+
+def _media_lines(message: object, ctx: RenderContext) -> list[str]:
+    media = getattr(message, "media", None)
+    kind = media_kind(media)
+    if kind is None:
+        return []
+    if kind in FILE_KINDS:
+        return [_file_line(kind, media, ctx.media(message))]
+    if kind == "poll":
+        return _poll_lines(media)
+    if kind in ("location", "live_location", "venue"):
+        return [_location_line(kind, media)]
+    if kind == "contact":
+        name = " ".join(part for part in (media.first_name, media.last_name) if part)
+        phone = f", {_inline(media.phone_number)}" if media.phone_number else ""
+        return [f"👤 Contact: {_bold(name or 'Unknown')}{phone}"]
+    if kind == "dice":
+        return [f"{_inline(media.emoticon)} Dice: {int(media.value)}"]
+    if kind == "webpage":
+        return []  # the link is in the text already
+    return [f"(unsupported media: {kind.replace('_', ' ')})"]
+
+
+def _file_line(kind: str, media: object, ref: MediaRef | None) -> str:
+    word = _KIND_WORDS.get(kind, kind)
+    facts = media_facts(media)
+    if ref is None:
+        return f"({word} not downloaded)"
+    if ref.status == "failed":
+        return f"({word} failed: {_inline(ref.reason or 'unknown error')})"
+    if ref.status not in ("ok", "pending") or not ref.path:
+        reason = f": {_inline(ref.reason)}" if ref.reason else ""
+        return f"({word} not downloaded{reason})"
+    name = ref.file_name or facts.file_name or ref.path.rsplit("/", 1)[-1]
+    if kind in EMBED_KINDS and not ref.path.lower().endswith(_NOT_EMBEDDABLE):
+        return _wikilink(ref.path, embed=True)
+    size = format_size(ref.size if ref.size is not None else facts.size)
+    return f"📎 {_wikilink(ref.path, label=name)}" + (f" ({size})" if size else "")
+
+
+def _poll_lines(media: object) -> list[str]:
+    poll = media.poll
+    question = getattr(poll.question, "text", poll.question)
+    lines = [f"📊 {'Quiz' if poll.quiz else 'Poll'}: {_bold(str(question))}"]
+    results = {r.option: r for r in (getattr(media.results, "results", None) or [])}
+    total = getattr(media.results, "total_voters", None)
+    for answer in poll.answers:
+        text = getattr(answer.text, "text", answer.text)
+        line = f"◦ {_inline(str(text))}"
+        result = results.get(answer.option)
+        if result is not None and result.voters is not None:
+            share = f" ({round(100 * result.voters / total)}%)" if total else ""
+            line += f" — {result.voters} vote{'s' if result.voters != 1 else ''}{share}"
+        if result is not None and result.correct:
+            line += " ✓ correct"
+        if result is not None and result.chosen:
+            line += " ← chosen"
+        lines.append(line)
+    footer = []
+    if total is not None:
+        footer.append(f"{total} voter{'s' if total != 1 else ''}")
+    if poll.closed:
+        footer.append("closed")
+    if footer:
+        lines.append(" · ".join(footer))
+    return lines
+
+
+def map_link(lat: float, lon: float) -> str:
+    return f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=16/{lat:.6f}/{lon:.6f}"
+
+
+def _location_line(kind: str, media: object) -> str:
+    geo = media.geo
+    if type(geo).__name__ != "GeoPoint":
+        return "📍 Location (not available)"
+    where = f"{geo.lat:.6f}, {geo.long:.6f} ([map]({map_link(geo.lat, geo.long)}))"
+    if kind == "venue":
+        address = f", {_inline(media.address)}" if media.address else ""
+        return f"📍 {_bold(media.title or 'Venue')}{address} — {where}"
+    if kind == "live_location":
+        minutes = int(media.period) // 60
+        return f"📍 Live location: {where} · shared for {minutes} min"
+    return f"📍 Location: {where}"
+
+
+def reaction_label(reaction: object) -> str:
+    name = type(reaction).__name__
+    if name == "ReactionEmoji":
+        return clean(reaction.emoticon)
+    if name == "ReactionPaid":
+        return "⭐"
+    return "(custom emoji)"
+
+
+def _reactions_line(message: object) -> str | None:
+    reactions = getattr(message, "reactions", None)
+    results = getattr(reactions, "results", None) or []
+    parts = [f"{_inline(reaction_label(r.reaction))} × {int(r.count)}" for r in results if r.count]
+    return " · ".join(parts) if parts else None
+
+
+# --- service messages -------------------------------------------------------------------------
+
+def _names(ids: list[int] | None, ctx: RenderContext) -> str:
+    names = [_bold(ctx.peer_name(user_id)) for user_id in ids or []]
+    if len(names) <= 1:
+        return "".join(names) or "someone"
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _quoted(text: str | None) -> str:
+    return f"“{_inline(text or '')}”"
+
+
+def _duration(seconds: int | float | None) -> str:
+    if not seconds:
+        return ""
+    seconds = int(seconds)
+    minutes, secs = divmod(seconds, 60)
+    return f" ({minutes} min {secs} s)" if minutes else f" ({secs} s)"
+
+
+def _service_line(message: object, ctx: RenderContext) -> str:
+    local = to_local(getattr(message, "date", None), ctx.tz)
+    actor = _bold(ctx.sender_name(message))
+    return f"⚙ {_service_sentence(message, actor, ctx)} · {_stamp(local)}"
+
+
+def _service_sentence(message: object, actor: str, ctx: RenderContext) -> str:
+    action = getattr(message, "action", None)
+    name = type(action).__name__
+    sender = _peer_id(getattr(message, "from_id", None))
+    if name == "MessageActionChatCreate":
+        return f"{actor} created the group {_quoted(action.title)}"
+    if name == "MessageActionChannelCreate":
+        return f"Channel {_quoted(action.title)} created"
+    if name == "MessageActionChatEditTitle":
+        return f"{actor} changed the title to {_quoted(action.title)}"
+    if name == "MessageActionChatEditPhoto":
+        return f"{actor} changed the group photo"
+    if name == "MessageActionChatDeletePhoto":
+        return f"{actor} removed the group photo"
+    if name == "MessageActionChatAddUser":
+        if list(action.users) == [sender]:
+            return f"{actor} joined the group"
+        return f"{actor} added {_names(action.users, ctx)}"
+    if name == "MessageActionChatDeleteUser":
+        if action.user_id == sender:
+            return f"{actor} left the group"
+        return f"{actor} removed {_names([action.user_id], ctx)}"
+    if name == "MessageActionChatJoinedByLink":
+        return f"{actor} joined the group via an invite link"
+    if name == "MessageActionChatJoinedByRequest":
+        return f"{actor} was accepted into the group"
+    if name == "MessageActionPinMessage":
+        return f"{actor} pinned {_pinned_link(message, ctx)}"
+    if name == "MessageActionTopicCreate":
+        return f"{actor} created the topic {_quoted(action.title)}"
+    if name == "MessageActionTopicEdit":
+        changes = []
+        if action.title is not None:
+            changes.append(f"renamed the topic to {_quoted(action.title)}")
+        if action.closed is not None:
+            changes.append("closed the topic" if action.closed else "reopened the topic")
+        if action.hidden is not None:
+            changes.append("hid the topic" if action.hidden else "unhid the topic")
+        if action.icon_emoji_id is not None and not changes:
+            changes.append("changed the topic icon")
+        return f"{actor} " + (" and ".join(changes) or "edited the topic")
+    if name == "MessageActionChatMigrateTo":
+        return "The group was upgraded to a supergroup"
+    if name == "MessageActionChannelMigrateFrom":
+        return f"Supergroup created from the group {_quoted(action.title)}"
+    if name == "MessageActionHistoryClear":
+        return "History was cleared"
+    if name == "MessageActionPhoneCall":
+        reason = type(action.reason).__name__
+        kind = "Video call" if action.video else "Call"
+        if reason == "PhoneCallDiscardReasonMissed":
+            return f"Missed {kind.lower()} from {actor}"
+        if reason == "PhoneCallDiscardReasonBusy":
+            return f"{kind} from {actor} declined (busy)"
+        return f"{kind} from {actor}{_duration(action.duration)}"
+    if name == "MessageActionGroupCall":
+        if action.duration:
+            return f"Voice chat ended{_duration(action.duration)}"
+        return f"{actor} started a voice chat"
+    if name == "MessageActionInviteToGroupCall":
+        return f"{actor} invited {_names(action.users, ctx)} to the voice chat"
+    if name == "MessageActionScreenshotTaken":
+        return f"{actor} took a screenshot"
+    if name == "MessageActionCustomAction":
+        return _inline(action.message)
+    if name == "MessageActionContactSignUp":
+        return f"{actor} joined Telegram"
+    if name == "MessageActionSetMessagesTTL":
+        if action.period:
+            return f"{actor} set messages to auto-delete after {_period(action.period)}"
+        return f"{actor} turned off auto-delete"
+    if name == "MessageActionGameScore":
+        return f"{actor} scored {int(action.score)} in a game"
+    if name == "MessageActionBotAllowed":
+        return "You allowed this bot to message you"
+    if name == "MessageActionSetChatTheme":
+        return f"{actor} changed the chat theme"
+    label = re.sub(r"(?<!^)(?=[A-Z])", " ", name.removeprefix("MessageAction")).lower() or "event"
+    return f"{actor}: {label}"
+
+
+def _period(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def _pinned_link(message: object, ctx: RenderContext) -> str:
+    reply = getattr(message, "reply_to", None)
+    target_id = getattr(reply, "reply_to_msg_id", None)
+    if not isinstance(target_id, int):
+        return "a message"
+    target = ctx.reply_target(target_id)
+    if target is None:
+        return f"message {target_id} (not in this export)"
+    words = plain_snippet(target.snippet)
+    label = f"“{words}”" if words else "a message"
+    return _wikilink(target.note, anchor=f"^m{target_id}", label=label)

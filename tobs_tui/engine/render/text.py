@@ -1,0 +1,184 @@
+"""Text primitives for the renderers: UTF-16 offsets as Telegram counts them, and Markdown escaping.
+
+Everything that reaches a note as plain text goes through `escape_plain`, so text from Telegram can
+never open a heading, list, quote, table, wikilink, embed, tag, block id, comment, math or HTML.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+
+# Characters that are escaped wherever they stand. `=` and `%` only matter in runs (`==` highlight,
+# `%%` comment) and `-`, `+`, digits only at the start of a line, so those are handled separately.
+_ALWAYS = frozenset("\\`*_~[]<>|^#&$")
+_LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
+_LINE_BREAK_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
+_ORDERED_RE = re.compile(r"(\d+)([.)])")
+NBSP = "\u00a0"
+
+
+def clean(text: str) -> str:
+    """Replace what can never be written as UTF-8 (lone surrogates) or shown (NUL), one char for one.
+
+    Length is preserved so entity offsets computed on the original still line up.
+    """
+    if not text:
+        return ""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF or code == 0:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def normalize_newlines(text: str) -> str:
+    """Every line break form a Markdown parser or editor might honour becomes one `\\n`."""
+    text = _LINE_BREAK_RE.sub(lambda m: _LINE_BREAKS[m.group(0)], text)
+    return text.replace("\x0b", " ").replace("\x0c", " ")
+
+
+def utf16_len(text: str) -> int:
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+class Utf16Index:
+    """Maps Telegram's UTF-16 code-unit offsets onto Python string indices."""
+
+    def __init__(self, text: str) -> None:
+        starts = []
+        pos = 0
+        for ch in text:
+            starts.append(pos)
+            pos += 2 if ord(ch) > 0xFFFF else 1
+        self._starts = starts
+        self.units = pos
+        self.length = len(text)
+
+    def start(self, offset: int) -> int:
+        """Index of the character containing `offset` (an offset inside a surrogate pair snaps back)."""
+        if offset <= 0:
+            return 0
+        if offset >= self.units:
+            return self.length
+        return bisect.bisect_right(self._starts, offset) - 1
+
+    def end(self, offset: int) -> int:
+        """Index just past the character containing unit `offset - 1` (a half pair is included)."""
+        if offset <= 0:
+            return 0
+        if offset >= self.units:
+            return self.length
+        return bisect.bisect_left(self._starts, offset)
+
+    def span(self, offset: int, length: int) -> tuple[int, int]:
+        """Clip an entity to the text; invalid or negative values give an empty span, never an error."""
+        try:
+            offset = int(offset)
+            length = int(length)
+        except (TypeError, ValueError):
+            return 0, 0
+        if length <= 0:
+            return 0, 0
+        start = self.start(offset)
+        end = self.end(offset + length)
+        return (start, end) if end > start else (0, 0)
+
+
+def is_space(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) == "Zs"
+
+
+def is_punct(ch: str) -> bool:
+    """CommonMark's punctuation for flanking rules (ASCII punctuation, Unicode P* and S*)."""
+    return unicodedata.category(ch)[0] in "PS"
+
+
+def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str = "") -> str:
+    """Escape `text` so it renders literally in Obsidian, whatever surrounds it.
+
+    `line_start`: the text begins at the start of an output line. `prev`: the last character
+    already written before it. `next_char`: the first raw character that follows it.
+    """
+    text = normalize_newlines(clean(text))
+    out: list[str] = []
+    n = len(text)
+    at_start = line_start
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            out.append("\n")
+            at_start = True
+            i += 1
+            continue
+        if at_start:
+            # Leading indentation would make an indented code block or nest a list; a no-break
+            # space keeps the visual indent without meaning anything to the parser.
+            while i < n and text[i] in " \t":
+                out.append(NBSP * (4 if text[i] == "\t" else 1))
+                i += 1
+            if i >= n or text[i] == "\n":
+                continue
+            at_start = False
+            ch = text[i]
+            if ch in "-+=":
+                out.append("\\" + ch)
+                i += 1
+                continue
+            match = _ORDERED_RE.match(text, i)
+            if match:
+                out.append(match.group(1) + "\\" + match.group(2))
+                i = match.end()
+                continue
+        before = out[-1][-1] if out else prev
+        after = text[i + 1] if i + 1 < n else next_char
+        if ch in _ALWAYS:
+            out.append("\\" + ch)
+        elif ch in "=%" and (before == ch or after == ch):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def label_text(text: str) -> str:
+    """Text for a wikilink alias: one line, nothing that could end the link or start another."""
+    text = " ".join(normalize_newlines(clean(text)).split())
+    return text.translate(str.maketrans({"[": "(", "]": ")", "|": "/"}))
+
+
+def code_span(content: str) -> str:
+    """A code span whose fence is longer than any backtick run inside, padded where CommonMark needs it."""
+    content = normalize_newlines(clean(content))
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * (longest + 1)
+    if content.startswith("`") or content.endswith("`") or (
+        content.startswith(" ") and content.endswith(" ") and content.strip(" ")
+    ):
+        content = f" {content} "
+    return f"{fence}{content}{fence}"
+
+
+def code_fence(content: str, language: str = "") -> str:
+    """A fenced code block; the fence is longer than any backtick run so the content cannot close it."""
+    content = normalize_newlines(clean(content))
+    if content.endswith("\n"):
+        content = content[:-1]
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * max(3, longest + 1)
+    language = re.sub(r"[^\w+#.-]", "", clean(language or ""))[:32]
+    return f"{fence}{language}\n{content}\n{fence}"
+
+
+def plain_snippet(text: str, words: int = 8) -> str:
+    """The first `words` words of `text` on one line, with an ellipsis when something was cut."""
+    parts = normalize_newlines(clean(text or "")).split()
+    if len(parts) <= words:
+        return " ".join(parts)
+    return " ".join(parts[:words]) + "…"
