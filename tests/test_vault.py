@@ -334,3 +334,11 @@ def test_result_json_for_a_million_messages_keeps_memory_flat(tmp_path):
     assert head.startswith(b'{\n "name": "Big",\n "type": "public_supergroup",\n "id": 1,\n "messages": [\n  {"id":1,')
     assert tail.endswith(b'"id":1000000,"type":"message","date_unixtime":"1700000000","text":"hello there"}\n ]\n}\n'[-40:])
     assert newlines == n + 7  # five header lines, one per message, the closing bracket and brace
+
+
+def test_writers_need_recovery_first(tmp_path):
+    with Vault(tmp_path) as v:
+        with pytest.raises(RuntimeError, match="recover"):
+            v.chat_writer(1)
+        v.recover()
+        assert v.chat_writer(1) is v.chat_writer(1)

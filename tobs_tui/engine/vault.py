@@ -136,6 +136,7 @@ class Vault:
             raise write_error(exc, self.root) from exc
         self._writers: dict[int, ChatWriter] = {}
         self._writers_lock = threading.Lock()
+        self._recovered = False
 
     def close(self) -> None:
         self.store.close()
@@ -190,6 +191,7 @@ class Vault:
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink()
             temp_deleted += 1
+        self._recovered = True
         return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
 
     def _prune_empty_dirs(self, directory: Path) -> None:
@@ -203,6 +205,9 @@ class Vault:
     # writing ---------------------------------------------------------------------------------------
 
     def chat_writer(self, chat_id: int) -> ChatWriter:
+        """The one writer for a chat; its committed offsets are only right once recover() has run."""
+        if not self._recovered:
+            raise RuntimeError("Vault.recover() must run before the first chat_writer()")
         with self._writers_lock:
             writer = self._writers.get(chat_id)
             if writer is None:
