@@ -1,1 +1,174 @@
-"""A local Telegram DC: a real MTProto server on loopback serving a synthetic world."""
+"""A local Telegram DC: a real MTProto server on loopback serving a synthetic world.
+
+``Emulator`` runs it on a background thread; ``start_subprocess`` runs it in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from tobs_tui.emulator.profiles import Behaviour, Profile, get_profile
+from tobs_tui.emulator.requestlog import Record, RequestLog
+from tobs_tui.emulator.server import DC_ID, DcServer, ServerThread
+from tobs_tui.emulator.sessionfile import session_string, write_session
+
+__all__ = ["Emulator", "EmulatorProcess", "Profile", "Record", "RequestLog", "start_subprocess"]
+
+LOOPBACK = "127.0.0.1"
+
+
+class Emulator:
+    """The emulated DC on its own thread and asyncio loop; usable from any thread or loop (or none)."""
+
+    def __init__(
+        self,
+        profile: str = "lan",
+        seed: int = 1,
+        world: Any = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        from tobs_tui.emulator.api import Api
+        from tobs_tui.emulator.world import World
+
+        if world is None:
+            world = World.synthetic(seed)
+        elif isinstance(world, str | Path):
+            world = World.load(world)
+        self.world = world
+        self.api = Api(world)
+        self.seed = seed
+        self.log = RequestLog()
+        self._overrides = overrides
+        self._behaviour = Behaviour(get_profile(profile, overrides), seed)
+        self._server = DcServer(self.api, self._behaviour, self.log, dc_id=DC_ID)
+        self._thread = ServerThread(self._server)
+        self._authorized_key = os.urandom(256)
+        self._authorized_key_id = self._server.add_key(self._authorized_key)
+        self.api.authorize(self._authorized_key_id)
+        self.host = ""
+        self.port = 0
+
+    @property
+    def profile(self) -> Profile:
+        return self._behaviour.profile
+
+    def start(self, port: int = 0) -> Emulator:
+        """Listen on 127.0.0.1 (only: the emulator is never reachable from the network); 0 picks a free port."""
+        self._thread.start(LOOPBACK, port)
+        self.host, self.port = self._server.host, self._server.port
+        return self
+
+    def stop(self) -> None:
+        self._thread.stop()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def session_string(self, authorized: bool = True) -> str:
+        """A Telethon StringSession for this DC: logged in, or a fresh key that must sign in first."""
+        if authorized:
+            key = self._authorized_key
+        else:
+            key = os.urandom(256)
+            self._server.add_key(key)
+        return session_string(DC_ID, self.host, self.port, key)
+
+    def write_session(self, path: str | Path) -> Path:
+        """Write the logged-in session (SQLite if ``path`` ends in .session, else StringSession text), mode 0600."""
+        return write_session(path, DC_ID, self.host, self.port, self._authorized_key)
+
+    def script(
+        self,
+        method: str,
+        nth: int = 1,
+        *,
+        error: str | None = None,
+        action: str | None = None,
+        peer: int | None = None,
+    ) -> None:
+        """Fault the ``nth`` matching call of ``method`` from now on: an rpc error or a connection action."""
+        self._behaviour.script(method, nth, error=error, action=action, peer=peer)
+
+    def set_profile(self, profile: str, overrides: dict[str, Any] | None = None) -> None:
+        """Switch behaviour live (buckets start full); applied between requests on the server loop."""
+        new = get_profile(profile, overrides)
+        self._thread.call(lambda: self._behaviour.set_profile(new))
+
+    def drop_connections(self) -> None:
+        """Close every client connection, as a network blip would."""
+        self._thread.call(self._server.drop_connections)
+
+
+_ADDRESS_LINE = re.compile(r"listening on ([0-9.]+):(\d+)")
+
+
+class EmulatorProcess:
+    """An emulator running in a child process (``python -m tobs_tui.emulator.cli``); ``stop()`` ends it."""
+
+    def __init__(self, process: subprocess.Popen[str], host: str, port: int, session_string: str) -> None:
+        self.process = process
+        self.host = host
+        self.port = port
+        self.session_string = session_string
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # the same clean stop as Ctrl-C
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_subprocess(
+    profile: str = "lan", seed: int = 1, world_path: str | Path | None = None, timeout: float = 60.0
+) -> EmulatorProcess:
+    """Start the emulator in its own process (so it does not share the caller's GIL) and wait until it listens."""
+    with tempfile.TemporaryDirectory(prefix="tobs-emu-") as tmp:
+        session_path = Path(tmp) / "emulator.txt"
+        cmd = [sys.executable, "-m", "tobs_tui.emulator.cli", "--profile", profile, "--port", "0"]
+        cmd += ["--seed", str(seed), "--session-out", str(session_path)]
+        if world_path is not None:
+            cmd += ["--world", str(world_path)]
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        try:
+            line = _read_line(process, timeout)
+            match = _ADDRESS_LINE.search(line)
+            if match is None:
+                raise RuntimeError(f"The emulator process did not start: {line.strip() or 'no output'}")
+            text = session_path.read_text(encoding="ascii").strip()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    return EmulatorProcess(process, match.group(1), int(match.group(2)), text)
+
+
+def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result:
+        raise TimeoutError(f"The emulator process printed no address within {timeout:.0f} s.")
+    return result[0]

@@ -1,0 +1,72 @@
+"""`tobs-tui emulator`: run the local DC in the foreground, write a session for it, stop cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from tobs_tui.emulator.profiles import PROFILES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="realistic", choices=sorted(PROFILES), help="behaviour profile")
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument(
+        "--session-out",
+        required=True,
+        metavar="PATH",
+        help="where to write the session: a SQLite file if PATH ends in .session, else a StringSession text file",
+    )
+    parser.add_argument("--world", metavar="FILE", help="world file (.json or .toml); default: the synthetic world")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic world and of random faults")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tobs_tui.emulator import LOOPBACK, Emulator
+    from tobs_tui.emulator.server import DC_ID
+
+    if not 0 <= args.port <= 65535:
+        print(f"Port {args.port} is out of range; use 0 (any free port) or 1-65535.", file=sys.stderr)
+        return 2
+    try:
+        emulator = Emulator(profile=args.profile, seed=args.seed, world=args.world)
+    except (OSError, ValueError) as e:
+        if args.world is None:
+            raise
+        print(f"Cannot load the world file {args.world}: {e}; check the path and docs/WORLD.md.", file=sys.stderr)
+        return 2
+    try:
+        emulator.start(port=args.port)
+    except OSError as e:
+        print(f"Cannot listen on {LOOPBACK}:{args.port} ({e.strerror}); pick another --port or 0.", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        path = emulator.write_session(args.session_out)
+        print(
+            f"tobs-tui emulator listening on {emulator.host}:{emulator.port} "
+            f"(DC {DC_ID}, profile {args.profile}, seed {args.seed}); session written to {path}",
+            flush=True,
+        )
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.stop()
+    print("emulator stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tobs-tui emulator", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,345 @@
+"""The emulated DC's MTProto server: TCP-full framing, MTProto 2.0 with pre-shared auth keys, sessions,
+containers, acks, pings, wrappers, and the profile's latency, limits and faults around each API call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable
+from hashlib import sha256
+from zlib import crc32
+
+from telethon.crypto import AES, AuthKey
+from telethon.errors import TypeNotFoundError
+from telethon.extensions import BinaryReader
+from telethon.network.mtprotostate import MTProtoState
+from telethon.tl import functions
+from telethon.tl.core import GzipPacked, MessageContainer
+from telethon.tl.tlobject import TLObject, TLRequest
+from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong
+from telethon.tl.types import RpcError as TlRpcError
+
+from tobs_tui.emulator.errors import RpcError
+from tobs_tui.emulator.profiles import Behaviour, error_code
+from tobs_tui.emulator.requestlog import Record, RequestLog, request_params
+
+_log = logging.getLogger(__name__)
+
+DC_ID = 2
+_RPC_RESULT = struct.Struct("<Iq")
+_VECTOR = struct.Struct("<Ii")
+_LONG = struct.Struct("<q")
+_BOOL_TRUE = struct.pack("<I", 0x997275B5)
+_BOOL_FALSE = struct.pack("<I", 0xBC799737)
+_AUTH_KEY_NOT_FOUND = struct.pack("<i", -404)
+_MAX_PACKET = 4 * 1024 * 1024
+
+_WRAPPERS = {
+    functions.InvokeWithLayerRequest.CONSTRUCTOR_ID,
+    functions.InitConnectionRequest.CONSTRUCTOR_ID,
+    functions.InvokeWithoutUpdatesRequest.CONSTRUCTOR_ID,
+    functions.InvokeWithTakeoutRequest.CONSTRUCTOR_ID,
+    functions.InvokeWithMessagesRangeRequest.CONSTRUCTOR_ID,
+    functions.InvokeAfterMsgRequest.CONSTRUCTOR_ID,
+    functions.InvokeAfterMsgsRequest.CONSTRUCTOR_ID,
+}
+_PINGS = {functions.PingRequest.CONSTRUCTOR_ID, functions.PingDelayDisconnectRequest.CONSTRUCTOR_ID}
+
+
+def serialize_result(result: object) -> bytes:
+    """TL bytes of what an Api handler returned: a TL object, a bool, or a list written as a Vector."""
+    if isinstance(result, TLObject):
+        return bytes(result)
+    if isinstance(result, bool):
+        return _BOOL_TRUE if result else _BOOL_FALSE
+    if isinstance(result, list):
+        parts = [_VECTOR.pack(0x1CB5C415, len(result))]
+        for item in result:
+            parts.append(_LONG.pack(item) if isinstance(item, int) else bytes(item))
+        return b"".join(parts)
+    raise TypeError(f"Api returned {type(result).__name__}, which has no TL form")
+
+
+def unwrap(request: TLRequest) -> tuple[TLRequest, int | None]:
+    """The request inside Telethon's invoke wrappers, and the takeout id if one wrapper carried it."""
+    takeout_id = None
+    while request.CONSTRUCTOR_ID in _WRAPPERS:
+        if isinstance(request, functions.InvokeWithTakeoutRequest):
+            takeout_id = request.takeout_id
+        request = request.query
+    return request, takeout_id
+
+
+class _MsgIds:
+    """Server msg_ids: real time (so Telethon's clock window holds), odd, strictly increasing."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self, response: bool) -> int:
+        now = time.time()
+        msg_id = (int(now) << 32) | (int((now % 1) * 1e9) << 2)
+        msg_id = (msg_id & ~3) | (1 if response else 3)
+        if msg_id <= self._last:
+            msg_id = self._last + 4
+        self._last = msg_id
+        return msg_id
+
+
+class DcServer:
+    """One emulated DC on an asyncio loop: accepts Telethon connections and answers through ``api``."""
+
+    def __init__(self, api, behaviour: Behaviour, log: RequestLog, *, dc_id: int = DC_ID) -> None:
+        # Imported here so the package (profiles, CLI parsing, the world) loads without the handlers.
+        from tobs_tui.emulator.api import CallContext
+
+        self._context = CallContext
+        self.api = api
+        self.behaviour = behaviour
+        self.log = log
+        self.dc_id = dc_id
+        self.salt = struct.unpack("<q", os.urandom(8))[0]
+        self.host = ""
+        self.port = 0
+        self._keys: dict[int, bytes] = {}
+        self._msg_ids = _MsgIds()
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._next_conn_id = 0
+
+    def add_key(self, key: bytes) -> int:
+        """Accept a pre-shared 256-byte auth key; returns its key id (as Telethon computes it)."""
+        key_id = AuthKey(key).key_id
+        self._keys[key_id] = key
+        return key_id
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        self.host, self.port = self._server.sockets[0].getsockname()[:2]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def drop_connections(self) -> None:
+        """Close every client connection now (Telethon reconnects and resends what was pending)."""
+        for conn in list(self._connections):
+            conn.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._next_conn_id += 1
+        conn = _Connection(self, writer, self._next_conn_id)
+        self._connections.add(conn)
+        try:
+            while not conn.closed:
+                header = await reader.readexactly(8)
+                length, _seq = struct.unpack("<ii", header)
+                if length < 12 or length > _MAX_PACKET:
+                    break
+                rest = await reader.readexactly(length - 8)
+                if crc32(header + rest[:-4]) != struct.unpack("<I", rest[-4:])[0]:
+                    break
+                conn.on_packet(rest[:-4])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            conn.close()
+            self._connections.discard(conn)
+
+
+class _Connection:
+    """One TCP connection: its transport counter, auth key, sessions and the replies still to be written."""
+
+    def __init__(self, server: DcServer, writer: asyncio.StreamWriter, conn_id: int) -> None:
+        self.server = server
+        self.writer = writer
+        self.conn_id = conn_id
+        self.closed = False
+        self._send_counter = 0
+        self._key: bytes | None = None
+        self._key_id = 0
+        self._sessions: dict[int, int] = {}  # session id -> content-related messages sent
+        self._media_free: list[float] = []  # when each media stream of this connection is next free
+        self._loop = asyncio.get_running_loop()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+    # Incoming
+
+    def on_packet(self, packet: bytes) -> None:
+        key_id = struct.unpack_from("<Q", packet)[0]
+        key = self._key if key_id == self._key_id and self._key else self.server._keys.get(key_id)
+        if key is None:
+            # What Telegram sends for an unknown key; Telethon turns it into AuthKeyNotFound.
+            self._write_frame(_AUTH_KEY_NOT_FOUND)
+            self.close()
+            return
+        self._key, self._key_id = key, key_id
+        msg_key = packet[8:24]
+        aes_key, aes_iv = MTProtoState._calc_key(key, msg_key, True)
+        plain = AES.decrypt_ige(packet[24:], aes_key, aes_iv)
+        if sha256(key[88:120] + plain).digest()[8:24] != msg_key:
+            self.close()
+            return
+        salt, session_id, msg_id, seq_no, length = struct.unpack_from("<qqqii", plain)
+        if session_id not in self._sessions:
+            self._sessions[session_id] = 0
+            unique = struct.unpack("<q", os.urandom(8))[0]
+            self._send(session_id, bytes(NewSessionCreated(msg_id, unique, self.server.salt)), False)
+        if salt != self.server.salt:
+            self._send(session_id, bytes(BadServerSalt(msg_id, seq_no, 48, self.server.salt)), False)
+            return
+        try:
+            obj = BinaryReader(plain[32 : 32 + length]).tgread_object()
+        except TypeNotFoundError:
+            self.close()
+            return
+        self._dispatch(session_id, msg_id, obj)
+
+    def _dispatch(self, session_id: int, msg_id: int, obj: TLObject) -> None:
+        if isinstance(obj, MessageContainer):
+            for inner in obj.messages:
+                self._dispatch(session_id, inner.msg_id, inner.obj)
+        elif isinstance(obj, GzipPacked):
+            self._dispatch(session_id, msg_id, BinaryReader(obj.data).tgread_object())
+        elif isinstance(obj, MsgsAck):
+            return
+        elif obj.CONSTRUCTOR_ID in _PINGS:
+            self._send(session_id, bytes(Pong(msg_id, obj.ping_id)), False)
+        elif isinstance(obj, TLRequest):
+            self._call(session_id, msg_id, obj)
+
+    # One RPC
+
+    def _call(self, session_id: int, msg_id: int, request: TLRequest) -> None:
+        server = self.server
+        inner, takeout_id = unwrap(request)
+        method = type(inner).__name__
+        peer = server.api.peer_of(inner)
+        decision = server.behaviour.decide(method, peer, self._key_id, takeout_id is not None)
+        error, action, delay = decision.error, decision.action, decision.delay
+        code = error_code(error) if error else 0
+        sent = 0
+        body = b""
+        if action == "drop_before_reply":
+            server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), action))
+            self.close()
+            return
+        if error is None:
+            try:
+                result = server.api.call(inner, server._context(self._key_id, self.conn_id, takeout_id, server.dc_id))
+            except RpcError as e:
+                code, error = e.code, e.message
+            except Exception:
+                # A bug in a handler: loud in the server's log, and a 400 so Telethon raises at once
+                # instead of retrying a 500 or waiting forever.
+                _log.exception("Api handler failed on %s", method)
+                code, error = 400, "EMULATOR_HANDLER_FAILED"
+            else:
+                body = serialize_result(result)
+                if method == "GetFileRequest":
+                    sent = server.api.bytes_of(result)
+                    delay = self._media_delay(sent, delay)
+        server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent))
+        if action == "no_reply":
+            return
+        if error is not None:
+            body = bytes(TlRpcError(code, error))
+        reply = _RPC_RESULT.pack(0xF35C6D01, msg_id) + body
+        if delay > 0:
+            self._loop.call_later(delay, self._reply, session_id, reply, action)
+        else:
+            self._reply(session_id, reply, action)
+
+    def _media_delay(self, nbytes: int, delay: float) -> float:
+        profile = self.server.behaviour.profile
+        if not profile.media_bandwidth or not nbytes:
+            return delay
+        # Each of media_streams parts in flight gets the full bandwidth; more parts queue behind them.
+        streams = self._media_free
+        if len(streams) != profile.media_streams:
+            streams[:] = [0.0] * profile.media_streams
+        now = time.monotonic()
+        slot = min(range(len(streams)), key=streams.__getitem__)
+        start = max(now + delay, streams[slot])
+        streams[slot] = start + nbytes / profile.media_bandwidth
+        return streams[slot] - now
+
+    def _reply(self, session_id: int, reply: bytes, action: str | None) -> None:
+        if self.closed:
+            return
+        self._send(session_id, reply, True, response=True)
+        if action == "drop_after_reply":
+            self.close()
+
+    # Outgoing
+
+    def _send(self, session_id: int, body: bytes, content_related: bool, *, response: bool = False) -> None:
+        if self.closed:
+            return
+        count = self._sessions.get(session_id, 0)
+        if content_related:
+            seq_no = count * 2 + 1
+            self._sessions[session_id] = count + 1
+        else:
+            seq_no = count * 2
+        key = self._key
+        msg_id = self.server._msg_ids.next(response)
+        data = struct.pack("<qqqii", self.server.salt, session_id, msg_id, seq_no, len(body)) + body
+        data += os.urandom(-(len(data) + 12) % 16 + 12)
+        msg_key = sha256(key[96:128] + data).digest()[8:24]
+        aes_key, aes_iv = MTProtoState._calc_key(key, msg_key, False)
+        self._write_frame(struct.pack("<Q", self._key_id) + msg_key + AES.encrypt_ige(data, aes_key, aes_iv))
+
+    def _write_frame(self, payload: bytes) -> None:
+        frame = struct.pack("<ii", len(payload) + 12, self._send_counter) + payload
+        self._send_counter += 1
+        self.writer.write(frame + struct.pack("<I", crc32(frame)))
+
+
+class ServerThread:
+    """Runs a DcServer on its own thread and asyncio loop, so callers on any loop (or none) can use it."""
+
+    def __init__(self, server: DcServer) -> None:
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="tobs-emulator", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(host, port), self._loop).result(10)
+
+    def call(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` on the server loop and return its result (for changes that must not race a request)."""
+
+        async def run() -> object:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
