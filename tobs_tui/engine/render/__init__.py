@@ -6,9 +6,12 @@ from .markdown import MediaRef, RenderContext, ReplyTarget, month_key, render_me
 from .media import media_facts, media_kind
 from .text import plain_snippet
 from .entities import render_text
+from .json_export import chat_header, message_to_json
 
 __all__ = [
     "MediaRef",
+    "chat_header",
+    "message_to_json",
     "RenderContext",
     "ReplyTarget",
     "media_facts",

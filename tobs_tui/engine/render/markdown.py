@@ -93,7 +93,7 @@ def _stamp(moment: datetime.datetime) -> str:
 
 
 def _bold(name: str) -> str:
-    name = label_text(name) or "Unknown"
+    name = " ".join(clean(name).split()) or "Unknown"
     return "**" + escape_plain(name, line_start=False, prev="*", next_char="*") + "**"
 
 
