@@ -336,7 +336,7 @@ class World:
                             raise ValueError(f"Chat {title!r} lists unknown members {unknown}; add them to [[users]].")
                     else:
                         rng = random.Random(mix(self.seed, 12, raw_id))
-                        pool = [u for u in others if not self.users[u].deleted]
+                        pool = others  # deleted accounts keep their old messages, as on Telegram
                         members = tuple(rng.sample(pool, min(len(pool), rng.randint(3, 12))))
                     members = (SELF_USER_ID,) + tuple(m for m in members if m != SELF_USER_ID)
                 if peer_id in self.chats:
@@ -621,7 +621,8 @@ class World:
                 reply_to = types.MessageReplyHeader(reply_to_msg_id=gid(mid - 1 - rng.randrange(min(mid - 1, 20))))
         topic = self.topic_of(spec, mid) if spec.kind == "forum" else 1
         if action is not None:
-            if topic != 1 and topic != mid and reply_to is None:
+            if topic != 1 and topic != mid:
+                # Inside a topic a pin points at the topic's own message, and every service message is threaded.
                 reply_to = types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=topic, reply_to_top_id=topic)
             return types.MessageService(
                 gid(mid), peer, _dt(date), action=action, out=out or None, from_id=from_id, reply_to=reply_to,
@@ -810,7 +811,9 @@ def _synthetic_data(seed: int, scale: str) -> dict[str, Any]:
              "username": "ten_thousand"},
             {"kind": "forum", "title": "Forum HQ", "messages": 400, "media": 0.2, "username": "forum_hq"},
             {"kind": "channel", "title": "News Channel", "messages": 250, "media": 0.3, "username": "news_channel"},
-            {"kind": "supergroup", "title": "Hostile / names ..", "messages": 50, "hostile": True},
+            {"kind": "supergroup", "title": HOSTILE_TITLE, "messages": 50, "hostile": True},
+            {"kind": "private", "user": 1005, "messages": 40, "media": 0.1},  # a deleted account
+            {"kind": "private", "user": 1007, "messages": 30, "media": 0.0},  # a bot
             {"kind": "private", "messages": 80, "media": 0.2},
             {"kind": "group", "title": "Book club 📚", "messages": 150, "media": 0.1},
             {"kind": "private", "messages": 500, "media": 0.25},
@@ -827,6 +830,8 @@ def _synthetic_data(seed: int, scale: str) -> dict[str, Any]:
             {"kind": "group", "title": "Family 🏡", "messages": 6_000, "media": 0.4},
             {"kind": "channel", "title": "Photo Stream 📷", "messages": 3_000, "media": 0.9},
         ]
+        chats.append({"kind": "private", "user": 1005, "messages": 300, "media": 0.1})  # a deleted account
+        chats.append({"kind": "private", "user": 1007, "messages": 200, "media": 0.0})  # a bot
         for i in range(20):
             chats.append({"kind": "private", "messages": 1_000 + (mix(seed, 91, i) % 9_000), "media": 0.25})
         for i in range(8):
