@@ -1,40 +1,92 @@
-"""Real Telethon over loopback against the emulator's MTProto server."""
+"""Real Telethon over loopback against the emulator: connect, login state, paging, reconnects, the log."""
 
 from __future__ import annotations
 
-import os
+import asyncio
+import socket
 
 import pytest
 from telethon import TelegramClient
 from telethon.sessions import StringSession
+from telethon.tl import functions
 
-from tests.emulator.conftest import TinyApi
-from tobs_tui.emulator.profiles import Behaviour, get_profile
-from tobs_tui.emulator.requestlog import RequestLog
-from tobs_tui.emulator.server import DcServer, ServerThread
-from tobs_tui.emulator.sessionfile import session_string
+from tests.emulator.conftest import API_HASH, API_ID, chat_with, connected
 
 
-@pytest.fixture
-def tiny():
-    api = TinyApi()
-    server = DcServer(api, Behaviour(get_profile("lan")), RequestLog())
-    thread = ServerThread(server)
-    thread.start()
-    key = os.urandom(256)
-    api.authorize(server.add_key(key))
-    yield server, session_string(2, server.host, server.port, key)
-    thread.stop()
+async def test_connect_get_me_and_dialogs(shared_emu):
+    async with connected(shared_emu) as client:
+        me = await client.get_me()
+        assert me.id == shared_emu.world.self_user_id
+        dialogs = await client.get_dialogs()
+        assert [d.id for d in dialogs] == shared_emu.world.chat_ids()
 
 
-async def test_connect_get_me_and_history(tiny):
-    server, text = tiny
-    client = TelegramClient(StringSession(text), 1, "x")
+async def test_reverse_iteration_returns_every_id_once_in_order(shared_emu):
+    peer = chat_with(shared_emu, 250, 2000)
+    async with connected(shared_emu) as client:
+        entity = await client.get_input_entity(peer)
+        ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]
+    assert len(ids) == shared_emu.world.message_count(peer)
+    assert ids == sorted(set(ids))
+
+
+async def test_unauthorized_key_is_not_logged_in(shared_emu):
+    client = TelegramClient(StringSession(shared_emu.session_string(authorized=False)), API_ID, API_HASH)
     await client.connect()
     try:
-        me = await client.get_me()
-        assert me.id == 1000
-        ids = [m.id async for m in client.iter_messages("me", reverse=True, wait_time=0)]
-        assert ids == list(range(1, 251))
+        assert not await client.is_user_authorized()
+        assert await client.get_me() is None
     finally:
         await client.disconnect()
+
+
+async def test_unknown_method_raises_at_once(shared_emu):
+    async with connected(shared_emu) as client:
+        with pytest.raises(Exception, match="METHOD_NOT_SUPPORTED"):
+            await asyncio.wait_for(client(functions.help.GetAppConfigRequest(hash=0)), 5)
+
+
+async def test_request_log_records_unwrapped_methods_with_peer_and_params(make_emu):
+    emu = make_emu()
+    peer = chat_with(emu, 250, 2000)
+    async with connected(emu) as client:
+        entity = await client.get_input_entity(peer)
+        emu.log.clear()
+        request = functions.messages.GetHistoryRequest(entity, 150, None, 0, 7, 0, 0, 0)
+        await client(functions.InvokeWithoutUpdatesRequest(request))
+    records = emu.log.find(method="GetHistoryRequest")
+    assert len(records) == 1
+    assert records[0].peer == peer
+    assert records[0].params["limit"] == 7 and records[0].params["offset_id"] == 150
+    assert records[0].error is None
+    assert emu.log.count(method="GetHistoryRequest", peer=peer) == 1
+    assert emu.log.count(method="GetHistoryRequest", peer=peer + 1) == 0
+    assert emu.log.count(method="GetConfigRequest") == 0  # cleared after connect
+    emu.log.clear()
+    assert emu.log.records == []
+
+
+async def test_listens_on_loopback_only(shared_emu):
+    assert shared_emu.host == "127.0.0.1"
+    sock = socket.create_connection((shared_emu.host, shared_emu.port), timeout=2)
+    sock.close()
+    # Not reachable through any other address this machine has.
+    for family, *_, address in socket.getaddrinfo(socket.gethostname(), shared_emu.port, type=socket.SOCK_STREAM):
+        if family == socket.AF_INET and not address[0].startswith("127."):
+            with pytest.raises(OSError):
+                socket.create_connection(address, timeout=2).close()
+
+
+async def test_reconnects_after_the_server_drops_every_connection(make_emu):
+    emu = make_emu()
+    peer = chat_with(emu, 250, 2000)
+    async with connected(emu) as client:
+        entity = await client.get_input_entity(peer)
+        ids = []
+        async for m in client.iter_messages(entity, reverse=True, wait_time=0):
+            ids.append(m.id)
+            if len(ids) == 150:
+                emu.drop_connections()
+        assert len(ids) == emu.world.message_count(peer)
+        assert ids == sorted(set(ids))
+    assert len({r.conn_id for r in emu.log.find(method="GetHistoryRequest")}) == 2

@@ -240,7 +240,9 @@ class _Connection:
             return
         if error is None:
             try:
-                result = server.api.call(inner, server._context(self._key_id, self.conn_id, takeout_id, server.dc_id))
+                result = server.api.call(
+                    inner, server._context(self._key_id, self.conn_id, takeout_id, server.dc_id, server.host, server.port)
+                )
             except RpcError as e:
                 code, error = e.code, e.message
             except Exception:
