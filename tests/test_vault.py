@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
+import tobs_tui
 from tobs_tui.engine import vault as vault_module
 from tobs_tui.engine.names import UnsafePathError
 from tobs_tui.engine.vault import Vault, VaultLockedError, VaultWriteError
 
 NOTE = "Chat (1)/2024/2024-01.md"
+# Child interpreters must import this checkout whatever the working directory and install mode.
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(tobs_tui.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
 HEADER = "---\nid: 1\n---\n"
 
 
@@ -117,7 +121,8 @@ def test_second_vault_on_the_same_root_is_locked_out(tmp_path):
         # another process is refused too
         code = (f"from tobs_tui.engine.vault import Vault, VaultLockedError\n"
                 f"try:\n    Vault({str(tmp_path)!r})\nexcept VaultLockedError as e:\n    print(e)\n")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env=CHILD_ENV, cwd=tmp_path)
         assert f"(pid {os.getpid()})" in out.stdout
     finally:
         first.close()
@@ -316,7 +321,7 @@ def test_result_json_for_a_million_messages_keeps_memory_flat(tmp_path):
             w.commit(last_id=start + step - 1, messages=[])
         jsonl_size = (tmp_path / w.json_rel).stat().st_size
     out = subprocess.run([sys.executable, "-c", RESULT_JSON_CHILD, str(tmp_path)], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, env=CHILD_ENV, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["count"] == n

@@ -10,7 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import tobs_tui
 from tobs_tui.engine.vault import Vault
+
+# The writer runs as a script from tmp_path: make the package importable however it is installed.
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(tobs_tui.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
 
 # A deterministic export of two chats through the real Vault; resumes from the committed last_id like the pipeline.
 WRITER = r'''
@@ -109,7 +114,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def run_writer(script: Path, root: Path, crash: str = "", kill_after: float | None = None) -> int:
     proc = subprocess.Popen([sys.executable, str(script), str(root), *([crash] if crash else [])],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
     assert proc.stdout.readline() == "ready\n", proc.stderr.read()
     if kill_after is not None:
         time.sleep(kill_after)
