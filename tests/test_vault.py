@@ -328,6 +328,7 @@ def test_result_json_for_a_million_messages_keeps_memory_flat(tmp_path):
     # A reader that held the JSONL in memory would grow by its size (~70 MB); streaming grows by buffers only.
     assert jsonl_size > 50_000_000
     assert result["growth"] < 20_000_000, result
+    print(f"result.json of {n} messages: peak RSS growth {result['growth'] / 1e6:.1f} MB, JSONL {jsonl_size / 1e6:.0f} MB")
     newlines = 0
     with open(tmp_path / "Big (1)/result.json", "rb") as f:
         head = f.read(200)
