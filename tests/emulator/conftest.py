@@ -37,10 +37,11 @@ def make_emu():
 
 @contextlib.asynccontextmanager
 async def connected(emu: Emulator, **kwargs):
-    """A plain Telethon client on the emulator's session, connected for the block."""
+    """A plain Telethon client on the emulator's session, connected, its entity cache filled from the dialogs."""
     client = TelegramClient(StringSession(emu.session_string()), API_ID, API_HASH, **kwargs)
     await client.connect()
     try:
+        await client.get_dialogs()
         yield client
     finally:
         await client.disconnect()
