@@ -183,3 +183,14 @@ def test_a_symlinked_vault_root_is_allowed(tmp_path):
     link = tmp_path / "link"
     os.symlink(real, link)
     assert safe_path(link, "a.md") == Path(link) / "a.md"
+
+
+@given(st.text(max_size=300), st.integers(min_value=-(10**13), max_value=10**13),
+       st.integers(min_value=-(10**13), max_value=10**13))
+@settings(max_examples=200, deadline=None)
+def test_chat_dirs_are_safe_stable_and_distinct_per_id(title, a, b):
+    name = chat_dir_name(title, a)
+    assert_safe_component(name)
+    assert sanitize_component(name) == name
+    assert name.endswith(f" ({a})")
+    assert (name == chat_dir_name(title, b)) == (a == b)
