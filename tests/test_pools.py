@@ -268,7 +268,7 @@ async def test_single_fifo_ignores_priority(pools):
 
 
 def test_many_submitters_with_resizes_lose_nothing(pools):
-    pool = pools(2, 2)
+    pool = pools(2, 2, name="stress")
     barrier = threading.Barrier(4)
     futures: list[list] = [[] for _ in range(3)]
 
@@ -293,4 +293,4 @@ def test_many_submitters_with_resizes_lose_nothing(pools):
     crit, std = pool.metrics()
     assert crit.completed + std.completed == 900
     pool.shutdown(wait=True)
-    assert not [t for t in threading.enumerate() if t.name.startswith("tobs-")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("stress-")]
