@@ -215,6 +215,25 @@ class ChatSpec:
 
 
 KINDS = ("private", "group", "supergroup", "channel", "forum")
+class WorldFileError(ValueError):
+    """A world file the user wrote is wrong; the message says what and how to fix it."""
+
+
+_TOP_KEYS = {"seed", "max_file_size", "generated_users", "self", "users", "chats"}
+_SELF_KEYS = {"first_name", "last_name", "username"}
+_USER_KEYS = {"id", "first_name", "last_name", "username", "phone", "deleted", "bot"}
+_CHAT_KEYS = {"kind", "title", "user", "messages", "media", "members", "username", "signatures", "topics",
+              "span_days", "hostile", "repeat", "id"}
+
+
+def _check_keys(section: Any, known: set[str], where: str) -> None:
+    """A misspelt key would silently do nothing, so name it."""
+    if not isinstance(section, dict):
+        raise WorldFileError(f"In the world file, {where} must be a table of keys; see docs/WORLD.md.")
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise WorldFileError(f"Unknown key {unknown[0]!r} in {where} of the world file; known keys: "
+                         f"{', '.join(sorted(known))}.")
 
 
 class World:
@@ -256,14 +275,28 @@ class World:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ValueError(f"Cannot read the world file {path}: {exc.strerror}; check the path.") from exc
+            raise WorldFileError(f"Cannot read the world file {path}: {exc.strerror}; check the path.") from exc
         try:
             data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"The world file {path} is not valid {path.suffix[1:].upper()}: {exc}.") from exc
+            raise WorldFileError(f"The world file {path} is not valid {path.suffix[1:].upper()}: {exc}.") from exc
         return cls(data)
 
     def _build(self, data: dict[str, Any]) -> None:
+        _check_keys(data, _TOP_KEYS, "the world file")
+        _check_keys(data.get("self", {}), _SELF_KEYS, "[self]")
+        for raw in data.get("users", []):
+            _check_keys(raw, _USER_KEYS, f"user {raw.get('id', '?')}")
+        for raw in data.get("chats", []):
+            _check_keys(raw, _CHAT_KEYS, f"chat {raw.get('title', raw.get('kind', '?'))!r}")
+        try:
+            self._build_checked(data)
+        except WorldFileError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise WorldFileError(f"The world file has a value of the wrong type ({exc}); see docs/WORLD.md.") from exc
+
+    def _build_checked(self, data: dict[str, Any]) -> None:
         me = dict(data.get("self", {}))
         self.users[SELF_USER_ID] = UserSpec(
             SELF_USER_ID, me.get("first_name", "Demo"), me.get("last_name", "User"),
@@ -285,7 +318,7 @@ class World:
             uid = int(raw.get("id", next_id))
             next_id = max(next_id, uid) + 1
             if uid in self.users:
-                raise ValueError(f"User id {uid} appears twice in the world file; give each user its own id.")
+                raise WorldFileError(f"User id {uid} appears twice in the world file; give each user its own id.")
             self.users[uid] = UserSpec(
                 uid, raw.get("first_name", ""), raw.get("last_name", ""), raw.get("username"),
                 raw.get("phone"), bool(raw.get("deleted", False)), bool(raw.get("bot", False)))
@@ -300,7 +333,7 @@ class World:
             for copy in range(repeat):
                 kind = raw.get("kind", "supergroup")
                 if kind not in KINDS:
-                    raise ValueError(f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}.")
+                    raise WorldFileError(f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}.")
                 count = max(1, int(raw.get("messages", 100)))
                 title = raw.get("title", f"{kind.title()} {rank}")
                 if repeat > 1:
@@ -309,11 +342,11 @@ class World:
                     uid = raw.get("user")
                     if uid is None:
                         if not others:
-                            raise ValueError("A private chat needs a user; add [[users]] or generated_users.")
+                            raise WorldFileError("A private chat needs a user; add [[users]] or generated_users.")
                         uid = others[(rank + copy) % len(others)]
                     uid = int(uid)
                     if uid not in self.users:
-                        raise ValueError(f"Private chat with unknown user {uid}; list that user under [[users]].")
+                        raise WorldFileError(f"Private chat with unknown user {uid}; list that user under [[users]].")
                     if uid in self.chats:
                         continue  # one private chat per user, as on Telegram
                     peer_id, raw_id = uid, uid
@@ -333,14 +366,14 @@ class World:
                         members = tuple(int(m) for m in raw["members"])
                         unknown = [m for m in members if m not in self.users]
                         if unknown:
-                            raise ValueError(f"Chat {title!r} lists unknown members {unknown}; add them to [[users]].")
+                            raise WorldFileError(f"Chat {title!r} lists unknown members {unknown}; add them to [[users]].")
                     else:
                         rng = random.Random(mix(self.seed, 12, raw_id))
                         pool = others  # deleted accounts keep their old messages, as on Telegram
                         members = tuple(rng.sample(pool, min(len(pool), rng.randint(3, 12))))
                     members = (SELF_USER_ID,) + tuple(m for m in members if m != SELF_USER_ID)
                 if peer_id in self.chats:
-                    raise ValueError(f"Chat id {raw_id} appears twice in the world file; give each chat its own id.")
+                    raise WorldFileError(f"Chat id {raw_id} appears twice in the world file; give each chat its own id.")
                 span_days = float(raw.get("span_days", min(3 * 365, max(60, count * 600 / 86400))))
                 last_date = WORLD_NOW - rank * 7 * 3600 - (raw_id % 3600)
                 step = span_days * 86400 / max(count - 1, 1)
@@ -357,7 +390,7 @@ class World:
                     for k, topic_title in enumerate(titles):
                         tid = 2 + k * gap
                         if tid > count:
-                            raise ValueError(f"Forum {title!r} has too few messages for {len(titles)} topics; raise 'messages'.")
+                            raise WorldFileError(f"Forum {title!r} has too few messages for {len(titles)} topics; raise 'messages'.")
                         spec.topics.append(TopicSpec(tid, topic_title, (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98)[k % 4]))
                 if spec.username:
                     self._by_username[spec.username.lower()] = peer_id
@@ -367,7 +400,7 @@ class World:
         for slot, spec in enumerate(private):
             spec.stride, spec.slot = max(len(private), 1), slot
             if spec.msg_id(spec.count) >= 2**31 // 2:
-                raise ValueError(
+                raise WorldFileError(
                     f"Private chats and basic groups share one id space; {len(private)} of them with "
                     f"{spec.count} messages in {spec.title!r} do not fit. Use fewer chats or messages.")
         self.chat_by_slot = private
