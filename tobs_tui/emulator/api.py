@@ -270,27 +270,23 @@ class Api:
     def _get_dialogs(self, req: Any, ctx: CallContext) -> Any:
         if req.folder_id:  # nothing is archived in the synthetic world
             return types.messages.Dialogs([], [], [], [])
-        order = [self.world.chats[p] for p in self.world.chat_ids()]
+        total = len(self.world.dialogs_after(None))
         date = _ts(req.offset_date)
-        start = 0
+        key = None
         if date > 0 or req.offset_id > 0:
-            # Dialogs are ordered by (top date, top id, peer): resume strictly after the offset.
+            # Resume strictly after the offset in (top date, top id, peer) order.
             try:
                 offset_peer = self._peer_id(req.offset_peer)
             except RpcError:
                 offset_peer = 0
             key = (date, req.offset_id, offset_peer)
-            start = len(order)
-            for i, spec in enumerate(order):
-                if (spec.date_of(spec.count), spec.top_id, spec.peer_id) < key:
-                    start = i
-                    break
+        rest = self.world.dialogs_after(key)
         limit = 100 if req.limit <= 0 else min(req.limit, 100)
-        page = order[start:start + limit]
+        page = [self.world.chats[p] for p in rest[:limit]]
         payload = self._dialogs_payload(page)
-        if start == 0 and len(page) == len(order):
+        if key is None and len(page) == total:
             return types.messages.Dialogs(*payload)
-        return types.messages.DialogsSlice(len(order), *payload)
+        return types.messages.DialogsSlice(total, *payload)
 
     def _get_peer_dialogs(self, req: Any, ctx: CallContext) -> types.messages.PeerDialogs:
         specs = [self._chat(p.peer) for p in req.peers]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import tomllib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -257,7 +257,7 @@ class World:
         self._peers: dict[int, Any] = {}
         self._topic_ids: dict[tuple[int, int, int], list[int]] = {}
         self._sha256: dict[int, str] = {}
-        self._order: list[int] | None = None
+        self._order: tuple[list[int], list[tuple[int, int, int]]] | None = None
         self._build(data)
 
     # ----------------------------------------------------------------- construction
@@ -410,11 +410,28 @@ class World:
     # ----------------------------------------------------------------- the contract others call
     def chat_ids(self) -> list[int]:
         """Marked peer ids of the live dialogs, newest top message first (Telegram's dialog order)."""
+        return list(self._dialog_order()[0])
+
+    @staticmethod
+    def dialog_key(spec: ChatSpec) -> tuple[int, int, int]:
+        """What dialogs are ordered by (descending): top message date, top message id, peer."""
+        return spec.date_of(spec.count), spec.top_id, spec.peer_id
+
+    def _dialog_order(self) -> tuple[list[int], list[tuple[int, int, int]]]:
+        """Dialog order and the negated keys (ascending, for bisect); rebuilt only when the world changes."""
         if self._order is None:
             live = [c for c in self.chats.values() if not c.deleted]
-            live.sort(key=lambda c: (c.date_of(c.count), c.top_id, c.peer_id), reverse=True)
-            self._order = [c.peer_id for c in live]
-        return list(self._order)
+            live.sort(key=self.dialog_key, reverse=True)
+            keys = [self.dialog_key(c) for c in live]
+            self._order = ([c.peer_id for c in live], [(-d, -t, -p) for d, t, p in keys])
+        return self._order
+
+    def dialogs_after(self, key: tuple[int, int, int] | None) -> list[int]:
+        """Dialog order from the first dialog strictly older than ``key`` (all of it for None)."""
+        order, negated = self._dialog_order()
+        if key is None:
+            return order
+        return order[bisect_right(negated, (-key[0], -key[1], -key[2])):]
 
     def message_count(self, peer_id: int) -> int:
         return self.chat(peer_id).count
