@@ -1,0 +1,337 @@
+"""The Textual app: modes for each screen, the bridge from the engine thread, and the run-wide actions.
+
+The engine lives on its own thread; this app only calls `EngineRunner` methods (which return
+concurrent futures) and reads the frozen snapshots and events the runner hands over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tobs_tui.config import Settings, save_settings, settings_with
+from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, EventKind, RunState
+from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.messages import EventArrived, ExportFinished, LoggedIn, SnapshotArrived
+from tobs_tui.ui.screens.chats import ChatsScreen
+from tobs_tui.ui.screens.confirm import ConfirmScreen
+from tobs_tui.ui.screens.dashboard import DashboardScreen
+from tobs_tui.ui.screens.help import HelpScreen
+from tobs_tui.ui.screens.live import LiveScreen
+from tobs_tui.ui.screens.login import LoginScreen
+from tobs_tui.ui.screens.pools import PoolsScreen
+from tobs_tui.ui.screens.settings import SettingsScreen
+from tobs_tui.ui.screens.throttle import ThrottleScreen
+
+ACTIVE_STATES = (RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING)
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    """What the login screen shows when the app runs against the built-in emulator."""
+
+    profile: str
+    phone: str
+    code: str
+    twofa_phone: str
+    twofa_password: str
+
+
+async def wait_for(future: Any) -> Any:
+    """Await a runner future (concurrent.futures) on the UI loop without blocking it."""
+    return await asyncio.wrap_future(future)
+
+
+class TobsApp(App[int]):
+    """tobs-tui: pick chats, export them, watch the engine work."""
+
+    TITLE = "tobs-tui"
+    CSS_PATH = "app.tcss"
+    MODES = {
+        "chats": ChatsScreen,
+        "dashboard": DashboardScreen,
+        "pools": PoolsScreen,
+        "throttle": ThrottleScreen,
+        "settings": SettingsScreen,
+    }
+    DEFAULT_MODE = "chats"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "switch_mode('chats')", "Chats"),
+        Binding("f3", "switch_mode('dashboard')", "Dashboard"),
+        Binding("f4", "switch_mode('pools')", "Pools"),
+        Binding("f5", "switch_mode('throttle')", "Throttle"),
+        Binding("f6", "switch_mode('settings')", "Settings"),
+        Binding("f7", "pause_resume", "Pause/Resume", show=False),
+        Binding("f8", "cancel_export", "Cancel", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("question_mark", "help", "Help", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: str | Path,
+        api_id: int | None = None,
+        api_hash: str | None = None,
+        demo: DemoInfo | None = None,
+        config_path: Path | None = None,
+        runner_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.session = session
+        self.api_id = api_id or None
+        self.api_hash = api_hash or None
+        self.demo = demo
+        self.config_path = config_path
+        self.live = LiveHistory()
+        self.runner: Any = None
+        self.logged_in = False
+        self.export_future: Any = None
+        if runner_factory is None:
+            from tobs_tui.engine.runner import EngineRunner
+
+            runner_factory = EngineRunner
+        self._runner_factory = runner_factory
+        self._pending_snapshot: EngineSnapshot | None = None
+        self._snapshot_posted = False
+        self.sub_title = f"demo · emulator ({demo.profile})" if demo else ""
+
+    # -- engine bridge (the two callbacks run on the ENGINE thread) --------------------------------
+
+    def _snapshot_from_engine(self, snapshot: EngineSnapshot) -> None:
+        # Coalesce: if the UI has not taken the last one yet, it will simply find this newer one.
+        self._pending_snapshot = snapshot
+        if not self._snapshot_posted:
+            self._snapshot_posted = True
+            self.post_message(SnapshotArrived(snapshot))
+
+    def _event_from_engine(self, event: EngineEvent) -> None:
+        self.post_message(EventArrived(event))
+
+    @on(SnapshotArrived)
+    def _take_snapshot(self, message: SnapshotArrived) -> None:
+        self._snapshot_posted = False
+        snapshot = self._pending_snapshot or message.snapshot
+        self.apply_snapshot(snapshot)
+
+    def apply_snapshot(self, snapshot: EngineSnapshot) -> None:
+        """Record a snapshot and redraw the visible screen (hidden screens catch up when shown)."""
+        self.live.add_snapshot(snapshot)
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.refresh_live(self.live)
+
+    @on(EventArrived)
+    def _take_event(self, message: EventArrived) -> None:
+        event = message.event
+        if not self.live.add_event(event):
+            return
+        if event.kind is EventKind.ERROR:
+            self.notify(event.message, title="Error", severity="error", timeout=8)
+        elif event.kind in (EventKind.TAKEOUT_PENDING, EventKind.TAKEOUT_REFUSED):
+            self.notify(event.message, title="Takeout", severity="warning", timeout=10)
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.refresh_live(self.live)
+
+    # -- start-up and login ------------------------------------------------------------------------
+
+    def make_runner(self, api_id: int, api_hash: str) -> None:
+        """(Re)build the engine runner for these credentials and start its thread."""
+        if self.runner is not None:
+            self.runner.stop()
+        self.api_id, self.api_hash = api_id, api_hash
+        self.runner = self._runner_factory(
+            self.settings,
+            session=self.session,
+            api_id=api_id,
+            api_hash=api_hash,
+            on_snapshot=self._snapshot_from_engine,
+            on_event=self._event_from_engine,
+        )
+        self.runner.start()
+        self.runner.set_snapshot_rate(self.settings.ui.refresh_hz)
+
+    def on_mount(self) -> None:
+        if self.api_id and self.api_hash:
+            self.make_runner(self.api_id, self.api_hash)
+            self._connect()
+        else:
+            self.push_screen(LoginScreen(step="api"), self._login_done)
+
+    @work(exclusive=True, group="connect")
+    async def _connect(self) -> None:
+        try:
+            authorized = await wait_for(self.runner.connect())
+        except Exception as e:  # noqa: BLE001 - a user-level failure (network, credentials) shown as one sentence
+            self.push_screen(LoginScreen(step="api", error=str(e)), self._login_done)
+            return
+        if authorized:
+            self.post_message(LoggedIn())
+        else:
+            self.push_screen(LoginScreen(step="phone"), self._login_done)
+
+    def _login_done(self, ok: bool | None) -> None:
+        if ok:
+            self.post_message(LoggedIn())
+
+    @on(LoggedIn)
+    def _logged_in(self) -> None:
+        self.logged_in = True
+        if self.demo is None and (
+            self.settings.telegram.api_id != self.api_id or self.settings.telegram.api_hash != self.api_hash
+        ):
+            # Remember the credentials the user typed so the next start goes straight to the chats.
+            self.settings = settings_with(self.settings, "telegram", api_id=self.api_id, api_hash=self.api_hash)
+            try:
+                path = save_settings(self.settings, self.config_path)
+            except Exception as e:  # noqa: BLE001 - ConfigError: one sentence for the user
+                self.notify(str(e), severity="error")
+            else:
+                self.notify(f"Saved your api id and hash to {path}.")
+        screen = self.get_screen_stack_top("chats")
+        if isinstance(screen, ChatsScreen):
+            screen.load_dialogs()
+
+    def get_screen_stack_top(self, mode: str) -> Screen | None:
+        stack = self._screen_stacks.get(mode) or []
+        return stack[0] if stack else None
+
+    # -- exports -------------------------------------------------------------------------------------
+
+    @property
+    def export_active(self) -> bool:
+        snap = self.live.latest
+        running = self.export_future is not None and not self.export_future.done()
+        return running or (snap is not None and snap.state in ACTIVE_STATES)
+
+    def start_export(self, request: Any, chats: int) -> bool:
+        if self.runner is None or not self.logged_in:
+            self.notify("Log in first.", severity="warning")
+            return False
+        if self.export_active:
+            self.notify("An export is already running; cancel it (F8) or wait for it to finish.", severity="warning")
+            return False
+        self.live.clear()
+        self.export_future = self.runner.start_export(request)
+        self._await_export(self.export_future)
+        self.switch_mode("dashboard")
+        self.notify(f"Exporting {chats} chat{'s' if chats != 1 else ''}.")
+        return True
+
+    @work(group="export")
+    async def _await_export(self, future: Any) -> None:
+        try:
+            snapshot = await wait_for(future)
+        except Exception as e:  # noqa: BLE001 - the engine reports its failure as one sentence
+            self.post_message(ExportFinished(None, str(e) or type(e).__name__))
+        else:
+            self.post_message(ExportFinished(snapshot))
+
+    @on(ExportFinished)
+    def _export_finished(self, message: ExportFinished) -> None:
+        if message.snapshot is not None:
+            self.apply_snapshot(message.snapshot)
+        if message.error:
+            self.notify(message.error, title="Export failed", severity="error", timeout=10)
+            return
+        snap = message.snapshot
+        if snap is None:
+            return
+        if snap.state is RunState.DONE:
+            self.notify(f"Export finished: {snap.messages_done:,} messages.", title="Done", timeout=8)
+        elif snap.state is RunState.CANCELLED:
+            self.notify("Export cancelled; the next run continues where it stopped.", timeout=8)
+        elif snap.state is RunState.FAILED:
+            self.notify("; ".join(snap.errors) or "Export failed.", title="Export failed", severity="error")
+        screen = self.get_screen_stack_top("chats")
+        if isinstance(screen, ChatsScreen):
+            screen.load_dialogs()   # "last export" column now has new numbers
+
+    def action_pause_resume(self) -> None:
+        snap = self.live.latest
+        if self.runner is None or snap is None or snap.state not in (RunState.RUNNING, RunState.PAUSED):
+            self.notify("No export is running.", severity="warning")
+            return
+        if snap.state is RunState.RUNNING:
+            self.runner.pause()
+            self.notify("Pausing: requests in flight finish, nothing new starts.")
+        else:
+            self.runner.resume()
+            self.notify("Resumed.")
+
+    @work(exclusive=True, group="cancel")
+    async def action_cancel_export(self) -> None:
+        if self.runner is None or not self.export_active:
+            self.notify("No export is running.", severity="warning")
+            return
+        sure = await self.push_screen_wait(
+            ConfirmScreen("Cancel the export? Finished notes stay; the next run continues where it stopped.",
+                          yes="Cancel export", no="Keep going")
+        )
+        if sure:
+            await wait_for(self.runner.cancel())
+
+    @work(exclusive=True, group="quit")
+    async def action_quit(self) -> None:
+        if self.runner is not None and self.export_active:
+            sure = await self.push_screen_wait(
+                ConfirmScreen("An export is running. Quit? It stops cleanly and the next run resumes it.",
+                              yes="Quit", no="Stay")
+            )
+            if not sure:
+                return
+            self.notify("Stopping the export cleanly…")
+            await wait_for(self.runner.cancel())
+        await self.shutdown_engine()
+        self.exit(0)
+
+    async def shutdown_engine(self) -> None:
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await asyncio.to_thread(runner.stop)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Hand new settings to the running engine: pools resize and limits change at once."""
+        self.settings = settings
+        if self.runner is None:
+            return
+        self.runner.update_settings(settings)
+        if settings.workers.media_download_workers == 0 and self.live.latest is not None:
+            # 0 means "automatic": the engine's own figure for this disk.
+            self.runner.set_limits(media_workers=self.live.latest.media_workers_auto)
+
+    # -- command palette -----------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Chats", "Pick the chats to export (F2)", lambda: self.switch_mode("chats"))
+        yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
+        yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
+        yield SystemCommand("Throttle", "Request latency and FloodWaits (F5)", lambda: self.switch_mode("throttle"))
+        yield SystemCommand("Settings", "Pool sizes, media workers, export options (F6)",
+                            lambda: self.switch_mode("settings"))
+        yield SystemCommand("Pause or resume export", "Pause the running export, or resume it (F7)",
+                            self.action_pause_resume)
+        yield SystemCommand("Cancel export", "Stop the export; the next run continues it (F8)",
+                            self.action_cancel_export)
+        yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
+        if isinstance(screen, ChatsScreen):
+            yield from screen.commands()

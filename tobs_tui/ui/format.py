@@ -1,0 +1,70 @@
+"""How numbers from engine snapshots read on screen: one place, and "—" whenever a value is unknown."""
+
+from __future__ import annotations
+
+import time
+
+DASH = "—"
+
+
+def count(n: int | None) -> str:
+    return DASH if n is None else f"{n:,}"
+
+
+def rate(per_s: float | None, unit: str = "/s") -> str:
+    if per_s is None:
+        return DASH
+    if per_s >= 10_000:
+        return f"{per_s / 1000:,.1f}k{unit}"
+    if per_s >= 100:
+        return f"{per_s:,.0f}{unit}"
+    return f"{per_s:,.1f}{unit}"
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return DASH
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def byte_rate(per_s: float | None) -> str:
+    return DASH if per_s is None else f"{size(per_s)}/s"
+
+
+def mb_per_s(per_s: float | None) -> str:
+    return DASH if per_s is None else f"{per_s / 1e6:.2f} MB/s"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return DASH
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+def millis(ms: float | None) -> str:
+    if ms is None or ms != ms:
+        return DASH
+    return f"{ms:,.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def clock(wall: float) -> str:
+    """Local wall-clock time of an engine event."""
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
+def percent(done: int, expected: int) -> str:
+    if expected <= 0:
+        return DASH
+    return f"{min(100.0, 100.0 * done / expected):.0f}%"

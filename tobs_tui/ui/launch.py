@@ -1,0 +1,64 @@
+"""Starts the TUI: on the user's own session, or (--demo) on the built-in emulator through real Telethon."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+import platformdirs
+
+from tobs_tui.config import APP_NAME, Settings, settings_with
+
+# The emulator accepts any credentials; these only fill the api fields Telethon requires.
+DEMO_API_ID = 1
+DEMO_API_HASH = "0123456789abcdef0123456789abcdef"
+
+
+def demo_dir() -> Path:
+    """Where the demo keeps its vault and settings, away from the user's real ones."""
+    return platformdirs.user_data_path(APP_NAME) / "demo"
+
+
+def run_app(args: Namespace, settings: Settings) -> int:
+    """Run the app until the user quits; returns the process exit code."""
+    from tobs_tui.ui.app import DemoInfo, TobsApp
+
+    if not getattr(args, "demo", False):
+        app = TobsApp(
+            settings,
+            session=settings.telegram.session_path,
+            api_id=settings.telegram.api_id or None,
+            api_hash=settings.telegram.api_hash or None,
+            config_path=getattr(args, "config", None),
+        )
+        return _run(app)
+
+    from tobs_tui.emulator import Emulator
+
+    profile = getattr(args, "profile", None) or "realistic"
+    emulator = Emulator(profile=profile, seed=1, world=getattr(args, "world", None)).start()
+    try:
+        base = demo_dir()
+        settings = settings_with(settings, "export", output_dir=str(base / "vault"))
+        world = emulator.world
+        app = TobsApp(
+            settings,
+            # A fresh, unauthorised key: the demo starts at the login screen like a first run.
+            session=emulator.session_string(authorized=False),
+            api_id=DEMO_API_ID,
+            api_hash=DEMO_API_HASH,
+            demo=DemoInfo(profile, world.demo_phone, world.demo_code, world.twofa_phone, world.twofa_password),
+            config_path=base / "config.toml",
+        )
+        return _run(app)
+    finally:
+        emulator.stop()
+
+
+def _run(app) -> int:
+    try:
+        code = app.run()
+    finally:
+        if app.runner is not None:
+            app.runner.stop()
+    return 0 if code is None else int(code)

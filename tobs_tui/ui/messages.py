@@ -1,0 +1,45 @@
+"""App-wide messages: what the engine thread hands to the UI, and what screens tell the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot
+
+
+class SnapshotArrived(Message):
+    """The engine published a snapshot (posted from the engine thread; delivery is coalesced)."""
+
+    def __init__(self, snapshot: EngineSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class EventArrived(Message):
+    """The engine reported one event (throttle, FloodWait, chat finished, error)."""
+
+    def __init__(self, event: EngineEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+@dataclass
+class LoggedIn(Message):
+    """The session is authorised; the chat list can load."""
+
+
+@dataclass
+class ExportStarted(Message):
+    """An export was handed to the engine."""
+
+    chats: int
+
+
+@dataclass
+class ExportFinished(Message):
+    """The engine's export future resolved (done, cancelled or failed)."""
+
+    snapshot: EngineSnapshot | None
+    error: str | None = None

@@ -1,0 +1,220 @@
+"""Chat selection: every dialog, instant filter, type filter, sort, multi-select, forum topics, options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import events, on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, Input, Label, Select
+
+from tobs_tui.engine.snapshot import ChatKind
+from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.screens.live import LiveScreen
+from tobs_tui.ui.screens.since import SinceScreen
+from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
+
+KIND_FILTERS: tuple[tuple[str, frozenset[ChatKind] | None], ...] = (
+    ("All chats", None),
+    ("People", frozenset({ChatKind.USER})),
+    ("Bots", frozenset({ChatKind.BOT})),
+    ("Groups", frozenset({ChatKind.GROUP, ChatKind.SUPERGROUP, ChatKind.FORUM})),
+    ("Channels", frozenset({ChatKind.CHANNEL})),
+    ("Forums", frozenset({ChatKind.FORUM})),
+)
+
+
+class ChatsScreen(LiveScreen):
+    BINDINGS = [
+        Binding("enter", "start", "Export", priority=False),
+        Binding("ctrl+a", "select_all", "All", priority=True),
+        Binding("ctrl+n", "select_none", "None", priority=True, show=False),
+        Binding("ctrl+o", "toggle_media", "Media", priority=True),
+        Binding("ctrl+d", "since", "Since", priority=True),
+        Binding("ctrl+t", "next_kind", "Type", priority=True, show=False),
+        Binding("ctrl+s", "next_sort", "Sort", priority=True, show=False),
+        Binding("ctrl+r", "reload", "Reload", priority=True, show=False),
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("escape", "focus_table", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Horizontal(id="chat-filters"):
+            yield Input(placeholder="Filter: type part of a title, @username or id", id="filter")
+            yield Select([(label, i) for i, (label, _) in enumerate(KIND_FILTERS)], value=0,
+                         allow_blank=False, id="kind")
+        yield DialogTable(id="dialogs")
+        yield Label("Loading your chats…", id="chat-status")
+        yield Footer()
+
+    @property
+    def table(self) -> DialogTable:
+        return self.query_one(DialogTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        if getattr(self.app, "logged_in", False):
+            self.load_dialogs()
+
+    def refresh_live(self, live: LiveHistory) -> None:
+        """The chat list does not follow snapshots; it reloads when an export finishes."""
+
+    @work(exclusive=True, group="dialogs")
+    async def load_dialogs(self) -> None:
+        from tobs_tui.ui.app import wait_for
+
+        self.query_one("#chat-status", Label).update("Loading your chats…")
+        try:
+            dialogs = await wait_for(self.app.runner.list_dialogs())
+        except Exception as e:  # noqa: BLE001 - network or session trouble, shown as the engine's sentence
+            self.query_one("#chat-status", Label).update(f"Could not load your chats: {e} Press Ctrl+R to retry.")
+            return
+        self.table.set_dialogs(dialogs)
+        self._update_status()
+
+    @work(group="topics")
+    async def _load_topics(self, chat_id: int) -> None:
+        from tobs_tui.ui.app import wait_for
+
+        try:
+            topics = await wait_for(self.app.runner.list_topics(chat_id))
+        except Exception as e:  # noqa: BLE001
+            self.notify(f"Could not load the topics: {e}", severity="error")
+            return
+        self.table.set_topics(chat_id, topics)
+        self._update_status()
+
+    # -- filter, sort, type ---------------------------------------------------------------------
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._update_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        # Typing anywhere on the list goes to the filter: the list itself only needs arrows and space.
+        if self.focused is self.table and event.is_printable and event.character not in (" ", "?"):
+            filter_input = self.query_one("#filter", Input)
+            filter_input.focus()
+            filter_input.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
+
+    @on(Select.Changed, "#kind")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        self.table.set_kind_filter(KIND_FILTERS[int(event.value)][1])
+        self._update_status()
+
+    def action_next_kind(self) -> None:
+        select = self.query_one("#kind", Select)
+        select.value = (int(select.value) + 1) % len(KIND_FILTERS)
+
+    def action_next_sort(self) -> None:
+        table = self.table
+        table.sort_by(SORTABLE[(SORTABLE.index(table.sort_column) + 1) % len(SORTABLE)])
+        self._update_status()
+
+    def action_cursor(self, delta: int) -> None:
+        self.table.action_cursor(delta)
+
+    def action_page(self, direction: int) -> None:
+        self.table.action_page(direction)
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    def action_reload(self) -> None:
+        self.load_dialogs()
+
+    # -- selection and options ------------------------------------------------------------------
+
+    @on(DialogTable.SelectionChanged)
+    def _selection_changed(self) -> None:
+        self._update_status()
+
+    @on(DialogTable.TopicsWanted)
+    def _topics_wanted(self, event: DialogTable.TopicsWanted) -> None:
+        self._load_topics(event.chat_id)
+
+    def action_select_all(self) -> None:
+        self.table.select_all()
+
+    def action_select_none(self) -> None:
+        self.table.select_none()
+
+    def action_toggle_media(self) -> None:
+        table = self.table
+        keys = list(table.selected) or ([table.row_key(table.current)] if table.current else [])
+        if not keys:
+            return
+        # One press sets every chosen row the same way: on unless they all are on already.
+        all_on = all(table.selected.get(k) is not None and table.selected[k].media for k in keys)
+        table.set_options(media=not all_on)
+
+    @work(exclusive=True, group="since")
+    async def action_since(self) -> None:
+        table = self.table
+        current = next((o.since for o in table.selected.values() if o.since), None)
+        answer = await self.app.push_screen_wait(SinceScreen(current))
+        if answer is not None:
+            table.set_options(since=answer[0])
+
+    def _update_status(self) -> None:
+        table = self.table
+        picked = len(table.selected)
+        no_media = sum(1 for o in table.selected.values() if not o.media)
+        dated = sum(1 for o in table.selected.values() if o.since)
+        parts = [f"{table.visible_count:,} of {table.dialog_count:,} chats shown", f"{picked:,} selected"]
+        if no_media:
+            parts.append(f"{no_media:,} without media")
+        if dated:
+            parts.append(f"{dated:,} with a since date")
+        parts.append("Space selects · Enter exports" if not picked else "Enter exports the selection")
+        self.query_one("#chat-status", Label).update(" · ".join(parts))
+
+    # -- start ------------------------------------------------------------------------------------
+
+    def chat_selections(self) -> list:
+        """The selected rows as the engine's ChatSelection list (topics grouped under their chat)."""
+        from tobs_tui.engine.runner import ChatSelection
+
+        grouped: dict[int, list] = {}
+        for (chat_id, topic_id), opts in self.table.selected.items():
+            grouped.setdefault(chat_id, []).append((topic_id, opts))
+        out = []
+        for chat_id, picks in grouped.items():
+            whole = next((o for t, o in picks if t is None), None)
+            opts = whole or picks[0][1]
+            topic_ids = None if whole else tuple(sorted(t for t, _ in picks))
+            out.append(ChatSelection(chat_id, topic_ids=topic_ids, download_media=opts.media, since=opts.since))
+        return out
+
+    def action_start(self) -> None:
+        if not self.table.selected:
+            self.notify("Select chats first: Space marks the chat under the cursor, Ctrl+A marks all shown.",
+                        severity="warning")
+            return
+        from tobs_tui.engine.runner import ExportRequest
+
+        chats = self.chat_selections()
+        self.app.start_export(ExportRequest(tuple(chats)), len(chats))
+
+    def commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Select all shown chats", "Mark every chat the filter shows (Ctrl+A)",
+                            self.action_select_all)
+        yield SystemCommand("Select no chats", "Clear the selection (Ctrl+N)", self.action_select_none)
+        yield SystemCommand("Media on/off", "Download media for the selection or not (Ctrl+O)",
+                            self.action_toggle_media)
+        yield SystemCommand("Since date", "Export only messages from a date on (Ctrl+D)", self.action_since)
+        yield SystemCommand("Reload chats", "Fetch the chat list again (Ctrl+R)", self.action_reload)
+        yield SystemCommand("Start export", "Export the selected chats (Enter)", self.action_start)

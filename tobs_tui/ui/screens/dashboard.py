@@ -1,0 +1,46 @@
+"""The live dashboard: totals, per-chat bars with rates and ETA, the throughput chart, recent events."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, ProgressBar
+
+from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
+from tobs_tui.ui.widgets.charts import ThroughputChart
+from tobs_tui.ui.widgets.chat_progress import ChatProgressList
+from tobs_tui.ui.widgets.event_log import EventLog
+from tobs_tui.ui.widgets.run_summary import RunSummary
+
+
+class DashboardScreen(LiveScreen):
+    BINDINGS = RUN_BINDINGS
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        yield RunSummary(id="summary")
+        yield ProgressBar(total=None, show_eta=False, id="total")
+        with VerticalScroll(id="chat-progress"):
+            yield ChatProgressList(id="chats")
+        with Horizontal(id="dash-bottom"):
+            yield ThroughputChart(id="throughput")
+            with Vertical(id="events-box"):
+                yield EventLog(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#chat-progress").border_title = "Chats"
+        self.query_one("#events-box").border_title = "Recent events"
+
+    def refresh_live(self, live: LiveHistory) -> None:
+        snap = live.latest
+        self.query_one(RunSummary).show(snap)
+        bar = self.query_one("#total", ProgressBar)
+        if snap is not None and snap.messages_expected:
+            bar.update(total=max(snap.messages_expected, snap.messages_done), progress=snap.messages_done)
+        else:
+            bar.update(total=None)
+        self.query_one(ChatProgressList).show(snap.chats if snap else ())
+        self.query_one(ThroughputChart).show(live.rates, live.version)
+        self.query_one(EventLog).show(live.events, live.version)

@@ -1,0 +1,161 @@
+"""Login: api id/hash (when not configured), phone, code, and the 2FA password in a masked input.
+
+Every wrong value gets one sentence under its field and another try; secrets are never shown or logged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Static
+
+STEPS = ("api", "phone", "code", "password")
+
+STEP_TEXT = {
+    "api": "Your Telegram API credentials. Create them once at https://my.telegram.org → API development tools.",
+    "phone": "Your phone number in international format; Telegram sends a login code to your Telegram app.",
+    "code": "The login code Telegram just sent to your Telegram app (or by SMS).",
+    "password": "This account has two-step verification: enter its password.",
+}
+API_HASH = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def check_api(api_id: str, api_hash: str) -> tuple[int, str]:
+    """Raises ValueError with the one sentence to show under the field."""
+    api_id = api_id.strip()
+    if not api_id.isdigit() or int(api_id) <= 0:
+        raise ValueError("The api id is a whole number (e.g. 1234567); copy it from my.telegram.org.")
+    api_hash = api_hash.strip()
+    if not API_HASH.fullmatch(api_hash):
+        raise ValueError("The api hash is 32 hexadecimal characters; copy it from my.telegram.org.")
+    return int(api_id), api_hash.lower()
+
+
+class LoginScreen(Screen[bool]):
+    """Dismisses with True once the session is authorised."""
+
+    def __init__(self, step: str = "phone", error: str | None = None) -> None:
+        super().__init__()
+        self.step = step
+        self.first_error = error
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Vertical(id="login"):
+            yield Static("Log in to Telegram", id="login-title")
+            yield Label("", id="login-explain")
+            with Vertical(id="step-api", classes="step"):
+                yield Label("api id")
+                yield Input(placeholder="1234567", id="api-id", type="integer")
+                yield Label("api hash")
+                yield Input(placeholder="0123456789abcdef0123456789abcdef", id="api-hash", password=True)
+            with Vertical(id="step-phone", classes="step"):
+                yield Label("phone")
+                yield Input(placeholder="+15551234567", id="phone")
+            with Vertical(id="step-code", classes="step"):
+                yield Label("login code")
+                yield Input(placeholder="12345", id="code")
+            with Vertical(id="step-password", classes="step"):
+                yield Label("two-step verification password")
+                yield Input(placeholder="password", id="password", password=True)
+            yield Label("", id="login-error", classes="field-error")
+            yield Button("Continue", variant="primary", id="login-next")
+            yield Static("", id="demo-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        demo = getattr(self.app, "demo", None)
+        hint = self.query_one("#demo-hint", Static)
+        if demo is not None:
+            hint.update(
+                f"[b]Demo[/b] (built-in emulator, no real account): phone [b]{demo.phone}[/b], "
+                f"code [b]{demo.code}[/b]. With two-step verification: phone [b]{demo.twofa_phone}[/b], "
+                f"password [b]{demo.twofa_password}[/b]. Api id/hash: any values."
+            )
+        else:
+            hint.display = False
+        phone = getattr(getattr(self.app, "settings", None), "telegram", None)
+        if phone is not None and phone.phone:
+            self.query_one("#phone", Input).value = phone.phone
+        self.show_step(self.step, self.first_error)
+
+    def show_step(self, step: str, error: str | None = None) -> None:
+        self.step = step
+        for name in STEPS:
+            self.query_one(f"#step-{name}").display = name == step
+        self.query_one("#login-explain", Label).update(STEP_TEXT[step])
+        self.query_one("#login-error", Label).update(error or "")
+        first = {"api": "#api-id", "phone": "#phone", "code": "#code", "password": "#password"}[step]
+        self.query_one(first, Input).focus()
+
+    def _error(self, text: str) -> None:
+        self.query_one("#login-error", Label).update(text)
+        self._busy(False)
+
+    def _busy(self, busy: bool) -> None:
+        button = self.query_one("#login-next", Button)
+        button.disabled = busy
+        button.label = "Working…" if busy else "Continue"
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "api-id":
+            self.query_one("#api-hash", Input).focus()
+            return
+        self.advance()
+
+    @on(Button.Pressed, "#login-next")
+    def _pressed(self) -> None:
+        self.advance()
+
+    @work(exclusive=True, group="login")
+    async def advance(self) -> None:
+        from tobs_tui.engine.login import LoginError
+        from tobs_tui.ui.app import wait_for
+
+        app = self.app
+        self._busy(True)
+        try:
+            if self.step == "api":
+                try:
+                    api_id, api_hash = check_api(self.query_one("#api-id", Input).value,
+                                                 self.query_one("#api-hash", Input).value)
+                except ValueError as e:
+                    self._error(str(e))
+                    return
+                app.make_runner(api_id, api_hash)
+                authorized = await wait_for(app.runner.connect())
+                if authorized:
+                    self.dismiss(True)
+                    return
+                self.show_step("phone")
+            elif self.step == "phone":
+                await wait_for(app.runner.send_code(self.query_one("#phone", Input).value))
+                self.show_step("code")
+            elif self.step == "code":
+                outcome = await wait_for(app.runner.sign_in(self.query_one("#code", Input).value))
+                if outcome == "password_needed":
+                    self.show_step("password")
+                else:
+                    self.dismiss(True)
+                    return
+            else:
+                password = self.query_one("#password", Input)
+                try:
+                    await wait_for(app.runner.check_password(password.value))
+                finally:
+                    password.value = ""   # never keep the password around in the widget
+                self.dismiss(True)
+                return
+        except LoginError as e:
+            self._error(str(e))
+            return
+        except Exception as e:  # noqa: BLE001 - connection trouble: show it and let the user retry
+            self._error(f"{e} Check your connection and press Continue to retry." if str(e) else
+                        f"{type(e).__name__}: check your connection and press Continue to retry.")
+            return
+        self._busy(False)

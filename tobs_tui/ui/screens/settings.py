@@ -1,0 +1,186 @@
+"""Settings: pool sizes, media workers, concurrency cap, takeout, media kinds, export dir, time zone, refresh rate.
+
+Apply hands every value to the running engine at once; a single invalid value is refused beside its
+field and then nothing is applied. Save also writes the config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Switch
+
+from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with
+from tobs_tui.engine.pools import split_threads
+from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.screens.live import LiveScreen
+
+# (field id, label, section, key, kind)
+FIELDS = (
+    ("critical", "Critical pool workers", "workers", None, "int"),
+    ("standard", "Standard pool workers", "workers", None, "int"),
+    ("media-workers", "Media download workers (0 = auto)", "workers", "media_download_workers", "int"),
+    ("concurrency", "Max concurrent requests", "export", "max_concurrent_requests", "int"),
+    ("output-dir", "Export directory", "export", "output_dir", "path"),
+    ("timezone", "Time zone (IANA name, UTC or local)", "export", "timezone", "str"),
+    ("refresh", "Dashboard refresh rate (Hz, 1–4)", "ui", "refresh_hz", "float"),
+)
+
+
+class SettingsScreen(LiveScreen):
+    BINDINGS = [
+        Binding("ctrl+a", "apply", "Apply", priority=True),
+        Binding("ctrl+s", "save", "Apply + save", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with VerticalScroll(id="settings-form"):
+            for field_id, label, _, _, _ in FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(label, classes="field-label")
+                    yield Input(id=field_id, classes="field-input")
+                    yield Label("", id=f"{field_id}-error", classes="field-error")
+                if field_id == "media-workers":
+                    yield Label("", id="disk-info", classes="field-hint")
+            with Horizontal(classes="field"):
+                yield Label("Takeout session (lower flood limits; approve it in Telegram)", classes="field-label")
+                yield Switch(id="takeout")
+            with Horizontal(classes="field"):
+                yield Label("Download media", classes="field-label")
+                yield Switch(id="download-media")
+            with Horizontal(classes="field field-tall"):
+                yield Label("Media kinds", classes="field-label")
+                yield SelectionList[str](*((kind, kind) for kind in MEDIA_KINDS), id="media-kinds")
+            with Horizontal(id="settings-buttons"):
+                yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
+                yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
+            yield Label("", id="settings-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load(self.app.settings)
+
+    def load(self, settings: Settings) -> None:
+        critical, standard = settings.pool_sizes()
+        values = {
+            "critical": str(critical),
+            "standard": str(standard),
+            "media-workers": str(settings.workers.media_download_workers),
+            "concurrency": str(settings.export.max_concurrent_requests),
+            "output-dir": str(settings.export.output_dir),
+            "timezone": settings.export.timezone,
+            "refresh": f"{settings.ui.refresh_hz:g}",
+        }
+        for field_id, value in values.items():
+            self.query_one(f"#{field_id}", Input).value = value
+        self.query_one("#takeout", Switch).value = settings.export.takeout
+        self.query_one("#download-media", Switch).value = settings.export.download_media
+        kinds = self.query_one("#media-kinds", SelectionList)
+        kinds.deselect_all()
+        for kind in settings.export.media_kinds:
+            kinds.select(kind)
+
+    def refresh_live(self, live: LiveHistory) -> None:
+        snap = live.latest
+        info = self.query_one("#disk-info", Label)
+        if snap is None:
+            info.update("Detected disk type and automatic value appear once the engine reports them.")
+        else:
+            info.update(f"Export disk: {snap.disk_type.upper() if snap.disk_type != 'unknown' else 'unknown type'}"
+                        f" → automatic value {snap.media_workers_auto} workers")
+
+    # -- building and validating ----------------------------------------------------------------
+
+    def build(self) -> Settings | None:
+        """New settings from the form, or None after marking every invalid field."""
+        errors: dict[str, str] = {}
+        raw = {field_id: self.query_one(f"#{field_id}", Input).value.strip() for field_id, *_ in FIELDS}
+        parsed: dict[str, object] = {}
+        for field_id, _, _, _, kind in FIELDS:
+            text = raw[field_id]
+            try:
+                if kind == "int":
+                    parsed[field_id] = int(text)
+                elif kind == "float":
+                    parsed[field_id] = float(text)
+                else:
+                    parsed[field_id] = text
+            except ValueError:
+                errors[field_id] = "a whole number, please" if kind == "int" else "a number, please"
+        for field_id in ("critical", "standard"):
+            if field_id not in errors and not 1 <= int(parsed[field_id]) <= 128:
+                errors[field_id] = "from 1 to 128"
+
+        settings: Settings = self.app.settings
+        changes: dict[str, dict[str, object]] = {"workers": {}, "export": {}, "ui": {}}
+        if "critical" not in errors and "standard" not in errors:
+            critical, standard = int(parsed["critical"]), int(parsed["standard"])
+            share = round(critical / (critical + standard), 3)
+            # The config keeps a total and a share; only splits it can say exactly are accepted.
+            if not 0.1 <= share <= 0.9 or split_threads(critical + standard, share) != (critical, standard):
+                errors["critical"] = "between 10% and 90% of all workers"
+            else:
+                changes["workers"]["max_threads"] = critical + standard
+                changes["workers"]["critical_share"] = share
+        for field_id, _, section, key, _ in FIELDS:
+            if key is None or field_id in errors:
+                continue
+            value = parsed[field_id]
+            try:
+                settings_with(settings, section, **{key: value})
+            except ConfigError as e:
+                errors[field_id] = str(e).split(" must be ", 1)[-1].rsplit(", got", 1)[0]
+                continue
+            changes[section][key] = value
+        changes["export"]["takeout"] = self.query_one("#takeout", Switch).value
+        changes["export"]["download_media"] = self.query_one("#download-media", Switch).value
+        changes["export"]["media_kinds"] = list(self.query_one("#media-kinds", SelectionList).selected)
+
+        for field_id, *_ in FIELDS:
+            self.query_one(f"#{field_id}-error", Label).update(f"must be {errors[field_id]}" if field_id in errors else "")
+            self.query_one(f"#{field_id}", Input).set_class(field_id in errors, "invalid")
+        if errors:
+            self.query_one("#settings-result", Label).update(
+                f"Nothing applied: fix the {len(errors)} marked field{'s' if len(errors) > 1 else ''}."
+            )
+            return None
+        for section, values in changes.items():
+            settings = settings_with(settings, section, **values)
+        return settings
+
+    def action_apply(self) -> bool:
+        settings = self.build()
+        if settings is None:
+            return False
+        self.app.apply_settings(settings)
+        critical, standard = settings.pool_sizes()
+        self.query_one("#settings-result", Label).update(
+            f"Applied: pools {critical} + {standard}, media workers "
+            f"{settings.workers.media_download_workers or 'auto'}, up to "
+            f"{settings.export.max_concurrent_requests} requests at once."
+        )
+        return True
+
+    def action_save(self) -> None:
+        if not self.action_apply():
+            return
+        try:
+            path: Path = save_settings(self.app.settings, self.app.config_path)
+        except ConfigError as e:
+            self.query_one("#settings-result", Label).update(str(e))
+            return
+        self.query_one("#settings-result", Label).update(f"Applied and saved to {path}.")
+        self.notify(f"Settings saved to {path}.")
+
+    @on(Button.Pressed, "#apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply()
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()

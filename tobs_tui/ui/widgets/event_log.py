@@ -1,0 +1,56 @@
+"""Recent engine events, newest first: throttle start/end, FloodWait with its wait, errors, chats done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tobs_tui.engine.snapshot import EngineEvent, EventKind
+from tobs_tui.ui import format as fmt
+
+EVENT_LOOK = {
+    EventKind.THROTTLE_START: ("▲ throttled", "bold yellow"),
+    EventKind.THROTTLE_END: ("▼ healthy", "green"),
+    EventKind.FLOOD_WAIT: ("‖ FloodWait", "bold magenta"),
+    EventKind.TAKEOUT_PENDING: ("… takeout", "yellow"),
+    EventKind.TAKEOUT_REFUSED: ("✗ takeout", "yellow"),
+    EventKind.CHAT_STARTED: ("▶ started", "cyan"),
+    EventKind.CHAT_DONE: ("✓ done", "green"),
+    EventKind.CHAT_PARKED: ("‖ parked", "yellow"),
+    EventKind.ERROR: ("✗ error", "bold red"),
+    EventKind.INFO: ("• info", "dim"),
+}
+
+
+def event_line(event: EngineEvent) -> Text:
+    label, style = EVENT_LOOK.get(event.kind, (event.kind.value, ""))
+    line = Text(fmt.clock(event.wall), style="dim")
+    line.append("  ")
+    line.append(f"{label:<13}", style=style)
+    line.append(event.message)
+    if event.kind is EventKind.FLOOD_WAIT and event.seconds is not None and f"{event.seconds:g}" not in event.message:
+        line.append(f" (waiting {event.seconds:g}s)", style="magenta")
+    return line
+
+
+class EventLog(Static):
+    """The last events, newest on top; redrawn only when the history changed."""
+
+    DEFAULT_CSS = "EventLog { height: 1fr; }"
+
+    def __init__(self, limit: int = 12, *, id: str | None = None) -> None:
+        super().__init__("No events yet.", id=id)
+        self.limit = limit
+        self._version = -1
+
+    def show(self, events: Iterable[EngineEvent], version: int) -> None:
+        if version == self._version:
+            return
+        self._version = version
+        recent = list(events)[-self.limit:]
+        if not recent:
+            self.update("No events yet.")
+            return
+        self.update(Text("\n").join(event_line(e) for e in reversed(recent)))
