@@ -183,6 +183,15 @@ def test_dialogs_walk_visits_every_chat_once_in_order(api, world):
     assert seen == order
 
 
+def test_peer_dialogs(api, world):
+    wanted = [world.chats[p] for p in world.chat_ids()[:3]]
+    r = api.call(functions.messages.GetPeerDialogsRequest(
+        [types.InputDialogPeer(input_peer(world, s)) for s in wanted]), CTX)
+    assert [utils_peer(d.peer) for d in r.dialogs] == [s.peer_id for s in wanted]
+    assert [m.id for m in r.messages] == [s.top_id for s in wanted]
+    bytes(r)
+
+
 def utils_peer(peer) -> int:
     if isinstance(peer, types.PeerUser):
         return peer.user_id

@@ -419,12 +419,15 @@ class World:
 
     def _dialog_order(self) -> tuple[list[int], list[tuple[int, int, int]]]:
         """Dialog order and the negated keys (ascending, for bisect); rebuilt only when the world changes."""
-        if self._order is None:
+        # Tests change the world from their own thread while the server reads it: work on a local copy.
+        order = self._order
+        if order is None:
             live = [c for c in self.chats.values() if not c.deleted]
             live.sort(key=self.dialog_key, reverse=True)
             keys = [self.dialog_key(c) for c in live]
-            self._order = ([c.peer_id for c in live], [(-d, -t, -p) for d, t, p in keys])
-        return self._order
+            order = ([c.peer_id for c in live], [(-d, -t, -p) for d, t, p in keys])
+            self._order = order
+        return order
 
     def dialogs_after(self, key: tuple[int, int, int] | None) -> list[int]:
         """Dialog order from the first dialog strictly older than ``key`` (all of it for None)."""
