@@ -16,6 +16,7 @@ import pytest
 
 from tobs_tui import __version__, cli
 from tobs_tui.config import default_config_path, load_settings
+from tobs_tui.engine.disk import detect_disk, media_workers_for
 
 
 def write(path: Path, text: str) -> Path:
@@ -123,8 +124,9 @@ def test_doctor_reports_what_the_engine_would_use(capsys):
     settings = load_settings()
     assert f"{default_config_path()} (not found: defaults apply)" in text
     assert f"{Path.home() / 'TelegramVault'} (will be created)" in text
-    assert any(kind in rows["disk"] for kind in ("ssd", "hdd", "unknown"))
-    assert "(auto for a " in text
+    disk = detect_disk(Path.home() / "TelegramVault")
+    assert rows["disk"] == f"{disk.kind} ({disk.reason})"
+    assert rows["media workers"] == f"{media_workers_for(disk.kind)} (auto from the disk type: {disk.kind})"
     critical, standard = settings.pool_sizes()
     assert f"critical {critical}, standard {standard} (critical share 0.7)" in text
     assert f"threads        {settings.total_threads()} (auto: {os.cpu_count()} CPUs" in text
@@ -135,9 +137,9 @@ def test_doctor_reports_what_the_engine_would_use(capsys):
 @pytest.mark.parametrize(
     ("argv", "env", "toml", "expected"),
     [
-        (["--media-workers", "5"], {}, "", "media workers  5 (command line)"),
-        ([], {"MEDIA_WORKERS": "4"}, "", "media workers  4 (MEDIA_WORKERS)"),
-        ([], {}, "[workers]\nmedia_download_workers = 2\n", "media workers  2 (config file)"),
+        (["--media-workers", "5"], {}, "", "media workers  5 (command line; auto would be "),
+        ([], {"MEDIA_WORKERS": "4"}, "", "media workers  4 (MEDIA_WORKERS; auto would be "),
+        ([], {}, "[workers]\nmedia_download_workers = 2\n", "media workers  2 (config file; auto would be "),
         ([], {"MAX_THREADS": "10"}, "", "threads        10 (MAX_THREADS)"),
         ([], {}, "[workers]\nmax_threads = 10\ncritical_share = 0.5\n", "pools          critical 5, standard 5"),
     ],

@@ -294,15 +294,9 @@ def _dist_version(name: str) -> str:
         return "not installed"
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]]:
     """What the engine would use here, as (label, value) rows; every value says where it came from."""
-    from tobs_tui.engine.disk import resolve_media_workers
+    from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
     from tobs_tui.engine.pools import default_total_threads
 
     out_dir = settings.export.output_dir
@@ -312,15 +306,13 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
         out_state = "exists but is not a directory: exports will fail"
     else:
         out_state = "will be created"
-    # The vault may not exist yet; its disk is the one of the nearest existing parent.
     # env={}: MEDIA_WORKERS has already been applied to the settings, with its origin recorded.
-    workers, disk, _ = resolve_media_workers(_nearest_existing(out_dir),
-                                             settings.workers.media_download_workers, env={})
-    configured = settings.workers.media_download_workers
-    if configured:
-        workers_from = settings.origin_of("workers", "media_download_workers")
+    workers, disk, _ = resolve_media_workers(out_dir, settings.workers.media_download_workers, env={})
+    auto = media_workers_for(disk.kind)
+    if settings.workers.media_download_workers:
+        workers_from = f"{settings.origin_of('workers', 'media_download_workers')}; auto would be {auto}"
     else:
-        workers_from = f"auto for a {disk.kind} disk"
+        workers_from = f"auto from the disk type: {disk.kind}"
 
     cpus = os.cpu_count() or 1
     total = settings.total_threads()
