@@ -21,7 +21,7 @@ def when(day: int = 5, hour: int = 12, minute: int = 3, month: int = 3) -> datet
     return datetime.datetime(2024, month, day, hour, minute, tzinfo=UTC)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_ctx():
     def build(*, sender: str = "Bob", targets: dict[int, ReplyTarget] | None = None,
               media: MediaRef | None = None, tz: datetime.tzinfo = TZ) -> RenderContext:

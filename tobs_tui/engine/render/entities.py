@@ -236,6 +236,7 @@ class _Writer:
         self.prev = prev
         self.limit = limit
         self.end_next = end_next
+        self.code_tail: tuple[int, str] | None = None  # (index in out, raw text) of a code span
 
     def value(self) -> str:
         return "".join(self.out)
@@ -286,7 +287,7 @@ class _Writer:
             self.wrap(node, *WRAPPERS[kind])
         elif kind == "code":
             if raw.strip(" "):
-                self.out.append(code_span(raw))
+                self.code(raw)
             else:
                 self.plain(node.start, node.end)
         elif kind in LINK_KINDS:
@@ -297,6 +298,14 @@ class _Writer:
             self.out.append(raw)  # a real Obsidian tag, so the vault's tag pane finds it
         else:
             self.children(node)  # custom emoji (its text is the fallback), cashtags, commands...
+
+    def code(self, raw: str) -> None:
+        # Touching code spans would fuse their backtick fences into one run: write them as one.
+        if self.code_tail is not None and self.code_tail[0] == len(self.out) - 1:
+            raw = self.code_tail[1] + raw
+            self.out.pop()
+        self.out.append(code_span(raw))
+        self.code_tail = (len(self.out) - 1, raw)
 
     def wrap(self, node: _Node, marker: str | None, tag: str) -> None:
         mark_char = marker[-1] if marker else ">"
@@ -342,13 +351,21 @@ def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:
     """
     if before == marker[0] or (after == marker[0] and after != "*"):
         return False
-    opens = not is_punct(core[0]) or not before or is_space(before) or is_punct(before)
-    closes = not is_punct(core[-1]) or not after or is_space(after) or is_punct(after)
+    opens = not is_punct(core[0], symbols=True) or not before or is_space(before) or is_punct(
+        before, symbols=False
+    )
+    closes = not is_punct(core[-1], symbols=True) or not after or is_space(after) or is_punct(
+        after, symbols=False
+    )
     return opens and closes
 
 
 def _encode_url(url: str) -> str:
-    return quote(clean(url).strip(), safe="!#$&'*+,-./:;=?@_~%")
+    """Percent-encode so the destination holds nothing Obsidian could read as its own syntax
+    (`$` math, `%%` comment, `==` highlight, `^` block id, brackets, pipes, spaces)."""
+    url = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", clean(url).strip())
+    url = re.sub(r"(?<==)=", "%3D", url)
+    return quote(url, safe="!#&'*+,-./:;=?@_~%")
 
 
 def _href(span: Span, raw: str) -> str | None:

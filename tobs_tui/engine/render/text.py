@@ -90,12 +90,23 @@ class Utf16Index:
 
 
 def is_space(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch) == "Zs"
+    """CommonMark's Unicode whitespace (Python's isspace also counts \x1c-\x1f, which it does not)."""
+    return ch in " \t\n\f\r" or unicodedata.category(ch) == "Zs"
 
 
-def is_punct(ch: str) -> bool:
-    """CommonMark's punctuation for flanking rules (ASCII punctuation, Unicode P* and S*)."""
-    return unicodedata.category(ch)[0] in "PS"
+_ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def is_punct(ch: str, *, symbols: bool) -> bool:
+    """Punctuation for CommonMark's flanking rules.
+
+    Parsers disagree on whether symbols (emoji, currency) count: `symbols=True` says yes, and is
+    the cautious reading for a character inside the run, `symbols=False` for one outside it.
+    """
+    if ch in _ASCII_PUNCT:
+        return True
+    category = unicodedata.category(ch)
+    return category[0] == "P" or (symbols and category[0] == "S")
 
 
 def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str = "") -> str:
