@@ -285,3 +285,12 @@ def test_no_dashboard_module_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.setattr(cli, "TUI_MODULE", "tobs_tui.not_there")
     code, _, err = run_cli(capsys)
     assert code == 1 and "dashboard is not part of this install" in err
+
+
+def test_export_command_never_imports_textual():
+    code = "import sys; from tobs_tui.cli import main; rc = main(['export', '--help']); " \
+           "print(rc, sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    proc = _python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert "--json-progress" in proc.stdout          # the real headless arguments were registered
+    assert proc.stdout.strip().splitlines()[-1] == "0 []"
