@@ -14,16 +14,14 @@ from telethon.tl import functions, types
 
 from .errors import RpcError
 from .srp import SrpVerifier
-from .world import CHANNEL_MARK, DC_ID, SELF_USER_ID, ChatSpec, World, _dt, _ts, mix
+from .world import CHANNEL_MARK, DC_ID, SELF_USER_ID, ChatSpec, World, as_datetime, mix, timestamp_of
 
-# Telegram's upload.getFile rules.
 _MIB = 1024 * 1024
 # Methods an unauthorised key may call (everything else answers 401 AUTH_KEY_UNREGISTERED).
 _LOGIN_METHODS = (
     functions.help.GetConfigRequest, functions.help.GetNearestDcRequest, functions.auth.SendCodeRequest,
-    functions.auth.SignInRequest, functions.auth.ResendCodeRequest, functions.auth.CancelCodeRequest,
-    functions.account.GetPasswordRequest, functions.auth.CheckPasswordRequest, functions.auth.LogOutRequest,
-    functions.langpack.GetLangPackRequest, functions.help.GetCountriesListRequest,
+    functions.auth.SignInRequest, functions.account.GetPasswordRequest, functions.auth.CheckPasswordRequest,
+    functions.auth.LogOutRequest,
 )
 
 
@@ -238,7 +236,8 @@ class Api:
     def _get_full_chat(self, req: Any, ctx: CallContext) -> types.messages.ChatFull:
         spec = self._chat(types.InputPeerChat(req.chat_id))
         participants = types.ChatParticipants(
-            spec.raw_id, [types.ChatParticipant(u, SELF_USER_ID, _dt(spec.first_date)) for u in spec.members], 1)
+            spec.raw_id,
+            [types.ChatParticipant(u, SELF_USER_ID, as_datetime(spec.first_date)) for u in spec.members], 1)
         full = types.ChatFull(spec.raw_id, f"{spec.title} (synthetic)", participants, types.PeerNotifySettings())
         chats, users = self.world.entities_for([spec.peer_id], set(spec.members))
         return types.messages.ChatFull(full, chats, users)
@@ -271,7 +270,7 @@ class Api:
         if req.folder_id:  # nothing is archived in the synthetic world
             return types.messages.Dialogs([], [], [], [])
         total = len(self.world.dialogs_after(None))
-        date = _ts(req.offset_date)
+        date = timestamp_of(req.offset_date)
         key = None
         if date > 0 or req.offset_id > 0:
             # Resume strictly after the offset in (top date, top id, peer) order.
@@ -377,7 +376,7 @@ class Api:
         ids = self.world.topic_message_ids(spec, topic_id)
         top = ids[-1] if ids else topic_id
         return types.ForumTopic(
-            topic_id, _dt(spec.date_of(topic_id)), self.world.peer(spec.peer_id), title, color, top, top, top,
+            topic_id, as_datetime(spec.date_of(topic_id)), self.world.peer(spec.peer_id), title, color, top, top, top,
             0, 0, 0, 0, self.world.peer(SELF_USER_ID), types.PeerNotifySettings())
 
     def _topics(self, spec: ChatSpec) -> list[types.ForumTopic]:
@@ -400,7 +399,7 @@ class Api:
         if req.q:
             topics = [t for t in topics if req.q.lower() in t.title.lower()]
         total = len(topics)
-        date = _ts(req.offset_date)
+        date = timestamp_of(req.offset_date)
         if req.offset_topic or req.offset_id or date:
             # Resume after the offset topic in the (top message, id) order.
             key = (req.offset_id, req.offset_topic)

@@ -127,11 +127,11 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _dt(ts: int) -> datetime:
+def as_datetime(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def _ts(value: Any) -> int:
+def timestamp_of(value: Any) -> int:
     """Seconds since the epoch of a request date; Telethon's 0 arrives as 1970 and means 'not set'."""
     if value is None:
         return 0
@@ -333,7 +333,8 @@ class World:
             for copy in range(repeat):
                 kind = raw.get("kind", "supergroup")
                 if kind not in KINDS:
-                    raise WorldFileError(f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}.")
+                    raise WorldFileError(
+                        f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}.")
                 count = max(1, int(raw.get("messages", 100)))
                 title = raw.get("title", f"{kind.title()} {rank}")
                 if repeat > 1:
@@ -366,14 +367,16 @@ class World:
                         members = tuple(int(m) for m in raw["members"])
                         unknown = [m for m in members if m not in self.users]
                         if unknown:
-                            raise WorldFileError(f"Chat {title!r} lists unknown members {unknown}; add them to [[users]].")
+                            raise WorldFileError(
+                                f"Chat {title!r} lists unknown members {unknown}; add them to [[users]].")
                     else:
                         rng = random.Random(mix(self.seed, 12, raw_id))
                         pool = others  # deleted accounts keep their old messages, as on Telegram
                         members = tuple(rng.sample(pool, min(len(pool), rng.randint(3, 12))))
                     members = (SELF_USER_ID,) + tuple(m for m in members if m != SELF_USER_ID)
                 if peer_id in self.chats:
-                    raise WorldFileError(f"Chat id {raw_id} appears twice in the world file; give each chat its own id.")
+                    raise WorldFileError(
+                        f"Chat id {raw_id} appears twice in the world file; give each chat its own id.")
                 span_days = float(raw.get("span_days", min(3 * 365, max(60, count * 600 / 86400))))
                 last_date = WORLD_NOW - rank * 7 * 3600 - (raw_id % 3600)
                 step = span_days * 86400 / max(count - 1, 1)
@@ -390,7 +393,8 @@ class World:
                     for k, topic_title in enumerate(titles):
                         tid = 2 + k * gap
                         if tid > count:
-                            raise WorldFileError(f"Forum {title!r} has too few messages for {len(titles)} topics; raise 'messages'.")
+                            raise WorldFileError(
+                                f"Forum {title!r} has too few messages for {len(titles)} topics; raise 'messages'.")
                         spec.topics.append(TopicSpec(tid, topic_title, (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98)[k % 4]))
                 if spec.username:
                     self._by_username[spec.username.lower()] = peer_id
@@ -533,7 +537,7 @@ class World:
         c = self._tl_chats.get(peer_id)
         if c is None:
             s = self.chats[peer_id]
-            date = _dt(s.first_date)
+            date = as_datetime(s.first_date)
             if s.kind == "group":
                 c = types.Chat(s.raw_id, s.title, types.ChatPhotoEmpty(), len(s.members), date, 1)
             else:
@@ -601,7 +605,7 @@ class World:
         hi = bisect_left(asc, max_id) if max_id > 0 else len(asc)
         if hi <= lo:
             return []
-        date = _ts(offset_date)
+        date = timestamp_of(offset_date)
         if offset_id > 0:
             start = bisect_left(asc, offset_id)
         elif date > 0:
@@ -678,7 +682,7 @@ class World:
                 # Inside a topic a pin points at the topic's own message, and every service message is threaded.
                 reply_to = types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=topic, reply_to_top_id=topic)
             return types.MessageService(
-                gid(mid), peer, _dt(date), action=action, out=out or None, from_id=from_id, reply_to=reply_to,
+                gid(mid), peer, as_datetime(date), action=action, out=out or None, from_id=from_id, reply_to=reply_to,
                 post=broadcast or None)
 
         target = self._reply_target(spec, mid)
@@ -714,21 +718,22 @@ class World:
 
         fwd_from = None
         fr = rng.random()
+        fwd_date = as_datetime(date - 86400 * rng.randint(1, 400))
         if fr < 0.03:
             origin = spec.members[rng.randrange(len(spec.members))]
             users.add(origin)
-            fwd_from = types.MessageFwdHeader(_dt(date - 86400 * rng.randint(1, 400)), from_id=self.peer(origin))
+            fwd_from = types.MessageFwdHeader(fwd_date, from_id=self.peer(origin))
         elif fr < 0.05:
-            fwd_from = types.MessageFwdHeader(_dt(date - 86400 * rng.randint(1, 400)), from_name="Hidden Sender")
+            fwd_from = types.MessageFwdHeader(fwd_date, from_name="Hidden Sender")
 
-        edit_date = _dt(date + rng.randint(30, 86400)) if rng.random() < 0.08 else None
+        edit_date = as_datetime(date + rng.randint(30, 86400)) if rng.random() < 0.08 else None
         reactions = None
         if rng.random() < 0.15:
             picks = rng.sample(_REACTIONS, rng.randint(1, 3))
             reactions = types.MessageReactions(
                 [types.ReactionCount(types.ReactionEmoji(e), rng.randint(1, 40)) for e in picks])
         return types.Message(
-            gid(mid), peer, _dt(date), text, out=out or None, post=broadcast or None, from_id=from_id,
+            gid(mid), peer, as_datetime(date), text, out=out or None, post=broadcast or None, from_id=from_id,
             fwd_from=fwd_from, reply_to=reply_to, media=media, entities=entities, edit_date=edit_date,
             post_author=(_FIRST_NAMES[mid % len(_FIRST_NAMES)] if broadcast and spec.signatures else None),
             views=(rng.randint(100, 90_000) if broadcast else None),
@@ -809,13 +814,14 @@ class World:
         sizes: list[Any] = [types.PhotoStrippedSize("i", b"\x01\x28\x1e" + bytes(16))]
         for t, edge, _ in _PHOTO_SIZES:
             sizes.append(types.PhotoSize(t, edge, edge * 3 // 4, self.media_file(media_id, t).size))
-        return types.Photo(media_id, self.access_hash(media_id), self.file_reference(media_id), _dt(date), sizes, DC_ID)
+        return types.Photo(media_id, self.access_hash(media_id), self.file_reference(media_id), as_datetime(date),
+                           sizes, DC_ID)
 
     def _shared_document(self, date: int) -> types.MessageMediaDocument:
         media_id = self.shared_document_id
         f = self.media_file(media_id)
         doc = types.Document(
-            media_id, self.access_hash(media_id), self.file_reference(media_id), _dt(WORLD_NOW - 400 * 86400),
+            media_id, self.access_hash(media_id), self.file_reference(media_id), as_datetime(WORLD_NOW - 400 * 86400),
             "application/pdf", f.size, DC_ID, [types.DocumentAttributeFilename("Team Handbook.pdf")])
         return types.MessageMediaDocument(document=doc)
 
@@ -848,7 +854,7 @@ class World:
         else:  # ANIMATION
             attrs = [types.DocumentAttributeVideo(min(duration, 20), 480, 360, nosound=True),
                      types.DocumentAttributeAnimated(), types.DocumentAttributeFilename(f"animation_{mid}.mp4")]
-        doc = types.Document(media_id, self.access_hash(media_id), self.file_reference(media_id), _dt(date),
+        doc = types.Document(media_id, self.access_hash(media_id), self.file_reference(media_id), as_datetime(date),
                              f.mime_type, f.size, DC_ID, attrs)
         return types.MessageMediaDocument(document=doc, **flags)
 
@@ -875,7 +881,8 @@ def _synthetic_data(seed: int, scale: str) -> dict[str, Any]:
     else:
         sizes = {"max_file_size": 40 * 1024 * 1024, "generated_users": 60}
         chats = [
-            {"kind": "supergroup", "title": "Engineering", "messages": 50_000, "media": 0.15, "username": "engineering"},
+            {"kind": "supergroup", "title": "Engineering", "messages": 50_000, "media": 0.15,
+             "username": "engineering"},
             {"kind": "forum", "title": "Community Forum", "messages": 20_000, "media": 0.2,
              "topics": list(_TOPIC_TITLES), "username": "community_forum"},
             {"kind": "channel", "title": "Tech News", "messages": 12_000, "media": 0.35, "username": "tech_news"},
