@@ -277,8 +277,9 @@ class TelegramSource:
 
     def _unavailable_sentence(self, chat_id: int, e: Exception) -> str:
         title = entity_title(self._entities[chat_id]) if chat_id in self._entities else str(chat_id)
-        return (f"Chat \"{title}\" can no longer be read ({type(e).__name__.removesuffix('Error')}); it was "
-                "deleted or your access was revoked, so it was skipped.")
+        log.info("Chat %s unavailable: %s", chat_id, type(e).__name__)
+        return (f"Chat \"{title}\" can no longer be read: it was deleted or your access was revoked, so it "
+                "was skipped.")
 
     # -- takeout -----------------------------------------------------------------------------------
     async def start_takeout(self, *, files: bool, file_max_size: int | None) -> str:

@@ -1,0 +1,51 @@
+"""Fixtures for the engine tests: a real emulator on loopback with the small test world, and runners on it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tobs_tui.config import Settings
+from tobs_tui.emulator import Emulator
+from tobs_tui.emulator.world import World
+from tobs_tui.engine.runner import EngineRunner
+from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+
+WAIT = 120   # seconds any single engine future may take on a loaded 2-core machine
+
+
+@pytest.fixture
+def emulator():
+    emu = Emulator(profile="lan", seed=1, world=World.synthetic(1, scale="test")).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def engine_settings(out: Path, **export_changes) -> Settings:
+    base = Settings()
+    export = dataclasses.replace(base.export, output_dir=out, download_media=False, **export_changes)
+    workers = dataclasses.replace(base.workers, max_threads=4)
+    return dataclasses.replace(base, export=export, workers=workers, ui=dataclasses.replace(base.ui, refresh_hz=4.0))
+
+
+@pytest.fixture
+def make_runner(emulator, tmp_path):
+    runners: list[EngineRunner] = []
+
+    def make(*, authorized: bool = True, out: Path | None = None, on_event=None, on_snapshot=None,
+             **export_changes) -> EngineRunner:
+        settings = engine_settings(out or tmp_path / "vault", **export_changes)
+        runner = EngineRunner(settings, session=emulator.session_string(authorized=authorized),
+                              api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH, on_event=on_event,
+                              on_snapshot=on_snapshot)
+        runner.start()
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.stop()

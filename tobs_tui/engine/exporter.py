@@ -1,0 +1,503 @@
+"""The export pipeline: fetch history batches -> preload senders -> media stage -> render + write + commit on
+the critical pool, chat by chat (several at once), a big chat split into id ranges fetched concurrently and
+written in order. Exactly-once: each chat resumes from its committed last id after `Vault.recover()`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from telethon.tl import functions, types
+
+from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
+from tobs_tui.engine.pools import DualPool, TaskPriority
+from tobs_tui.engine.progress import RateMeter
+from tobs_tui.engine.render import (
+    MediaRef,
+    media_facts,
+    media_kind,
+    RenderContext,
+    ReplyTarget,
+    message_to_json,
+    month_key,
+    plain_snippet,
+    render_message,
+)
+from tobs_tui.engine.render.json_export import chat_header, message_to_json
+from tobs_tui.engine.render.media import FILE_KINDS
+from tobs_tui.engine.senders import SenderPreloader, display_name
+from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
+from tobs_tui.engine.source import ChatParked, ChatUnavailable, HistoryBatch, RequestFailed, TelegramSource
+from tobs_tui.engine.store import MediaRecord
+from tobs_tui.engine.vault import Vault, VaultWriteError
+
+log = logging.getLogger(__name__)
+
+RANGE_IDS = 2_000            # ids per range when a channel's history is split for concurrent fetching
+SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
+RANGE_QUEUE = 2              # batches a range may fetch ahead of the writer (bounds memory)
+RECENT_INDEX = 20_000        # reply targets kept in memory per chat before falling back to the state DB
+GENERAL_TOPIC = 1
+# Channel-like chats number their messages per chat, so id ranges are dense and worth splitting; users and
+# basic groups share one account-wide counter, so their ids are sparse and fetched as one stream.
+_SPLITTABLE = {ChatKind.CHANNEL, ChatKind.SUPERGROUP, ChatKind.FORUM}
+
+
+
+@dataclass(frozen=True)
+class ChatSelection:
+    chat_id: int
+    topic_ids: tuple[int, ...] | None = None
+    download_media: bool = True
+    since: datetime.date | None = None
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What the pipeline needs from the settings, fixed for one export run."""
+
+    tz: datetime.tzinfo
+    formats: tuple[str, ...] = ("markdown", "json")
+    media_kinds: tuple[str, ...] = ("photo", "video", "document", "audio", "voice", "round", "sticker",
+                                    "animation")
+    max_file_size: int = 0    # bytes; 0 = no limit
+    chats_at_once: int = 3
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """A message's downloadable file as Telegram describes it."""
+
+    msg_id: int
+    media_id: int
+    kind: str
+    file_name: str | None
+    mime_type: str | None
+    size: int | None
+    month: str
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    chat_id: int
+    title: str
+    dir_name: str
+    download_media: bool
+
+
+class MediaStage(Protocol):
+    """Decides (and, with downloads, fetches) each batch's files BEFORE the batch is rendered and committed,
+    so a note never embeds a file that failed. Returns the MediaRef per message id."""
+
+    async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]: ...
+
+
+def media_item(message, tz: datetime.tzinfo) -> MediaItem | None:
+    """The message's downloadable file (kind and facts as the renderers see them), or None."""
+    media = getattr(message, "media", None)
+    kind = media_kind(media)
+    if kind not in FILE_KINDS:
+        return None
+    holder = getattr(media, "photo", None) if kind == "photo" else getattr(media, "document", None)
+    media_id = getattr(holder, "id", None)
+    if media_id is None:
+        return None   # an empty/expired photo or document: nothing to download
+    facts = media_facts(media)
+    return MediaItem(message.id, media_id, kind, facts.file_name, facts.mime_type, facts.size,
+                     month_key(message, tz))
+
+
+def media_rel_path(dir_name: str, item: MediaItem) -> str:
+    name = media_file_name(item.msg_id, item.file_name, item.kind, item.mime_type)
+    return f"{dir_name}/media/{item.kind}/{item.month}/{name}"
+
+
+class PendingMedia:
+    """Without the download workers: every wanted file is recorded as "pending" where it will land."""
+
+    def __init__(self, options: ExportOptions) -> None:
+        self._options = options
+
+    async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
+        refs: dict[int, MediaRef] = {}
+        for item in items:
+            reason = skip_reason(item, chat, self._options)
+            path = None if reason else media_rel_path(chat.dir_name, item)
+            refs[item.msg_id] = MediaRef(kind=item.kind, path=path, status="skipped" if reason else "pending",
+                                         file_name=item.file_name, mime_type=item.mime_type, size=item.size,
+                                         reason=reason)
+        return refs
+
+
+def skip_reason(item: MediaItem, chat: ChatContext, options: ExportOptions) -> str | None:
+    if not chat.download_media:
+        return "media downloads are off for this export"
+    if item.kind not in options.media_kinds:
+        return f"{item.kind} files are not selected"
+    if options.max_file_size and item.size is not None and item.size > options.max_file_size:
+        return "too large"
+    return None
+
+
+def topic_of(message) -> int:
+    """The forum topic a message belongs to: its reply header's top id, or General (1) without one."""
+    if isinstance(getattr(message, "action", None), types.MessageActionTopicCreate):
+        return message.id
+    reply = getattr(message, "reply_to", None)
+    if isinstance(reply, types.MessageReplyHeader) and reply.forum_topic:
+        return reply.reply_to_top_id or reply.reply_to_msg_id or GENERAL_TOPIC
+    return GENERAL_TOPIC
+
+
+def yaml_str(value: str | None) -> str:
+    # JSON strings are valid YAML scalars and escape everything a title may hold.
+    return "null" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass
+class ChatRun:
+    """Mutable progress of one chat; touched only on the engine loop."""
+
+    info: DialogInfo
+    selection: ChatSelection
+    state: ChatState = ChatState.QUEUED
+    done: int = 0
+    expected: int = 0
+    bytes_done: int = 0
+    error: str | None = None
+    meter: RateMeter = field(default_factory=RateMeter)
+    bytes_meter: RateMeter = field(default_factory=RateMeter)
+    started: float | None = None
+    finished: float | None = None
+
+
+class ChatExport:
+    """One chat's run: resume point, topic routing, ordered range fetching and batch commits."""
+
+    def __init__(self, exporter: Exporter, run: ChatRun) -> None:
+        self.x = exporter
+        self.run = run
+        self.info = run.info
+        self.chat_id = run.info.chat_id
+        self.writer = exporter.vault.chat_writer(self.chat_id)
+        self.store = exporter.vault.store
+        self.recent: OrderedDict[int, tuple[str, str, str]] = OrderedDict()
+        self.topic_dirs: dict[int, str] = {}
+        self.topic_last: dict[int, int] = {}
+        self.dir_name = ""
+
+    # -- setup ---------------------------------------------------------------------------------------
+    async def prepare(self) -> int:
+        """Create/refresh the chat's record; returns the id to resume after."""
+        record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
+        # Keep the folder of earlier runs even if the chat was renamed since (incremental runs append to it).
+        self.dir_name = record.dir_name if record and record.dir_name else chat_dir_name(self.info.title,
+                                                                                         self.chat_id)
+        await self.x.in_pool(self.store.upsert_chat, self.chat_id, title=self.info.title,
+                             kind=self.info.kind.value, username=self.info.username, dir_name=self.dir_name)
+        after = record.last_id if record else 0
+        if self.info.is_forum:
+            for topic in await self.x.source.topics(self.chat_id):
+                self.topic_dirs[topic.topic_id] = topic_dir_name(topic.title, topic.topic_id)
+            self.topic_last = await self.x.in_pool(self.store.topic_last_ids, self.chat_id)
+            wanted = self.run.selection.topic_ids
+            if wanted:
+                # A topic chosen for the first time starts from the beginning even if others are further on.
+                after = min(self.topic_last.get(t, 0) for t in wanted)
+        since = self.run.selection.since
+        if since is not None and after == 0:
+            after = await self._first_id_before(since)
+        return after
+
+    async def _first_id_before(self, since: datetime.date) -> int:
+        """The newest id older than `since` (so the export starts at the first message on that day)."""
+        start = datetime.datetime.combine(since, datetime.time(), tzinfo=self.x.options.tz)
+        r = await self.x.source.call(functions.messages.GetHistoryRequest(
+            peer=self.x.source.input_peer(self.chat_id), offset_id=0, offset_date=start, add_offset=0, limit=1,
+            max_id=0, min_id=0, hash=0), chat_id=self.chat_id)
+        return max((m.id for m in r.messages), default=0)
+
+    # -- the run -------------------------------------------------------------------------------------
+    async def export(self) -> None:
+        after = await self.prepare()
+        top = self.info.top_message_id
+        if self.info.kind in _SPLITTABLE:
+            self.run.expected = max(0, top - after)
+        ranges = self._ranges(after, top)
+        await self._fetch_in_order(ranges)
+        await self.finish()
+
+    def _ranges(self, after: int, top: int) -> list[tuple[int, int | None]]:
+        if self.info.kind not in _SPLITTABLE or top - after <= SPLIT_ABOVE:
+            return [(after, None)]
+        bounds = list(range(after, top, RANGE_IDS))
+        # The last range is open at the top: messages that arrive during the export are included.
+        return [(lo, lo + RANGE_IDS + 1) for lo in bounds[:-1]] + [(bounds[-1], None)]
+
+    async def _fetch_in_order(self, ranges: list[tuple[int, int | None]]) -> None:
+        queues: list[asyncio.Queue[HistoryBatch | None]] = [asyncio.Queue(RANGE_QUEUE) for _ in ranges]
+        tasks: dict[int, asyncio.Task] = {}
+
+        def ensure(i: int) -> None:
+            if i < len(ranges) and i not in tasks:
+                tasks[i] = asyncio.create_task(self._fetch_range(ranges[i], queues[i]))
+
+        try:
+            for i in range(len(ranges)):
+                # Ranges ahead of the writer are fetched while it works; how many is bounded by the limit.
+                for j in range(i, min(len(ranges), i + max(1, self.x.source.limit.limit))):
+                    ensure(j)
+                while (batch := await queues[i].get()) is not None:
+                    await self._write(batch)
+                tasks.pop(i).result()
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def _fetch_range(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
+        try:
+            await self._fetch_batches(bounds, queue)
+        except Exception:
+            # Wake the writer: it sees the end marker and then this task's exception via result().
+            await queue.put(None)
+            raise
+
+    async def _fetch_batches(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
+        after, before = bounds
+        while True:
+            batch = await self.x.source.history_batch(self.chat_id, after=after, before=before)
+            if batch.count is not None and self.info.kind not in _SPLITTABLE and not self.run.expected:
+                record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
+                self.run.expected = max(0, batch.count - (record.message_count if record else 0))
+            if batch.messages:
+                await queue.put(batch)
+                after = batch.messages[-1].id
+            if batch.exhausted:
+                break
+        await queue.put(None)
+
+    async def _write(self, batch: HistoryBatch) -> None:
+        x = self.x
+        await x.preloader.preload(batch.messages, batch.entities)
+        names = {m.id: x.preloader.name_of(m) for m in batch.messages}
+        items = [item for m in batch.messages if (item := media_item(m, x.options.tz)) is not None]
+        chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
+        media = await x.media_stage.process(chat, items) if items else {}
+        entities = dict(batch.entities)
+        written = await x.in_pool(self._render_and_commit, batch.messages, names, media, entities, items)
+        self.run.done += len(batch.messages)
+        self.run.expected = max(self.run.expected, self.run.done)
+        self.run.bytes_done += written
+        self.run.meter.update(self.run.done)
+        self.run.bytes_meter.update(self.run.bytes_done)
+
+    # -- on the critical pool ------------------------------------------------------------------------
+    def _render_and_commit(self, messages, names: dict[int, str], media: dict[int, MediaRef], entities: dict,
+                           items: list[MediaItem]) -> int:
+        opts = self.x.options
+        reply_ids = {m.reply_to.reply_to_msg_id for m in messages
+                     if isinstance(getattr(m, "reply_to", None), types.MessageReplyHeader)
+                     and m.reply_to.reply_to_msg_id}
+        targets = self._reply_targets(reply_ids, messages, names)
+        peer_names = self.x.peer_names
+
+        def peer_name(peer_id: int) -> str:
+            entity = entities.get(peer_id)
+            return display_name(entity) if entity is not None else peer_names(peer_id)
+
+        ctx = RenderContext(tz=opts.tz, sender_name=lambda m: names.get(m.id, ""),
+                            reply_target=targets.get, media=lambda m: media.get(m.id), peer_name=peer_name)
+        wanted = self.run.selection.topic_ids
+        rows: list[tuple[int, str, str, str]] = []
+        topic_last: dict[int, int] = {}
+        written = 0
+        for m in messages:
+            month = month_key(m, opts.tz)
+            base = self.dir_name
+            if self.info.is_forum:
+                topic = topic_of(m)
+                if isinstance(getattr(m, "action", None), types.MessageActionTopicCreate):
+                    self.topic_dirs.setdefault(topic, topic_dir_name(m.action.title, topic))
+                if (wanted and topic not in wanted) or m.id <= self.topic_last.get(topic, 0):
+                    continue
+                topic_last[topic] = m.id
+                tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
+                base = f"{self.dir_name}/topics/{tdir}"
+            note = f"{base}/{month[:4]}/{month}"
+            if "markdown" in opts.formats:
+                text = render_message(m, ctx)
+                self.writer.append(f"{note}.md", text, header=self._month_header(month, base))
+                written += len(text.encode("utf-8"))
+            if "json" in opts.formats:
+                item = message_to_json(m, ctx)
+                self.writer.append_json(item)
+            row = (m.id, note, names.get(m.id, ""), plain_snippet(getattr(m, "message", "") or ""))
+            rows.append(row)
+            self._remember(row)
+        for item in items:
+            ref = media.get(item.msg_id)
+            if ref is not None:
+                self.store.upsert_media(MediaRecord(
+                    chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
+                    path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason))
+        self.writer.commit(last_id=messages[-1].id, messages=rows, topic_last_ids=topic_last or None)
+        self.topic_last.update(topic_last)
+        return written
+
+    def _remember(self, row: tuple[int, str, str, str]) -> None:
+        self.recent[row[0]] = row[1:]
+        if len(self.recent) > RECENT_INDEX:
+            self.recent.popitem(last=False)
+
+    def _reply_targets(self, ids: set[int], messages, names) -> dict[int, ReplyTarget]:
+        found: dict[int, tuple[str, str, str]] = {i: self.recent[i] for i in ids if i in self.recent}
+        missing = ids - found.keys()
+        # Replies to messages of this very batch: their rows are not in the index yet.
+        in_batch = {m.id: m for m in messages}
+        for i in list(missing):
+            m = in_batch.get(i)
+            if m is not None:
+                note = self._note_of(m)
+                if note is not None:
+                    found[i] = (note, names.get(i, ""), plain_snippet(getattr(m, "message", "") or ""))
+                    missing.discard(i)
+        if missing:
+            found.update(self.store.lookup_messages(self.chat_id, missing))
+        return {i: ReplyTarget(note=v[0], sender=v[1], snippet=v[2]) for i, v in found.items()}
+
+    def _note_of(self, m) -> str | None:
+        month = month_key(m, self.x.options.tz)
+        if not self.info.is_forum:
+            return f"{self.dir_name}/{month[:4]}/{month}"
+        topic = topic_of(m)
+        wanted = self.run.selection.topic_ids
+        if wanted and topic not in wanted:
+            return None
+        tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
+        return f"{self.dir_name}/topics/{tdir}/{month[:4]}/{month}"
+
+    def _month_header(self, month: str, base: str) -> str:
+        return (f"---\nchat_id: {self.chat_id}\nchat: {yaml_str(self.info.title)}\nmonth: \"{month}\"\n---\n\n"
+                f"[[{self.dir_name}/{self.dir_name}|{self.dir_name}]] · {month}\n\n")
+
+    # -- the chat's summary files --------------------------------------------------------------------
+    async def finish(self) -> None:
+        await self.x.in_pool(self._write_summary)
+
+    def _write_summary(self) -> None:
+        record = self.store.chat_progress(self.chat_id)
+        if record is None or record.last_id == 0:
+            return
+        notes = sorted(p for p in self.store.note_lengths(self.chat_id) if p.endswith(".md")
+                       and not p.startswith("."))
+        exported = datetime.datetime.fromtimestamp(record.last_export or time.time(), datetime.UTC)
+        lines = [
+            "---",
+            f"id: {self.chat_id}",
+            f"type: {self.info.kind.value}",
+            f"title: {yaml_str(self.info.title)}",
+            f"username: {yaml_str(self.info.username)}",
+            f"exported_range: [{record.first_id or 0}, {record.last_id}]",
+            f"messages: {record.message_count}",
+            f"last_export: \"{exported.isoformat(timespec='seconds')}\"",
+            "---",
+            "",
+            f"# {_plain_heading(self.info.title)}",
+            "",
+        ]
+        for note in notes:
+            label = note.removesuffix(".md").removeprefix(self.dir_name + "/")
+            lines.append(f"- [[{note.removesuffix('.md')}|{label}]]")
+        lines.append("")
+        self.writer.write_index_note(f"{self.dir_name}/{self.dir_name}.md", "\n".join(lines))
+        if "json" in self.x.options.formats:
+            header = chat_header(self.info.title, self.info.kind, self.chat_id, self.info.username)
+            self.writer.write_result_json(f"{self.dir_name}/result.json", header)
+
+
+def _plain_heading(title: str) -> str:
+    return "".join(c if c.isalnum() or c in " -_.,()'&" else " " for c in title).strip() or "Chat"
+
+
+class Exporter:
+    """Runs one export request over an open vault: several chats at once, each in order."""
+
+    def __init__(self, source: TelegramSource, vault: Vault, pools: DualPool, options: ExportOptions, *,
+                 emit: Callable[..., None], media_stage: MediaStage | None = None,
+                 peer_names: Callable[[int], str] | None = None) -> None:
+        self.source = source
+        self.vault = vault
+        self.pools = pools
+        self.options = options
+        self.emit = emit
+        self.media_stage = media_stage or PendingMedia(options)
+        self.preloader = SenderPreloader(source.resolve_users)
+        self.peer_names = peer_names or self._peer_name
+        self.runs: dict[int, ChatRun] = {}
+
+    def _peer_name(self, peer_id: int) -> str:
+        entity = self.source.entity(peer_id)
+        return display_name(entity) if entity is not None else f"Chat {peer_id}"
+
+    async def in_pool(self, fn, *args, **kwargs):
+        """Disk and SQLite work on the critical pool; a cancelled caller still waits for it to finish so the
+        vault is never closed under a running commit."""
+        fut = self.pools.submit(fn, *args, priority=TaskPriority.HIGH, **kwargs)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            await asyncio.wait([fut])
+            raise
+
+    async def run(self, jobs: list[tuple[ChatSelection, DialogInfo]]) -> None:
+        for sel, info in jobs:
+            self.runs[info.chat_id] = ChatRun(info=info, selection=sel,
+                                              expected=max(0, info.top_message_id) if info.kind in _SPLITTABLE
+                                              else 0)
+        gate = asyncio.Semaphore(max(1, self.options.chats_at_once))
+
+        async def one(run: ChatRun) -> None:
+            async with gate:
+                await self._export_chat(run)
+
+        await asyncio.gather(*(one(r) for r in self.runs.values()))
+
+    async def _export_chat(self, run: ChatRun) -> None:
+        cid = run.info.chat_id
+        run.state = ChatState.RUNNING
+        run.started = time.monotonic()
+        self.emit(EventKind.CHAT_STARTED, f"Exporting \"{run.info.title}\".", chat_id=cid)
+        chat = ChatExport(self, run)
+        try:
+            await chat.export()
+        except ChatUnavailable as e:
+            run.state, run.error = ChatState.FAILED, str(e)
+            self.emit(EventKind.ERROR, str(e), chat_id=cid)
+        except ChatParked as e:
+            run.state, run.error = ChatState.PARKED, str(e)
+            self.emit(EventKind.CHAT_PARKED, f"\"{run.info.title}\": {e}", seconds=float(e.seconds), chat_id=cid)
+            await chat.finish()
+        except (RequestFailed, VaultWriteError) as e:
+            run.state, run.error = ChatState.FAILED, str(e)
+            self.emit(EventKind.ERROR, f"\"{run.info.title}\": {e}", chat_id=cid)
+            if isinstance(e, RequestFailed):
+                await chat.finish()
+        except asyncio.CancelledError:
+            run.state = ChatState.CANCELLED
+            await asyncio.shield(chat.finish())
+            raise
+        else:
+            run.state = ChatState.DONE
+            run.expected = run.done
+            self.emit(EventKind.CHAT_DONE, f"\"{run.info.title}\" done: {run.done} messages.", chat_id=cid)
+        finally:
+            run.finished = time.monotonic()
+
