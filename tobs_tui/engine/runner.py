@@ -23,7 +23,7 @@ from typing import Any
 from telethon import TelegramClient
 
 from tobs_tui.config import Settings
-from tobs_tui.engine.backoff import FloodWaitPolicy
+from tobs_tui.engine.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.client import build_client
 from tobs_tui.engine.concurrency import AdaptiveLimit
 from tobs_tui.engine.exporter import ChatRun, ChatSelection, ExportOptions, Exporter
@@ -79,7 +79,9 @@ class EngineRunner:
 
     def __init__(self, settings: Settings, *, session: str | Path, api_id: int | None = None,
                  api_hash: str | None = None, on_snapshot: Callable[[EngineSnapshot], None] | None = None,
-                 on_event: Callable[[EngineEvent], None] | None = None) -> None:
+                 on_event: Callable[[EngineEvent], None] | None = None, pools: DualPool | None = None,
+                 policy: BackoffPolicy | None = None) -> None:
+        # pools/policy replace the defaults (the benchmarks' A/B baselines: one FIFO pool, fixed backoff).
         self._settings = settings
         self._session = session
         self._api_id = api_id if api_id is not None else settings.telegram.api_id
@@ -94,7 +96,8 @@ class EngineRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: DualPool | None = None
         self._throttle = ThrottleDetector(on_event=self._throttle_event, origin=self._origin)
-        self._policy = FloodWaitPolicy()
+        self._policy = policy or FloodWaitPolicy()
+        self._given_pools = pools
         self._limit: AdaptiveLimit | None = None
         self._client: TelegramClient | None = None
         self._source: TelegramSource | None = None
@@ -117,7 +120,7 @@ class EngineRunner:
             if self._thread is not None:
                 return
             ready = threading.Event()
-            self._pools = DualPool(*self._settings.pool_sizes(), name="tobs")
+            self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="tobs-engine",
                                             daemon=True)
             self._thread.start()
