@@ -108,6 +108,7 @@ _FIRST_NAMES = (
 )
 _LAST_NAMES = ("Smith", "Müller", "Nakamura", "O'Brien", "Ivanova", "García", "", "Kowalski", "Dubois")
 _TOPIC_TITLES = ("Announcements", "Off-topic 🎲", "Help & Support", "Releases", "Design", "Random")
+_TEXT_VARIANTS = 2048
 _REACTIONS = ("👍", "❤", "🔥", "😁", "🎉", "🤔")
 _POLL = ("Where do we meet?", ("Office", "Café", "Online"))
 
@@ -120,6 +121,44 @@ def mix(*parts: int) -> int:
         h = (h ^ (h >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
         h ^= h >> 29
     return h & _MASK63
+
+
+class Draws:
+    """A tiny seeded stream (64-bit LCG, high bits) for per-message choices.
+
+    random.Random costs several microseconds just to seed, more than building a message; this costs nothing.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, seed: int):
+        self._state = seed & 0xFFFFFFFFFFFFFFFF
+
+    def _next(self) -> int:
+        self._state = (self._state * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        return self._state >> 11
+
+    def random(self) -> float:
+        return self._next() / 9007199254740992.0
+
+    def randrange(self, n: int) -> int:
+        return self._next() % n
+
+    def randint(self, a: int, b: int) -> int:
+        return a + self._next() % (b - a + 1)
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + (b - a) * self.random()
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        return seq[self._next() % len(seq)]
+
+    def sample(self, seq: Sequence[Any], k: int) -> list[Any]:
+        pool = list(seq)
+        for i in range(k):
+            j = i + self._next() % (len(pool) - i)
+            pool[i], pool[j] = pool[j], pool[i]
+        return pool[:k]
 
 
 def utf16_len(text: str) -> int:
@@ -257,6 +296,7 @@ class World:
         self._peers: dict[int, Any] = {}
         self._topic_ids: dict[tuple[int, int, int], list[int]] = {}
         self._sha256: dict[int, str] = {}
+        self._texts: dict[int, tuple[str, list[Any] | None]] = {}
         self._order: tuple[list[int], list[tuple[int, int, int]]] | None = None
         self._build(data)
 
@@ -646,7 +686,7 @@ class World:
     def _message(self, spec: ChatSpec, mid: int, users: set[int]) -> Any:
         """The ``mid``-th message of a chat (its TL id is spec.msg_id(mid))."""
         gid = spec.msg_id
-        rng = random.Random(mix(self.seed, 61, spec.raw_id, mid))
+        rng = Draws(mix(self.seed, 61, spec.raw_id, mid))
         peer = self.peer(spec.peer_id)
         date = spec.date_of(mid)
         broadcast = spec.kind == "channel"
@@ -692,7 +732,9 @@ class World:
         elif target is not None:
             reply_to = types.MessageReplyHeader(reply_to_msg_id=gid(target))
 
-        text, entities = self._text(rng, users)
+        text, entities = self._text(rng.randrange(_TEXT_VARIANTS))
+        if entities and any(isinstance(e, types.MessageEntityMentionName) for e in entities):
+            users.add(SELF_USER_ID)
         media = None
         if spec.hostile:
             media = self._document(spec, mid, DOCUMENT, rng, date,
@@ -739,7 +781,17 @@ class World:
             views=(rng.randint(100, 90_000) if broadcast else None),
             forwards=(rng.randint(0, 500) if broadcast else None), reactions=reactions)
 
-    def _text(self, rng: random.Random, users: set[int]) -> tuple[str, list[Any] | None]:
+    def _text(self, variant: int) -> tuple[str, list[Any] | None]:
+        """One of the world's text variants; built once each, since texts are the costliest part of a message.
+
+        The entity objects are shared between messages: they are only ever serialised, never changed.
+        """
+        cached = self._texts.get(variant)
+        if cached is None:
+            cached = self._texts[variant] = self._build_text(random.Random(mix(self.seed, 63, variant)))
+        return cached
+
+    def _build_text(self, rng: random.Random) -> tuple[str, list[Any] | None]:
         parts: list[str] = []
         entities: list[Any] = []
         offset = 0
@@ -774,7 +826,6 @@ class World:
             elif kind == "mention":
                 e = types.MessageEntityMention(offset, length)
             elif kind == "mention_name":
-                users.add(SELF_USER_ID)
                 e = types.MessageEntityMentionName(offset, length, SELF_USER_ID)
             elif kind == "spoiler":
                 e = types.MessageEntitySpoiler(offset, length)
@@ -801,7 +852,7 @@ class World:
     def _media_id(self, spec: ChatSpec, mid: int, kind: int) -> int:
         return (mix(self.seed, 81, spec.raw_id, mid) & ~0xF) | kind
 
-    def _media(self, spec: ChatSpec, mid: int, rng: random.Random, date: int) -> Any:
+    def _media(self, spec: ChatSpec, mid: int, rng: Draws, date: int) -> Any:
         x = rng.randrange(_MEDIA_CUM[-1])
         kind = _MEDIA_KINDS[bisect_left(_MEDIA_CUM, x + 1)]
         if kind == 0:
@@ -825,7 +876,7 @@ class World:
             "application/pdf", f.size, DC_ID, [types.DocumentAttributeFilename("Team Handbook.pdf")])
         return types.MessageMediaDocument(document=doc)
 
-    def _document(self, spec: ChatSpec, mid: int, kind: int, rng: random.Random, date: int,
+    def _document(self, spec: ChatSpec, mid: int, kind: int, rng: Draws, date: int,
                   name: str | None = None) -> types.MessageMediaDocument:
         media_id = self._media_id(spec, mid, kind)
         f = self.media_file(media_id)
