@@ -31,13 +31,6 @@ class LoggedIn(Message):
 
 
 @dataclass
-class ExportStarted(Message):
-    """An export was handed to the engine."""
-
-    chats: int
-
-
-@dataclass
 class ExportFinished(Message):
     """The engine's export future resolved (done, cancelled or failed)."""
 

@@ -8,11 +8,10 @@ from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
 from tobs_tui.engine.snapshot import ChatKind
-from tobs_tui.ui.history import LiveHistory
-from tobs_tui.ui.screens.live import LiveScreen
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -26,7 +25,9 @@ KIND_FILTERS: tuple[tuple[str, frozenset[ChatKind] | None], ...] = (
 )
 
 
-class ChatsScreen(LiveScreen):
+class ChatsScreen(Screen):
+    """The chat list does not follow snapshots; the app reloads it when an export finishes."""
+
     BINDINGS = [
         Binding("enter", "start", "Export", priority=False),
         Binding("ctrl+a", "select_all", "All", priority=True),
@@ -46,7 +47,8 @@ class ChatsScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="chat-filters"):
-            yield Input(placeholder="Filter: type part of a title, @username or id", id="filter")
+            yield Input(placeholder="Filter: type part of a title, @username or id", id="filter",
+                        select_on_focus=False)
             yield Select([(label, i) for i, (label, _) in enumerate(KIND_FILTERS)], value=0,
                          allow_blank=False, id="kind")
         yield DialogTable(id="dialogs")
@@ -61,9 +63,6 @@ class ChatsScreen(LiveScreen):
         self.table.focus()
         if getattr(self.app, "logged_in", False):
             self.load_dialogs()
-
-    def refresh_live(self, live: LiveHistory) -> None:
-        """The chat list does not follow snapshots; it reloads when an export finishes."""
 
     @work(exclusive=True, group="dialogs")
     async def load_dialogs(self) -> None:

@@ -40,8 +40,9 @@ class LoginScreen(Screen[bool]):
 
     def __init__(self, step: str = "phone", error: str | None = None) -> None:
         super().__init__()
-        self.step = step
+        self.first_step = step
         self.first_error = error
+        self.step: str | None = None   # set once the step's fields are on screen
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -81,7 +82,7 @@ class LoginScreen(Screen[bool]):
         phone = getattr(getattr(self.app, "settings", None), "telegram", None)
         if phone is not None and phone.phone:
             self.query_one("#phone", Input).value = phone.phone
-        self.show_step(self.step, self.first_error)
+        self.show_step(self.first_step, self.first_error)
 
     def show_step(self, step: str, error: str | None = None) -> None:
         self.step = step

@@ -1,0 +1,239 @@
+"""The real app driven by Pilot: real EngineRunner, real Telethon over loopback, the emulator behind it."""
+
+from __future__ import annotations
+
+import tomllib
+
+from conftest import wait_until
+from textual.widgets import Input, Label
+
+from tobs_tui.engine.snapshot import RunState
+from tobs_tui.ui.screens.chats import ChatsScreen
+from tobs_tui.ui.screens.confirm import ConfirmScreen
+from tobs_tui.ui.screens.login import LoginScreen
+from tobs_tui.ui.screens.settings import SettingsScreen
+from tobs_tui.ui.widgets.dialog_table import DialogTable
+
+SIZE = (140, 42)
+
+
+def login_error(app) -> str:
+    return str(app.screen.query_one("#login-error", Label).render())
+
+
+async def submit(pilot, app, field: str, value: str) -> None:
+    app.screen.query_one(field, Input).value = value
+    app.screen.query_one(field, Input).focus()
+    await pilot.press("enter")
+
+
+async def log_in(pilot, app, phone: str, code: str, password: str | None = None) -> None:
+    await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
+                     what="the phone step")
+    await submit(pilot, app, "#phone", phone)
+    await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
+    await submit(pilot, app, "#code", code)
+    if password is not None:
+        await wait_until(pilot, lambda: app.screen.step == "password", what="the password step")
+        await submit(pilot, app, "#password", password)
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
+    await wait_until(pilot, lambda: app.screen.query_one(DialogTable).dialog_count > 0, what="dialogs")
+
+
+def small_chats(app, n: int, lo: int = 300, hi: int = 3_000):
+    table = app.screen.query_one(DialogTable)
+    picks = [d for d in table._dialogs if lo <= d.top_message_id <= hi and not d.is_forum]
+    return sorted(picks, key=lambda d: d.top_message_id)[:n]
+
+
+async def pick(pilot, app, title: str) -> None:
+    """Type the title into the filter (typing on the list goes there) and select the first match."""
+    table = app.screen.query_one(DialogTable)
+    table.focus()
+    await pilot.press(*title.lower())
+    await pilot.pause()
+    assert app.screen.query_one("#filter", Input).value == title.lower()
+    assert table._rows[0][0].title == title
+    await pilot.press("escape", "space")
+
+
+async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
+                         what="the phone step")
+        assert emulator.world.demo_phone in str(app.screen.query_one("#demo-hint").render())
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)
+        await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
+        await submit(pilot, app, "#code", "00000")
+        await wait_until(pilot, lambda: "wrong" in login_error(app), what="the wrong-code message")
+        assert app.screen.step == "code"
+        await submit(pilot, app, "#code", emulator.world.demo_code)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
+        await wait_until(pilot, lambda: app.screen.query_one(DialogTable).dialog_count > 0, what="dialogs")
+        assert "chats shown" in str(app.screen.query_one("#chat-status", Label).render())
+
+
+async def test_login_with_two_step_password(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
+                         what="the phone step")
+        await submit(pilot, app, "#phone", emulator.world.twofa_phone)
+        await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
+        await submit(pilot, app, "#code", emulator.world.demo_code)
+        await wait_until(pilot, lambda: app.screen.step == "password", what="the password step")
+        password = app.screen.query_one("#password", Input)
+        assert password.password, "the 2FA password is typed into a masked field"
+        await submit(pilot, app, "#password", "not-it")
+        await wait_until(pilot, lambda: "password is wrong" in login_error(app), what="the wrong-password message")
+        assert password.value == "", "a password is never kept in the widget"
+        await submit(pilot, app, "#password", emulator.world.twofa_password)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
+
+
+async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        chats = small_chats(app, 2)
+        for chat in chats:
+            await pick(pilot, app, chat.title)
+        table = app.screen.query_one(DialogTable)
+        assert {k[0] for k in table.selected} == {c.chat_id for c in chats}
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_mode == "dashboard", what="the dashboard")
+        seen: list[int] = []
+
+        def progressed() -> bool:
+            snap = app.live.latest
+            if snap is not None:
+                seen.append(snap.messages_done)
+            return snap is not None and snap.state is RunState.DONE
+
+        await wait_until(pilot, progressed, timeout=60, what="the export to finish")
+        snap = app.live.latest
+        expected = sum(c.top_message_id for c in chats)
+        assert snap.messages_done == snap.messages_expected > 0
+        assert snap.messages_done >= expected * 0.9
+        assert len(set(seen)) >= 2, "the dashboard saw the numbers move"
+        assert len(app.live.rates) >= 2
+        assert any((settings.export.output_dir).rglob("*.md")), "notes were written to the vault"
+        summary = str(app.screen.query_one("#summary").render())
+        assert f"{snap.messages_done:,}" in summary
+
+
+async def test_settings_apply_resizes_the_engine_and_save_writes_toml(make_app, emulator, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        screen = app.screen
+        screen.query_one("#media-workers", Input).value = "5"
+        screen.query_one("#critical", Input).value = "6"
+        screen.query_one("#standard", Input).value = "3"
+        await pilot.press("ctrl+a")
+
+        def resized() -> bool:
+            snap = app.runner.snapshot()
+            pools = {p.name: p.workers for p in snap.pools}
+            return snap.media.workers == 5 and pools.get("critical") == 6 and pools.get("standard") == 3
+
+        await wait_until(pilot, resized, what="the engine to take the new sizes")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: (tmp_path / "config.toml").exists(), what="the config file")
+        saved = tomllib.loads((tmp_path / "config.toml").read_text())
+        assert saved["workers"]["media_download_workers"] == 5
+        assert saved["workers"]["max_threads"] == 9
+        assert app.settings.pool_sizes() == (6, 3)
+        assert "saved" in str(screen.query_one("#settings-result", Label).render())
+
+
+async def test_invalid_settings_are_refused_beside_the_field_and_nothing_applies(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        before = app.settings
+        screen = app.screen
+        screen.query_one("#media-workers", Input).value = "7"
+        screen.query_one("#concurrency", Input).value = "0"
+        screen.query_one("#timezone", Input).value = "Mars/Olympus"
+        screen.query_one("#refresh", Input).value = "fast"
+        await pilot.press("ctrl+a")
+        await pilot.pause()
+        assert "1 to 64" in str(screen.query_one("#concurrency-error", Label).render())
+        assert "IANA" in str(screen.query_one("#timezone-error", Label).render())
+        assert "number" in str(screen.query_one("#refresh-error", Label).render())
+        assert str(screen.query_one("#media-workers-error", Label).render()) == ""
+        assert "Nothing applied" in str(screen.query_one("#settings-result", Label).render())
+        assert app.settings is before
+        await pilot.pause(0.3)
+        assert app.runner.snapshot().media.workers != 7
+
+
+async def test_pause_resume_then_cancel_keeps_a_resumable_vault(make_app, emulator, settings):
+    emulator.set_profile("lan", {"latency_ms": 300.0})
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        chat = small_chats(app, 1, lo=8_000, hi=60_000)[0]
+        await pick(pilot, app, chat.title)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: app.live.latest.state is RunState.PAUSED, what="the pause")
+        await pilot.pause(0.6)
+        held = app.live.latest.messages_done
+        await pilot.pause(0.8)
+        assert app.live.latest.messages_done - held <= 200, "a paused export starts no new requests"
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: app.live.latest.state is RunState.RUNNING, what="the resume")
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the cancel question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.live.latest.state is RunState.CANCELLED, timeout=30,
+                         what="the cancel")
+        stopped_at = app.live.latest.messages_done
+        assert 0 < stopped_at < chat.top_message_id
+        # Back on the chat list the cancelled chat shows how much is left.
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: app.screen.query_one(DialogTable)._dialogs[0].last_exported_id is not None
+                         or any(d.last_exported_id for d in app.screen.query_one(DialogTable)._dialogs),
+                         what="the last export column")
+
+
+async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator, settings):
+    emulator.set_profile("lan", {"latency_ms": 300.0})
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        session = app.session
+        chat = small_chats(app, 1, lo=8_000, hi=60_000)[0]
+        await pick(pilot, app, chat.title)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and app.live.latest.state is RunState.RUNNING
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running, timeout=30, what="the app to exit")
+    assert app.return_code == 0
+    assert app.runner is None, "the engine thread was stopped"
+
+    emulator.set_profile("lan")
+    again = make_app(session=session)   # the session logged in above: straight to the chats
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen)
+                         and again.screen.query_one(DialogTable).dialog_count > 0, what="the chat list")
+        await pick(pilot, again, chat.title)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: again.live.latest and again.live.latest.state is RunState.DONE,
+                         timeout=90, what="the resumed export")
+        assert again.live.latest.messages_done < chat.top_message_id, "the second run continued, not restarted"
