@@ -23,6 +23,7 @@ class AdaptiveLimit:
         self._increase_every = increase_every
         self._decrease_factor = decrease_factor
         self._cond = asyncio.Condition()
+        self._wakers: set[asyncio.Task] = set()
         self.increases = 0
         self.decreases = 0
 
@@ -88,4 +89,6 @@ class AdaptiveLimit:
 
     def _notify_soon(self) -> None:
         # Called from synchronous code on the engine loop; waiters re-check the limit when woken.
-        asyncio.get_running_loop().create_task(self._wake())
+        task = asyncio.get_running_loop().create_task(self._wake())
+        self._wakers.add(task)   # a reference, or the task may be collected before it runs
+        task.add_done_callback(self._wakers.discard)

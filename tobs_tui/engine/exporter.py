@@ -82,6 +82,7 @@ class MediaItem:
     mime_type: str | None
     size: int | None
     month: str
+    media: object = field(default=None, compare=False, repr=False)   # the TL media: where to download it
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def media_item(message, tz: datetime.tzinfo) -> MediaItem | None:
         return None   # an empty/expired photo or document: nothing to download
     facts = media_facts(media)
     return MediaItem(message.id, media_id, kind, facts.file_name, facts.mime_type, facts.size,
-                     month_key(message, tz))
+                     month_key(message, tz), media=media)
 
 
 def media_rel_path(dir_name: str, item: MediaItem) -> str:
@@ -292,8 +293,20 @@ class ChatExport:
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
         media = await x.media_stage.process(chat, items) if items else {}
         entities = dict(batch.entities)
-        written = await x.in_pool(self._render_and_commit, batch.messages, names, media, entities, items)
-        self.run.done += len(batch.messages)
+        fut = x.pools.submit(self._render_and_commit, batch.messages, names, media, entities, items,
+                             priority=TaskPriority.HIGH)
+        try:
+            written = await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # The commit runs on regardless; count it if it landed, so progress matches the vault.
+            await asyncio.wait([fut])
+            if not fut.cancelled() and fut.exception() is None:
+                self._account(len(batch.messages), fut.result())
+            raise
+        self._account(len(batch.messages), written)
+
+    def _account(self, messages: int, written: int) -> None:
+        self.run.done += messages
         self.run.expected = max(self.run.expected, self.run.done)
         self.run.bytes_done += written
         self.run.meter.update(self.run.done)
@@ -468,7 +481,16 @@ class Exporter:
             async with gate:
                 await self._export_chat(run)
 
-        await asyncio.gather(*(one(r) for r in self.runs.values()))
+        tasks = [asyncio.ensure_future(one(r)) for r in self.runs.values()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # gather() gives up at the first chat that ends cancelled or failed while others may still be
+            # mid-commit on the pool; the caller closes the vault next, so every chat must have stopped first.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            raise
 
     async def _export_chat(self, run: ChatRun) -> None:
         cid = run.info.chat_id
