@@ -113,8 +113,8 @@ def entity_spans(text: str, entities: list | None) -> list[Span]:
             kind=kind,
             start=start,
             end=end,
-            language=str(getattr(entity, "language", "") or ""),
-            url=str(getattr(entity, "url", "") or ""),
+            language=clean(str(getattr(entity, "language", "") or "")),
+            url=clean(str(getattr(entity, "url", "") or "")),
             user_id=user_id if isinstance(user_id, int) else None,
             collapsed=bool(getattr(entity, "collapsed", False)),
             document_id=document_id if isinstance(document_id, int) else None,
@@ -339,8 +339,20 @@ class _Writer:
         label = self.sub(node, prev="[", end_next="]", line_start=False)
         label = " ".join(part.strip() for part in label.split("\n") if part.strip())
         if not label:
-            label = escape_plain(href, line_start=False, prev="[", next_char="]")
+            self.children(node)  # a link over blank text has nothing to click: keep the text
+            return
+        self.escape_trailing_bang()
         self.out.append(f"[{label}]({href})")
+
+    def escape_trailing_bang(self) -> None:
+        """A bare `!` right before `[` would turn the link into an image embed."""
+        while self.out and not self.out[-1]:
+            self.out.pop()
+        if self.out and self.out[-1].endswith("!"):
+            body = self.out[-1][:-1]
+            backslashes = len(body) - len(body.rstrip("\\"))
+            if backslashes % 2 == 0:
+                self.out[-1] = body + "\\!"
 
 
 def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:

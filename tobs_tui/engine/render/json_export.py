@@ -136,12 +136,12 @@ def message_to_json(message, ctx: RenderContext) -> dict:
     sender = _sender_id(message)
     if service:
         if sender is not None:
-            item["actor"] = ctx.sender_name(message)
+            item["actor"] = clean(ctx.sender_name(message))
             item["actor_id"] = peer_ref(sender)
         _action_fields(item, message, ctx)
     else:
         if sender is not None:
-            item["from"] = ctx.sender_name(message)
+            item["from"] = clean(ctx.sender_name(message))
             item["from_id"] = peer_ref(sender)
         if getattr(message, "post_author", None):
             item["author"] = clean(message.post_author)
@@ -149,14 +149,14 @@ def message_to_json(message, ctx: RenderContext) -> dict:
         if fwd is not None:
             source = _marked(fwd.from_id)
             item["forwarded_from"] = clean(fwd.from_name) if fwd.from_name else (
-                ctx.peer_name(source) if source is not None else None
+                clean(ctx.peer_name(source)) if source is not None else None
             )
             saved = _marked(fwd.saved_from_peer)
             if saved is not None:
-                item["saved_from"] = ctx.peer_name(saved)
+                item["saved_from"] = clean(ctx.peer_name(saved))
         _reply_fields(item, message)
         if isinstance(getattr(message, "via_bot_id", None), int):
-            item["via_bot"] = ctx.peer_name(message.via_bot_id)
+            item["via_bot"] = clean(ctx.peer_name(message.via_bot_id))
     if kind is not None:
         _media_fields(item, kind, message, ctx)
     if service:
@@ -294,7 +294,7 @@ def _reactions(message) -> list[dict]:
 
 
 def _names(ids, ctx: RenderContext) -> list[str]:
-    return [ctx.peer_name(user_id) for user_id in ids or []]
+    return [clean(ctx.peer_name(user_id)) for user_id in ids or []]
 
 
 def _action_fields(item: dict, message, ctx: RenderContext) -> None:
@@ -324,7 +324,7 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
     elif name == "MessageActionChatDeleteUser":
         item.update(action="remove_members", members=_names([action.user_id], ctx))
     elif name == "MessageActionChatJoinedByLink":
-        item.update(action="join_group_by_link", inviter=ctx.peer_name(action.inviter_id))
+        item.update(action="join_group_by_link", inviter=clean(ctx.peer_name(action.inviter_id)))
     elif name == "MessageActionChannelMigrateFrom":
         item.update(action="migrate_from_group", title=clean(action.title))
     elif name == "MessageActionPinMessage":
