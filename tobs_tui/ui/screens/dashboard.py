@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, ProgressBar
 
+from tobs_tui.engine.snapshot import RunState
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
 from tobs_tui.ui.widgets.charts import ThroughputChart
@@ -30,6 +31,7 @@ class DashboardScreen(LiveScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#total", ProgressBar).display = False
         self.query_one("#chat-progress").border_title = "Chats"
         self.query_one("#events-box").border_title = "Recent events"
 
@@ -37,6 +39,8 @@ class DashboardScreen(LiveScreen):
         snap = live.latest
         self.query_one(RunSummary).show(snap)
         bar = self.query_one("#total", ProgressBar)
+        # No bar before the first export; a pulsing one while the engine still counts what to expect.
+        bar.display = snap is not None and snap.state is not RunState.IDLE
         if snap is not None and snap.messages_expected:
             bar.update(total=max(snap.messages_expected, snap.messages_done), progress=snap.messages_done)
         else:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Switch
+from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static, Switch
 
 from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with
 from tobs_tui.engine.pools import split_threads
+from tobs_tui.engine.snapshot import EngineSnapshot
+from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import LiveScreen
 
@@ -31,6 +34,23 @@ FIELDS = (
 )
 
 
+def engine_now(snap: EngineSnapshot | None) -> Table:
+    """What the engine runs with at this moment, so an applied change can be seen taking effect."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    pools = {p.name: p for p in snap.pools} if snap else {}
+    for name in ("critical", "standard"):
+        pool = pools.get(name)
+        table.add_row(f"{name} workers", fmt.count(pool.workers) if pool else fmt.DASH)
+    table.add_row("media workers", fmt.count(snap.media.workers) if snap else fmt.DASH)
+    table.add_row("request limit", fmt.count(snap.concurrency_limit) if snap else fmt.DASH)
+    table.add_row("in flight", fmt.count(snap.requests_in_flight) if snap else fmt.DASH)
+    table.add_row("takeout", snap.takeout if snap else fmt.DASH)
+    table.add_row("export disk", snap.disk_type if snap else fmt.DASH)
+    return table
+
+
 class SettingsScreen(LiveScreen):
     BINDINGS = [
         Binding("ctrl+a", "apply", "Apply", priority=True),
@@ -39,6 +59,12 @@ class SettingsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
+        with Horizontal(id="settings-body"):
+            yield from self._form()
+            yield Static(engine_now(None), id="engine-now")
+        yield Footer()
+
+    def _form(self) -> ComposeResult:
         with VerticalScroll(id="settings-form"):
             for field_id, label, _, _, _ in FIELDS:
                 with Horizontal(classes="field"):
@@ -60,9 +86,9 @@ class SettingsScreen(LiveScreen):
                 yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
                 yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
             yield Label("", id="settings-result")
-        yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#engine-now").border_title = "In the engine now"
         self.load(self.app.settings)
 
     def load(self, settings: Settings) -> None:
@@ -87,6 +113,7 @@ class SettingsScreen(LiveScreen):
 
     def refresh_live(self, live: LiveHistory) -> None:
         snap = live.latest
+        self.query_one("#engine-now", Static).update(engine_now(snap))
         info = self.query_one("#disk-info", Label)
         if snap is None:
             info.update("Detected disk type and automatic value appear once the engine reports them.")

@@ -1,0 +1,94 @@
+"""Each screen rendered from fixed data (pinned time zone, fixed wall clock) and compared with a reviewed SVG.
+
+After an intended change of a screen, regenerate with TOBS_UPDATE_SNAPSHOTS=1, open the SVGs in
+tests/ui/snapshots/ in a browser, and commit them with the change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from samples import dialogs, snapshot, topics
+from tobs_tui.config import Settings, settings_with
+from tobs_tui.ui.app import DemoInfo, TobsApp
+from tobs_tui.ui.widgets.dialog_table import DialogTable
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SIZE = (140, 40)
+
+
+def fixed_settings() -> Settings:
+    # Pool sizes would otherwise follow this machine's CPU count.
+    settings = settings_with(Settings(), "workers", max_threads=6)
+    return settings_with(settings, "export", output_dir="/srv/vault")
+
+
+def offline_app(**kw) -> TobsApp:
+    """No api credentials: the app shows the login screen and starts no engine, so only our data is drawn."""
+    return TobsApp(fixed_settings(), session="unused", **kw)
+
+
+def check(app: TobsApp, name: str, tmp_path: Path) -> None:
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    svg = app.export_screenshot(title=name)
+    stored = SNAPSHOTS / f"{name}.svg"
+    if os.environ.get("TOBS_UPDATE_SNAPSHOTS") == "1":
+        stored.write_text(svg, encoding="utf-8")
+        return
+    assert stored.exists(), f"no stored snapshot {stored.name}; run with TOBS_UPDATE_SNAPSHOTS=1 and review it"
+    if svg != stored.read_text(encoding="utf-8"):
+        (tmp_path / stored.name).write_text(svg, encoding="utf-8")
+        pytest.fail(f"{name} changed; compare {tmp_path / stored.name} with {stored}")
+
+
+async def feed(app: TobsApp, pilot) -> None:
+    for t in (4.0, 8.0, 12.0, 16.0, 20.0):
+        app.apply_snapshot(snapshot(t))
+    await pilot.pause()
+
+
+async def test_login_screen(tmp_path):
+    app = offline_app(demo=DemoInfo("realistic", "+15550100", "12345", "+15550199", "tobs-demo-2fa"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        check(app, "login", tmp_path)
+
+
+async def test_chats_screen(tmp_path):
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.pop_screen()
+        await pilot.pause()
+        table = app.screen.query_one(DialogTable)
+        table.set_dialogs(dialogs(60))
+        table.set_topics(1005, topics(1005))
+        table.toggle(table._rows[1])
+        table.toggle(table._rows[2])
+        table.set_options(media=False)
+        table.focus()
+        await pilot.pause()
+        check(app, "chats", tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["dashboard", "pools", "throttle", "settings"])
+async def test_live_screens(mode, tmp_path):
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.switch_mode(mode)
+        await pilot.pause()
+        await feed(app, pilot)
+        check(app, mode, tmp_path)
+
+
+async def test_help_screen(tmp_path):
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.switch_mode("dashboard")
+        await pilot.press("f1")
+        await pilot.pause()
+        check(app, "help", tmp_path)
