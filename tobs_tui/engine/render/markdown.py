@@ -253,6 +253,8 @@ def _media_lines(message: object, ctx: RenderContext) -> list[str]:
         return [f"{_inline(media.emoticon)} Dice: {int(media.value)}"]
     if kind == "webpage":
         return []  # the link is in the text already
+    if kind == "unsupported":
+        return ["(media this Telegram layer cannot describe)"]
     return [f"(unsupported media: {kind.replace('_', ' ')})"]
 
 
@@ -269,6 +271,9 @@ def _file_line(kind: str, media: object, ref: MediaRef | None) -> str:
     name = ref.file_name or facts.file_name or ref.path.rsplit("/", 1)[-1]
     if kind in EMBED_KINDS and not ref.path.lower().endswith(_NOT_EMBEDDABLE):
         return _wikilink(ref.path, embed=True)
+    if kind == "sticker":
+        label = " ".join(part for part in (facts.sticker_emoji, "sticker") if part)
+        return f"📎 {_wikilink(ref.path, label=label)}"
     size = format_size(ref.size if ref.size is not None else facts.size)
     return f"📎 {_wikilink(ref.path, label=name)}" + (f" ({size})" if size else "")
 
