@@ -27,7 +27,6 @@ from tobs_tui.engine.render import (
     ReplyTarget,
     message_to_json,
     month_key,
-    plain_snippet,
     render_message,
 )
 from tobs_tui.engine.render.json_export import chat_header, message_to_json
@@ -45,6 +44,7 @@ SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids tha
 RANGE_QUEUE = 2              # batches a range may fetch ahead of the writer (bounds memory)
 RECENT_INDEX = 20_000        # reply targets kept in memory per chat before falling back to the state DB
 GENERAL_TOPIC = 1
+SNIPPET_CHARS = 160          # enough text for any reply preview; stored per message in the state DB
 # Channel-like chats number their messages per chat, so id ranges are dense and worth splitting; users and
 # basic groups share one account-wide counter, so their ids are sparse and fetched as one stream.
 _SPLITTABLE = {ChatKind.CHANNEL, ChatKind.SUPERGROUP, ChatKind.FORUM}
@@ -155,6 +155,11 @@ def topic_of(message) -> int:
     if isinstance(reply, types.MessageReplyHeader) and reply.forum_topic:
         return reply.reply_to_top_id or reply.reply_to_msg_id or GENERAL_TOPIC
     return GENERAL_TOPIC
+
+
+def snippet_of(message) -> str:
+    """The start of a message's text for reply previews; the renderer shortens it to words for display."""
+    return (getattr(message, "message", "") or "")[:SNIPPET_CHARS]
 
 
 def yaml_str(value: str | None) -> str:
@@ -352,15 +357,14 @@ class ChatExport:
             if "json" in opts.formats:
                 item = message_to_json(m, ctx)
                 self.writer.append_json(item)
-            row = (m.id, note, names.get(m.id, ""), plain_snippet(getattr(m, "message", "") or ""))
+            row = (m.id, note, names.get(m.id, ""), snippet_of(m))
             rows.append(row)
             self._remember(row)
-        for item in items:
-            ref = media.get(item.msg_id)
-            if ref is not None:
-                self.store.upsert_media(MediaRecord(
-                    chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
-                    path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason))
+        records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
+                               path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
+                   for item in items if (ref := media.get(item.msg_id)) is not None]
+        if records:
+            self.store.upsert_media_many(records)
         self.writer.commit(last_id=messages[-1].id, messages=rows, topic_last_ids=topic_last or None)
         self.topic_last.update(topic_last)
         return written
@@ -380,7 +384,7 @@ class ChatExport:
             if m is not None:
                 note = self._note_of(m)
                 if note is not None:
-                    found[i] = (note, names.get(i, ""), plain_snippet(getattr(m, "message", "") or ""))
+                    found[i] = (note, names.get(i, ""), snippet_of(m))
                     missing.discard(i)
         if missing:
             found.update(self.store.lookup_messages(self.chat_id, missing))
