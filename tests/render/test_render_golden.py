@@ -107,6 +107,8 @@ CASES = {
     "document_ok": (lambda: msg(message="The list", media=document_media(PDF)),
                     {"media": MediaRef("document", "Book Club (-1001000000123)/media/2024-03/101-Reading list 2024 1.pdf",
                                        "ok", "Reading list [2024] #1.pdf", "application/pdf", 2_621_440)}),
+    "document_name_with_rtl_override": (lambda: msg(media=document_media(PDF)), {"media": MediaRef(
+        "document", "Club/media/evil_txt.exe", "ok", "evil\u202etxt.exe", "text/plain", 10)}),
     "document_path_needs_encoding": (lambda: msg(media=document_media(PDF)),
                                      {"media": MediaRef("document", "Club/media/a#b [c].pdf", "ok", "a#b [c].pdf")}),
     "photo_skipped_too_large": (lambda: msg(message="Huge scan", media=photo_media()),

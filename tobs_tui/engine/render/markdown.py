@@ -68,6 +68,8 @@ class RenderContext:
 # with a percent-encoded Markdown link instead.
 WIKILINK_UNSAFE = frozenset("[]|#^\n\r")
 EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
+# A right-to-left override in a file name shows "evil\u202etxt.exe" as "evilexe.txt".
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _NOT_EMBEDDABLE = (".tgs",)  # animated stickers are Lottie JSON: Obsidian cannot show them
 _KIND_WORDS = {
     "photo": "photo", "video": "video", "round": "video message", "voice": "voice message",
@@ -268,7 +270,7 @@ def _file_line(kind: str, media: object, ref: MediaRef | None) -> str:
     if ref.status not in ("ok", "pending") or not ref.path:
         reason = f": {_inline(ref.reason)}" if ref.reason else ""
         return f"({word} not downloaded{reason})"
-    name = ref.file_name or facts.file_name or ref.path.rsplit("/", 1)[-1]
+    name = _BIDI_CONTROLS.sub("", ref.file_name or facts.file_name or ref.path.rsplit("/", 1)[-1])
     if kind in EMBED_KINDS and not ref.path.lower().endswith(_NOT_EMBEDDABLE):
         return _wikilink(ref.path, embed=True)
     if kind == "sticker":
