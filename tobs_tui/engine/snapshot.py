@@ -137,6 +137,18 @@ class ChatProgress:
 
 
 @dataclass(frozen=True)
+class MediaFileProgress:
+    """One file being downloaded right now."""
+
+    chat_id: int
+    msg_id: int
+    name: str
+    bytes_done: int
+    bytes_expected: int | None
+    parts_in_flight: int
+
+
+@dataclass(frozen=True)
 class MediaStats:
     workers: int
     files_done: int = 0
@@ -147,6 +159,10 @@ class MediaStats:
     parts_in_flight: int = 0
     bytes_done: int = 0
     bytes_expected: int = 0
+    bytes_per_s: float = 0.0              # smoothed download rate (bytes fetched this run)
+    files_deduped: int = 0                # stored once, linked again
+    parts_cap: int = 0                    # the global cap on parts in flight
+    files: tuple[MediaFileProgress, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,10 @@ class TelegramSource:
         self._reconnect_lock = asyncio.Lock()
 
     # -- the one door every request goes through --------------------------------------------------
-    async def call(self, request, *, chat_id: int | None = None, takeout: bool = True):
+    async def call(self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None):
+        """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
+        and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
+        is kept out of the ThrottleDetector, where it would read as throttling."""
         method = type(request).__name__
         attempts = 0
         floods = 0
@@ -112,7 +115,7 @@ class TelegramSource:
             wire = request
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
-            async with self.limit.slot():
+            async with self.limit.slot() if part_slot is None else part_slot:
                 started = self._clock()
                 try:
                     result = await asyncio.wait_for(self.client(wire), self.timeout_s)
@@ -128,13 +131,15 @@ class TelegramSource:
                     attempts += 1
                     lost = True
                 except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
-                    self.throttle.record(self._clock() - started, method)
+                    if part_slot is None:
+                        self.throttle.record(self._clock() - started, method)
                     flood = e
                     lost = False
                 else:
                     self.requests += 1
-                    self.throttle.record(self._clock() - started, method)
-                    self.limit.on_success(throttled=self.throttle.is_throttled())
+                    if part_slot is None:
+                        self.throttle.record(self._clock() - started, method)
+                        self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
             if lost:
                 if attempts >= _MAX_ATTEMPTS:

@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS media (
     reason     TEXT,
     PRIMARY KEY (chat_id, msg_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS media_by_id ON media (media_id, status);
+-- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
+CREATE TABLE IF NOT EXISTS media_parts (
+    path TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (path, part)
+) WITHOUT ROWID;
 """
 
 
@@ -270,6 +277,56 @@ class StateStore:
             (chat_id, msg_id),
         )
         return MediaRecord(*rows[0]) if rows else None
+
+    def done_media(self, media_id: int) -> list[MediaRecord]:
+        """Finished downloads of one Telegram file (dedupe), oldest first."""
+        rows = self._read(
+            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+            " FROM media WHERE media_id = ? AND status = 'done' ORDER BY chat_id, msg_id",
+            (media_id,),
+        )
+        return [MediaRecord(*row) for row in rows]
+
+    def media_parts(self, path: str) -> set[int]:
+        return {row[0] for row in self._read("SELECT part FROM media_parts WHERE path = ?", (path,))}
+
+    def add_media_part(self, chat_id: int, msg_id: int, path: str, part: int, part_bytes: int) -> None:
+        """One part is durable in "<path>.part": remember it and count its bytes, in one transaction."""
+        self._write([
+            ("INSERT OR IGNORE INTO media_parts (path, part) VALUES (?, ?)", (path, part)),
+            ("UPDATE media SET bytes_done = bytes_done + ? WHERE chat_id = ? AND msg_id = ?",
+             (part_bytes, chat_id, msg_id)),
+        ])
+
+    def start_media(self, record: MediaRecord, parts: Iterable[int]) -> None:
+        """A download (re)starts: its record, and exactly the parts its "<path>.part" holds, in one transaction."""
+        self._write([
+            ("INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
+             " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
+              record.bytes_done, record.status, record.sha256, record.reason)),
+            ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
+            ("INSERT INTO media_parts (path, part) VALUES (?, ?)", [(record.path, p) for p in sorted(parts)]),
+        ])
+
+    def failed_media(self, chat_id: int) -> list[MediaRecord]:
+        """Files earlier runs gave up on, oldest message first, for a re-run to try again."""
+        rows = self._read(
+            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+            " FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
+            (chat_id,),
+        )
+        return [MediaRecord(*row) for row in rows]
+
+    def finish_media(self, record: MediaRecord) -> None:
+        """The file is complete (or given up): its final record, and its part list dropped."""
+        self._write([
+            ("INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
+             " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
+              record.bytes_done, record.status, record.sha256, record.reason)),
+            ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
+        ])
 
     def unfinished_media(self, chat_id: int | None = None) -> list[MediaRecord]:
         """Media not yet done (pending or partial), oldest message first, to resume after a restart."""

@@ -1,0 +1,641 @@
+"""Media downloads: one queue of files, several 1 MiB parts in flight per large file, byte-level resume from
+`<name>.part`, dedupe by Telegram file id, SHA-256 and optional thumbnails on the standard pool."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from telethon import errors, utils
+from telethon.tl import functions, types
+
+from tobs_tui.engine.exporter import ChatContext, ExportOptions, MediaItem, media_rel_path, skip_reason
+from tobs_tui.engine.names import safe_path
+from tobs_tui.engine.pools import DualPool, TaskPriority
+from tobs_tui.engine.progress import RateMeter
+from tobs_tui.engine.render import MediaRef
+from tobs_tui.engine.snapshot import EventKind, MediaFileProgress, MediaStats
+from tobs_tui.engine.source import RequestFailed, TelegramSource
+from tobs_tui.engine.store import MediaRecord
+from tobs_tui.engine.vault import Vault, write_error
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 1024 * 1024      # upload.getFile: at most 1 MiB, and no request may cross a 1 MiB boundary
+MAX_PARTS_IN_FLIGHT = 16     # all files together; keeps memory (one part buffered each) and connection load bounded
+MAX_FILE_ATTEMPTS = 3        # a file that fails this often (other than FloodWait) is recorded failed
+MAX_REFERENCE_REFRESHES = 3  # FILE_REFERENCE_EXPIRED again and again means the message no longer gives access
+RETRY_PAUSE_S = 1.0
+THUMBNAIL_KINDS = frozenset({"video", "round", "animation"})
+_LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
+
+
+def parts_in_flight_for(size: int | None, parts_per_file: int) -> int:
+    """A file of one part (or of unknown size) is one request at a time; a larger one up to parts_per_file."""
+    if size is None or size <= PART_SIZE:
+        return 1
+    return max(1, min(parts_per_file, -(-size // PART_SIZE)))
+
+
+@dataclass(frozen=True)
+class FileLocation:
+    """Where Telegram serves a file: the largest photo size or the document itself."""
+
+    media_id: int
+    access_hash: int
+    file_reference: bytes
+    thumb_size: str          # the photo size type; "" for a document
+    is_photo: bool
+    dc_id: int
+    size: int | None
+
+    def input(self):
+        if self.is_photo:
+            return types.InputPhotoFileLocation(self.media_id, self.access_hash, self.file_reference,
+                                                self.thumb_size)
+        return types.InputDocumentFileLocation(self.media_id, self.access_hash, self.file_reference, "")
+
+
+def _size_bytes(photo_size) -> int | None:
+    if isinstance(photo_size, types.PhotoSize):
+        return photo_size.size
+    if isinstance(photo_size, types.PhotoSizeProgressive):
+        return max(photo_size.sizes) if photo_size.sizes else None
+    return None      # stripped, cached and path sizes are inline previews, not downloads
+
+
+def file_location(media) -> FileLocation | None:
+    """The download location of a message's photo (largest size) or document; None when it has no file."""
+    if isinstance(media, types.MessageMediaPhoto) and isinstance(media.photo, types.Photo):
+        photo = media.photo
+        sizes = [(n, s) for s in photo.sizes if (n := _size_bytes(s)) is not None]
+        if not sizes:
+            return None
+        size, best = max(sizes, key=lambda pair: pair[0])
+        return FileLocation(photo.id, photo.access_hash, photo.file_reference, best.type, True, photo.dc_id, size)
+    if isinstance(media, types.MessageMediaDocument) and isinstance(media.document, types.Document):
+        doc = media.document
+        return FileLocation(doc.id, doc.access_hash, doc.file_reference, "", False, doc.dc_id, doc.size)
+    return None
+
+
+class DownloadFailed(Exception):
+    """A file could not be downloaded; str() is one sentence for the user (stored as the reason)."""
+
+
+class _ShortPart(Exception):
+    pass
+
+
+class _FileSlots:
+    """A semaphore whose size can change while files wait on it (media_download_workers, live)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.busy = 0
+        self.waiting = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            self.waiting += 1
+            try:
+                await self._cond.wait_for(lambda: self.busy < self.limit)
+            finally:
+                self.waiting -= 1
+            self.busy += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.busy -= 1
+            self._cond.notify_all()
+
+    async def resize(self, limit: int) -> None:
+        async with self._cond:
+            self.limit = max(1, limit)
+            self._cond.notify_all()
+
+
+@dataclass
+class _Transfer:
+    """One file on its way to disk; touched only on the engine loop."""
+
+    chat_id: int
+    msg_id: int
+    rel: str                 # vault-relative target
+    name: str
+    size: int | None
+    done_parts: set[int]
+    bytes_done: int
+    parts_in_flight: int = 0
+    fd: int | None = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(PART_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class MediaDownloader:
+    """The exporter's media stage: downloads each batch's files before the batch is committed, so a note never
+    embeds a file that is not on disk. Lives on the engine loop; disk work runs on the pools."""
+
+    def __init__(self, source: TelegramSource, vault: Vault, pools: DualPool, options: ExportOptions, *,
+                 workers: int, parts_per_file: int, emit: Callable[..., None], enabled: bool = True,
+                 postprocess: bool = False, max_parts_in_flight: int = MAX_PARTS_IN_FLIGHT,
+                 retry_pause_s: float = RETRY_PAUSE_S) -> None:
+        if workers < 1 or parts_per_file < 1 or max_parts_in_flight < 1:
+            raise ValueError("workers, parts_per_file and max_parts_in_flight must each be at least 1")
+        self.source = source
+        self.vault = vault
+        self.store = vault.store
+        self.pools = pools
+        self.options = options
+        self.parts_per_file = parts_per_file
+        self.enabled = enabled
+        self.parts_cap = max_parts_in_flight
+        self._emit = emit
+        self._retry_pause_s = retry_pause_s
+        self._slots = _FileSlots(workers)
+        self._parts = asyncio.Semaphore(max_parts_in_flight)
+        self._transfers: dict[tuple[int, int], _Transfer] = {}
+        self._by_media: dict[int, asyncio.Future] = {}
+        self._post: set[asyncio.Future] = set()
+        self._ffmpeg = shutil.which("ffmpeg") if postprocess else None
+        self._thumbnails = postprocess
+        if postprocess and self._ffmpeg is None:
+            self._thumbnails = False
+            emit(EventKind.INFO, "Video thumbnails are skipped: ffmpeg is not on PATH; install ffmpeg or turn "
+                 "post-processing off in the settings.")
+        self.files_done = self.files_failed = self.files_skipped = self.files_deduped = 0
+        self.parts_in_flight = 0
+        self.bytes_fetched = 0
+        # [finished, wanted] bytes per chat: files this run finished (done or reused), and files still to come.
+        self._chat_bytes: dict[int, list[int]] = {}
+        self._meter = RateMeter()
+
+    # -- live settings and progress ----------------------------------------------------------------
+    @property
+    def workers(self) -> int:
+        return self._slots.limit
+
+    def set_workers(self, n: int) -> None:
+        """Files in flight from now on; called on the engine loop (EngineRunner.set_limits)."""
+        asyncio.get_running_loop().create_task(self._slots.resize(n))
+
+    def stats(self) -> MediaStats:
+        self._meter.update(self.bytes_fetched)
+        live = tuple(MediaFileProgress(t.chat_id, t.msg_id, t.name, t.bytes_done, t.size, t.parts_in_flight)
+                     for t in self._transfers.values())
+        return MediaStats(
+            workers=self._slots.limit, files_done=self.files_done, files_failed=self.files_failed,
+            files_skipped=self.files_skipped, files_queued=self._slots.waiting, files_in_flight=len(live),
+            parts_in_flight=self.parts_in_flight,
+            bytes_done=sum(c[0] for c in self._chat_bytes.values()) + sum(t.bytes_done for t in live),
+            bytes_expected=sum(c[0] + c[1] for c in self._chat_bytes.values()), bytes_per_s=self._meter.smoothed,
+            files_deduped=self.files_deduped, parts_cap=self.parts_cap, files=live)
+
+    def chat_bytes(self, chat_id: int) -> tuple[int, int]:
+        """(bytes on disk, bytes expected) of the chat's files in this run."""
+        finished, wanted = self._chat_bytes.get(chat_id, (0, 0))
+        moving = sum(t.bytes_done for t in self._transfers.values() if t.chat_id == chat_id)
+        return finished + moving, finished + wanted
+
+    # -- the stage ---------------------------------------------------------------------------------
+    async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
+        refs: dict[int, MediaRef] = {}
+        wanted: list[MediaItem] = []
+        for item in items:
+            reason = ("media downloads are off in the settings" if not self.enabled
+                      else skip_reason(item, chat, self.options))
+            if reason is None and file_location(item.media) is None:
+                reason = "Telegram gave no downloadable file"
+            if reason is None:
+                wanted.append(item)
+                continue
+            self.files_skipped += 1
+            refs[item.msg_id] = MediaRef(kind=item.kind, path=None, status="skipped", file_name=item.file_name,
+                                         mime_type=item.mime_type, size=item.size, reason=reason)
+            await self._in_pool(self.store.upsert_media, MediaRecord(
+                chat.chat_id, item.msg_id, item.media_id, item.kind, "", item.size, status="skipped",
+                reason=reason))
+        results = await _all(self._one(chat.chat_id, chat.title, item, media_rel_path(chat.dir_name, item))
+                             for item in wanted)
+        for item, ref in zip(wanted, results):
+            refs[item.msg_id] = ref
+        return refs
+
+    async def retry_failed(self, chat: ChatContext) -> int:
+        """Try again the files earlier runs recorded as failed (their notes are committed already); returns
+        how many were tried."""
+        retry: list[tuple[MediaItem, str]] = []
+        for record in await self._in_pool(self.store.failed_media, chat.chat_id):
+            try:
+                message = await self._refetch(chat.chat_id, record.msg_id)
+            except DownloadFailed as e:
+                log.info("Not retrying message %d of chat %d: %s", record.msg_id, chat.chat_id, e)
+                continue
+            media = getattr(message, "media", None)
+            location = file_location(media)
+            if location is None or location.media_id != record.media_id:
+                continue    # the message was deleted or its file replaced: nothing to retry
+            item = MediaItem(record.msg_id, location.media_id, record.kind, None, None, location.size, "",
+                             media=media)
+            if self.enabled and skip_reason(item, chat, self.options) is None:
+                retry.append((item, record.path))
+        await _all(self._one(chat.chat_id, chat.title, item, rel) for item, rel in retry)
+        return len(retry)
+
+    async def close(self) -> None:
+        """Wait for post-processing still running (it writes into the vault)."""
+        if self._post:
+            await asyncio.gather(*self._post, return_exceptions=True)
+
+    # -- one file ----------------------------------------------------------------------------------
+    async def _one(self, chat_id: int, title: str, item: MediaItem, rel: str) -> MediaRef:
+        """Dedupe against a download of the same file in flight, else fetch (or reuse) it."""
+        counts = self._chat_bytes.setdefault(chat_id, [0, 0])
+        size = item.size or 0
+        counts[1] += size
+        ok = False
+        try:
+            first = self._by_media.get(item.media_id)
+            if first is not None:
+                source = await asyncio.shield(first)
+                if source is not None:
+                    ref = await self._reuse(chat_id, item, rel, source)
+                    ok = True
+                    return ref
+            future = asyncio.get_running_loop().create_future()
+            self._by_media[item.media_id] = future
+            outcome: MediaRecord | None = None
+            try:
+                ref, outcome = await self._fetch_or_reuse(chat_id, title, item, rel)
+            finally:
+                future.set_result(outcome)
+                if self._by_media.get(item.media_id) is future:
+                    del self._by_media[item.media_id]
+            ok = ref.status == "ok"
+            return ref
+        finally:
+            counts[1] -= size
+            if ok:
+                counts[0] += size
+
+    async def _fetch_or_reuse(self, chat_id: int, title: str, item: MediaItem,
+                              rel: str) -> tuple[MediaRef, MediaRecord | None]:
+        record = await self._in_pool(self.store.media_record, chat_id, item.msg_id)
+        if record is not None and record.status == "done" and await self._in_pool(self._intact, record):
+            self.files_done += 1
+            return self._ref(item, record.path, "ok"), record
+        for earlier in await self._in_pool(self.store.done_media, item.media_id):
+            if await self._in_pool(self._intact, earlier):
+                return await self._reuse(chat_id, item, rel, earlier), earlier
+        async with self._slots:
+            try:
+                done = await self._download(chat_id, item, rel)
+            except DownloadFailed as e:
+                self.files_failed += 1
+                reason = str(e)
+                self._emit(EventKind.ERROR, f"Could not download {item.kind} {rel.rsplit('/', 1)[-1]} in "
+                           f"\"{title}\": {reason} A re-run of the export tries it again.", chat_id=chat_id)
+                return self._ref(item, None, "failed", reason), None
+        self.files_done += 1
+        return self._ref(item, done.path, "ok"), done
+
+    def _ref(self, item: MediaItem, path: str | None, status: str, reason: str | None = None) -> MediaRef:
+        return MediaRef(kind=item.kind, path=path, status=status, file_name=item.file_name,
+                        mime_type=item.mime_type, size=item.size, reason=reason)
+
+    def _intact(self, record: MediaRecord) -> bool:
+        try:
+            return safe_path(self.vault.root, record.path).stat().st_size == record.size
+        except (OSError, ValueError):
+            return False
+
+    async def _reuse(self, chat_id: int, item: MediaItem, rel: str, source: MediaRecord) -> MediaRef:
+        """The same Telegram file is on disk already: a hard link at this message's path, else its path."""
+        path = await self._in_pool(self._link, rel, source.path)
+        await self._in_pool(self.store.finish_media, MediaRecord(
+            chat_id, item.msg_id, item.media_id, item.kind, path, source.size, source.size or 0, "done",
+            source.sha256, None if path == rel else f"stored once at {source.path}"))
+        self.files_deduped += 1
+        self.files_done += 1
+        return self._ref(item, path, "ok")
+
+    def _link(self, rel: str, source_rel: str) -> str:
+        if rel == source_rel:
+            return rel
+        root = self.vault.root
+        source, target = safe_path(root, source_rel), safe_path(root, rel)
+        try:
+            if target.exists() and os.path.samefile(source, target):
+                return rel
+            self._make_dirs(target.parent)
+            tmp = target.with_name(target.name + ".link")
+            if tmp.exists():
+                tmp.unlink()
+            os.link(source, tmp)
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+            return rel
+        except OSError as exc:
+            if exc.errno in _LINK_REFUSED:
+                return source_rel     # no hard links here: the embed points at the one stored copy
+            raise write_error(exc, root) from exc
+
+    def _make_dirs(self, directory: Path) -> None:
+        for parent in self.vault.make_dirs(directory):
+            _fsync_dir(parent)
+
+    # -- the download --------------------------------------------------------------------------------
+    async def _download(self, chat_id: int, item: MediaItem, rel: str) -> MediaRecord:
+        location = file_location(item.media)
+        assert location is not None, "process() keeps only items with a file location"
+        transfer = await self._in_pool(self._open_part, chat_id, item, rel, location.size)
+        key = (chat_id, item.msg_id)
+        self._transfers[key] = transfer
+        try:
+            attempts = refreshes = 0
+            while True:
+                try:
+                    await self._fetch_parts(transfer, location)
+                    break
+                except errors.FileReferenceExpiredError:
+                    refreshes += 1
+                    if refreshes > MAX_REFERENCE_REFRESHES:
+                        raise DownloadFailed("Telegram kept refusing the file's reference.") from None
+                    location = await self._fresh_location(chat_id, item.msg_id, location)
+                except RequestFailed as e:
+                    raise DownloadFailed(str(e)) from None
+                except (errors.RPCError, _ShortPart) as e:
+                    attempts += 1
+                    why = _rpc_reason(e) if isinstance(e, errors.RPCError) else "a part came back short"
+                    if attempts >= MAX_FILE_ATTEMPTS:
+                        raise DownloadFailed(f"Telegram refused the download ({why}).") from None
+                    log.info("Retrying %s after %s", rel, why)
+                    await asyncio.sleep(self._retry_pause_s)
+            digest = await self._in_pool(self._finish_part, transfer, priority=TaskPriority.NORMAL)
+            done = MediaRecord(chat_id, item.msg_id, item.media_id, item.kind, rel, transfer.bytes_done,
+                               transfer.bytes_done, "done", digest)
+            await self._in_pool(self._commit_file, transfer, done)
+            if self._thumbnails and item.kind in THUMBNAIL_KINDS:
+                self._thumbnail(rel)
+            return done
+        except DownloadFailed as e:
+            # The part list stays: a re-run resumes this file from the bytes it has.
+            await self._in_pool(self.store.upsert_media, MediaRecord(
+                chat_id, item.msg_id, item.media_id, item.kind, rel, location.size, transfer.bytes_done,
+                "failed", reason=str(e)))
+            raise
+        finally:
+            del self._transfers[key]
+            if transfer.fd is not None:
+                os.close(transfer.fd)
+
+    def _open_part(self, chat_id: int, item: MediaItem, rel: str, size: int | None) -> _Transfer:
+        """Open "<name>.part", keeping the parts an earlier run made durable; the state DB then says exactly
+        which parts the file holds."""
+        target = safe_path(self.vault.root, rel)
+        try:
+            self._make_dirs(target.parent)
+            fd = os.open(target.with_name(target.name + ".part"),
+                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise write_error(exc, self.vault.root) from exc
+        try:
+            previous = self.store.media_record(chat_id, item.msg_id)
+            same_file = previous is not None and previous.media_id == item.media_id and previous.size == size
+            have = os.fstat(fd).st_size
+            kept = {p for p in self.store.media_parts(rel) if _part_end(p, size) <= have} if same_file else set()
+            if not kept:
+                os.ftruncate(fd, 0)     # whatever is there belongs to no recorded part
+            got = sum(_part_end(p, size) - p * PART_SIZE for p in kept)
+            self.store.start_media(MediaRecord(chat_id, item.msg_id, item.media_id, item.kind, rel, size, got,
+                                               "partial"), kept)
+        except OSError as exc:
+            os.close(fd)
+            raise write_error(exc, self.vault.root) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Transfer(chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, kept, got, fd=fd)
+
+    async def _fetch_parts(self, transfer: _Transfer, location: FileLocation) -> None:
+        size = transfer.size
+        if size is None:
+            await self._fetch_until_short(transfer, location)
+            return
+        total = -(-size // PART_SIZE)
+        missing = deque(p for p in range(total) if p not in transfer.done_parts)
+        if not missing:
+            return
+
+        failures: list[Exception] = []
+
+        async def worker() -> None:
+            # After a refused part the others take no new part but finish theirs: what is in flight already
+            # was served, and dropping it would mean fetching it twice.
+            while missing and not failures:
+                part = missing.popleft()
+                try:
+                    data = await self._get_part(transfer, location, part)
+                    if len(data) != _part_end(part, size) - part * PART_SIZE:
+                        raise _ShortPart(part)
+                except (errors.RPCError, RequestFailed, _ShortPart) as e:
+                    failures.append(e)
+                    return
+                await self._in_pool(self._write_part, transfer, part, data)
+
+        await _all(worker() for _ in range(parts_in_flight_for(size, self.parts_per_file)))
+        if failures:
+            raise failures[0]
+
+    async def _fetch_until_short(self, transfer: _Transfer, location: FileLocation) -> None:
+        part = 0
+        while part in transfer.done_parts:
+            part += 1
+        while True:
+            data = await self._get_part(transfer, location, part)
+            if data:
+                await self._in_pool(self._write_part, transfer, part, data)
+            if len(data) < PART_SIZE:
+                transfer.size = transfer.bytes_done
+                return
+            part += 1
+
+    async def _get_part(self, transfer: _Transfer, location: FileLocation, part: int) -> bytes:
+        request = functions.upload.GetFileRequest(location.input(), offset=part * PART_SIZE, limit=PART_SIZE)
+        transfer.parts_in_flight += 1
+        self.parts_in_flight += 1
+        try:
+            result = await self.source.call(request, chat_id=transfer.chat_id, part_slot=self._parts)
+        finally:
+            transfer.parts_in_flight -= 1
+            self.parts_in_flight -= 1
+        self.bytes_fetched += len(result.bytes)
+        return result.bytes
+
+    def _write_part(self, transfer: _Transfer, part: int, data: bytes) -> None:
+        """On the critical pool: the part is durable before it is recorded, so a recorded part is never lost."""
+        assert transfer.fd is not None
+        try:
+            _pwrite_all(transfer.fd, data, part * PART_SIZE)
+            os.fdatasync(transfer.fd)
+        except OSError as exc:
+            raise write_error(exc, self.vault.root) from exc
+        self.store.add_media_part(transfer.chat_id, transfer.msg_id, transfer.rel, part, len(data))
+        transfer.done_parts.add(part)
+        transfer.bytes_done += len(data)
+
+    def _finish_part(self, transfer: _Transfer) -> str:
+        """On the standard pool (NORMAL): the SHA-256 of the finished file."""
+        assert transfer.fd is not None
+        if os.fstat(transfer.fd).st_size != transfer.bytes_done:
+            raise DownloadFailed("The partial file changed on disk while it was being downloaded.")
+        target = safe_path(self.vault.root, transfer.rel)
+        return sha256_of(target.with_name(target.name + ".part"))
+
+    def _commit_file(self, transfer: _Transfer, done: MediaRecord) -> None:
+        """On the critical pool: the finished file takes its name, then the state DB says so."""
+        target = safe_path(self.vault.root, transfer.rel)
+        try:
+            assert transfer.fd is not None
+            os.fsync(transfer.fd)
+            os.replace(target.with_name(target.name + ".part"), target)
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            raise write_error(exc, self.vault.root) from exc
+        self.store.finish_media(done)
+
+    async def _fresh_location(self, chat_id: int, msg_id: int, old: FileLocation) -> FileLocation:
+        """FILE_REFERENCE_EXPIRED: the message, fetched again, carries a fresh reference."""
+        message = await self._refetch(chat_id, msg_id)
+        location = file_location(getattr(message, "media", None))
+        if location is None or location.media_id != old.media_id:
+            raise DownloadFailed("The message no longer holds this file (it was deleted or edited).")
+        return location
+
+    async def _refetch(self, chat_id: int, msg_id: int):
+        entity = self.source.entity(chat_id)
+        ids = [types.InputMessageID(msg_id)]
+        if isinstance(entity, types.Channel):
+            request = functions.channels.GetMessagesRequest(utils.get_input_channel(entity), ids)
+        else:
+            request = functions.messages.GetMessagesRequest(ids)
+        try:
+            result = await self.source.call(request, chat_id=chat_id)
+        except RequestFailed as e:
+            raise DownloadFailed(str(e)) from None
+        except errors.RPCError as e:
+            raise DownloadFailed(f"Telegram would not return the message again ({_rpc_reason(e)}).") from None
+        return next((m for m in result.messages if getattr(m, "id", None) == msg_id
+                     and not isinstance(m, types.MessageEmpty)), None)
+
+    # -- post-processing on the standard pool --------------------------------------------------------
+    def _thumbnail(self, rel: str) -> None:
+        future = self.pools.submit(self._make_thumbnail, rel, priority=TaskPriority.LOW)
+        self._post.add(future)
+        future.add_done_callback(self._post_done)
+
+    def _post_done(self, future: asyncio.Future) -> None:
+        self._post.discard(future)
+        if not future.cancelled() and (message := future.result()) is not None:
+            self._emit(EventKind.INFO, message)
+
+    def _make_thumbnail(self, rel: str) -> str | None:
+        """ffmpeg's first frame as `<name>.thumb.jpg` next to the video; returns a sentence when it failed."""
+        source = safe_path(self.vault.root, rel)
+        target = safe_path(self.vault.root, rel + ".thumb.jpg")
+        fd, tmp = tempfile.mkstemp(dir=self.vault.tmp_dir, suffix=".jpg")
+        os.close(fd)
+        try:
+            done = subprocess.run(
+                [self._ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-frames:v", "1",
+                 "-vf", "scale=320:-2", tmp], capture_output=True, timeout=120, check=False)
+            if done.returncode != 0 or os.path.getsize(tmp) == 0:
+                return f"No thumbnail for {source.name}: ffmpeg could not read it."
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            tmp = ""
+            _fsync_dir(target.parent)
+            return None
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"No thumbnail for {source.name}: {exc}."
+        finally:
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    # -- helpers -------------------------------------------------------------------------------------
+    async def _in_pool(self, fn, *args, priority: TaskPriority = TaskPriority.HIGH, **kwargs):
+        """Disk and SQLite work on a pool; a cancelled caller still waits for it, so no write outlives us."""
+        future = self.pools.submit(fn, *args, priority=priority, **kwargs)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+
+
+def _rpc_reason(e: errors.RPCError) -> str:
+    # Telethon's text for a known error ("The file id is invalid"), else Telegram's own ("SOME_ERROR").
+    return str(e).split(" (caused by", 1)[0]
+
+
+def _part_end(part: int, size: int | None) -> int:
+    end = (part + 1) * PART_SIZE
+    return end if size is None else min(end, size)
+
+
+async def _all(coros: Iterable) -> list:
+    """Run together; the first exception cancels the rest (after they unwind) and is raised as itself."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return []
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            raise t.exception()
+    return [t.result() for t in tasks]
