@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         if args.world is None:
             raise
-        print(f"Cannot load the world file {args.world}: {e}; check the path and docs/WORLD.md.", file=sys.stderr)
+        print(e, file=sys.stderr)  # the world loader's own one-sentence message names the file
         return 2
     try:
         emulator.start(port=args.port)
