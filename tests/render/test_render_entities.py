@@ -6,7 +6,7 @@ import pytest
 from telethon.tl import types as t
 
 from tobs_tui.engine.render import render_text
-from tobs_tui.engine.render.text import Utf16Index, plain_snippet, utf16_len
+from tobs_tui.engine.render.text import Utf16Index, label_text, plain_snippet, utf16_len
 
 NB = "\u00a0"
 
@@ -77,6 +77,8 @@ ENTITIES = [
     ("email", "mail a_b@x.io", [t.MessageEntityEmail(5, 8)], "mail [a\\_b@x.io](mailto:a_b@x.io)"),
     ("phone", "call +1 555 0100", [t.MessageEntityPhone(5, 11)], "call [+1 555 0100](tel:+15550100)"),
     ("hashtag becomes tag", "tag #hello x", [t.MessageEntityHashtag(4, 6)], "tag #hello x"),
+    ("hashtag with inner underscore", "#my_tag", [t.MessageEntityHashtag(0, 7)], "#my_tag"),
+    ("hashtag underscore could emphasise", "#_x_", [t.MessageEntityHashtag(0, 4)], "\\#\\_x\\_"),
     ("numeric hashtag stays text", "in #2024", [t.MessageEntityHashtag(3, 5)], "in \\#2024"),
     ("cashtag", "buy $USD", [t.MessageEntityCashtag(4, 4)], "buy \\$USD"),
     ("bot command", "/start_x", [t.MessageEntityBotCommand(0, 8)], "/start\\_x"),
@@ -140,3 +142,9 @@ def test_plain_snippet_shortens_and_joins_lines():
     assert plain_snippet("one two\nthree", words=8) == "one two three"
     assert plain_snippet("a b c d e f g h i j", words=3) == "a b c…"
     assert plain_snippet("", words=3) == ""
+
+
+def test_link_labels_cannot_reach_past_their_link():
+    # Obsidian shows an alias as typed, so nothing is escaped: the dangerous characters are replaced.
+    assert label_text("a [[b]] | c") == "a ((b)) / c"
+    assert label_text("50%% off `x` $5\nnext") == "50％% off ˋxˋ ＄5 next"

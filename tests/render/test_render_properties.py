@@ -190,3 +190,40 @@ def test_huge_message_renders_quickly():
     entities = [t.MessageEntityBold(i, 3) for i in range(0, utf16_len(text) - 3, 7)]
     out = render_text(text, entities)
     assert out.count("**") + out.count("<b>") * 2 >= len(entities)
+
+
+names = st.text(chars, max_size=30)
+
+
+@SETTINGS
+@given(
+    text=texts, note=names, sender=names, snippet=names, path=names, file_name=names,
+    emoticon=names, fwd_name=names, author=names, status=st.sampled_from(["ok", "pending", "skipped", "failed"]),
+)
+def test_hostile_context_cannot_break_the_block(make_ctx, markdown_parser, text, note, sender, snippet, path,
+                                                file_name, emoticon, fwd_name, author, status):
+    """Names, paths, snippets and reactions come from Telegram too: none of them may open structure,
+    a comment that hides the rest of the note, or math and code reaching past their link."""
+    from tobs_tui.engine.render import MediaRef, ReplyTarget
+
+    doc = t.Document(1, 2, b"", when(), "application/pdf", 10, 2, [t.DocumentAttributeFilename(file_name)])
+    message = t.Message(
+        id=9, peer_id=t.PeerUser(2), date=when(), message=text, from_id=t.PeerUser(2),
+        reply_to=t.MessageReplyHeader(reply_to_msg_id=5), post_author=author,
+        fwd_from=t.MessageFwdHeader(date=when(), from_name=fwd_name),
+        media=t.MessageMediaDocument(document=doc),
+        reactions=t.MessageReactions(results=[t.ReactionCount(t.ReactionEmoji(emoticon), 2)]),
+    )
+    ctx = make_ctx(sender=sender, targets={5: ReplyTarget(note, sender, snippet)},
+                   media=MediaRef("document", path, status, file_name, None, 10, reason=snippet))
+    out = render_message(message, ctx)
+    out.encode("utf-8")
+    assert "%%" not in out
+    assert not re.search(r"(?<!\\)\$", out), out
+    assert re.findall(r"\^m\d+$", out, re.M) == ["^m9"], out
+    allowed = {"paragraph_open", "paragraph_close", "inline", "text", "softbreak", "hardbreak", "code_inline",
+               "strong_open", "strong_close", "em_open", "em_close", "link_open", "link_close", "html_inline"}
+    for token in flat(markdown_parser.parse(out)):
+        assert token.type in allowed, (token.type, out)
+        if token.type == "html_inline":
+            assert ALLOWED_HTML.fullmatch(token.content), (token.content, out)

@@ -292,7 +292,7 @@ class _Writer:
                 self.plain(node.start, node.end)
         elif kind in LINK_KINDS:
             self.link(node, _href(span, raw))
-        elif kind == "hashtag" and not node.children and _TAG_RE.fullmatch(raw) and (
+        elif kind == "hashtag" and not node.children and _is_safe_tag(raw) and (
             not self.last() or is_space(self.last())
         ) and not _TAG_CHAR_RE.match(self.next_after(node.end) or " "):
             self.out.append(raw)  # a real Obsidian tag, so the vault's tag pane finds it
@@ -353,6 +353,16 @@ class _Writer:
             backslashes = len(body) - len(body.rstrip("\\"))
             if backslashes % 2 == 0:
                 self.out[-1] = body + "\\!"
+
+
+def _is_safe_tag(raw: str) -> bool:
+    """A valid Obsidian tag whose underscores sit inside words, where they cannot start emphasis."""
+    if not _TAG_RE.fullmatch(raw):
+        return False
+    return all(
+        0 < i < len(raw) - 1 and raw[i - 1].isalnum() and raw[i + 1].isalnum()
+        for i, ch in enumerate(raw) if ch == "_"
+    )
 
 
 def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:

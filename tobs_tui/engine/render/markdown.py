@@ -64,9 +64,9 @@ class RenderContext:
     peer_name: Callable[[int], str] = field(default=default_peer_name)
 
 
-# Characters that end or redirect an Obsidian wikilink target; a path holding one is linked
-# with a percent-encoded Markdown link instead.
-WIKILINK_UNSAFE = frozenset("[]|#^\n\r")
+# Characters that end or redirect an Obsidian wikilink target, or open a code span or math that
+# could reach past it; a path holding one (or a `%%`) gets a percent-encoded Markdown link instead.
+WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r")
 EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
 # A right-to-left override in a file name shows "evil\u202etxt.exe" as "evilexe.txt".
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -99,19 +99,19 @@ def _bold(name: str) -> str:
     return "**" + escape_plain(name, line_start=False, prev="*", next_char="*") + "**"
 
 
-def _inline(text: str) -> str:
-    return escape_plain(" ".join(clean(text).split()), line_start=False, prev=" ", next_char=" ")
+def _inline(text: str, *, line_start: bool = False) -> str:
+    return escape_plain(" ".join(clean(text).split()), line_start=line_start, prev=" ", next_char=" ")
 
 
 def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = False) -> str:
     """An Obsidian link to a vault-relative path; Markdown link syntax when the path needs escaping."""
     path = clean(path)
     label = label_text(label)
-    if not (set(path) & WIKILINK_UNSAFE) and "]]" not in label:
+    if not (set(path) & WIKILINK_UNSAFE) and "%%" not in path:
         target = path + (f"#{anchor}" if anchor else "")
         alias = f"|{label}" if label else ""
         return f"{'!' if embed else ''}[[{target}{alias}]]"
-    target = quote(path, safe="/-_.~()!*',;:@&=+$") + (f"#{anchor}" if anchor else "")
+    target = quote(path, safe="/-_.~!*',;:@&=+") + (f"#{anchor}" if anchor else "")
     text = escape_plain(label, line_start=False, prev="[", next_char="]") if label else ""
     return f"{'!' if embed else ''}[{text}]({target})"
 
@@ -252,7 +252,7 @@ def _media_lines(message: object, ctx: RenderContext) -> list[str]:
         phone = f", {_inline(media.phone_number)}" if media.phone_number else ""
         return [f"👤 Contact: {_bold(name or 'Unknown')}{phone}"]
     if kind == "dice":
-        return [f"{_inline(media.emoticon)} Dice: {int(media.value)}"]
+        return [f"{_inline(media.emoticon, line_start=True)} Dice: {int(media.value)}"]
     if kind == "webpage":
         return []  # the link is in the text already
     if kind == "unsupported":
@@ -329,7 +329,7 @@ def _location_line(kind: str, media: object) -> str:
 def reaction_label(reaction: object) -> str:
     name = type(reaction).__name__
     if name == "ReactionEmoji":
-        return clean(reaction.emoticon)
+        return clean(reaction.emoticon) or "(reaction)"
     if name == "ReactionPaid":
         return "⭐"
     return "(custom emoji)"
@@ -338,7 +338,9 @@ def reaction_label(reaction: object) -> str:
 def _reactions_line(message: object) -> str | None:
     reactions = getattr(message, "reactions", None)
     results = getattr(reactions, "results", None) or []
-    parts = [f"{_inline(reaction_label(r.reaction))} × {int(r.count)}" for r in results if r.count]
+    counted = [result for result in results if result.count]
+    parts = [f"{_inline(reaction_label(r.reaction), line_start=not i)} × {int(r.count)}"
+             for i, r in enumerate(counted)]
     return " · ".join(parts) if parts else None
 
 

@@ -153,10 +153,15 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     return "".join(out)
 
 
+_LABEL_MAP = str.maketrans({"[": "(", "]": ")", "|": "/", "`": "ˋ", "$": "＄"})
+
+
 def label_text(text: str) -> str:
-    """Text for a wikilink alias: one line, nothing that could end the link or start another."""
-    text = " ".join(normalize_newlines(clean(text)).split())
-    return text.translate(str.maketrans({"[": "(", "]": ")", "|": "/"}))
+    """Text for a wikilink alias, which Obsidian does not unescape: one line, nothing that could
+    end the link, open a code span or math reaching past it, or start a `%%` comment that would
+    hide the rest of the note."""
+    text = " ".join(normalize_newlines(clean(text)).split()).translate(_LABEL_MAP)
+    return re.sub("%(?=%)", "％", text)
 
 
 def code_span(content: str) -> str:
