@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from .text import (
+    NBSP,
     Utf16Index,
     clean,
     code_fence,
@@ -189,7 +190,15 @@ def _paragraph(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
     root = _tree(inline, lo, hi)
     writer = _Writer(text, line_start=True, prev="", limit=hi, end_next="")
     writer.children(root)
-    rendered = writer.value()
+    # A blank line would end the paragraph, and with it the block the message's id names; a line
+    # holding a no-break space keeps the gap visible and the message one block.
+    lines: list[str] = []
+    for line in writer.value().split("\n"):
+        if line.strip(" \t" + NBSP):
+            lines.append(line)
+        elif lines and lines[-1] != NBSP:
+            lines.append(NBSP)
+    rendered = "\n".join(lines)
     return [Block("para", rendered)] if rendered.strip() else []
 
 
