@@ -360,9 +360,11 @@ class ChatExport:
             row = (m.id, note, names.get(m.id, ""), snippet_of(m))
             rows.append(row)
             self._remember(row)
+        # The downloader records its own rows (parts, SHA-256, reasons); only pending-only media is recorded here.
         records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
                                path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
-                   for item in items if (ref := media.get(item.msg_id)) is not None]
+                   for item in items if (ref := media.get(item.msg_id)) is not None
+                   ] if isinstance(self.x.media_stage, PendingMedia) else []
         if records:
             self.store.upsert_media_many(records)
         self.writer.commit(last_id=messages[-1].id, messages=rows, topic_last_ids=topic_last or None)

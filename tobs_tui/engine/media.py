@@ -25,7 +25,7 @@ from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
 from tobs_tui.engine.render import MediaRef
 from tobs_tui.engine.snapshot import EventKind, MediaFileProgress, MediaStats
-from tobs_tui.engine.source import RequestFailed, TelegramSource
+from tobs_tui.engine.source import ChatParked, RequestFailed, TelegramSource
 from tobs_tui.engine.store import MediaRecord
 from tobs_tui.engine.vault import Vault, write_error
 
@@ -190,6 +190,7 @@ class MediaDownloader:
         self._transfers: dict[tuple[int, int], _Transfer] = {}
         self._by_media: dict[int, asyncio.Future] = {}
         self._post: set[asyncio.Future] = set()
+        self._failed_now: set[tuple[int, int]] = set()
         self._ffmpeg = shutil.which("ffmpeg") if postprocess else None
         self._thumbnails = postprocess
         if postprocess and self._ffmpeg is None:
@@ -256,14 +257,20 @@ class MediaDownloader:
 
     async def retry_failed(self, chat: ChatContext) -> int:
         """Try again the files earlier runs recorded as failed (their notes are committed already); returns
-        how many were tried."""
+        how many were tried. Files that failed in this run wait for the next one."""
         retry: list[tuple[MediaItem, str]] = []
         for record in await self._in_pool(self.store.failed_media, chat.chat_id):
+            if (chat.chat_id, record.msg_id) in self._failed_now:
+                continue    # it just failed every attempt in this run; the next run tries again
             try:
                 message = await self._refetch(chat.chat_id, record.msg_id)
             except DownloadFailed as e:
                 log.info("Not retrying message %d of chat %d: %s", record.msg_id, chat.chat_id, e)
                 continue
+            except ChatParked as e:
+                self._emit(EventKind.INFO, f"Failed files of \"{chat.title}\" are not retried now: {e}",
+                           chat_id=chat.chat_id)
+                return 0
             media = getattr(message, "media", None)
             location = file_location(media)
             if location is None or location.media_id != record.media_id:
@@ -272,7 +279,11 @@ class MediaDownloader:
                              media=media)
             if self.enabled and skip_reason(item, chat, self.options) is None:
                 retry.append((item, record.path))
-        await _all(self._one(chat.chat_id, chat.title, item, rel) for item, rel in retry)
+        try:
+            await _all(self._one(chat.chat_id, chat.title, item, rel) for item, rel in retry)
+        except ChatParked as e:
+            self._emit(EventKind.INFO, f"Failed files of \"{chat.title}\" are not retried now: {e}",
+                       chat_id=chat.chat_id)
         return len(retry)
 
     async def close(self) -> None:
@@ -325,6 +336,7 @@ class MediaDownloader:
                 done = await self._download(chat_id, item, rel)
             except DownloadFailed as e:
                 self.files_failed += 1
+                self._failed_now.add((chat_id, item.msg_id))
                 reason = str(e)
                 self._emit(EventKind.ERROR, f"Could not download {item.kind} {rel.rsplit('/', 1)[-1]} in "
                            f"\"{title}\": {reason} A re-run of the export tries it again.", chat_id=chat_id)

@@ -26,10 +26,13 @@ from tobs_tui.config import Settings
 from tobs_tui.engine.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.client import build_client
 from tobs_tui.engine.concurrency import AdaptiveLimit
-from tobs_tui.engine.exporter import ChatRun, ChatSelection, ExportOptions, Exporter
+from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
+from tobs_tui.engine.exporter import ChatContext, ChatRun, ChatSelection, ExportOptions, Exporter
 from tobs_tui.engine.login import LoginError, LoginFlow
+from tobs_tui.engine.media import MediaDownloader
 from tobs_tui.engine.pools import DualPool
 from tobs_tui.engine.progress import RateMeter
+from tobs_tui.engine.renderproc import RenderPool, shared_render_pool
 from tobs_tui.engine.snapshot import (
     ChatProgress,
     ChatState,
@@ -106,8 +109,12 @@ class EngineRunner:
         self._exporter: Exporter | None = None
         self._export_task: asyncio.Task | None = None
         self._unpaused: asyncio.Event | None = None
+        self._render_pool: RenderPool | None = None
         self._state = RunState.IDLE
         self._media_workers = settings.workers.media_download_workers or 0
+        self._media: MediaDownloader | None = None
+        self._disk_type = "unknown"
+        self._media_workers_auto = media_workers_for("unknown")
         self._total_meter = RateMeter()
         self._bytes_meter = RateMeter()
         self._run_errors: list[str] = []
@@ -121,6 +128,8 @@ class EngineRunner:
                 return
             ready = threading.Event()
             self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
+            # Started now so its worker processes are warm by the time the first export renders.
+            self._render_pool = shared_render_pool()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="tobs-engine",
                                             daemon=True)
             self._thread.start()
@@ -269,12 +278,26 @@ class EngineRunner:
                 media_kinds=settings.export.media_kinds,
                 max_file_size=settings.export.max_file_size_mb * 1024 * 1024,
                 chats_at_once=max(2, min(4, settings.export.max_concurrent_requests // 2)))
-            self._exporter = Exporter(source, vault, self._pools, options, emit=self._emit)
+            workers, disk, _ = await self._pools.submit(resolve_media_workers, out,
+                                                        settings.workers.media_download_workers)
+            self._disk_type, self._media_workers_auto = disk.kind, media_workers_for(disk.kind)
+            self._media_workers = workers
+            self._media = MediaDownloader(source, vault, self._pools, options, workers=workers,
+                                          parts_per_file=settings.workers.parts_per_file, emit=self._emit,
+                                          enabled=settings.export.download_media,
+                                          postprocess=settings.workers.postprocess)
+            self._exporter = Exporter(source, vault, self._pools, options, emit=self._emit, media_stage=self._media,
+                                      render_pool=self._render_pool)
             if settings.export.takeout:
                 await source.start_takeout(files=settings.export.download_media,
                                            file_max_size=options.max_file_size or None)
             try:
                 await self._exporter.run(jobs)
+                for sel, info in jobs:
+                    # Files that failed in earlier runs sit in batches committed then; they are retried here.
+                    record = await self._pools.submit(vault.store.chat_progress, info.chat_id)
+                    if sel.download_media and record is not None:
+                        await self._media.retry_failed(ChatContext(info.chat_id, info.title, record.dir_name, True))
             finally:
                 if source.takeout_id is not None:
                     await asyncio.shield(source.finish_takeout(success=True))
@@ -291,6 +314,8 @@ class EngineRunner:
             self._emit(EventKind.ERROR, str(e))
             raise
         finally:
+            if self._media is not None:
+                await asyncio.shield(self._media.close())
             if vault is not None:
                 await asyncio.shield(loop.run_in_executor(None, vault.close))
         return self._publish()
@@ -342,6 +367,7 @@ class EngineRunner:
             self._call_soon(self._limit.set_max, max_concurrent_requests)
 
     def _set_media_workers(self, n: int) -> None:
+        n = n if n > 0 else self._media_workers_auto    # 0 = auto: back to what the disk type suggests
         self._media_workers = n
         stage = self._exporter.media_stage if self._exporter is not None else None
         if stage is not None and hasattr(stage, "set_workers"):
@@ -413,10 +439,11 @@ class EngineRunner:
             run.meter.update(run.done)
             run.bytes_meter.update(run.bytes_done)
         moving = run.state is ChatState.RUNNING
+        media_done, media_expected = self._media.chat_bytes(run.info.chat_id) if self._media else (0, 0)
         return ChatProgress(
             chat_id=run.info.chat_id, title=run.info.title, topic_id=None, state=run.state,
-            messages_done=run.done, messages_expected=max(run.expected, run.done), bytes_done=run.bytes_done,
-            bytes_expected=0, msgs_per_s=run.meter.smoothed if moving else 0.0,
+            messages_done=run.done, messages_expected=max(run.expected, run.done),
+            bytes_done=run.bytes_done + media_done, bytes_expected=run.bytes_done + media_expected, msgs_per_s=run.meter.smoothed if moving else 0.0,
             bytes_per_s=run.bytes_meter.smoothed if moving else 0.0,
             eta_s=run.meter.eta(run.expected - run.done) if moving else None, error=run.error)
 
@@ -444,10 +471,12 @@ class EngineRunner:
             requests_in_flight=self._limit.in_flight if self._limit is not None else 0,
             concurrency_limit=self._limit.limit if self._limit is not None else 0,
             flood_waits=source.flood_waits if source is not None else 0,
-            pools=tuple(pools), media=MediaStats(workers=self._media_workers),
+            pools=tuple(pools),
+            media=self._media.stats() if self._media is not None else MediaStats(workers=self._media_workers),
             throttle=self._throttle.snapshot(),
             events=tuple(self._events)[-_EVENTS_IN_SNAPSHOT:],
             takeout=source.takeout_state if source is not None else "off",
+            disk_type=self._disk_type, media_workers_auto=self._media_workers_auto,
             errors=errors)
 
     # -- shutdown --------------------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""Media in the whole export: the runner downloads each batch's files before its notes are committed, the notes
+and result.json point at files that exist, failures show as failed and a re-run fetches them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import WAIT
+
+from tobs_tui.config import Settings
+from tobs_tui.engine.render.json_export import FILE_NOT_INCLUDED, FILE_TOO_LARGE, FILE_UNAVAILABLE
+from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine.snapshot import EventKind, RunState
+from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+
+
+@pytest.fixture
+def media_runner(emulator, tmp_path):
+    runners: list[EngineRunner] = []
+
+    def make(**workers) -> EngineRunner:
+        base = Settings()
+        settings = dataclasses.replace(
+            base, export=dataclasses.replace(base.export, output_dir=tmp_path / "vault", download_media=True),
+            workers=dataclasses.replace(base.workers, max_threads=4, **workers))
+        events: list = []
+        runner = EngineRunner(settings, session=emulator.session_string(), api_id=EMULATOR_API_ID,
+                              api_hash=EMULATOR_API_HASH, on_event=events.append)
+        runner.events = events
+        runner.start()
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.stop()
+
+
+def export(runner, chat_ids):
+    assert runner.connect().result(WAIT) is True
+    runner.list_dialogs().result(WAIT)
+    return runner.start_export(ExportRequest(chats=tuple(ChatSelection(c) for c in chat_ids))).result(WAIT)
+
+
+def media_rows(vault: Path, chat_id: int) -> dict[int, tuple]:
+    db = sqlite3.connect(vault / ".tobs" / "state.sqlite")
+    try:
+        return {r[0]: r[1:] for r in db.execute(
+            "SELECT msg_id, status, path, sha256, media_id, reason FROM media WHERE chat_id = ?", (chat_id,))}
+    finally:
+        db.close()
+
+
+def chat_by_title(world, title: str) -> int:
+    return next(c for c in world.chat_ids() if world.chats[c].title == title)
+
+
+def test_notes_and_json_point_at_downloaded_files(media_runner, emulator, tmp_path):
+    world = emulator.world
+    chats = [chat_by_title(world, "News Channel"), chat_by_title(world, "Quiet channel")]
+    runner = media_runner()
+    final = export(runner, chats)
+    assert final.state is RunState.DONE, final.errors
+    vault = tmp_path / "vault"
+    for chat in chats:
+        rows = media_rows(vault, chat)
+        assert rows and all(r[0] == "done" for r in rows.values()), rows
+        chat_dir = next(p for p in vault.iterdir() if p.name.endswith(f"({chat})"))
+        notes = "".join(p.read_text(encoding="utf-8") for p in chat_dir.rglob("*.md"))
+        for status, path, digest, media_id, _ in rows.values():
+            assert hashlib.sha256((vault / path).read_bytes()).hexdigest() == digest == \
+                world.sha256_of_media(media_id)
+            assert path in notes, f"the note links {path}"
+        result = json.loads((chat_dir / "result.json").read_text(encoding="utf-8"))
+        linked = [m.get("photo") or m.get("file") for m in result["messages"] if "photo" in m or "file" in m]
+        assert len(linked) == len(rows)
+        assert all((vault / p).is_file() for p in linked), "result.json names real files"
+    media = final.media
+    assert media.files_done == sum(len(media_rows(vault, c)) for c in chats) and media.files_failed == 0
+    assert media.bytes_done == media.bytes_expected > 0
+    assert all(c.bytes_done >= c.bytes_expected > 0 for c in final.chats)
+    assert final.media_workers_auto in (3, 6, 8) and final.disk_type in ("ssd", "hdd", "unknown")
+    assert not list(vault.rglob("*.part"))
+
+
+def test_skipped_kinds_show_as_not_included(media_runner, emulator, tmp_path):
+    world = emulator.world
+    chat = chat_by_title(world, "Quiet channel")
+    runner = media_runner()
+    settings = runner._settings
+    runner.update_settings(dataclasses.replace(
+        settings, export=dataclasses.replace(settings.export, media_kinds=("photo",))))
+    final = export(runner, [chat])
+    assert final.state is RunState.DONE, final.errors
+    vault = tmp_path / "vault"
+    rows = media_rows(vault, chat)
+    assert {r[0] for r in rows.values()} == {"done", "skipped"}
+    chat_dir = next(p for p in vault.iterdir() if p.name.endswith(f"({chat})"))
+    result = json.loads((chat_dir / "result.json").read_text(encoding="utf-8"))
+    for m in result["messages"]:
+        if "file" in m:
+            assert m["file"] in (FILE_NOT_INCLUDED, FILE_TOO_LARGE)
+    assert not [p for p in vault.rglob("*") if p.is_file() and "/media/" in p.as_posix()
+                and "/media/photo/" not in p.as_posix()]
+
+
+def test_a_failed_file_shows_as_failed_and_a_rerun_fetches_it(media_runner, emulator, tmp_path):
+    world = emulator.world
+    chat = chat_by_title(world, "Quiet channel")
+    for _ in range(3):     # the first file's every attempt (MAX_FILE_ATTEMPTS) is refused
+        emulator.script("GetFileRequest", 1, error="FILE_ID_INVALID")
+    runner = media_runner(media_download_workers=1)
+    final = export(runner, [chat])
+    assert final.state is RunState.DONE, final.errors
+    vault = tmp_path / "vault"
+    failed = {m: r for m, r in media_rows(vault, chat).items() if r[0] == "failed"}
+    assert len(failed) == 1 and final.media.files_failed == 1
+    assert any(e.kind is EventKind.ERROR and "re-run" in e.message for e in runner.events)
+    chat_dir = next(p for p in vault.iterdir() if p.name.endswith(f"({chat})"))
+    notes = "".join(p.read_text(encoding="utf-8") for p in chat_dir.rglob("*.md"))
+    (msg_id, (_, path, *_)), = failed.items()
+    assert "failed: " in notes and f"[[{path}" not in notes, "no embed of a file that is not there"
+    result = json.loads((chat_dir / "result.json").read_text(encoding="utf-8"))
+    entry = next(m for m in result["messages"] if m["id"] == msg_id)
+    assert FILE_UNAVAILABLE in (entry.get("photo"), entry.get("file"))
+    runner.stop()
+
+    again = media_runner()
+    final = export(again, [chat])
+    assert final.state is RunState.DONE, final.errors
+    status, path, digest, media_id, _ = media_rows(vault, chat)[msg_id]
+    assert status == "done" and digest == world.sha256_of_media(media_id)
+    assert hashlib.sha256((vault / path).read_bytes()).hexdigest() == digest
