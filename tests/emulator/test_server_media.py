@@ -37,6 +37,7 @@ async def test_parallel_parts_share_no_cap_up_to_the_stream_count(make_emu):
         def part(i: int):
             return client(functions.upload.GetFileRequest(location, i * PART, PART))
 
+        await part(7)  # warm up: the first reply pays one-off costs in the client
         sequential = time.monotonic()
         parts = [await part(i) for i in range(4)]
         sequential = time.monotonic() - sequential
@@ -46,9 +47,10 @@ async def test_parallel_parts_share_no_cap_up_to_the_stream_count(make_emu):
     assert [p.bytes for p in parts] == [p.bytes for p in parallel_parts]
     assert all(len(p.bytes) == PART for p in parts)
     assert sequential >= 4 * 0.25 * 0.95
-    assert parallel < 0.25 * 2  # four parts in flight take about one part's time
+    # Four parts in flight take about one part's time (plus the client's own decryption of 512 KiB).
+    assert parallel < sequential / 2
     assert queued >= 2 * 0.25 * 0.95  # eight parts on four streams take two rounds
-    assert emu.log.count(method="GetFileRequest") == 16
+    assert emu.log.count(method="GetFileRequest") == 17
     assert {r.bytes for r in emu.log.find(method="GetFileRequest")} == {PART}
 
 
