@@ -10,12 +10,13 @@ import bisect
 import re
 import unicodedata
 
-# Characters that are escaped wherever they stand. `=` and `%` only matter in runs (`==` highlight,
-# `%%` comment) and `-`, `+`, digits only at the start of a line, so those are handled separately.
-_ALWAYS = frozenset("\\`*_~[]<>|^#&$")
 _LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
 _LINE_BREAK_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
-_ORDERED_RE = re.compile(r"(\d+)([.)])")
+# Escaped wherever they stand, plus `=` and `%` in runs (`==` highlight, `%%` comment).
+_ESCAPE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$]|=(?==)|(?<==)=|%(?=%)|(?<=%)%")
+# At a line start: indentation, list markers and setext underlines (`-`, `+`, `=`), ordered lists.
+_LINE_START_RE = re.compile(r"([ \t]*)(?:([-+=])|(\d+)([.)]))?")
+_LINE_START_CHARS = frozenset(" \t-+=0123456789")
 NBSP = "\u00a0"
 _UNWRITABLE_RE = re.compile("[\ud800-\udfff\x00]")
 
@@ -37,38 +38,44 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\x0b", " ").replace("\x0c", " ")
 
 
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+
+
 def utf16_len(text: str) -> int:
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return len(text) + sum(1 for _ in _ASTRAL_RE.finditer(text))
 
 
 class Utf16Index:
-    """Maps Telegram's UTF-16 code-unit offsets onto Python string indices."""
+    """Maps Telegram's UTF-16 code-unit offsets onto Python string indices.
+
+    Only characters outside the BMP (two units each) shift the mapping, so only their positions
+    are kept: most texts have none and map one to one.
+    """
 
     def __init__(self, text: str) -> None:
-        starts = []
-        pos = 0
-        for ch in text:
-            starts.append(pos)
-            pos += 2 if ord(ch) > 0xFFFF else 1
-        self._starts = starts
-        self.units = pos
+        # The unit offset at which each astral character starts: its index plus the astral ones before it.
+        self._astral = [match.start() + n for n, match in enumerate(_ASTRAL_RE.finditer(text))]
         self.length = len(text)
+        self.units = self.length + len(self._astral)
+
+    def _index(self, offset: int, *, forward: bool) -> int:
+        if offset <= 0:
+            return 0
+        if offset >= self.units:
+            return self.length
+        before = bisect.bisect_right(self._astral, offset - 2)  # astral characters wholly before
+        if before < len(self._astral) and self._astral[before] == offset - 1:
+            char = offset - 1 - before  # the offset falls inside this surrogate pair
+            return char + 1 if forward else char
+        return offset - before
 
     def start(self, offset: int) -> int:
         """Index of the character containing `offset` (an offset inside a surrogate pair snaps back)."""
-        if offset <= 0:
-            return 0
-        if offset >= self.units:
-            return self.length
-        return bisect.bisect_right(self._starts, offset) - 1
+        return self._index(offset, forward=False)
 
     def end(self, offset: int) -> int:
         """Index just past the character containing unit `offset - 1` (a half pair is included)."""
-        if offset <= 0:
-            return 0
-        if offset >= self.units:
-            return self.length
-        return bisect.bisect_left(self._starts, offset)
+        return self._index(offset, forward=True)
 
     def span(self, offset: int, length: int) -> tuple[int, int]:
         """Clip an entity to the text; invalid or negative values give an empty span, never an error."""
@@ -111,46 +118,37 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     already written before it. `next_char`: the first raw character that follows it.
     """
     text = normalize_newlines(clean(text))
-    out: list[str] = []
-    n = len(text)
-    at_start = line_start
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            out.append("\n")
-            at_start = True
-            i += 1
-            continue
-        if at_start:
-            # Leading indentation would make an indented code block or nest a list; a no-break
-            # space keeps the visual indent without meaning anything to the parser.
-            while i < n and text[i] in " \t":
-                out.append(NBSP * (4 if text[i] == "\t" else 1))
-                i += 1
-            if i >= n or text[i] == "\n":
-                continue
-            at_start = False
-            ch = text[i]
-            if ch in "-+=":
-                out.append("\\" + ch)
-                i += 1
-                continue
-            match = _ORDERED_RE.match(text, i)
-            if match:
-                out.append(match.group(1) + "\\" + match.group(2))
-                i = match.end()
-                continue
-        before = out[-1][-1] if out else prev
-        after = text[i + 1] if i + 1 < n else next_char
-        if ch in _ALWAYS:
-            out.append("\\" + ch)
-        elif ch in "=%" and (before == ch or after == ch):
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+    if not text:
+        return ""
+    # Regex passes rather than a loop over characters: this runs on every fragment of every message.
+    out = _ESCAPE_RE.sub(r"\\\g<0>", text)
+    first, last = text[0], text[-1]
+    if len(text) == 1:
+        if first in "=%" and first in (prev, next_char):
+            out = "\\" + first
+    else:
+        if first in "=%" and prev == first and text[1] != first:
+            out = "\\" + out
+        if last in "=%" and next_char == last and text[-2] != last:
+            out = out[:-1] + "\\" + last
+    if not line_start and "\n" not in out:
+        return out
+    lines = out.split("\n")
+    for i, line in enumerate(lines):
+        if (i or line_start) and line and line[0] in _LINE_START_CHARS:
+            lines[i] = _LINE_START_RE.sub(_escape_line_start, line, count=1)
+    return "\n".join(lines)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    # Leading indentation would make an indented code block or nest a list; a no-break space
+    # keeps the visual indent without meaning anything to the parser.
+    indent = match.group(1).replace("\t", NBSP * 4).replace(" ", NBSP)
+    if match.group(2):
+        return f"{indent}\\{match.group(2)}"
+    if match.group(3):
+        return f"{indent}{match.group(3)}\\{match.group(4)}"
+    return indent
 
 
 _LABEL_MAP = str.maketrans({"[": "(", "]": ")", "|": "/", "`": "ˋ", "$": "＄"})
