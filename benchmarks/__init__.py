@@ -1,0 +1,1 @@
+"""The benchmark suite: `python -m benchmarks.run_all [--quick]` (see docs/PERFORMANCE.md)."""

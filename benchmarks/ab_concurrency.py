@@ -1,0 +1,75 @@
+"""A/B 5: the adaptive in-flight request limit vs one request at a time on the `realistic` profile, as export
+rate over the profile's rate-limit ceiling (the fastest any client could fetch that history)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.harness import Row, Samples, emulator, export_all, fresh_dir, ratio_row, run_rounds, spread_text
+from tobs_tui.config import Settings
+from tobs_tui.emulator.profiles import get_profile
+
+SECTION = "5. Adaptive concurrency vs one request at a time"
+SYSTEM = "6. Whole system"
+ROWS = ("concurrency.rate_vs_one", "concurrency.adaptive_of_ceiling", "concurrency.one_of_ceiling",
+        "system.realistic_of_ceiling")
+
+HISTORY_LIMIT = 100   # messages per messages.getHistory call
+
+
+def ceiling_seconds(profile: str, messages: int) -> float:
+    """The least time the profile's token bucket allows for the history calls `messages` need: the bucket
+    starts full (burst), then refills at `rate`; one round trip of latency is the floor."""
+    p = get_profile(profile)
+    rate, burst = p.rate_limits["GetHistoryRequest"]
+    calls = math.ceil(messages / HISTORY_LIMIT)
+    return max(p.latency_ms / 1000, (calls - burst) / rate)
+
+
+def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
+    messages = 2_000 if quick else 15_000
+    rounds = 1 if quick else 3
+    chats = [{"kind": "supergroup", "title": "Concurrency", "messages": messages, "media": 0.2}]
+    adaptive_cap = Settings().export.max_concurrent_requests
+    ceiling = ceiling_seconds("realistic", messages)
+
+    def variant(name: str, cap: int) -> Callable[[], dict[str, float]]:
+        def one() -> dict[str, float]:
+            r = export_all(emu, fresh_dir(work, f"conc-{name}-"), max_concurrent_requests=cap)
+            return {"seconds": r.seconds, "rate": r.rate, "of_ceiling": ceiling / r.seconds,
+                    "flood_waits": r.snapshot.flood_waits}
+        return one
+
+    with emulator("realistic", chats) as emu:
+        s = run_rounds({"adaptive": variant("adaptive", adaptive_cap), "one": variant("one", 1)}, rounds, progress)
+    return rows(s, messages, ceiling, adaptive_cap)
+
+
+def rows(s: Samples, messages: int, ceiling: float, cap: int) -> list[Row]:
+    p = get_profile("realistic")
+    rate, burst = p.rate_limits["GetHistoryRequest"]
+    how = (f"{messages:,} messages on `realistic` (getHistory {rate:g}/s, burst {burst:g}, {p.latency_ms:g} ms "
+           f"± {p.jitter_ms:g}): ceiling {ceiling:.1f} s = {messages / ceiling:,.0f} msg/s")
+    floods = (f"FloodWaits: adaptive {spread_text(s.of('adaptive', 'flood_waits'), '{:.0f}')}, one at a time "
+              f"{spread_text(s.of('one', 'flood_waits'), '{:.0f}')}")
+    return [
+        ratio_row("concurrency.rate_vs_one", SECTION, f"Export rate, adaptive (cap {cap}) / one at a time", s,
+                  "rate", "adaptive", "one", better="higher", note=f"A/B values in msg/s; {how}.", fmt="{:,.0f}"),
+        _of_ceiling("concurrency.adaptive_of_ceiling", SECTION, "Export rate / rate-limit ceiling, adaptive", s,
+                    "adaptive", floods),
+        _of_ceiling("concurrency.one_of_ceiling", SECTION, "Export rate / rate-limit ceiling, one request at a "
+                    "time", s, "one", ""),
+        _of_ceiling("system.realistic_of_ceiling", SYSTEM, "`realistic` export rate / rate-limit ceiling (the "
+                    "adaptive runs of section 5)", s, "adaptive", floods, goal=True),
+    ]
+
+
+def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note: str, goal: bool = False) -> Row:
+    values = s.of(variant, "of_ceiling")
+    value = statistics.median(values)
+    return Row(id=id, section=section, name=name, value=value, unit="x", a=spread_text(values, "{:.3f}"),
+               goal=">= 0.9" if goal else "", met=value >= 0.9 if goal else None, note=note,
+               spread=(min(values), max(values)))

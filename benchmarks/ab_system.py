@@ -1,0 +1,129 @@
+"""6. The whole system against its ceilings: the `lan` export rate over raw Telethon iter_messages (same run,
+alternating), peak RSS exporting 1,000,000 messages (a child process measuring itself), the TUI's CPU cost.
+
+The child: python -m benchmarks.ab_system rss SESSION_FILE OUT_DIR   (prints one JSON line)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.harness import Row, emulator, export_all, fresh_dir, ratio_row, run_rounds
+from benchmarks.raw_telethon import iterate
+from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+
+SECTION = "6. Whole system"
+ROWS = ("system.lan_vs_raw", "system.peak_rss_1m")
+
+RSS_GOAL_MB = 300
+
+
+def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
+    messages = 2_000 if quick else 20_000
+    rounds = 1 if quick else 3
+    chats = [{"kind": "supergroup", "title": "Lan", "messages": messages, "media": 0.2}]
+
+    def export() -> dict[str, float]:
+        r = export_all(emu, fresh_dir(work, "lan-"))
+        return {"rate": r.rate, "messages": r.messages}
+
+    def raw() -> dict[str, float]:
+        # Plain Telethon iter_messages without its 1 s pause per chunk past 3000 messages (wait_time=0): the
+        # fastest a client can read that history.
+        count, (seconds,) = asyncio.run(iterate(emu.session_string, 1))
+        return {"rate": count / seconds, "messages": count}
+
+    with emulator("lan", chats) as emu:
+        s = run_rounds({"export": export, "raw": raw}, rounds, progress)
+    if s.of("export", "messages") != s.of("raw", "messages"):
+        raise AssertionError(f"the export and iter_messages saw different message counts: {s.values}")
+    return ratio_row("system.lan_vs_raw", SECTION, "`lan` export rate / raw Telethon iter_messages rate", s, "rate",
+                     "export", "raw", goal=">= 0.7", met=lambda v: v >= 0.7, better="higher",
+                     note=f"A/B values in msg/s; {messages:,} messages (20 % with media, downloads off), Markdown + "
+                          "JSON, the emulator in its own process on the same 2 cores.", fmt="{:,.0f}")
+
+
+# -- peak RSS of a 1,000,000-message export, measured by the exporting process itself ----------------
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def rss_child(session_file: Path, out: Path) -> dict:
+    """Runs in the child: export everything, sampling RSS against progress; the peak comes from the kernel."""
+    from benchmarks.harness import bench_settings
+    from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+
+    samples: list[tuple[int, float]] = []
+
+    def on_snapshot(snap) -> None:
+        samples.append((snap.messages_done, _rss_mb()))
+
+    runner = EngineRunner(bench_settings(out), session=session_file.read_text(encoding="ascii").strip(),
+                          api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH, on_snapshot=on_snapshot)
+    runner.start()
+    try:
+        runner.connect().result(60)
+        dialogs = runner.list_dialogs().result(60)
+        before = _rss_mb()
+        started = time.perf_counter()
+        snap = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id, download_media=False)
+                                                             for d in dialogs))).result()
+        seconds = time.perf_counter() - started
+    finally:
+        runner.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6   # KiB on Linux
+    return {"state": snap.state.value, "messages": snap.messages_done, "seconds": seconds, "rss_before_mb": before,
+            "peak_rss_mb": peak, "samples": samples}
+
+
+def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
+    messages = 5_000 if quick else 1_000_000
+    chats = [{"kind": "supergroup", "title": "The Million", "messages": messages, "media": 0.1}]
+    with emulator("lan", chats) as emu:
+        session = work / "rss-session.txt"
+        session.write_text(emu.session_string, encoding="ascii")
+        progress(f"exporting {messages:,} messages in a child process")
+        child = subprocess.run([sys.executable, "-m", "benchmarks.ab_system", "rss", str(session),
+                                str(fresh_dir(work, "rss-"))], capture_output=True, text=True, check=False,
+                               cwd=Path(__file__).resolve().parent.parent)
+    if child.returncode != 0:
+        raise RuntimeError(f"the RSS child failed ({child.returncode}):\n{child.stderr[-3000:]}")
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    if r["state"] != "done" or r["messages"] != messages:
+        raise RuntimeError(f"the RSS child exported {r['messages']} of {messages} messages ({r['state']})")
+    points = _quarters(r["samples"], messages)
+    return Row(id="system.peak_rss_1m", section=SECTION, name=f"Peak RSS exporting {messages:,} messages",
+               value=r["peak_rss_mb"], unit="MB", goal=f"<= {RSS_GOAL_MB} MB", met=r["peak_rss_mb"] <= RSS_GOAL_MB,
+               note=f"RSS {r['rss_before_mb']:.0f} MB connected before the export; at "
+                    + ", ".join(f"{q}: {mb:.0f} MB" for q, mb in points)
+                    + f"; {messages / r['seconds']:,.0f} msg/s over {r['seconds']:.0f} s (`lan`, downloads off, "
+                      "Markdown + JSON).")
+
+
+def _quarters(samples: list[list[float]], total: int) -> list[tuple[str, float]]:
+    out = []
+    for share in (0.25, 0.5, 0.75, 1.0):
+        hits = [rss for done, rss in samples if done >= total * share]
+        if hits:
+            out.append((f"{share:.0%}", hits[0]))
+    return out
+
+
+def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
+    return [lan_vs_raw(quick, work, progress), peak_rss(quick, work, progress)]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "rss":
+        raise SystemExit(__doc__)
+    print(json.dumps(rss_child(Path(sys.argv[2]), Path(sys.argv[3]))))
