@@ -148,3 +148,18 @@ async def test_latency_knob_delays_every_reply(make_emu):
         started = time.monotonic()
         await client(history(entity))
         assert time.monotonic() - started < 0.15
+
+
+async def test_seeded_random_drops_lose_no_message(make_emu):
+    only_drops = {"rate_limits": {}, "latency_ms": 0.0, "jitter_ms": 0.0, "media_bandwidth": 0,
+                  "flood_wait_rate": 0.0, "flood_premium_rate": 0.0, "internal_error_rate": 0.0,
+                  "no_reply_rate": 0.0, "drop_before_rate": 0.15, "drop_after_rate": 0.15}
+    emu = make_emu("hostile", seed=3, overrides=only_drops)
+    peer = chat_with(emu, 1000, 3000)
+    async with connected(emu) as client:
+        entity = await client.get_input_entity(peer)
+        ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]
+    assert len(ids) == emu.world.message_count(peer) and ids == sorted(set(ids))
+    drops = [r for r in emu.log.records if r.error in ("drop_before_reply", "drop_after_reply")]
+    assert len(drops) >= 2
+    assert len({r.conn_id for r in emu.log.records}) == len(drops) + 1  # one reconnect per drop

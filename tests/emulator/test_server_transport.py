@@ -90,3 +90,31 @@ async def test_reconnects_after_the_server_drops_every_connection(make_emu):
         assert len(ids) == emu.world.message_count(peer)
         assert ids == sorted(set(ids))
     assert len({r.conn_id for r in emu.log.find(method="GetHistoryRequest")}) == 2
+
+
+async def test_unknown_auth_key_is_reported_as_auth_key_not_found(shared_emu):
+    from telethon.errors import AuthKeyNotFound
+
+    from tobs_tui.emulator.sessionfile import session_string
+
+    text = session_string(2, shared_emu.host, shared_emu.port, bytes(range(256)))
+    client = TelegramClient(StringSession(text), API_ID, API_HASH, connection_retries=0)
+    try:
+        with pytest.raises(AuthKeyNotFound):
+            await asyncio.wait_for(client.connect(), 10)
+    finally:
+        await client.disconnect()
+
+
+async def test_garbage_on_a_connection_closes_only_that_connection(shared_emu):
+    import struct
+    from zlib import crc32
+
+    reader, writer = await asyncio.open_connection(shared_emu.host, shared_emu.port)
+    frame = struct.pack("<ii", 12 + 20, 0) + b"\x01" * 20
+    writer.write(frame + struct.pack("<I", crc32(frame)))
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no answer
+    writer.close()
+    async with connected(shared_emu) as client:
+        assert (await client.get_me()).id == shared_emu.world.self_user_id

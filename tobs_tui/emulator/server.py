@@ -206,6 +206,9 @@ class _Connection:
     # Incoming
 
     def on_packet(self, packet: bytes) -> None:
+        if len(packet) < 24 + 32 or len(packet) % 16 != 8:
+            self.close()  # not an MTProto 2.0 encrypted message: nothing sensible to answer
+            return
         key_id = struct.unpack_from("<Q", packet)[0]
         key = self._key if key_id == self._key_id and self._key else self.server._keys.get(key_id)
         if key is None:
