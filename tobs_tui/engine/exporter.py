@@ -9,27 +9,27 @@ import datetime
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from telethon import utils
 from telethon.tl import functions, types
 
 from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
+from tobs_tui.engine.renderproc import RenderJob, RenderPool, render_job
 from tobs_tui.engine.render import (
     MediaRef,
     media_facts,
     media_kind,
-    RenderContext,
     ReplyTarget,
     message_to_json,
     month_key,
-    render_message,
 )
-from tobs_tui.engine.render.json_export import chat_header, message_to_json
+from tobs_tui.engine.render.json_export import chat_header
 from tobs_tui.engine.render.media import FILE_KINDS
 from tobs_tui.engine.senders import SenderPreloader, display_name
 from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 RANGE_IDS = 2_000            # ids per range when a channel's history is split for concurrent fetching
 SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
 RANGE_QUEUE = 2              # batches a range may fetch ahead of the writer (bounds memory)
+RENDER_AHEAD = 4            # batches rendering in worker processes while the oldest is committed
 RECENT_INDEX = 20_000        # reply targets kept in memory per chat before falling back to the state DB
 GENERAL_TOPIC = 1
 SNIPPET_CHARS = 160          # enough text for any reply preview; stored per message in the state DB
@@ -167,6 +168,19 @@ def yaml_str(value: str | None) -> str:
     return "null" if value is None else json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One fetched batch, ready to render and commit."""
+
+    job: RenderJob
+    notes: list[tuple[str, str]]                 # per rendered message: (note file, its month header)
+    rows: list[tuple[int, str, str, str]]        # message index rows for the state DB
+    topic_last: dict[int, int]
+    media_records: list[MediaRecord]
+    last_id: int                                 # the batch's newest id: the resume point once committed
+    fetched: int                                 # messages in the batch (progress counts these)
+
+
 @dataclass
 class ChatRun:
     """Mutable progress of one chat; touched only on the engine loop."""
@@ -250,6 +264,8 @@ class ChatExport:
     async def _fetch_in_order(self, ranges: list[tuple[int, int | None]]) -> None:
         queues: list[asyncio.Queue[HistoryBatch | None]] = [asyncio.Queue(RANGE_QUEUE) for _ in ranges]
         tasks: dict[int, asyncio.Task] = {}
+        # Batches rendered (in worker processes) but not yet committed, oldest first.
+        rendering: deque[tuple[PreparedBatch, asyncio.Future]] = deque()
 
         def ensure(i: int) -> None:
             if i < len(ranges) and i not in tasks:
@@ -261,9 +277,16 @@ class ChatExport:
                 for j in range(i, min(len(ranges), i + max(1, self.x.source.limit.limit))):
                     ensure(j)
                 while (batch := await queues[i].get()) is not None:
-                    await self._write(batch)
+                    prepared = await self._prepare(batch)
+                    rendering.append((prepared, self.x.render(prepared.job)))
+                    if len(rendering) > RENDER_AHEAD:
+                        await self._commit(*rendering.popleft())
                 tasks.pop(i).result()
+            while rendering:
+                await self._commit(*rendering.popleft())
         finally:
+            for _, fut in rendering:
+                fut.cancel()
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
@@ -290,54 +313,20 @@ class ChatExport:
                 break
         await queue.put(None)
 
-    async def _write(self, batch: HistoryBatch) -> None:
+    async def _prepare(self, batch: HistoryBatch) -> PreparedBatch:
+        """In batch order on the loop: sender names, the media stage, topic routing and reply targets — all a
+        renderer needs, as plain data, so rendering itself can run anywhere."""
         x = self.x
+        opts = x.options
         await x.preloader.preload(batch.messages, batch.entities)
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
-        items = [item for m in batch.messages if (item := media_item(m, x.options.tz)) is not None]
+        items = [item for m in batch.messages if (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
         media = await x.media_stage.process(chat, items) if items else {}
-        entities = dict(batch.entities)
-        fut = x.pools.submit(self._render_and_commit, batch.messages, names, media, entities, items,
-                             priority=TaskPriority.HIGH)
-        try:
-            written = await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            # The commit runs on regardless; count it if it landed, so progress matches the vault.
-            await asyncio.wait([fut])
-            if not fut.cancelled() and fut.exception() is None:
-                self._account(len(batch.messages), fut.result())
-            raise
-        self._account(len(batch.messages), written)
-
-    def _account(self, messages: int, written: int) -> None:
-        self.run.done += messages
-        self.run.expected = max(self.run.expected, self.run.done)
-        self.run.bytes_done += written
-        self.run.meter.update(self.run.done)
-        self.run.bytes_meter.update(self.run.bytes_done)
-
-    # -- on the critical pool ------------------------------------------------------------------------
-    def _render_and_commit(self, messages, names: dict[int, str], media: dict[int, MediaRef], entities: dict,
-                           items: list[MediaItem]) -> int:
-        opts = self.x.options
-        reply_ids = {m.reply_to.reply_to_msg_id for m in messages
-                     if isinstance(getattr(m, "reply_to", None), types.MessageReplyHeader)
-                     and m.reply_to.reply_to_msg_id}
-        targets = self._reply_targets(reply_ids, messages, names)
-        peer_names = self.x.peer_names
-
-        def peer_name(peer_id: int) -> str:
-            entity = entities.get(peer_id)
-            return display_name(entity) if entity is not None else peer_names(peer_id)
-
-        ctx = RenderContext(tz=opts.tz, sender_name=lambda m: names.get(m.id, ""),
-                            reply_target=targets.get, media=lambda m: media.get(m.id), peer_name=peer_name)
         wanted = self.run.selection.topic_ids
-        rows: list[tuple[int, str, str, str]] = []
+        keep, notes, rows = [], [], []
         topic_last: dict[int, int] = {}
-        written = 0
-        for m in messages:
+        for m in batch.messages:
             month = month_key(m, opts.tz)
             base = self.dir_name
             if self.info.is_forum:
@@ -350,58 +339,76 @@ class ChatExport:
                 tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
                 base = f"{self.dir_name}/topics/{tdir}"
             note = f"{base}/{month[:4]}/{month}"
-            if "markdown" in opts.formats:
-                text = render_message(m, ctx)
-                self.writer.append(f"{note}.md", text, header=self._month_header(month, base))
-                written += len(text.encode("utf-8"))
-            if "json" in opts.formats:
-                item = message_to_json(m, ctx)
-                self.writer.append_json(item)
+            keep.append(m)
+            notes.append((f"{note}.md", self._month_header(month, base)))
             row = (m.id, note, names.get(m.id, ""), snippet_of(m))
             rows.append(row)
             self._remember(row)
+        self.topic_last.update(topic_last)
+        reply_ids = {m.reply_to.reply_to_msg_id for m in keep
+                     if isinstance(getattr(m, "reply_to", None), types.MessageReplyHeader)
+                     and m.reply_to.reply_to_msg_id}
+        found = {i: self.recent[i] for i in reply_ids if i in self.recent}
+        missing = reply_ids - found.keys()
+        if missing:
+            found.update(await x.in_pool(self.store.lookup_messages, self.chat_id, missing))
+        targets = {i: ReplyTarget(note=v[0], sender=v[1], snippet=v[2]) for i, v in found.items()}
+        peer_names = {pid: display_name(e) for pid, e in batch.entities.items()}
+        for m in keep:
+            # Forwards from chats the reply did not carry: the dialog list may know them.
+            fwd = getattr(getattr(m, "fwd_from", None), "from_id", None)
+            pid = utils.get_peer_id(fwd) if fwd is not None else None
+            if pid is not None and pid not in peer_names and (entity := x.source.entity(pid)) is not None:
+                peer_names[pid] = display_name(entity)
+        job = RenderJob(tz=opts.tz, messages=tuple(keep), names=names, targets=targets, media=media,
+                        peer_names=peer_names, markdown="markdown" in opts.formats, json="json" in opts.formats)
         # The downloader records its own rows (parts, SHA-256, reasons); only pending-only media is recorded here.
         records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
                                path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
                    for item in items if (ref := media.get(item.msg_id)) is not None
-                   ] if isinstance(self.x.media_stage, PendingMedia) else []
-        if records:
-            self.store.upsert_media_many(records)
-        self.writer.commit(last_id=messages[-1].id, messages=rows, topic_last_ids=topic_last or None)
-        self.topic_last.update(topic_last)
+                   ] if isinstance(x.media_stage, PendingMedia) else []
+        return PreparedBatch(job=job, notes=notes, rows=rows, topic_last=topic_last, media_records=records,
+                             last_id=batch.messages[-1].id, fetched=len(batch.messages))
+
+    async def _commit(self, prepared: PreparedBatch, rendered: asyncio.Future) -> None:
+        blocks = await rendered
+        fut = self.x.pools.submit(self._append_and_commit, prepared, blocks, priority=TaskPriority.HIGH)
+        try:
+            written = await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # The commit runs on regardless; count it if it landed, so progress matches the vault.
+            await asyncio.wait([fut])
+            if not fut.cancelled() and fut.exception() is None:
+                self._account(prepared.fetched, fut.result())
+            raise
+        self._account(prepared.fetched, written)
+
+    def _account(self, messages: int, written: int) -> None:
+        self.run.done += messages
+        self.run.expected = max(self.run.expected, self.run.done)
+        self.run.bytes_done += written
+        self.run.meter.update(self.run.done)
+        self.run.bytes_meter.update(self.run.bytes_done)
+
+    # -- on the critical pool ------------------------------------------------------------------------
+    def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, dict | None]]) -> int:
+        written = 0
+        for (note, header), (text, item) in zip(prepared.notes, blocks, strict=True):
+            if text is not None:
+                self.writer.append(note, text, header=header)
+                written += len(text.encode("utf-8"))
+            if item is not None:
+                self.writer.append_json(item)
+        if prepared.media_records:
+            self.store.upsert_media_many(prepared.media_records)
+        self.writer.commit(last_id=prepared.last_id, messages=prepared.rows,
+                           topic_last_ids=prepared.topic_last or None)
         return written
 
     def _remember(self, row: tuple[int, str, str, str]) -> None:
         self.recent[row[0]] = row[1:]
         if len(self.recent) > RECENT_INDEX:
             self.recent.popitem(last=False)
-
-    def _reply_targets(self, ids: set[int], messages, names) -> dict[int, ReplyTarget]:
-        found: dict[int, tuple[str, str, str]] = {i: self.recent[i] for i in ids if i in self.recent}
-        missing = ids - found.keys()
-        # Replies to messages of this very batch: their rows are not in the index yet.
-        in_batch = {m.id: m for m in messages}
-        for i in list(missing):
-            m = in_batch.get(i)
-            if m is not None:
-                note = self._note_of(m)
-                if note is not None:
-                    found[i] = (note, names.get(i, ""), snippet_of(m))
-                    missing.discard(i)
-        if missing:
-            found.update(self.store.lookup_messages(self.chat_id, missing))
-        return {i: ReplyTarget(note=v[0], sender=v[1], snippet=v[2]) for i, v in found.items()}
-
-    def _note_of(self, m) -> str | None:
-        month = month_key(m, self.x.options.tz)
-        if not self.info.is_forum:
-            return f"{self.dir_name}/{month[:4]}/{month}"
-        topic = topic_of(m)
-        wanted = self.run.selection.topic_ids
-        if wanted and topic not in wanted:
-            return None
-        tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
-        return f"{self.dir_name}/topics/{tdir}/{month[:4]}/{month}"
 
     def _month_header(self, month: str, base: str) -> str:
         return (f"---\nchat_id: {self.chat_id}\nchat: {yaml_str(self.info.title)}\nmonth: \"{month}\"\n---\n\n"
@@ -450,21 +457,23 @@ class Exporter:
     """Runs one export request over an open vault: several chats at once, each in order."""
 
     def __init__(self, source: TelegramSource, vault: Vault, pools: DualPool, options: ExportOptions, *,
-                 emit: Callable[..., None], media_stage: MediaStage | None = None,
-                 peer_names: Callable[[int], str] | None = None) -> None:
+                 emit: Callable[..., None], render_pool: RenderPool | None = None,
+                 media_stage: MediaStage | None = None) -> None:
         self.source = source
         self.vault = vault
         self.pools = pools
         self.options = options
         self.emit = emit
+        self.render_pool = render_pool
         self.media_stage = media_stage or PendingMedia(options)
         self.preloader = SenderPreloader(source.resolve_users)
-        self.peer_names = peer_names or self._peer_name
         self.runs: dict[int, ChatRun] = {}
 
-    def _peer_name(self, peer_id: int) -> str:
-        entity = self.source.entity(peer_id)
-        return display_name(entity) if entity is not None else f"Chat {peer_id}"
+    def render(self, job: RenderJob) -> asyncio.Future:
+        """Render a batch in a worker process (or on the critical pool without one); the future keeps order."""
+        if self.render_pool is None:
+            return self.pools.submit(render_job, job, priority=TaskPriority.HIGH)
+        return asyncio.get_running_loop().run_in_executor(self.render_pool.executor, render_job, job)
 
     async def in_pool(self, fn, *args, **kwargs):
         """Disk and SQLite work on the critical pool; a cancelled caller still waits for it to finish so the
@@ -494,7 +503,8 @@ class Exporter:
             # gather() gives up at the first chat that ends cancelled or failed while others may still be
             # mid-commit on the pool; the caller closes the vault next, so every chat must have stopped first.
             for task in tasks:
-                task.cancel()
+                if not task.cancelling():   # a second cancel would cut short a chat's shielded finish()
+                    task.cancel()
             await asyncio.wait(tasks)
             raise
 

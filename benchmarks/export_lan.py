@@ -1,0 +1,140 @@
+"""Export rate of the engine against the raw Telethon `iter_messages` rate, measured in the same run.
+
+The emulator runs in its own process on the `lan` profile (no delay, no limits), so both numbers are bounded by
+the same server; the ratio is the engine's overhead (goal >= 0.7). Also reports the peak RSS of this process
+while exporting one large chat, sampled over the export so a growing footprint shows.
+
+    python benchmarks/export_lan.py [--messages 100000] [--repeat 1]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from tobs_tui.config import Settings
+from tobs_tui.emulator import start_subprocess
+from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+
+
+def world_file(directory: Path, messages: int) -> Path:
+    path = directory / "world.json"
+    path.write_text(json.dumps({"seed": 7, "generated_users": 40, "chats": [
+        {"kind": "supergroup", "title": "Large", "messages": messages, "media": 0.1}]}), encoding="utf-8")
+    return path
+
+
+def raw_rate(session: str, chat_id: int) -> tuple[int, float, float]:
+    async def run() -> tuple[int, float, float]:
+        client = TelegramClient(StringSession(session), 1, "0" * 32, receive_updates=False)
+        await client.connect()
+        dialogs = await client.get_dialogs()
+        entity = next(d.entity for d in dialogs if d.id == chat_id)
+        started, cpu = time.perf_counter(), time.process_time()
+        n = 0
+        async for _ in client.iter_messages(entity, reverse=True, wait_time=0):
+            n += 1
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        await client.disconnect()
+        return n, elapsed, cpu
+
+    return asyncio.run(run())
+
+
+class RssSampler:
+    """RSS of this process every 100 ms, with the message count at that moment."""
+
+    def __init__(self, runner: EngineRunner) -> None:
+        self.runner = runner
+        self.samples: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        proc = psutil.Process()
+        while not self._stop.wait(0.1):
+            self.samples.append((self.runner.snapshot().messages_done, proc.memory_info().rss))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def engine_rate(session: str, chat_id: int, out: Path) -> dict:
+    base = Settings()
+    settings = dataclasses.replace(
+        base, export=dataclasses.replace(base.export, output_dir=out, download_media=False))
+    runner = EngineRunner(settings, session=session, api_id=1, api_hash="0" * 32)
+    runner.start()
+    try:
+        assert runner.connect().result(60)
+        runner.list_dialogs().result(60)
+        time.sleep(2)   # let the render worker processes finish starting (a runner starts them once)
+        workers = psutil.Process().children()
+        with RssSampler(runner) as sampler:
+            started, cpu = time.perf_counter(), time.process_time()
+            worker_cpu = sum(sum(w.cpu_times()[:2]) for w in workers)
+            final = runner.start_export(ExportRequest((ChatSelection(chat_id),))).result(3600)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            worker_cpu = sum(sum(w.cpu_times()[:2]) for w in workers) - worker_cpu
+    finally:
+        runner.stop()
+    marks = {}
+    for frac in (0.25, 0.5, 0.75):
+        at = [rss for done, rss in sampler.samples if done >= frac * final.messages_done]
+        marks[f"rss_mb_at_{int(frac * 100)}pct"] = round(at[0] / 2**20, 1) if at else None
+    return {"messages": final.messages_done, "seconds": round(elapsed, 3),
+            "rate": round(final.messages_done / elapsed, 1), "state": final.state.value,
+            "flood_waits": final.flood_waits, "cpu_us_per_msg_main": round(cpu / final.messages_done * 1e6, 1),
+            "cpu_us_per_msg_render_workers": round(worker_cpu / final.messages_done * 1e6, 1),
+            "peak_rss_mb_sampled": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1), **marks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="alternate raw/engine runs this many times")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
+        tmpdir = Path(tmp)
+        emu = start_subprocess(profile="lan", seed=7, world_path=world_file(tmpdir, args.messages))
+        try:
+            chat_id = -1001100000000
+            raws, engines = [], []
+            for i in range(args.repeat):
+                n, elapsed, cpu = raw_rate(emu.session_string, chat_id)
+                raws.append({"messages": n, "seconds": round(elapsed, 3), "rate": round(n / elapsed, 1),
+                             "cpu_us_per_msg": round(cpu / n * 1e6, 1)})
+                engines.append(engine_rate(emu.session_string, chat_id, tmpdir / f"vault{i}"))
+        finally:
+            emu.stop()
+    raw = max(r["rate"] for r in raws)
+    eng = max(e["rate"] for e in engines)
+    print(json.dumps({
+        "benchmark": "export_lan", "python": sys.version.split()[0], "messages": args.messages,
+        "raw_telethon": raws, "engine": engines, "ratio": round(eng / raw, 3), "goal_ratio": 0.7,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Rendering batches in worker processes: Markdown and JSON are pure CPU work that would otherwise hold the GIL
+against Telethon's decoding on the engine loop. A job carries everything a renderer asks for, as plain data."""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
+from tobs_tui.engine.render.json_export import message_to_json
+from tobs_tui.engine.render.markdown import default_peer_name
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    tz: datetime.tzinfo
+    messages: tuple               # Telethon Message / MessageService objects (they pickle as plain data)
+    names: dict[int, str]         # message id -> sender's display name
+    targets: dict[int, ReplyTarget]
+    media: dict[int, MediaRef]
+    peer_names: dict[int, str]    # marked peer id -> name, for forwards, mentions and service text
+    markdown: bool
+    json: bool
+
+
+def render_job(job: RenderJob) -> list[tuple[str | None, dict | None]]:
+    """(Markdown block, result.json item) per message, in the job's order."""
+    ctx = RenderContext(
+        tz=job.tz,
+        sender_name=lambda m: job.names.get(m.id, ""),
+        reply_target=job.targets.get,
+        media=lambda m: job.media.get(m.id),
+        peer_name=lambda pid: job.peer_names.get(pid) or default_peer_name(pid),
+    )
+    return [(render_message(m, ctx) if job.markdown else None, message_to_json(m, ctx) if job.json else None)
+            for m in job.messages]
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+class RenderPool:
+    """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def warm(self) -> None:
+        """Start every worker now (imports take a moment) instead of on the first batch."""
+        for _ in range(self.workers):
+            self._executor.submit(_warm)
+
+    @property
+    def executor(self) -> ProcessPoolExecutor:
+        return self._executor
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_shared: RenderPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_render_pool() -> RenderPool:
+    """One pool per process: jobs are stateless, so every runner (and every test) can share warm workers."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = RenderPool()
+            _shared.warm()
+            atexit.register(_shared.shutdown)
+        return _shared
