@@ -96,3 +96,40 @@ def test_incremental_rerun_fetches_only_new_messages(make_runner, emulator, tmp_
     assert history, "the re-run asked for history"
     assert all(r.params["offset_id"] > last for r in history), [r.params for r in history]
     assert_chat_exported(tmp_path / "vault", world, chat)
+
+
+def test_takeout_session_is_used_and_finished(make_runner, emulator):
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
+    final = export(make_runner(takeout=True), [chat])
+    assert final.state is RunState.DONE, final.errors
+    methods = [r.method for r in emulator.log.records]
+    assert "InitTakeoutSessionRequest" in methods and "FinishTakeoutSessionRequest" in methods
+    assert methods.index("InitTakeoutSessionRequest") < methods.index("GetHistoryRequest")
+
+
+def test_takeout_pending_falls_back_to_normal_requests(make_runner, emulator, tmp_path):
+    from tobs_tui.engine.snapshot import EventKind
+
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
+    emulator.script("InitTakeoutSessionRequest", nth=1, error="TAKEOUT_INIT_DELAY_3600")
+    final = export(make_runner(takeout=True), [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert final.takeout == "pending"
+    pending = [e for e in final.events if e.kind is EventKind.TAKEOUT_PENDING]
+    assert pending and "approve it in Telegram" in pending[0].message
+    assert_chat_exported(tmp_path / "vault", emulator.world, chat)
+
+
+def test_since_starts_at_that_date(make_runner, emulator, tmp_path):
+    import datetime
+
+    world = emulator.world
+    chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
+    spec = world.chats[chat]
+    ids = list(spec.ids())
+    middle = datetime.datetime.fromtimestamp(spec.date_of_id(ids[len(ids) // 2]), datetime.UTC).date()
+    final = export(make_runner(), [chat], since=middle)
+    assert final.state is RunState.DONE, final.errors
+    seen = sorted(i for ids_ in notes_of(chat_dir(tmp_path / "vault", chat)).values() for i in ids_)
+    expected = [i for i in ids if datetime.datetime.fromtimestamp(spec.date_of_id(i), datetime.UTC).date() >= middle]
+    assert seen == expected
