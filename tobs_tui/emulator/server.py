@@ -176,6 +176,7 @@ class DcServer:
                 if crc32(header + rest[:-4]) != struct.unpack("<I", rest[-4:])[0]:
                     break
                 conn.on_packet(rest[:-4])
+                await writer.drain()  # a client that sends but does not read cannot grow our buffers
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
