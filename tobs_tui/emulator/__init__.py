@@ -13,12 +13,15 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tobs_tui.emulator.profiles import Behaviour, Profile, get_profile
 from tobs_tui.emulator.requestlog import Record, RequestLog
 from tobs_tui.emulator.server import DC_ID, DcServer, ServerThread
 from tobs_tui.emulator.sessionfile import session_string, write_session
+
+if TYPE_CHECKING:
+    from tobs_tui.emulator.world import World
 
 __all__ = ["Emulator", "EmulatorProcess", "Profile", "Record", "RequestLog", "start_subprocess"]
 
@@ -32,9 +35,10 @@ class Emulator:
         self,
         profile: str = "lan",
         seed: int = 1,
-        world: Any = None,
+        world: World | str | Path | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
+        # Imported on first use: the world and its handlers are the heavy part of the package.
         from tobs_tui.emulator.api import Api
         from tobs_tui.emulator.world import World
 

@@ -45,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        path = emulator.write_session(args.session_out)
+        try:
+            path = emulator.write_session(args.session_out)
+        except OSError as e:
+            print(f"Cannot write the session to {args.session_out} ({e.strerror}); choose a writable path.",
+                  file=sys.stderr)
+            return 1
         print(
             f"tobs-tui emulator listening on {emulator.host}:{emulator.port} "
             f"(DC {DC_ID}, profile {args.profile}, seed {args.seed}); session written to {path}",

@@ -356,7 +356,11 @@ class ServerThread:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(host, port), self._loop).result(10)
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.start(host, port), self._loop).result(10)
+        except BaseException:
+            self.stop()
+            raise
 
     def call(self, fn: Callable[[], object]) -> object:
         """Run ``fn`` on the server loop and return its result (for changes that must not race a request)."""
