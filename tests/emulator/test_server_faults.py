@@ -163,3 +163,14 @@ async def test_seeded_random_drops_lose_no_message(make_emu):
     drops = [r for r in emu.log.records if r.error in ("drop_before_reply", "drop_after_reply")]
     assert len(drops) >= 2
     assert len({r.conn_id for r in emu.log.records}) == len(drops) + 1  # one reconnect per drop
+
+
+def test_profile_can_be_chosen_before_start():
+    from tobs_tui.emulator import Emulator
+
+    emu = Emulator(profile="lan")
+    emu.set_profile("throttled", {"throttle_every_s": 0.0})
+    assert emu.profile.name == "throttled" and emu.profile.throttle_every_s == 0.0
+    with pytest.raises(ValueError, match="Unknown emulator profile"):
+        emu.set_profile("fast")
+    assert emu.profile.name == "throttled"

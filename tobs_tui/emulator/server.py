@@ -282,7 +282,7 @@ class _Connection:
                 code, error = 400, "EMULATOR_HANDLER_FAILED"
             else:
                 body = serialize_result(result)
-                if method == "GetFileRequest":
+                if method == "GetFileRequest" and action != "no_reply":
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
         server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent))
@@ -364,6 +364,8 @@ class ServerThread:
 
     def call(self, fn: Callable[[], object]) -> object:
         """Run ``fn`` on the server loop and return its result (for changes that must not race a request)."""
+        if not self._thread.is_alive():
+            return fn()
 
         async def run() -> object:
             return fn()
