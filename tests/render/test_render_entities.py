@@ -103,6 +103,7 @@ ENTITIES = [
     ("punctuation inside word", 'a"q"b', [t.MessageEntityBold(1, 3)], 'a<b>"q"</b>b'),
     ("escaped star next to bold", "a *b* c", [t.MessageEntityBold(3, 1)], "a \\*<b>b</b>\\* c"),
     ("equals next to spoiler", "a=b", [t.MessageEntitySpoiler(2, 1)], "a=<mark>b</mark>"),
+    ("list marker split by an entity", "1. x", [t.MessageEntityCustomEmoji(0, 1, document_id=1)], "1\\. x"),
     ("bold of whitespace only", "a   b", [t.MessageEntityBold(1, 3)], "a   b"),
 ]
 

@@ -65,6 +65,8 @@ _SAFE_SCHEMES = frozenset({"http", "https", "tg", "mailto", "tel", "ftp", "ton"}
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _TAG_RE = re.compile(r"#[\w/-]*[^\W\d][\w/-]*")
 _TAG_CHAR_RE = re.compile(r"[\w/-]")
+_DIGITS_LINE_RE = re.compile("[ \t\u00a0]*[0-9]*")
+_LIST_MARK_RE = re.compile(r"([0-9]*)[.)]")
 
 
 @dataclass(frozen=True)
@@ -265,10 +267,31 @@ class _Writer:
 
     def plain(self, start: int, end: int) -> None:
         if end > start:
-            self.out.append(escape_plain(
+            escaped = escape_plain(
                 self.text[start:end], line_start=self.at_line_start(), prev=self.last(),
                 next_char=self.next_after(end),
-            ))
+            )
+            marker = _LIST_MARK_RE.match(escaped)
+            if marker:
+                # "1" in one piece and "." in the next would still start an ordered list.
+                line = self.current_line()
+                if line and _DIGITS_LINE_RE.fullmatch(line) and (marker.group(1) or line[-1].isdigit()):
+                    escaped = marker.group(1) + "\\" + escaped[len(marker.group(1)):]
+            self.out.append(escaped)
+
+    def current_line(self) -> str | None:
+        """The output line so far, or None when it began before this writer's output."""
+        tail = []
+        for piece in reversed(self.out):
+            newline = piece.rfind("\n")
+            if newline >= 0:
+                tail.append(piece[newline + 1:])
+                break
+            tail.append(piece)
+        else:
+            if not self.line_start:
+                return None
+        return "".join(reversed(tail))
 
     def children(self, node: _Node) -> None:
         pos = node.start
