@@ -92,6 +92,8 @@ CASES = {
     "edit_hidden": (lambda: msg(message="Bot update", edit_date=when(minute=9), edit_hide=True), {}),
     "channel_post_via_bot": (lambda: msg(message="Announcement", post_author="Mod Team", via_bot_id=555,
                                          from_id=None, post=True), {"sender": "News Channel"}),
+    "channel_post_signed_as_sender": (lambda: msg(message="Hi", post_author="Mod Team", from_id=None, post=True),
+                                      {"sender": "Mod Team"}),
     "photo_ok": (lambda: msg(message="Our shelf", media=photo_media()),
                  {"media": MediaRef("photo", "Book Club (-1001000000123)/media/2024-03/101.jpg", "ok")}),
     "video_pending": (lambda: msg(media=document_media(t.DocumentAttributeVideo(12.5, 640, 360),

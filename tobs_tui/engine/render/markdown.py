@@ -172,9 +172,10 @@ def _join(chunks: list[Block], block_id: str) -> str:
 
 def _header(message: object, ctx: RenderContext) -> str:
     local = to_local(getattr(message, "date", None), ctx.tz)
-    header = _bold(ctx.sender_name(message))
+    sender = ctx.sender_name(message)
+    header = _bold(sender)
     author = getattr(message, "post_author", None)
-    if author:
+    if author and author.strip() != (sender or "").strip():
         header += f" ({_inline(author)})"
     header += f" · {_stamp(local)}"
     via = getattr(message, "via_bot_id", None)
