@@ -14,8 +14,9 @@ from pathlib import Path
 
 # Bidi overrides/isolates and marks reorder what the user sees ("gpj.exe" shown as "exe.jpg").
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-# Path separators, Windows-invalid characters, and the characters that break Obsidian wikilinks.
-_REPLACED = frozenset('/\\:*?"<>|[]#^')
+# Path separators, Windows-invalid characters, and the characters that break Obsidian wikilinks
+# (a backtick, `$` or `%` would otherwise force the renderer's percent-encoded Markdown-link fallback).
+_REPLACED = frozenset('/\\:*?"<>|[]#^`$%')
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"}
     | {f"COM{c}" for c in "123456789\u00b9\u00b2\u00b3"}
@@ -46,7 +47,7 @@ _MIME_EXTENSIONS = {
     "application/json": ".json",
     "text/plain": ".txt",
 }
-_KIND_EXTENSIONS = {"photo": ".jpg", "voice": ".ogg", "video_note": ".mp4", "sticker": ".webp"}
+_KIND_EXTENSIONS = {"photo": ".jpg", "voice": ".ogg", "round": ".mp4", "sticker": ".webp"}
 # Python's built-in table only (no system files), so the answer is the same on every machine.
 _BUILTIN_MIME = mimetypes.MimeTypes(filenames=())
 
