@@ -10,7 +10,7 @@ from telethon.sessions import StringSession
 
 from tobs_tui.emulator import Emulator
 
-API_ID, API_HASH = 1, "emulator"
+API_ID, API_HASH = 1, "emulator"  # the emulator accepts any api id / hash
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +53,15 @@ def chat_with(emu: Emulator, at_least: int, at_most: int) -> int:
         (p for p in emu.world.chat_ids() if at_least <= emu.world.message_count(p) <= at_most),
         key=emu.world.message_count,
     )
+
+
+@pytest.fixture
+def connect():
+    """``async with connect(emu, **client_kwargs) as client``: see ``connected``."""
+    return connected
+
+
+@pytest.fixture
+def pick_chat():
+    """``pick_chat(emu, at_least, at_most)``: see ``chat_with``."""
+    return chat_with

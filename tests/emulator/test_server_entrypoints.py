@@ -12,8 +12,9 @@ import pytest
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
-from tests.emulator.conftest import API_HASH, API_ID
 from tobs_tui.emulator import start_subprocess
+
+API_ID, API_HASH = 1, "emulator"  # the emulator accepts any api id and hash
 
 
 async def _me_id(session) -> int:

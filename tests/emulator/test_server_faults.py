@@ -9,17 +9,15 @@ import pytest
 from telethon import errors
 from telethon.tl import functions
 
-from tests.emulator.conftest import chat_with, connected
-
 
 def history(entity, offset_id: int = 0, limit: int = 10):
     return functions.messages.GetHistoryRequest(entity, offset_id, None, 0, limit, 0, 0, 0)
 
 
-async def test_flood_wait_under_threshold_sleeps_and_retries(make_emu):
+async def test_flood_wait_under_threshold_sleeps_and_retries(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.script("GetHistoryRequest", nth=1, error="FLOOD_WAIT_1")
         started = time.monotonic()
@@ -30,10 +28,10 @@ async def test_flood_wait_under_threshold_sleeps_and_retries(make_emu):
     assert [r.error for r in emu.log.find(method="GetHistoryRequest")] == ["FLOOD_WAIT_1", None]
 
 
-async def test_flood_wait_above_threshold_reaches_the_caller(make_emu):
+async def test_flood_wait_above_threshold_reaches_the_caller(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.script("GetHistoryRequest", nth=1, error="FLOOD_WAIT_120")
         started = time.monotonic()
@@ -48,21 +46,21 @@ async def test_flood_wait_above_threshold_reaches_the_caller(make_emu):
         assert (await client.get_me()).id == emu.world.self_user_id
 
 
-async def test_flood_premium_wait_is_slept_like_flood_wait(make_emu):
+async def test_flood_premium_wait_is_slept_like_flood_wait(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.script("GetHistoryRequest", error="FLOOD_PREMIUM_WAIT_1")
         assert len((await client(history(entity))).messages) == 10
     assert [r.error for r in emu.log.find(method="GetHistoryRequest")] == ["FLOOD_PREMIUM_WAIT_1", None]
 
 
-async def test_scripted_error_targets_the_nth_call_on_one_peer(make_emu):
+async def test_scripted_error_targets_the_nth_call_on_one_peer(make_emu, connect, pick_chat):
     emu = make_emu()
-    small = chat_with(emu, 250, 2000)
+    small = pick_chat(emu, 250, 2000)
     other = next(p for p in emu.world.chat_ids() if p != small and emu.world.message_count(p) > 20)
-    async with connected(emu) as client:
+    async with connect(emu) as client:
         a, b = await client.get_input_entity(small), await client.get_input_entity(other)
         emu.script("GetHistoryRequest", nth=2, peer=small, error="FILE_REFERENCE_EXPIRED")
         await client(history(a))
@@ -78,10 +76,10 @@ async def test_scripted_error_targets_the_nth_call_on_one_peer(make_emu):
 
 
 @pytest.mark.parametrize("action", ["drop_before_reply", "drop_after_reply"])
-async def test_dropped_connection_loses_no_message(make_emu, action):
+async def test_dropped_connection_loses_no_message(make_emu, action, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.script("GetHistoryRequest", nth=2, action=action)
         ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]
@@ -97,10 +95,10 @@ async def test_dropped_connection_loses_no_message(make_emu, action):
         assert records[dropped + 1].conn_id != records[dropped].conn_id
 
 
-async def test_no_reply_leaves_the_caller_to_its_timeout_and_the_server_healthy(make_emu):
+async def test_no_reply_leaves_the_caller_to_its_timeout_and_the_server_healthy(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.script("GetHistoryRequest", action="no_reply")
         with pytest.raises(asyncio.TimeoutError):
@@ -109,10 +107,10 @@ async def test_no_reply_leaves_the_caller_to_its_timeout_and_the_server_healthy(
     assert [r.error for r in emu.log.find(method="GetHistoryRequest")] == ["no_reply", None]
 
 
-async def test_token_bucket_answers_the_seconds_until_a_token_frees(make_emu):
+async def test_token_bucket_answers_the_seconds_until_a_token_frees(make_emu, connect, pick_chat):
     emu = make_emu(overrides={"rate_limits": {"GetHistoryRequest": (0.25, 2.0)}})
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu, flood_sleep_threshold=0) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu, flood_sleep_threshold=0) as client:
         entity = await client.get_input_entity(peer)
         await client(history(entity))
         await client(history(entity))
@@ -123,10 +121,10 @@ async def test_token_bucket_answers_the_seconds_until_a_token_frees(make_emu):
     assert emu.log.count(method="GetHistoryRequest", error="FLOOD_WAIT_4") == 1
 
 
-async def test_takeout_requests_get_the_generous_bucket(make_emu):
+async def test_takeout_requests_get_the_generous_bucket(make_emu, connect, pick_chat):
     emu = make_emu(overrides={"rate_limits": {"GetHistoryRequest": (0.25, 1.0)}, "takeout_factor": 4.0})
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu, flood_sleep_threshold=0) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu, flood_sleep_threshold=0) as client:
         entity = await client.get_input_entity(peer)
         async with client.takeout() as takeout:
             await takeout(history(entity))
@@ -136,10 +134,10 @@ async def test_takeout_requests_get_the_generous_bucket(make_emu):
     assert emu.log.count(method="InitTakeoutSessionRequest") == 1
 
 
-async def test_latency_knob_delays_every_reply(make_emu):
+async def test_latency_knob_delays_every_reply(make_emu, connect, pick_chat):
     emu = make_emu(overrides={"latency_ms": 150.0})
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         started = time.monotonic()
         await client(history(entity))
@@ -150,13 +148,13 @@ async def test_latency_knob_delays_every_reply(make_emu):
         assert time.monotonic() - started < 0.15
 
 
-async def test_seeded_random_drops_lose_no_message(make_emu):
+async def test_seeded_random_drops_lose_no_message(make_emu, connect, pick_chat):
     only_drops = {"rate_limits": {}, "latency_ms": 0.0, "jitter_ms": 0.0, "media_bandwidth": 0,
                   "flood_wait_rate": 0.0, "flood_premium_rate": 0.0, "internal_error_rate": 0.0,
                   "no_reply_rate": 0.0, "drop_before_rate": 0.15, "drop_after_rate": 0.15}
     emu = make_emu("hostile", seed=3, overrides=only_drops)
-    peer = chat_with(emu, 1000, 3000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 1000, 3000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]
     assert len(ids) == emu.world.message_count(peer) and ids == sorted(set(ids))

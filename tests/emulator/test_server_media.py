@@ -8,7 +8,6 @@ import time
 from telethon import utils
 from telethon.tl import functions
 
-from tests.emulator.conftest import connected
 
 PART = 128 * 1024
 BANDWIDTH = 512 * 1024  # so one part takes 0.25 s
@@ -28,9 +27,9 @@ async def _timed(coros) -> tuple[float, list]:
     return time.monotonic() - started, results
 
 
-async def test_parallel_parts_share_no_cap_up_to_the_stream_count(make_emu):
+async def test_parallel_parts_share_no_cap_up_to_the_stream_count(make_emu, connect):
     emu = make_emu(overrides={"media_bandwidth": BANDWIDTH, "media_streams": 4})
-    async with connected(emu) as client:
+    async with connect(emu) as client:
         message = await _a_big_document(client, emu)
         _dc, location = utils.get_input_location(message.media)
 
@@ -54,10 +53,10 @@ async def test_parallel_parts_share_no_cap_up_to_the_stream_count(make_emu):
     assert {r.bytes for r in emu.log.find(method="GetFileRequest")} == {PART}
 
 
-async def test_download_is_byte_exact_through_the_server(shared_emu):
+async def test_download_is_byte_exact_through_the_server(shared_emu, connect):
     import hashlib
 
-    async with connected(shared_emu) as client:
+    async with connect(shared_emu) as client:
         message = await _a_big_document(client, shared_emu)
         data = await client.download_media(message, bytes)
     assert hashlib.sha256(data).hexdigest() == shared_emu.world.sha256_of_media(message.document.id)

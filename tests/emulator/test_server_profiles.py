@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from tests.emulator.conftest import chat_with, connected
 from tobs_tui.emulator.profiles import PROFILES, Behaviour, error_code, get_profile
 
 
@@ -113,10 +112,10 @@ def test_every_named_profile_is_a_real_step_up():
     assert PROFILES["hostile"].drop_before_rate > 0 and PROFILES["hostile"].no_reply_rate > 0
 
 
-async def test_realistic_profile_serves_full_history_through_telethon(make_emu):
+async def test_realistic_profile_serves_full_history_through_telethon(make_emu, connect, pick_chat):
     emu = make_emu("realistic")
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         started = time.monotonic()
         ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]

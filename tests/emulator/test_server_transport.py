@@ -9,20 +9,20 @@ from telethon import TelegramClient
 from telethon.sessions import StringSession
 from telethon.tl import functions
 
-from tests.emulator.conftest import API_HASH, API_ID, chat_with, connected
+API_ID, API_HASH = 1, "emulator"  # the emulator accepts any api id and hash
 
 
-async def test_connect_get_me_and_dialogs(shared_emu):
-    async with connected(shared_emu) as client:
+async def test_connect_get_me_and_dialogs(shared_emu, connect):
+    async with connect(shared_emu) as client:
         me = await client.get_me()
         assert me.id == shared_emu.world.self_user_id
         dialogs = await client.get_dialogs()
         assert [d.id for d in dialogs] == shared_emu.world.chat_ids()
 
 
-async def test_reverse_iteration_returns_every_id_once_in_order(shared_emu):
-    peer = chat_with(shared_emu, 250, 2000)
-    async with connected(shared_emu) as client:
+async def test_reverse_iteration_returns_every_id_once_in_order(shared_emu, connect, pick_chat):
+    peer = pick_chat(shared_emu, 250, 2000)
+    async with connect(shared_emu) as client:
         entity = await client.get_input_entity(peer)
         ids = [m.id async for m in client.iter_messages(entity, reverse=True, wait_time=0)]
     assert len(ids) == shared_emu.world.message_count(peer)
@@ -39,16 +39,16 @@ async def test_unauthorized_key_is_not_logged_in(shared_emu):
         await client.disconnect()
 
 
-async def test_unknown_method_raises_at_once(shared_emu):
-    async with connected(shared_emu) as client:
+async def test_unknown_method_raises_at_once(shared_emu, connect):
+    async with connect(shared_emu) as client:
         with pytest.raises(Exception, match="METHOD_NOT_SUPPORTED"):
             await asyncio.wait_for(client(functions.help.GetAppConfigRequest(hash=0)), 5)
 
 
-async def test_request_log_records_unwrapped_methods_with_peer_and_params(make_emu):
+async def test_request_log_records_unwrapped_methods_with_peer_and_params(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         emu.log.clear()
         request = functions.messages.GetHistoryRequest(entity, 150, None, 0, 7, 0, 0, 0)
@@ -78,10 +78,10 @@ async def test_listens_on_loopback_only(shared_emu):
     assert listening and {a.ip for a in listening} == {"127.0.0.1"}
 
 
-async def test_reconnects_after_the_server_drops_every_connection(make_emu):
+async def test_reconnects_after_the_server_drops_every_connection(make_emu, connect, pick_chat):
     emu = make_emu()
-    peer = chat_with(emu, 250, 2000)
-    async with connected(emu) as client:
+    peer = pick_chat(emu, 250, 2000)
+    async with connect(emu) as client:
         entity = await client.get_input_entity(peer)
         ids = []
         async for m in client.iter_messages(entity, reverse=True, wait_time=0):
@@ -107,7 +107,7 @@ async def test_unknown_auth_key_is_reported_as_auth_key_not_found(shared_emu):
         await client.disconnect()
 
 
-async def test_garbage_on_a_connection_closes_only_that_connection(shared_emu):
+async def test_garbage_on_a_connection_closes_only_that_connection(shared_emu, connect):
     import struct
     from zlib import crc32
 
@@ -117,5 +117,5 @@ async def test_garbage_on_a_connection_closes_only_that_connection(shared_emu):
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no answer
     writer.close()
-    async with connected(shared_emu) as client:
+    async with connect(shared_emu) as client:
         assert (await client.get_me()).id == shared_emu.world.self_user_id
