@@ -7,6 +7,7 @@ The child: python -m benchmarks.ab_system rss SESSION_FILE OUT_DIR   (prints one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -16,57 +17,100 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.harness import Row, emulator, export_all, fresh_dir, ratio_row, run_rounds
-from benchmarks.raw_telethon import iterate
+import psutil
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from benchmarks.harness import Row, bench_settings, emulator, export_all, fresh_dir, ratio_row, run_rounds
+from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
 SECTION = "6. Whole system"
-ROWS = ("system.lan_vs_raw", "system.peak_rss_1m")
+ROWS = ("system.lan_vs_raw", "system.lan_cpu_per_message", "system.peak_rss_1m")
 
 RSS_GOAL_MB = 300
 
 
-def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
+async def raw_iter_messages(session: str) -> tuple[int, float, float]:
+    """Every message of the first dialog through plain Telethon iter_messages, without its 1 s pause per chunk
+    past 3000 messages (wait_time=0): the fastest a client can read that history. (count, seconds, CPU s)"""
+    client = TelegramClient(StringSession(session), EMULATOR_API_ID, EMULATOR_API_HASH, receive_updates=False)
+    await client.connect()
+    try:
+        dialog = (await client.get_dialogs(limit=1))[0]
+        cpu, started = time.process_time(), time.perf_counter()
+        count = 0
+        async for _ in client.iter_messages(dialog.entity, wait_time=0, reverse=True):
+            count += 1
+        return count, time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await client.disconnect()
+
+
+def our_cpu_s(exclude: int) -> float:
+    """CPU seconds of this process and its children (the render workers), the emulator process excluded."""
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        if p.pid == exclude:
+            continue
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     messages = 2_000 if quick else 20_000
     rounds = 1 if quick else 3
     chats = [{"kind": "supergroup", "title": "Lan", "messages": messages, "media": 0.2}]
 
     def export() -> dict[str, float]:
+        cpu = our_cpu_s(emu.process.pid)
         r = export_all(emu, fresh_dir(work, "lan-"))
-        return {"rate": r.rate, "messages": r.messages}
+        # Includes connecting and listing dialogs, which the raw side's CPU figure leaves out: a few ms.
+        return {"rate": r.rate, "messages": r.messages, "cpu_us": (our_cpu_s(emu.process.pid) - cpu) / r.messages * 1e6}
 
     def raw() -> dict[str, float]:
-        # Plain Telethon iter_messages without its 1 s pause per chunk past 3000 messages (wait_time=0): the
-        # fastest a client can read that history.
-        count, (seconds,) = asyncio.run(iterate(emu.session_string, 1))
-        return {"rate": count / seconds, "messages": count}
+        count, seconds, cpu = asyncio.run(raw_iter_messages(emu.session_string))
+        return {"rate": count / seconds, "messages": count, "cpu_us": cpu / count * 1e6}
 
     with emulator("lan", chats) as emu:
         s = run_rounds({"export": export, "raw": raw}, rounds, progress)
     if s.of("export", "messages") != s.of("raw", "messages"):
         raise AssertionError(f"the export and iter_messages saw different message counts: {s.values}")
-    return ratio_row("system.lan_vs_raw", SECTION, "`lan` export rate / raw Telethon iter_messages rate", s, "rate",
-                     "export", "raw", goal=">= 0.7", met=lambda v: v >= 0.7, better="higher",
-                     note=f"A/B values in msg/s; {messages:,} messages (20 % with media, downloads off), Markdown + "
-                          "JSON, the emulator in its own process on the same 2 cores.", fmt="{:,.0f}")
+    return [
+        ratio_row("system.lan_vs_raw", SECTION, "`lan` export rate / raw Telethon iter_messages rate", s, "rate",
+                  "export", "raw", goal=">= 0.7", met=lambda v: v >= 0.7, better="higher",
+                  note=f"A/B values in msg/s; {messages:,} messages (20 % with media, downloads off), Markdown + "
+                       "JSON, the emulator in its own process on the same 2 cores.", fmt="{:,.0f}"),
+        ratio_row("system.lan_cpu_per_message", SECTION, "Client CPU per message, export / raw iter_messages", s,
+                  "cpu_us", "export", "raw", better="lower",
+                  note="A/B values in µs of CPU per message (the export counts its render worker processes); "
+                       "unlike wall time, not distorted by other load on the machine.", fmt="{:.0f}"),
+    ]
 
 
 # -- peak RSS of a 1,000,000-message export, measured by the exporting process itself ----------------
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+def _tree_rss_mb() -> tuple[float, float]:
+    """(this process, this process + its children: the render workers) resident MB."""
+    me = psutil.Process()
+    own = me.memory_info().rss
+    total = own
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return own / 1e6, total / 1e6
 
 
 def rss_child(session_file: Path, out: Path) -> dict:
-    """Runs in the child: export everything, sampling RSS against progress; the peak comes from the kernel."""
-    from benchmarks.harness import bench_settings
-    from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
-
-    samples: list[tuple[int, float]] = []
+    """Runs in the child: export everything, sampling RSS (own and with the render workers) against progress;
+    the process's own peak also comes from the kernel."""
+    samples: list[tuple[int, float, float]] = []
 
     def on_snapshot(snap) -> None:
-        samples.append((snap.messages_done, _rss_mb()))
+        samples.append((snap.messages_done, *_tree_rss_mb()))
 
     runner = EngineRunner(bench_settings(out), session=session_file.read_text(encoding="ascii").strip(),
                           api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH, on_snapshot=on_snapshot)
@@ -74,7 +118,7 @@ def rss_child(session_file: Path, out: Path) -> dict:
     try:
         runner.connect().result(60)
         dialogs = runner.list_dialogs().result(60)
-        before = _rss_mb()
+        before = _tree_rss_mb()
         started = time.perf_counter()
         snap = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id, download_media=False)
                                                              for d in dialogs))).result()
@@ -83,7 +127,7 @@ def rss_child(session_file: Path, out: Path) -> dict:
         runner.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6   # KiB on Linux
     return {"state": snap.state.value, "messages": snap.messages_done, "seconds": seconds, "rss_before_mb": before,
-            "peak_rss_mb": peak, "samples": samples}
+            "peak_rss_mb": peak, "peak_tree_mb": max((t for _, _, t in samples), default=0.0), "samples": samples}
 
 
 def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
@@ -102,25 +146,30 @@ def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
     if r["state"] != "done" or r["messages"] != messages:
         raise RuntimeError(f"the RSS child exported {r['messages']} of {messages} messages ({r['state']})")
     points = _quarters(r["samples"], messages)
-    return Row(id="system.peak_rss_1m", section=SECTION, name=f"Peak RSS exporting {messages:,} messages",
-               value=r["peak_rss_mb"], unit="MB", goal=f"<= {RSS_GOAL_MB} MB", met=r["peak_rss_mb"] <= RSS_GOAL_MB,
-               note=f"RSS {r['rss_before_mb']:.0f} MB connected before the export; at "
-                    + ", ".join(f"{q}: {mb:.0f} MB" for q, mb in points)
-                    + f"; {messages / r['seconds']:,.0f} msg/s over {r['seconds']:.0f} s (`lan`, downloads off, "
-                      "Markdown + JSON).")
+    # The goal is for everything the export keeps resident: the exporting process and its render workers.
+    peak = max(r["peak_rss_mb"], r["peak_tree_mb"])
+    own0, tree0 = r["rss_before_mb"]
+    return Row(id="system.peak_rss_1m", section=SECTION,
+               name=f"Peak RSS exporting {messages:,} messages (process + render workers)", value=peak, unit="MB",
+               goal=f"<= {RSS_GOAL_MB} MB", met=peak <= RSS_GOAL_MB,
+               a=f"process alone: peak {r['peak_rss_mb']:.0f} MB (kernel)",
+               note=f"connected, before the export: {own0:.0f} MB ({tree0:.0f} MB with workers); at "
+                    + ", ".join(f"{q}: {own:.0f} MB ({tree:.0f})" for q, own, tree in points)
+                    + f" — flat means no growth with the message count; {messages / r['seconds']:,.0f} msg/s over "
+                      f"{r['seconds']:.0f} s (`lan`, downloads off, Markdown + JSON).")
 
 
-def _quarters(samples: list[list[float]], total: int) -> list[tuple[str, float]]:
+def _quarters(samples: list[list[float]], total: int) -> list[tuple[str, float, float]]:
     out = []
     for share in (0.25, 0.5, 0.75, 1.0):
-        hits = [rss for done, rss in samples if done >= total * share]
+        hits = [(own, tree) for done, own, tree in samples if done >= total * share]
         if hits:
-            out.append((f"{share:.0%}", hits[0]))
+            out.append((f"{share:.0%}", *hits[0]))
     return out
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    return [lan_vs_raw(quick, work, progress), peak_rss(quick, work, progress)]
+    return [*lan_vs_raw(quick, work, progress), peak_rss(quick, work, progress)]
 
 
 if __name__ == "__main__":

@@ -143,13 +143,18 @@ def emulator(profile: str, chats: list[dict[str, Any]], **world: Any) -> Iterato
 
 # -- exports through the real engine --------------------------------------------------------------
 
-def bench_settings(out: Path, *, max_threads: int = 0, media_workers: int = 0, **export: Any) -> Settings:
+def bench_settings(out: Path, *, max_threads: int = 0, media_workers: int = 0, parts_per_file: int | None = None,
+                   **export: Any) -> Settings:
+    """The default settings (media downloads off unless asked) with the export going to `out`."""
     base = Settings()
     export.setdefault("download_media", False)
+    workers = dataclasses.replace(base.workers, max_threads=max_threads, media_download_workers=media_workers)
+    if parts_per_file is not None:
+        workers = dataclasses.replace(workers, parts_per_file=parts_per_file)
     return dataclasses.replace(
         base,
         export=dataclasses.replace(base.export, output_dir=out, **export),
-        workers=dataclasses.replace(base.workers, max_threads=max_threads, media_download_workers=media_workers),
+        workers=workers,
         ui=dataclasses.replace(base.ui, refresh_hz=4.0),
     )
 
