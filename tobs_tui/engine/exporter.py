@@ -391,14 +391,15 @@ class ChatExport:
         self.run.bytes_meter.update(self.run.bytes_done)
 
     # -- on the critical pool ------------------------------------------------------------------------
-    def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, dict | None]]) -> int:
+    def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, bytes | None]]) -> int:
         written = 0
-        for (note, header), (text, item) in zip(prepared.notes, blocks, strict=True):
+        for (note, header), (text, line) in zip(prepared.notes, blocks, strict=True):
             if text is not None:
                 self.writer.append(note, text, header=header)
                 written += len(text.encode("utf-8"))
-            if item is not None:
-                self.writer.append_json(item)
+            if line is not None:
+                self.writer.append_json_line(line)
+                written += len(line)
         if prepared.media_records:
             self.store.upsert_media_many(prepared.media_records)
         self.writer.commit(last_id=prepared.last_id, messages=prepared.rows,

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
 from tobs_tui.engine.render.json_export import message_to_json
 from tobs_tui.engine.render.markdown import default_peer_name
@@ -28,8 +29,8 @@ class RenderJob:
     json: bool
 
 
-def render_job(job: RenderJob) -> list[tuple[str | None, dict | None]]:
-    """(Markdown block, result.json item) per message, in the job's order."""
+def render_job(job: RenderJob) -> list[tuple[str | None, bytes | None]]:
+    """(Markdown block, result.json item as its JSONL line) per message, in the job's order."""
     ctx = RenderContext(
         tz=job.tz,
         sender_name=lambda m: job.names.get(m.id, ""),
@@ -37,7 +38,8 @@ def render_job(job: RenderJob) -> list[tuple[str | None, dict | None]]:
         media=lambda m: job.media.get(m.id),
         peer_name=lambda pid: job.peer_names.get(pid) or default_peer_name(pid),
     )
-    return [(render_message(m, ctx) if job.markdown else None, message_to_json(m, ctx) if job.json else None)
+    return [(render_message(m, ctx) if job.markdown else None,
+             encode_line(message_to_json(m, ctx)) if job.json else None)
             for m in job.messages]
 
 

@@ -284,6 +284,11 @@ class ChatWriter:
         with self._lock:
             self._buffer(self.json_rel, encode_line(item), None)
 
+    def append_json_line(self, line: bytes) -> None:
+        """A line already made by jsonfile.encode_line (the exporter encodes in its render processes)."""
+        with self._lock:
+            self._buffer(self.json_rel, line, None)
+
     def _buffer(self, rel: str, data: bytes, header: str | None) -> None:
         chunks = self._pending.get(rel)
         if chunks is None:
