@@ -18,7 +18,7 @@ from typing import TextIO
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.engine.client import CredentialsError
 from tobs_tui.engine.runner import BusyError, ChatSelection, EngineRunner, ExportRequest
-from tobs_tui.engine.snapshot import ChatState, DialogInfo, EngineSnapshot
+from tobs_tui.engine.snapshot import ChatState, DialogInfo, EngineSnapshot, MediaStats
 from tobs_tui.engine.vault import VaultLockedError, VaultWriteError
 
 # The emulator accepts any credentials; Telethon insists on having some.
@@ -200,11 +200,27 @@ class _JsonProgress:
             "throttled": s.throttle.is_throttled, "avg_latency_ms": round(s.throttle.avg_latency_ms, 2),
             "chats": [{"chat_id": c.chat_id, "state": c.state.value, "done": c.messages_done,
                        "expected": c.messages_expected} for c in s.chats],
+            "media": _media_fields(s.media),
         }
         print(json.dumps(row), file=self.out, flush=True)
 
     def close(self) -> None:
         pass
+
+
+def _media_fields(m: MediaStats) -> dict:
+    return {"files_done": m.files_done, "files_failed": m.files_failed, "files_skipped": m.files_skipped,
+            "files_queued": m.files_queued, "files_in_flight": m.files_in_flight,
+            "parts_in_flight": m.parts_in_flight, "bytes_done": m.bytes_done, "bytes_expected": m.bytes_expected,
+            "bytes_per_s": round(m.bytes_per_s)}
+
+
+def _media_text(m: MediaStats) -> str:
+    if not (m.bytes_expected or m.files_done or m.files_failed):
+        return ""
+    failed = f", {m.files_failed} failed" if m.files_failed else ""
+    return (f"  media {m.bytes_done / 1e6:.1f}/{m.bytes_expected / 1e6:.1f} MB {m.bytes_per_s / 1e6:.1f} MB/s "
+            f"({m.files_done} files{failed}, {m.files_in_flight} in flight, {m.parts_in_flight} parts)")
 
 
 class _LineProgress:
@@ -224,7 +240,7 @@ class _LineProgress:
         finished = sum(c.state is not ChatState.RUNNING and c.state is not ChatState.QUEUED for c in s.chats)
         print(f"{s.messages_done}/{s.messages_expected} messages  {s.msgs_per_s:.0f} msg/s  ETA {eta}  "
               f"chats {finished}/{len(s.chats)}  in flight {s.requests_in_flight}/{s.concurrency_limit}  "
-              f"FloodWaits {s.flood_waits}", file=self.out, flush=True)
+              f"FloodWaits {s.flood_waits}{_media_text(s.media)}", file=self.out, flush=True)
 
     def close(self) -> None:
         pass
@@ -258,13 +274,13 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
     if args.json_progress:
         print(json.dumps({"summary": {
             "state": s.state.value, "messages": s.messages_done, "elapsed_s": round(elapsed, 2),
-            "flood_waits": s.flood_waits, "errors": list(s.errors),
+            "flood_waits": s.flood_waits, "errors": list(s.errors), "media": _media_fields(s.media),
             "chats": [{"chat_id": c.chat_id, "title": c.title, "state": c.state.value, "messages": c.messages_done,
                        "error": c.error} for c in s.chats]}}, ensure_ascii=False), file=out)
         return
     rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     print(f"Exported {s.messages_done} messages from {len(s.chats)} chats in {elapsed:.1f} s ({rate:.0f} msg/s), "
-          f"{s.flood_waits} FloodWaits.", file=out)
+          f"{s.flood_waits} FloodWaits.{_media_text(s.media)}", file=out)
     for c in s.chats:
         line = f"  {c.state.value:<9} {c.messages_done:>8}  {c.title}"
         if c.error:

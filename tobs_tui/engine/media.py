@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
+import heapq
+import itertools
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -98,32 +101,51 @@ class _ShortPart(Exception):
 
 
 class _FileSlots:
-    """A semaphore whose size can change while files wait on it (media_download_workers, live)."""
+    """Files in flight: a semaphore whose size changes live (media_download_workers) and that lets the waiting
+    file with the lowest key in first."""
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.busy = 0
-        self.waiting = 0
-        self._cond = asyncio.Condition()
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._seq = itertools.count()
 
-    async def __aenter__(self) -> None:
-        async with self._cond:
-            self.waiting += 1
-            try:
-                await self._cond.wait_for(lambda: self.busy < self.limit)
-            finally:
-                self.waiting -= 1
+    @property
+    def waiting(self) -> int:
+        return sum(1 for *_, f in self._waiters if not f.done())
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: int) -> AsyncIterator[None]:
+        if self.busy < self.limit and not self._waiters:
             self.busy += 1
+        else:
+            future = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (key, next(self._seq), future))
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self._release()      # the slot came just as we were cancelled: pass it on
+                raise
+        try:
+            yield
+        finally:
+            self._release()
 
-    async def __aexit__(self, *exc: object) -> None:
-        async with self._cond:
-            self.busy -= 1
-            self._cond.notify_all()
+    def _release(self) -> None:
+        self.busy -= 1
+        self._wake()
 
-    async def resize(self, limit: int) -> None:
-        async with self._cond:
-            self.limit = max(1, limit)
-            self._cond.notify_all()
+    def _wake(self) -> None:
+        while self._waiters and self.busy < self.limit:
+            *_, future = heapq.heappop(self._waiters)
+            if not future.done():
+                self.busy += 1
+                future.set_result(None)
+
+    def resize(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._wake()
 
 
 @dataclass
@@ -211,7 +233,7 @@ class MediaDownloader:
 
     def set_workers(self, n: int) -> None:
         """Files in flight from now on; called on the engine loop (EngineRunner.set_limits)."""
-        asyncio.get_running_loop().create_task(self._slots.resize(n))
+        self._slots.resize(n)
 
     def stats(self) -> MediaStats:
         self._meter.update(self.bytes_fetched)
@@ -331,7 +353,9 @@ class MediaDownloader:
         for earlier in await self._in_pool(self.store.done_media, item.media_id):
             if await self._in_pool(self._intact, earlier):
                 return await self._reuse(chat_id, item, rel, earlier), earlier
-        async with self._slots:
+        # Largest first: a batch then ends on small files, which keep the connection's streams busy to the end
+        # instead of one big file's last parts trickling in alone.
+        async with self._slots.slot(-(item.size or 0)):
             try:
                 done = await self._download(chat_id, item, rel)
             except DownloadFailed as e:
@@ -397,11 +421,16 @@ class MediaDownloader:
         key = (chat_id, item.msg_id)
         self._transfers[key] = transfer
         try:
-            attempts = refreshes = 0
+            attempts = refreshes = moves = 0
             while True:
                 try:
                     await self._fetch_parts(transfer, location)
                     break
+                except errors.FileMigrateError as e:
+                    moves += 1
+                    if moves > MAX_REFERENCE_REFRESHES:
+                        raise DownloadFailed("Telegram kept sending the file to another data center.") from None
+                    location = replace(location, dc_id=e.new_dc)
                 except errors.FileReferenceExpiredError:
                     refreshes += 1
                     if refreshes > MAX_REFERENCE_REFRESHES:
@@ -510,7 +539,8 @@ class MediaDownloader:
         transfer.parts_in_flight += 1
         self.parts_in_flight += 1
         try:
-            result = await self.source.call(request, chat_id=transfer.chat_id, part_slot=self._parts)
+            result = await self.source.call(request, chat_id=transfer.chat_id, part_slot=self._parts,
+                                            dc_id=location.dc_id)
         finally:
             transfer.parts_in_flight -= 1
             self.parts_in_flight -= 1

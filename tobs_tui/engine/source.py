@@ -102,10 +102,12 @@ class TelegramSource:
         self._reconnect_lock = asyncio.Lock()
 
     # -- the one door every request goes through --------------------------------------------------
-    async def call(self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None):
+    async def call(self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None,
+                   dc_id: int | None = None):
         """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
         and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
-        is kept out of the ThrottleDetector, where it would read as throttling."""
+        is kept out of the ThrottleDetector, where it would read as throttling. `dc_id` names the data center
+        that stores a file, when it is not ours."""
         method = type(request).__name__
         attempts = 0
         floods = 0
@@ -118,7 +120,7 @@ class TelegramSource:
             async with self.limit.slot() if part_slot is None else part_slot:
                 started = self._clock()
                 try:
-                    result = await asyncio.wait_for(self.client(wire), self.timeout_s)
+                    result = await asyncio.wait_for(self._send(wire, dc_id), self.timeout_s)
                 except asyncio.TimeoutError:
                     flood = None
                     self.timeouts += 1
@@ -160,6 +162,16 @@ class TelegramSource:
                        f"waiting {decision.wait_s:g} s ({decision.reason}).", seconds=decision.wait_s,
                        chat_id=chat_id)
             await asyncio.sleep(decision.wait_s)
+
+    async def _send(self, wire, dc_id: int | None):
+        if dc_id is None or dc_id == self.client.session.dc_id:
+            return await self.client(wire)
+        # Files live on the DC that stores them; Telethon keeps one authorised connection per DC for them.
+        sender = await self.client._borrow_exported_sender(dc_id)
+        try:
+            return await self.client._call(sender, wire)
+        finally:
+            await self.client._return_exported_sender(sender)
 
     async def _reconnect(self) -> None:
         """Start a fresh connection; Telethon re-sends the requests other tasks still have in flight."""
