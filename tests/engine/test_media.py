@@ -434,6 +434,25 @@ async def test_postprocessing_makes_video_thumbnails_on_the_standard_pool(make_e
     assert standard.completed >= len(items) + len(videos) - h.downloader.stats().files_deduped
 
 
+async def test_a_crash_between_rename_and_record_finishes_without_fetching(make_emu, tmp_path):
+    emu = make_emu(BIG_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root) as h:
+        chat = emu.world.chat_ids()[0]
+        item = await biggest(h, chat)
+        _, refs = await h.download(chat, [item])
+        done = h.vault.store.media_record(chat, item.msg_id)
+        # The state a kill leaves right after the rename: every part recorded, the row not yet "done".
+        parts = range(-(-item.size // PART_SIZE))
+        h.vault.store.start_media(dataclasses.replace(done, status="partial", sha256=None), parts)
+        emu.log.clear()
+        _, again = await h.download(chat, [item])
+        record = h.vault.store.media_record(chat, item.msg_id)
+    assert again[item.msg_id].status == "ok" and emu.log.count(method="GetFileRequest") == 0
+    assert (record.status, record.sha256) == ("done", emu.world.sha256_of_media(item.media_id))
+    assert sha256(root / record.path) == record.sha256 and not list(root.rglob("*.part"))
+
+
 # -- resume after a kill ----------------------------------------------------------------------------------
 
 def _child(session: str, root: str, chat_id: int, msg_id: int) -> None:

@@ -467,17 +467,22 @@ class MediaDownloader:
         """Open "<name>.part", keeping the parts an earlier run made durable; the state DB then says exactly
         which parts the file holds."""
         target = safe_path(self.vault.root, rel)
+        part_path = target.with_name(target.name + ".part")
+        previous = self.store.media_record(chat_id, item.msg_id)
+        same_file = previous is not None and previous.media_id == item.media_id and previous.size == size
+        recorded = self.store.media_parts(rel) if same_file else set()
         try:
             self._make_dirs(target.parent)
-            fd = os.open(target.with_name(target.name + ".part"),
-                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            if (size is not None and recorded == set(range(-(-size // PART_SIZE))) and not part_path.exists()
+                    and target.exists() and target.stat().st_size == size):
+                # Renamed into place just before a crash, before the state DB said so: finish it from there.
+                os.replace(target, part_path)
+            fd = os.open(part_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise write_error(exc, self.vault.root) from exc
         try:
-            previous = self.store.media_record(chat_id, item.msg_id)
-            same_file = previous is not None and previous.media_id == item.media_id and previous.size == size
             have = os.fstat(fd).st_size
-            kept = {p for p in self.store.media_parts(rel) if _part_end(p, size) <= have} if same_file else set()
+            kept = {p for p in recorded if _part_end(p, size) <= have}
             if not kept:
                 os.ftruncate(fd, 0)     # whatever is there belongs to no recorded part
             got = sum(_part_end(p, size) - p * PART_SIZE for p in kept)
