@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from _engine_helpers import vault_bytes
 
@@ -66,6 +67,7 @@ def test_kill_at_random_points_then_resume_gives_the_same_vault(tmp_path):
 
         killed = tmp_path / "killed"
         kills = 0
+        orphans: list[psutil.Process] = []
         while kills < KILLS:
             proc = start(session, killed)
             assert proc.stdout.readline().strip() == "exporting", proc.stderr.read()
@@ -73,8 +75,10 @@ def test_kill_at_random_points_then_resume_gives_the_same_vault(tmp_path):
             time.sleep(rng.uniform(0.0, 2 * span / (KILLS + 1)))
             if proc.poll() is not None:
                 break     # it finished before the kill landed: nothing left to interrupt
+            helpers = psutil.Process(proc.pid).children(recursive=True)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+            orphans.extend(helpers)
             proc.stdout.close()
             proc.stderr.close()
             kills += 1
@@ -83,3 +87,6 @@ def test_kill_at_random_points_then_resume_gives_the_same_vault(tmp_path):
         assert proc.returncode == 0 and "finished done" in out, err
     assert kills >= KILLS - 1, f"only {kills} kills landed before the export finished"
     assert vault_bytes(killed) == vault_bytes(whole)
+    # The render worker processes of a killed exporter notice and exit on their own.
+    _, alive = psutil.wait_procs(orphans, timeout=10)
+    assert not alive, f"render workers outlived their killed exporter: {[p.pid for p in alive]}"

@@ -8,6 +8,7 @@ import datetime
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -47,13 +48,26 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a worker must not outlive its engine process (after a kill -9 nothing tells it; its
+    queue pipe stays open because the worker itself holds the write end)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tobs-render-parent-watch", daemon=True).start()
+
+
 class RenderPool:
     """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
 
     def warm(self) -> None:
         """Start every worker now (imports take a moment) instead of on the first batch."""
