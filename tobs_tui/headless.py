@@ -279,7 +279,8 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
                        "error": c.error} for c in s.chats]}}, ensure_ascii=False), file=out)
         return
     rate = s.messages_done / elapsed if elapsed > 0 else 0.0
-    print(f"Exported {s.messages_done} messages from {len(s.chats)} chats in {elapsed:.1f} s ({rate:.0f} msg/s), "
+    chats = f"{len(s.chats)} chat" + ("" if len(s.chats) == 1 else "s")
+    print(f"Exported {s.messages_done} messages from {chats} in {elapsed:.1f} s ({rate:.0f} msg/s), "
           f"{s.flood_waits} FloodWaits.{_media_text(s.media)}", file=out)
     for c in s.chats:
         line = f"  {c.state.value:<9} {c.messages_done:>8}  {c.title}"
