@@ -94,3 +94,14 @@ def test_the_throttled_profile_finishes_with_every_message(tmp_path):
     print("throttled:", final.flood_waits, final.throttle, [e.message for e in final.events][-10:])
     # The server pushed back (FloodWait or throttled latency) and the user saw it as events.
     assert any(e.kind in (EventKind.FLOOD_WAIT, EventKind.THROTTLE_START) for e in final.events)
+
+
+def test_another_telegram_refusal_fails_only_that_chat(make_runner, emulator):
+    world = emulator.world
+    bad, good = [c for c in world.chat_ids() if world.chats[c].kind == "channel"][:2]
+    emulator.script("GetHistoryRequest", nth=1, error="MSG_ID_INVALID", peer=bad)
+    final = export(make_runner(), [bad, good])
+    states = {c.chat_id: c for c in final.chats}
+    assert states[good].state is ChatState.DONE
+    assert states[bad].state is ChatState.FAILED
+    assert "run the export again" in states[bad].error

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from telethon import utils
+from telethon import errors, utils
 from telethon.tl import functions, types
 
 from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
@@ -529,6 +529,13 @@ class Exporter:
             self.emit(EventKind.ERROR, f"\"{run.info.title}\": {e}", chat_id=cid)
             if isinstance(e, RequestFailed):
                 await chat.finish()
+        except errors.RPCError as e:
+            # Any other refusal by Telegram concerns this chat only; the others go on.
+            run.state = ChatState.FAILED
+            run.error = (f"Telegram refused a request for \"{run.info.title}\" ({e.message}); run the export "
+                         "again later to continue it.")
+            self.emit(EventKind.ERROR, run.error, chat_id=cid)
+            await chat.finish()
         except asyncio.CancelledError:
             run.state = ChatState.CANCELLED
             await asyncio.shield(chat.finish())
