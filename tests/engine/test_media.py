@@ -255,10 +255,13 @@ async def test_flood_wait_mid_file_waits_and_goes_on(make_emu, tmp_path):
     async with harness(emu, tmp_path / "vault") as h:
         chat = emu.world.chat_ids()[0]
         item = await biggest(h, chat)
+        timed = h.source.throttle.get_stats()["sample_count"]
         emu.script("GetFileRequest", 3, error="FLOOD_WAIT_1")
         _, refs = await h.download(chat, [item])
     assert refs[item.msg_id].status == "ok"
     assert any(kind is EventKind.FLOOD_WAIT for kind, _ in h.events)
+    assert h.source.limit.decreases == 0, "a media part's FloodWait leaves the history request limit alone"
+    assert h.source.throttle.get_stats()["sample_count"] == timed, "parts are not timed as round trips"
     assert emu.log.count(method="GetFileRequest", error="FLOOD_WAIT_1") == 1
     offsets = fetched_offsets(emu, item.media_id)
     assert set(offsets) == set(range(0, item.size, PART_SIZE)) and max(offsets.values()) == 1

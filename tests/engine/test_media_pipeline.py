@@ -7,6 +7,8 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,14 +25,15 @@ from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 def media_runner(emulator, tmp_path):
     runners: list[EngineRunner] = []
 
-    def make(**workers) -> EngineRunner:
+    def make(on_snapshot=None, **workers) -> EngineRunner:
         base = Settings()
         settings = dataclasses.replace(
             base, export=dataclasses.replace(base.export, output_dir=tmp_path / "vault", download_media=True),
-            workers=dataclasses.replace(base.workers, max_threads=4, **workers))
+            workers=dataclasses.replace(base.workers, max_threads=4, **workers),
+            ui=dataclasses.replace(base.ui, refresh_hz=20.0))
         events: list = []
         runner = EngineRunner(settings, session=emulator.session_string(), api_id=EMULATOR_API_ID,
-                              api_hash=EMULATOR_API_HASH, on_event=events.append)
+                              api_hash=EMULATOR_API_HASH, on_event=events.append, on_snapshot=on_snapshot)
         runner.events = events
         runner.start()
         runners.append(runner)
@@ -136,3 +139,33 @@ def test_a_failed_file_shows_as_failed_and_a_rerun_fetches_it(media_runner, emul
     status, path, digest, media_id, _ = media_rows(vault, chat)[msg_id]
     assert status == "done" and digest == world.sha256_of_media(media_id)
     assert hashlib.sha256((vault / path).read_bytes()).hexdigest() == digest
+
+
+def test_media_workers_change_while_the_export_runs(media_runner, emulator, tmp_path):
+    emulator.set_profile("lan", {"media_bandwidth": 4 * 1024 * 1024, "media_streams": 4})
+    chat = chat_by_title(emulator.world, "Quiet channel")
+    changed = threading.Event()
+    after: list[tuple[int, int]] = []          # (files in flight, files done) in each snapshot after the change
+    holder: list[EngineRunner] = []
+
+    def on_snapshot(s):
+        if changed.is_set():
+            after.append((s.media.files_in_flight, s.media.files_done))
+        elif s.media.files_in_flight > 1:
+            holder[0].set_limits(media_workers=1)
+            changed.set()
+
+    runner = media_runner(on_snapshot=on_snapshot, media_download_workers=4)
+    holder.append(runner)
+    final = export(runner, [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert changed.is_set(), "the export never had two files in flight"
+    assert final.media.workers == 1
+    drained = next(i for i, (flying, _) in enumerate(after) if flying <= 1)
+    assert max(flying for flying, _ in after[drained:]) <= 1, "one file at a time once the files in flight drained"
+    assert final.media.files_done - after[drained][1] >= 3, "several files were fetched after the change"
+    runner.set_limits(media_workers=0)     # 0 = auto: back to what the disk type suggests
+    deadline = time.monotonic() + 10
+    while runner.snapshot().media.workers != final.media_workers_auto:
+        assert time.monotonic() < deadline, "auto was not restored"
+        time.sleep(0.05)

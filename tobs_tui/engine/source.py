@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 100          # messages.getHistory returns at most 100 a call
 _MAX_ATTEMPTS = 5            # timeouts / dropped connections before a request is given up
+TAKEOUT_ANY_FILE_SIZE = 4 * 1024 ** 3   # Telegram's largest file (Premium), for a takeout without a size cap
 
 
 class ChatUnavailable(Exception):
@@ -106,7 +107,8 @@ class TelegramSource:
                    dc_id: int | None = None):
         """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
         and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
-        is kept out of the ThrottleDetector, where it would read as throttling. `dc_id` names the data center
+        is kept out of the ThrottleDetector, where it would read as throttling; its FloodWaits leave the request
+        limit alone too (Telegram counts getFile apart from history). `dc_id` names the data center
         that stores a file, when it is not ours."""
         method = type(request).__name__
         attempts = 0
@@ -151,7 +153,8 @@ class TelegramSource:
                 continue
             self.flood_waits += 1
             floods += 1
-            self.limit.on_flood()
+            if part_slot is None:    # a media part's FloodWait paces media (its own cap), not history requests
+                self.limit.on_flood()
             premium = isinstance(flood, errors.FloodPremiumWaitError)
             decision = self.policy.decide(flood.seconds, throttled=self.throttle.is_throttled(),
                                           premium=premium, consecutive=floods - 1)
@@ -304,7 +307,9 @@ class TelegramSource:
         try:
             r = await self.call(functions.account.InitTakeoutSessionRequest(
                 message_users=True, message_chats=True, message_megagroups=True, message_channels=True,
-                files=files or None, file_max_size=file_max_size if files else None), takeout=False)
+                # Telethon refuses files without a size cap; no limit set means the largest file Telegram holds.
+                files=files or None, file_max_size=(file_max_size or TAKEOUT_ANY_FILE_SIZE) if files else None),
+                takeout=False)
         except errors.TakeoutInitDelayError as e:
             self.takeout_state = "pending"
             self._emit(EventKind.TAKEOUT_PENDING, "Takeout is pending: approve it in Telegram (Settings > "
