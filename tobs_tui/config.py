@@ -5,6 +5,7 @@ Precedence: defaults < TOML file < environment (MEDIA_WORKERS, MAX_THREADS) < co
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -254,8 +255,10 @@ _ENV_VALIDATORS: dict[str, Validator] = {
 }
 
 
-def _show(value: object) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+def _show(value: object, limit: int = 60) -> str:
+    """A value as the user wrote it, on one line: control characters escaped, long values shortened."""
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_section(section: str, where: str) -> dict[str, Validator]:
@@ -263,7 +266,7 @@ def _check_section(section: str, where: str) -> dict[str, Validator]:
         return _VALIDATORS[section]
     except KeyError:
         allowed = ", ".join(f"[{s}]" for s in _VALIDATORS)
-        raise ConfigError(f"{where}: unknown section [{section}]; the sections are {allowed}.") from None
+        raise ConfigError(f"{where}: unknown section [{_show(section)[1:-1]}]; the sections are {allowed}.") from None
 
 
 def _check_value(section: str, key: str, value: object, where: str, base: Path) -> object:
