@@ -2,13 +2,16 @@
 a share of the profile's ceiling, and against one-part-at-a-time downloading in the same run (A/B alternating,
 medians). Prints one JSON line.
 
-    python -m benchmarks.media_throughput [--rounds 3] [--profile realistic] [--bandwidth-kib 512]
+    python -m benchmarks.media_throughput [--rounds 3] [--profile realistic] [--bandwidth-kib 512] [--export]
+
+--export adds one whole export of a mixed chat through the EngineRunner (history, notes and media together).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -25,6 +28,7 @@ from pathlib import Path
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
+from tobs_tui.config import Settings
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.profiles import get_profile
 from tobs_tui.emulator.world import World
@@ -34,15 +38,19 @@ from tobs_tui.engine.exporter import ChatContext, ExportOptions, media_item
 from tobs_tui.engine.media import MAX_PARTS_IN_FLIGHT, MediaDownloader
 from tobs_tui.engine.names import chat_dir_name
 from tobs_tui.engine.pools import DualPool
+from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine.snapshot import RunState
 from tobs_tui.engine.source import TelegramSource
 from tobs_tui.engine.throttle import ThrottleDetector
 from tobs_tui.engine.vault import Vault
+from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
 MiB = 1024 * 1024
 GOAL = 0.85
 # A channel of large files only: what the media stage spends its time on in a real export.
 WORLD = {"seed": 11, "max_file_size": 8 * MiB, "chats": [
     {"kind": "channel", "title": "Files", "messages": 80, "media": 1.0},
+    {"kind": "channel", "title": "Mixed", "messages": 300, "media": 0.3},
 ]}
 VARIANTS = {
     # The downloader as the export runs it: several files, several parts of each, the global parts cap.
@@ -103,7 +111,7 @@ async def download_round(session: str, work: Path, variant: dict, budget: int) -
     try:
         source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(),
                                 limit=AdaptiveLimit(8), timeout_s=60, emit=lambda *a, **k: None)
-        dialog = (await source.dialogs())[0]
+        dialog = next(d for d in await source.dialogs() if d.title == "Files")
         batch = await source.history_batch(dialog.chat_id, after=0)
         items, total = [], 0
         for m in batch.messages:
@@ -129,6 +137,29 @@ async def download_round(session: str, work: Path, variant: dict, budget: int) -
         shutil.rmtree(root, ignore_errors=True)
 
 
+def export_once(session: str, work: Path) -> dict:
+    """The "Mixed" chat through the real EngineRunner; media bytes over the export's wall time."""
+    base = Settings()
+    settings = dataclasses.replace(
+        base, export=dataclasses.replace(base.export, output_dir=work / "export", download_media=True),
+        workers=dataclasses.replace(base.workers, media_download_workers=VARIANTS["parallel"]["workers"]))
+    runner = EngineRunner(settings, session=session, api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH)
+    try:
+        runner.start()
+        runner.connect().result(600)
+        chat = next(d for d in runner.list_dialogs().result(600) if d.title == "Mixed")
+        started = time.perf_counter()
+        snap = runner.start_export(ExportRequest(chats=(ChatSelection(chat.chat_id),))).result(1800)
+        seconds = time.perf_counter() - started
+    finally:
+        runner.stop()
+        shutil.rmtree(work / "export", ignore_errors=True)
+    if snap.state is not RunState.DONE or snap.media.files_failed:
+        raise RuntimeError(f"the export ended {snap.state.value}: {'; '.join(snap.errors) or 'a file failed'}")
+    return {"seconds": seconds, "bytes": snap.media.bytes_done, "files": snap.media.files_done,
+            "messages": snap.messages_done}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.media_throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth-kib", type=int, default=512,
                         help="per-part bandwidth cap of the server in KiB/s (default 512)")
     parser.add_argument("--budget-mib", type=int, default=16, help="MiB of files downloaded per round (default 16)")
+    parser.add_argument("--export", action="store_true", help="also time one whole export through the engine")
     parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -164,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"downloads are not byte-exact: media {wrong}")
                     rates[name].append(result["bytes"] / result["seconds"])
                     files, total, sizes = result["files"], result["bytes"], result["sizes"]
+            if args.export:
+                print("export of the mixed chat", file=sys.stderr, flush=True)
+                exported = export_once(emu.session, work)
         finally:
             emu.stop()
     speedups = [p / s for p, s in zip(rates["parallel"], rates["one_part"], strict=True)]
@@ -186,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         "met": ratio >= GOAL,
         "speedup_vs_one_part": round(statistics.median(speedups), 2),
         "per_round_mib_s": {k: [round(v / MiB, 3) for v in vs] for k, vs in rates.items()},
+        **({"export": {
+            "messages": exported["messages"], "files": exported["files"],
+            "mib": round(exported["bytes"] / MiB, 2), "seconds": round(exported["seconds"], 2),
+            "media_mib_s": round(exported["bytes"] / exported["seconds"] / MiB, 3),
+            "ratio_to_ceiling": round(exported["bytes"] / exported["seconds"] / ceiling, 3),
+        }} if args.export else {}),
         "cpus": os.cpu_count(),
     }))
     return 0
