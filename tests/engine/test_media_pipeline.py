@@ -169,3 +169,10 @@ def test_media_workers_change_while_the_export_runs(media_runner, emulator, tmp_
     while runner.snapshot().media.workers != final.media_workers_auto:
         assert time.monotonic() < deadline, "auto was not restored"
         time.sleep(0.05)
+
+
+def test_media_workers_env_overrides_the_disk_type(media_runner, emulator, monkeypatch):
+    monkeypatch.setenv("MEDIA_WORKERS", "2")
+    final = export(media_runner(), [chat_by_title(emulator.world, "Quiet channel")])
+    assert final.state is RunState.DONE, final.errors
+    assert final.media.workers == 2 and final.media.files_done > 0
