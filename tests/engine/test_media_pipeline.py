@@ -15,6 +15,7 @@ import pytest
 from conftest import WAIT
 
 from tobs_tui.config import Settings
+from tobs_tui.emulator.world import HOSTILE_TITLE
 from tobs_tui.engine.render.json_export import FILE_NOT_INCLUDED, FILE_TOO_LARGE, FILE_UNAVAILABLE
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import EventKind, RunState
@@ -65,7 +66,7 @@ def chat_by_title(world, title: str) -> int:
 
 def test_notes_and_json_point_at_downloaded_files(media_runner, emulator, tmp_path):
     world = emulator.world
-    chats = [chat_by_title(world, "News Channel"), chat_by_title(world, "Quiet channel")]
+    chats = [chat_by_title(world, t) for t in ("News Channel", "Quiet channel", HOSTILE_TITLE)]
     runner = media_runner()
     final = export(runner, chats)
     assert final.state is RunState.DONE, final.errors
