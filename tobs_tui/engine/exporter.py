@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 RANGE_IDS = 2_000            # ids per range when a channel's history is split for concurrent fetching
 SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
-RANGE_QUEUE = 2              # batches a range may fetch ahead of the writer (bounds memory)
+RANGE_QUEUE = 4              # batches a range may fetch ahead of the writer (bounds memory)
+MERGE_BATCHES = 4            # waiting batches of one range rendered and committed together
 RENDER_AHEAD = 4            # batches rendering in worker processes while the oldest is committed
 RECENT_INDEX = 20_000        # reply targets kept in memory per chat before falling back to the state DB
 GENERAL_TOPIC = 1
@@ -276,7 +277,7 @@ class ChatExport:
                 # Ranges ahead of the writer are fetched while it works; how many is bounded by the limit.
                 for j in range(i, min(len(ranges), i + max(1, self.x.source.limit.limit))):
                     ensure(j)
-                while (batch := await queues[i].get()) is not None:
+                while (batch := await self._next_group(queues[i])) is not None:
                     prepared = await self._prepare(batch)
                     rendering.append((prepared, self.x.render(prepared.job)))
                     if len(rendering) > RENDER_AHEAD:
@@ -290,6 +291,28 @@ class ChatExport:
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    @staticmethod
+    async def _next_group(queue: asyncio.Queue) -> HistoryBatch | None:
+        """The next batch, merged with the ones already waiting behind it (up to MERGE_BATCHES): one render job
+        and one commit for several batches when fetching runs ahead, without ever waiting to fill a group."""
+        first = await queue.get()
+        if first is None:
+            return None
+        group = [first]
+        while len(group) < MERGE_BATCHES and not queue.empty():
+            nxt = queue.get_nowait()
+            if nxt is None:
+                queue.put_nowait(None)   # the range's end marker stays for the next call
+                break
+            group.append(nxt)
+        if len(group) == 1:
+            return first
+        entities: dict = {}
+        for b in group:
+            entities.update(b.entities)
+        return HistoryBatch(messages=tuple(m for b in group for m in b.messages), entities=entities,
+                            count=group[-1].count, exhausted=group[-1].exhausted)
 
     async def _fetch_range(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
         try:

@@ -122,8 +122,11 @@ class TelegramSource:
             async with self.limit.slot() if part_slot is None else part_slot:
                 started = self._clock()
                 try:
-                    result = await asyncio.wait_for(self._send(wire, dc_id), self.timeout_s)
-                except asyncio.TimeoutError:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
+                    # reply lands, and a cancelled export would then fetch on and hang on a full queue.
+                    async with asyncio.timeout(self.timeout_s):
+                        result = await self._send(wire, dc_id)
+                except TimeoutError:
                     flood = None
                     self.timeouts += 1
                     attempts += 1
