@@ -78,6 +78,21 @@ def test_whole_disk_without_partition(fs, export_dir):
     assert detect(export_dir, fs, fs.number("8:16", sdb)).kind == "hdd"
 
 
+@pytest.mark.parametrize("name", ["vda", "xvdb"])
+def test_paravirtual_disk_claiming_rotational_is_unknown(fs, export_dir, name):
+    # virtio-blk and Xen disks say rotational=1 by default; a partition of one asks the disk.
+    vd = fs.disk(f"pci0000:00/virtio2/block/{name}", rotational=1)
+    part = fs.disk(f"pci0000:00/virtio2/block/{name}/{name}1", partition=1)
+    info = detect(export_dir, fs, fs.number("252:1", part))
+    assert info.kind == "unknown" and "virtual disk" in info.reason
+    assert media_workers_for(info.kind) == 6
+
+
+def test_paravirtual_disk_marked_non_rotational_is_ssd(fs, export_dir):
+    vd = fs.disk("pci0000:00/virtio3/block/vdc", rotational=0)
+    assert detect(export_dir, fs, fs.number("252:32", vd)).kind == "ssd"
+
+
 def test_dm_crypt_on_ssd_follows_slaves(fs, export_dir):
     fs.disk("pci/nvme0n1", rotational=0)
     part = fs.disk("pci/nvme0n1/nvme0n1p3", partition=3)

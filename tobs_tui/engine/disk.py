@@ -27,6 +27,9 @@ _NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ce
 _MEMORY_FS = {"tmpfs", "ramfs"}
 _VIRTUAL_BLOCK = {"loop": "a loop device (a file on another disk)", "zram": "compressed RAM (zram)",
                   "nbd": "a network block device", "ram": "a RAM disk"}
+# Paravirtual disks (virtio-blk "vda", Xen "xvda") report rotational=1 by default whatever storage backs them,
+# so on them "1" says nothing; "0" is only there when the host set it on purpose.
+_PARAVIRTUAL_DISKS = ("vd", "xvd")
 _MAX_DEPTH = 8              # dm on md on partitions nests a few levels; a cycle must not hang us
 
 
@@ -110,6 +113,8 @@ def _classify(dev: Path, sys_root: Path, depth: int = 0) -> tuple[DiskKind, str]
         kind: DiskKind = "hdd" if "hdd" in kinds else "unknown" if "unknown" in kinds else "ssd"
         return kind, f"{name} over [{'; '.join(w for _, w in members)}]"
     rotational = _read(dev / "queue" / "rotational")
+    if rotational == "1" and name.startswith(_PARAVIRTUAL_DISKS) and name.lstrip("x").removeprefix("vd").isalpha():
+        return "unknown", f"{name} is a virtual disk: its rotational flag does not tell what storage is behind it"
     if rotational == "1":
         return "hdd", f"{name} is rotational"
     if rotational == "0":
