@@ -428,9 +428,11 @@ class EngineRunner:
     def _throttle_event(self, kind: str, t: float, info: dict) -> None:
         # Called from ThrottleDetector.record, which runs on the engine loop.
         if kind == "throttle_start":
-            self._emit(EventKind.THROTTLE_START, f"Telegram is slowing us down: average latency "
+            # Latency also rises when our own requests queue behind each other; either way fewer in flight helps.
+            self._emit(EventKind.THROTTLE_START, f"Requests slowed down: average latency "
                        f"{info.get('avg_latency_ms', 0):.0f} ms against a baseline of "
-                       f"{info.get('baseline_latency_ms', 0):.0f} ms; fewer requests in flight.")
+                       f"{info.get('baseline_latency_ms', 0):.0f} ms (Telegram throttling, or our requests "
+                       "queueing); fewer requests in flight.")
         else:
             self._emit(EventKind.THROTTLE_END, "Latency is back to normal.")
 
