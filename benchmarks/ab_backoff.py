@@ -4,12 +4,10 @@ EngineRunner on the `throttled` and `hostile` profiles."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.harness import Row, Samples, emulator, export_all, fresh_dir, ratio_row, run_rounds, spread_text
-from tobs_tui.emulator.profiles import get_profile
 from tobs_tui.engine.backoff import BackoffPolicy, FixedBackoff, FloodDecision, FloodWaitPolicy
 
 SECTION = "2. Adaptive FloodWait backoff vs fixed s + 1"
@@ -42,49 +40,40 @@ class RecordingPolicy:
         return decision
 
 
-class EpisodeClock:
-    """The `throttled` profile slows the server for `throttle_for_s` of every `throttle_every_s`, counted from
-    the emulator's start; each export starts at the same point of that cycle, the end of an episode, so both
-    policies meet the same server: a healthy start (the detector learns its baseline), then an episode."""
-
-    def __init__(self, profile: str) -> None:
-        p = get_profile(profile)
-        self.every, self.phase = p.throttle_every_s, p.throttle_for_s
-        self.origin = time.monotonic()   # just after the emulator process began listening: its epoch is earlier
-
-    def wait_for_phase(self) -> None:
-        if not self.every:
-            return
-        into = (time.monotonic() - self.origin) % self.every
-        time.sleep((self.phase - into) % self.every)
-
-
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    messages = 200 if quick else 6_000
     rounds = 1 if quick else 3
-    chats = [{"kind": "supergroup", "title": "Backoff", "messages": messages, "media": 0.2},
-             {"kind": "private", "messages": messages // 10, "media": 0.2}]
     out: list[Row] = []
     for profile in PROFILES:
+        # `throttled` starts with a 10 s episode and has the next at 20 s: 9,000 messages reach it.
+        messages = 200 if quick else (9_000 if profile == "throttled" else 4_000)
+        chats = [{"kind": "supergroup", "title": "Backoff", "messages": messages, "media": 0.2},
+                 {"kind": "private", "messages": messages // 10, "media": 0.2}]
+
         def variant(name: str, make: Callable[[], BackoffPolicy]) -> Callable[[], dict[str, float]]:
             def one() -> dict[str, float]:
                 policy = RecordingPolicy(make())
-                r = export_all(emu, fresh_dir(work, f"backoff-{profile}-{name}-"), policy=policy,
-                               request_timeout_s=REQUEST_TIMEOUT_S, before=None if quick else clock.wait_for_phase)
+                # A fresh emulator each run: the same seeded faults, throttle episodes from the same start and
+                # full token buckets, so both policies meet the same server.
+                with emulator(profile, chats) as emu:
+                    r = export_all(emu, fresh_dir(work, f"backoff-{profile}-{name}-"), policy=policy,
+                                   request_timeout_s=REQUEST_TIMEOUT_S)
+                throttled = sum(1 for e in r.events if e.kind.name == "THROTTLE_START")
                 return {"seconds": r.seconds, "flood_waits": r.snapshot.flood_waits,
-                        "longest_run": policy.longest_run, "waited_s": policy.waited_s, "rate": r.rate}
+                        "longest_run": policy.longest_run, "waited_s": policy.waited_s, "rate": r.rate,
+                        "throttle_starts": throttled, "messages": messages}
             return one
 
-        with emulator(profile, chats) as emu:
-            clock = EpisodeClock(profile)
-            s = run_rounds({"adaptive": variant("adaptive", FloodWaitPolicy), "fixed": variant("fixed", FixedBackoff)},
-                           rounds, lambda text, p=profile: progress(f"{p}: {text}"))
-        out += rows(s, profile, messages)
+        s = run_rounds({"adaptive": variant("adaptive", FloodWaitPolicy), "fixed": variant("fixed", FixedBackoff)},
+                       rounds, lambda text, p=profile: progress(f"{p}: {text}"))
+        out += rows(s, profile)
     return out
 
 
-def rows(s: Samples, profile: str, messages: int) -> list[Row]:
-    setup = f"`{profile}` profile, {messages:,} + {messages // 10:,} messages"
+def rows(s: Samples, profile: str) -> list[Row]:
+    messages = int(s.of("adaptive", "messages")[0])
+    setup = (f"`{profile}` profile, {messages:,} + {messages // 10:,} messages, a fresh emulator per run; throttle "
+             f"episodes detected: adaptive {spread_text(s.of('adaptive', 'throttle_starts'), '{:.0f}')}, fixed "
+             f"{spread_text(s.of('fixed', 'throttle_starts'), '{:.0f}')}")
     waited = (f"time spent waiting: adaptive {spread_text(s.of('adaptive', 'waited_s'), '{:.1f}')} s, fixed "
               f"{spread_text(s.of('fixed', 'waited_s'), '{:.1f}')} s")
     return [

@@ -51,9 +51,9 @@ def write_files(vault: Vault, workers: int, files: int, file_bytes: int, part: b
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 7
     file_bytes = (1 if quick else 4) * 1024 * 1024
-    files = 16 if quick else 32          # at least two files per worker at 16 in flight
+    files = 16 if quick else 64          # at least two files per worker at 16 in flight
     part = os.urandom(PART)
     out: list[Row] = []
     for fs in FILESYSTEMS:
