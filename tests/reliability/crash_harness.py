@@ -189,8 +189,9 @@ def committed_messages(vault: Path) -> int:
         return 0   # killed before the schema existed
 
 
-def consistency_problems(vault: Path) -> list[str]:
-    """What must hold in any finished vault on its own: DB intact, files at their committed lengths, no leftovers."""
+def consistency_problems(vault: Path, *, finished: bool = True) -> list[str]:
+    """What must hold in any vault on its own: DB intact, files at their committed lengths; once an export has
+    finished, no leftovers either (a stopped one keeps its ".part" files to resume them)."""
     problems: list[str] = []
     db = sqlite3.connect(f"file:{vault / '.tobs' / 'state.sqlite'}?mode=ro", uri=True)
     try:
@@ -215,7 +216,7 @@ def consistency_problems(vault: Path) -> list[str]:
     finally:
         db.close()
     leftovers = [p.relative_to(vault).as_posix() for p in vault.rglob("*")
-                 if p.name.endswith(".part") or p.suffix == ".tmp"]
+                 if (finished and p.name.endswith(".part")) or p.suffix == ".tmp"]
     leftovers += [f".tobs/tmp/{p.name}" for p in (vault / ".tobs" / "tmp").iterdir()]
     if leftovers:
         problems.append(f"left behind: {', '.join(sorted(set(leftovers))[:5])}")
