@@ -1,0 +1,144 @@
+"""Bad input at the edges: fuzzed config files and env values through the real command line, wrong login codes and
+passwords, an export dir that is a file, and two exports into one vault at once. Each gets one clear sentence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import tomli_w
+from conftest import WAIT
+from crash_harness import REPO, WORLD_TOML, child_env, compare
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tobs_tui import cli
+from tobs_tui.config import Settings, to_toml_dict
+from tobs_tui.engine.login import LoginError
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Every real key with a value of any TOML type, plus keys and sections that do not exist.
+KEYS = [(section, key) for section, table in to_toml_dict(Settings()).items() for key in table]
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=True),
+                    st.text(max_size=40), st.lists(st.text(max_size=8), max_size=3),
+                    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_sentence(code: int, err: str) -> None:
+    if code == 0:
+        return
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("tobs-tui: "), err
+
+
+@FUZZ
+@given(entries=st.lists(st.tuples(st.sampled_from(KEYS + [("export", "nope"), ("nosuch", "key")]), scalars),
+                        min_size=1, max_size=4),
+       command=st.sampled_from([["config", "check"], ["config", "show"], ["doctor"]]))
+def test_fuzzed_config_values_through_the_command_line(tmp_path, capsys, entries, command):
+    data: dict = {}
+    for (section, key), value in entries:
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+    cfg = tmp_path / "fuzz.toml"
+    cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
+    code, _, err = run_cli(["--config", str(cfg), *command], capsys)
+    assert_one_sentence(code, err)
+
+
+@FUZZ
+@given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_fuzzed_config_bytes_through_the_command_line(tmp_path, capsys, raw):
+    cfg = tmp_path / "fuzz.toml"
+    cfg.write_bytes(raw)
+    code, _, err = run_cli(["--config", str(cfg), "doctor"], capsys)
+    assert_one_sentence(code, err)
+
+
+@FUZZ
+@given(name=st.sampled_from(["MEDIA_WORKERS", "MAX_THREADS", "TOBS_CONFIG"]),
+       value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30))
+def test_fuzzed_env_values_through_the_command_line(capsys, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    code, _, err = run_cli(["doctor"], capsys)
+    assert_one_sentence(code, err)
+
+
+def test_wrong_login_code_and_password_are_one_sentence_each(make_runner, emulator):
+    world = emulator.world
+    runner = make_runner(authorized=False)
+    assert runner.connect().result(WAIT) is False
+    runner.send_code(world.twofa_phone).result(WAIT)
+    wrong_code = "54321" if world.demo_code != "54321" else "11111"
+    with pytest.raises(LoginError) as bad_code:
+        runner.sign_in(wrong_code).result(WAIT)
+    assert str(bad_code.value) == "That login code is wrong; check the code Telegram sent and try again."
+    assert runner.sign_in(world.demo_code).result(WAIT) == "password_needed"
+    with pytest.raises(LoginError) as bad_password:
+        runner.check_password("not-" + world.twofa_password).result(WAIT)
+    assert str(bad_password.value) == "That two-step verification password is wrong; try again."
+    assert world.twofa_password not in str(bad_password.value)
+    runner.check_password(world.twofa_password).result(WAIT)
+    assert runner.connect().result(WAIT) is True
+
+
+def test_an_unknown_phone_and_empty_inputs_are_one_sentence(make_runner, emulator):
+    runner = make_runner(authorized=False)
+    runner.connect().result(WAIT)
+    for call, arg in ((runner.send_code, "+1999"), (runner.send_code, "  "), (runner.sign_in, "12")):
+        with pytest.raises(LoginError) as e:
+            call(arg).result(WAIT)
+        assert str(e.value).endswith(".") and "\n" not in str(e.value)
+
+
+def export_cmd(tmp_path, out) -> list[str]:
+    world = tmp_path / "world.toml"
+    world.write_text(WORLD_TOML, encoding="utf-8")
+    return [sys.executable, "-m", "tobs_tui", "export", "--emulator", "lan", "--world", str(world), "--all",
+            "--out", str(out)]
+
+
+def test_export_dir_that_is_a_file_is_one_sentence(tmp_path):
+    out = tmp_path / "vault"
+    out.write_text("not a folder")
+    run = subprocess.run(export_cmd(tmp_path, out), env=child_env(tmp_path / "home"), cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "is a file; choose a folder" in run.stderr and "Traceback" not in run.stderr + run.stdout
+    assert out.read_text() == "not a folder"
+
+
+@pytest.mark.slow
+def test_two_exports_into_one_vault_at_once(tmp_path):
+    """The second is refused with one sentence while the first runs; the first ends exactly like a lone export."""
+    env = child_env(tmp_path / "home")
+    vault, alone = tmp_path / "vault", tmp_path / "alone"
+    first = subprocess.Popen(export_cmd(tmp_path, vault), env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (vault / ".tobs" / "state.sqlite").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(export_cmd(tmp_path, vault), env=env, cwd=REPO, capture_output=True, text=True,
+                                timeout=120)
+        first_out, _ = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, first_out
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "Another export is writing to" in second.stderr and "Traceback" not in second.stderr
+    lone = subprocess.run(export_cmd(tmp_path, alone), env=env, cwd=REPO, capture_output=True, timeout=300)
+    assert lone.returncode == 0
+    assert compare(alone, vault) == []
