@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections import deque
@@ -654,7 +655,13 @@ class MediaDownloader:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             await asyncio.wait([future])
+            if not future.cancelled():
+                future.exception()   # the caller is gone: its error would only be "never retrieved" noise
             raise
+        except (OSError, sqlite3.OperationalError) as exc:
+            # A full disk often shows first in the state DB ("database or disk is full"): one sentence, not a
+            # traceback, and the chat stops at its last commit.
+            raise write_error(exc, self.vault.root) from exc
 
 
 def _rpc_reason(e: errors.RPCError) -> str:
@@ -682,7 +689,8 @@ async def _all(coros: Iterable) -> list:
     for t in pending:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    for t in tasks:
-        if t.done() and not t.cancelled() and t.exception() is not None:
-            raise t.exception()
+    # Every failure is retrieved (the rest would be "never retrieved" noise); the first is raised.
+    failures = [e for t in tasks if t.done() and not t.cancelled() and (e := t.exception()) is not None]
+    if failures:
+        raise failures[0]
     return [t.result() for t in tasks]
