@@ -17,6 +17,7 @@ from typing import TextIO
 
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.engine.client import CredentialsError
+from tobs_tui.engine.names import UnsafePathError
 from tobs_tui.engine.runner import BusyError, ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import ChatState, DialogInfo, EngineSnapshot, MediaStats
 from tobs_tui.engine.vault import VaultLockedError, VaultWriteError
@@ -31,7 +32,8 @@ class UsageError(Exception):
 
 
 # Errors a user can cause or fix: shown as their one sentence, never as a traceback.
-_USER_ERRORS = (UsageError, CredentialsError, ConnectionError, VaultLockedError, VaultWriteError, BusyError)
+_USER_ERRORS = (UsageError, CredentialsError, ConnectionError, VaultLockedError, VaultWriteError, BusyError,
+                UnsafePathError)
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:

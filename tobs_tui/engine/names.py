@@ -168,7 +168,8 @@ def safe_path(root: Path, *parts: str) -> Path:
         except FileNotFoundError:
             break  # nothing below a missing component can be a planted link yet
         if stat.S_ISLNK(mode):
-            raise UnsafePathError(f"{path} is a symlink inside the export dir; refusing to write through it")
+            raise UnsafePathError(f"{path} is a symlink inside the export dir; refusing to write through it, "
+                                  "so remove the link and run the export again.")
     path = root.joinpath(*components)
     if os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) != os.path.abspath(root):
         raise UnsafePathError(f"{path} is outside the export dir {root}")
