@@ -133,3 +133,30 @@ def test_since_starts_at_that_date(make_runner, emulator, tmp_path):
     seen = sorted(i for ids_ in notes_of(chat_dir(tmp_path / "vault", chat)).values() for i in ids_)
     expected = [i for i in ids if datetime.datetime.fromtimestamp(spec.date_of_id(i), datetime.UTC).date() >= middle]
     assert seen == expected
+
+
+def test_a_topic_selection_then_the_whole_forum(make_runner, emulator, tmp_path):
+    world = emulator.world
+    forum = next(c for c in world.chat_ids() if world.chats[c].kind == "forum")
+    spec = world.chats[forum]
+    runner = make_runner()
+    assert runner.connect().result(WAIT)
+    runner.list_dialogs().result(WAIT)
+    topics = runner.list_topics(forum).result(WAIT)
+    chosen = next(t.topic_id for t in topics if t.topic_id != 1)
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(forum, topic_ids=(chosen,)),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    vault = tmp_path / "vault"
+    notes = notes_of(chat_dir(vault, forum))
+    assert len({n.split("/")[1] for n in notes}) == 1, "only the chosen topic's folder"
+    only = sorted(i for ids in notes.values() for i in ids)
+    assert only == [i for i in spec.ids() if world.topic_of(spec, i) == chosen]
+    # Then everything: the other topics from their start, the chosen one not written twice.
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(forum),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    assert_chat_exported(vault, world, forum)
+    # And an incremental run fetches nothing old again.
+    emulator.log.clear()
+    again = runner.start_export(ExportRequest(chats=(ChatSelection(forum),))).result(WAIT)
+    assert again.messages_done == 0
+    assert all(r.params["offset_id"] > spec.top_id for r in emulator.log.records if r.method == "GetHistoryRequest")

@@ -229,9 +229,12 @@ class ChatExport:
                 self.topic_dirs[topic.topic_id] = topic_dir_name(topic.title, topic.topic_id)
             self.topic_last = await self.x.in_pool(self.store.topic_last_ids, self.chat_id)
             wanted = self.run.selection.topic_ids
-            if wanted:
-                # A topic chosen for the first time starts from the beginning even if others are further on.
-                after = min(self.topic_last.get(t, 0) for t in wanted)
+            # A topic chosen for the first time (or left out before) starts from its beginning even if others
+            # are further on; messages of topics already past an id are skipped when they come by again.
+            behind = [self.topic_last.get(t.topic_id, 0) for t in topics
+                      if (not wanted or t.topic_id in wanted)
+                      and t.top_message_id > self.topic_last.get(t.topic_id, 0)]
+            after = min([after, *behind])
         since = self.run.selection.since
         if since is not None and after == 0:
             after = await self._first_id_before(since)
