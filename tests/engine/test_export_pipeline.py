@@ -85,8 +85,11 @@ def test_a_split_chat_is_written_in_order(make_runner, emulator, tmp_path, monke
 def test_incremental_rerun_fetches_only_new_messages(make_runner, emulator, tmp_path):
     world = emulator.world
     chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
-    assert export(make_runner(), [chat]).state is RunState.DONE
+    first = make_runner()
+    assert export(first, [chat]).state is RunState.DONE
     last = world.chats[chat].top_id
+    dialogs = {d.chat_id: d for d in first.list_dialogs().result(WAIT)}
+    assert dialogs[chat].last_exported_id == last and dialogs[chat].new_since_export == 0
     world.add_messages(chat, 7)
     emulator.log.clear()
     final = export(make_runner(), [chat])
