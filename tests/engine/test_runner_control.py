@@ -122,3 +122,20 @@ def test_commands_before_connect_say_so(make_runner):
     runner = make_runner()
     with pytest.raises(Exception, match="connect first"):
         runner.list_dialogs().result(WAIT)
+
+
+@pytest.mark.skipif(not hasattr(__import__("asyncio"), "eager_task_factory"), reason="Python 3.12+")
+def test_runner_works_from_inside_a_textual_like_loop(make_runner):
+    """Textual installs asyncio.eager_task_factory, in which Telethon hangs; the runner keeps its own loop."""
+    import asyncio
+
+    runner = make_runner()
+
+    async def ui() -> tuple[bool, int]:
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        authorized = await asyncio.wait_for(asyncio.wrap_future(runner.connect()), WAIT)
+        dialogs = await asyncio.wait_for(asyncio.wrap_future(runner.list_dialogs()), WAIT)
+        return authorized, len(dialogs)
+
+    authorized, count = asyncio.run(ui())
+    assert authorized and count > 0
