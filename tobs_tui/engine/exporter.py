@@ -225,7 +225,8 @@ class ChatExport:
                              kind=self.info.kind.value, username=self.info.username, dir_name=self.dir_name)
         after = record.last_id if record else 0
         if self.info.is_forum:
-            for topic in await self.x.source.topics(self.chat_id):
+            topics = await self.x.source.topics(self.chat_id)
+            for topic in topics:
                 self.topic_dirs[topic.topic_id] = topic_dir_name(topic.title, topic.topic_id)
             self.topic_last = await self.x.in_pool(self.store.topic_last_ids, self.chat_id)
             wanted = self.run.selection.topic_ids
