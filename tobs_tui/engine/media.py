@@ -258,6 +258,7 @@ class MediaDownloader:
     async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
         refs: dict[int, MediaRef] = {}
         wanted: list[MediaItem] = []
+        skipped: list[MediaRecord] = []
         for item in items:
             reason = ("media downloads are off in the settings" if not self.enabled
                       else skip_reason(item, chat, self.options))
@@ -269,9 +270,11 @@ class MediaDownloader:
             self.files_skipped += 1
             refs[item.msg_id] = MediaRef(kind=item.kind, path=None, status="skipped", file_name=item.file_name,
                                          mime_type=item.mime_type, size=item.size, reason=reason)
-            await self._in_pool(self.store.upsert_media, MediaRecord(
-                chat.chat_id, item.msg_id, item.media_id, item.kind, "", item.size, status="skipped",
-                reason=reason))
+            skipped.append(MediaRecord(chat.chat_id, item.msg_id, item.media_id, item.kind, "", item.size,
+                                       status="skipped", reason=reason))
+        if skipped:
+            # One transaction per batch, not one per file: with downloads off every file of a chat lands here.
+            await self._in_pool(self.store.upsert_media_many, skipped)
         results = await _all(self._one(chat.chat_id, chat.title, item, media_rel_path(chat.dir_name, item))
                              for item in wanted)
         for item, ref in zip(wanted, results):
@@ -395,6 +398,11 @@ class MediaDownloader:
         root = self.vault.root
         source, target = safe_path(root, source_rel), safe_path(root, rel)
         try:
+            # This message's own download, left half done by an earlier run (parked, failed, killed), is not
+            # needed any more: without this its ".part" would stay in the vault for good.
+            stale = target.with_name(target.name + ".part")
+            if stale.exists():
+                stale.unlink()
             if target.exists() and os.path.samefile(source, target):
                 return rel
             self._make_dirs(target.parent)
