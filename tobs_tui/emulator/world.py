@@ -930,27 +930,28 @@ def _synthetic_data(seed: int, scale: str) -> dict[str, Any]:
             {"kind": "channel", "title": "Quiet channel", "messages": 60, "media": 0.5, "signatures": False},
         ]
     else:
-        sizes = {"max_file_size": 40 * 1024 * 1024, "generated_users": 60}
+        # Files stay small and sparse so exporting every demo chat with media fits in a few GB of disk.
+        sizes = {"max_file_size": 2 * 1024 * 1024, "generated_users": 60}
         chats = [
-            {"kind": "supergroup", "title": "Engineering", "messages": 50_000, "media": 0.15,
+            {"kind": "supergroup", "title": "Engineering", "messages": 50_000, "media": 0.01,
              "username": "engineering"},
-            {"kind": "forum", "title": "Community Forum", "messages": 20_000, "media": 0.2,
+            {"kind": "forum", "title": "Community Forum", "messages": 20_000, "media": 0.03,
              "topics": list(_TOPIC_TITLES), "username": "community_forum"},
-            {"kind": "channel", "title": "Tech News", "messages": 12_000, "media": 0.35, "username": "tech_news"},
+            {"kind": "channel", "title": "Tech News", "messages": 12_000, "media": 0.05, "username": "tech_news"},
             {"kind": "supergroup", "title": HOSTILE_TITLE, "messages": 200, "hostile": True},
-            {"kind": "group", "title": "Family 🏡", "messages": 6_000, "media": 0.4},
-            {"kind": "channel", "title": "Photo Stream 📷", "messages": 3_000, "media": 0.9},
+            {"kind": "group", "title": "Family 🏡", "messages": 6_000, "media": 0.08},
+            {"kind": "channel", "title": "Photo Stream 📷", "messages": 600, "media": 0.9},
         ]
         chats.append({"kind": "private", "user": 1005, "messages": 300, "media": 0.1})  # a deleted account
         chats.append({"kind": "private", "user": 1007, "messages": 200, "media": 0.0})  # a bot
         for i in range(20):
-            chats.append({"kind": "private", "messages": 1_000 + (mix(seed, 91, i) % 9_000), "media": 0.25})
+            chats.append({"kind": "private", "messages": 1_000 + (mix(seed, 91, i) % 9_000), "media": 0.01})
         for i in range(8):
             chats.append({"kind": ("supergroup", "group")[i % 2], "title": f"Project {chr(65 + i)}",
-                          "messages": 2_000 + (mix(seed, 92, i) % 20_000), "media": 0.2})
+                          "messages": 2_000 + (mix(seed, 92, i) % 20_000), "media": 0.01})
         for i in range(4):
             chats.append({"kind": "channel", "title": f"Broadcast {i + 1}",
-                          "messages": 2_500 + (mix(seed, 93, i) % 10_000), "media": 0.3, "signatures": i % 2 == 0})
+                          "messages": 2_500 + (mix(seed, 93, i) % 10_000), "media": 0.04, "signatures": i % 2 == 0})
         if scale == "big":
             chats.insert(1, {"kind": "supergroup", "title": "The Million", "messages": 1_000_000, "media": 0.1,
                              "username": "the_million"})
