@@ -320,18 +320,21 @@ def _pgid_of(proc_dir: Path) -> int | None:
 
 
 def _stop_problems(name: str, after: float, run: Run) -> list[str]:
-    """What a signalled export did wrong beyond the vault: hanging, orphans, and for Ctrl-C an unclean exit."""
+    """What a signalled export did wrong beyond the vault: hanging, orphans, and for Ctrl-C / SIGTERM an unclean
+    exit."""
     where = f"SIG{name} after {after:.2f} s"
     if run.exit_code == HUNG:
         return [f"{where}: did not stop within {STOP_TIMEOUT_S} s"]
     problems = []
     if run.orphans:
         problems.append(f"{where}: {run.orphans} worker processes outlived it")
-    if name != "INT" or _in_startup_import(run.output):
+    if name == "KILL" or _in_startup_import(run.output):
         return problems
-    # 130 after a clean cancel; a Ctrl-C that lands before the export started may also end it with 1 or 2 (a
-    # half-made connection), never with a traceback.
-    if run.exit_code not in (130, 1, 2):
+    # SIGTERM is handled as Ctrl-C once the export runs: 130 after a clean cancel. Landing before the export
+    # started, Ctrl-C may end it with 1 or 2 (a half-made connection) and SIGTERM with its default (-15); never
+    # with a traceback.
+    allowed = (130, 1, 2, -signal.SIGTERM) if name == "TERM" else (130, 1, 2)
+    if run.exit_code not in allowed:
         problems.append(f"{where}: exit {run.exit_code}, expected 130")
     if any(sign in run.output for sign in _UNCLEAN):
         line = next(l for l in run.output.splitlines() if any(sign in l for sign in _UNCLEAN))
