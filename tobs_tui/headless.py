@@ -10,8 +10,11 @@ import argparse
 import dataclasses
 import datetime
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -169,9 +172,23 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     return 0 if done and len(final.chats) == len(chosen) else 1
 
 
+def _sigterm_as_ctrl_c() -> Callable[[], object]:
+    """`kill`, `docker stop` and service managers send SIGTERM: make it stop the export as cleanly as Ctrl-C.
+    Returns what undoes it. Handlers can only be set on the main thread; elsewhere SIGTERM keeps its default."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def _follow(runner: EngineRunner, future, args, out: TextIO, period: float) -> EngineSnapshot | None:
-    """Show progress until the export ends; Ctrl-C cancels cleanly (the vault stays consistent)."""
+    """Show progress until the export ends; Ctrl-C or SIGTERM cancels cleanly (the vault stays consistent)."""
     show = _JsonProgress(out) if args.json_progress else (_RichProgress() if out.isatty() else _LineProgress(out))
+    restore_sigterm = _sigterm_as_ctrl_c()
     try:
         while True:
             try:
@@ -186,6 +203,8 @@ def _follow(runner: EngineRunner, future, args, out: TextIO, period: float) -> E
         runner.cancel().result()
         show.close()
         return None
+    finally:
+        restore_sigterm()
 
 
 class _JsonProgress:
