@@ -57,6 +57,15 @@ async def pick(pilot, app, title: str) -> None:
     await pilot.press("escape", "space")
 
 
+async def start_without_media(pilot, app) -> None:
+    """Ctrl+O switches media off for the whole selection (these tests are about messages, and the
+    synthetic world's media run to gigabytes), then Enter starts the export."""
+    table = app.screen.query_one(DialogTable)
+    await pilot.press("ctrl+o")
+    assert table.selected and not any(o.media for o in table.selected.values())
+    await pilot.press("enter")
+
+
 async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -101,7 +110,7 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
             await pick(pilot, app, chat.title)
         table = app.screen.query_one(DialogTable)
         assert {k[0] for k in table.selected} == {c.chat_id for c in chats}
-        await pilot.press("enter")
+        await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.current_mode == "dashboard", what="the dashboard")
         seen: list[int] = []
 
@@ -181,7 +190,7 @@ async def test_pause_resume_then_cancel_keeps_a_resumable_vault(make_app, emulat
         await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
         chat = small_chats(app, 1, lo=8_000, hi=60_000)[0]
         await pick(pilot, app, chat.title)
-        await pilot.press("enter")
+        await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
         await pilot.press("f7")
         await wait_until(pilot, lambda: app.live.latest.state is RunState.PAUSED, what="the pause")
@@ -213,7 +222,7 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         session = app.session
         chat = small_chats(app, 1, lo=8_000, hi=60_000)[0]
         await pick(pilot, app, chat.title)
-        await pilot.press("enter")
+        await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit question")
@@ -233,7 +242,7 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen)
                          and again.screen.query_one(DialogTable).dialog_count > 0, what="the chat list")
         await pick(pilot, again, chat.title)
-        await pilot.press("enter")
+        await start_without_media(pilot, again)
         await wait_until(pilot, lambda: again.live.latest and again.live.latest.state is RunState.DONE,
                          timeout=90, what="the resumed export")
         assert again.live.latest.messages_done < chat.top_message_id, "the second run continued, not restarted"

@@ -27,7 +27,7 @@ from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.login import check_api
 from tobs_tui.ui.screens.since import parse_since
-from tobs_tui.ui.widgets.chat_progress import chat_table
+from tobs_tui.ui.widgets.chat_progress import ChatProgressList
 from tobs_tui.ui.widgets.dialog_table import DialogTable, RowOptions, last_export_text
 from tobs_tui.ui.widgets.event_log import event_line
 from tobs_tui.ui.widgets.pool_panel import pool_table
@@ -247,20 +247,49 @@ def test_history_starts_over_when_a_new_engine_clock_begins():
 # -- panels ------------------------------------------------------------------------------------------
 
 
-def test_chat_rows_put_running_chats_first_and_dash_what_is_unknown():
-    text = plain(chat_table(snapshot(20.0).chats))
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert "Rust Learners 1" in lines[1] and "running" in lines[1]
-    assert "Makers Forum 5" in lines[2] and "queued" in lines[2]
-    assert "Alice 0" in lines[3] and "done" in lines[3]
-    assert "240" in lines[1] and "1.25 MB/s" in lines[1] and "33s" in lines[1]
-    assert fmt.DASH in lines[2]
+class ProgressApp(App):
+    def compose(self) -> ComposeResult:
+        yield ChatProgressList()
 
 
-def test_failed_chat_shows_its_error():
+async def test_chat_rows_put_running_chats_first_and_dash_what_is_unknown():
+    app = ProgressApp()
+    async with app.run_test(size=(150, 12)):
+        widget = app.query_one(ChatProgressList)
+        assert "No export yet" in widget.render_line(0).text
+        widget.show(snapshot(20.0).chats)
+        lines = [widget.render_line(y).text for y in range(4)]
+        assert "Messages" in lines[0] and "ETA" in lines[0]
+        assert "Rust Learners 1" in lines[1] and "running" in lines[1]
+        assert "Makers Forum 5" in lines[2] and "queued" in lines[2]
+        assert "Alice 0" in lines[3] and "done" in lines[3]
+        assert "4,000 / 12,000" in lines[1] and "1.25 MB/s" in lines[1] and "33s" in lines[1]
+        assert "━" * 8 in lines[1]
+        assert lines[2].rstrip().endswith(fmt.DASH)
+
+
+async def test_failed_chat_shows_its_error():
     chat = ChatProgress(1, "Broken", None, ChatState.FAILED, 5, 10, 0, 0, 0.0, 0.0, None,
                         error="The chat is private now.")
-    assert "The chat is private now." in plain(chat_table((chat,)))
+    app = ProgressApp()
+    async with app.run_test(size=(150, 12)):
+        widget = app.query_one(ChatProgressList)
+        widget.show((chat,))
+        assert "The chat is private now." in widget.render_line(1).text
+
+
+async def test_hundreds_of_chats_draw_only_what_is_visible():
+    many = tuple(ChatProgress(i, f"Chat {i:03d}", None, ChatState.RUNNING, i, 500, 0, 0, 1.0, 0.0, 10.0)
+                 for i in range(400))
+    app = ProgressApp()
+    async with app.run_test(size=(150, 20)):
+        widget = app.query_one(ChatProgressList)
+        widget.show(many)
+        assert widget.virtual_size.height == 401
+        start = time.perf_counter()
+        for y in range(widget.scrollable_content_region.height):
+            widget.render_line(y)
+        assert (time.perf_counter() - start) < 0.05
 
 
 def test_pool_numbers_and_media_only_queue():

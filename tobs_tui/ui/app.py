@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ class TobsApp(App[int]):
     """tobs-tui: pick chats, export them, watch the engine work."""
 
     TITLE = "tobs-tui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"   # absolute: subclasses elsewhere keep the same style
     MODES = {
         "chats": ChatsScreen,
         "dashboard": DashboardScreen,
@@ -98,6 +99,10 @@ class TobsApp(App[int]):
         self.runner: Any = None
         self.logged_in = False
         self.export_future: Any = None
+        # While the app runs, Textual swaps sys.stderr for a capture whose fileno() is -1; multiprocessing's
+        # resource tracker hands stderr's fd to its child, so it must start now (the engine renders in
+        # worker processes, and starting them inside the app would fail).
+        resource_tracker.ensure_running()
         if runner_factory is None:
             from tobs_tui.engine.runner import EngineRunner
 
@@ -128,7 +133,11 @@ class TobsApp(App[int]):
     def apply_snapshot(self, snapshot: EngineSnapshot) -> None:
         """Record a snapshot and redraw the visible screen (hidden screens catch up when shown)."""
         self.live.add_snapshot(snapshot)
-        screen = self.screen
+        self._redraw_live()
+
+    def _redraw_live(self) -> None:
+        # While quitting the screen stack empties before the engine's last messages arrive.
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, LiveScreen):
             screen.refresh_live(self.live)
 
@@ -141,9 +150,7 @@ class TobsApp(App[int]):
             self.notify(event.message, title="Error", severity="error", timeout=8)
         elif event.kind in (EventKind.TAKEOUT_PENDING, EventKind.TAKEOUT_REFUSED):
             self.notify(event.message, title="Takeout", severity="warning", timeout=10)
-        screen = self.screen
-        if isinstance(screen, LiveScreen):
-            screen.refresh_live(self.live)
+        self._redraw_live()
 
     # -- start-up and login ------------------------------------------------------------------------
 

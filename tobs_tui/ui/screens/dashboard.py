@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, ProgressBar
 
 from tobs_tui.engine.snapshot import RunState
@@ -22,8 +22,7 @@ class DashboardScreen(LiveScreen):
         yield Header(icon="◆")
         yield RunSummary(id="summary")
         yield ProgressBar(total=None, show_eta=False, id="total")
-        with VerticalScroll(id="chat-progress"):
-            yield ChatProgressList(id="chats")
+        yield ChatProgressList(id="chats")
         with Horizontal(id="dash-bottom"):
             yield ThroughputChart(id="throughput")
             with Vertical(id="events-box"):
@@ -32,7 +31,7 @@ class DashboardScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.query_one("#total", ProgressBar).display = False
-        self.query_one("#chat-progress").border_title = "Chats"
+        self.query_one("#chats").border_title = "Chats"
         self.query_one("#events-box").border_title = "Recent events"
 
     def refresh_live(self, live: LiveHistory) -> None:

@@ -29,8 +29,9 @@ class ThroughputChart(PlotextPlot):
             plt.title("Throughput — waiting for the first snapshot of an export")
         else:
             xs = [p.t for p in points]
+            # MB/s first: with few media the two curves coincide, and messages/s is the one to see.
+            plt.plot(xs, [p.bytes_per_s / 1e6 for p in points], label="MB/s (right)", color="magenta", yside="right")
             plt.plot(xs, [p.msgs_per_s for p in points], label="msgs/s", color="cyan")
-            plt.plot(xs, [p.bytes_per_s / 1e6 for p in points], label="MB/s", color="magenta", yside="right")
         self.refresh()
 
 
@@ -71,7 +72,7 @@ class LatencyChart(PlotextPlot):
                 if end < x0:
                     continue
                 start = max(start, x0)
-                plt.plot([start, end], [top, top], fillx=True, color="orange", marker="░")
+                plt.plot([start, end], [top, top], fillx=True, color=(96, 64, 16), marker="hd")
             if stats.baseline_latency_ms > 0:
                 plt.hline(stats.baseline_latency_ms, "green")
                 plt.text("baseline", x=x0, y=stats.baseline_latency_ms, color="green", alignment="left")

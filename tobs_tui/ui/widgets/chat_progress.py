@@ -1,75 +1,128 @@
-"""Per-chat progress: one bar per chat or topic with its own msgs/s, MB/s and ETA from the snapshot."""
+"""Per-chat progress: one line per chat or topic with its bar, msgs/s, MB/s and ETA from the snapshot.
+
+Drawn line by line (only the visible rows), because an export of every dialog has hundreds of rows
+and the dashboard redraws them up to four times a second.
+"""
 
 from __future__ import annotations
 
-from rich.progress_bar import ProgressBar as RichBar
-from rich.table import Table
-from rich.text import Text
-from textual.widgets import Static
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from tobs_tui.engine.snapshot import ChatProgress, ChatState
 from tobs_tui.ui import format as fmt
 
-STATE_STYLE = {
-    ChatState.QUEUED: ("queued", "dim"),
-    ChatState.RUNNING: ("running", "bold cyan"),
-    ChatState.DONE: ("done", "green"),
-    ChatState.FAILED: ("failed", "bold red"),
-    ChatState.PARKED: ("parked", "yellow"),
-    ChatState.CANCELLED: ("cancelled", "yellow"),
+STATE_LOOK = {
+    ChatState.QUEUED: ("queued", Style(dim=True)),
+    ChatState.RUNNING: ("running", Style(color="cyan", bold=True)),
+    ChatState.DONE: ("done", Style(color="green")),
+    ChatState.FAILED: ("failed", Style(color="red", bold=True)),
+    ChatState.PARKED: ("parked", Style(color="yellow")),
+    ChatState.CANCELLED: ("cancelled", Style(color="yellow")),
 }
 # Running chats first, then waiting ones, finished last: the eye lands on what is moving.
 STATE_ORDER = {
     ChatState.RUNNING: 0, ChatState.QUEUED: 1, ChatState.PARKED: 2,
     ChatState.FAILED: 3, ChatState.CANCELLED: 4, ChatState.DONE: 5,
 }
+# (title, width, right-aligned); width 0 takes what is left.
+COLUMNS = (("Chat", 0, False), ("State", 9, False), ("Progress", 24, False), ("Messages", 17, True),
+           ("msgs/s", 8, True), ("Written", 9, True), ("MB/s", 10, True), ("ETA", 8, True))
+BAR_DONE = Style(color="cyan")
+BAR_FINISHED = Style(color="green")
+BAR_LEFT = Style(color="grey35")
+HEADER = Style(bold=True)
+ERROR = Style(color="red")
 
 
-def chat_table(chats: tuple[ChatProgress, ...], bar_width: int = 24) -> Table:
-    table = Table(expand=True, box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("Chat", ratio=3, no_wrap=True, overflow="ellipsis")
-    table.add_column("State", width=9, no_wrap=True)
-    table.add_column("Progress", width=bar_width, no_wrap=True)
-    table.add_column("Messages", justify="right", no_wrap=True)
-    table.add_column("msgs/s", justify="right", width=8, no_wrap=True)
-    table.add_column("Media", justify="right", width=9, no_wrap=True)
-    table.add_column("MB/s", justify="right", width=10, no_wrap=True)
-    table.add_column("ETA", justify="right", width=8, no_wrap=True)
-    for chat in sorted(chats, key=lambda c: (STATE_ORDER.get(c.state, 9), c.title.casefold())):
-        label, style = STATE_STYLE.get(chat.state, (chat.state.value, ""))
-        expected = max(chat.messages_expected, chat.messages_done)
-        done_style = "green" if chat.state is ChatState.DONE else "cyan"
-        bar = RichBar(total=expected or None, completed=chat.messages_done, width=bar_width,
-                      complete_style=done_style, finished_style="green")
-        title = Text(chat.title)
-        if chat.error:
-            title.append(f"  {chat.error}", style="red")
-        running = chat.state is ChatState.RUNNING
-        table.add_row(
-            title,
-            Text(label, style=style),
-            bar,
-            f"{fmt.count(chat.messages_done)} / {fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH}",
-            fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
-            fmt.size(chat.bytes_done) if chat.bytes_done or chat.bytes_expected else fmt.DASH,
-            fmt.mb_per_s(chat.bytes_per_s) if running else fmt.DASH,
-            fmt.duration(chat.eta_s) if running else fmt.DASH,
-        )
-    return table
+def order(chats: tuple[ChatProgress, ...]) -> list[ChatProgress]:
+    return sorted(chats, key=lambda c: (STATE_ORDER.get(c.state, 9), c.title.casefold()))
 
 
-class ChatProgressList(Static):
+def cells(chat: ChatProgress) -> list[str]:
+    running = chat.state is ChatState.RUNNING
+    expected = fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH
+    return [
+        chat.title,
+        STATE_LOOK.get(chat.state, (chat.state.value, None))[0],
+        "",   # the bar, drawn separately
+        f"{fmt.count(chat.messages_done)} / {expected}",
+        fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
+        fmt.size(chat.bytes_done) if chat.bytes_done or chat.bytes_expected else fmt.DASH,
+        fmt.mb_per_s(chat.bytes_per_s) if running else fmt.DASH,
+        fmt.duration(chat.eta_s) if running else fmt.DASH,
+    ]
+
+
+def bar(chat: ChatProgress, width: int) -> list[Segment]:
+    expected = max(chat.messages_expected, chat.messages_done)
+    if expected <= 0:
+        return [Segment("╌" * width, BAR_LEFT)]
+    filled = round(width * chat.messages_done / expected)
+    style = BAR_FINISHED if filled >= width else BAR_DONE
+    return [Segment("━" * filled, style), Segment("━" * (width - filled), BAR_LEFT)]
+
+
+class ChatProgressList(ScrollView):
     """The per-chat rows of the dashboard."""
 
-    DEFAULT_CSS = "ChatProgressList { height: auto; }"
+    DEFAULT_CSS = "ChatProgressList { height: 1fr; overflow-x: hidden; }"
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("No export yet: pick chats on the Chats screen (F2) and press Enter.", id=id)
+        super().__init__(id=id)
         self._shown: tuple[ChatProgress, ...] | None = None
+        self._rows: list[ChatProgress] = []
 
     def show(self, chats: tuple[ChatProgress, ...]) -> None:
         if chats == self._shown:
             return
         self._shown = chats
-        if chats:
-            self.update(chat_table(chats))
+        if len(chats) != len(self._rows):
+            # Grow with the number of chats (the stylesheet caps it); a relayout only when that changes.
+            self.styles.height = len(chats) + 1 + self.styles.gutter.height
+        self._rows = order(chats)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
+        self.refresh()
+
+    def _widths(self) -> list[int]:
+        total = self.scrollable_content_region.width
+        fixed = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
+        return [w or max(10, total - fixed) for _, w, _ in COLUMNS]
+
+    @staticmethod
+    def _cell(text: str, width: int, right: bool) -> str:
+        if right and len(text) < width:
+            text = " " * (width - len(text)) + text
+        return set_cell_size(text, width)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        widths = self._widths()
+        if not self._rows:
+            text = "No export yet: pick chats on the Chats screen (F2) and press Enter." if y == 0 else ""
+            return Strip([Segment(set_cell_size(text, width), base + Style(dim=True))])
+        if y == 0:
+            segments = [Segment(self._cell(t, w, r) + " ", base + HEADER) for (t, _, r), w in zip(COLUMNS, widths)]
+            return Strip(segments).adjust_cell_length(width, base)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self._rows):
+            return Strip.blank(width, base)
+        chat = self._rows[index]
+        segments: list[Segment] = []
+        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat), range(len(COLUMNS))):
+            if k == 2:
+                segments.extend(bar(chat, w))
+            elif k == 0 and chat.error:
+                title = set_cell_size(chat.title, min(w, len(chat.title)))
+                segments.append(Segment(title, base))
+                segments.append(Segment(set_cell_size(f"  {chat.error}", w - len(title)), base + ERROR))
+            else:
+                style = base + STATE_LOOK[chat.state][1] if k == 1 and chat.state in STATE_LOOK else base
+                segments.append(Segment(self._cell(text, w, right), style))
+            segments.append(Segment(" ", base))
+        return Strip(segments).adjust_cell_length(width, base)

@@ -46,7 +46,7 @@ def pool_table(stats: PoolStats | None, media: MediaStats | None = None) -> Tabl
         expected = fmt.size(media.bytes_expected) if media.bytes_expected else fmt.DASH
         rows += [
             ("parts in flight", fmt.count(media.parts_in_flight), "skipped", fmt.count(media.files_skipped)),
-            ("bytes", f"{fmt.size(media.bytes_done)} of {expected}", "", ""),
+            ("bytes", f"{fmt.size(media.bytes_done)} of {expected}", "rate", fmt.mb_per_s(media.bytes_per_s)),
         ]
     for row in rows:
         table.add_row(*row)
