@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+# One encoder for every line: json.dumps with options builds a new one per call.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_line(item: dict) -> bytes:
     """One compact, deterministic JSONL line (a resumed run must write the same bytes)."""
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace") + b"\n"
+    return _LINE_ENCODER.encode(item).encode("utf-8", "replace") + b"\n"
 
 
 def iter_committed_lines(path: Path, length: int) -> Iterator[bytes]:

@@ -97,10 +97,25 @@ class _Node:
     children: list[_Node] = field(default_factory=list)
 
 
+_last_spans: tuple[str, list, tuple[Span, ...]] | None = None
+
+
 def entity_spans(text: str, entities: list | None) -> list[Span]:
     """Telegram entities as clipped Python-index spans; malformed ones are dropped, never raised."""
+    global _last_spans
     if not entities:
         return []
+    # The Markdown and the JSON renderer ask for the same message's spans one after the other. The cache holds
+    # the entity list itself, so an `is` match cannot be a recycled id.
+    last = _last_spans
+    if last is not None and last[1] is entities and last[0] == text:
+        return list(last[2])
+    spans = _entity_spans(text, entities)
+    _last_spans = (text, entities, tuple(spans))
+    return spans
+
+
+def _entity_spans(text: str, entities: list) -> list[Span]:
     index = Utf16Index(text)
     spans = []
     for entity in entities:

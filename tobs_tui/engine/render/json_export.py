@@ -63,7 +63,11 @@ def chat_header(title: str, kind: ChatKind, marked_id: int, username: str | None
 
 def _date(moment, ctx: RenderContext) -> tuple[str, str]:
     local = to_local(moment, ctx.tz)
-    return local.strftime("%Y-%m-%dT%H:%M:%S"), str(int(local.timestamp()))
+    if local.year < 1000:
+        return local.strftime("%Y-%m-%dT%H:%M:%S"), str(int(local.timestamp()))
+    # As markdown._stamp: no C-library strftime per message.
+    return (f"{local.year}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:{local.second:02d}",
+            str(int(local.timestamp())))
 
 
 def _marked(peer) -> int | None:

@@ -87,11 +87,15 @@ def to_local(moment: datetime.datetime | None, tz: datetime.tzinfo) -> datetime.
 
 def month_key(message: object, tz: datetime.tzinfo) -> str:
     """"YYYY-MM" of the message in the configured timezone: the month note it belongs to."""
-    return to_local(getattr(message, "date", None), tz).strftime("%Y-%m")
+    local = to_local(getattr(message, "date", None), tz)
+    return f"{local.year}-{local.month:02d}" if local.year >= 1000 else local.strftime("%Y-%m")
 
 
 def _stamp(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+    if moment.year < 1000:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    # strftime goes through the C library for every call; this runs for every message (same text from year 1000).
+    return f"{moment.year}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d}"
 
 
 def _bold(name: str) -> str:

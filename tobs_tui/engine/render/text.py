@@ -12,6 +12,7 @@ import unicodedata
 
 _LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
 _LINE_BREAK_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
+_NEWLINE_WORK_RE = re.compile("[\r\u2028\u2029\x85\x0b\x0c]")
 # Escaped wherever they stand, plus `=` and `%` in runs (`==` highlight, `%%` comment).
 _ESCAPE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$]|=(?==)|(?<==)=|%(?=%)|(?<=%)%")
 # At a line start: indentation, list markers and setext underlines (`-`, `+`, `=`), ordered lists.
@@ -28,12 +29,16 @@ def clean(text: str) -> str:
     """
     if not text:
         return ""
+    if text.isascii() and "\x00" not in text:
+        return text     # the common case, checked in C without a regex pass (ASCII has no surrogates)
     # One regex pass: this runs on every text fragment of every message, so a per-character loop is costly.
     return _UNWRITABLE_RE.sub("\ufffd", text)
 
 
 def normalize_newlines(text: str) -> str:
     """Every line break form a Markdown parser or editor might honour becomes one `\\n`."""
+    if not _NEWLINE_WORK_RE.search(text):
+        return text     # most fragments have nothing to change: one search instead of a sub and two replaces
     text = _LINE_BREAK_RE.sub(lambda m: _LINE_BREAKS[m.group(0)], text)
     return text.replace("\x0b", " ").replace("\x0c", " ")
 
@@ -121,7 +126,7 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     if not text:
         return ""
     # Regex passes rather than a loop over characters: this runs on every fragment of every message.
-    out = _ESCAPE_RE.sub(r"\\\g<0>", text)
+    out = _ESCAPE_RE.sub(_backslashed, text)
     first, last = text[0], text[-1]
     if len(text) == 1:
         if first in "=%" and first in (prev, next_char):
@@ -138,6 +143,11 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
         if (i or line_start) and line and line[0] in _LINE_START_CHARS:
             lines[i] = _LINE_START_RE.sub(_escape_line_start, line, count=1)
     return "\n".join(lines)
+
+
+def _backslashed(match: re.Match) -> str:
+    # A function, not the template r"\\\g<0>": re expands a template through Python code for every match.
+    return "\\" + match[0]
 
 
 def _escape_line_start(match: re.Match) -> str:
