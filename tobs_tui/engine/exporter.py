@@ -213,6 +213,7 @@ class ChatExport:
         self.topic_dirs: dict[int, str] = {}
         self.topic_last: dict[int, int] = {}
         self.dir_name = ""
+        self._headers: dict[tuple[str, str], str] = {}
 
     # -- setup ---------------------------------------------------------------------------------------
     async def prepare(self) -> int:
@@ -439,6 +440,13 @@ class ChatExport:
             self.recent.popitem(last=False)
 
     def _month_header(self, month: str, base: str) -> str:
+        # Asked for every message; a chat has few distinct (month, folder) pairs.
+        header = self._headers.get((month, base))
+        if header is None:
+            header = self._headers[(month, base)] = self._new_month_header(month, base)
+        return header
+
+    def _new_month_header(self, month: str, base: str) -> str:
         return (f"---\nchat_id: {self.chat_id}\nchat: {yaml_str(self.info.title)}\nmonth: \"{month}\"\n---\n\n"
                 f"[[{self.dir_name}/{self.dir_name}|{self.dir_name}]] · {month}\n\n")
 
