@@ -18,7 +18,7 @@ from tobs_tui import cli
 from tobs_tui.config import Settings, to_toml_dict
 from tobs_tui.engine.login import LoginError
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Every real key with a value of any TOML type, plus keys and sections that do not exist.
 KEYS = [(section, key) for section, table in to_toml_dict(Settings()).items() for key in table]
