@@ -30,7 +30,7 @@ from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
 from tobs_tui.engine.exporter import ChatContext, ChatRun, ChatSelection, ExportOptions, Exporter
 from tobs_tui.engine.login import LoginError, LoginFlow
 from tobs_tui.engine.media import MediaDownloader
-from tobs_tui.engine.pools import DualPool
+from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
 from tobs_tui.engine.renderproc import RenderPool, shared_render_pool
 from tobs_tui.engine.snapshot import (
@@ -257,8 +257,10 @@ class EngineRunner:
         loop = asyncio.get_running_loop()
         vault: Vault | None = None
         try:
-            vault = await self._pools.submit(Vault, out)
-            report = await self._pools.submit(vault.recover)
+            # Opening and recovering the vault is disk work on the export's path: HIGH, so it never queues
+            # behind post-processing on the standard pool.
+            vault = await self._pools.submit(Vault, out, priority=TaskPriority.HIGH)
+            report = await self._pools.submit(vault.recover, priority=TaskPriority.HIGH)
             if not report.clean:
                 self._emit(EventKind.INFO, f"Recovered the vault after an interrupted run: rolled back "
                            f"{report.rolled_back_bytes} uncommitted bytes.")
@@ -279,7 +281,8 @@ class EngineRunner:
                 max_file_size=settings.export.max_file_size_mb * 1024 * 1024,
                 chats_at_once=max(2, min(4, settings.export.max_concurrent_requests // 2)))
             workers, disk, _ = await self._pools.submit(resolve_media_workers, out,
-                                                        settings.workers.media_download_workers)
+                                                        settings.workers.media_download_workers,
+                                                        priority=TaskPriority.HIGH)
             self._disk_type, self._media_workers_auto = disk.kind, media_workers_for(disk.kind)
             self._media_workers = workers
             self._media = MediaDownloader(source, vault, self._pools, options, workers=workers,
@@ -295,7 +298,8 @@ class EngineRunner:
                 await self._exporter.run(jobs)
                 for sel, info in jobs:
                     # Files that failed in earlier runs sit in batches committed then; they are retried here.
-                    record = await self._pools.submit(vault.store.chat_progress, info.chat_id)
+                    record = await self._pools.submit(vault.store.chat_progress, info.chat_id,
+                                                      priority=TaskPriority.HIGH)
                     if sel.download_media and record is not None:
                         await self._media.retry_failed(ChatContext(info.chat_id, info.title, record.dir_name, True))
             finally:
