@@ -20,8 +20,10 @@ ROWS = ("pools.high_wait_p95", "pools.high_wait_p99", "pools.export_time", "pool
 
 TOTAL_THREADS = 4            # the auto size on this 2-core machine: max(4, int(2 x 1.5))
 BURST_EVERY_S = 0.5          # post-processing arrives in bursts: a batch's files finish downloading together
-BURST_TASKS = 8
-TASK_BYTES = 8 * 1024 * 1024  # each task hashes 8 MiB (SHA-256 releases the GIL, as real hashing does)
+HASHES = 6                   # per burst: SHA-256 of a finished file (NORMAL, as the media stage submits it)
+HASH_BYTES = 4 * 1024 * 1024
+THUMBNAILS = 4               # per burst: a video thumbnail (LOW, as the media stage submits it) ...
+THUMBNAIL_WAIT_S = 0.08      # ... whose worker waits this long on the ffmpeg child (ffmpeg is not on this machine)
 
 
 class TimedPool(DualPool):
@@ -52,28 +54,36 @@ class TimedPool(DualPool):
 
 
 class PostProcessing:
-    """An open-loop load: every BURST_EVERY_S a burst of hashing tasks at NORMAL priority, the same offered
-    work for both pool layouts, whatever they manage to complete."""
+    """An open-loop load shaped like the media stage's own post-processing: every BURST_EVERY_S a burst of
+    SHA-256 hashes (NORMAL) and thumbnail jobs (LOW, a worker blocked on a child process), the same offered work
+    for both pool layouts whatever they manage to complete."""
 
     def __init__(self, pool: DualPool) -> None:
         self._pool = pool
-        self._data = os.urandom(TASK_BYTES)
+        self._data = os.urandom(HASH_BYTES)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.submitted = 0
         self.done = 0
         self._thread = threading.Thread(target=self._feed, name="bench-postprocess", daemon=True)
 
-    def _task(self) -> None:
-        hashlib.sha256(self._data).digest()
+    def _hash(self) -> None:
+        hashlib.sha256(self._data).digest()     # releases the GIL, as hashing a file does
+        self._count()
+
+    def _thumbnail(self) -> None:
+        time.sleep(THUMBNAIL_WAIT_S)            # stands in for waiting on `ffmpeg` in a child process
+        self._count()
+
+    def _count(self) -> None:
         with self._lock:
             self.done += 1
 
     def _feed(self) -> None:
         while not self._stop.is_set():
-            for _ in range(BURST_TASKS):
-                self._pool.submit_sync(self._task, priority=TaskPriority.NORMAL)
-                self.submitted += 1
+            for _ in range(HASHES):
+                self._pool.submit_sync(self._hash, priority=TaskPriority.NORMAL)
+            for _ in range(THUMBNAILS):
+                self._pool.submit_sync(self._thumbnail, priority=TaskPriority.LOW)
             self._stop.wait(BURST_EVERY_S)
 
     def start(self) -> Callable[[], None]:
@@ -87,7 +97,7 @@ class PostProcessing:
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     messages = 3_000 if quick else 10_000
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     chats = [{"kind": "supergroup", "title": "Pools", "messages": messages, "media": 0.2},
              {"kind": "channel", "title": "Pools channel", "messages": messages // 4, "media": 0.3}]
     critical, standard = split_threads(TOTAL_THREADS)
@@ -121,7 +131,8 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
 
 def rows(s: Samples, critical: int, standard: int) -> list[Row]:
     layout = f"dual {critical}+{standard} vs FIFO {critical + standard}"
-    load = f"{BURST_TASKS} x SHA-256 of {TASK_BYTES >> 20} MiB every {BURST_EVERY_S:g} s at NORMAL priority"
+    load = (f"every {BURST_EVERY_S:g} s {HASHES} SHA-256 of {HASH_BYTES >> 20} MiB (NORMAL) and {THUMBNAILS} "
+            f"thumbnail jobs blocking {THUMBNAIL_WAIT_S * 1000:.0f} ms on a child process (LOW)")
     high = s.of("dual", "high_tasks")
     return [
         ratio_row("pools.high_wait_p95", SECTION, f"HIGH-task queue wait p95, dual / FIFO ({layout})", s,

@@ -123,11 +123,22 @@ def rss_child(session_file: Path, out: Path) -> dict:
         snap = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id, download_media=False)
                                                              for d in dialogs))).result()
         seconds = time.perf_counter() - started
+        workers = [_peak_mb(p.pid) for p in psutil.Process().children(recursive=True)]   # still alive here
     finally:
         runner.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6   # KiB on Linux
     return {"state": snap.state.value, "messages": snap.messages_done, "seconds": seconds, "rss_before_mb": before,
-            "peak_rss_mb": peak, "peak_tree_mb": max((t for _, _, t in samples), default=0.0), "samples": samples}
+            "peak_rss_mb": peak, "worker_peaks_mb": workers,
+            "sampled_tree_mb": max((t for _, _, t in samples), default=0.0), "samples": samples}
+
+
+def _peak_mb(pid: int) -> float:
+    """A process's own peak RSS (VmHWM) from /proc."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
 
 
 def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
@@ -146,13 +157,17 @@ def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
     if r["state"] != "done" or r["messages"] != messages:
         raise RuntimeError(f"the RSS child exported {r['messages']} of {messages} messages ({r['state']})")
     points = _quarters(r["samples"], messages)
-    # The goal is for everything the export keeps resident: the exporting process and its render workers.
-    peak = max(r["peak_rss_mb"], r["peak_tree_mb"])
+    # The goal is for everything the export keeps resident: the exporting process and its render workers. The
+    # sum of each process's own peak is an upper bound (their peaks need not coincide); sampling at 4 Hz gives a
+    # lower one.
+    peak = r["peak_rss_mb"] + sum(r["worker_peaks_mb"])
     own0, tree0 = r["rss_before_mb"]
     return Row(id="system.peak_rss_1m", section=SECTION,
-               name=f"Peak RSS exporting {messages:,} messages (process + render workers)", value=peak, unit="MB",
-               goal=f"<= {RSS_GOAL_MB} MB", met=peak <= RSS_GOAL_MB,
-               a=f"process alone: peak {r['peak_rss_mb']:.0f} MB (kernel)",
+               name=f"Peak RSS exporting {messages:,} messages (process + render workers, sum of their peaks)",
+               value=peak, unit="MB", goal=f"<= {RSS_GOAL_MB} MB", met=peak <= RSS_GOAL_MB,
+               a=f"process {r['peak_rss_mb']:.0f} MB + workers "
+                 + " + ".join(f"{w:.0f}" for w in r["worker_peaks_mb"]) + f" MB; sampled together at most "
+                 f"{r['sampled_tree_mb']:.0f} MB",
                note=f"connected, before the export: {own0:.0f} MB ({tree0:.0f} MB with workers); at "
                     + ", ".join(f"{q}: {own:.0f} MB ({tree:.0f})" for q, own, tree in points)
                     + f" — flat means no growth with the message count; {messages / r['seconds']:,.0f} msg/s over "

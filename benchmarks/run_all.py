@@ -57,16 +57,31 @@ def run(quick: bool, only: list[str] | None = None) -> dict:
                 _log(error)
             rows.extend(got)
             sections.append({"module": name, "section": module.SECTION, "seconds": time.perf_counter() - t0,
-                             "expected_rows": list(module.ROWS), "error": error})
+                             "expected_rows": list(module.ROWS), "error": error, "run": 0})
+    command = "python -m benchmarks.run_all" + (" --quick" if quick else "")
+    command += "".join(f" --only {m}" for m in modules) if only else ""
     return {
-        "command": "python -m benchmarks.run_all" + (" --quick" if quick else ""),
         "quick": quick,
-        "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
-        "seconds": time.time() - started,
-        "machine": {**_machine(), "load_avg_at_start": load_before},
+        "runs": [{"command": command,
+                  "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
+                  "seconds": time.time() - started, "machine": {**_machine(), "load_avg_at_start": load_before}}],
         "sections": sections,
         "rows": [asdict(r) for r in rows],
     }
+
+
+def merge(previous: dict, fresh: dict) -> dict:
+    """`fresh` (a run of some modules) replaces those modules' sections and rows in `previous`."""
+    if previous.get("quick") != fresh["quick"]:
+        raise SystemExit("The results file holds a run of the other mode (--quick or not); run everything again.")
+    rerun = {s["module"] for s in fresh["sections"]}
+    replaced = {r for s in fresh["sections"] for r in s["expected_rows"]} | {r["id"] for r in fresh["rows"]}
+    offset = len(previous["runs"])
+    sections = [s for s in previous["sections"] if s["module"] not in rerun]
+    sections += [{**s, "run": s["run"] + offset} for s in fresh["sections"]]
+    sections.sort(key=lambda s: MODULES.index(s["module"]) if s["module"] in MODULES else len(MODULES))
+    return {**previous, "runs": previous["runs"] + fresh["runs"], "sections": sections,
+            "rows": [r for r in previous["rows"] if r["id"] not in replaced] + fresh["rows"]}
 
 
 def _machine() -> dict:
@@ -80,13 +95,16 @@ def _machine() -> dict:
 
 
 def markdown(result: dict) -> str:
-    m = result["machine"]
-    lines = [
-        "# Benchmark results",
-        "",
-        f"`{result['command']}` — {result['started_utc']}, {result['seconds']:.0f} s, Python {m['python']}, "
-        f"{m['cpus']} CPUs (shared), load average {m['load_avg_at_start']:.1f} at the start and "
-        f"{m['load_avg'][0]:.1f} at the end, commit {m['commit'] or '?'}.",
+    lines = ["# Benchmark results", ""]
+    for i, run in enumerate(result["runs"]):
+        m = run["machine"]
+        modules = ", ".join(s["module"] for s in result["sections"] if s["run"] == i)
+        if not modules:
+            continue
+        lines.append(f"- `{run['command']}` — {run['started_utc']}, {run['seconds']:.0f} s, Python {m['python']}, "
+                     f"{m['cpus']} CPUs (shared), load average {m['load_avg_at_start']:.1f} at the start and "
+                     f"{m['load_avg'][0]:.1f} at the end, commit {m['commit'] or '?'}: {modules}.")
+    lines += [
         "",
         "Ratios are medians of per-round ratios (both sides of a round ran back to back); A and B are "
         "median (min–max) over the rounds.",
@@ -147,15 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one round: checks the harness, "
                         "not performance")
     parser.add_argument("--only", action="append", choices=MODULES, metavar="MODULE",
-                        help=f"run only this module (repeatable): {', '.join(MODULES)}")
+                        help=f"run only this module (repeatable), replacing its rows in an existing results file: "
+                             f"{', '.join(MODULES)}")
     parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
                         help="where latest.json and latest.md go (default: benchmarks/results)")
     args = parser.parse_args(argv)
     result = run(args.quick, args.only)
+    latest = args.out / "latest.json"
+    if args.only and latest.exists():
+        # Re-running some modules updates their rows and keeps the rest of the table.
+        result = merge(json.loads(latest.read_text(encoding="utf-8")), result)
     write_atomic(args.out / "latest.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     write_atomic(args.out / "latest.md", markdown(result) + "\n")
     failed = [s["module"] for s in result["sections"] if s["error"]]
-    _log(f"wrote {args.out / 'latest.json'} and latest.md in {result['seconds']:.0f} s"
+    _log(f"wrote {args.out / 'latest.json'} and latest.md in {result['runs'][-1]['seconds']:.0f} s"
          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

@@ -40,3 +40,13 @@ def test_quick_run_writes_every_row(tmp_path):
         assert row["name"].replace("|", "\\|") in table
     for number in range(1, 7):
         assert f"\n## {number}. " in table
+
+    # Re-running one module replaces its rows and keeps the rest of the table.
+    again = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "ab_media_workers",
+                            "--out", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert again.returncode == 0, again.stderr[-4000:]
+    merged = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert sorted(r["id"] for r in merged["rows"]) == sorted(expected)
+    assert [s["run"] for s in merged["sections"] if s["module"] == "ab_media_workers"] == [1]
+    assert len(merged["runs"]) == 2 and "--only ab_media_workers" in merged["runs"][1]["command"]
