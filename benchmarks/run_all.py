@@ -26,7 +26,7 @@ from benchmarks.harness import Row
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Run in this order: the cheap A/Bs first, the long whole-system runs (1,000,000 messages) last.
-MODULES = ("ab_senders", "ab_pools", "ab_concurrency", "ab_backoff", "ab_media_workers", "ab_media", "ab_system")
+MODULES = ("ab_senders", "ab_pools", "ab_concurrency", "ab_backoff", "ab_media_workers", "ab_media", "tui_cpu", "ab_system")
 
 
 def _log(text: str) -> None:
