@@ -328,7 +328,7 @@ def _stop_problems(name: str, after: float, run: Run) -> list[str]:
     problems = []
     if run.orphans:
         problems.append(f"{where}: {run.orphans} worker processes outlived it")
-    if name == "KILL" or _in_startup_import(run.output):
+    if name == "KILL" or _in_startup_import(run):
         return problems
     # SIGTERM is handled as Ctrl-C once the export runs: 130 after a clean cancel. Landing before the export
     # started, Ctrl-C may end it with 1 or 2 (a half-made connection) and SIGTERM with its default (-15); never
@@ -342,10 +342,12 @@ def _stop_problems(name: str, after: float, run: Run) -> list[str]:
     return problems
 
 
-def _in_startup_import(output: str) -> bool:
-    """Ctrl-C while Python is still importing the CLI: the interpreter's own KeyboardInterrupt, before any
-    tobs-tui code runs (nothing to clean up)."""
-    return "from tobs_tui.cli import main" in output and output.rstrip().endswith("KeyboardInterrupt")
+def _in_startup_import(run: Run) -> bool:
+    """A signal before any tobs-tui code ran (nothing to clean up): the interpreter was still starting (it dies of
+    the signal, silently), or still importing the CLI (Python's own KeyboardInterrupt traceback)."""
+    if run.output.strip() == "" and run.exit_code < 0:
+        return True
+    return "from tobs_tui.cli import main" in run.output and run.output.rstrip().endswith("KeyboardInterrupt")
 
 
 def crash_run(workdir: Path, *, kills: int = 20, seed: int = 1, signals: tuple[str, ...] = ("KILL",),
