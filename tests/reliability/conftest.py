@@ -1,11 +1,13 @@
-"""Fixtures for the reliability tests: an emulator with the small test world, runners on it, and a world file."""
+"""Fixtures for the reliability tests: an emulator serving the crash harness's small world, and runners on it."""
 
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
+from crash_harness import WORLD_TOML
 
 from tobs_tui.config import Settings
 from tobs_tui.emulator import Emulator
@@ -26,9 +28,6 @@ def engine_settings(out: Path, *, media: bool = False, **export_changes) -> Sett
 @pytest.fixture
 def small_world():
     """A few chats of every kind, media included, small enough for seconds per export."""
-    from crash_harness import WORLD_TOML
-    import tomllib
-
     return World(tomllib.loads(WORLD_TOML))
 
 

@@ -4,17 +4,19 @@ parked mid-export fails alone with one clear sentence; takeout refused or delaye
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import tomllib
 
 import pytest
-from conftest import WAIT
+from conftest import WAIT, engine_settings
 from crash_harness import compare, consistency_problems
 
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.world import World
-from tobs_tui.engine.runner import ChatSelection, ExportRequest
+from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import ChatState, EventKind, RunState
+from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
 # Three chats with many small files: every fault has plenty of getHistory and getFile calls to land on.
 FAULT_WORLD = """\
@@ -55,12 +57,6 @@ def export_all(runner, chat_ids=None):
 @pytest.fixture(scope="module")
 def healthy_vault(tmp_path_factory):
     """The fault world exported over a healthy lan emulator: what every faulty run must end up identical to."""
-    import dataclasses
-
-    from conftest import engine_settings
-    from tobs_tui.engine.runner import EngineRunner
-    from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
-
     out = tmp_path_factory.mktemp("healthy") / "vault"
     with Emulator(profile="lan", seed=1, world=fault_world()) as emu:
         settings = engine_settings(out, media=True)
