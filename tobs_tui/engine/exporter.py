@@ -270,8 +270,9 @@ class ChatExport:
     async def _fetch_in_order(self, ranges: list[tuple[int, int | None]]) -> None:
         queues: list[asyncio.Queue[HistoryBatch | None]] = [asyncio.Queue(RANGE_QUEUE) for _ in ranges]
         tasks: dict[int, asyncio.Task] = {}
-        # Batches rendered (in worker processes) but not yet committed, oldest first.
-        rendering: deque[tuple[PreparedBatch, asyncio.Future]] = deque()
+        # One task per batch being rendered (in worker processes) and then committed after the one before it,
+        # oldest first: the loop goes on preparing the next batches while a commit waits for its fsyncs.
+        commits: deque[asyncio.Task] = deque()
 
         def ensure(i: int) -> None:
             if i < len(ranges) and i not in tasks:
@@ -284,15 +285,19 @@ class ChatExport:
                     ensure(j)
                 while (batch := await self._next_group(queues[i])) is not None:
                     prepared = await self._prepare(batch)
-                    rendering.append((prepared, self.x.render(prepared.job)))
-                    if len(rendering) > RENDER_AHEAD:
-                        await self._commit(*rendering.popleft())
+                    rendered = self.x.render(prepared.job)
+                    commits.append(asyncio.create_task(
+                        self._commit_after(commits[-1] if commits else None, prepared, rendered)))
+                    while commits and (len(commits) > RENDER_AHEAD or commits[0].done()):
+                        await self._settled(commits)
                 tasks.pop(i).result()
-            while rendering:
-                await self._commit(*rendering.popleft())
+            while commits:
+                await self._settled(commits)
         finally:
-            for _, fut in rendering:
-                fut.cancel()
+            for task in commits:
+                task.cancel()
+            # A commit already running finishes (see _commit); the ones behind it never start.
+            await asyncio.gather(*commits, return_exceptions=True)
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
@@ -398,8 +403,30 @@ class ChatExport:
         return PreparedBatch(job=job, notes=notes, rows=rows, topic_last=topic_last, media_records=records,
                              last_id=batch.messages[-1].id, fetched=len(batch.messages))
 
+    @staticmethod
+    async def _settled(commits: deque[asyncio.Task]) -> None:
+        """Wait for the oldest commit and drop it. Shielded: cancelling the writer must not cancel a running
+        commit a second time (the `finally` above cancels each once, and a commit that started finishes)."""
+        await asyncio.shield(commits[0])
+        commits.popleft()
+
+    async def _commit_after(self, previous: asyncio.Task | None, prepared: PreparedBatch,
+                            rendered: asyncio.Future) -> None:
+        """Commit once the batch before has committed: a batch never lands after a gap (exactly once)."""
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)   # cancelling this batch must not cancel the one before
+        except BaseException:
+            rendered.cancel()
+            raise
+        await self._commit(prepared, rendered)
+
     async def _commit(self, prepared: PreparedBatch, rendered: asyncio.Future) -> None:
-        blocks = await rendered
+        try:
+            blocks = await rendered
+        except asyncio.CancelledError:
+            rendered.cancel()
+            raise
         fut = self.x.pools.submit(self._append_and_commit, prepared, blocks, priority=TaskPriority.HIGH)
         try:
             written = await asyncio.shield(fut)
