@@ -49,7 +49,7 @@ def check(app: TobsApp, name: str, tmp_path: Path) -> None:
 async def feed(app: TobsApp, pilot) -> None:
     for t in (4.0, 8.0, 12.0, 16.0, 20.0):
         app.apply_snapshot(snapshot(t))
-    await pilot.pause()
+    await pilot.pause(1.2)   # charts draw the newest data within a second
 
 
 async def test_login_screen(tmp_path):

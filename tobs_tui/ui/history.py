@@ -30,7 +30,8 @@ class LiveHistory:
         self.latency: deque[LatencySample] = deque(maxlen=latency_points)
         self.events: deque[EngineEvent] = deque(maxlen=events)
         self._event_keys: deque[tuple[float, str, str]] = deque(maxlen=events)
-        self.version = 0   # bumps on every change so widgets can skip redraws
+        self.version = 0          # bumps on every change so widgets can skip redraws
+        self.events_version = 0   # bumps only when an event arrives: the event log redraws only then
 
     def add_snapshot(self, snap: EngineSnapshot) -> None:
         if self.latest is not None and snap.t < self.latest.t:
@@ -59,6 +60,7 @@ class LiveHistory:
         self._event_keys.append(key)
         self.events.append(event)
         self.version += 1
+        self.events_version += 1
         return True
 
     def clear(self) -> None:

@@ -46,4 +46,4 @@ class DashboardScreen(LiveScreen):
             bar.update(total=None)
         self.query_one(ChatProgressList).show(snap.chats if snap else ())
         self.query_one(ThroughputChart).show(live.rates, live.version)
-        self.query_one(EventLog).show(live.events, live.version)
+        self.query_one(EventLog).show(live.events, live.events_version)

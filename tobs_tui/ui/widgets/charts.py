@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
@@ -10,17 +11,62 @@ from tobs_tui.engine.snapshot import EngineEvent, EventKind, LatencySample, Thro
 from tobs_tui.ui.history import RatePoint
 
 
-class ThroughputChart(PlotextPlot):
-    """Messages/s (left axis) and MB/s (right axis) over engine time."""
+REDRAW_EVERY_S = 1.0   # plotext builds a whole chart in Python: once a second keeps the UI thread light
+
+
+def thin(points: Sequence, limit: int) -> list:
+    """Every k-th point so at most `limit` remain (the chart is only so many cells wide), keeping the last."""
+    if len(points) <= limit:
+        return list(points)
+    step = len(points) / limit
+    picked = [points[int(i * step)] for i in range(limit - 1)]
+    picked.append(points[-1])
+    return picked
+
+
+class ChartBase(PlotextPlot):
+    """Redraws only for new data, at most once per REDRAW_EVERY_S; the newest data is always drawn in the end."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._version = -1
+        self._drawn_at = float("-inf")
+        self._pending: tuple | None = None
+        self._timer_set = False
 
-    def show(self, points: Sequence[RatePoint], version: int) -> None:
+    def offer(self, version: int, *data) -> None:
         if version == self._version:
             return
-        self._version = version
+        self._pending = (version, data)
+        wait = REDRAW_EVERY_S - (time.monotonic() - self._drawn_at)
+        if wait <= 0:
+            self._flush()
+        elif not self._timer_set:
+            self._timer_set = True
+            self.set_timer(wait, self._flush)
+
+    def _flush(self) -> None:
+        self._timer_set = False
+        if self._pending is None:
+            return
+        version, data = self._pending
+        self._pending = None
+        self._version, self._drawn_at = version, time.monotonic()
+        self.draw(*data)
+        self.refresh()
+
+    def draw(self, *data) -> None:
+        raise NotImplementedError
+
+
+class ThroughputChart(ChartBase):
+    """Messages/s (left axis) and MB/s (right axis) over engine time."""
+
+    def show(self, points: Sequence[RatePoint], version: int) -> None:
+        self.offer(version, list(points))
+
+    def draw(self, points: list[RatePoint]) -> None:
+        points = thin(points, max(20, self.size.width * 2))
         plt = self.plt
         plt.clear_figure()
         plt.title("Throughput")
@@ -32,15 +78,10 @@ class ThroughputChart(PlotextPlot):
             # MB/s first: with few media the two curves coincide, and messages/s is the one to see.
             plt.plot(xs, [p.bytes_per_s / 1e6 for p in points], label="MB/s (right)", color="magenta", yside="right")
             plt.plot(xs, [p.msgs_per_s for p in points], label="msgs/s", color="cyan")
-        self.refresh()
 
 
-class LatencyChart(PlotextPlot):
+class LatencyChart(ChartBase):
     """Every recent request's latency, the baseline and 3x threshold, throttled spans and FloodWaits."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._version = -1
 
     def show(
         self,
@@ -49,16 +90,16 @@ class LatencyChart(PlotextPlot):
         events: Sequence[EngineEvent],
         version: int,
     ) -> None:
-        if version == self._version:
-            return
-        self._version = version
+        self.offer(version, list(samples), stats, list(events))
+
+    def draw(self, samples: list[LatencySample], stats: ThrottleStats | None, events: list[EngineEvent]) -> None:
+        samples = thin(samples, max(40, self.size.width * 2))
         plt = self.plt
         plt.clear_figure()
         plt.title("Request latency (ms)")
         plt.xlabel("seconds")
         if not samples:
             plt.title("Request latency — no requests measured yet")
-            self.refresh()
             return
         xs = [s.t for s in samples]
         ys = [s.ms for s in samples]
@@ -87,4 +128,3 @@ class LatencyChart(PlotextPlot):
                 plt.text(label, x=event.t, y=top * 0.92, color="magenta", alignment="left")
         plt.ylim(0, top)
         plt.xlim(x0, max(x1, x0 + 1))
-        self.refresh()
