@@ -78,12 +78,12 @@ def test_hostile_profile_with_takeout_ends_identical_to_a_healthy_export(make_ru
     FILE_REFERENCE_EXPIRED and a delayed takeout, all drawn at random (seeded) from the hostile profile."""
     # Rates raised so a run of a few hundred requests meets every kind of fault; latency and bandwidth lowered
     # so it finishes in seconds.
-    overrides = dict(latency_ms=5.0, jitter_ms=5.0, media_bandwidth=0, flood_wait_rate=0.04, flood_premium_rate=0.03,
+    overrides = dict(latency_ms=5.0, jitter_ms=5.0, media_bandwidth=0, flood_wait_rate=0.02, flood_premium_rate=0.02,
                      internal_error_rate=0.03, file_reference_rate=0.1, drop_before_rate=0.02, drop_after_rate=0.02,
-                     no_reply_rate=0.01, fault_wait_s=(1, 2), takeout_delay_rate=1.0)
+                     no_reply_rate=0.005, fault_wait_s=(1, 1), takeout_delay_rate=1.0)
     with Emulator(profile="hostile", seed=5, world=fault_world(), overrides=overrides) as emu:
         events = []
-        runner = make_runner(emu=emu, media=True, takeout=True, request_timeout_s=3.0, on_event=events.append)
+        runner = make_runner(emu=emu, media=True, takeout=True, request_timeout_s=2.0, on_event=events.append)
         final = export_all(runner)
         log = emu.log
         seen = {e for e in ("FLOOD_WAIT", "FLOOD_PREMIUM_WAIT", "INTERNAL", "FILE_REFERENCE_EXPIRED", "TAKEOUT_INIT")
