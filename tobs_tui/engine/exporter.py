@@ -8,6 +8,7 @@ import asyncio
 import datetime
 import json
 import logging
+import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from tobs_tui.engine.senders import SenderPreloader, display_name
 from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
 from tobs_tui.engine.source import ChatParked, ChatUnavailable, HistoryBatch, RequestFailed, TelegramSource
 from tobs_tui.engine.store import MediaRecord
-from tobs_tui.engine.vault import Vault, VaultWriteError
+from tobs_tui.engine.vault import Vault, VaultWriteError, write_error
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +547,12 @@ class Exporter:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
             await asyncio.wait([fut])
+            if not fut.cancelled():
+                fut.exception()   # the caller is gone: its error would only be "never retrieved" noise
             raise
+        except (OSError, sqlite3.OperationalError) as exc:
+            # A full disk often shows first in the state DB: one sentence for the user, not a traceback.
+            raise write_error(exc, self.vault.root) from exc
 
     async def run(self, jobs: list[tuple[ChatSelection, DialogInfo]]) -> None:
         for sel, info in jobs:
