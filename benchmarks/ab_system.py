@@ -29,6 +29,7 @@ SECTION = "6. Whole system"
 ROWS = ("system.lan_vs_raw", "system.lan_cpu_per_message", "system.peak_rss_1m")
 
 RSS_GOAL_MB = 300
+TIMEOUT_S = 1800      # run_all's limit for this module: the 1,000,000-message export runs at what a loaded machine gives
 
 
 async def raw_iter_messages(session: str) -> tuple[int, float, float]:

@@ -8,20 +8,21 @@ written to benchmarks/results/latest.json and latest.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-
-from benchmarks.harness import Row
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,45 +30,81 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MODULES = ("ab_senders", "ab_pools", "ab_concurrency", "ab_backoff", "ab_media_workers", "ab_media", "tui_cpu", "ab_system")
 
 
+TIMEOUT_S = 600          # per module in the full run (a module may set its own TIMEOUT_S)
+QUICK_TIMEOUT_S = 180
+
+
 def _log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def run(quick: bool, only: list[str] | None = None) -> dict:
+def run_module(name: str, quick: bool, work: Path) -> tuple[list[dict], str | None]:
+    """One module in this process: its rows, and the traceback if it failed."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    try:
+        rows = module.run(quick, work, lambda text: _log(f"  {name}: {text}"))
+    except Exception:
+        return [], traceback.format_exc()
+    return [asdict(r) for r in rows], None
+
+
+def run_isolated(name: str, quick: bool, work: Path) -> tuple[list[dict], str | None]:
+    """One module in a child process with a time limit: a hang or a crash costs that module's rows only, and
+    whatever it started (emulator, render workers, an app) ends with its process group."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    limit = QUICK_TIMEOUT_S if quick else getattr(module, "TIMEOUT_S", TIMEOUT_S)
+    out = work / f"{name}.rows.json"
+    cmd = [sys.executable, "-m", "benchmarks.run_all", "--module", name, "--rows-out", str(out)]
+    child = subprocess.Popen(cmd + (["--quick"] if quick else []), cwd=Path(__file__).resolve().parent.parent,
+                             start_new_session=True)
+    try:
+        child.wait(limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        return [], f"{name} did not finish within {limit:.0f} s and was stopped"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)   # anything it left behind
+    if not out.exists():
+        return [], f"{name} exited with status {child.returncode} without results"
+    got = json.loads(out.read_text(encoding="utf-8"))
+    return got["rows"], got["error"]
+
+
+def run(quick: bool, modules: list[str], write: Callable[[dict], None]) -> dict:
+    """Run `modules` one after another; `write` gets the results so far after each one."""
     started = time.time()
     load_before = os.getloadavg()[0]
-    modules = [m for m in MODULES if not only or m in only]
     sections: list[dict] = []
-    rows: list[Row] = []
+    rows: list[dict] = []
+    command = "python -m benchmarks.run_all" + (" --quick" if quick else "")
+    command += "".join(f" --only {m}" for m in modules) if list(modules) != list(MODULES) else ""
+
+    def result() -> dict:
+        return {"quick": quick,
+                "runs": [{"command": command, "started_utc": datetime.datetime.fromtimestamp(
+                    started, datetime.UTC).isoformat(timespec="seconds"), "seconds": time.time() - started,
+                    "machine": {**_machine(), "load_avg_at_start": load_before}}],
+                "sections": list(sections), "rows": list(rows)}
+
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         for name in modules:
             module = importlib.import_module(f"benchmarks.{name}")
             _log(f"{name}: {module.SECTION}")
             t0 = time.perf_counter()
-            error = None
-            got: list[Row] = []
-            try:
-                got = module.run(quick, Path(tmp), lambda text, n=name: _log(f"  {n}: {text}"))
-            except Exception:
-                error = traceback.format_exc()
+            got, error = run_isolated(name, quick, Path(tmp))
+            if error:
                 _log(f"{name} FAILED:\n{error}")
-            missing = [r for r in module.ROWS if r not in {row.id for row in got}]
+            missing = [r for r in module.ROWS if r not in {row["id"] for row in got}]
             if missing and error is None:
                 error = f"{name} did not produce rows {', '.join(missing)}"
                 _log(error)
             rows.extend(got)
             sections.append({"module": name, "section": module.SECTION, "seconds": time.perf_counter() - t0,
                              "expected_rows": list(module.ROWS), "error": error, "run": 0})
-    command = "python -m benchmarks.run_all" + (" --quick" if quick else "")
-    command += "".join(f" --only {m}" for m in modules) if only else ""
-    return {
-        "quick": quick,
-        "runs": [{"command": command,
-                  "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
-                  "seconds": time.time() - started, "machine": {**_machine(), "load_avg_at_start": load_before}}],
-        "sections": sections,
-        "rows": [asdict(r) for r in rows],
-    }
+            write(result())
+    return result()
 
 
 def merge(previous: dict, fresh: dict) -> dict:
@@ -169,16 +206,28 @@ def main(argv: list[str] | None = None) -> int:
                              f"{', '.join(MODULES)}")
     parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
                         help="where latest.json and latest.md go (default: benchmarks/results)")
+    parser.add_argument("--module", choices=MODULES, help=argparse.SUPPRESS)      # the child's side
+    parser.add_argument("--rows-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run(args.quick, args.only)
+    if args.module:
+        with tempfile.TemporaryDirectory(prefix=f"tobs-bench-{args.module}-") as tmp:
+            rows, error = run_module(args.module, args.quick, Path(tmp))
+        write_atomic(args.rows_out, json.dumps({"rows": rows, "error": error}, ensure_ascii=False))
+        return 0
     latest = args.out / "latest.json"
-    if args.only and latest.exists():
+    previous = json.loads(latest.read_text(encoding="utf-8")) if args.only and latest.exists() else None
+
+    def write(result: dict) -> None:
         # Re-running some modules updates their rows and keeps the rest of the table.
-        result = merge(json.loads(latest.read_text(encoding="utf-8")), result)
-    write_atomic(args.out / "latest.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(args.out / "latest.md", markdown(result) + "\n")
+        if previous is not None:
+            result = merge(previous, result)
+        write_atomic(latest, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(args.out / "latest.md", markdown(result) + "\n")
+
+    modules = [m for m in MODULES if not args.only or m in args.only]
+    result = run(args.quick, modules, write)
     failed = [s["module"] for s in result["sections"] if s["error"]]
-    _log(f"wrote {args.out / 'latest.json'} and latest.md in {result['runs'][-1]['seconds']:.0f} s"
+    _log(f"wrote {latest} and latest.md in {result['runs'][-1]['seconds']:.0f} s"
          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
