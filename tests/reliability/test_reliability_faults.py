@@ -48,10 +48,14 @@ def fault_world() -> World:
 
 
 def export_all(runner, chat_ids=None):
-    assert runner.connect().result(WAIT) is True
-    dialogs = runner.list_dialogs().result(WAIT)
-    ids = chat_ids or [d.chat_id for d in dialogs]
-    return runner.start_export(ExportRequest(chats=tuple(ChatSelection(c) for c in ids))).result(WAIT)
+    """Export every chat, then stop the runner while its emulator still listens (else Telethon keeps redialling)."""
+    try:
+        assert runner.connect().result(WAIT) is True
+        dialogs = runner.list_dialogs().result(WAIT)
+        ids = chat_ids or [d.chat_id for d in dialogs]
+        return runner.start_export(ExportRequest(chats=tuple(ChatSelection(c) for c in ids))).result(WAIT)
+    finally:
+        runner.stop()
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +68,7 @@ def healthy_vault(tmp_path_factory):
         runner = EngineRunner(settings, session=emu.session_string(), api_id=EMULATOR_API_ID,
                               api_hash=EMULATOR_API_HASH)
         runner.start()
-        try:
-            final = export_all(runner)
-        finally:
-            runner.stop()
+        final = export_all(runner)
     assert final.state is RunState.DONE, final.errors
     return out
 
