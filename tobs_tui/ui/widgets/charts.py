@@ -5,7 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich.text import Text
+from textual import work
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from tobs_tui.engine.snapshot import EngineEvent, EventKind, LatencySample, ThrottleStats
 from tobs_tui.ui.history import RatePoint
@@ -25,7 +29,11 @@ def thin(points: Sequence, limit: int) -> list:
 
 
 class ChartBase(PlotextPlot):
-    """Redraws only for new data, at most once per REDRAW_EVERY_S; the newest data is always drawn in the end."""
+    """Redraws only for new data, at most once per REDRAW_EVERY_S, and builds the chart on a worker thread.
+
+    plotext draws in pure Python (tens of ms for a full chart); building it off the event loop keeps
+    keypresses flowing while an export runs. The newest data is always drawn in the end.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -33,6 +41,8 @@ class ChartBase(PlotextPlot):
         self._drawn_at = float("-inf")
         self._pending: tuple | None = None
         self._timer_set = False
+        self._built: tuple[tuple[int, int], Text] | None = None   # (size built for, chart)
+        self._last_data: tuple = ()
 
     def offer(self, version: int, *data) -> None:
         if version == self._version:
@@ -52,10 +62,33 @@ class ChartBase(PlotextPlot):
         version, data = self._pending
         self._pending = None
         self._version, self._drawn_at = version, time.monotonic()
-        self.draw(*data)
+        self._last_data = data
+        self._build(data, (self.size.width, self.size.height), self.app.theme)
+
+    @work(thread=True, exclusive=True, group="chart")
+    def _build(self, data: tuple, size: tuple[int, int], theme: str) -> None:
+        plt = Plot()   # a fresh figure per build: the UI thread never sees one half drawn
+        self.draw(plt, *data)
+        plt.plotsize(*size)
+        plt._set_size(*size)   # as PlotextPlot.render does: plotsize alone does not always take
+        plt.theme(self._get_plotext_theme_name(theme))
+        chart = Text.from_ansi(plt.build())
+        self.app.call_from_thread(self._show_built, size, chart)
+
+    def _show_built(self, size: tuple[int, int], chart: Text) -> None:
+        self._built = (size, chart)
         self.refresh()
 
-    def draw(self, *data) -> None:
+    def on_resize(self) -> None:
+        if self._last_data:
+            self._build(self._last_data, (self.size.width, self.size.height), self.app.theme)
+
+    def render(self) -> RenderResult:
+        if self._built is None:
+            return Text("")
+        return self._built[1]
+
+    def draw(self, plt: Plot, *data) -> None:
         raise NotImplementedError
 
 
@@ -65,9 +98,8 @@ class ThroughputChart(ChartBase):
     def show(self, points: Sequence[RatePoint], version: int) -> None:
         self.offer(version, list(points))
 
-    def draw(self, points: list[RatePoint]) -> None:
+    def draw(self, plt: Plot, points: list[RatePoint]) -> None:
         points = thin(points, max(20, self.size.width * 2))
-        plt = self.plt
         plt.clear_figure()
         plt.title("Throughput")
         plt.xlabel("seconds")
@@ -92,9 +124,9 @@ class LatencyChart(ChartBase):
     ) -> None:
         self.offer(version, list(samples), stats, list(events))
 
-    def draw(self, samples: list[LatencySample], stats: ThrottleStats | None, events: list[EngineEvent]) -> None:
+    def draw(self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None,
+             events: list[EngineEvent]) -> None:
         samples = thin(samples, max(40, self.size.width * 2))
-        plt = self.plt
         plt.clear_figure()
         plt.title("Request latency (ms)")
         plt.xlabel("seconds")
