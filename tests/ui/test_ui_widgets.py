@@ -203,7 +203,6 @@ def test_unknown_values_read_as_a_dash():
     assert fmt.rate(None) == fmt.DASH
     assert fmt.size(None) == fmt.DASH
     assert fmt.millis(None) == fmt.DASH
-    assert fmt.percent(3, 0) == fmt.DASH
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.4, "59s"), (61, "1m 01s"), (3_600, "1h 00m"),

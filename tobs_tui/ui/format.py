@@ -32,10 +32,6 @@ def size(n: float | None) -> str:
     return f"{value:.1f} TB"
 
 
-def byte_rate(per_s: float | None) -> str:
-    return DASH if per_s is None else f"{size(per_s)}/s"
-
-
 def mb_per_s(per_s: float | None) -> str:
     return DASH if per_s is None else f"{per_s / 1e6:.2f} MB/s"
 
@@ -62,9 +58,3 @@ def millis(ms: float | None) -> str:
 def clock(wall: float) -> str:
     """Local wall-clock time of an engine event."""
     return time.strftime("%H:%M:%S", time.localtime(wall))
-
-
-def percent(done: int, expected: int) -> str:
-    if expected <= 0:
-        return DASH
-    return f"{min(100.0, 100.0 * done / expected):.0f}%"
