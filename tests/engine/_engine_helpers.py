@@ -1,10 +1,15 @@
-"""Reading an exported vault back for assertions: which message ids landed in which note, in what order."""
+"""Helpers for the engine tests: settings for a test export, and reading a vault back (which ids landed where)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from pathlib import Path
+
+from tobs_tui.config import Settings
+
+WAIT = 120   # seconds any single engine future may take on a loaded 2-core machine
 
 BLOCK_ID = re.compile(r"\^m(\d+)\s*$", re.MULTILINE)
 
@@ -42,3 +47,10 @@ def vault_bytes(vault: Path, *, skip_export_time: bool = True) -> dict[str, byte
             data = re.sub(rb"(?m)^last_export: .*$", b"last_export: -", data)
         files[rel] = data
     return files
+
+
+def engine_settings(out: Path, **export_changes) -> Settings:
+    base = Settings()
+    export = dataclasses.replace(base.export, output_dir=out, download_media=False, **export_changes)
+    workers = dataclasses.replace(base.workers, max_threads=4)
+    return dataclasses.replace(base, export=export, workers=workers, ui=dataclasses.replace(base.ui, refresh_hz=4.0))

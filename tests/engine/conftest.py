@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from tobs_tui.config import Settings
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.world import World
 from tobs_tui.engine.runner import EngineRunner
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
-WAIT = 120   # seconds any single engine future may take on a loaded 2-core machine
+from _engine_helpers import engine_settings
+
 
 
 @pytest.fixture
@@ -24,12 +23,6 @@ def emulator():
     finally:
         emu.stop()
 
-
-def engine_settings(out: Path, **export_changes) -> Settings:
-    base = Settings()
-    export = dataclasses.replace(base.export, output_dir=out, download_media=False, **export_changes)
-    workers = dataclasses.replace(base.workers, max_threads=4)
-    return dataclasses.replace(base, export=export, workers=workers, ui=dataclasses.replace(base.ui, refresh_hz=4.0))
 
 
 @pytest.fixture

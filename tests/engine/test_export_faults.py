@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from _engine_helpers import chat_dir, notes_of
-from conftest import WAIT, engine_settings
+from _engine_helpers import WAIT, engine_settings
 
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.world import World

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from _engine_helpers import chat_dir, month_of, notes_of
-from conftest import WAIT
+from _engine_helpers import WAIT
 
 from tobs_tui.engine.runner import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import ChatState, RunState

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import WAIT
+from _engine_helpers import WAIT
 
 from tobs_tui.config import Settings
 from tobs_tui.emulator.world import HOSTILE_TITLE

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from _engine_helpers import vault_bytes
-from conftest import WAIT
+from _engine_helpers import WAIT
 
 from tobs_tui.engine.login import LoginError
 from tobs_tui.engine.runner import ChatSelection, ExportRequest

@@ -17,10 +17,6 @@ NAMES = {1: "Alice Liddell", 2: "Bob", 3: "Carol", 4: "Dave", 555: "HelperBot",
          -1001000000777: "News Channel"}
 
 
-def when(day: int = 5, hour: int = 12, minute: int = 3, month: int = 3) -> datetime.datetime:
-    return datetime.datetime(2024, month, day, hour, minute, tzinfo=UTC)
-
-
 @pytest.fixture(scope="session")
 def make_ctx():
     def build(*, sender: str = "Bob", targets: dict[int, ReplyTarget] | None = None,

@@ -15,7 +15,7 @@ from telethon.tl import types as t
 
 from tobs_tui.engine.render import MediaRef, ReplyTarget, message_to_json, render_message
 
-from conftest import when
+from _render_support import when
 
 GOLDEN = Path(__file__).parent / "golden"
 NOTE = "Book Club (-1001000000123)/2024/2024-03"

@@ -16,7 +16,7 @@ from telethon.tl import types as t
 from tobs_tui.engine.render import message_to_json, render_message, render_text
 from tobs_tui.engine.render.text import clean, normalize_newlines, utf16_len
 
-from conftest import when
+from _render_support import when
 
 HOSTILE = "#>-+*=_~`[]|^%$<>&\\!:/(). \n\t\r1"
 ODD = "\u0301\u200b\u200d\u200e\u200f\u202e\u2028\u2029\ufeff\x00\x0b\x85 שלוםعربي😀👨‍👩‍👧🇺🇦"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -59,13 +57,3 @@ def make_app(emulator, settings, tmp_path):
     for app in apps:
         if app.runner is not None:
             app.runner.stop()
-
-
-async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    """Let the app run until `condition()` holds (engine work happens on its own thread meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.05)
-        await asyncio.sleep(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from conftest import wait_until
+from _ui_support import wait_until
 from textual.widgets import Input, Label
 
 from tobs_tui.engine.snapshot import RunState
