@@ -210,6 +210,14 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
                          what="the cancel")
         stopped_at = app.live.latest.messages_done
         assert 0 < stopped_at < chat.top_message_id
+        # The chats list says how far the half-exported chat got, not "never" (titles can repeat: match by id).
+        exported = app.live.latest.chats[0].chat_id
+        table = app.get_screen_stack_top("chats").query_one(DialogTable)
+
+        def listed():
+            return next(d for d in table._dialogs if d.chat_id == exported)
+        await wait_until(pilot, lambda: listed().last_exported_id is not None, what="the chat's last export")
+        assert 0 < listed().new_since_export < listed().top_message_id
 
 
 async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator, settings):

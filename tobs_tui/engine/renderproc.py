@@ -7,6 +7,7 @@ import atexit
 import datetime
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -60,11 +61,45 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="tobs-render-parent-watch", daemon=True).start()
 
 
+def _usable_fd(stream: object) -> bool:
+    try:
+        os.fstat(stream.fileno())   # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker against a real stderr.
+
+    The tracker hands sys.stderr's fd to its child; a host that swapped stderr for an object without one
+    (Textual captures it while its app runs: fileno() is -1) would make that start fail, and with it every
+    worker process. The tracker keeps running once started, so later workers spawn whatever stderr is then.
+    """
+    if os.name != "posix" or _usable_fd(sys.stderr):
+        return
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    devnull = None
+    if _usable_fd(sys.__stderr__):
+        sys.stderr = sys.__stderr__
+    else:
+        devnull = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - closed below, once the tracker has it
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+        if devnull is not None:
+            devnull.close()
+
+
 class RenderPool:
     """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+        _start_resource_tracker()
         # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
         self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_exit_with_parent, initargs=(os.getpid(),))

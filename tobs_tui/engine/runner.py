@@ -144,12 +144,29 @@ class EngineRunner:
         self._unpaused.set()
         self._limit = AdaptiveLimit(self._settings.export.max_concurrent_requests)
         self._publisher = loop.create_task(self._publish_loop())
+        # The Settings screen shows the measured disk and worker count before any export starts.
+        self._disk_measured = loop.create_task(self._measure_disk())
         ready.set()
         try:
             loop.run_forever()
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    async def _measure_disk(self) -> None:
+        """Disk type of the configured export dir and the media workers it gives; on the engine loop."""
+        out = Path(self._settings.export.output_dir).expanduser()
+        configured = self._settings.workers.media_download_workers
+        loop = asyncio.get_running_loop()
+        try:
+            workers, disk, _ = await loop.run_in_executor(None, resolve_media_workers, out, configured)
+        except ValueError as e:
+            # A bad MEDIA_WORKERS: the export refuses to start with this sentence; until then say it once.
+            self._emit(EventKind.ERROR, str(e))
+            return
+        self._disk_type, self._media_workers_auto = disk.kind, media_workers_for(disk.kind)
+        if self._media is None:
+            self._media_workers = workers
 
     def _submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
         self.start()
@@ -390,6 +407,8 @@ class EngineRunner:
             self.set_limits(media_workers=settings.workers.media_download_workers)
         if settings.ui.refresh_hz != old.ui.refresh_hz:
             self.set_snapshot_rate(settings.ui.refresh_hz)
+        if settings.export.output_dir != old.export.output_dir:
+            self._submit(self._measure_disk())
         if self._source is not None:
             self._call_soon(setattr, self._source, "timeout_s", settings.export.request_timeout_s)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +98,6 @@ class TobsApp(App[int]):
         self.runner: Any = None
         self.logged_in = False
         self.export_future: Any = None
-        # While the app runs, Textual swaps sys.stderr for a capture whose fileno() is -1; multiprocessing's
-        # resource tracker hands stderr's fd to its child, so it must start now (the engine renders in
-        # worker processes, and starting them inside the app would fail).
-        resource_tracker.ensure_running()
         if runner_factory is None:
             from tobs_tui.engine.runner import EngineRunner
 

@@ -1,0 +1,93 @@
+"""What the runner tells the TUI outside an export: the disk it measured, and what a cancelled run committed."""
+
+from __future__ import annotations
+
+import time
+
+from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
+from tobs_tui.engine.runner import ChatSelection, ExportRequest
+from tobs_tui.engine.snapshot import RunState
+
+WAIT = 120
+
+
+def wait_for(predicate, timeout=20.0, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_a_cancelled_export_reports_the_committed_last_id(make_runner, emulator, tmp_path):
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].count == 10_000)
+    runner = make_runner(out=tmp_path / "vault")
+    runner.set_snapshot_rate(50)
+    assert runner.connect().result(WAIT)
+    before = {d.chat_id: d for d in runner.list_dialogs().result(WAIT)}
+    assert before[chat].last_exported_id is None
+    future = runner.start_export(ExportRequest(chats=(ChatSelection(chat),)))
+    assert wait_for(lambda: runner.snapshot().messages_done > 0, step=0.005)
+    runner.cancel().result(WAIT)
+    final = future.result(WAIT)
+    assert final.state is RunState.CANCELLED
+    assert 0 < final.messages_done < 10_000
+    after = {d.chat_id: d for d in runner.list_dialogs().result(WAIT)}[chat]
+    assert after.last_exported_id is not None and after.last_exported_id > 0
+    assert 0 < after.new_since_export < before[chat].top_message_id
+
+
+def test_snapshots_carry_the_measured_disk_and_workers_before_any_export(make_runner, tmp_path, monkeypatch):
+    out = tmp_path / "vault"
+    workers, disk, _ = resolve_media_workers(out)
+    runner = make_runner(out=out)
+    assert wait_for(lambda: runner.snapshot().media.workers > 0)
+    snap = runner.snapshot()
+    assert (snap.disk_type, snap.media_workers_auto) == (disk.kind, media_workers_for(disk.kind))
+    assert snap.media.workers == workers
+
+    # MEDIA_WORKERS is what an export would use, so it is what the snapshot shows.
+    monkeypatch.setenv("MEDIA_WORKERS", "5")
+    other = make_runner(out=out)
+    assert wait_for(lambda: other.snapshot().media.workers == 5)
+
+
+def test_a_new_export_dir_is_measured_again(make_runner, tmp_path, monkeypatch):
+    import dataclasses
+
+    runner = make_runner(out=tmp_path / "vault")
+    assert wait_for(lambda: runner.snapshot().media.workers > 0)
+    # Only a new measurement reads MEDIA_WORKERS again: seeing 7 proves the new dir was measured.
+    monkeypatch.setenv("MEDIA_WORKERS", "7")
+    moved = tmp_path / "elsewhere"
+    settings = runner._settings
+    runner.update_settings(dataclasses.replace(
+        settings, export=dataclasses.replace(settings.export, output_dir=moved)))
+    assert wait_for(lambda: runner.snapshot().media.workers == 7)
+    assert runner.snapshot().disk_type == resolve_media_workers(moved)[1].kind
+
+
+def test_render_workers_start_when_stderr_has_no_fd():
+    """Inside a running Textual app sys.stderr is a capture whose fileno() is -1; render workers still start."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import io, os, sys
+
+        class Captured(io.StringIO):
+            def fileno(self):
+                return -1
+
+        sys.stderr = Captured()
+        from tobs_tui.engine.renderproc import RenderPool, _warm
+        pool = RenderPool(1)
+        pid = pool.executor.submit(_warm).result(60)
+        pool.shutdown()
+        print("worker", pid != os.getpid())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "worker True"
