@@ -74,8 +74,9 @@ def engine_alone(emu: EmulatorProcess, out: Path, window: float) -> dict[str, fl
 
 def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> dict[str, float | list[float]]:
     """The same export driven from the real app showing the dashboard at 4 Hz, with a key probe every 100 ms."""
+    # A config of its own next to the vault: nothing the app saves may land in the user's real config.
     app = MeasuredApp(bench_settings(out), session=emu.session_string, api_id=EMULATOR_API_ID,
-                      api_hash=EMULATOR_API_HASH)
+                      api_hash=EMULATOR_API_HASH, config_path=out.parent / f"{out.name}-config.toml")
     result: dict[str, float | list[float]] = {}
 
     async def drive() -> None:

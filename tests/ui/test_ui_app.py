@@ -252,3 +252,29 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         await wait_until(pilot, lambda: again.live.latest and again.live.latest.state is RunState.DONE,
                          timeout=90, what="the resumed export")
         assert again.live.latest.messages_done < chat.top_message_id, "the second run continued, not restarted"
+
+
+async def test_only_credentials_typed_on_the_login_screen_are_saved(emulator, settings, tmp_path):
+    from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+    from tobs_tui.ui.app import TobsApp
+
+    given = TobsApp(settings, session=emulator.session_string(authorized=True), api_id=EMULATOR_API_ID,
+                    api_hash=EMULATOR_API_HASH, config_path=tmp_path / "given.toml")
+    typed = TobsApp(settings, session=emulator.session_string(authorized=True),
+                    config_path=tmp_path / "typed.toml")
+    try:
+        async with given.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: given.logged_in, what="the login with given credentials")
+            await pilot.pause(0.3)
+        assert not (tmp_path / "given.toml").exists(), "credentials from the caller are not written to a config"
+
+        async with typed.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(typed.screen, LoginScreen), what="the api step")
+            typed.screen.query_one("#api-id", Input).value = str(EMULATOR_API_ID)
+            await submit(pilot, typed, "#api-hash", EMULATOR_API_HASH)
+            await wait_until(pilot, lambda: (tmp_path / "typed.toml").exists(), what="the saved config")
+        assert tomllib.loads((tmp_path / "typed.toml").read_text())["telegram"]["api_id"] == EMULATOR_API_ID
+    finally:
+        for app in (given, typed):
+            if app.runner is not None:
+                app.runner.stop()

@@ -92,6 +92,9 @@ class TobsApp(App[int]):
         self.session = session
         self.api_id = api_id or None
         self.api_hash = api_hash or None
+        # Credentials handed in by the caller (config, command line, demo, benchmark) are theirs to keep;
+        # only ones typed on the login screen are saved.
+        self._given_credentials = (self.api_id, self.api_hash)
         self.demo = demo
         self.config_path = config_path
         self.live = LiveHistory()
@@ -191,7 +194,8 @@ class TobsApp(App[int]):
     @on(LoggedIn)
     def _logged_in(self) -> None:
         self.logged_in = True
-        if self.demo is None and (
+        typed = (self.api_id, self.api_hash) != self._given_credentials
+        if self.demo is None and typed and (
             self.settings.telegram.api_id != self.api_id or self.settings.telegram.api_hash != self.api_hash
         ):
             # Remember the credentials the user typed so the next start goes straight to the chats.
