@@ -77,9 +77,9 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
             shutil.rmtree(root, ignore_errors=True)
         out += rows(fs, base, curve, auto, f"{info.kind} ({info.reason})", files, file_bytes)
     out.append(Row(id="media_workers.hdd", section=SECTION, name="Spinning disk (HDD) curve", value=None, unit="",
-                   note="not measured: this machine has no spinning disk. Its virtio disk says rotational=1, so "
-                        "the auto count treats it as an HDD (3 workers), but the storage behind it is not one; "
-                        "the design notes' HDD 10–20 % cannot be checked here and no simulated figure is given.",
+                   note="not measured: this machine has no spinning disk, only a virtio disk (which says "
+                        "rotational=1 whatever backs it, so the auto count takes it as unknown); the design notes' "
+                        "HDD 10–20 % cannot be checked here and no simulated figure is given.",
                    estimate="HDD 10–20 %"))
     return out
 
