@@ -27,7 +27,8 @@ class Profile:
     jitter_ms: float = 0.0  # uniform +- jitter on top of latency
     # method -> (tokens per second, burst); "*" applies to every method not listed. Empty = no limits.
     rate_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    soft_throttle_ms: float = 0.0  # extra latency when a bucket is empty, rising as it drains below half
+    soft_throttle_ms: float = 0.0  # extra latency when a bucket is empty, rising as it drains
+    soft_throttle_from: float = 0.5  # share of the burst below which soft throttling starts (linear to empty)
     media_bandwidth: int = 0  # bytes/s for each upload.getFile stream; 0 = unlimited
     media_streams: int = 4  # parts in flight on one connection that each get the full bandwidth
     takeout_factor: float = 1.0  # takeout requests refill their buckets this many times faster
@@ -57,8 +58,31 @@ class Profile:
             )
         return dataclasses.replace(self, **overrides)
 
+    def bucket(self, method: str) -> tuple[float, float] | None:
+        """``(requests per second, burst)`` of the token bucket ``method`` draws from, or None if unlimited."""
+        return self.rate_limits.get(method) or self.rate_limits.get("*")
 
+    def history_ceiling_msgs_per_s(self) -> float:
+        """The sustained message rate messages.getHistory allows (refill rate x a full page); inf if unlimited."""
+        limit = self.bucket("GetHistoryRequest")
+        return math.inf if limit is None else limit[0] * HISTORY_PAGE
+
+
+# Messages one messages.getHistory call returns at most: a history bucket's rate x this is a msgs/s ceiling.
+HISTORY_PAGE = 100
+
+# Telegram publishes no numbers; these follow what a hard export meets: about 30 history pages at full
+# speed (Telethon's iter_messages starts pacing itself after 3,000 messages for that reason), then about two
+# pages a second, replies slowing to ~10x the healthy latency as the bucket empties, then FLOOD_WAIT_X.
 _REALISTIC_LIMITS = {
+    "GetHistoryRequest": (2.0, 30.0),
+    "GetFileRequest": (40.0, 80.0),
+    "GetDialogsRequest": (5.0, 10.0),
+    "*": (20.0, 40.0),
+}
+# The fault profiles keep roomier buckets: their episodes and random faults are what they exercise, and
+# realistic's paced history would hide those behind long FloodWaits.
+_ROOMY_LIMITS = {
     "GetHistoryRequest": (15.0, 30.0),
     "GetFileRequest": (40.0, 80.0),
     "GetDialogsRequest": (5.0, 10.0),
@@ -72,7 +96,8 @@ PROFILES: dict[str, Profile] = {
         latency_ms=60.0,
         jitter_ms=15.0,
         rate_limits=_REALISTIC_LIMITS,
-        soft_throttle_ms=250.0,
+        soft_throttle_ms=600.0,
+        soft_throttle_from=0.25,
         media_bandwidth=2 * 1024 * 1024,
         media_streams=4,
         takeout_factor=3.0,
@@ -81,7 +106,7 @@ PROFILES: dict[str, Profile] = {
         "throttled",
         latency_ms=60.0,
         jitter_ms=15.0,
-        rate_limits={k: (rate / 2, burst / 2) for k, (rate, burst) in _REALISTIC_LIMITS.items()},
+        rate_limits={k: (rate / 2, burst / 2) for k, (rate, burst) in _ROOMY_LIMITS.items()},
         soft_throttle_ms=500.0,
         media_bandwidth=512 * 1024,
         media_streams=4,
@@ -94,7 +119,7 @@ PROFILES: dict[str, Profile] = {
         "hostile",
         latency_ms=80.0,
         jitter_ms=40.0,
-        rate_limits=_REALISTIC_LIMITS,
+        rate_limits=_ROOMY_LIMITS,
         soft_throttle_ms=250.0,
         media_bandwidth=1024 * 1024,
         media_streams=4,
@@ -218,7 +243,7 @@ class Behaviour:
         delay = self._latency()
         if p.throttle_every_s and (time.monotonic() - self._epoch) % p.throttle_every_s < p.throttle_for_s:
             delay += p.throttle_latency_ms / 1000
-        limit = p.rate_limits.get(method) or p.rate_limits.get("*")
+        limit = p.bucket(method)
         bucket = None
         if limit is not None:
             rate, burst = limit
@@ -227,8 +252,9 @@ class Behaviour:
             bucket = self._bucket(auth_key_id, method, rate, burst)
             if bucket.tokens < 1:
                 return Decision(delay, f"FLOOD_WAIT_{math.ceil((1 - bucket.tokens) / rate)}")
-            if bucket.tokens < burst / 2 and p.soft_throttle_ms:
-                delay += p.soft_throttle_ms / 1000 * (1 - bucket.tokens / (burst / 2))
+            knee = burst * p.soft_throttle_from
+            if bucket.tokens < knee and p.soft_throttle_ms:
+                delay += p.soft_throttle_ms / 1000 * (1 - bucket.tokens / knee)
         if method not in BOOTSTRAP_METHODS and _has_random_faults(p):
             fault = self._random_fault(method, bucket, limit, takeout)
             if fault is not None:
