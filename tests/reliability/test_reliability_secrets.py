@@ -129,12 +129,8 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
 
 @pytest.mark.slow
 async def test_dashboard_screens_never_show_secrets(emulator, tmp_path):
-    from textual.widgets import Input
-
     from tobs_tui.config import Settings, settings_with
     from tobs_tui.ui.app import TobsApp
-    from tobs_tui.ui.screens.chats import ChatsScreen
-    from tobs_tui.ui.screens.login import LoginScreen
 
     world = emulator.world
     fresh = emulator.session_string(authorized=False)
@@ -142,9 +138,26 @@ async def test_dashboard_screens_never_show_secrets(emulator, tmp_path):
     # Not the demo (whose login screen shows the public demo credentials as a hint): a real first login.
     app = TobsApp(settings, session=fresh, api_id=API_ID, api_hash=API_HASH)
     shots: list[str] = []
+    try:
+        await capture_screens(app, world, shots)
+    finally:
+        if app.runner is not None:   # before the emulator stops, or its client keeps redialling
+            app.runner.stop()
+    assert "two-step" in shots[0] and "wrong" in shots[2]   # the captures really show the screens
+    forms = secret_forms(fresh, world.demo_code, world.twofa_password)
+    for shot in shots:
+        # SVG text escapes some characters; the secrets here are plain hex, digits, letters and dashes.
+        assert leaks(shot.encode(), forms, code_as_number=True) == []
+
+
+async def capture_screens(app, world, shots: list[str]) -> None:
+    from textual.widgets import Input
+
+    from tobs_tui.ui.screens.chats import ChatsScreen
+    from tobs_tui.ui.screens.login import LoginScreen
 
     async def until(pilot, condition, what: str) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while not condition():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
@@ -177,8 +190,3 @@ async def test_dashboard_screens_never_show_secrets(emulator, tmp_path):
             await pilot.press(key)
             await pilot.pause(0.3)
             shots.append(app.export_screenshot())
-    assert "two-step" in shots[0] and "wrong" in shots[2]   # the captures really show the screens
-    forms = secret_forms(fresh, world.demo_code, world.twofa_password)
-    for shot in shots:
-        # SVG text escapes some characters; the secrets here are plain hex, digits, letters and dashes.
-        assert leaks(shot.encode(), forms, code_as_number=True) == []
