@@ -44,8 +44,8 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     rounds = 1 if quick else 3
     out: list[Row] = []
     for profile in PROFILES:
-        # `throttled` starts with a 10 s episode (then 10 s healthy, and so on): 7,000 messages span both.
-        messages = 200 if quick else (7_000 if profile == "throttled" else 3_000)
+        # `throttled` starts with a 10 s episode (then 10 s healthy, and so on): 5,000 messages span both.
+        messages = 200 if quick else (5_000 if profile == "throttled" else 2_000)
         chats = [{"kind": "supergroup", "title": "Backoff", "messages": messages, "media": 0.2},
                  {"kind": "private", "messages": messages // 10, "media": 0.2}]
 

@@ -96,7 +96,7 @@ class PostProcessing:
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    messages = 3_000 if quick else 10_000
+    messages = 3_000 if quick else 8_000
     rounds = 1 if quick else 5
     chats = [{"kind": "supergroup", "title": "Pools", "messages": messages, "media": 0.2},
              {"kind": "channel", "title": "Pools channel", "messages": messages // 4, "media": 0.3}]

@@ -62,7 +62,7 @@ def our_cpu_s(exclude: int) -> float:
 
 
 def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    messages = 2_000 if quick else 12_000
+    messages = 2_000 if quick else 10_000
     rounds = 1 if quick else 3
     chats = [{"kind": "supergroup", "title": "Lan", "messages": messages, "media": 0.2}]
 
