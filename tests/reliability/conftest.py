@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
 from crash_harness import WORLD_TOML
 
-from tobs_tui.config import Settings
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.world import World
 from tobs_tui.engine.runner import EngineRunner
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
-WAIT = 180   # seconds any one engine future may take on a loaded 2-core machine
-
-
-def engine_settings(out: Path, *, media: bool = False, **export_changes) -> Settings:
-    base = Settings()
-    export = dataclasses.replace(base.export, output_dir=out, download_media=media, **export_changes)
-    workers = dataclasses.replace(base.workers, max_threads=4)
-    return dataclasses.replace(base, export=export, workers=workers, ui=dataclasses.replace(base.ui, refresh_hz=4.0))
-
+from _reliability_support import engine_settings
 
 @pytest.fixture
 def small_world():

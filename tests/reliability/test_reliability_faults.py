@@ -9,7 +9,7 @@ import threading
 import tomllib
 
 import pytest
-from conftest import WAIT, engine_settings
+from _reliability_support import WAIT, engine_settings
 from crash_harness import compare, consistency_problems
 
 from tobs_tui.emulator import Emulator

@@ -8,7 +8,7 @@ import json
 import os
 import unicodedata
 
-from conftest import WAIT
+from _reliability_support import WAIT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import tomli_w
-from conftest import WAIT
+from _reliability_support import WAIT
 from crash_harness import REPO, WORLD_TOML, child_env, compare
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

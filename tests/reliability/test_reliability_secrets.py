@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import WAIT, engine_settings
+from _reliability_support import WAIT, engine_settings
 from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
