@@ -31,7 +31,7 @@ from tobs_tui.engine.render import MediaRef
 from tobs_tui.engine.snapshot import EventKind, MediaFileProgress, MediaStats
 from tobs_tui.engine.source import ChatParked, RequestFailed, TelegramSource
 from tobs_tui.engine.store import MediaRecord
-from tobs_tui.engine.vault import Vault, write_error
+from tobs_tui.engine.vault import Vault, fsync_dir, pwrite_all, write_error
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +162,6 @@ class _Transfer:
     bytes_done: int
     parts_in_flight: int = 0
     fd: int | None = None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
 
 
 def sha256_of(path: Path) -> str:
@@ -411,7 +395,7 @@ class MediaDownloader:
                 tmp.unlink()
             os.link(source, tmp)
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return rel
         except OSError as exc:
             if exc.errno in _LINK_REFUSED:
@@ -420,7 +404,7 @@ class MediaDownloader:
 
     def _make_dirs(self, directory: Path) -> None:
         for parent in self.vault.make_dirs(directory):
-            _fsync_dir(parent)
+            fsync_dir(parent)
 
     # -- the download --------------------------------------------------------------------------------
     async def _download(self, chat_id: int, item: MediaItem, rel: str) -> MediaRecord:
@@ -565,7 +549,7 @@ class MediaDownloader:
         """On the critical pool: the part is durable before it is recorded, so a recorded part is never lost."""
         assert transfer.fd is not None
         try:
-            _pwrite_all(transfer.fd, data, part * PART_SIZE)
+            pwrite_all(transfer.fd, data, part * PART_SIZE)
             os.fdatasync(transfer.fd)
         except OSError as exc:
             raise write_error(exc, self.vault.root) from exc
@@ -588,7 +572,7 @@ class MediaDownloader:
             assert transfer.fd is not None
             os.fsync(transfer.fd)
             os.replace(target.with_name(target.name + ".part"), target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except OSError as exc:
             raise write_error(exc, self.vault.root) from exc
         self.store.finish_media(done)
@@ -644,7 +628,7 @@ class MediaDownloader:
                 os.fsync(f.fileno())
             os.replace(tmp, target)
             tmp = ""
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return None
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"No thumbnail for {source.name}: {exc}."

@@ -84,7 +84,8 @@ def write_error(exc: OSError | sqlite3.Error, where: Path) -> VaultWriteError:
                            errno_code=code)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -92,7 +93,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """pwrite may write less than asked; loop until all of `data` is at `offset`."""
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)
@@ -237,7 +239,7 @@ class Vault:
         tmp_name: str | None = None
         try:
             for parent in self.make_dirs(target.parent):
-                _fsync_dir(parent)
+                fsync_dir(parent)
             fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".tmp")
             with os.fdopen(fd, "wb") as out:
                 fill(out)
@@ -246,7 +248,7 @@ class Vault:
             os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, target)
             tmp_name = None
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         finally:
@@ -323,7 +325,7 @@ class ChatWriter:
                     end = offset + len(data)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
                     try:
-                        _pwrite_all(fd, data, offset)
+                        pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
                         os.ftruncate(fd, end)
                         os.fsync(fd)
@@ -333,7 +335,7 @@ class ChatWriter:
                     tails[rel] = (data[-TAIL_BYTES:] if len(data) >= TAIL_BYTES
                                   else self._tail_of(path, end))
                 for directory in sorted(dirs_to_sync):
-                    _fsync_dir(directory)
+                    fsync_dir(directory)
                 store.commit_batch(self.chat_id, last_id=last_id, file_lengths=lengths, messages=messages,
                                    topic_last_ids=topic_last_ids, file_tails=tails)
             except (OSError, sqlite3.OperationalError) as exc:
