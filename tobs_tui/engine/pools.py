@@ -46,7 +46,8 @@ def split_threads(total: int, critical_share: float = 0.7) -> tuple[int, int]:
     return critical, total - critical
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated quantile `q` (0..1) of an ascending list; 0.0 when empty."""
     if not sorted_values:
         return 0.0
     k = (len(sorted_values) - 1) * q
@@ -167,8 +168,8 @@ class _WorkerPool:
             return PoolStats(
                 name=self.name, workers=self._alive, busy=self._busy, queued=len(self._queue),
                 completed=self._completed, failed=self._failed,
-                wait_p50_ms=_percentile(waits, 0.50) * 1000.0,
-                wait_p95_ms=_percentile(waits, 0.95) * 1000.0,
+                wait_p50_ms=percentile(waits, 0.50) * 1000.0,
+                wait_p95_ms=percentile(waits, 0.95) * 1000.0,
                 mean_run_ms=(self._run_total / done * 1000.0) if done else 0.0,
             )
 

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import Callable
 
+from tobs_tui.engine.pools import percentile
 from tobs_tui.engine.snapshot import LatencySample, ThrottleStats
 
 log = logging.getLogger(__name__)
@@ -18,15 +19,6 @@ log = logging.getLogger(__name__)
 _MIN_BELOW = 5
 
 EventCallback = Callable[[str, float, dict], None]
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
 class ThrottleDetector:
@@ -91,7 +83,7 @@ class ThrottleDetector:
             # samples; asking for at least `_MIN_BELOW` samples at or under the baseline keeps one
             # lucky early reply from making everything after it look slow.
             q = max(self.baseline_quantile, _MIN_BELOW / len(self._history))
-            self._baseline = _percentile(sorted(self._history), min(q, 0.5))
+            self._baseline = percentile(sorted(self._history), min(q, 0.5))
             if self._count >= self.min_samples:
                 event = self._update_state(now)
         if event is not None:
