@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
@@ -54,8 +55,6 @@ def test_snapshots_carry_the_measured_disk_and_workers_before_any_export(make_ru
 
 
 def test_a_new_export_dir_is_measured_again(make_runner, tmp_path, monkeypatch):
-    import dataclasses
-
     runner = make_runner(out=tmp_path / "vault")
     assert wait_for(lambda: runner.snapshot().media.workers > 0)
     # Only a new measurement reads MEDIA_WORKERS again: seeing 7 proves the new dir was measured.
@@ -91,3 +90,24 @@ def test_render_workers_start_when_stderr_has_no_fd():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "worker True"
+
+
+def test_a_chats_rate_counts_the_same_bytes_as_the_total(make_runner, emulator):
+    """Notes and media both: one chat's MB/s is the run's MB/s (they used to measure notes only vs everything)."""
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].title == "News Channel")
+    seen: list = []
+    runner = make_runner(on_snapshot=seen.append)
+    settings = runner._settings
+    runner.update_settings(dataclasses.replace(
+        settings, export=dataclasses.replace(settings.export, download_media=True)))
+    runner.set_snapshot_rate(20)
+    assert runner.connect().result(WAIT)
+    runner.list_dialogs().result(WAIT)
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(chat),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    assert final.media.bytes_done > final.chats[0].bytes_done / 2, "the chat's bytes are mostly media"
+    moving = [(s.chats[0].bytes_per_s, s.bytes_per_s) for s in seen
+              if s.chats and s.chats[0].state.value == "running" and s.bytes_per_s > 0]
+    assert len(moving) >= 5
+    late = moving[len(moving) // 2:]
+    assert all(abs(chat_rate - total) <= 0.25 * total for chat_rate, total in late)

@@ -117,6 +117,8 @@ class EngineRunner:
         self._media_workers_auto = media_workers_for("unknown")
         self._total_meter = RateMeter()
         self._bytes_meter = RateMeter()
+        # Per chat, over the same bytes as the total (notes + media), so the chats' MB/s add up to the run's.
+        self._chat_bytes_meters: dict[int, RateMeter] = {}
         self._run_errors: list[str] = []
         self._publisher: asyncio.Task | None = None
         self._snapshot = self._build_snapshot()
@@ -269,6 +271,7 @@ class EngineRunner:
         self._run_errors = []
         self._total_meter.reset()
         self._bytes_meter.reset()
+        self._chat_bytes_meters = {}
         self._state = RunState.RUNNING
         assert self._pools is not None
         loop = asyncio.get_running_loop()
@@ -460,16 +463,17 @@ class EngineRunner:
             self._emit(EventKind.THROTTLE_END, "Latency is back to normal.")
 
     def _chat_progress(self, run: ChatRun) -> ChatProgress:
+        media_done, media_expected = self._media.chat_bytes(run.info.chat_id) if self._media else (0, 0)
+        bytes_meter = self._chat_bytes_meters.setdefault(run.info.chat_id, RateMeter())
         if run.state is ChatState.RUNNING:
             run.meter.update(run.done)
-            run.bytes_meter.update(run.bytes_done)
+            bytes_meter.update(run.bytes_done + media_done)
         moving = run.state is ChatState.RUNNING
-        media_done, media_expected = self._media.chat_bytes(run.info.chat_id) if self._media else (0, 0)
         return ChatProgress(
             chat_id=run.info.chat_id, title=run.info.title, topic_id=None, state=run.state,
             messages_done=run.done, messages_expected=max(run.expected, run.done),
             bytes_done=run.bytes_done + media_done, bytes_expected=run.bytes_done + media_expected, msgs_per_s=run.meter.smoothed if moving else 0.0,
-            bytes_per_s=run.bytes_meter.smoothed if moving else 0.0,
+            bytes_per_s=bytes_meter.smoothed if moving else 0.0,
             eta_s=run.meter.eta(run.expected - run.done) if moving else None, error=run.error)
 
     def _build_snapshot(self) -> EngineSnapshot:

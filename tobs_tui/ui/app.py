@@ -136,7 +136,8 @@ class TobsApp(App[int]):
     def _redraw_live(self) -> None:
         # While quitting the screen stack empties before the engine's last messages arrive.
         screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, LiveScreen):
+        # A screen just switched to may not have its widgets yet; it draws from the history when resumed.
+        if isinstance(screen, LiveScreen) and screen.is_mounted:
             screen.refresh_live(self.live)
 
     @on(EventArrived)

@@ -137,21 +137,22 @@ class LatencyChart(ChartBase):
         ys = [s.ms for s in samples]
         x0, x1 = xs[0], xs[-1]
         top = max(ys)
+        right = max(x1, x0 + 1)
         if stats is not None:
             top = max(top, stats.threshold_ms * 1.15)
-            # Shade throttled spans first so the latency line is drawn over them.
-            for start, end in stats.spans:
-                end = x1 if end is None else end
-                if end < x0:
-                    continue
-                start = max(start, x0)
-                plt.plot([start, end], [top, top], fillx=True, color=(96, 64, 16), marker="hd")
+            # Throttled spans as a bar along the x axis (no latency is 0 ms, and the legend sits at the top),
+            # clipped to the plotted x range so nothing leaves the plot. A line glyph like the frame's: block
+            # glyphs come from fallback fonts of other widths and drift in the SVG/PNG exports.
+            spans = [(max(start, x0), x1 if end is None else min(end, x1)) for start, end in stats.spans]
+            for i, (start, end) in enumerate(s for s in spans if s[1] >= x0):
+                plt.plot([start, end], [0, 0], color=(230, 140, 40), marker="━",
+                         label="throttled" if i == 0 else None)
+            # Baseline and threshold as lines across the whole plot, named in the legend.
             if stats.baseline_latency_ms > 0:
-                plt.hline(stats.baseline_latency_ms, "green")
-                plt.text("baseline", x=x0, y=stats.baseline_latency_ms, color="green", alignment="left")
+                plt.plot([x0, right], [stats.baseline_latency_ms] * 2, color="green", marker="─",
+                         label="baseline")
             if stats.threshold_ms > 0:
-                plt.hline(stats.threshold_ms, "red")
-                plt.text("3x threshold", x=x0, y=stats.threshold_ms, color="red", alignment="left")
+                plt.plot([x0, right], [stats.threshold_ms] * 2, color="red", marker="─", label="3x threshold")
         plt.plot(xs, ys, color="cyan", marker="hd", label="latency")
         for event in events:
             if event.kind is EventKind.FLOOD_WAIT and x0 <= event.t <= x1:
@@ -159,4 +160,4 @@ class LatencyChart(ChartBase):
                 label = f"FW {event.seconds:g}s" if event.seconds is not None else "FW"
                 plt.text(label, x=event.t, y=top * 0.92, color="magenta", alignment="left")
         plt.ylim(0, top)
-        plt.xlim(x0, max(x1, x0 + 1))
+        plt.xlim(x0, right)
