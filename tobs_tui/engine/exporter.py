@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from telethon import errors, utils
@@ -513,6 +514,24 @@ class ChatExport:
             self.writer.write_result_json(f"{self.dir_name}/result.json", header)
 
 
+async def run_on_pool(pools: DualPool, root: Path, fn, *args,
+                      priority: TaskPriority = TaskPriority.HIGH, **kwargs):
+    """Disk and SQLite work on a pool; a cancelled caller still waits for it to finish, so no write outlives
+    the caller and the vault is never closed under a running commit."""
+    fut = pools.submit(fn, *args, priority=priority, **kwargs)
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        await asyncio.wait([fut])
+        if not fut.cancelled():
+            fut.exception()   # the caller is gone: its error would only be "never retrieved" noise
+        raise
+    except (OSError, sqlite3.OperationalError) as exc:
+        # A full disk often shows first in the state DB ("database or disk is full"): one sentence for the
+        # user, not a traceback, and the chat stops at its last commit.
+        raise write_error(exc, root) from exc
+
+
 def _plain_heading(title: str) -> str:
     return "".join(c if c.isalnum() or c in " -_.,()'&" else " " for c in title).strip() or "Chat"
 
@@ -540,19 +559,8 @@ class Exporter:
         return asyncio.get_running_loop().run_in_executor(self.render_pool.executor, render_job, job)
 
     async def in_pool(self, fn, *args, **kwargs):
-        """Disk and SQLite work on the critical pool; a cancelled caller still waits for it to finish so the
-        vault is never closed under a running commit."""
-        fut = self.pools.submit(fn, *args, priority=TaskPriority.HIGH, **kwargs)
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            await asyncio.wait([fut])
-            if not fut.cancelled():
-                fut.exception()   # the caller is gone: its error would only be "never retrieved" noise
-            raise
-        except (OSError, sqlite3.OperationalError) as exc:
-            # A full disk often shows first in the state DB: one sentence for the user, not a traceback.
-            raise write_error(exc, self.vault.root) from exc
+        """Disk and SQLite work on the critical pool (see run_on_pool)."""
+        return await run_on_pool(self.pools, self.vault.root, fn, *args, **kwargs)
 
     async def run(self, jobs: list[tuple[ChatSelection, DialogInfo]]) -> None:
         for sel, info in jobs:

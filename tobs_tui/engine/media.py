@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 from collections import deque
@@ -23,7 +22,9 @@ from pathlib import Path
 from telethon import errors, utils
 from telethon.tl import functions, types
 
-from tobs_tui.engine.exporter import ChatContext, ExportOptions, MediaItem, media_rel_path, skip_reason
+from tobs_tui.engine.exporter import (
+    ChatContext, ExportOptions, MediaItem, media_rel_path, run_on_pool, skip_reason,
+)
 from tobs_tui.engine.names import safe_path
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
@@ -641,19 +642,7 @@ class MediaDownloader:
 
     # -- helpers -------------------------------------------------------------------------------------
     async def _in_pool(self, fn, *args, priority: TaskPriority = TaskPriority.HIGH, **kwargs):
-        """Disk and SQLite work on a pool; a cancelled caller still waits for it, so no write outlives us."""
-        future = self.pools.submit(fn, *args, priority=priority, **kwargs)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future])
-            if not future.cancelled():
-                future.exception()   # the caller is gone: its error would only be "never retrieved" noise
-            raise
-        except (OSError, sqlite3.OperationalError) as exc:
-            # A full disk often shows first in the state DB ("database or disk is full"): one sentence, not a
-            # traceback, and the chat stops at its last commit.
-            raise write_error(exc, self.vault.root) from exc
+        return await run_on_pool(self.pools, self.vault.root, fn, *args, priority=priority, **kwargs)
 
 
 def _rpc_reason(e: errors.RPCError) -> str:
