@@ -33,6 +33,12 @@ def _hours(seconds: float) -> str:
     return f"{seconds / _SECONDS_PER_HOUR:.1f} h"
 
 
+def _give_up(seconds: int) -> FloodDecision:
+    return FloodDecision("give_up", float(seconds),
+                         f"Telegram asked for a wait of {_hours(seconds)}; the chat is parked "
+                         "and the next run continues it.")
+
+
 class FloodWaitPolicy:
     """Adaptive: pad the wait while the server is throttling us, park the chat on waits of hours.
 
@@ -58,9 +64,7 @@ class FloodWaitPolicy:
         """`consecutive` counts the FloodWaits in a row on this chat without a success between."""
         _check_seconds(seconds)
         if seconds >= self.give_up_after_s:
-            return FloodDecision("give_up", float(seconds),
-                                 f"Telegram asked for a wait of {_hours(seconds)}; the chat is parked "
-                                 "and the next run continues it.")
+            return _give_up(seconds)
         if premium:
             # FLOOD_PREMIUM_WAIT is a download-speed cap for non-Premium accounts, not a penalty:
             # waiting longer than asked does not lift it, so only the usual one-second margin.
@@ -92,7 +96,5 @@ class FixedBackoff:
                consecutive: int = 0) -> FloodDecision:
         _check_seconds(seconds)
         if seconds >= self.give_up_after_s:
-            return FloodDecision("give_up", float(seconds),
-                                 f"Telegram asked for a wait of {_hours(seconds)}; the chat is parked "
-                                 "and the next run continues it.")
+            return _give_up(seconds)
         return FloodDecision("wait", seconds + 1.0, f"FloodWait of {seconds} s: waiting {seconds + 1} s.")
