@@ -105,6 +105,15 @@ class MediaRecord:
     reason: str | None = None  # why skipped or failed, one sentence
 
 
+# The media table's columns in MediaRecord's field order, so a row builds a record and back.
+_MEDIA_COLUMNS = "chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+_UPSERT_MEDIA = f"INSERT OR REPLACE INTO media ({_MEDIA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _media_row(r: MediaRecord) -> tuple:
+    return (r.chat_id, r.msg_id, r.media_id, r.kind, r.path, r.size, r.bytes_done, r.status, r.sha256, r.reason)
+
+
 TAIL_BYTES = 32
 
 
@@ -254,26 +263,15 @@ class StateStore:
     # media -----------------------------------------------------------------------------------------
 
     def upsert_media(self, record: MediaRecord) -> None:
-        self._write([(
-            "INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
-            " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
-             record.bytes_done, record.status, record.sha256, record.reason),
-        )])
+        self._write([(_UPSERT_MEDIA, _media_row(record))])
 
     def upsert_media_many(self, records: Iterable[MediaRecord]) -> None:
         """Many media rows in ONE transaction (a batch's files: one fsync instead of one per file)."""
-        self._write([(
-            "INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
-            " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.chat_id, r.msg_id, r.media_id, r.kind, r.path, r.size, r.bytes_done, r.status, r.sha256, r.reason)
-             for r in records],
-        )])
+        self._write([(_UPSERT_MEDIA, [_media_row(r) for r in records])])
 
     def media_record(self, chat_id: int, msg_id: int) -> MediaRecord | None:
         rows = self._read(
-            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
-            " FROM media WHERE chat_id = ? AND msg_id = ?",
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND msg_id = ?",
             (chat_id, msg_id),
         )
         return MediaRecord(*rows[0]) if rows else None
@@ -281,8 +279,7 @@ class StateStore:
     def done_media(self, media_id: int) -> list[MediaRecord]:
         """Finished downloads of one Telegram file (dedupe), oldest first."""
         rows = self._read(
-            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
-            " FROM media WHERE media_id = ? AND status = 'done' ORDER BY chat_id, msg_id",
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE media_id = ? AND status = 'done' ORDER BY chat_id, msg_id",
             (media_id,),
         )
         return [MediaRecord(*row) for row in rows]
@@ -301,10 +298,7 @@ class StateStore:
     def start_media(self, record: MediaRecord, parts: Iterable[int]) -> None:
         """A download (re)starts: its record, and exactly the parts its "<path>.part" holds, in one transaction."""
         self._write([
-            ("INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
-             " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
-              record.bytes_done, record.status, record.sha256, record.reason)),
+            (_UPSERT_MEDIA, _media_row(record)),
             ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
             ("INSERT INTO media_parts (path, part) VALUES (?, ?)", [(record.path, p) for p in sorted(parts)]),
         ])
@@ -312,8 +306,7 @@ class StateStore:
     def failed_media(self, chat_id: int) -> list[MediaRecord]:
         """Files earlier runs gave up on, oldest message first, for a re-run to try again."""
         rows = self._read(
-            "SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
-            " FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
             (chat_id,),
         )
         return [MediaRecord(*row) for row in rows]
@@ -321,17 +314,13 @@ class StateStore:
     def finish_media(self, record: MediaRecord) -> None:
         """The file is complete (or given up): its final record, and its part list dropped."""
         self._write([
-            ("INSERT OR REPLACE INTO media (chat_id, msg_id, media_id, kind, path, size, bytes_done, status,"
-             " sha256, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (record.chat_id, record.msg_id, record.media_id, record.kind, record.path, record.size,
-              record.bytes_done, record.status, record.sha256, record.reason)),
+            (_UPSERT_MEDIA, _media_row(record)),
             ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
         ])
 
     def unfinished_media(self, chat_id: int | None = None) -> list[MediaRecord]:
         """Media not yet done (pending or partial), oldest message first, to resume after a restart."""
-        sql = ("SELECT chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
-               " FROM media WHERE status IN ('pending', 'partial')")
+        sql = f"SELECT {_MEDIA_COLUMNS} FROM media WHERE status IN ('pending', 'partial')"
         params: tuple = ()
         if chat_id is not None:
             sql += " AND chat_id = ?"
