@@ -13,7 +13,7 @@ from telethon.tl import types as tl
 
 from ..snapshot import ChatKind
 from .entities import entity_spans
-from .markdown import RenderContext, to_local
+from .markdown import RenderContext, peer_id, to_local
 from .media import FILE_KINDS, media_facts, media_kind
 from .text import clean
 
@@ -70,20 +70,11 @@ def _date(moment, ctx: RenderContext) -> tuple[str, str]:
             str(int(local.timestamp())))
 
 
-def _marked(peer) -> int | None:
-    if peer is None:
-        return None
-    try:
-        return tl_utils.get_peer_id(peer)
-    except (TypeError, ValueError):
-        return None
-
-
 def _sender_id(message) -> int | None:
     sender = getattr(message, "sender_id", None)
     if isinstance(sender, int):
         return sender
-    return _marked(getattr(message, "from_id", None))
+    return peer_id(getattr(message, "from_id", None))
 
 
 def text_parts(text: str | None, entities: list | None) -> list[dict]:
@@ -151,11 +142,11 @@ def message_to_json(message, ctx: RenderContext) -> dict:
             item["author"] = clean(message.post_author)
         fwd = getattr(message, "fwd_from", None)
         if fwd is not None:
-            source = _marked(fwd.from_id)
+            source = peer_id(fwd.from_id)
             item["forwarded_from"] = clean(fwd.from_name) if fwd.from_name else (
                 clean(ctx.peer_name(source)) if source is not None else None
             )
-            saved = _marked(fwd.saved_from_peer)
+            saved = peer_id(fwd.saved_from_peer)
             if saved is not None:
                 item["saved_from"] = clean(ctx.peer_name(saved))
         _reply_fields(item, message)
@@ -182,8 +173,8 @@ def _reply_fields(item: dict, message, key: str = "reply_to_message_id") -> None
     if reply.forum_topic and reply.reply_to_top_id is None:
         return  # the id names the topic the message sits in, not a message it answers
     item[key] = reply.reply_to_msg_id
-    peer = _marked(reply.reply_to_peer_id)
-    if peer is not None and peer != _marked(getattr(message, "peer_id", None)):
+    peer = peer_id(reply.reply_to_peer_id)
+    if peer is not None and peer != peer_id(getattr(message, "peer_id", None)):
         item["reply_to_peer_id"] = peer_ref(peer)
 
 

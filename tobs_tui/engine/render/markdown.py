@@ -120,7 +120,8 @@ def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = Fal
     return f"{'!' if embed else ''}[{text}]({target})"
 
 
-def _peer_id(peer: object) -> int | None:
+def peer_id(peer: object) -> int | None:
+    """The marked id (-100... for channels) of a Peer, or None when there is none."""
     if peer is None:
         return None
     try:
@@ -130,7 +131,7 @@ def _peer_id(peer: object) -> int | None:
 
 
 def _peer_name(peer: object, ctx: RenderContext) -> str:
-    marked = _peer_id(peer)
+    marked = peer_id(peer)
     return ctx.peer_name(marked) if marked is not None else "Unknown"
 
 
@@ -200,7 +201,7 @@ def _reply_line(message: object, ctx: RenderContext) -> str | None:
     target_id = reply.reply_to_msg_id
     if reply.forum_topic and reply.reply_to_top_id is None:
         return None  # the message only sits in a topic; the id is the topic's, not a reply
-    if reply.reply_to_peer_id is not None and _peer_id(reply.reply_to_peer_id) != _peer_id(
+    if reply.reply_to_peer_id is not None and peer_id(reply.reply_to_peer_id) != peer_id(
         getattr(message, "peer_id", None)
     ):
         return f"↩ reply to a message in {_inline(_peer_name(reply.reply_to_peer_id, ctx))}"
@@ -379,7 +380,7 @@ def _service_line(message: object, ctx: RenderContext) -> str:
 def _service_sentence(message: object, actor: str, ctx: RenderContext) -> str:
     action = getattr(message, "action", None)
     name = type(action).__name__
-    sender = _peer_id(getattr(message, "from_id", None))
+    sender = peer_id(getattr(message, "from_id", None))
     if name == "MessageActionChatCreate":
         return f"{actor} created the group {_quoted(action.title)}"
     if name == "MessageActionChannelCreate":
