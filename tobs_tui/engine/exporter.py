@@ -28,7 +28,6 @@ from tobs_tui.engine.render import (
     media_facts,
     media_kind,
     ReplyTarget,
-    message_to_json,
     month_key,
 )
 from tobs_tui.engine.render.json_export import chat_header

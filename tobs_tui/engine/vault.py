@@ -273,10 +273,6 @@ class ChatWriter:
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
 
-    def committed_length(self, rel_path: str) -> int:
-        with self._lock:
-            return self._lengths.get(rel_path, 0)
-
     def append(self, rel_note: str, text: str, *, header: str | None = None) -> None:
         """Buffer text for a note; a note with no committed bytes starts with header (its front matter)."""
         with self._lock:
