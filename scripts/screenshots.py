@@ -21,8 +21,8 @@ from textual.widgets import Input
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator import Emulator
 from tobs_tui.engine.snapshot import RunState
-from tobs_tui.ui.app import DemoInfo, TobsApp
-from tobs_tui.ui.launch import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.ui.app import TobsApp
+from tobs_tui.ui.launch import demo_app
 from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.login import LoginScreen
 from tobs_tui.ui.widgets.dialog_table import DialogTable
@@ -68,14 +68,7 @@ async def run(out: Path, seconds: float, profile: str) -> list[Path]:
             settings = settings_with(Settings(), "export", output_dir=str(Path(tmp) / "vault"))
             settings = settings_with(settings, "ui", refresh_hz=4.0)
             world = emulator.world
-            app = TobsApp(
-                settings,
-                session=emulator.session_string(authorized=False),
-                api_id=DEMO_API_ID,
-                api_hash=DEMO_API_HASH,
-                demo=DemoInfo(profile, world.demo_phone, world.demo_code, world.twofa_phone, world.twofa_password),
-                config_path=Path(tmp) / "config.toml",
-            )
+            app = demo_app(settings, emulator, profile, Path(tmp) / "config.toml")
             async with app.run_test(size=SIZE) as pilot:
                 await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone")
                 app.screen.query_one("#phone", Input).value = world.demo_phone

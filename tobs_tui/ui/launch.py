@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argparse import Namespace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
@@ -13,15 +14,35 @@ from tobs_tui.config import APP_NAME, Settings, settings_with
 DEMO_API_ID = 1
 DEMO_API_HASH = "0123456789abcdef0123456789abcdef"
 
+if TYPE_CHECKING:
+    from tobs_tui.emulator import Emulator
+    from tobs_tui.ui.app import TobsApp
+
 
 def demo_dir() -> Path:
     """Where the demo keeps its vault and settings, away from the user's real ones."""
     return platformdirs.user_data_path(APP_NAME) / "demo"
 
 
+def demo_app(settings: Settings, emulator: Emulator, profile: str, config_path: Path) -> TobsApp:
+    """The app wired to a running emulator, as --demo and the screenshot script start it."""
+    from tobs_tui.ui.app import DemoInfo, TobsApp
+
+    world = emulator.world
+    return TobsApp(
+        settings,
+        # A fresh, unauthorised key: the demo starts at the login screen like a first run.
+        session=emulator.session_string(authorized=False),
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        demo=DemoInfo(profile, world.demo_phone, world.demo_code, world.twofa_phone, world.twofa_password),
+        config_path=config_path,
+    )
+
+
 def run_app(args: Namespace, settings: Settings) -> int:
     """Run the app until the user quits; returns the process exit code."""
-    from tobs_tui.ui.app import DemoInfo, TobsApp
+    from tobs_tui.ui.app import TobsApp
 
     if not getattr(args, "demo", False):
         app = TobsApp(
@@ -40,17 +61,7 @@ def run_app(args: Namespace, settings: Settings) -> int:
     try:
         base = demo_dir()
         settings = settings_with(settings, "export", output_dir=str(base / "vault"))
-        world = emulator.world
-        app = TobsApp(
-            settings,
-            # A fresh, unauthorised key: the demo starts at the login screen like a first run.
-            session=emulator.session_string(authorized=False),
-            api_id=DEMO_API_ID,
-            api_hash=DEMO_API_HASH,
-            demo=DemoInfo(profile, world.demo_phone, world.demo_code, world.twofa_phone, world.twofa_password),
-            config_path=base / "config.toml",
-        )
-        return _run(app)
+        return _run(demo_app(settings, emulator, profile, base / "config.toml"))
     finally:
         emulator.stop()
 
