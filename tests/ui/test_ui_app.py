@@ -201,6 +201,13 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
         held = app.live.latest.messages_done
         await pilot.pause(0.8)
         assert app.live.latest.messages_done - held <= 200, "a paused export starts no new requests"
+        # Mid-export the chats list shows what is committed so far (read from the state DB on showing it).
+        running = app.live.latest.chats[0].chat_id
+        await pilot.press("f2")
+        table = app.screen.query_one(DialogTable)
+        await wait_until(pilot, lambda: next(d for d in table._dialogs if d.chat_id == running).last_exported_id
+                         is not None, what="the running chat's committed id on the chats list")
+        await pilot.press("f3")
         await pilot.press("f7")
         await wait_until(pilot, lambda: app.live.latest.state is RunState.RUNNING, what="the resume")
         await pilot.press("f8")
@@ -235,6 +242,7 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         await pilot.press("n")
         await pilot.pause()
         assert app.is_running and app.live.latest.state is RunState.RUNNING
+        exported = app.live.latest.chats[0].chat_id   # titles can repeat: follow the chat by id
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit question")
         await pilot.press("y")
@@ -247,6 +255,9 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
     async with again.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen)
                          and again.screen.query_one(DialogTable).dialog_count > 0, what="the chat list")
+        listed = next(d for d in again.screen.query_one(DialogTable)._dialogs if d.chat_id == exported)
+        assert listed.last_exported_id is not None, "a quit export lists what it committed, not 'never'"
+        assert 0 < listed.new_since_export < listed.top_message_id
         await pick(pilot, again, chat.title)
         await start_without_media(pilot, again)
         await wait_until(pilot, lambda: again.live.latest and again.live.latest.state is RunState.DONE,

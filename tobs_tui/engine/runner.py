@@ -246,6 +246,13 @@ class EngineRunner:
         finally:
             store.close()
 
+    def exported_last_ids(self) -> concurrent.futures.Future:
+        """Committed last id per chat from the state DB, no Telegram request: what a running or stopped export
+        has already written."""
+        async def run() -> dict[int, int]:
+            return await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
+        return self._submit(run())
+
     def list_topics(self, chat_id: int) -> concurrent.futures.Future:
         async def run() -> list[TopicInfo]:
             return await self._need_source().topics(chat_id)

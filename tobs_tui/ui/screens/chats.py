@@ -77,6 +77,23 @@ class ChatsScreen(Screen):
         self.table.set_dialogs(dialogs)
         self._update_status()
 
+    def on_screen_resume(self) -> None:
+        # An export may have committed more since the list was loaded; the state DB says how far (no request
+        # to Telegram), so a running or stopped export's chats never read "never".
+        if getattr(self.app, "logged_in", False) and self.app.runner is not None and self.table.dialog_count:
+            self._refresh_last_export()
+
+    @work(exclusive=True, group="last-export")
+    async def _refresh_last_export(self) -> None:
+        from tobs_tui.ui.app import wait_for
+
+        try:
+            last_ids = await wait_for(self.app.runner.exported_last_ids())
+        except Exception as e:  # noqa: BLE001 - an unreadable state DB: say so, keep the list as it is
+            self.notify(f"Could not read the export state: {e}", severity="warning")
+            return
+        self.table.set_last_exported(last_ids)
+
     @work(group="topics")
     async def _load_topics(self, chat_id: int) -> None:
         from tobs_tui.ui.app import wait_for

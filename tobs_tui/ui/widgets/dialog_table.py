@@ -178,6 +178,10 @@ class DialogTable(ScrollView, can_focus=True):
         self.selected = {k: v for k, v in self.selected.items() if k[0] in known}
         self._resort()
 
+    def set_last_exported(self, last_ids: dict[int, int]) -> None:
+        """Committed ids from the state DB (an export moved on since the list was loaded)."""
+        self.set_dialogs([replace(d, last_exported_id=last_ids.get(d.chat_id)) for d in self._dialogs])
+
     def set_topics(self, chat_id: int, topics: list[TopicInfo]) -> None:
         self.topics[chat_id] = list(topics)
         self.expanded.add(chat_id)
