@@ -195,7 +195,6 @@ class ChatRun:
     bytes_done: int = 0
     error: str | None = None
     meter: RateMeter = field(default_factory=RateMeter)
-    bytes_meter: RateMeter = field(default_factory=RateMeter)
     started: float | None = None
     finished: float | None = None
 
@@ -444,7 +443,6 @@ class ChatExport:
         self.run.expected = max(self.run.expected, self.run.done)
         self.run.bytes_done += written
         self.run.meter.update(self.run.done)
-        self.run.bytes_meter.update(self.run.bytes_done)
 
     # -- on the critical pool ------------------------------------------------------------------------
     def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, bytes | None]]) -> int:
