@@ -76,6 +76,7 @@ def run(quick: bool, modules: list[str], write: Callable[[dict], None]) -> dict:
     """Run `modules` one after another; `write` gets the results so far after each one."""
     started = time.time()
     load_before = os.getloadavg()[0]
+    machine = _machine()     # the commit the run started from
     sections: list[dict] = []
     rows: list[dict] = []
     command = "python -m benchmarks.run_all" + (" --quick" if quick else "")
@@ -85,7 +86,7 @@ def run(quick: bool, modules: list[str], write: Callable[[dict], None]) -> dict:
         return {"quick": quick,
                 "runs": [{"command": command, "started_utc": datetime.datetime.fromtimestamp(
                     started, datetime.UTC).isoformat(timespec="seconds"), "seconds": time.time() - started,
-                    "machine": {**_machine(), "load_avg_at_start": load_before}}],
+                    "machine": {**machine, "load_avg": list(os.getloadavg()), "load_avg_at_start": load_before}}],
                 "sections": list(sections), "rows": list(rows)}
 
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
