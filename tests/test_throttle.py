@@ -203,3 +203,21 @@ def test_invalid_settings_rejected(kw):
 def test_negative_latency_rejected():
     with pytest.raises(ValueError):
         ThrottleDetector().record(-0.1)
+
+
+def test_baseline_floor_keeps_tiny_latencies_from_reading_as_throttled():
+    """A 6 ms loopback baseline: 20 ms replies are 3x it, but not slow; above 3 x the floor they are."""
+    floored = ThrottleDetector(min_samples=20, baseline_floor_s=0.020)
+    plain = ThrottleDetector(min_samples=20)
+    for det in (floored, plain):
+        for _ in range(200):
+            det.record(0.006)
+        for _ in range(100):
+            det.record(0.025)
+    assert plain.is_throttled()
+    assert not floored.is_throttled()
+    assert floored.get_stats()["threshold_ms"] == pytest.approx(60.0)
+    assert floored.get_stats()["baseline_latency_ms"] == pytest.approx(6.0)
+    for _ in range(100):
+        floored.record(0.200)
+    assert floored.is_throttled()

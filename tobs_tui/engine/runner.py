@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 __all__ = ["ChatSelection", "EngineRunner", "ExportRequest", "LoginError", "NotConnectedError"]
 
 _EVENTS_KEPT = 200
+# Telegram's round trips are tens to hundreds of ms; below 20 ms a 3x rise is our own queueing or the
+# scheduler (seen on loopback), so the throttle thresholds never start lower than 3 x 20 ms.
+THROTTLE_BASELINE_FLOOR_S = 0.020
 _EVENTS_IN_SNAPSHOT = 50
 
 
@@ -98,7 +101,8 @@ class EngineRunner:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: DualPool | None = None
-        self._throttle = ThrottleDetector(on_event=self._throttle_event, origin=self._origin)
+        self._throttle = ThrottleDetector(on_event=self._throttle_event, origin=self._origin,
+                                          baseline_floor_s=THROTTLE_BASELINE_FLOOR_S)
         self._policy = policy or FloodWaitPolicy()
         self._given_pools = pools
         self._limit: AdaptiveLimit | None = None

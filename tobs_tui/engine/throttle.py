@@ -38,7 +38,7 @@ class ThrottleDetector:
                  clock: Callable[[], float] = time.monotonic, on_event: EventCallback | None = None,
                  exit_factor: float = 2.0, exit_samples: int = 10, history: int | None = None,
                  baseline_quantile: float = 0.10, origin: float | None = None,
-                 max_recent: int = 1000, max_spans: int = 200) -> None:
+                 max_recent: int = 1000, max_spans: int = 200, baseline_floor_s: float = 0.0) -> None:
         if window < 1 or min_samples < 1 or exit_samples < 1:
             raise ValueError("window, min_samples and exit_samples must be >= 1")
         if not 1.0 < exit_factor <= factor:
@@ -51,6 +51,9 @@ class ThrottleDetector:
         self.exit_samples = exit_samples
         self.min_samples = min_samples
         self.baseline_quantile = baseline_quantile
+        # Below a few tens of ms, 3x the baseline is scheduling noise, not a server slowing down (a 6 ms
+        # loopback baseline would call 18 ms 'throttled'): thresholds are taken from at least this floor.
+        self.baseline_floor_s = baseline_floor_s
         self._clock = clock
         self._on_event = on_event
         self._origin = clock() if origin is None else origin
@@ -105,9 +108,13 @@ class ThrottleDetector:
         keep = len(ordered) - max(1, len(ordered) // 20) if len(ordered) > 1 else 1
         return sum(ordered[:keep]) / keep
 
+    def _reference(self) -> float:
+        """The latency the thresholds multiply: the baseline, but never below the floor."""
+        return max(self._baseline, self.baseline_floor_s)
+
     def _update_state(self, now: float) -> tuple[str, dict] | None:
         mean = self._trimmed_mean()
-        base = self._baseline
+        base = self._reference()
         info = {"avg_latency_ms": self._window_sum / len(self._window) * 1000.0,
                 "trimmed_mean_ms": mean * 1000.0, "baseline_latency_ms": base * 1000.0,
                 "threshold_ms": base * self.factor * 1000.0, "t": now - self._origin}
@@ -145,8 +152,8 @@ class ThrottleDetector:
             return {
                 "avg_latency_ms": mean * 1000.0,
                 "baseline_latency_ms": self._baseline * 1000.0,
-                "threshold_ms": self._baseline * self.factor * 1000.0,
-                "exit_threshold_ms": self._baseline * self.exit_factor * 1000.0,
+                "threshold_ms": self._reference() * self.factor * 1000.0,
+                "exit_threshold_ms": self._reference() * self.exit_factor * 1000.0,
                 "trimmed_mean_ms": (self._trimmed_mean() if self._window else 0.0) * 1000.0,
                 "is_throttled": self._throttled,
                 "sample_count": self._count,
@@ -163,7 +170,7 @@ class ThrottleDetector:
             return ThrottleStats(
                 avg_latency_ms=mean * 1000.0,
                 baseline_latency_ms=self._baseline * 1000.0,
-                threshold_ms=self._baseline * self.factor * 1000.0,
+                threshold_ms=self._reference() * self.factor * 1000.0,
                 is_throttled=self._throttled,
                 sample_count=self._count,
                 recent=samples,
