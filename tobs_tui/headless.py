@@ -120,7 +120,8 @@ def run_chats(args: argparse.Namespace, settings: Settings, out: TextIO | None =
     for d in dialogs:
         exported = "-" if d.last_exported_id is None else str(d.last_exported_id)
         name = d.title + (f" (@{d.username})" if d.username else "")
-        print(f"{d.chat_id:>15}  {d.kind.value:<10} {d.top_message_id:>9} {exported:>9}  {name}", file=out)
+        estimate = "-" if d.message_estimate is None else str(d.message_estimate)
+        print(f"{d.chat_id:>15}  {d.kind.value:<10} {estimate:>9} {exported:>9}  {name}", file=out)
     print(f"{len(dialogs)} dialogs", file=out)
     return 0
 

@@ -162,7 +162,11 @@ def test_last_export_column_words():
     d = DialogInfo(1, ChatKind.USER, "A", None, top_message_id=100, unread=0)
     assert last_export_text(d) == "never"
     assert last_export_text(DialogInfo(1, ChatKind.USER, "A", None, 100, 0, last_exported_id=100)) == "up to date"
-    assert last_export_text(DialogInfo(1, ChatKind.USER, "A", None, 1100, 0, last_exported_id=100)) == "1,000 new"
+    assert last_export_text(DialogInfo(1, ChatKind.CHANNEL, "A", None, 1100, 0, last_exported_id=100)) == "1,000 new"
+    # Private chats share the account's id sequence: the id gap is an upper bound, not a count.
+    assert last_export_text(DialogInfo(1, ChatKind.USER, "A", None, 1100, 0, last_exported_id=100)) == "has new"
+    assert DialogInfo(1, ChatKind.USER, "A", None, 1100, 0).message_estimate is None
+    assert DialogInfo(1, ChatKind.SUPERGROUP, "A", None, 1100, 0).message_estimate == 1100
 
 
 async def test_filter_keystroke_with_10000_dialogs_is_well_under_50ms():

@@ -59,8 +59,17 @@ class DialogInfo:
     last_exported_id: int | None = None   # from the state DB; None = never exported
 
     @property
+    def message_estimate(self) -> int | None:
+        """Messages in the chat, from its newest id: channels and supergroups number their messages per chat,
+        but private chats and basic groups share one id sequence per account, so there it is unknown (None)."""
+        if self.kind in (ChatKind.CHANNEL, ChatKind.SUPERGROUP, ChatKind.FORUM):
+            return self.top_message_id
+        return None
+
+    @property
     def new_since_export(self) -> int | None:
-        """Rough count of messages newer than the last export (ids are per-chat sequential)."""
+        """Messages newer than the last export: a count where ids are per chat, an upper bound where the
+        account shares one id sequence (private chats, basic groups); 0 means up to date either way."""
         if self.last_exported_id is None:
             return None
         return max(0, self.top_message_id - self.last_exported_id)

@@ -77,7 +77,9 @@ def last_export_text(d: DialogInfo) -> str:
     new = d.new_since_export
     if new is None:
         return "never"
-    return "up to date" if new == 0 else f"{new:,} new"
+    if new == 0:
+        return "up to date"
+    return f"{new:,} new" if d.message_estimate is not None else "has new"
 
 
 def _sort_value(d: DialogInfo, column: str):
@@ -88,7 +90,8 @@ def _sort_value(d: DialogInfo, column: str):
     if column == "username":
         return ((d.username or "\uffff").lower(),)
     if column == "messages":
-        return d.top_message_id
+        estimate = d.message_estimate
+        return -1 if estimate is None else estimate
     if column == "unread":
         return d.unread
     if column == "export":
@@ -385,7 +388,7 @@ class DialogTable(ScrollView, can_focus=True):
             KIND_ICON.get(d.kind, "?"),
             arrow + d.title,
             f"@{d.username}" if d.username else "",
-            fmt.count(d.top_message_id),
+            fmt.count(d.message_estimate),
             fmt.count(d.unread) if d.unread else "",
             last_export_text(d),
             self._media_text(opts),
