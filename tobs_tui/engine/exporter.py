@@ -322,7 +322,8 @@ class ChatExport:
         for b in group:
             entities.update(b.entities)
         return HistoryBatch(messages=tuple(m for b in group for m in b.messages), entities=entities,
-                            count=group[-1].count, exhausted=group[-1].exhausted)
+                            count=group[-1].count, exhausted=group[-1].exhausted,
+                            raw=tuple(r for b in group for r in b.raw) if all(b.raw for b in group) else ())
 
     async def _fetch_range(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
         try:
@@ -394,7 +395,8 @@ class ChatExport:
             if pid is not None and pid not in peer_names and (entity := x.source.entity(pid)) is not None:
                 peer_names[pid] = display_name(entity)
         job = RenderJob(tz=opts.tz, messages=tuple(keep), names=names, targets=targets, media=media,
-                        peer_names=peer_names, markdown="markdown" in opts.formats, json="json" in opts.formats)
+                        peer_names=peer_names, markdown="markdown" in opts.formats, json="json" in opts.formats,
+                        raw=batch.raw)
         # The downloader records its own rows (parts, SHA-256, reasons); only pending-only media is recorded here.
         records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
                                path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
@@ -553,7 +555,7 @@ class Exporter:
         """Render a batch in a worker process (or on the critical pool without one); the future keeps order."""
         if self.render_pool is None:
             return self.pools.submit(render_job, job, priority=TaskPriority.HIGH)
-        return asyncio.get_running_loop().run_in_executor(self.render_pool.executor, render_job, job)
+        return asyncio.get_running_loop().run_in_executor(self.render_pool.executor, render_job, job.for_worker())
 
     async def in_pool(self, fn, *args, **kwargs):
         """Disk and SQLite work on the critical pool (see run_on_pool)."""

@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from telethon.extensions import BinaryReader
 
 from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
@@ -29,6 +31,26 @@ class RenderJob:
     peer_names: dict[int, str]    # marked peer id -> name, for forwards, mentions and service text
     markdown: bool
     json: bool
+    raw: tuple[bytes, ...] = ()   # the history replies' TL bytes (source.RawReply), when the source kept them
+    ids: tuple[int, ...] = ()     # set by for_worker(): which messages of `raw` to render, in order
+
+    def for_worker(self) -> RenderJob:
+        """The job as a worker process receives it: the replies' bytes and the ids to render, no objects.
+
+        Unpickling Telethon's objects costs a worker about twice what decoding the same messages from their
+        TL bytes does, and pickling them costs the engine process time under the GIL."""
+        if not self.raw:
+            return self
+        return replace(self, messages=(), ids=tuple(m.id for m in self.messages))
+
+    def decoded(self) -> tuple:
+        if not self.ids:
+            return self.messages
+        by_id = {}
+        for raw in self.raw:
+            for m in BinaryReader(raw).tgread_object().messages:
+                by_id[m.id] = m
+        return tuple(by_id[i] for i in self.ids)
 
 
 def render_job(job: RenderJob) -> list[tuple[str | None, bytes | None]]:
@@ -42,7 +64,7 @@ def render_job(job: RenderJob) -> list[tuple[str | None, bytes | None]]:
     )
     return [(render_message(m, ctx) if job.markdown else None,
              encode_line(message_to_json(m, ctx)) if job.json else None)
-            for m in job.messages]
+            for m in job.decoded()]
 
 
 def _warm() -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from telethon import TelegramClient, errors, utils
 from telethon.tl import functions, types
+from telethon.tl.alltlobjects import tlobjects
 
 from tobs_tui.engine.backoff import FloodWaitPolicy
 from tobs_tui.engine.concurrency import AdaptiveLimit
@@ -52,6 +53,34 @@ class HistoryBatch:
     entities: dict           # marked peer id -> User/Chat/Channel the reply carried
     count: int | None        # the server's total for the chat, when it said
     exhausted: bool          # nothing newer inside the range
+    raw: tuple[bytes, ...] = ()   # the replies' TL bytes, for render workers to decode (_keeping_tl_bytes)
+
+
+def _keeping_tl_bytes(cls: type) -> type:
+    """`cls` as this process decodes it: the object also keeps its own TL bytes, as `tl_bytes`.
+
+    A render worker decodes its own copy of a history reply from these bytes in about half the time it takes
+    to unpickle Telethon's objects, and the engine process, whose GIL Telethon's decoding needs, does not
+    pickle them at all. Telethon decodes a reply by looking its constructor up in one table; that table is
+    the only place to see a reply's bytes, because Telethon wraps every request it sends (it asks no updates).
+    """
+
+    class Kept(cls):
+        @classmethod
+        def from_reader(klass, reader):
+            start = reader.tell_position() - 4   # tgread_object has read the constructor id
+            obj = super().from_reader(reader)
+            end, stream = reader.tell_position(), reader.stream
+            obj.tl_bytes = stream if start == 0 and end == len(stream) else bytes(stream[start:end])
+            return obj
+
+    Kept.__name__ = Kept.__qualname__ = cls.__name__
+    Kept.__module__ = cls.__module__
+    return Kept
+
+
+for _reply in (types.messages.Messages, types.messages.MessagesSlice, types.messages.ChannelMessages):
+    tlobjects[_reply.CONSTRUCTOR_ID] = _keeping_tl_bytes(_reply)
 
 
 _UNAVAILABLE = (
@@ -281,7 +310,7 @@ class TelegramSource:
             or (before is not None and newest >= before - 1)
         )
         return HistoryBatch(messages=inside, entities=entities, count=getattr(r, "count", None),
-                            exhausted=exhausted)
+                            exhausted=exhausted, raw=(r.tl_bytes,) if getattr(r, "tl_bytes", None) else ())
 
     async def resolve_users(self, ids: list[int]) -> dict[int, object]:
         """The SenderPreloader's one batched network call for senders a batch did not carry."""

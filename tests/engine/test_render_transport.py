@@ -1,0 +1,45 @@
+"""Render jobs travel to worker processes as the history replies' TL bytes: the notes must not change by it."""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from tobs_tui.engine.backoff import FloodWaitPolicy
+from tobs_tui.engine.concurrency import AdaptiveLimit
+from tobs_tui.engine.renderproc import RenderJob, render_job
+from tobs_tui.engine.source import TelegramSource
+from tobs_tui.engine.throttle import ThrottleDetector
+
+
+async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(emulator):
+    client = TelegramClient(StringSession(emulator.session_string()), 1, "emulator", flood_sleep_threshold=0,
+                            receive_updates=False)
+    await client.connect()
+    try:
+        source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(),
+                                limit=AdaptiveLimit(8), timeout_s=30, emit=lambda *a, **k: None)
+        checked = 0
+        for dialog in await source.dialogs():
+            after = 0
+            while True:
+                batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+                if batch.messages:
+                    assert len(batch.raw) == 1 and batch.raw[0]
+                    # Every other message, as when a forum selection keeps some topics only.
+                    keep = batch.messages[::2] if checked % 2 else batch.messages
+                    job = RenderJob(tz=datetime.UTC, messages=keep, names={m.id: "Ann" for m in keep},
+                                    targets={}, media={}, peer_names={}, markdown=True, json=True, raw=batch.raw)
+                    sent = job.for_worker()
+                    assert sent.messages == () and sent.ids == tuple(m.id for m in keep)
+                    assert render_job(pickle.loads(pickle.dumps(sent))) == render_job(job)
+                    checked += len(keep)
+                if batch.exhausted:
+                    break
+                after = batch.messages[-1].id
+        assert checked > 500
+    finally:
+        await client.disconnect()
