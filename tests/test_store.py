@@ -62,6 +62,19 @@ def test_a_failing_commit_changes_nothing(store):
     assert store.lookup_messages(5, [20]) == {}
 
 
+def test_a_batchs_media_rows_commit_and_roll_back_with_it(store):
+    store.upsert_chat(5, title="A", kind="user", username=None, dir_name="A (5)")
+    photo = MediaRecord(chat_id=5, msg_id=10, media_id=77, kind="photo", path="A (5)/media/p.jpg", size=9)
+    store.commit_batch(5, last_id=10, file_lengths={"A (5)/n.md": 10}, messages=[(10, "n", "x", "y")],
+                       media=[photo])
+    assert store.media_record(5, 10) == photo
+    video = MediaRecord(chat_id=5, msg_id=20, media_id=78, kind="video", path="A (5)/media/v.mp4", size=9)
+    with pytest.raises(sqlite3.Error):
+        store.commit_batch(5, last_id=20, file_lengths={"A (5)/n.md": 99},
+                           messages=[(20, "n", "x", "y"), (21, None, "x", "y")], media=[video])
+    assert store.media_record(5, 20) is None
+
+
 def test_commits_from_many_worker_threads(store):
     errors: list[BaseException] = []
 

@@ -227,3 +227,29 @@ def test_hostile_context_cannot_break_the_block(make_ctx, markdown_parser, text,
         assert token.type in allowed, (token.type, out)
         if token.type == "html_inline":
             assert ALLOWED_HTML.fullmatch(token.content), (token.content, out)
+
+
+ZONES = ["UTC", "Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Chatham"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(zone=st.sampled_from(ZONES), ordered=st.booleans(),
+       instants=st.lists(st.integers(1_356_998_400, 1_924_992_000), min_size=1, max_size=60),
+       near=st.lists(st.integers(-7200, 7200), max_size=30))
+def test_month_keys_agree_with_month_key_in_any_order_and_zone(zone, ordered, instants, near):
+    import datetime
+    import zoneinfo
+
+    from tobs_tui.engine.render import MonthKeys, month_key
+
+    tz = zoneinfo.ZoneInfo(zone)
+    # Instants next to local month starts too, where a cached month would be wrong first.
+    firsts = [datetime.datetime(2024, m, 1, tzinfo=tz).timestamp() for m in (1, 3, 4, 10, 11)]
+    stamps = instants + [int(f) + d for f in firsts for d in near]
+    if ordered:
+        stamps.sort()
+    keys = MonthKeys(tz)
+    for stamp in stamps:
+        message = t.Message(id=1, peer_id=t.PeerUser(1), message="",
+                            date=datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc))
+        assert keys(message) == month_key(message, tz), (zone, stamp)

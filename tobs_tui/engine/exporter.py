@@ -28,6 +28,7 @@ from tobs_tui.engine.render import (
     media_facts,
     media_kind,
     ReplyTarget,
+    MonthKeys,
     month_key,
 )
 from tobs_tui.engine.render.json_export import chat_header
@@ -208,6 +209,7 @@ class ChatExport:
         self.info = run.info
         self.chat_id = run.info.chat_id
         self.writer = exporter.vault.chat_writer(self.chat_id)
+        self.month_of = MonthKeys(exporter.options.tz)
         self.store = exporter.vault.store
         self.recent: OrderedDict[int, tuple[str, str, str]] = OrderedDict()
         self.topic_dirs: dict[int, str] = {}
@@ -361,7 +363,7 @@ class ChatExport:
         keep, notes, rows = [], [], []
         topic_last: dict[int, int] = {}
         for m in batch.messages:
-            month = month_key(m, opts.tz)
+            month = self.month_of(m)
             base = self.dir_name
             if self.info.is_forum:
                 topic = topic_of(m)
@@ -456,10 +458,9 @@ class ChatExport:
             if line is not None:
                 self.writer.append_json_line(line)
                 written += len(line)
-        if prepared.media_records:
-            self.store.upsert_media_many(prepared.media_records)
+        # The pending media rows ride in the batch's own transaction: one fsync less, and never one without the other.
         self.writer.commit(last_id=prepared.last_id, messages=prepared.rows,
-                           topic_last_ids=prepared.topic_last or None)
+                           topic_last_ids=prepared.topic_last or None, media=prepared.media_records)
         return written
 
     def _remember(self, row: tuple[int, str, str, str]) -> None:

@@ -212,8 +212,9 @@ class StateStore:
         messages: list[tuple[int, str, str, str]],
         topic_last_ids: dict[int, int] | None = None,
         file_tails: dict[str, bytes] | None = None,
+        media: Iterable[MediaRecord] = (),
     ) -> None:
-        """ONE transaction: progress + committed file lengths (+ tails) + message index rows."""
+        """ONE transaction: progress + committed file lengths (+ tails) + message index rows (+ media rows)."""
         tails = file_tails or {}
         ids = [m[0] for m in messages]
         statements: list[tuple[str, tuple | list]] = [
@@ -244,6 +245,9 @@ class StateStore:
                 " ON CONFLICT DO UPDATE SET last_id = max(last_id, excluded.last_id)",
                 [(chat_id, t, i) for t, i in topic_last_ids.items()],
             ))
+        media_rows = [_media_row(r) for r in media]
+        if media_rows:
+            statements.append((_UPSERT_MEDIA, media_rows))
         self._write(statements)
 
     def lookup_messages(self, chat_id: int, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:

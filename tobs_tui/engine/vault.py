@@ -11,14 +11,14 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from .jsonfile import encode_line, stream_result_json
 from .names import safe_path
-from .store import TAIL_BYTES, StateStore
+from .store import TAIL_BYTES, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
 
@@ -296,7 +296,7 @@ class ChatWriter:
         chunks.append(data)
 
     def commit(self, *, last_id: int, messages: list[tuple[int, str, str, str]],
-               topic_last_ids: dict[int, int] | None = None) -> None:
+               topic_last_ids: dict[int, int] | None = None, media: Iterable[MediaRecord] = ()) -> None:
         """Write the buffered appends at their committed offsets, fsync, then commit the state in one transaction.
 
         On a disk error raises VaultWriteError and keeps the buffer, so commit() can be retried once space is free.
@@ -333,7 +333,7 @@ class ChatWriter:
                 for directory in sorted(dirs_to_sync):
                     fsync_dir(directory)
                 store.commit_batch(self.chat_id, last_id=last_id, file_lengths=lengths, messages=messages,
-                                   topic_last_ids=topic_last_ids, file_tails=tails)
+                                   topic_last_ids=topic_last_ids, file_tails=tails, media=media)
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths.update(lengths)

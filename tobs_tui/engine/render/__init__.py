@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .markdown import MediaRef, RenderContext, ReplyTarget, month_key, render_message
+from .markdown import MediaRef, MonthKeys, RenderContext, ReplyTarget, month_key, render_message
 from .media import media_facts, media_kind
 from .text import plain_snippet
 from .entities import render_text
@@ -10,6 +10,7 @@ from .json_export import chat_header, message_to_json
 
 __all__ = [
     "MediaRef",
+    "MonthKeys",
     "chat_header",
     "message_to_json",
     "RenderContext",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote
 
 from .text import (
@@ -69,8 +70,9 @@ _DIGITS_LINE_RE = re.compile("[ \t\u00a0]*[0-9]*")
 _LIST_MARK_RE = re.compile(r"([0-9]*)[.)]")
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
+    # A tuple, not a frozen dataclass: every entity of every message makes one, and a frozen dataclass's
+    # __init__ sets each field through object.__setattr__.
     kind: str
     start: int
     end: int
@@ -81,8 +83,7 @@ class Span:
     document_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     """One Markdown block of a message body: "para" text can share a paragraph, "block" cannot."""
 
     kind: str
@@ -204,13 +205,20 @@ def _paragraph(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
     if lo >= hi:
         return []
     inline = [s for s in spans if s.kind not in ("pre", "blockquote")]
-    root = _tree(inline, lo, hi)
-    writer = _Writer(text, line_start=True, prev="", limit=hi, end_next="")
-    writer.children(root)
+    root = _tree(inline, lo, hi) if inline else None
+    if root is not None and root.children:
+        writer = _Writer(text, line_start=True, prev="", limit=hi, end_next="")
+        writer.children(root)
+        value = writer.value()
+    else:
+        # What the writer does with one plain piece, without building it: most paragraphs have no entities.
+        value = escape_plain(text[lo:hi], line_start=True)
+    if "\n" not in value:
+        return [Block("para", value)] if value.strip() else []
     # A blank line would end the paragraph, and with it the block the message's id names; a line
     # holding a no-break space keeps the gap visible and the message one block.
     lines: list[str] = []
-    for line in writer.value().split("\n"):
+    for line in value.split("\n"):
         if line.strip(" \t" + NBSP):
             lines.append(line)
         elif lines and lines[-1] != NBSP:

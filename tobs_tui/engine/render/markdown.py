@@ -7,6 +7,7 @@ files) comes through `RenderContext`, which the export pipeline builds.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,6 +23,7 @@ __all__ = [
     "MediaRef",
     "RenderContext",
     "ReplyTarget",
+    "MonthKeys",
     "month_key",
     "plain_snippet",
     "render_message",
@@ -91,6 +93,30 @@ def month_key(message: object, tz: datetime.tzinfo) -> str:
     return f"{local.year}-{local.month:02d}" if local.year >= 1000 else local.strftime("%Y-%m")
 
 
+class MonthKeys:
+    """month_key with one timezone conversion per month instead of one per message: a batch's messages
+    mostly share a month, and each key is checked against that month's bounds as UTC instants."""
+
+    def __init__(self, tz: datetime.tzinfo) -> None:
+        self.tz = tz
+        self._month: tuple[datetime.datetime, datetime.datetime, str] | None = None
+
+    def __call__(self, message: object) -> str:
+        date = getattr(message, "date", None)
+        month = self._month
+        if month is not None and isinstance(date, datetime.datetime) and date.tzinfo is not None \
+                and month[0] <= date < month[1]:
+            return month[2]
+        key = month_key(message, self.tz)
+        if isinstance(date, datetime.datetime) and 1000 <= date.year < 9999:
+            local = to_local(date, self.tz)
+            first = datetime.datetime(local.year, local.month, 1, tzinfo=self.tz)
+            after = datetime.datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=self.tz)
+            utc = datetime.timezone.utc
+            self._month = (first.astimezone(utc), after.astimezone(utc), key)
+        return key
+
+
 def _stamp(moment: datetime.datetime) -> str:
     if moment.year < 1000:
         return moment.strftime("%Y-%m-%d %H:%M")
@@ -98,7 +124,9 @@ def _stamp(moment: datetime.datetime) -> str:
     return f"{moment.year}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _bold(name: str) -> str:
+    # Cached: a chat has few senders, and every message's header names one.
     name = " ".join(clean(name).split()) or "Unknown"
     return "**" + escape_plain(name, line_start=False, prev="*", next_char="*") + "**"
 
