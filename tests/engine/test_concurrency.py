@@ -75,3 +75,41 @@ def test_rate_meter_instant_smoothed_and_eta():
     meter.update(500)               # stalled for a second
     assert meter.instant == pytest.approx(0.0)
     assert 0 < meter.smoothed < 100.0
+
+
+async def test_a_window_of_slow_replies_cuts_the_limit_once():
+    limit = AdaptiveLimit(8, initial=8)
+    release = asyncio.Event()
+    replies: list[bool] = []
+
+    async def request(throttled: bool) -> None:
+        async with limit.slot():
+            await release.wait()
+            limit.on_success(throttled=throttled)
+            replies.append(throttled)
+
+    # Eight requests in flight when the server slows down: all eight come back slow.
+    tasks = [asyncio.create_task(request(True)) for _ in range(8)]
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 8
+    release.set()
+    await asyncio.gather(*tasks)
+    assert len(replies) == 8
+    assert (limit.limit, limit.decreases) == (4, 1), "one cut for the window, not one per slow reply"
+    # The next slow reply was sent under the new limit: it cuts again.
+    limit.on_success(throttled=True)
+    assert limit.limit == 2
+    # A FloodWait storm over four requests in flight halves once as well.
+    limit = AdaptiveLimit(8, initial=8)
+    release = asyncio.Event()
+
+    async def flooded() -> None:
+        async with limit.slot():
+            await release.wait()
+        limit.on_flood()
+
+    tasks = [asyncio.create_task(flooded()) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert limit.limit == 4 and limit.decreases == 1

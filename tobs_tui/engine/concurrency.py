@@ -1,5 +1,6 @@
 """The adaptive in-flight request limit: additive increase while healthy, multiplicative decrease on
-throttling or FloodWait (AIMD), always within [1, max_limit]. Used from the engine's loop only."""
+throttling or FloodWait (AIMD), always within [1, max_limit], at most one decrease per window of replies.
+Used from the engine's loop only."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class AdaptiveLimit:
         self._limit = max(1, min(max_limit, initial if initial is not None else (max_limit + 1) // 2))
         self._in_flight = 0
         self._healthy_streak = 0
+        # Replies still due from requests sent before the last decrease: they were slowed (or flooded) by the
+        # load before it, so they must not cut the limit again (as TCP halves its window once per round trip).
+        self._hold = 0
         self._increase_every = increase_every
         self._decrease_factor = decrease_factor
         self._cond = asyncio.Condition()
@@ -55,9 +59,14 @@ class AdaptiveLimit:
             self._cond.notify_all()
 
     def on_success(self, *, throttled: bool) -> None:
-        """A request came back; grow by one after a streak of healthy replies, shrink when throttled."""
+        """A request came back (it still holds its slot); grow by one after a streak of healthy replies, shrink
+        when throttled."""
+        if self._hold:
+            self._hold -= 1
+            if throttled:
+                return
         if throttled:
-            self._decrease()
+            self._decrease(window=self._in_flight - 1)
             return
         self._healthy_streak += 1
         # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
@@ -69,15 +78,19 @@ class AdaptiveLimit:
             self._notify_soon()
 
     def on_flood(self) -> None:
-        """A FloodWait: the server told us outright we are too fast."""
-        self._decrease()
+        """A FloodWait (its request has left its slot): the server told us outright we are too fast."""
+        if self._hold:
+            self._hold -= 1
+            return
+        self._decrease(window=self._in_flight)
 
-    def _decrease(self) -> None:
+    def _decrease(self, *, window: int) -> None:
         self._healthy_streak = 0
         new = max(1, int(self._limit * self._decrease_factor))
         if new < self._limit:
             self._limit = new
             self.decreases += 1
+            self._hold = max(0, window)
 
     def set_max(self, max_limit: int) -> None:
         """Live change of the cap (settings panel); the current limit is clamped into it."""
