@@ -2,19 +2,33 @@
 long a keypress waits while the engine works (the emulator runs in its own process).
 
     python -m benchmarks.tui_cpu [--quick]
+
+CPU counts this process and the engine's render worker processes (its children other than the emulator).
+"Beyond the engine" (the goal's figure, tui.cpu_beyond_engine) is the dashboard window's CPU minus the engine's
+CPU per message, measured in the engine-alone window of the same round, times the messages the dashboard
+window exported. The old figure (tui.cpu_process_difference: process CPU with the dashboard minus process CPU
+alone) charged the UI for engine work whenever the export happened to run faster beside the dashboard, and
+missed the render processes; it is kept to compare. tui.cpu_ui_threads attributes CPU by thread (the UI loop,
+the app's worker threads that build charts, the key probe standing in for the terminal's input thread): it
+misses what the UI costs other threads (GIL hand-offs, the engine's snapshot callback), so it is the lower
+bound, and the per-message figure, which counts every cost the dashboard causes, is the one held to the goal.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import gc
 import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from textual import events
 from textual.binding import Binding
 
@@ -24,11 +38,89 @@ from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 from tobs_tui.ui.app import TobsApp
+from tobs_tui.ui.heap import calm_collector, freeze_heap, restore_collector
 
 SECTION = "TUI cost during an export"
-ROWS = ("tui.cpu_beyond_engine", "tui.ui_thread_cpu", "tui.keypress_p95", "tui.keypress_max")
+ROWS = ("tui.cpu_beyond_engine", "tui.ui_thread_cpu", "tui.keypress_p95", "tui.keypress_max",
+        "tui.cpu_ui_threads", "tui.cpu_process_difference")
 
 KEY_EVERY_S = 0.1
+UI_WORKER = "tobs-ui-worker"   # the UI loop's executor threads: Textual runs thread workers (chart builds) there
+KEY_PROBE = "key-probe"
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far: this process, the engine's render processes, and each live thread."""
+
+    wall: float
+    process: float
+    helpers: float
+    threads: dict[int, tuple[str, float]]   # native id -> (name, CPU seconds)
+
+    @classmethod
+    def take(cls, emulator_pid: int) -> CpuSample:
+        me = psutil.Process()
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        threads = {t.id: (names.get(t.id, "?"), t.user_time + t.system_time) for t in me.threads()}
+        helpers = 0.0
+        for child in me.children(recursive=True):
+            if child.pid == emulator_pid:
+                continue
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            helpers += times.user + times.system
+        return cls(time.perf_counter(), time.process_time(), helpers, threads)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one measured window did: per wall second CPU (1.0 = one core) and messages exported."""
+
+    wall: float
+    cpu: float            # this process and its render processes
+    process: float        # this process alone (the old figure's basis)
+    ui_loop: float        # the thread running the Textual loop
+    ui_threads: float     # the UI loop, its worker threads and the key probe
+    rate: float           # messages per second
+
+    @classmethod
+    def between(cls, a: CpuSample, b: CpuSample, done: int) -> Window:
+        wall = b.wall - a.wall
+
+        def threads(keep: Callable[[str], bool]) -> float:
+            return sum(cpu - a.threads.get(tid, ("", 0.0))[1] for tid, (name, cpu) in b.threads.items()
+                       if keep(name))
+
+        return cls(wall=wall,
+                   cpu=(b.process - a.process + b.helpers - a.helpers) / wall,
+                   process=(b.process - a.process) / wall,
+                   ui_loop=threads(lambda n: n == "MainThread") / wall,
+                   ui_threads=threads(lambda n: n in ("MainThread", KEY_PROBE) or n.startswith(UI_WORKER)) / wall,
+                   rate=done / wall)
+
+
+class GcPauses:
+    """Durations of the cyclic collector's runs while installed: every thread waits for them (they hold the GIL)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []   # (generation, ms)
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1000))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 class MeasuredApp(TobsApp):
@@ -39,8 +131,10 @@ class MeasuredApp(TobsApp):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.handled = threading.Event()
+        self.handled_at = 0.0
 
     def action_probe(self) -> None:
+        self.handled_at = time.perf_counter()
         self.handled.set()
 
 
@@ -50,41 +144,54 @@ def _request(runner: EngineRunner) -> ExportRequest:
     return ExportRequest(tuple(ChatSelection(d.chat_id, download_media=False) for d in dialogs))
 
 
-def engine_alone(emu: EmulatorProcess, out: Path, window: float) -> dict[str, float]:
-    """Process CPU per wall second with only the engine running (snapshots at 4 Hz, nobody drawing them)."""
+def engine_alone(emu: EmulatorProcess, out: Path, window: float) -> Window:
+    """CPU with only the engine running (snapshots at 4 Hz, nobody drawing them), under the collector settings
+    the app runs the engine with, so the difference is the dashboard's and not the collector's."""
     runner = EngineRunner(bench_settings(out), session=emu.session_string, api_id=EMULATOR_API_ID,
                           api_hash=EMULATOR_API_HASH, on_snapshot=lambda snap: None)
+    collector = calm_collector()
     try:
         runner.start()
         runner.connect().result(60)
-        future = runner.start_export(_request(runner))
+        request = _request(runner)
+        freeze_heap()   # as the app does when an export starts
+        future = runner.start_export(request)
         while runner.snapshot().messages_done == 0:
             time.sleep(0.05)
-        cpu0, wall0, done0 = time.process_time(), time.perf_counter(), runner.snapshot().messages_done
+        done0, before = runner.snapshot().messages_done, CpuSample.take(emu.process.pid)
         time.sleep(window)
-        cpu1, wall1, done1 = time.process_time(), time.perf_counter(), runner.snapshot().messages_done
+        after, done1 = CpuSample.take(emu.process.pid), runner.snapshot().messages_done
         if future.done():
             raise RuntimeError("the export finished inside the window; the world is too small for it")
         runner.cancel().result(60)
     finally:
         runner.stop()
-    wall = wall1 - wall0
-    return {"cpu": (cpu1 - cpu0) / wall, "rate": (done1 - done0) / wall}
+        restore_collector(collector)
+    return Window.between(before, after, done1 - done0)
 
 
-def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> dict[str, float | list[float]]:
+@dataclass(frozen=True)
+class Shown:
+    window: Window
+    keys: list[float]                 # ms from posting the key to its handler running
+    gc: list[tuple[int, float]]       # (generation, ms) of each collection inside the window
+
+
+def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> Shown:
     """The same export driven from the real app showing the dashboard at 4 Hz, with a key probe every 100 ms."""
     # A config of its own next to the vault: nothing the app saves may land in the user's real config.
     app = MeasuredApp(bench_settings(out), session=emu.session_string, api_id=EMULATOR_API_ID,
                       api_hash=EMULATOR_API_HASH, config_path=out.parent / f"{out.name}-config.toml")
-    result: dict[str, float | list[float]] = {}
+    result: list[Shown] = []
 
     async def drive() -> None:
+        # Named threads, so the app's thread workers (chart builds) count as the UI's.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(thread_name_prefix=UI_WORKER))
         async with app.run_test(size=(160, 48)) as pilot:
             while not (app.logged_in and app.runner is not None):
                 await pilot.pause(0.05)
-            request = await asyncio.wrap_future(
-                asyncio.get_running_loop().run_in_executor(None, _request, app.runner))
+            request = await asyncio.get_running_loop().run_in_executor(None, _request, app.runner)
             assert app.start_export(request, len(request.chats))
             while app.live.latest is None or app.live.latest.messages_done == 0:
                 await pilot.pause(0.05)
@@ -92,41 +199,46 @@ def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> dict[str, 
             stop = threading.Event()
 
             def press_keys() -> None:
-                # Posted from another thread, as the terminal driver posts real keys.
-                while not stop.is_set():
+                # Posted from another thread, as the terminal driver posts real keys. A key counts from the
+                # moment it was due, not from when this thread got the GIL back to post it: a pause that holds
+                # every thread (a GC run, a long hold of the GIL) delays a real keypress just the same.
+                due = time.perf_counter()
+                while not stop.wait(max(0.0, due - time.perf_counter())):
                     app.handled.clear()
-                    sent = time.perf_counter()
                     app.post_message(events.Key("f12", None))
                     if app.handled.wait(5):
-                        latencies.append((time.perf_counter() - sent) * 1000)
-                    stop.wait(KEY_EVERY_S)
+                        latencies.append((app.handled_at - due) * 1000)
+                    due = max(due + KEY_EVERY_S, time.perf_counter())
 
-            presser = threading.Thread(target=press_keys, name="key-probe")
-            cpu0, ui0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
-            done0 = app.runner.snapshot().messages_done
-            presser.start()
-            await asyncio.sleep(window)
-            cpu1, ui1, wall1 = time.process_time(), time.thread_time(), time.perf_counter()
-            done1 = app.runner.snapshot().messages_done
-            stop.set()
-            await asyncio.get_running_loop().run_in_executor(None, presser.join)
+            presser = threading.Thread(target=press_keys, name=KEY_PROBE)
+            with GcPauses() as pauses:
+                done0, before = app.runner.snapshot().messages_done, CpuSample.take(emu.process.pid)
+                presser.start()
+                await asyncio.sleep(window)
+                after, done1 = CpuSample.take(emu.process.pid), app.runner.snapshot().messages_done
+                stop.set()
+                await asyncio.get_running_loop().run_in_executor(None, presser.join)
             if app.live.latest.state is not RunState.RUNNING:
                 raise RuntimeError("the export stopped inside the window; the world is too small for it")
             await asyncio.wrap_future(app.runner.cancel())
             await app.shutdown_engine()
-            wall = wall1 - wall0
-            result.update(cpu=(cpu1 - cpu0) / wall, ui=(ui1 - ui0) / wall, rate=(done1 - done0) / wall,
-                          keys=latencies)
+            result.append(Shown(Window.between(before, after, done1 - done0), latencies, pauses.pauses))
 
     asyncio.run(drive())
-    return result
+    return result[0]
+
+
+def beyond_engine(alone: Window, shown: Window) -> float:
+    """The dashboard window's CPU less what the engine alone spends on as many messages (1.0 = one core)."""
+    per_message = alone.cpu / alone.rate
+    return shown.cpu - per_message * shown.rate
 
 
 def run(quick: bool, tmp: Path, log: Callable[[str], None]) -> list[Row]:
     window = 6.0 if quick else 15.0
     rounds = 1 if quick else 3
-    alone: list[dict[str, float]] = []
-    shown: list[dict] = []
+    alone: list[Window] = []
+    shown: list[Shown] = []
     emu = start_subprocess("lan", seed=1)
     try:
         for r in range(rounds):
@@ -141,26 +253,47 @@ def run(quick: bool, tmp: Path, log: Callable[[str], None]) -> list[Row]:
                     shown.append(with_dashboard(emu, out, window))
     finally:
         emu.stop()
-    beyond = [100 * (d["cpu"] - a["cpu"]) for a, d in zip(alone, shown, strict=True)]
-    ui = [100 * d["ui"] for d in shown]
-    keys = [k for d in shown for k in d["keys"]]
-    rates = f"engine alone {statistics.median(a['rate'] for a in alone):,.0f} msgs/s, with the dashboard " \
-            f"{statistics.median(d['rate'] for d in shown):,.0f} msgs/s"
+    dash = [s.window for s in shown]
+    beyond = [100 * beyond_engine(a, d) for a, d in zip(alone, dash, strict=True)]
+    difference = [100 * (d.process - a.process) for a, d in zip(alone, dash, strict=True)]
+    ui_threads = [100 * d.ui_threads for d in dash]
+    ui = [100 * d.ui_loop for d in dash]
+    keys = [k for s in shown for k in s.keys]
+    gen2 = [ms for s in shown for gen, ms in s.gc if gen == 2]
+    collections = sum(len(s.gc) for s in shown)
+    slowest_gc = max((ms for s in shown for _, ms in s.gc), default=0.0)
+    rates = f"engine alone {statistics.median(a.rate for a in alone):,.0f} msgs/s, with the dashboard " \
+            f"{statistics.median(d.rate for d in dash):,.0f} msgs/s"
+    per_message = statistics.median(1e6 * a.cpu / a.rate for a in alone)
     return [
-        Row("tui.cpu_beyond_engine", SECTION, "process CPU with the dashboard at 4 Hz minus the engine alone",
-            statistics.median(beyond), "%", a=spread_text([100 * d["cpu"] for d in shown], "{:.1f}"),
-            b=spread_text([100 * a["cpu"] for a in alone], "{:.1f}"), goal="<= 10",
-            met=statistics.median(beyond) <= 10, note=f"% of one core; {rates}", spread=(min(beyond), max(beyond))),
+        Row("tui.cpu_beyond_engine", SECTION,
+            "CPU with the dashboard at 4 Hz beyond the engine's own CPU per message x messages exported",
+            statistics.median(beyond), "%", a=spread_text([100 * d.cpu for d in dash], "{:.1f}"),
+            b=spread_text([100 * a.cpu for a in alone], "{:.1f}"), goal="<= 10",
+            met=statistics.median(beyond) <= 10,
+            note=f"% of one core, this process and its render processes; engine {per_message:.0f} µs CPU per "
+                 f"message alone; {rates}", spread=(min(beyond), max(beyond))),
         Row("tui.ui_thread_cpu", SECTION, "CPU of the UI thread (Textual loop, our widgets) at 4 Hz",
-            statistics.median(ui), "%", a=spread_text(ui, "{:.1f}"), goal="<= 10",
-            met=statistics.median(ui) <= 10, note="% of one core; headless driver (no terminal writes); chart builds run on a worker thread "
-            "and count in the process figure above, not here",
-            spread=(min(ui), max(ui))),
+            statistics.median(ui), "%", a=spread_text(ui, "{:.1f}"),
+            note="% of one core; headless driver (no terminal writes); chart builds run on worker threads, "
+                 "counted in tui.cpu_ui_threads", spread=(min(ui), max(ui))),
         Row("tui.keypress_p95", SECTION, "keypress handled after (p95) while exporting", percentile(keys, 0.95),
             "ms", a=f"p50 {percentile(keys, 0.5):.1f} ms over {len(keys)} keys", goal="< 100",
             met=percentile(keys, 0.95) < 100),
         Row("tui.keypress_max", SECTION, "slowest keypress while exporting", max(keys, default=0.0), "ms",
-            goal="< 100", met=max(keys, default=0.0) < 100),
+            goal="< 100", met=max(keys, default=0.0) < 100,
+            note=f"{collections} GC collections in the windows, slowest {slowest_gc:.1f} ms; "
+                 f"{len(gen2)} of generation 2, slowest {max(gen2, default=0.0):.1f} ms"),
+        Row("tui.cpu_ui_threads", SECTION, "CPU of the UI's threads: the Textual loop, chart builds, key input",
+            statistics.median(ui_threads), "%", a=spread_text(ui_threads, "{:.1f}"),
+            note="% of one core; the lower bound of the cost (what the UI makes other threads do is not in it)",
+            spread=(min(ui_threads), max(ui_threads))),
+        Row("tui.cpu_process_difference", SECTION,
+            "process CPU with the dashboard minus process CPU with the engine alone (the old figure)",
+            statistics.median(difference), "%", a=spread_text([100 * d.process for d in dash], "{:.1f}"),
+            b=spread_text([100 * a.process for a in alone], "{:.1f}"),
+            note="% of one core; counts engine work too when the two exports ran at different rates",
+            spread=(min(difference), max(difference))),
     ]
 
 
