@@ -68,6 +68,7 @@ _TAG_RE = re.compile(r"#[\w/-]*[^\W\d][\w/-]*")
 _TAG_CHAR_RE = re.compile(r"[\w/-]")
 _DIGITS_LINE_RE = re.compile("[ \t\u00a0]*[0-9]*")
 _LIST_MARK_RE = re.compile(r"([0-9]*)[.)]")
+_LINE_BREAK_RE = re.compile("[\n\r\u2028\u2029\x85]")
 
 
 class Span(NamedTuple):
@@ -124,19 +125,22 @@ def _entity_spans(text: str, entities: list) -> list[Span]:
         start, end = index.span(getattr(entity, "offset", 0), getattr(entity, "length", 0))
         if end <= start:
             continue
-        if kind == "code" and re.search("[\n\r\u2028\u2029\x85]", text[start:end]):
+        if kind == "code" and _LINE_BREAK_RE.search(text, start, end):
             kind = "pre"  # a code span cannot hold a line break safely; a fence can
+        # Most entities carry none of these: look them up once, and clean only what is there.
+        language = getattr(entity, "language", None)
+        url = getattr(entity, "url", None)
         user_id = getattr(entity, "user_id", None)
         document_id = getattr(entity, "document_id", None)
         spans.append(Span(
-            kind=kind,
-            start=start,
-            end=end,
-            language=clean(str(getattr(entity, "language", "") or "")),
-            url=clean(str(getattr(entity, "url", "") or "")),
-            user_id=user_id if isinstance(user_id, int) else None,
-            collapsed=bool(getattr(entity, "collapsed", False)),
-            document_id=document_id if isinstance(document_id, int) else None,
+            kind,
+            start,
+            end,
+            clean(str(language)) if language else "",
+            clean(str(url)) if url else "",
+            user_id if isinstance(user_id, int) else None,
+            bool(getattr(entity, "collapsed", False)),
+            document_id if isinstance(document_id, int) else None,
         ))
     return spans
 

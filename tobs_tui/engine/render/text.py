@@ -59,7 +59,8 @@ class Utf16Index:
 
     def __init__(self, text: str) -> None:
         # The unit offset at which each astral character starts: its index plus the astral ones before it.
-        self._astral = [match.start() + n for n, match in enumerate(_ASTRAL_RE.finditer(text))]
+        self._astral = [] if text.isascii() else [
+            match.start() + n for n, match in enumerate(_ASTRAL_RE.finditer(text))]
         self.length = len(text)
         self.units = self.length + len(self._astral)
 
