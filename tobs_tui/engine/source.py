@@ -307,6 +307,8 @@ class TelegramSource:
         exhausted = (
             not inside
             or isinstance(r, types.messages.Messages)
+            # Fewer than asked for: nothing newer exists (Telethon's own end rule), so no empty call to learn it.
+            or len(r.messages) < limit
             or (before is not None and newest >= before - 1)
         )
         return HistoryBatch(messages=inside, entities=entities, count=getattr(r, "count", None),

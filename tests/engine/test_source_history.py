@@ -1,4 +1,5 @@
-"""Render jobs travel to worker processes as the history replies' TL bytes: the notes must not change by it."""
+"""History batches: a short one ends the chat without another call, and render jobs travel to worker processes
+as the replies' TL bytes without changing a note."""
 
 from __future__ import annotations
 
@@ -13,6 +14,29 @@ from tobs_tui.engine.concurrency import AdaptiveLimit
 from tobs_tui.engine.renderproc import RenderJob, render_job
 from tobs_tui.engine.source import TelegramSource
 from tobs_tui.engine.throttle import ThrottleDetector
+
+
+async def test_a_short_batch_ends_the_history_without_an_empty_call(emulator):
+    client = TelegramClient(StringSession(emulator.session_string()), 1, "emulator", flood_sleep_threshold=0,
+                            receive_updates=False)
+    await client.connect()
+    try:
+        source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(),
+                                limit=AdaptiveLimit(8), timeout_s=30, emit=lambda *a, **k: None)
+        dialogs = await source.dialogs()
+        for dialog in dialogs:
+            before, got, after = source.requests, 0, 0
+            while True:
+                batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+                got += len(batch.messages)
+                if batch.exhausted:
+                    break
+                after = batch.messages[-1].id
+            calls = source.requests - before
+            # ceil(got / 37) calls, plus one that comes back empty only when the last page was exactly full.
+            assert calls == got // 37 + 1, (dialog.title, got, calls)
+    finally:
+        await client.disconnect()
 
 
 async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(emulator):
