@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import pickle
 
+import pytest
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
@@ -16,54 +17,50 @@ from tobs_tui.engine.source import TelegramSource
 from tobs_tui.engine.throttle import ThrottleDetector
 
 
-async def test_a_short_batch_ends_the_history_without_an_empty_call(emulator):
+@pytest.fixture
+async def source(emulator):
     client = TelegramClient(StringSession(emulator.session_string()), 1, "emulator", flood_sleep_threshold=0,
                             receive_updates=False)
     await client.connect()
     try:
-        source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(),
-                                limit=AdaptiveLimit(8), timeout_s=30, emit=lambda *a, **k: None)
-        dialogs = await source.dialogs()
-        for dialog in dialogs:
-            before, got, after = source.requests, 0, 0
-            while True:
-                batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
-                got += len(batch.messages)
-                if batch.exhausted:
-                    break
-                after = batch.messages[-1].id
-            calls = source.requests - before
-            # ceil(got / 37) calls, plus one that comes back empty only when the last page was exactly full.
-            assert calls == got // 37 + 1, (dialog.title, got, calls)
+        yield TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(), limit=AdaptiveLimit(8),
+                             timeout_s=30, emit=lambda *a, **k: None)
     finally:
         await client.disconnect()
 
 
-async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(emulator):
-    client = TelegramClient(StringSession(emulator.session_string()), 1, "emulator", flood_sleep_threshold=0,
-                            receive_updates=False)
-    await client.connect()
-    try:
-        source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(),
-                                limit=AdaptiveLimit(8), timeout_s=30, emit=lambda *a, **k: None)
-        checked = 0
-        for dialog in await source.dialogs():
-            after = 0
-            while True:
-                batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
-                if batch.messages:
-                    assert len(batch.raw) == 1 and batch.raw[0]
-                    # Every other message, as when a forum selection keeps some topics only.
-                    keep = batch.messages[::2] if checked % 2 else batch.messages
-                    job = RenderJob(tz=datetime.UTC, messages=keep, names={m.id: "Ann" for m in keep},
-                                    targets={}, media={}, peer_names={}, markdown=True, json=True, raw=batch.raw)
-                    sent = job.for_worker()
-                    assert sent.messages == () and sent.ids == tuple(m.id for m in keep)
-                    assert render_job(pickle.loads(pickle.dumps(sent))) == render_job(job)
-                    checked += len(keep)
-                if batch.exhausted:
-                    break
-                after = batch.messages[-1].id
-        assert checked > 500
-    finally:
-        await client.disconnect()
+async def test_a_short_batch_ends_the_history_without_an_empty_call(source):
+    dialogs = await source.dialogs()
+    for dialog in dialogs:
+        before, got, after = source.requests, 0, 0
+        while True:
+            batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+            got += len(batch.messages)
+            if batch.exhausted:
+                break
+            after = batch.messages[-1].id
+        calls = source.requests - before
+        # ceil(got / 37) calls, plus one that comes back empty only when the last page was exactly full.
+        assert calls == got // 37 + 1, (dialog.title, got, calls)
+
+
+async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(source):
+    checked = 0
+    for dialog in await source.dialogs():
+        after = 0
+        while True:
+            batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+            if batch.messages:
+                assert len(batch.raw) == 1 and batch.raw[0]
+                # Every other message, as when a forum selection keeps some topics only.
+                keep = batch.messages[::2] if checked % 2 else batch.messages
+                job = RenderJob(tz=datetime.UTC, messages=keep, names={m.id: "Ann" for m in keep},
+                                targets={}, media={}, peer_names={}, markdown=True, json=True, raw=batch.raw)
+                sent = job.for_worker()
+                assert sent.messages == () and sent.ids == tuple(m.id for m in keep)
+                assert render_job(pickle.loads(pickle.dumps(sent))) == render_job(job)
+                checked += len(keep)
+            if batch.exhausted:
+                break
+            after = batch.messages[-1].id
+    assert checked > 500
