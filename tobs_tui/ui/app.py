@@ -136,8 +136,8 @@ class TobsApp(App[int]):
         self._redraw_live()
 
     def _redraw_live(self) -> None:
-        # While quitting the screen stack empties before the engine's last messages arrive.
-        screen = self.screen_stack[-1] if self.screen_stack else None
+        # While quitting, screens lose their widgets and the stack empties before the engine's last messages arrive.
+        screen = self.screen_stack[-1] if self.screen_stack and self.is_running else None
         # A screen just switched to may not have its widgets yet; it draws from the history when resumed.
         if isinstance(screen, LiveScreen) and screen.is_mounted:
             screen.refresh_live(self.live)
@@ -151,7 +151,8 @@ class TobsApp(App[int]):
             self.notify(event.message, title="Error", severity="error", timeout=8)
         elif event.kind in (EventKind.TAKEOUT_PENDING, EventKind.TAKEOUT_REFUSED):
             self.notify(event.message, title="Takeout", severity="warning", timeout=10)
-        self._redraw_live()
+        # No redraw here: the engine publishes a snapshot at the refresh rate whatever happens, and the redraw
+        # it brings shows this event too, so a burst of events (throttle flapping, chats finishing) costs one.
 
     # -- start-up and login ------------------------------------------------------------------------
 

@@ -30,8 +30,11 @@ class LiveHistory:
         self.latency: deque[LatencySample] = deque(maxlen=latency_points)
         self.events: deque[EngineEvent] = deque(maxlen=events)
         self._event_keys: deque[tuple[float, str, str]] = deque(maxlen=events)
-        self.version = 0          # bumps on every change so widgets can skip redraws
-        self.events_version = 0   # bumps only when an event arrives: the event log redraws only then
+        # Each bumps when what it names changed, so a widget redraws only for data it shows.
+        self.version = 0           # anything: a snapshot or an event
+        self.series_version = 0    # rates and queue depths got a point (or were cleared)
+        self.latency_version = 0   # request latencies got a sample (or were cleared)
+        self.events_version = 0    # an event arrived
 
     def add_snapshot(self, snap: EngineSnapshot) -> None:
         if self.latest is not None and snap.t < self.latest.t:
@@ -45,10 +48,12 @@ class LiveHistory:
             depths.setdefault("media", float(snap.media.files_queued))
             for name in POOL_NAMES:
                 self.queue_depth[name].append(depths.get(name, 0.0))
+            self.series_version += 1
         last_t = self.latency[-1].t if self.latency else float("-inf")
-        for sample in snap.throttle.recent:
-            if sample.t > last_t:
-                self.latency.append(sample)
+        fresh = [sample for sample in snap.throttle.recent if sample.t > last_t]
+        if fresh:
+            self.latency.extend(fresh)
+            self.latency_version += 1
         for event in snap.events:
             self.add_event(event)
 
@@ -69,3 +74,5 @@ class LiveHistory:
             series.clear()
         self.latency.clear()
         self.version += 1
+        self.series_version += 1
+        self.latency_version += 1

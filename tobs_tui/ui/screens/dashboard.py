@@ -45,5 +45,5 @@ class DashboardScreen(LiveScreen):
         else:
             bar.update(total=None)
         self.query_one(ChatProgressList).show(snap.chats if snap else ())
-        self.query_one(ThroughputChart).show(live.rates, live.version)
+        self.query_one(ThroughputChart).show(live.rates, live.series_version)
         self.query_one(EventLog).show(live.events, live.events_version)

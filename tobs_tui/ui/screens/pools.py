@@ -31,4 +31,4 @@ class PoolsScreen(LiveScreen):
         for name in ("critical", "standard", "media"):
             panel = self.query_one(f"#pool-{name}", PoolPanel)
             media = snap.media if (snap is not None and name == "media") else None
-            panel.show(pools.get(name), live.queue_depth[name], live.version, media)
+            panel.show(pools.get(name), live.queue_depth[name], live.series_version, media)

@@ -62,7 +62,9 @@ class ThrottleScreen(LiveScreen):
         self._version = live.version
         snap = live.latest
         events = list(live.events)
-        self.query_one(LatencyChart).show(live.latency, snap.throttle if snap else None, events, live.version)
+        # The chart changes with new latencies or new FloodWait marks, not with every snapshot.
+        self.query_one(LatencyChart).show(live.latency, snap.throttle if snap else None, events,
+                                          (live.latency_version, live.events_version))
         self.query_one("#detector-stats", Static).update(detector_table(snap, events))
         marks = [e for e in events if e.kind in (EventKind.FLOOD_WAIT, EventKind.THROTTLE_START, EventKind.THROTTLE_END)]
         lines = Text("\n").join(event_line(e) for e in reversed(marks[-8:]))

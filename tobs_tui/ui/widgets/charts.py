@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from rich.text import Text
 from textual import work
@@ -37,17 +37,21 @@ class ChartBase(PlotextPlot):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._version = -1
+        self._version: Hashable = -1
         self._drawn_at = float("-inf")
-        self._pending: tuple | None = None
+        self._pending: tuple[Hashable, Callable[[], tuple]] | None = None
         self._timer_set = False
         self._built: tuple[tuple[int, int], Text] | None = None   # (size built for, chart)
         self._last_data: tuple = ()
 
-    def offer(self, version: int, *data) -> None:
+    def offer(self, version: Hashable, take: Callable[[], tuple]) -> None:
+        """Draw the data `take` copies out (on the UI thread, when the chart is next built) if `version` is new.
+
+        Nothing is copied per snapshot: between two builds only the newest offer is kept, and taken once.
+        """
         if version == self._version:
             return
-        self._pending = (version, data)
+        self._pending = (version, take)
         wait = REDRAW_EVERY_S - (time.monotonic() - self._drawn_at)
         if wait <= 0:
             self._flush()
@@ -59,8 +63,9 @@ class ChartBase(PlotextPlot):
         self._timer_set = False
         if self._pending is None:
             return
-        version, data = self._pending
+        version, take = self._pending
         self._pending = None
+        data = take()
         self._version, self._drawn_at = version, time.monotonic()
         self._last_data = data
         self._build(data, (self.size.width, self.size.height), self.app.theme)
@@ -95,8 +100,8 @@ class ChartBase(PlotextPlot):
 class ThroughputChart(ChartBase):
     """Messages/s (left axis) and MB/s (right axis) over engine time."""
 
-    def show(self, points: Sequence[RatePoint], version: int) -> None:
-        self.offer(version, list(points))
+    def show(self, points: Sequence[RatePoint], version: Hashable) -> None:
+        self.offer(version, lambda: (list(points),))
 
     def draw(self, plt: Plot, points: list[RatePoint]) -> None:
         points = thin(points, max(20, self.size.width * 2))
@@ -120,9 +125,9 @@ class LatencyChart(ChartBase):
         samples: Sequence[LatencySample],
         stats: ThrottleStats | None,
         events: Sequence[EngineEvent],
-        version: int,
+        version: Hashable,
     ) -> None:
-        self.offer(version, list(samples), stats, list(events))
+        self.offer(version, lambda: (list(samples), stats, list(events)))
 
     def draw(self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None,
              events: list[EngineEvent]) -> None:

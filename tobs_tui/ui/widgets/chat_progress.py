@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -81,10 +81,22 @@ class ChatProgressList(ScrollView):
         if chats == self._shown:
             return
         self._shown = chats
+        rows = order(chats)
+        if len(rows) == len(self._rows) and self._rows:
+            # Same rows: repaint only the visible lines whose chat changed (the running few, usually), so the
+            # lines of queued and finished chats are not drawn again four times a second.
+            width = self.scrollable_content_region.width
+            first = int(self.scroll_y)
+            last = min(len(rows), first + self.scrollable_content_region.height - 1)   # - 1: the header line
+            changed = [i for i in range(first, last) if rows[i] != self._rows[i]]
+            self._rows = rows
+            for i in changed:
+                self.refresh(Region(0, i - first + 1, width, 1))   # + 1: the header line
+            return
         if len(chats) != len(self._rows):
             # Grow with the number of chats (the stylesheet caps it); a relayout only when that changes.
             self.styles.height = len(chats) + 1 + self.styles.gutter.height
-        self._rows = order(chats)
+        self._rows = rows
         self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
         self.refresh()
 

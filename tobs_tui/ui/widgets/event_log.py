@@ -50,7 +50,8 @@ class EventLog(Static):
             return
         self._version = version
         recent = list(events)[-self.limit:]
+        # The log's height is fixed by the layout (1fr), whatever it shows: no relayout needed.
         if not recent:
-            self.update("No events yet.")
+            self.update("No events yet.", layout=False)
             return
-        self.update(Text("\n").join(event_line(e) for e in reversed(recent)))
+        self.update(Text("\n").join(event_line(e) for e in reversed(recent)), layout=False)

@@ -50,9 +50,16 @@ class RunSummary(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(summary_text(None), id=id)
         self._shown: EngineSnapshot | None = None
+        self._cells = 0
 
     def show(self, snap: EngineSnapshot | None) -> None:
         if snap is self._shown:
             return
         self._shown = snap
-        self.update(summary_text(snap))
+        text = summary_text(snap)
+        # While the old and the new line both fit, the height stays one line: repaint without relaying out the
+        # screen, which would repaint every widget on it four times a second.
+        width = self.content_region.width
+        fits = 0 < width and max(self._cells, text.cell_len) <= width
+        self._cells = text.cell_len
+        self.update(text, layout=not fits)
