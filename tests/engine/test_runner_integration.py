@@ -111,3 +111,15 @@ def test_a_chats_rate_counts_the_same_bytes_as_the_total(make_runner, emulator):
     assert len(moving) >= 5
     late = moving[len(moving) // 2:]
     assert all(abs(chat_rate - total) <= 0.25 * total for chat_rate, total in late)
+
+
+def test_a_runner_calms_the_collector_while_it_runs_and_restores_it(make_runner):
+    import gc
+
+    from tobs_tui.engine import heap
+
+    before = gc.get_threshold()
+    runner = make_runner()
+    assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+    runner.stop()
+    assert gc.get_threshold() == before

@@ -23,6 +23,7 @@ from typing import Any
 from telethon import TelegramClient
 
 from tobs_tui.config import Settings
+from tobs_tui.engine import heap
 from tobs_tui.engine.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.client import build_client
 from tobs_tui.engine.concurrency import AdaptiveLimit
@@ -133,6 +134,7 @@ class EngineRunner:
             if self._thread is not None:
                 return
             ready = threading.Event()
+            heap.calm_collector()
             self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
             # Started now so its worker processes are warm by the time the first export renders.
             self._render_pool = shared_render_pool()
@@ -270,6 +272,8 @@ class EngineRunner:
         if self._export_task is not None and not self._export_task.done():
             raise BusyError("An export is already running; wait for it to finish or cancel it first.")
         self._export_task = asyncio.current_task()
+        # What exists now (the dialog list, the client's caches, the app) outlives the export.
+        heap.freeze_heap()
         try:
             return await self._export(request)
         finally:
@@ -544,3 +548,4 @@ class EngineRunner:
             if self._pools is not None:
                 self._pools.shutdown(wait=False, cancel_pending=True)
             self._thread = None
+            heap.restore_collector()
