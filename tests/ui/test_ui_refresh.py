@@ -1,18 +1,14 @@
 """What a refresh costs: only changed chat rows are drawn again, charts wait for their own data, the headline
-relays out only when its height can change, and the app's collector settings last exactly as long as the app."""
+relays out only when its height can change."""
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 
 from textual.app import App, ComposeResult
 
 from samples import snapshot
-from tobs_tui.config import Settings
 from tobs_tui.engine.snapshot import EngineEvent, EventKind
-from tobs_tui.ui.app import TobsApp
-from tobs_tui.ui.heap import YOUNG_THRESHOLD
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.widgets.chat_progress import ChatProgressList
 from tobs_tui.ui.widgets.run_summary import RunSummary
@@ -82,14 +78,3 @@ async def test_the_headline_grows_to_two_lines_only_when_it_does_not_fit():
         summary.show(snapshot(20.0))
         await pilot.pause()
         assert summary.size.height > 1, "the full headline wraps at 60 columns: the layout must make room"
-
-
-async def test_the_app_calms_the_collector_while_it_runs_and_restores_it_after(tmp_path):
-    before = gc.get_threshold()
-    app = TobsApp(Settings(), session=tmp_path / "user.session")
-    async with app.run_test() as pilot:
-        await pilot.pause()
-        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
-        assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0

@@ -19,7 +19,6 @@ from textual.screen import Screen
 
 from tobs_tui.config import Settings, save_settings, settings_with
 from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, EventKind, RunState
-from tobs_tui.ui.heap import CollectorSettings, calm_collector, freeze_heap, restore_collector
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.messages import EventArrived, ExportFinished, LoggedIn, SnapshotArrived
 from tobs_tui.ui.screens.chats import ChatsScreen
@@ -109,7 +108,6 @@ class TobsApp(App[int]):
         self._runner_factory = runner_factory
         self._pending_snapshot: EngineSnapshot | None = None
         self._snapshot_posted = False
-        self._collector: CollectorSettings | None = None
         self.sub_title = f"demo · emulator ({demo.profile})" if demo else ""
 
     # -- engine bridge (the two callbacks run on the ENGINE thread) --------------------------------
@@ -173,7 +171,6 @@ class TobsApp(App[int]):
         self.runner.set_snapshot_rate(self.settings.ui.refresh_hz)
 
     def on_mount(self) -> None:
-        self._collector = calm_collector()
         if self.api_id and self.api_hash:
             self.make_runner(self.api_id, self.api_hash)
             self._connect()
@@ -191,11 +188,6 @@ class TobsApp(App[int]):
             self.post_message(LoggedIn())
         else:
             self.push_screen(LoginScreen(step="phone"), self._login_done)
-
-    def on_unmount(self) -> None:
-        if self._collector is not None:
-            restore_collector(self._collector)
-            self._collector = None
 
     def _login_done(self, ok: bool | None) -> None:
         if ok:
@@ -240,8 +232,6 @@ class TobsApp(App[int]):
             self.notify("An export is already running; cancel it (F8) or wait for it to finish.", severity="warning")
             return False
         self.live.clear()
-        # What the app holds now (the dialog list, the screens) outlives the export: out of the collector's sight.
-        freeze_heap()
         self.export_future = self.runner.start_export(request)
         self._await_export(self.export_future)
         self.switch_mode("dashboard")
