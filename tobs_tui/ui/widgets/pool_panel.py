@@ -69,6 +69,7 @@ class PoolPanel(Horizontal):
         self.pool_name = name
         self.border_title = f"{name} pool" if name != "media" else "media queue"
         self._shown: tuple | None = None
+        self._rows = 4   # pool_table(None) has four rows
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -83,7 +84,10 @@ class PoolPanel(Horizontal):
         if key == self._shown:
             return
         self._shown = key
-        self.query_one(".pool-numbers", Static).update(pool_table(stats, media))
+        table = pool_table(stats, media)
+        # The numbers' height changes only with their row count: otherwise no relayout of the screen per snapshot.
+        self.query_one(".pool-numbers", Static).update(table, layout=table.row_count != self._rows)
+        self._rows = table.row_count
         self.query_one(Sparkline).data = list(depths)
         peak = max(depths, default=0)
         self.border_subtitle = f"queue depth, peak {peak:,.0f}" if depths else "queue depth"
