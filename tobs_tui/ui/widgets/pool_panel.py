@@ -69,7 +69,7 @@ class PoolPanel(Horizontal):
         self.pool_name = name
         self.border_title = f"{name} pool" if name != "media" else "media queue"
         self._shown: tuple | None = None
-        self._rows = 4   # pool_table(None) has four rows
+        self._rows = pool_table(None).row_count   # what compose shows first
 
     def compose(self) -> ComposeResult:
         with Vertical():

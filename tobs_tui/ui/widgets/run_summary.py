@@ -48,9 +48,10 @@ class RunSummary(Static):
     DEFAULT_CSS = "RunSummary { height: auto; padding: 0 1; }"
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(summary_text(None), id=id)
+        initial = summary_text(None)
+        super().__init__(initial, id=id)
         self._shown: EngineSnapshot | None = None
-        self._cells = 0
+        self._cells = initial.cell_len
 
     def show(self, snap: EngineSnapshot | None) -> None:
         if snap is self._shown:
