@@ -1,9 +1,15 @@
 """A/B 5: the adaptive in-flight request limit vs one request at a time on the `realistic` profile, as export
-rate over the profile's rate-limit ceiling (the fastest any client could fetch that history)."""
+rate over the profile's rate-limit ceiling (the fastest any client could fetch that history).
+
+    python -m benchmarks.ab_concurrency --messages 10000 [--runs 2]   # the adaptive export alone, at any size
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import tempfile
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -29,24 +35,27 @@ def ceiling_seconds(profile: str, messages: int) -> float:
     return max(p.latency_ms / 1000, (calls - burst) / rate)
 
 
+def export_of_ceiling(messages: int, work: Path, cap: int) -> dict[str, float]:
+    """One export of a `messages`-message supergroup on a fresh `realistic` emulator, against the ceiling."""
+    chats = [{"kind": "supergroup", "title": "Concurrency", "messages": messages, "media": 0.2}]
+    ceiling = ceiling_seconds("realistic", messages)
+    # A fresh emulator each run: its token buckets start full, as the ceiling assumes, whichever side ran before.
+    with emulator("realistic", chats) as emu:
+        r = export_all(emu, fresh_dir(work, f"conc-{cap}-"), max_concurrent_requests=cap)
+    return {"seconds": r.seconds, "rate": r.rate, "of_ceiling": ceiling / r.seconds,
+            "flood_waits": r.snapshot.flood_waits}
+
+
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     messages = 2_000 if quick else 5_000   # past the 30-page burst: 10 s at the `realistic` pace of 2 pages/s
     rounds = 1 if quick else 3
-    chats = [{"kind": "supergroup", "title": "Concurrency", "messages": messages, "media": 0.2}]
     adaptive_cap = Settings().export.max_concurrent_requests
     ceiling = ceiling_seconds("realistic", messages)
 
-    def variant(name: str, cap: int) -> Callable[[], dict[str, float]]:
-        def one() -> dict[str, float]:
-            # A fresh emulator each run: its token buckets start full, as the ceiling assumes, whichever side
-            # ran just before.
-            with emulator("realistic", chats) as emu:
-                r = export_all(emu, fresh_dir(work, f"conc-{name}-"), max_concurrent_requests=cap)
-            return {"seconds": r.seconds, "rate": r.rate, "of_ceiling": ceiling / r.seconds,
-                    "flood_waits": r.snapshot.flood_waits}
-        return one
+    def variant(cap: int) -> Callable[[], dict[str, float]]:
+        return lambda: export_of_ceiling(messages, work, cap)
 
-    s = run_rounds({"adaptive": variant("adaptive", adaptive_cap), "one": variant("one", 1)}, rounds, progress)
+    s = run_rounds({"adaptive": variant(adaptive_cap), "one": variant(1)}, rounds, progress)
     return rows(s, messages, ceiling, adaptive_cap)
 
 
@@ -75,3 +84,21 @@ def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note
     return Row(id=id, section=section, name=name, value=value, unit="x", a=spread_text(values, "{:.3f}"),
                goal=">= 0.9" if goal else "", met=value >= 0.9 if goal else None, note=note,
                spread=(min(values), max(values)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The adaptive export's rate over the `realistic` ceiling.")
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args(argv)
+    cap = Settings().export.max_concurrent_requests
+    with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
+        for _ in range(args.runs):
+            r = export_of_ceiling(args.messages, Path(tmp), cap)
+            print(json.dumps({"messages": args.messages, "ceiling_s": ceiling_seconds("realistic", args.messages),
+                              **{k: round(v, 3) for k, v in r.items()}}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
