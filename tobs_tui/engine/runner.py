@@ -134,7 +134,6 @@ class EngineRunner:
             if self._thread is not None:
                 return
             ready = threading.Event()
-            heap.calm_collector()
             self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
             # Started now so its worker processes are warm by the time the first export renders.
             self._render_pool = shared_render_pool()
@@ -142,6 +141,7 @@ class EngineRunner:
                                             daemon=True)
             self._thread.start()
             ready.wait()
+            heap.calm_collector()   # stop() restores it; only a runner that started asks for it
 
     def _thread_main(self, ready: threading.Event) -> None:
         # A plain new loop: never Textual's, never one with an eager task factory (Telethon issue 4721).
