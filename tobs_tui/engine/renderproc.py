@@ -35,7 +35,7 @@ class RenderJob:
     peer_names: dict[int, str]    # marked peer id -> name, for forwards, mentions and service text
     markdown: bool
     json: bool
-    raw: tuple[bytes, ...] = ()   # the history replies' TL bytes (source.RawReply), when the source kept them
+    raw: tuple[bytes, ...] = ()   # the history replies' TL bytes (kept by engine/source.py), when there are some
     ids: tuple[int, ...] = ()     # set by for_worker(): which messages of `raw` to render, in order
 
     def for_worker(self) -> RenderJob:
