@@ -271,7 +271,11 @@ def test_forum_topics_and_replies_partition_the_forum(api, world):
                 if topic.id == 1:
                     assert m.reply_to is None or (m.reply_to.reply_to_top_id is None and not m.reply_to.forum_topic)
                 elif m.id != topic.id:
-                    assert m.reply_to.forum_topic and m.reply_to.reply_to_top_id == topic.id
+                    # Telegram's threading: a plain message names its topic in reply_to_msg_id alone, a reply
+                    # inside the topic names the topic in reply_to_top_id.
+                    head = m.reply_to
+                    assert head.forum_topic and (head.reply_to_top_id or head.reply_to_msg_id) == topic.id
+                    assert head.reply_to_top_id is not None or head.reply_to_msg_id == topic.id
                 else:
                     assert isinstance(m.action, types.MessageActionTopicCreate) and m.action.title == topic.title
             ids += [m.id for m in page.messages]

@@ -161,8 +161,14 @@ def test_forum_headers(world):
         elif topic == 1:
             assert m.reply_to is None or (not m.reply_to.forum_topic and m.reply_to.reply_to_top_id is None)
         else:
-            assert m.reply_to.forum_topic and m.reply_to.reply_to_top_id == topic
-            assert m.reply_to.reply_to_msg_id == topic or world.topic_of(forum, m.reply_to.reply_to_msg_id) == topic
+            # Telegram's threading: a message directly in a topic names it in reply_to_msg_id alone; a reply
+            # there names the message it answers (in the same topic) and the topic in reply_to_top_id.
+            head = m.reply_to
+            assert head.forum_topic
+            if head.reply_to_top_id is None:
+                assert head.reply_to_msg_id == topic
+            else:
+                assert head.reply_to_top_id == topic and world.topic_of(forum, head.reply_to_msg_id) == topic
 
 
 def test_million_message_chat_costs_no_memory():

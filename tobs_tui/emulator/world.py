@@ -719,16 +719,19 @@ class World:
         topic = self.topic_of(spec, mid) if spec.kind == "forum" else 1
         if action is not None:
             if topic != 1 and topic != mid:
-                # Inside a topic a pin points at the topic's own message, and every service message is threaded.
-                reply_to = types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=topic, reply_to_top_id=topic)
+                # Inside a topic a pin points at the topic's own message, and every service message is threaded
+                # into it (the topic in reply_to_msg_id, as for a plain message there).
+                reply_to = types.MessageReplyHeader(forum_topic=True, reply_to_msg_id=topic)
             return types.MessageService(
                 gid(mid), peer, as_datetime(date), action=action, out=out or None, from_id=from_id, reply_to=reply_to,
                 post=broadcast or None)
 
         target = self._reply_target(spec, mid)
         if topic != 1:
+            # As Telegram threads a topic: a plain message names the topic in reply_to_msg_id alone; a reply
+            # names the message it answers there and the topic in reply_to_top_id.
             reply_to = types.MessageReplyHeader(
-                forum_topic=True, reply_to_msg_id=target or topic, reply_to_top_id=topic)
+                forum_topic=True, reply_to_msg_id=target or topic, reply_to_top_id=topic if target else None)
         elif target is not None:
             reply_to = types.MessageReplyHeader(reply_to_msg_id=gid(target))
 
