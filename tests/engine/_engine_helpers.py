@@ -5,11 +5,22 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+import time
 from pathlib import Path
 
 from tobs_tui.config import Settings
 
 WAIT = 120   # seconds any single engine future may take on a loaded 2-core machine
+
+
+def wait_for(predicate, timeout: float = 20.0, step: float = 0.02) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
 
 BLOCK_ID = re.compile(r"\^m(\d+)\s*$", re.MULTILINE)
 

@@ -6,21 +6,11 @@ import threading
 import time
 
 import pytest
-from _engine_helpers import vault_bytes
-from _engine_helpers import WAIT
+from _engine_helpers import WAIT, vault_bytes, wait_for
 
 from tobs_tui.engine.login import LoginError
 from tobs_tui.engine.runner import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import EventKind, RunState
-
-
-def wait_for(predicate, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_login_with_code_and_two_step_password(make_runner, emulator):

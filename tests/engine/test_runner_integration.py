@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import time
+
+from _engine_helpers import WAIT, wait_for
 
 from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
 from tobs_tui.engine.runner import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import RunState
-
-WAIT = 120
-
-
-def wait_for(predicate, timeout=20.0, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_a_cancelled_export_reports_the_committed_last_id(make_runner, emulator, tmp_path):
