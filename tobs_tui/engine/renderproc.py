@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import datetime
-import gc
 import multiprocessing
 import os
 import sys
@@ -16,13 +15,11 @@ from dataclasses import dataclass, replace
 
 from telethon.extensions import BinaryReader
 
+from tobs_tui.engine import heap
 from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
 from tobs_tui.engine.render.json_export import message_to_json
 from tobs_tui.engine.render.markdown import default_peer_name
-
-
-WORKER_YOUNG_THRESHOLD = 10_000   # allocations between young collections in a render worker (CPython: 700)
 
 
 @dataclass(frozen=True)
@@ -79,10 +76,9 @@ def _init_worker(parent: int) -> None:
     """Worker initializer: follow the parent's fate, and keep the collector out of the rendering's way."""
     _exit_with_parent(parent)
     # Rendering allocates a great many short-lived, acyclic objects, freed by their reference counts; young
-    # collections every 700 of them only re-scan the imported modules and the job in hand.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(WORKER_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    # collections every 700 of them only re-scan the imported modules and the job in hand. For the worker's
+    # whole life: it ends with its engine.
+    heap.calm_collector()
 
 
 def _exit_with_parent(parent: int) -> None:
