@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -21,7 +20,9 @@ import psutil
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
-from benchmarks.harness import Row, bench_settings, emulator, export_all, fresh_dir, ratio_row, run_rounds
+from benchmarks.harness import (
+    Row, bench_settings, children_cpu_s, emulator, export_all, fresh_dir, ratio_row, run_rounds,
+)
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
@@ -50,15 +51,8 @@ async def raw_iter_messages(session: str) -> tuple[int, float, float]:
 
 def our_cpu_s(exclude: int) -> float:
     """CPU seconds of this process and its children (the render workers), the emulator process excluded."""
-    me = psutil.Process()
-    total = 0.0
-    for p in [me, *me.children(recursive=True)]:
-        if p.pid == exclude:
-            continue
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
+    t = psutil.Process().cpu_times()
+    return t.user + t.system + children_cpu_s(exclude)
 
 
 def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import tomli_w
 
 from tobs_tui.config import Settings
 from tobs_tui.emulator import EmulatorProcess, start_subprocess
 from tobs_tui.engine.backoff import BackoffPolicy
-from tobs_tui.engine.pools import DualPool
+from tobs_tui.engine.pools import DualPool, percentile as sorted_percentile
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, RunState
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
@@ -84,14 +85,20 @@ def run_rounds(variants: dict[str, Callable[[], dict[str, float]]], rounds: int,
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated quantile (q in 0..1) of unsorted values; 0 for none."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    k = (len(ordered) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+    """Linear-interpolated quantile (q in 0..1) of unsorted values, as the pools compute theirs; 0 for none."""
+    return sorted_percentile(sorted(values), q)
+
+
+def children_cpu_s(exclude: int) -> float:
+    """CPU seconds of this process's children (the render workers), one of them (the emulator) excluded."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        if child.pid == exclude:
+            continue
+        with contextlib.suppress(psutil.Error):   # a child that just ended has nothing more to count
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def spread_text(values: Sequence[float], fmt: str = "{:.3g}") -> str:

@@ -35,7 +35,7 @@ import psutil
 from textual import events
 from textual.binding import Binding
 
-from benchmarks.harness import Row, bench_settings, percentile, spread_text
+from benchmarks.harness import Row, bench_settings, children_cpu_s, percentile, spread_text
 from tobs_tui.emulator import EmulatorProcess, start_subprocess
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import RunState
@@ -66,16 +66,7 @@ class CpuSample:
         me = psutil.Process()
         names = {t.native_id: t.name for t in threading.enumerate()}
         threads = {t.id: (names.get(t.id, "?"), t.user_time + t.system_time) for t in me.threads()}
-        helpers = 0.0
-        for child in me.children(recursive=True):
-            if child.pid == emulator_pid:
-                continue
-            try:
-                times = child.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            helpers += times.user + times.system
-        return cls(time.perf_counter(), time.process_time(), helpers, threads)
+        return cls(time.perf_counter(), time.process_time(), children_cpu_s(emulator_pid), threads)
 
 
 @dataclass(frozen=True)
