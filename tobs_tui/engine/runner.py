@@ -479,7 +479,9 @@ class EngineRunner:
 
     def _chat_progress(self, run: ChatRun) -> ChatProgress:
         media_done, media_expected = self._media.chat_bytes(run.info.chat_id) if self._media else (0, 0)
-        bytes_meter = self._chat_bytes_meters.setdefault(run.info.chat_id, RateMeter())
+        bytes_meter = self._chat_bytes_meters.get(run.info.chat_id)
+        if bytes_meter is None:   # not setdefault: that would build a meter per chat for every snapshot
+            bytes_meter = self._chat_bytes_meters[run.info.chat_id] = RateMeter()
         if run.state is ChatState.RUNNING:
             run.meter.update(run.done)
             bytes_meter.update(run.bytes_done + media_done)
