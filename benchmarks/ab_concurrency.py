@@ -16,22 +16,20 @@ from pathlib import Path
 
 from benchmarks.harness import Row, Samples, emulator, export_all, fresh_dir, ratio_row, run_rounds, spread_text
 from tobs_tui.config import Settings
-from tobs_tui.emulator.profiles import get_profile
+from tobs_tui.emulator.profiles import HISTORY_PAGE, get_profile
 
 SECTION = "5. Adaptive concurrency vs one request at a time"
 SYSTEM = "6. Whole system"
 ROWS = ("concurrency.rate_vs_one", "concurrency.adaptive_of_ceiling", "concurrency.one_of_ceiling",
         "system.realistic_of_ceiling")
 
-HISTORY_LIMIT = 100   # messages per messages.getHistory call
-
 
 def ceiling_seconds(profile: str, messages: int) -> float:
     """The least time the profile's token bucket allows for the history calls `messages` need: the bucket
     starts full (burst), then refills at `rate`; one round trip of latency is the floor."""
     p = get_profile(profile)
-    rate, burst = p.rate_limits["GetHistoryRequest"]
-    calls = math.ceil(messages / HISTORY_LIMIT)
+    rate, burst = p.bucket("GetHistoryRequest")
+    calls = math.ceil(messages / HISTORY_PAGE)
     return max(p.latency_ms / 1000, (calls - burst) / rate)
 
 
@@ -61,7 +59,7 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
 
 def rows(s: Samples, messages: int, ceiling: float, cap: int) -> list[Row]:
     p = get_profile("realistic")
-    rate, burst = p.rate_limits["GetHistoryRequest"]
+    rate, burst = p.bucket("GetHistoryRequest")
     how = (f"{messages:,} messages on `realistic` (getHistory {rate:g}/s, burst {burst:g}, {p.latency_ms:g} ms "
            f"± {p.jitter_ms:g}): ceiling {ceiling:.1f} s = {messages / ceiling:,.0f} msg/s")
     floods = (f"FloodWaits: adaptive {spread_text(s.of('adaptive', 'flood_waits'), '{:.0f}')}, one at a time "
