@@ -99,7 +99,8 @@ class ChatContext:
 
 class MediaStage(Protocol):
     """Decides (and, with downloads, fetches) each batch's files BEFORE the batch is rendered and committed,
-    so a note never embeds a file that failed. Returns the MediaRef per message id."""
+    so a note never embeds a file that failed. Returns the MediaRef per message id. A stage records the files
+    it fetches; the rows of files it skips go in the batch's commit."""
 
     async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]: ...
 
@@ -399,11 +400,12 @@ class ChatExport:
         job = RenderJob(tz=opts.tz, messages=tuple(keep), names=names, targets=targets, media=media,
                         peer_names=peer_names, markdown="markdown" in opts.formats, json="json" in opts.formats,
                         raw=batch.raw)
-        # The downloader records its own rows (parts, SHA-256, reasons); only pending-only media is recorded here.
+        # The downloader records the files it fetched (parts, SHA-256, reasons); files nobody fetches (skipped,
+        # or pending without the downloader) are recorded here, in the batch's own transaction.
         records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
                                path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
                    for item in items if (ref := media.get(item.msg_id)) is not None
-                   ] if isinstance(x.media_stage, PendingMedia) else []
+                   and (ref.status == "skipped" or isinstance(x.media_stage, PendingMedia))]
         return PreparedBatch(job=job, notes=notes, rows=rows, topic_last=topic_last, media_records=records,
                              last_id=batch.messages[-1].id, fetched=len(batch.messages))
 

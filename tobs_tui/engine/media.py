@@ -243,7 +243,6 @@ class MediaDownloader:
     async def process(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
         refs: dict[int, MediaRef] = {}
         wanted: list[MediaItem] = []
-        skipped: list[MediaRecord] = []
         for item in items:
             reason = ("media downloads are off in the settings" if not self.enabled
                       else skip_reason(item, chat, self.options))
@@ -255,11 +254,7 @@ class MediaDownloader:
             self.files_skipped += 1
             refs[item.msg_id] = MediaRef(kind=item.kind, path=None, status="skipped", file_name=item.file_name,
                                          mime_type=item.mime_type, size=item.size, reason=reason)
-            skipped.append(MediaRecord(chat.chat_id, item.msg_id, item.media_id, item.kind, "", item.size,
-                                       status="skipped", reason=reason))
-        if skipped:
-            # One transaction per batch, not one per file: with downloads off every file of a chat lands here.
-            await self._in_pool(self.store.upsert_media_many, skipped)
+            # No row here: the exporter records skipped files in the batch's own transaction (no extra fsync).
         results = await _all(self._one(chat.chat_id, chat.title, item, media_rel_path(chat.dir_name, item))
                              for item in wanted)
         for item, ref in zip(wanted, results):

@@ -269,10 +269,6 @@ class StateStore:
     def upsert_media(self, record: MediaRecord) -> None:
         self._write([(_UPSERT_MEDIA, _media_row(record))])
 
-    def upsert_media_many(self, records: Iterable[MediaRecord]) -> None:
-        """Many media rows in ONE transaction (a batch's files: one fsync instead of one per file)."""
-        self._write([(_UPSERT_MEDIA, [_media_row(r) for r in records])])
-
     def media_record(self, chat_id: int, msg_id: int) -> MediaRecord | None:
         rows = self._read(
             f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND msg_id = ?",
