@@ -6,7 +6,6 @@ The child: python -m benchmarks.ab_system rss SESSION_FILE OUT_DIR   (prints one
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import resource
@@ -17,12 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from telethon import TelegramClient
-from telethon.sessions import StringSession
 
 from benchmarks.harness import (
     Row, bench_settings, children_cpu_s, emulator, export_all, fresh_dir, ratio_row, run_rounds,
 )
+from benchmarks.raw_telethon import raw_in_subprocess
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
@@ -31,22 +29,6 @@ ROWS = ("system.lan_vs_raw", "system.lan_cpu_per_message", "system.peak_rss_1m")
 
 RSS_GOAL_MB = 300
 TIMEOUT_S = 1800      # run_all's limit for this module: the 1,000,000-message export runs at what a loaded machine gives
-
-
-async def raw_iter_messages(session: str) -> tuple[int, float, float]:
-    """Every message of the first dialog through plain Telethon iter_messages, without its 1 s pause per chunk
-    past 3000 messages (wait_time=0): the fastest a client can read that history. (count, seconds, CPU s)"""
-    client = TelegramClient(StringSession(session), EMULATOR_API_ID, EMULATOR_API_HASH, receive_updates=False)
-    await client.connect()
-    try:
-        dialog = (await client.get_dialogs(limit=1))[0]
-        cpu, started = time.process_time(), time.perf_counter()
-        count = 0
-        async for _ in client.iter_messages(dialog.entity, wait_time=0, reverse=True):
-            count += 1
-        return count, time.perf_counter() - started, time.process_time() - cpu
-    finally:
-        await client.disconnect()
 
 
 def our_cpu_s(exclude: int) -> float:
@@ -67,7 +49,8 @@ def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list
         return {"rate": r.rate, "messages": r.messages, "cpu_us": (our_cpu_s(emu.process.pid) - cpu) / r.messages * 1e6}
 
     def raw() -> dict[str, float]:
-        count, seconds, cpu = asyncio.run(raw_iter_messages(emu.session_string))
+        # In a fresh interpreter: Telethon as it ships, not as the engine's process decodes history replies.
+        count, seconds, cpu = raw_in_subprocess(emu.session_string)
         return {"rate": count / seconds, "messages": count, "cpu_us": cpu / count * 1e6}
 
     with emulator("lan", chats) as emu:

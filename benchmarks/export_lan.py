@@ -4,7 +4,7 @@ The emulator runs in its own process on the `lan` profile (no delay, no limits),
 the same server; the ratio is the engine's overhead (goal >= 0.7). Also reports the peak RSS of this process
 while exporting one large chat, sampled over the export so a growing footprint shows.
 
-    python benchmarks/export_lan.py [--messages 100000] [--repeat 1]
+    python -m benchmarks.export_lan [--messages 100000] [--repeat 1]
 
 Prints one JSON object.
 """
@@ -12,7 +12,6 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import resource
@@ -23,19 +22,11 @@ import time
 from pathlib import Path
 
 import psutil
-from telethon import TelegramClient
-from telethon.sessions import StringSession
 
+from benchmarks.raw_telethon import raw_in_subprocess, world_file
 from tobs_tui.config import Settings
 from tobs_tui.emulator import start_subprocess
 from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
-
-
-def world_file(directory: Path, messages: int) -> Path:
-    path = directory / "world.json"
-    path.write_text(json.dumps({"seed": 7, "generated_users": 40, "chats": [
-        {"kind": "supergroup", "title": "Large", "messages": messages, "media": 0.1}]}), encoding="utf-8")
-    return path
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -43,21 +34,10 @@ def cpu_seconds(proc: psutil.Process) -> float:
 
 
 def raw_rate(session: str, chat_id: int, emulator: psutil.Process) -> tuple[int, float, float, float]:
-    async def run() -> tuple[int, float, float, float]:
-        client = TelegramClient(StringSession(session), 1, "0" * 32, receive_updates=False)
-        await client.connect()
-        dialogs = await client.get_dialogs()
-        entity = next(d.entity for d in dialogs if d.id == chat_id)
-        started, cpu, emu_cpu = time.perf_counter(), time.process_time(), cpu_seconds(emulator)
-        n = 0
-        async for _ in client.iter_messages(entity, reverse=True, wait_time=0):
-            n += 1
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        emu_cpu = cpu_seconds(emulator) - emu_cpu
-        await client.disconnect()
-        return n, elapsed, cpu, emu_cpu
-
-    return asyncio.run(run())
+    """Raw iter_messages over the same emulator, in a fresh interpreter: (count, seconds, CPU s, emulator CPU s)."""
+    emu_cpu = cpu_seconds(emulator)
+    n, elapsed, cpu = raw_in_subprocess(session, chat_id)
+    return n, elapsed, cpu, cpu_seconds(emulator) - emu_cpu
 
 
 class RssSampler:
