@@ -18,6 +18,9 @@ _ESCAPE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$]|=(?==)|(?<==)=|%(?=%)|(?<=%)%")
 # At a line start: indentation, list markers and setext underlines (`-`, `+`, `=`), ordered lists.
 _LINE_START_RE = re.compile(r"([ \t]*)(?:([-+=])|(\d+)([.)]))?")
 _LINE_START_CHARS = frozenset(" \t-+=0123456789")
+# Any character that could make escape_plain change a fragment: what clean, normalize_newlines and
+# _ESCAPE_RE act on, `=`/`%` (escaped next to their neighbours) and line breaks (line-start rules).
+_MAY_CHANGE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$=%\n\r\x85\x0b\x0c\x00\u2028\u2029\ud800-\udfff]")
 NBSP = "\u00a0"
 _UNWRITABLE_RE = re.compile("[\ud800-\udfff\x00]")
 
@@ -123,6 +126,8 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     `line_start`: the text begins at the start of an output line. `prev`: the last character
     already written before it. `next_char`: the first raw character that follows it.
     """
+    if not (line_start and text and text[0] in _LINE_START_CHARS) and not _MAY_CHANGE_RE.search(text):
+        return text     # most fragments: one regex search in C proves every rule below leaves them alone
     text = normalize_newlines(clean(text))
     if not text:
         return ""
