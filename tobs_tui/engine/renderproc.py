@@ -13,13 +13,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
-from telethon.extensions import BinaryReader
 
 from tobs_tui.engine import heap
 from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
 from tobs_tui.engine.render.json_export import message_to_json
 from tobs_tui.engine.render.markdown import default_peer_name
+from tobs_tui.engine.tlreader import FastReader
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class RenderJob:
             return self.messages
         by_id = {}
         for raw in self.raw:
-            for m in BinaryReader(raw).tgread_object().messages:
+            for m in FastReader(raw).tgread_object().messages:
                 by_id[m.id] = m
         return tuple(by_id[i] for i in self.ids)
 
