@@ -452,14 +452,24 @@ class ChatExport:
 
     # -- on the critical pool ------------------------------------------------------------------------
     def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, bytes | None]]) -> int:
-        written = 0
+        # Grouped per note first: one encode and one buffered append per note and batch, not one per message.
+        notes: dict[str, tuple[str | None, list[str]]] = {}
+        lines: list[bytes] = []
         for (note, header), (text, line) in zip(prepared.notes, blocks, strict=True):
             if text is not None:
-                self.writer.append(note, text, header=header)
-                written += len(text.encode("utf-8"))
+                group = notes.get(note)
+                if group is None:
+                    group = notes[note] = (header, [])
+                group[1].append(text)
             if line is not None:
-                self.writer.append_json_line(line)
-                written += len(line)
+                lines.append(line)
+        written = 0
+        for note, (header, texts) in notes.items():
+            written += self.writer.append(note, "".join(texts), header=header)
+        if lines:
+            data = b"".join(lines)
+            self.writer.append_json_line(data)
+            written += len(data)
         # The pending media rows ride in the batch's own transaction: one fsync less, and never one without the other.
         self.writer.commit(last_id=prepared.last_id, messages=prepared.rows,
                            topic_last_ids=prepared.topic_last or None, media=prepared.media_records)

@@ -273,17 +273,20 @@ class ChatWriter:
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
 
-    def append(self, rel_note: str, text: str, *, header: str | None = None) -> None:
-        """Buffer text for a note; a note with no committed bytes starts with header (its front matter)."""
+    def append(self, rel_note: str, text: str, *, header: str | None = None) -> int:
+        """Buffer text for a note; a note with no committed bytes starts with header (its front matter).
+        Returns the bytes the text takes."""
+        data = text.encode("utf-8", "replace")
         with self._lock:
-            self._buffer(rel_note, text.encode("utf-8", "replace"), header)
+            self._buffer(rel_note, data, header)
+        return len(data)
 
     def append_json(self, item: dict) -> None:
         with self._lock:
             self._buffer(self.json_rel, encode_line(item), None)
 
     def append_json_line(self, line: bytes) -> None:
-        """A line already made by jsonfile.encode_line (the exporter encodes in its render processes)."""
+        """Lines already made by jsonfile.encode_line (the exporter encodes in its render processes)."""
         with self._lock:
             self._buffer(self.json_rel, line, None)
 
