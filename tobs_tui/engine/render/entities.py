@@ -161,6 +161,8 @@ def render_blocks(text: str | None, entities: list | None) -> list[Block]:
     """The message body as Markdown blocks, in order."""
     text = clean(text or "")
     spans = entity_spans(text, entities)
+    if not spans:
+        return _paragraph(text, spans, 0, len(text))  # what _blocks comes to without quotes or code blocks
     return _blocks(text, spans, 0, len(text))
 
 
@@ -170,7 +172,10 @@ def render_text(text: str | None, entities: list | None) -> str:
 
 
 def _blocks(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
-    quotes = _non_overlapping([s for s in spans if s.kind == "blockquote"], lo, hi)
+    quotes = [s for s in spans if s.kind == "blockquote"]
+    if not quotes:
+        return _plain_region(text, spans, lo, hi)
+    quotes = _non_overlapping(quotes, lo, hi)
     blocks: list[Block] = []
     pos = lo
     for quote_span in quotes:
@@ -189,7 +194,10 @@ def _blocks(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
 
 def _plain_region(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
     """A region without quotes: paragraphs separated by fenced code blocks."""
-    pres = _non_overlapping([s for s in spans if s.kind == "pre"], lo, hi)
+    pres = [s for s in spans if s.kind == "pre"]
+    if not pres:
+        return _paragraph(text, spans, lo, hi)
+    pres = _non_overlapping(pres, lo, hi)
     blocks: list[Block] = []
     pos = lo
     for pre in pres:
