@@ -283,28 +283,38 @@ class _Writer:
         self.limit = limit
         self.end_next = end_next
         self.code_tail: tuple[int, str] | None = None  # (index in out, raw text) of a code span
+        # The last character written, None before anything non-empty: every piece asks for it, and a walk back
+        # over `out` for each would cost more than the piece. Only `put` adds a non-empty piece; the other
+        # edits of `out` (code spans merged, a `!` escaped, empty pieces dropped) keep the last character.
+        self.tail: str | None = None
 
     def value(self) -> str:
         return "".join(self.out)
 
+    def put(self, piece: str) -> None:
+        self.out.append(piece)
+        if piece:
+            self.tail = piece[-1]
+
     def last(self) -> str:
-        for piece in reversed(self.out):
-            if piece:
-                return piece[-1]
-        return self.prev
+        tail = self.tail
+        return self.prev if tail is None else tail
 
     def at_line_start(self) -> bool:
-        value = self.last()
-        return (value == "\n") if self.out and any(self.out) else self.line_start
+        tail = self.tail
+        return self.line_start if tail is None else tail == "\n"
 
     def next_after(self, end: int) -> str:
         return self.text[end] if end < self.limit else self.end_next
 
     def plain(self, start: int, end: int) -> None:
         if end > start:
+            tail = self.tail
             escaped = escape_plain(
-                self.text[start:end], line_start=self.at_line_start(), prev=self.last(),
-                next_char=self.next_after(end),
+                self.text[start:end],
+                line_start=self.line_start if tail is None else tail == "\n",
+                prev=self.prev if tail is None else tail,
+                next_char=self.text[end] if end < self.limit else self.end_next,
             )
             marker = _LIST_MARK_RE.match(escaped)
             if marker:
@@ -313,6 +323,7 @@ class _Writer:
                 if line and _DIGITS_LINE_RE.fullmatch(line) and (marker.group(1) or line[-1].isdigit()):
                     escaped = marker.group(1) + "\\" + escaped[len(marker.group(1)):]
             self.out.append(escaped)
+            self.tail = escaped[-1]
 
     def current_line(self) -> str | None:
         """The output line so far, or None when it began before this writer's output."""
@@ -337,11 +348,9 @@ class _Writer:
         self.plain(pos, node.end)
 
     def sub(self, node: _Node, prev: str, end_next: str, line_start: bool | None = None) -> str:
-        writer = _Writer(
-            self.text,
-            line_start=self.at_line_start() if line_start is None else line_start,
-            prev=prev, limit=node.end, end_next=end_next,
-        )
+        if line_start is None:
+            line_start = self.at_line_start()
+        writer = _Writer(self.text, line_start=line_start, prev=prev, limit=node.end, end_next=end_next)
         writer.children(node)
         return writer.value()
 
@@ -362,7 +371,7 @@ class _Writer:
         elif kind == "hashtag" and not node.children and _is_safe_tag(raw) and (
             not self.last() or is_space(self.last())
         ) and not _TAG_CHAR_RE.match(self.next_after(node.end) or " "):
-            self.out.append(raw)  # a real Obsidian tag, so the vault's tag pane finds it
+            self.put(raw)  # a real Obsidian tag, so the vault's tag pane finds it
         else:
             self.children(node)  # custom emoji (its text is the fallback), cashtags, commands...
 
@@ -371,33 +380,40 @@ class _Writer:
         if self.code_tail is not None and self.code_tail[0] == len(self.out) - 1:
             raw = self.code_tail[1] + raw
             self.out.pop()
-        self.out.append(code_span(raw))
+        self.put(code_span(raw))
         self.code_tail = (len(self.out) - 1, raw)
 
     def wrap(self, node: _Node, marker: str | None, tag: str) -> None:
         mark_char = marker[-1] if marker else ">"
         inner = self.sub(node, prev=mark_char, end_next=(marker[0] if marker else "<"))
         pieces = inner.split("\n")
+        final = len(pieces) - 1
+        out = self.out
         for i, piece in enumerate(pieces):
             if i:
-                self.out.append("\n")
+                self.put("\n")
             core = piece.strip()
             if not core:
-                self.out.append(piece)
+                self.put(piece)
                 continue
-            lead = piece[: len(piece) - len(piece.lstrip())]
-            trail = piece[len(piece.rstrip()):]
-            self.out.append(lead)
+            if len(core) == len(piece):
+                lead = trail = ""   # the usual piece: nothing around the text to keep outside the markers
+            else:
+                lead = piece[: len(piece) - len(piece.lstrip())]
+                trail = piece[len(piece.rstrip()):]
+            self.put(lead)
             before = self.last()
-            if i == len(pieces) - 1:
+            if i == final:
                 after = trail[:1] or self.next_after(node.end)
             else:
                 after = trail[:1] or "\n"
             if marker and _can_wrap(marker, before, core, after):
-                self.out.append(f"{marker}{core}{marker}")
+                out.append(f"{marker}{core}{marker}")
+                self.tail = marker[-1]
             else:
-                self.out.append(f"<{tag}>{core}</{tag}>")
-            self.out.append(trail)
+                out.append(f"<{tag}>{core}</{tag}>")
+                self.tail = ">"
+            self.put(trail)
 
     def link(self, node: _Node, href: str | None) -> None:
         if href is None:
@@ -409,7 +425,7 @@ class _Writer:
             self.children(node)  # a link over blank text has nothing to click: keep the text
             return
         self.escape_trailing_bang()
-        self.out.append(f"[{label}]({href})")
+        self.put(f"[{label}]({href})")
 
     def escape_trailing_bang(self) -> None:
         """A bare `!` right before `[` would turn the link into an image embed."""
