@@ -59,7 +59,8 @@ async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(so
                 # Every other message, as when a forum selection keeps some topics only.
                 keep = batch.messages[::2] if checked % 2 else batch.messages
                 job = RenderJob(tz=datetime.UTC, messages=keep, names={m.id: "Ann" for m in keep},
-                                targets={}, media={}, peer_names={}, markdown=True, json=True, raw=batch.raw)
+                                targets={}, media={}, peer_names={}, markdown=True, json=True, raw=batch.raw,
+                                notes=tuple(f"note {m.id % 3}.md" for m in keep))
                 sent = job.for_worker()
                 assert sent.messages == () and sent.ids == tuple(m.id for m in keep)
                 assert render_job(pickle.loads(pickle.dumps(sent))) == render_job(job)

@@ -22,7 +22,7 @@ from telethon.tl import functions, types
 from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
-from tobs_tui.engine.renderproc import RenderJob, RenderPool, render_job
+from tobs_tui.engine.renderproc import Rendered, RenderJob, RenderPool, render_job
 from tobs_tui.engine.render import (
     MediaRef,
     media_facts,
@@ -177,7 +177,7 @@ class PreparedBatch:
     """One fetched batch, ready to render and commit."""
 
     job: RenderJob
-    notes: list[tuple[str, str]]                 # per rendered message: (note file, its month header)
+    headers: dict[str, str]                      # note file -> its month header (a new note starts with it)
     rows: list[tuple[int, str, str, str]]        # message index rows for the state DB
     topic_last: dict[int, int]
     media_records: list[MediaRecord]
@@ -362,6 +362,7 @@ class ChatExport:
         media = await x.media_stage.process(chat, items) if items else {}
         wanted = self.run.selection.topic_ids
         keep, notes, rows = [], [], []
+        headers: dict[str, str] = {}
         topic_last: dict[int, int] = {}
         for m in batch.messages:
             month = self.month_of(m)
@@ -377,7 +378,10 @@ class ChatExport:
                 base = f"{self.dir_name}/topics/{tdir}"
             note = f"{base}/{month[:4]}/{month}"
             keep.append(m)
-            notes.append((f"{note}.md", self._month_header(month, base)))
+            path = f"{note}.md"
+            notes.append(path)
+            if path not in headers:
+                headers[path] = self._month_header(month, base)
             row = (m.id, note, names.get(m.id, ""), snippet_of(m))
             rows.append(row)
             self._remember(row)
@@ -399,14 +403,14 @@ class ChatExport:
                 peer_names[pid] = display_name(entity)
         job = RenderJob(tz=opts.tz, messages=tuple(keep), names=names, targets=targets, media=media,
                         peer_names=peer_names, markdown="markdown" in opts.formats, json="json" in opts.formats,
-                        raw=batch.raw)
+                        raw=batch.raw, notes=tuple(notes))
         # The downloader records the files it fetched (parts, SHA-256, reasons); files nobody fetches (skipped,
         # or pending without the downloader) are recorded here, in the batch's own transaction.
         records = [MediaRecord(chat_id=self.chat_id, msg_id=item.msg_id, media_id=item.media_id, kind=item.kind,
                                path=ref.path or "", size=item.size, status=ref.status, reason=ref.reason)
                    for item in items if (ref := media.get(item.msg_id)) is not None
                    and (ref.status == "skipped" or isinstance(x.media_stage, PendingMedia))]
-        return PreparedBatch(job=job, notes=notes, rows=rows, topic_last=topic_last, media_records=records,
+        return PreparedBatch(job=job, headers=headers, rows=rows, topic_last=topic_last, media_records=records,
                              last_id=batch.messages[-1].id, fetched=len(batch.messages))
 
     @staticmethod
@@ -429,11 +433,11 @@ class ChatExport:
 
     async def _commit(self, prepared: PreparedBatch, rendered: asyncio.Future) -> None:
         try:
-            blocks = await rendered
+            output = await rendered
         except asyncio.CancelledError:
             rendered.cancel()
             raise
-        fut = self.x.pools.submit(self._append_and_commit, prepared, blocks, priority=TaskPriority.HIGH)
+        fut = self.x.pools.submit(self._append_and_commit, prepared, output, priority=TaskPriority.HIGH)
         try:
             written = await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -451,25 +455,14 @@ class ChatExport:
         self.run.meter.update(self.run.done)
 
     # -- on the critical pool ------------------------------------------------------------------------
-    def _append_and_commit(self, prepared: PreparedBatch, blocks: list[tuple[str | None, bytes | None]]) -> int:
-        # Grouped per note first: one encode and one buffered append per note and batch, not one per message.
-        notes: dict[str, tuple[str | None, list[str]]] = {}
-        lines: list[bytes] = []
-        for (note, header), (text, line) in zip(prepared.notes, blocks, strict=True):
-            if text is not None:
-                group = notes.get(note)
-                if group is None:
-                    group = notes[note] = (header, [])
-                group[1].append(text)
-            if line is not None:
-                lines.append(line)
+    def _append_and_commit(self, prepared: PreparedBatch, rendered: Rendered) -> int:
+        # The worker joined each note's blocks: one encode and one buffered append per note and batch.
         written = 0
-        for note, (header, texts) in notes.items():
-            written += self.writer.append(note, "".join(texts), header=header)
-        if lines:
-            data = b"".join(lines)
-            self.writer.append_json_line(data)
-            written += len(data)
+        for note, text in rendered.notes:
+            written += self.writer.append(note, text, header=prepared.headers[note])
+        if rendered.json:
+            self.writer.append_json_line(rendered.json)
+            written += len(rendered.json)
         # The pending media rows ride in the batch's own transaction: one fsync less, and never one without the other.
         self.writer.commit(last_id=prepared.last_id, messages=prepared.rows,
                            topic_last_ids=prepared.topic_last or None, media=prepared.media_records)

@@ -34,6 +34,7 @@ class RenderJob:
     json: bool
     raw: tuple[bytes, ...] = ()   # the history replies' TL bytes (kept by engine/source.py), when there are some
     ids: tuple[int, ...] = ()     # set by for_worker(): which messages of `raw` to render, in order
+    notes: tuple[str, ...] = ()   # the note each message's block goes to, in `messages` order
 
     def for_worker(self) -> RenderJob:
         """The job as a worker process receives it: the replies' bytes and the ids to render, no objects.
@@ -54,8 +55,17 @@ class RenderJob:
         return tuple(by_id[i] for i in self.ids)
 
 
-def render_job(job: RenderJob) -> list[tuple[str | None, bytes | None]]:
-    """(Markdown block, result.json item as its JSONL line) per message, in the job's order."""
+@dataclass(frozen=True)
+class Rendered:
+    """A job's output as the commit appends it: each note's blocks joined, and the JSONL lines joined."""
+
+    notes: tuple[tuple[str, str], ...]   # (note, its messages' Markdown blocks in order), first seen first
+    json: bytes                          # the messages' result.json items, one JSONL line each, in order
+
+
+def render_job(job: RenderJob) -> Rendered:
+    """The job's Markdown blocks per note and its JSONL lines. Joined here, in the worker: the engine process
+    receives one string per note instead of two objects per message."""
     ctx = RenderContext(
         tz=job.tz,
         sender_name=lambda m: job.names.get(m.id, ""),
@@ -63,9 +73,16 @@ def render_job(job: RenderJob) -> list[tuple[str | None, bytes | None]]:
         media=lambda m: job.media.get(m.id),
         peer_name=lambda pid: job.peer_names.get(pid) or default_peer_name(pid),
     )
-    return [(render_message(m, ctx) if job.markdown else None,
-             encode_line(message_to_json(m, ctx)) if job.json else None)
-            for m in job.decoded()]
+    messages = job.decoded()
+    notes: dict[str, list[str]] = {}
+    if job.markdown:
+        for note, m in zip(job.notes, messages, strict=True):
+            blocks = notes.get(note)
+            if blocks is None:
+                blocks = notes[note] = []
+            blocks.append(render_message(m, ctx))
+    lines = b"".join([encode_line(message_to_json(m, ctx)) for m in messages]) if job.json else b""
+    return Rendered(tuple((note, "".join(blocks)) for note, blocks in notes.items()), lines)
 
 
 def _warm() -> int:
