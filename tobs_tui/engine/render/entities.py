@@ -241,6 +241,22 @@ def _paragraph(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]:
 
 def _tree(spans: list[Span], lo: int, hi: int) -> _Node:
     """Nest inline spans; one that crosses its parent's end is split at that end."""
+    # Most paragraphs hold a few spans side by side, in order: each is then a child of the root, which is what
+    # the nesting below makes of them too, without its heap.
+    root = _Node(None, lo, hi)
+    pos = lo
+    for span in spans:
+        start, end = max(span.start, lo), min(span.end, hi)
+        if end <= start:
+            continue
+        if start < pos:
+            return _nest(spans, lo, hi)
+        root.children.append(_Node(span, start, end))
+        pos = end
+    return root
+
+
+def _nest(spans: list[Span], lo: int, hi: int) -> _Node:
     heap = []
     for seq, span in enumerate(spans):
         start, end = max(span.start, lo), min(span.end, hi)
