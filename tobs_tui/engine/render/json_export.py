@@ -65,8 +65,8 @@ def _date(moment, ctx: RenderContext) -> tuple[str, str]:
     local = to_local(moment, ctx.tz)
     if local.year < 1000:
         return local.strftime("%Y-%m-%dT%H:%M:%S"), str(int(local.timestamp()))
-    # As markdown._stamp: no C-library strftime per message.
-    return (f"{local.year}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:{local.second:02d}",
+    # As markdown._stamp: no C-library strftime per message, and one %-format rather than one per field.
+    return ("%d-%02d-%02dT%02d:%02d:%02d" % (local.year, local.month, local.day, local.hour, local.minute, local.second),
             str(int(local.timestamp())))
 
 
