@@ -15,6 +15,8 @@ _LINE_BREAK_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
 _NEWLINE_WORK_RE = re.compile("[\r\u2028\u2029\x85\x0b\x0c]")
 # Escaped wherever they stand, plus `=` and `%` in runs (`==` highlight, `%%` comment).
 _ESCAPE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$]|=(?==)|(?<==)=|%(?=%)|(?<=%)%")
+# The same without the runs, for the text that has none: the lookarounds cost at every position.
+_ALWAYS_ESCAPED_RE = re.compile(r"[\\`*_~\[\]<>|^#&$]")
 # At a line start: indentation, list markers and setext underlines (`-`, `+`, `=`), ordered lists.
 _LINE_START_RE = re.compile(r"([ \t]*)(?:([-+=])|(\d+)([.)]))?")
 _LINE_START_CHARS = frozenset(" \t-+=0123456789")
@@ -132,7 +134,7 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     if not text:
         return ""
     # Regex passes rather than a loop over characters: this runs on every fragment of every message.
-    out = _ESCAPE_RE.sub(_backslashed, text)
+    out = (_ESCAPE_RE if "==" in text or "%%" in text else _ALWAYS_ESCAPED_RE).sub(_backslashed, text)
     first, last = text[0], text[-1]
     if len(text) == 1:
         if first in "=%" and first in (prev, next_char):
