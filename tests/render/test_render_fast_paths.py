@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from telethon.tl import types as t
 
-from tobs_tui.engine.render.entities import Span, _nest, _tree
+from tobs_tui.engine.render.entities import ENTITY_KINDS, Span, _entity_spans, _nest, _tree
+from tobs_tui.engine.render.text import Utf16Index, clean
 
 KINDS = ["bold", "italic", "code", "text_link", "mention", "spoiler", "underline", "custom_emoji"]
 
@@ -34,3 +36,38 @@ def test_the_shortcut_takes_ordered_disjoint_spans():
     root = _tree(spans_in_order, 0, 10)
     assert [(c.span.kind, c.start, c.end, c.children) for c in root.children] == [
         ("bold", 0, 3, []), ("italic", 3, 5, []), ("code", 7, 9, [])]
+
+
+def reference_spans(text: str, entities: list) -> list[Span]:
+    """Every entity through Utf16Index.span and a lookup of every optional field."""
+    index = Utf16Index(text)
+    spans = []
+    for entity in entities:
+        start, end = index.span(entity.offset, entity.length)
+        if end <= start:
+            continue
+        kind = ENTITY_KINDS.get(type(entity).__name__, "unknown")
+        if kind == "code" and any(ch in text[start:end] for ch in "\n\r\u2028\u2029\x85"):
+            kind = "pre"
+        language, url = getattr(entity, "language", None), getattr(entity, "url", None)
+        user_id, document_id = getattr(entity, "user_id", None), getattr(entity, "document_id", None)
+        spans.append(Span(kind, start, end, clean(str(language)) if language else "", clean(str(url)) if url else "",
+                          user_id, bool(getattr(entity, "collapsed", False)), document_id))
+    return spans
+
+
+ENTITY_TYPES = [
+    lambda o, n: t.MessageEntityBold(o, n), lambda o, n: t.MessageEntityCode(o, n),
+    lambda o, n: t.MessageEntityMention(o, n), lambda o, n: t.MessageEntityTextUrl(o, n, "https://a.example/x"),
+    lambda o, n: t.MessageEntityPre(o, n, "py"), lambda o, n: t.MessageEntityBlockquote(o, n, collapsed=True),
+    lambda o, n: t.MessageEntityMentionName(o, n, 42), lambda o, n: t.MessageEntityCustomEmoji(o, n, 7),
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(st.sampled_from("ab \n\u00e9\u0410\U0001f600"), max_size=20),
+       st.lists(st.tuples(st.sampled_from(ENTITY_TYPES), st.integers(-3, 25), st.integers(-2, 25)), max_size=5))
+def test_entity_spans_clip_as_utf16_index_does(text, drawn):
+    # With and without characters outside the BMP: the direct clipping only runs without them.
+    entities = [make(offset, length) for make, offset, length in drawn]
+    assert _entity_spans(text, entities) == reference_spans(text, entities)

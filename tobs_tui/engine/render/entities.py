@@ -100,6 +100,12 @@ class _Node:
 
 
 _last_spans: tuple[str, list, tuple[Span, ...]] | None = None
+# Most entities (bold, italic, mention, url...) carry none of a span's optional fields. Which types do is
+# learnt from their first instance (a TL type always has the same fields), so the others skip five lookups.
+_SPAN_EXTRAS = ("language", "url", "user_id", "collapsed", "document_id")
+_BARE_TYPES: dict[type, bool] = {}
+# A span's fields all at once: Span(...) goes through the NamedTuple's Python-level __new__.
+_new_tuple = tuple.__new__
 
 
 def entity_spans(text: str, entities: list | None) -> list[Span]:
@@ -122,12 +128,26 @@ def _entity_spans(text: str, entities: list) -> list[Span]:
     spans = []
     for entity in entities:
         kind = ENTITY_KINDS.get(type(entity).__name__, "unknown")
-        start, end = index.span(getattr(entity, "offset", 0), getattr(entity, "length", 0))
+        offset, length = getattr(entity, "offset", 0), getattr(entity, "length", 0)
+        if index.identity and type(offset) is int and type(length) is int:
+            # Offsets are indices (no character outside the BMP): Utf16Index.span's clipping, without its calls.
+            if length <= 0:
+                continue
+            start, end = max(offset, 0), min(offset + length, index.length)
+        else:
+            start, end = index.span(offset, length)
         if end <= start:
             continue
         if kind == "code" and _LINE_BREAK_RE.search(text, start, end):
             kind = "pre"  # a code span cannot hold a line break safely; a fence can
-        # Most entities carry none of these: look them up once, and clean only what is there.
+        cls = type(entity)
+        bare = _BARE_TYPES.get(cls)
+        if bare is None:
+            bare = _BARE_TYPES[cls] = not any(hasattr(entity, name) for name in _SPAN_EXTRAS)
+        if bare:
+            spans.append(_new_tuple(Span, (kind, start, end, "", "", None, False, None)))
+            continue
+        # Look each up once, and clean only what is there.
         language = getattr(entity, "language", None)
         url = getattr(entity, "url", None)
         user_id = getattr(entity, "user_id", None)
