@@ -69,6 +69,10 @@ _TAG_CHAR_RE = re.compile(r"[\w/-]")
 _DIGITS_LINE_RE = re.compile("[ \t\u00a0]*[0-9]*")
 _LIST_MARK_RE = re.compile(r"([0-9]*)[.)]")
 _LINE_BREAK_RE = re.compile("[\n\r\u2028\u2029\x85]")
+_BARE_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SECOND_EQUALS_RE = re.compile(r"(?<==)=")
+_USERNAME_RE = re.compile(r"\w{1,64}")
+_NOT_PHONE_RE = re.compile(r"[^\d+]")
 
 
 class Span(NamedTuple):
@@ -504,8 +508,11 @@ def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:
 def _encode_url(url: str) -> str:
     """Percent-encode so the destination holds nothing Obsidian could read as its own syntax
     (`$` math, `%%` comment, `==` highlight, `^` block id, brackets, pipes, spaces)."""
-    url = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", clean(url).strip())
-    url = re.sub(r"(?<==)=", "%3D", url)
+    url = clean(url).strip()
+    if "%" in url:
+        url = _BARE_PERCENT_RE.sub("%25", url)
+    if "==" in url:
+        url = _SECOND_EQUALS_RE.sub("%3D", url)
     return quote(url, safe="!#&'*+,-./:;=?@_~%")
 
 
@@ -515,13 +522,13 @@ def _href(span: Span, raw: str) -> str | None:
     raw = raw.strip()
     if kind == "mention":
         name = raw.lstrip("@")
-        return f"https://t.me/{_encode_url(name)}" if re.fullmatch(r"\w{1,64}", name) else None
+        return f"https://t.me/{_encode_url(name)}" if _USERNAME_RE.fullmatch(name) else None
     if kind == "mention_name":
         return f"tg://user?id={span.user_id}" if span.user_id is not None else None
     if kind == "email":
         return f"mailto:{_encode_url(raw)}" if "@" in raw else None
     if kind == "phone":
-        digits = re.sub(r"[^\d+]", "", raw)
+        digits = _NOT_PHONE_RE.sub("", raw)
         return f"tel:{digits}" if digits else None
     url = span.url if kind == "text_link" else raw
     url = clean(url).strip()

@@ -170,6 +170,17 @@ def _escape_line_start(match: re.Match) -> str:
     return indent
 
 
+_BACKTICK_RUN_RE = re.compile("`+")
+_NOT_LANGUAGE_RE = re.compile(r"[^\w+#.-]")
+_PERCENT_RUN_RE = re.compile("%(?=%)")
+
+
+def _longest_backtick_run(content: str) -> int:
+    if "`" not in content:
+        return 0
+    return max(len(run) for run in _BACKTICK_RUN_RE.findall(content))
+
+
 _LABEL_MAP = str.maketrans({"[": "(", "]": ")", "|": "/", "`": "ˋ", "$": "＄"})
 
 
@@ -178,14 +189,13 @@ def label_text(text: str) -> str:
     end the link, open a code span or math reaching past it, or start a `%%` comment that would
     hide the rest of the note."""
     text = " ".join(normalize_newlines(clean(text)).split()).translate(_LABEL_MAP)
-    return re.sub("%(?=%)", "％", text)
+    return _PERCENT_RUN_RE.sub("％", text) if "%%" in text else text
 
 
 def code_span(content: str) -> str:
     """A code span whose fence is longer than any backtick run inside, padded where CommonMark needs it."""
     content = normalize_newlines(clean(content))
-    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
-    fence = "`" * (longest + 1)
+    fence = "`" * (_longest_backtick_run(content) + 1)
     if content.startswith("`") or content.endswith("`") or (
         content.startswith(" ") and content.endswith(" ") and content.strip(" ")
     ):
@@ -198,9 +208,8 @@ def code_fence(content: str, language: str = "") -> str:
     content = normalize_newlines(clean(content))
     if content.endswith("\n"):
         content = content[:-1]
-    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
-    fence = "`" * max(3, longest + 1)
-    language = re.sub(r"[^\w+#.-]", "", clean(language or ""))[:32]
+    fence = "`" * max(3, _longest_backtick_run(content) + 1)
+    language = _NOT_LANGUAGE_RE.sub("", clean(language or ""))[:32]
     return f"{fence}{language}\n{content}\n{fence}"
 
 
