@@ -372,6 +372,8 @@ def reaction_label(reaction: object) -> str:
 
 def _reactions_line(message: object) -> str | None:
     reactions = getattr(message, "reactions", None)
+    if reactions is None:
+        return None     # most messages: no list to build
     results = getattr(reactions, "results", None) or []
     counted = [result for result in results if result.count]
     parts = [f"{_inline(reaction_label(r.reaction), line_start=not i)} × {int(r.count)}"
