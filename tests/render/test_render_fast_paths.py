@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from telethon.tl import types as t
 
+from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render.entities import ENTITY_KINDS, Span, _entity_spans, _nest, _tree
 from tobs_tui.engine.render.text import Utf16Index, clean
 
@@ -71,3 +74,16 @@ def test_entity_spans_clip_as_utf16_index_does(text, drawn):
     # With and without characters outside the BMP: the direct clipping only runs without them.
     entities = [make(offset, length) for make, offset, length in drawn]
     assert _entity_spans(text, entities) == reference_spans(text, entities)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+))
+def test_encode_line_writes_what_json_dumps_writes(value):
+    # Lone surrogates included: both replace them the same way when encoding to UTF-8.
+    item = {"id": 1, "value": value}
+    expected = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace") + b"\n"
+    assert encode_line(item) == expected

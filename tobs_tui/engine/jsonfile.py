@@ -10,11 +10,18 @@ from typing import BinaryIO
 
 # One encoder for every line: json.dumps with options builds a new one per call.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# JSONEncoder.encode builds its C encoder (and a closure) on every call; this is that same C encoder, built once.
+# No circular-reference markers: a renderer's item is fresh nested dicts and lists, and a shared markers dict
+# would keep stale entries after a failed call.
+_C_LINE_ENCODER = None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
+    None, _LINE_ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 def encode_line(item: dict) -> bytes:
     """One compact, deterministic JSONL line (a resumed run must write the same bytes)."""
-    return _LINE_ENCODER.encode(item).encode("utf-8", "replace") + b"\n"
+    if _C_LINE_ENCODER is None:
+        return _LINE_ENCODER.encode(item).encode("utf-8", "replace") + b"\n"
+    return "".join(_C_LINE_ENCODER(item, 0)).encode("utf-8", "replace") + b"\n"
 
 
 def iter_committed_lines(path: Path, length: int) -> Iterator[bytes]:
