@@ -6,6 +6,7 @@ tools that read its exports read ours.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from telethon import utils as tl_utils
@@ -13,7 +14,7 @@ from telethon.tl import types as tl
 
 from ..snapshot import ChatKind
 from .entities import entity_spans
-from .markdown import RenderContext, peer_id, to_local
+from .markdown import RenderContext, peer_id
 from .media import FILE_KINDS, media_facts, media_kind
 from .text import clean
 
@@ -61,13 +62,22 @@ def chat_header(title: str, kind: ChatKind, marked_id: int, username: str | None
     return {"name": clean(title), "type": chat_type(kind, username), "id": bare}
 
 
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+
+
 def _date(moment, ctx: RenderContext) -> tuple[str, str]:
-    local = to_local(moment, ctx.tz)
+    # The instant in UTC, as to_local reads it: its timestamp is the local time's, without a zone lookup.
+    if moment is None:
+        moment = _EPOCH
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    local = moment.astimezone(ctx.tz)
+    unixtime = str(int(moment.timestamp()))
     if local.year < 1000:
-        return local.strftime("%Y-%m-%dT%H:%M:%S"), str(int(local.timestamp()))
+        return local.strftime("%Y-%m-%dT%H:%M:%S"), unixtime
     # As markdown._stamp: no C-library strftime per message, and one %-format rather than one per field.
     return ("%d-%02d-%02dT%02d:%02d:%02d" % (local.year, local.month, local.day, local.hour, local.minute, local.second),
-            str(int(local.timestamp())))
+            unixtime)
 
 
 def _sender_id(message) -> int | None:
@@ -77,13 +87,20 @@ def _sender_id(message) -> int | None:
     return peer_id(getattr(message, "from_id", None))
 
 
+def _span_order(span) -> tuple[int, int]:
+    return span.start, -span.end
+
+
 def text_parts(text: str | None, entities: list | None) -> list[dict]:
     """Telegram Desktop's flat text parts: an entity nested in or overlapping an earlier one is
     dropped (its text stays in the enclosing part), so the parts always add up to the text."""
     text = clean(text or "")
     parts: list[dict] = []
     pos = 0
-    for span in sorted(entity_spans(text, entities), key=lambda s: (s.start, -s.end)):
+    spans = entity_spans(text, entities)    # a list of its own: sorting it in place is safe
+    if len(spans) > 1:
+        spans.sort(key=_span_order)
+    for span in spans:
         if span.start < pos:
             continue
         if span.start > pos:
