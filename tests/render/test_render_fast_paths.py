@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from telethon.tl import types as t
 
 from tobs_tui.engine.jsonfile import encode_line
-from tobs_tui.engine.render.entities import ENTITY_KINDS, Span, _entity_spans, _nest, _tree
+from tobs_tui.engine.render.entities import ENTITY_KINDS, Span, _entity_spans, _nest, _tree, entity_spans
 from tobs_tui.engine.render.text import Utf16Index, clean
 
 KINDS = ["bold", "italic", "code", "text_link", "mention", "spoiler", "underline", "custom_emoji"]
@@ -87,3 +87,12 @@ def test_encode_line_writes_what_json_dumps_writes(value):
     item = {"id": 1, "value": value}
     expected = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace") + b"\n"
     assert encode_line(item) == expected
+
+
+def test_remembered_spans_are_fresh_lists_for_the_same_text_only():
+    entities = [t.MessageEntityBold(0, 3), t.MessageEntityItalic(4, 2)]
+    first = entity_spans("abc de", entities)
+    first.sort(key=lambda span: -span.start)  # text_parts sorts its list in place
+    again = entity_spans("abc de", entities)
+    assert [span.kind for span in again] == ["bold", "italic"]
+    assert [(span.start, span.end) for span in entity_spans("ab", entities)] == [(0, 2)]

@@ -106,7 +106,11 @@ class _Node:
         self.children: list[_Node] = []
 
 
-_last_spans: tuple[str, list, tuple[Span, ...]] | None = None
+# Entity list id -> (the list, the text, its spans). The Markdown and the JSON renderer each ask for every
+# message's spans, one right after the other or (a render job does its Markdown first) a job apart; the entry
+# holds the list itself, so an id found here cannot be a recycled one.
+_spans_seen: dict[int, tuple[list, str, tuple[Span, ...]]] = {}
+_SPANS_KEPT = 2048  # more than a render job's messages
 # Most entities (bold, italic, mention, url...) carry none of a span's optional fields. Which types do is
 # learnt from their first instance (a TL type always has the same fields), so the others skip five lookups.
 _SPAN_EXTRAS = ("language", "url", "user_id", "collapsed", "document_id")
@@ -117,16 +121,15 @@ _new_tuple = tuple.__new__
 
 def entity_spans(text: str, entities: list | None) -> list[Span]:
     """Telegram entities as clipped Python-index spans; malformed ones are dropped, never raised."""
-    global _last_spans
     if not entities:
         return []
-    # The Markdown and the JSON renderer ask for the same message's spans one after the other. The cache holds
-    # the entity list itself, so an `is` match cannot be a recycled id.
-    last = _last_spans
-    if last is not None and last[1] is entities and last[0] == text:
-        return list(last[2])
+    seen = _spans_seen.get(id(entities))
+    if seen is not None and seen[0] is entities and seen[1] == text:
+        return list(seen[2])
     spans = _entity_spans(text, entities)
-    _last_spans = (text, entities, tuple(spans))
+    if len(_spans_seen) >= _SPANS_KEPT:
+        _spans_seen.clear()
+    _spans_seen[id(entities)] = (entities, text, tuple(spans))
     return spans
 
 
