@@ -57,8 +57,25 @@ def media_kind(media: object) -> str | None:
     return _SIMPLE_KINDS.get(name, "other")
 
 
+# Media id -> (the media, its facts). media_kind and both renderers each ask for a message's facts; the entry
+# holds the media itself, so an id found here cannot be a recycled one.
+_facts_seen: dict[int, tuple[object, MediaFacts]] = {}
+_FACTS_KEPT = 2048  # more than a render job's messages
+
+
 def media_facts(media: object) -> MediaFacts:
     """Name, type, size, dimensions and duration as Telegram describes the media."""
+    seen = _facts_seen.get(id(media))
+    if seen is not None and seen[0] is media:
+        return seen[1]
+    facts = _media_facts(media)
+    if len(_facts_seen) >= _FACTS_KEPT:
+        _facts_seen.clear()
+    _facts_seen[id(media)] = (media, facts)
+    return facts
+
+
+def _media_facts(media: object) -> MediaFacts:
     name = type(media).__name__
     if name == "MessageMediaPhoto":
         photo = getattr(media, "photo", None)
