@@ -9,7 +9,16 @@ from hypothesis import strategies as st
 from telethon.tl import types as t
 
 from tobs_tui.engine.jsonfile import encode_line
-from tobs_tui.engine.render.entities import ENTITY_KINDS, Span, _entity_spans, _nest, _tree, entity_spans
+from tobs_tui.engine.render.entities import (
+    ENTITY_KINDS,
+    Span,
+    _entity_spans,
+    _nest,
+    _Node,
+    _tree,
+    _Writer,
+    entity_spans,
+)
 from tobs_tui.engine.render.text import Utf16Index, clean
 
 KINDS = ["bold", "italic", "code", "text_link", "mention", "spoiler", "underline", "custom_emoji"]
@@ -96,3 +105,14 @@ def test_remembered_spans_are_fresh_lists_for_the_same_text_only():
     again = entity_spans("abc de", entities)
     assert [span.kind for span in again] == ["bold", "italic"]
     assert [(span.start, span.end) for span in entity_spans("ab", entities)] == [(0, 2)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("ab1. -=%*_\n\t#[]!"), min_size=1, max_size=16), st.booleans(),
+       st.sampled_from(["*", "[", "=", ">"]), st.sampled_from(["*", "]", "=", "<"]))
+def test_a_childless_node_reads_as_a_writer_of_its_own_writes_it(text, line_start, prev, end_next):
+    node = _Node(Span("bold", 0, len(text)), 0, len(text))
+    writer = _Writer(text, line_start=line_start, prev="", limit=len(text), end_next="")
+    own = _Writer(text, line_start=line_start, prev=prev, limit=len(text), end_next=end_next)
+    own.children(node)
+    assert writer.sub(node, prev=prev, end_next=end_next, line_start=line_start) == own.value()

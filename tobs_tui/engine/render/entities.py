@@ -396,6 +396,10 @@ class _Writer:
     def sub(self, node: _Node, prev: str, end_next: str, line_start: bool | None = None) -> str:
         if line_start is None:
             line_start = self.at_line_start()
+        if not node.children:
+            # What a writer of its own makes of one plain piece, without building it: its first piece cannot
+            # finish a list marker (there is no line before it), so it is the escaped text alone.
+            return escape_plain(self.text[node.start:node.end], line_start=line_start, prev=prev, next_char=end_next)
         writer = _Writer(self.text, line_start=line_start, prev=prev, limit=node.end, end_next=end_next)
         writer.children(node)
         return writer.value()
