@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from telethon import utils as tl_utils
 
-from .entities import Block, render_blocks, render_text
+from .entities import render_blocks, render_text
 from .media import FILE_KINDS, media_facts, media_kind
 from .text import clean, escape_plain, label_text, plain_snippet
 
@@ -180,28 +180,28 @@ def render_message(message: object, ctx: RenderContext) -> str:
 
     Ends with a blank line, so blocks can be concatenated as they are into a note.
     """
+    block_id = f"^m{int(getattr(message, 'id', 0))}"
     if type(message).__name__ == "MessageService":
-        chunks = [Block("para", _service_line(message, ctx))]
-    else:
-        chunks = _message_chunks(message, ctx)
-    return _join(chunks, f"^m{int(getattr(message, 'id', 0))}")
-
-
-def _join(chunks: list[Block], block_id: str) -> str:
-    parts: list[str] = []
-    previous: Block | None = None
-    for chunk in chunks:
-        if previous is not None:
-            same_paragraph = previous.kind == "para" and chunk.kind == "para"
-            parts.append("\n" if same_paragraph else "\n\n")
-        parts.append(chunk.text)
-        previous = chunk
-    if previous is not None and previous.kind == "para":
-        parts.append(f" {block_id}")
-    else:
-        # Obsidian names a quote or code block by an id on its own line after it.
-        parts.append(f"\n\n{block_id}")
-    return "".join(parts) + "\n\n"
+        return f"{_service_line(message, ctx)} {block_id}\n\n"
+    # Lines of one paragraph join with a line break, anything next to a quote or code block with a blank line.
+    out = _header(message, ctx)
+    for line in (_reply_line(message, ctx), _forward_line(message, ctx)):
+        if line:
+            out += "\n" + line
+    in_paragraph = True
+    for block in render_blocks(getattr(message, "message", None), getattr(message, "entities", None)):
+        para = block.kind == "para"
+        out += ("\n" if in_paragraph and para else "\n\n") + block.text
+        in_paragraph = para
+    tail = _media_lines(message, ctx)
+    reactions = _reactions_line(message)
+    if reactions:
+        tail.append(reactions)
+    if tail:
+        out += ("\n" if in_paragraph else "\n\n") + "\n".join(tail)
+        in_paragraph = True
+    # Obsidian names a quote or code block by an id on its own line after it.
+    return f"{out} {block_id}\n\n" if in_paragraph else f"{out}\n\n{block_id}\n\n"
 
 
 def _header(message: object, ctx: RenderContext) -> str:
@@ -255,20 +255,6 @@ def _forward_line(message: object, ctx: RenderContext) -> str | None:
     if fwd.date is not None:
         line += f" · {_stamp(to_local(fwd.date, ctx.tz))}"
     return line
-
-
-def _message_chunks(message: object, ctx: RenderContext) -> list[Block]:
-    chunks = [Block("para", _header(message, ctx))]
-    for line in (_reply_line(message, ctx), _forward_line(message, ctx)):
-        if line:
-            chunks.append(Block("para", line))
-    chunks += render_blocks(getattr(message, "message", None), getattr(message, "entities", None))
-    media_lines = _media_lines(message, ctx)
-    chunks += [Block("para", line) for line in media_lines]
-    reactions = _reactions_line(message)
-    if reactions:
-        chunks.append(Block("para", reactions))
-    return chunks
 
 
 def _media_lines(message: object, ctx: RenderContext) -> list[str]:
