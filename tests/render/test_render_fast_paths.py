@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,8 @@ from telethon.tl import types as t
 
 from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render.entities import (
+    _URL_SAFE,
+    _URL_SAFE_RE,
     ENTITY_KINDS,
     Span,
     _entity_spans,
@@ -116,3 +119,9 @@ def test_a_childless_node_reads_as_a_writer_of_its_own_writes_it(text, line_star
     own = _Writer(text, line_start=line_start, prev=prev, limit=len(text), end_next=end_next)
     own.children(node)
     assert writer.sub(node, prev=prev, end_next=end_next, line_start=line_start) == own.value()
+
+
+def test_urls_left_alone_are_the_ones_quote_leaves_alone():
+    for code in range(0x250):
+        char = chr(code)
+        assert bool(_URL_SAFE_RE.fullmatch(char)) == (quote(char, safe=_URL_SAFE) == char), repr(char)

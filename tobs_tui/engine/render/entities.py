@@ -67,11 +67,15 @@ _TAG_RE = re.compile(r"#[\w/-]*[^\W\d][\w/-]*")
 _TAG_CHAR_RE = re.compile(r"[\w/-]")
 _DIGITS_LINE_RE = re.compile("[ \t\u00a0]*[0-9]*")
 _LIST_MARK_RE = re.compile(r"([0-9]*)[.)]")
+_LIST_MARK_FIRST = frozenset("0123456789.)")
 _LINE_BREAK_RE = re.compile("[\n\r\u2028\u2029\x85]")
 _BARE_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _SECOND_EQUALS_RE = re.compile(r"(?<==)=")
 _USERNAME_RE = re.compile(r"\w{1,64}")
 _NOT_PHONE_RE = re.compile(r"[^\d+]")
+# What quote leaves as it is: its always-safe characters and the ones _encode_url passes as safe.
+_URL_SAFE = "!#&'*+,-./:;=?@_~%"
+_URL_SAFE_RE = re.compile(r"[A-Za-z0-9_.\-~!#&'*+,/:;=?@%]*")
 
 
 class Span(NamedTuple):
@@ -362,7 +366,7 @@ class _Writer:
                 prev=self.prev if tail is None else tail,
                 next_char=self.text[end] if end < self.limit else self.end_next,
             )
-            marker = _LIST_MARK_RE.match(escaped)
+            marker = _LIST_MARK_RE.match(escaped) if escaped[0] in _LIST_MARK_FIRST else None
             if marker:
                 # "1" in one piece and "." in the next would still start an ordered list.
                 line = self.current_line()
@@ -470,11 +474,15 @@ class _Writer:
             self.children(node)
             return
         label = self.sub(node, prev="[", end_next="]", line_start=False)
-        label = " ".join(part.strip() for part in label.split("\n") if part.strip())
+        if "\n" in label:
+            label = " ".join(part.strip() for part in label.split("\n") if part.strip())
+        else:
+            label = label.strip()
         if not label:
             self.children(node)  # a link over blank text has nothing to click: keep the text
             return
-        self.escape_trailing_bang()
+        if self.tail == "!":    # otherwise no piece written ends with one
+            self.escape_trailing_bang()
         self.put(f"[{label}]({href})")
 
     def escape_trailing_bang(self) -> None:
@@ -523,7 +531,9 @@ def _encode_url(url: str) -> str:
         url = _BARE_PERCENT_RE.sub("%25", url)
     if "==" in url:
         url = _SECOND_EQUALS_RE.sub("%3D", url)
-    return quote(url, safe="!#&'*+,-./:;=?@_~%")
+    if _URL_SAFE_RE.fullmatch(url):
+        return url  # what quote returns for it, without its encode and byte checks
+    return quote(url, safe=_URL_SAFE)
 
 
 def _href(span: Span, raw: str) -> str | None:
