@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -348,3 +349,16 @@ def test_writers_need_recovery_first(tmp_path):
             v.chat_writer(1)
         v.recover()
         assert v.chat_writer(1) is v.chat_writer(1)
+
+
+def test_a_folder_removed_between_commits_is_made_again(tmp_path):
+    """The writer remembers the folders it made (no mkdir per commit); one that vanished is made again."""
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        w.append("Chat (1)/2024/2024-03.md", "first\n", header=HEADER)
+        w.commit(last_id=1, messages=[])
+        shutil.rmtree(tmp_path / "Chat (1)" / "2024")
+        w.append("Chat (1)/2024/2024-04.md", "second\n", header=HEADER)
+        w.commit(last_id=2, messages=[])
+        assert (tmp_path / "Chat (1)/2024/2024-04.md").read_text() == HEADER + "second\n"

@@ -159,18 +159,20 @@ def safe_path(root: Path, *parts: str) -> Path:
             components.append(comp)
     if not components:
         raise UnsafePathError("an empty path names the export dir itself")
-    root = Path(root)
-    path = root
+    # Plain strings until the end: the commit of every batch calls this for each file it appends to.
+    root_s = os.fspath(root)
+    current = root_s
     for comp in components:
-        path = path / comp
+        current = os.path.join(current, comp)
         try:
-            mode = os.lstat(path).st_mode
+            mode = os.lstat(current).st_mode
         except FileNotFoundError:
             break  # nothing below a missing component can be a planted link yet
         if stat.S_ISLNK(mode):
-            raise UnsafePathError(f"{path} is a symlink inside the export dir; refusing to write through it, "
+            raise UnsafePathError(f"{current} is a symlink inside the export dir; refusing to write through it, "
                                   "so remove the link and run the export again.")
-    path = root.joinpath(*components)
-    if os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) != os.path.abspath(root):
-        raise UnsafePathError(f"{path} is outside the export dir {root}")
-    return path
+    path = os.path.join(root_s, *components)
+    absolute_root = os.path.abspath(root_s)
+    if os.path.commonpath([absolute_root, os.path.abspath(path)]) != absolute_root:
+        raise UnsafePathError(f"{path} is outside the export dir {root_s}")
+    return Path(path)

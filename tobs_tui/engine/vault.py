@@ -272,6 +272,7 @@ class ChatWriter:
         self._lengths = vault.store.note_lengths(chat_id)
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
+        self._dirs_made: set[Path] = set()   # folders this writer has created or found: no mkdir per commit
 
     def append(self, rel_note: str, text: str, *, header: str | None = None) -> int:
         """Buffer text for a note; a note with no committed bytes starts with header (its front matter).
@@ -317,12 +318,19 @@ class ChatWriter:
                 dirs_to_sync: set[Path] = set()
                 for rel, data in pending.items():
                     path = safe_path(self.vault.root, rel)
-                    dirs_to_sync.update(self.vault.make_dirs(path.parent))
+                    if path.parent not in self._dirs_made:
+                        dirs_to_sync.update(self.vault.make_dirs(path.parent))
+                        self._dirs_made.add(path.parent)
                     if rel in new_files:
                         dirs_to_sync.add(path.parent)
                     offset = self._lengths.get(rel, 0)
                     end = offset + len(data)
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                    try:
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                    except FileNotFoundError:
+                        # Its folder went away during the export: made again, as on the first commit.
+                        dirs_to_sync.update(self.vault.make_dirs(path.parent))
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
                     try:
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
