@@ -325,6 +325,8 @@ def _nest(spans: list[Span], lo: int, hi: int) -> _Node:
 class _Writer:
     """Builds Markdown left to right so each piece knows what stands before it."""
 
+    __slots__ = ("text", "out", "line_start", "prev", "limit", "end_next", "code_tail", "tail")
+
     def __init__(self, text: str, *, line_start: bool, prev: str, limit: int, end_next: str) -> None:
         self.text = text
         self.out: list[str] = []
@@ -451,12 +453,15 @@ class _Writer:
                 self.put(piece)
                 continue
             if len(core) == len(piece):
-                lead = trail = ""   # the usual piece: nothing around the text to keep outside the markers
+                # The usual piece: nothing around the text to keep outside the markers (an empty lead still
+                # takes its place in `out`, which code-span merging counts).
+                lead = trail = ""
+                out.append("")
             else:
                 lead = piece[: len(piece) - len(piece.lstrip())]
                 trail = piece[len(piece.rstrip()):]
-            self.put(lead)
-            before = self.last()
+                self.put(lead)
+            before = self.prev if self.tail is None else self.tail
             if i == final:
                 after = trail[:1] or self.next_after(node.end)
             else:
