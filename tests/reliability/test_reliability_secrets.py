@@ -5,9 +5,11 @@ login code or the 2FA password; the session file holding the key is private."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -125,6 +127,10 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(session_path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
+    # The session keeps the key, not the account's people: no user or chat the export met (usernames, phone
+    # numbers) is cached in it.
+    with contextlib.closing(sqlite3.connect(session_path)) as db:
+        assert db.execute("SELECT count(*) FROM entities").fetchone() == (0,)
 
 
 @pytest.mark.slow

@@ -22,10 +22,20 @@ def is_session_path(session: str | Path) -> bool:
     return session.endswith(".session") or os.sep in session
 
 
+class _StringSession(StringSession):
+    """A StringSession that, like our file sessions, keeps no entity cache (see open_session)."""
+
+    def process_entities(self, tlo) -> None:
+        return None
+
+
 def open_session(session: str | Path) -> Session:
-    """Open the session; a file session is created with mode 0600 (it holds the auth key)."""
+    """Open the session; a file session is created with mode 0600 (it holds the auth key).
+
+    Neither kind caches entities: Telethon would otherwise store every user and chat of every reply in the
+    session (one row each, per history page), and the engine resolves peers from its own dialog list."""
     if not is_session_path(session):
-        return StringSession(session)
+        return _StringSession(session)
     path = Path(session).expanduser()
     if path.suffix != ".session":
         path = path.with_name(path.name + ".session")
@@ -34,7 +44,9 @@ def open_session(session: str | Path) -> Session:
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
-    return SQLiteSession(str(path))
+    file_session = SQLiteSession(str(path))
+    file_session.save_entities = False
+    return file_session
 
 
 def build_client(session: str | Path, api_id: int, api_hash: str) -> TelegramClient:
