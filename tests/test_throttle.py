@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from tobs_tui.engine.snapshot import ThrottleStats
-from tobs_tui.engine.throttle import ThrottleDetector
+from tobs_tui.engine.pools import percentile
+from tobs_tui.engine.throttle import _MIN_BELOW, ThrottleDetector
 
 
 class FakeClock:
@@ -221,3 +222,18 @@ def test_baseline_floor_keeps_tiny_latencies_from_reading_as_throttled():
     for _ in range(100):
         floored.record(0.200)
     assert floored.is_throttled()
+
+
+def test_baseline_is_the_quantile_of_the_last_history_samples():
+    """The baseline comes from a history kept sorted as samples come and go: after every sample it must be the
+    same quantile a fresh sort of the last `history` samples gives (repeats and evictions included)."""
+    rng = random.Random(7)
+    det, clock, _ = make(window=10, history=50)
+    seen: list[float] = []
+    for _ in range(400):
+        lat = rng.choice([0.05, 0.06, 0.06, 0.2, rng.uniform(0.01, 2.0)])
+        feed(det, clock, [lat])
+        seen.append(lat)
+        last = sorted(seen[-50:])
+        expected = percentile(last, min(max(det.baseline_quantile, _MIN_BELOW / len(last)), 0.5))
+        assert det.get_stats()["baseline_latency_ms"] == pytest.approx(expected * 1000.0)

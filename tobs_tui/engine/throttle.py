@@ -5,6 +5,7 @@ Throttled when the mean of the last `window` latencies exceeds `factor` x a robu
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -61,6 +62,7 @@ class ThrottleDetector:
         self._window: deque[float] = deque(maxlen=window)
         self._window_sum = 0.0
         self._history: deque[float] = deque(maxlen=history if history else 5 * window)
+        self._sorted: list[float] = []   # the history in order, kept so, for the baseline's percentile
         self._recent: deque[LatencySample] = deque(maxlen=max_recent)
         self._spans: deque[list] = deque(maxlen=max_spans)   # [start, end | None], relative times
         self._count = 0
@@ -79,14 +81,17 @@ class ThrottleDetector:
                 self._window_sum -= self._window[0]
             self._window.append(latency_s)
             self._window_sum += latency_s
+            if len(self._history) == self._history.maxlen:
+                del self._sorted[bisect.bisect_left(self._sorted, self._history[0])]
             self._history.append(latency_s)
+            bisect.insort(self._sorted, latency_s)
             self._count += 1
             self._recent.append(LatencySample(now - self._origin, latency_s * 1000.0, method))
             # Until the history is long, the 10th percentile is one of the two or three fastest
             # samples; asking for at least `_MIN_BELOW` samples at or under the baseline keeps one
             # lucky early reply from making everything after it look slow.
             q = max(self.baseline_quantile, _MIN_BELOW / len(self._history))
-            self._baseline = percentile(sorted(self._history), min(q, 0.5))
+            self._baseline = percentile(self._sorted, min(q, 0.5))
             if self._count >= self.min_samples:
                 event = self._update_state(now)
         if event is not None:
