@@ -114,7 +114,7 @@ class _Node:
 # message's spans, one right after the other or (a render job does its Markdown first) a job apart; the entry
 # holds the list itself, so an id found here cannot be a recycled one.
 _spans_seen: dict[int, tuple[list, str, tuple[Span, ...]]] = {}
-_SPANS_KEPT = 2048  # more than a render job's messages
+_SPANS_KEPT = 512  # more than a render job holds (exporter.MERGE_BATCHES history pages of <= 100)
 # Most entities (bold, italic, mention, url...) carry none of a span's optional fields. Which types do is
 # learnt from their first instance (a TL type always has the same fields), so the others skip five lookups.
 _SPAN_EXTRAS = ("language", "url", "user_id", "collapsed", "document_id")

@@ -60,7 +60,7 @@ def media_kind(media: object) -> str | None:
 # Media id -> (the media, its facts). media_kind and both renderers each ask for a message's facts; the entry
 # holds the media itself, so an id found here cannot be a recycled one.
 _facts_seen: dict[int, tuple[object, MediaFacts]] = {}
-_FACTS_KEPT = 2048  # more than a render job's messages
+_FACTS_KEPT = 512  # more than a render job holds (exporter.MERGE_BATCHES history pages of <= 100)
 
 
 def media_facts(media: object) -> MediaFacts:
