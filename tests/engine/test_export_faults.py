@@ -79,9 +79,12 @@ def test_a_flood_wait_of_hours_parks_the_chat(make_runner, emulator, tmp_path):
 
 
 def test_the_throttled_profile_finishes_with_every_message(tmp_path):
-    world = World({"seed": 3, "chats": [{"kind": "supergroup", "title": "Busy", "messages": 3000, "media": 0.0}]})
+    world = World({"seed": 3, "chats": [{"kind": "supergroup", "title": "Busy", "messages": 6000, "media": 0.0}]})
     chat = world.chat_ids()[0]
     with Emulator(profile="throttled", seed=3, world=world) as emu:
+        # Episodes every 4 s for 2 s (from the emulator's start), so the export (60 pages at the profile's 7.5
+        # pages/s, 6 s or more) is sure to see one begin after it has learnt a healthy baseline.
+        emu.set_profile("throttled", {"throttle_every_s": 4.0, "throttle_for_s": 2.0})
         runner = EngineRunner(engine_settings(tmp_path / "vault"), session=emu.session_string(),
                               api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH)
         try:

@@ -41,9 +41,14 @@ from tobs_tui.engine.vault import Vault, VaultWriteError, write_error
 
 log = logging.getLogger(__name__)
 
-RANGE_IDS = 2_000            # ids per range when a channel's history is split for concurrent fetching
+# Ranges of 10 pages, each fetching up to 8 ahead of the writer: the next ranges are (nearly) whole when the
+# writer reaches them, so fetching never waits on one range's requests in sequence. Measured on `lan` against
+# 2,000 ids and 4 ahead: 0.74-0.76 of raw iter_messages instead of 0.66-0.69, +9 MB peak (at most 8 ranges x 8
+# pages buffered). The price: a range's last page is partly empty where ids have gaps (deleted messages), about
+# one request in 20 more than whole pages on a sparse chat, against one in 40 with 2,000-id ranges.
+RANGE_IDS = 1_000            # ids per range when a channel's history is split for concurrent fetching
 SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
-RANGE_QUEUE = 4              # batches a range may fetch ahead of the writer (bounds memory)
+RANGE_QUEUE = 8              # batches a range may fetch ahead of the writer (bounds memory)
 MERGE_BATCHES = 4            # waiting batches of one range rendered and committed together
 RENDER_AHEAD = 4            # batches rendering in worker processes while the oldest is committed
 RECENT_INDEX = 20_000        # reply targets kept in memory per chat before falling back to the state DB
