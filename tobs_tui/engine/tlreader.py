@@ -12,14 +12,19 @@ import struct
 from datetime import datetime, timedelta, timezone
 
 from telethon.extensions import BinaryReader
+from telethon.tl import types
 from telethon.tl.alltlobjects import tlobjects
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_new = object.__new__
 _INT = struct.Struct("<i").unpack_from
 _UINT = struct.Struct("<I").unpack_from
 _LONG = struct.Struct("<q").unpack_from
 _ULONG = struct.Struct("<Q").unpack_from
 _VECTOR = 0x1CB5C415
+# Two of these in every message (its chat and its sender): built here without Telethon's from_reader and
+# keyword __init__, the same object with its one field set.
+_PEERS = {types.PeerUser: "user_id", types.PeerChannel: "channel_id", types.PeerChat: "chat_id"}
 
 
 class FastReader(BinaryReader):
@@ -87,6 +92,13 @@ class FastReader(BinaryReader):
         pos = self.position
         constructor_id, = _UINT(self.stream, pos)
         clazz = tlobjects.get(constructor_id)
+        field = _PEERS.get(clazz)
+        if field is not None:
+            value, = _LONG(self.stream, pos + 4)
+            self.position = pos + 12
+            peer = _new(clazz)
+            setattr(peer, field, value)
+            return peer
         if clazz is None:
             if constructor_id == _VECTOR:
                 self.position = pos + 4
