@@ -196,3 +196,26 @@ async def test_ten_thousand_dialogs():
             assert dialogs.total == 10_000
         finally:
             await c.disconnect()
+
+
+async def test_a_random_file_reference_expiry_is_real_and_the_fresh_reference_works(emu):
+    """Every getFile rolls FILE_REFERENCE_EXPIRED here; the fault makes the file's reference stale for real, and
+    the reference the client fetches again is not expired again at once, so each download succeeds after exactly
+    one refresh instead of failing every attempt."""
+    world = World.synthetic(5, scale="test")
+    with Emulator(world=world) as own:
+        own.set_profile("lan", {"file_reference_rate": 1.0})
+        c = TelegramClient(StringSession(own.session_string()), 1, "x", receive_updates=False)
+        await c.connect()
+        try:
+            await c.get_dialogs()
+            msgs = await media_messages(c, by_title(world, "Family 🏡").peer_id, types.MessageMediaDocument, 2)
+            for msg in msgs:
+                data = await c.download_media(msg, file=bytes)
+                assert hashlib.sha256(data).hexdigest() == world.sha256_of_media(msg.document.id)
+                # The reference the message carried is stale now; only the one fetched again is served.
+                assert world.file_reference(msg.document.id) != msg.document.file_reference
+            expired = [r for r in own.log.records if r.method == "GetFileRequest" and r.error]
+            assert [r.error for r in expired] == ["FILE_REFERENCE_EXPIRED"] * len(msgs)
+        finally:
+            await c.disconnect()

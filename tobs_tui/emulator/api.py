@@ -17,6 +17,9 @@ from .srp import SrpVerifier
 from .world import CHANNEL_MARK, DC_ID, SELF_USER_ID, ChatSpec, World, as_datetime, mix, timestamp_of
 
 _MIB = 1024 * 1024
+# How long a file reference fetched again after a random expiry stays good (Telegram's last for hours; a minute
+# covers any download here, so a file never meets a random expiry twice in a row).
+REFERENCE_GRACE_S = 60.0
 # Methods an unauthorised key may call (everything else answers 401 AUTH_KEY_UNREGISTERED).
 _LOGIN_METHODS = (
     functions.help.GetConfigRequest, functions.help.GetNearestDcRequest, functions.auth.SendCodeRequest,
@@ -51,6 +54,7 @@ class Api:
         self._awaiting_password: set[int] = set()
         self._takeouts: dict[int, int] = {}  # takeout id -> auth_key_id
         self._srp: SrpVerifier | None = None
+        self._random_expiries: dict[int, float] = {}   # media id -> when a random fault expired its reference
         self._handlers: dict[type, Callable[[Any, CallContext], Any]] = {
             functions.help.GetConfigRequest: self._get_config,
             functions.help.GetNearestDcRequest: self._get_nearest_dc,
@@ -116,6 +120,20 @@ class Api:
 
     def bytes_of(self, result: Any) -> int:
         return len(result.bytes) if isinstance(result, types.upload.File) else 0
+
+    def expire_reference_of(self, request: Any) -> bool:
+        """A random FILE_REFERENCE_EXPIRED made real: the file's reference goes stale, so the client must fetch
+        the message again, and the reference it gets then is not expired again for a while (as Telegram's last
+        hours). False when the file's reference already expired at random within that while."""
+        media_id = getattr(getattr(request, "location", None), "id", None)
+        if media_id is None:
+            return True
+        now = time.monotonic()
+        if now - self._random_expiries.get(media_id, -REFERENCE_GRACE_S) < REFERENCE_GRACE_S:
+            return False
+        self._random_expiries[media_id] = now
+        self.world.expire_file_reference(media_id)
+        return True
 
     # ----------------------------------------------------------------- peers
     def _peer_id(self, peer: Any) -> int:

@@ -288,6 +288,7 @@ class World:
         self.max_file_size = int(data.get("max_file_size", 40 * 1024 * 1024))
         self.self_user_id = SELF_USER_ID
         self._file_reference_epoch = 0
+        self._own_expiries: dict[int, int] = {}   # media id -> times its own reference expired
         self.users: dict[int, UserSpec] = {}
         self.chats: dict[int, ChatSpec] = {}
         self._by_username: dict[str, int] = {}
@@ -498,6 +499,10 @@ class World:
         """Make every file_reference handed out so far stale (upload.getFile answers FILE_REFERENCE_EXPIRED)."""
         self._file_reference_epoch += 1
 
+    def expire_file_reference(self, media_id: int) -> None:
+        """Make one file's reference stale; the message fetched again carries a new one."""
+        self._own_expiries[media_id] = self._own_expiries.get(media_id, 0) + 1
+
     def chat(self, peer_id: int) -> ChatSpec:
         try:
             return self.chats[peer_id]
@@ -542,7 +547,9 @@ class World:
         return mix(self.seed, 31, ident)
 
     def file_reference(self, media_id: int) -> bytes:
-        return mix(self.seed, 32, media_id, self._file_reference_epoch).to_bytes(8, "big") + b"tobsref"
+        own = self._own_expiries.get(media_id)
+        parts = (self.seed, 32, media_id, self._file_reference_epoch) + ((own,) if own else ())
+        return mix(*parts).to_bytes(8, "big") + b"tobsref"
 
     # ----------------------------------------------------------------- TL objects (memoised)
     def peer(self, peer_id: int) -> Any:
