@@ -19,6 +19,7 @@ from typing import Protocol
 from telethon import errors, utils
 from telethon.tl import functions, types
 
+from tobs_tui.engine import heap
 from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
@@ -458,6 +459,7 @@ class ChatExport:
         self.run.expected = max(self.run.expected, self.run.done)
         self.run.bytes_done += written
         self.run.meter.update(self.run.done)
+        heap.settle()
 
     # -- on the critical pool ------------------------------------------------------------------------
     def _append_and_commit(self, prepared: PreparedBatch, rendered: Rendered) -> int:

@@ -278,6 +278,7 @@ class EngineRunner:
             return await self._export(request)
         finally:
             self._export_task = None
+            heap.thaw()   # the batches' objects were frozen as they settled (heap.settle)
 
     async def _export(self, request: ExportRequest) -> EngineSnapshot:
         source = self._need_source()
