@@ -13,7 +13,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
-
 from tobs_tui.engine import heap
 from tobs_tui.engine.jsonfile import encode_line
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
