@@ -11,6 +11,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote
 
+from .memo import JobMemo
 from .text import (
     NBSP,
     Utf16Index,
@@ -110,11 +111,8 @@ class _Node:
         self.children: list[_Node] = []
 
 
-# Entity list id -> (the list, the text, its spans). The Markdown and the JSON renderer each ask for every
-# message's spans, one right after the other or (a render job does its Markdown first) a job apart; the entry
-# holds the list itself, so an id found here cannot be a recycled one.
-_spans_seen: dict[int, tuple[list, str, tuple[Span, ...]]] = {}
-_SPANS_KEPT = 512  # more than a render job holds (exporter.MERGE_BATCHES history pages of <= 100)
+# Entity list -> (the text, its spans), for both renderers.
+_spans_seen = JobMemo()
 # Most entities (bold, italic, mention, url...) carry none of a span's optional fields. Which types do is
 # learnt from their first instance (a TL type always has the same fields), so the others skip five lookups.
 _SPAN_EXTRAS = ("language", "url", "user_id", "collapsed", "document_id")
@@ -127,13 +125,11 @@ def entity_spans(text: str, entities: list | None) -> list[Span]:
     """Telegram entities as clipped Python-index spans; malformed ones are dropped, never raised."""
     if not entities:
         return []
-    seen = _spans_seen.get(id(entities))
-    if seen is not None and seen[0] is entities and seen[1] == text:
-        return list(seen[2])
+    seen = _spans_seen.get(entities)
+    if seen is not None and seen[0] == text:
+        return list(seen[1])
     spans = _entity_spans(text, entities)
-    if len(_spans_seen) >= _SPANS_KEPT:
-        _spans_seen.clear()
-    _spans_seen[id(entities)] = (entities, text, tuple(spans))
+    _spans_seen.put(entities, (text, tuple(spans)))
     return spans
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .memo import JobMemo
+
 
 @dataclass(frozen=True)
 class MediaFacts:
@@ -57,21 +59,16 @@ def media_kind(media: object) -> str | None:
     return _SIMPLE_KINDS.get(name, "other")
 
 
-# Media id -> (the media, its facts). media_kind and both renderers each ask for a message's facts; the entry
-# holds the media itself, so an id found here cannot be a recycled one.
-_facts_seen: dict[int, tuple[object, MediaFacts]] = {}
-_FACTS_KEPT = 512  # more than a render job holds (exporter.MERGE_BATCHES history pages of <= 100)
+# Media -> its facts: media_kind and both renderers each ask for a message's facts.
+_facts_seen = JobMemo()
 
 
 def media_facts(media: object) -> MediaFacts:
     """Name, type, size, dimensions and duration as Telegram describes the media."""
-    seen = _facts_seen.get(id(media))
-    if seen is not None and seen[0] is media:
-        return seen[1]
-    facts = _media_facts(media)
-    if len(_facts_seen) >= _FACTS_KEPT:
-        _facts_seen.clear()
-    _facts_seen[id(media)] = (media, facts)
+    facts = _facts_seen.get(media)
+    if facts is None:
+        facts = _media_facts(media)
+        _facts_seen.put(media, facts)
     return facts
 
 
