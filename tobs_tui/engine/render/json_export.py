@@ -6,7 +6,6 @@ tools that read its exports read ours.
 
 from __future__ import annotations
 
-import datetime
 import re
 
 from telethon import utils as tl_utils
@@ -14,7 +13,7 @@ from telethon.tl import types as tl
 
 from ..snapshot import ChatKind
 from .entities import entity_spans
-from .markdown import RenderContext, peer_id
+from .markdown import RenderContext, as_utc, peer_id
 from .media import FILE_KINDS, media_facts, media_kind
 from .text import clean
 
@@ -62,15 +61,9 @@ def chat_header(title: str, kind: ChatKind, marked_id: int, username: str | None
     return {"name": clean(title), "type": chat_type(kind, username), "id": bare}
 
 
-_EPOCH = datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
-
-
 def _date(moment, ctx: RenderContext) -> tuple[str, str]:
     # The instant in UTC, as to_local reads it: its timestamp is the local time's, without a zone lookup.
-    if moment is None:
-        moment = _EPOCH
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    moment = as_utc(moment)
     local = moment.astimezone(ctx.tz)
     unixtime = str(int(moment.timestamp()))
     if local.year < 1000:

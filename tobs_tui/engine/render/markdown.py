@@ -79,12 +79,20 @@ _KIND_WORDS = {
 }
 
 
-def to_local(moment: datetime.datetime | None, tz: datetime.tzinfo) -> datetime.datetime:
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+
+
+def as_utc(moment: datetime.datetime | None) -> datetime.datetime:
+    """A Telegram date as an aware instant: a missing one is the epoch, a naive one is UTC."""
     if moment is None:
-        return datetime.datetime.fromtimestamp(0, tz)
+        return _EPOCH
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(tz)
+        return moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
+
+
+def to_local(moment: datetime.datetime | None, tz: datetime.tzinfo) -> datetime.datetime:
+    return as_utc(moment).astimezone(tz)
 
 
 def month_key(message: object, tz: datetime.tzinfo) -> str:
