@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
 import statistics
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
