@@ -52,7 +52,12 @@ def test_a_lost_reply_is_recovered(make_runner, emulator, tmp_path, action):
         assert any("No reply" in e.message for e in final.events)
 
 
-def test_a_vanished_chat_fails_alone_with_a_clear_sentence(make_runner, emulator, tmp_path):
+@pytest.mark.parametrize("list_age", ["fresh", "old"])
+def test_a_vanished_chat_fails_alone_with_a_clear_sentence(make_runner, emulator, tmp_path, monkeypatch, list_age):
+    import tobs_tui.engine.runner as runner_module
+
+    if list_age == "old":   # the chosen chats' newest ids are read again, and the vanished one fails that call
+        monkeypatch.setattr(runner_module, "TOPS_FRESH_S", -1.0)
     world = emulator.world
     gone, kept = [c for c in world.chat_ids() if world.chats[c].kind == "channel"][:2]
     runner = make_runner()

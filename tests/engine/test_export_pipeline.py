@@ -101,6 +101,54 @@ def test_incremental_rerun_fetches_only_new_messages(make_runner, emulator, tmp_
     assert_chat_exported(tmp_path / "vault", world, chat)
 
 
+def test_a_full_last_page_ends_the_chat_without_another_call(make_runner, emulator, tmp_path):
+    world = emulator.world
+    chats = [next(c for c in world.chat_ids() if world.chats[c].kind == kind) for kind in ("channel", "private")]
+    for chat in chats:
+        world.add_messages(chat, -world.chats[chat].count % 100)   # the newest message ends a full page
+    final = export(make_runner(), chats)
+    assert final.state is RunState.DONE, final.errors
+    for chat in chats:
+        calls = [r for r in emulator.log.records if r.method == "GetHistoryRequest" and r.peer == chat]
+        # The newest id from the dialog list ends the chat: no call that only learns nothing is newer.
+        assert len(calls) == world.chats[chat].count // 100
+        assert_chat_exported(tmp_path / "vault", world, chat)
+
+
+def test_an_old_chat_list_is_read_again_when_the_export_starts(make_runner, emulator, tmp_path, monkeypatch):
+    import tobs_tui.engine.runner as runner_module
+
+    world = emulator.world
+    chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
+    runner = make_runner()
+    assert runner.connect().result(WAIT) is True
+    runner.list_dialogs().result(WAIT)
+    world.add_messages(chat, 150)   # while the selection screen was open
+    monkeypatch.setattr(runner_module, "TOPS_FRESH_S", -1.0)
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(chat),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    assert "GetPeerDialogsRequest" in [r.method for r in emulator.log.records]
+    assert final.messages_done == world.chats[chat].count   # without the new top it stops short of this
+    assert_chat_exported(tmp_path / "vault", world, chat)
+
+
+def test_messages_newer_than_the_list_come_with_the_next_run(make_runner, emulator, tmp_path):
+    world = emulator.world
+    chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    runner = make_runner()
+    assert runner.connect().result(WAIT) is True
+    runner.list_dialogs().result(WAIT)
+    world.add_messages(chat, 7)     # after the list was read, a moment before the export starts
+    emulator.log.clear()
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(chat),))).result(WAIT)
+    assert final.state is RunState.DONE and final.messages_done == 0
+    assert not [r for r in emulator.log.records if r.method == "GetHistoryRequest"], "nothing new: no call"
+    final = export(make_runner(), [chat])
+    assert final.state is RunState.DONE and final.messages_done == 7
+    assert_chat_exported(tmp_path / "vault", world, chat)
+
+
 def test_takeout_session_is_used_and_finished(make_runner, emulator):
     chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
     final = export(make_runner(takeout=True), [chat])

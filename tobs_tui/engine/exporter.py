@@ -273,7 +273,7 @@ class ChatExport:
         if self.info.kind not in _SPLITTABLE or top - after <= SPLIT_ABOVE:
             return [(after, None)]
         bounds = list(range(after, top, RANGE_IDS))
-        # The last range is open at the top: messages that arrive during the export are included.
+        # The last range has no upper bound: it ends at the chat's newest id (see _fetch_batches).
         return [(lo, lo + RANGE_IDS + 1) for lo in bounds[:-1]] + [(bounds[-1], None)]
 
     async def _fetch_in_order(self, ranges: list[tuple[int, int | None]]) -> None:
@@ -344,7 +344,12 @@ class ChatExport:
 
     async def _fetch_batches(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
         after, before = bounds
-        while True:
+        # The last range ends at the chat's newest id when the export started (the runner reads it again if
+        # the dialog list is old): a full last page needs no call to learn that nothing is newer, and a chat
+        # with nothing new needs no call at all. A message that arrives during the export comes with this run
+        # if a page fetched anyway holds it, else with the next one, which starts after the last id written.
+        top = self.info.top_message_id if before is None else 0
+        while not 0 < top <= after:
             batch = await self.x.source.history_batch(self.chat_id, after=after, before=before)
             if batch.count is not None and self.info.kind not in _SPLITTABLE and not self.run.expected:
                 record = await self.x.in_pool(self.store.chat_progress, self.chat_id)

@@ -11,11 +11,13 @@ import asyncio
 import concurrent.futures
 import datetime
 import logging
+import math
 import threading
 import time
 import zoneinfo
 from collections import deque
 from collections.abc import Callable, Coroutine
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ _EVENTS_KEPT = 200
 # scheduler (seen on loopback), so the throttle thresholds never start lower than 3 x 20 ms.
 THROTTLE_BASELINE_FLOOR_S = 0.020
 _EVENTS_IN_SNAPSHOT = 50
+# A dialog list older than this when an export starts has its chosen chats' newest ids read again.
+TOPS_FRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class EngineRunner:
         self._source: TelegramSource | None = None
         self._login: LoginFlow | None = None
         self._dialogs: dict[int, DialogInfo] = {}
+        self._dialogs_at = -math.inf   # when the list was read (monotonic)
         self._exporter: Exporter | None = None
         self._export_task: asyncio.Task | None = None
         self._unpaused: asyncio.Event | None = None
@@ -239,7 +244,20 @@ class EngineRunner:
         last_ids = await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
         result = [DialogInfo(**{**d.__dict__, "last_exported_id": last_ids.get(d.chat_id)}) for d in dialogs]
         self._dialogs = {d.chat_id: d for d in result}
+        self._dialogs_at = time.monotonic()
         return result
+
+    async def _fresh_tops(self, chat_ids: list[int]) -> None:
+        """Bring the chosen chats' newest ids up to now when the list is older than TOPS_FRESH_S (the selection
+        screen may have been open for minutes): an export takes each chat up to that id, and its progress and
+        ETA count from it."""
+        if time.monotonic() - self._dialogs_at <= TOPS_FRESH_S:
+            return
+        tops = await self._need_source().tops(chat_ids)
+        for cid, top in tops.items():
+            info = self._dialogs.get(cid)
+            if info is not None and top != info.top_message_id:
+                self._dialogs[cid] = dataclasses.replace(info, top_message_id=top)
 
     def _exported_last_ids(self) -> dict[int, int]:
         """From the state DB of the configured export dir (a second connection; WAL allows it mid-export)."""
@@ -302,6 +320,7 @@ class EngineRunner:
                            f"{report.rolled_back_bytes} uncommitted bytes.")
             if any(sel.chat_id not in self._dialogs for sel in request.chats):
                 await self._list_dialogs()
+            await self._fresh_tops([sel.chat_id for sel in request.chats if sel.chat_id in self._dialogs])
             jobs = []
             for sel in request.chats:
                 info = self._dialogs.get(sel.chat_id)
