@@ -2,21 +2,25 @@
 rate over the profile's rate-limit ceiling (the fastest any client could fetch that history).
 
     python -m benchmarks.ab_concurrency --messages 10000 [--runs 2]   # the adaptive export alone, at any size
+    python -m benchmarks.ab_concurrency --messages 5000 --runs 1 --timeline   # and when each request went out
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchmarks.harness import Row, Samples, emulator, export_all, fresh_dir, ratio_row, run_rounds, spread_text
 from tobs_tui.config import Settings
 from tobs_tui.emulator.profiles import HISTORY_PAGE, get_profile
+from tobs_tui.engine.source import TelegramSource
 
 SECTION = "5. Adaptive concurrency vs one request at a time"
 SYSTEM = "6. Whole system"
@@ -88,14 +92,50 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The adaptive export's rate over the `realistic` ceiling.")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--timeline", action="store_true",
+                        help="print every request: sent and answered (s from the first), outcome, in-flight limit")
     args = parser.parse_args(argv)
     cap = Settings().export.max_concurrent_requests
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         for _ in range(args.runs):
-            r = export_of_ceiling(args.messages, Path(tmp), cap)
+            with _timeline(args.timeline) as requests:
+                r = export_of_ceiling(args.messages, Path(tmp), cap)
+            for sent, answered, method, outcome, limit in requests:
+                print(f"{sent:7.3f} {answered:7.3f}  {method:<20} {outcome:<16} limit {limit}")
             print(json.dumps({"messages": args.messages, "ceiling_s": ceiling_seconds("realistic", args.messages),
                               **{k: round(v, 3) for k, v in r.items()}}), flush=True)
     return 0
+
+
+@contextlib.contextmanager
+def _timeline(on: bool) -> Iterator[list[tuple[float, float, str, str, int]]]:
+    """While on, every request the engine sends is noted (the engine runs in this process, on its own thread)."""
+    requests: list[tuple[float, float, str, str, int]] = []
+    if not on:
+        yield requests
+        return
+    send = TelegramSource._send
+    t0: list[float] = []
+
+    async def timed(source: TelegramSource, wire, dc_id):
+        sent = time.perf_counter()
+        t0[:] = t0 or [sent]
+        outcome = "ok"
+        try:
+            return await send(source, wire, dc_id)
+        except Exception as e:
+            outcome = type(e).__name__
+            raise
+        finally:
+            requests.append((sent - t0[0], time.perf_counter() - t0[0], type(wire).__name__, outcome,
+                             source.limit.limit))
+
+    TelegramSource._send = timed
+    try:
+        yield requests
+    finally:
+        TelegramSource._send = send
+        requests.sort()
 
 
 if __name__ == "__main__":
