@@ -197,7 +197,9 @@ def _mount_tmpfs(where: Path, options: str) -> bool:
 
 def test_real_full_tmpfs_stops_and_resumes_after_space_is_freed(tmp_path, reference):
     mnt = tmp_path / "small"
-    if not _mount_tmpfs(mnt, "size=256k"):
+    # Room for the state DB's write-ahead log to grow by the 80 commits after the filler goes (about 100 KB on
+    # top of its 100 KB), plus the rest; the filler takes whatever is free either way.
+    if not _mount_tmpfs(mnt, "size=512k"):
         pytest.skip("mounting a small tmpfs needs root; the injected ENOSPC tests cover the write layer")
     try:
         root = mnt / "vault"
@@ -362,3 +364,52 @@ def test_a_folder_removed_between_commits_is_made_again(tmp_path):
         w.append("Chat (1)/2024/2024-04.md", "second\n", header=HEADER)
         w.commit(last_id=2, messages=[])
         assert (tmp_path / "Chat (1)/2024/2024-04.md").read_text() == HEADER + "second\n"
+
+
+def _correct(data: bytes) -> bytes:
+    return data.replace("message 5 ✓".encode(), "message five, corrected ✓".encode())
+
+
+def test_a_rewrite_replaces_a_committed_note_and_appends_go_after_it(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 30)
+        w = v.chat_writer(1)
+        before = (tmp_path / NOTE).read_bytes()
+        assert w.rewrite(NOTE, _correct) is True
+        assert w.rewrite(NOTE, _correct) is False, "nothing left to change"
+        w.append(NOTE, "message 31 ✓\n", header=HEADER)
+        w.commit(last_id=31, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == _correct(before) + "message 31 ✓\n".encode()
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+        assert v.store.pending_rewrites() == []
+
+
+@pytest.mark.parametrize("stop", ["before the rename", "after the rename"])
+def test_a_rewrite_cut_short_leaves_one_whole_note(tmp_path, monkeypatch, stop):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 30)
+    before = (tmp_path / NOTE).read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt   # the process dies here: nothing after it runs
+
+    target = (Vault, "write_file_atomic") if stop == "before the rename" else (vault_module.StateStore, "end_rewrite")
+    monkeypatch.setattr(*target, crash)
+    with Vault(tmp_path) as v:
+        v.recover()
+        with pytest.raises(KeyboardInterrupt):
+            v.chat_writer(1).rewrite(NOTE, _correct)
+    monkeypatch.undo()
+    expected = before if stop == "before the rename" else _correct(before)
+    assert (tmp_path / NOTE).read_bytes() == expected
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.truncated == () and report.modified == (), "the note is one of the two, and known as such"
+        assert v.store.pending_rewrites() == []
+        w = v.chat_writer(1)
+        w.append(NOTE, "message 31 ✓\n", header=HEADER)
+        w.commit(last_id=31, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == expected + "message 31 ✓\n".encode()

@@ -61,6 +61,21 @@ CREATE TABLE IF NOT EXISTS media (
     PRIMARY KEY (chat_id, msg_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS media_by_id ON media (media_id, status);
+-- Committed messages whose note and JSON line still say their file failed, with the reason they show: a
+-- re-run that gets the file puts its link there, then forgets the row.
+CREATE TABLE IF NOT EXISTS stale_media (
+    chat_id INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+-- A committed file being replaced whole (temp file, then rename): the length and tail it will have. recover()
+-- adopts them if the rename happened, else the old file and its record stand.
+CREATE TABLE IF NOT EXISTS rewrites (
+    path   TEXT PRIMARY KEY,
+    length INTEGER NOT NULL,
+    tail   BLOB NOT NULL
+) WITHOUT ROWID;
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -317,6 +332,37 @@ class StateStore:
             (_UPSERT_MEDIA, _media_row(record)),
             ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
         ])
+
+    def mark_stale_media(self, chat_id: int, reasons: dict[int, str]) -> None:
+        """msg_id -> the failure its committed note shows; a row already there keeps its first reason."""
+        self._write([("INSERT OR IGNORE INTO stale_media (chat_id, msg_id, reason) VALUES (?, ?, ?)",
+                      [(chat_id, msg_id, reason) for msg_id, reason in reasons.items()])])
+
+    def stale_media(self, chat_id: int) -> dict[int, str]:
+        rows = self._read("SELECT msg_id, reason FROM stale_media WHERE chat_id = ? ORDER BY msg_id", (chat_id,))
+        return dict(rows)
+
+    def forget_stale_media(self, chat_id: int, msg_ids: Iterable[int]) -> None:
+        self._write([("DELETE FROM stale_media WHERE chat_id = ? AND msg_id = ?",
+                      [(chat_id, msg_id) for msg_id in msg_ids])])
+
+    # whole-file rewrites of committed files --------------------------------------------------------
+
+    def begin_rewrite(self, path: str, *, length: int, tail: bytes) -> None:
+        self._write([("INSERT OR REPLACE INTO rewrites (path, length, tail) VALUES (?, ?, ?)", (path, length, tail))])
+
+    def end_rewrite(self, path: str, *, length: int, tail: bytes) -> None:
+        """The new file is in place: it becomes the committed one, in one transaction with dropping the intent."""
+        self._write([
+            ("UPDATE files SET length = ?, tail = ? WHERE path = ?", (length, tail, path)),
+            ("DELETE FROM rewrites WHERE path = ?", (path,)),
+        ])
+
+    def pending_rewrites(self) -> list[tuple[str, int, bytes]]:
+        return self._read("SELECT path, length, tail FROM rewrites ORDER BY path")
+
+    def forget_rewrite(self, path: str) -> None:
+        self._write([("DELETE FROM rewrites WHERE path = ?", (path,))])
 
     def unfinished_media(self, chat_id: int | None = None) -> list[MediaRecord]:
         """Media not yet done (pending or partial), oldest message first, to resume after a restart."""

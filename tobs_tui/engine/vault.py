@@ -158,6 +158,7 @@ class Vault:
         removed: list[str] = []
         missing: list[str] = []
         modified: list[str] = []
+        self._settle_rewrites()
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
             if record.length == 0:
@@ -195,6 +196,26 @@ class Vault:
             temp_deleted += 1
         self._recovered = True
         return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
+
+    def _settle_rewrites(self) -> None:
+        """A whole-file rewrite cut short (ChatWriter.rewrite): if its rename happened, the new file's length
+        and tail become the committed ones; if not, the old file and its record stand (its temp file is
+        deleted with the others)."""
+        for rel, length, tail in self.store.pending_rewrites():
+            try:
+                fd = os.open(safe_path(self.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                self.store.forget_rewrite(rel)
+                continue
+            try:
+                renamed = (os.fstat(fd).st_size == length
+                           and os.pread(fd, len(tail), length - len(tail)) == tail)
+            finally:
+                os.close(fd)
+            if renamed:
+                self.store.end_rewrite(rel, length=length, tail=tail)
+            else:
+                self.store.forget_rewrite(rel)
 
     def _prune_empty_dirs(self, directory: Path) -> None:
         while directory != self.root and self.root in directory.parents:
@@ -349,6 +370,32 @@ class ChatWriter:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths.update(lengths)
             self._pending.clear()
+
+    def rewrite(self, rel: str, edit: Callable[[bytes], bytes | None]) -> bool:
+        """Replace a committed file whole with edit(its committed bytes), unless edit returns None; returns
+        whether it changed. Crash-safe: the intent is recorded, the new file renamed over the old one, then
+        committed (Vault.recover settles an intent left behind). Nothing may be buffered for the file."""
+        with self._lock:
+            length = self._lengths.get(rel)
+            if length is None or rel in self._pending:
+                return False
+            path = safe_path(self.vault.root, rel)
+            try:
+                with open(path, "rb") as f:
+                    old = f.read(length)
+                if len(old) != length:
+                    return False
+                new = edit(old)
+                if new is None or new == old:
+                    return False
+                tail = new[-TAIL_BYTES:]
+                self.vault.store.begin_rewrite(rel, length=len(new), tail=tail)
+                self.vault.write_file_atomic(rel, new)
+                self.vault.store.end_rewrite(rel, length=len(new), tail=tail)
+            except (OSError, sqlite3.OperationalError) as exc:
+                raise write_error(exc, self.vault.root) from exc
+            self._lengths[rel] = len(new)
+            return True
 
     @staticmethod
     def _tail_of(path: Path, end: int) -> bytes:
