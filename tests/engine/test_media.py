@@ -384,7 +384,8 @@ async def test_a_failing_file_is_recorded_and_a_rerun_retries_it(make_emu, tmp_p
         assert (record.status, record.path) == ("failed", media_mod.media_rel_path(h.context(chat).dir_name,
                                                                                    items[0]))
     async with harness(emu, root) as h2:
-        assert await h2.downloader.retry_failed(h2.context(chat)) == 1
+        retried = await h2.downloader.retry_failed(h2.context(chat))
+        assert [(r.msg_id, r.ref.status) for r in retried] == [(items[0].msg_id, "ok")]
         record = h2.vault.store.media_record(chat, items[0].msg_id)
     assert record.status == "done" and record.sha256 == emu.world.sha256_of_media(items[0].media_id)
     assert sha256(root / record.path) == record.sha256

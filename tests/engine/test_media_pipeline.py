@@ -26,10 +26,10 @@ from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 def media_runner(emulator, tmp_path):
     runners: list[EngineRunner] = []
 
-    def make(on_snapshot=None, **workers) -> EngineRunner:
+    def make(on_snapshot=None, out: Path | None = None, **workers) -> EngineRunner:
         base = Settings()
         settings = dataclasses.replace(
-            base, export=dataclasses.replace(base.export, output_dir=tmp_path / "vault", download_media=True),
+            base, export=dataclasses.replace(base.export, output_dir=out or tmp_path / "vault", download_media=True),
             workers=dataclasses.replace(base.workers, max_threads=4, **workers),
             ui=dataclasses.replace(base.ui, refresh_hz=20.0))
         events: list = []
@@ -140,6 +140,29 @@ def test_a_failed_file_shows_as_failed_and_a_rerun_fetches_it(media_runner, emul
     status, path, digest, media_id, _ = media_rows(vault, chat)[msg_id]
     assert status == "done" and digest == world.sha256_of_media(media_id)
     assert hashlib.sha256((vault / path).read_bytes()).hexdigest() == digest
+    # The note and result.json now say what an export that got the file at once says, byte for byte.
+    clean = tmp_path / "clean"
+    assert export(media_runner(out=clean), [chat]).state is RunState.DONE
+    assert vault_files(vault) == vault_files(clean)
+    assert "failed: " not in "".join(p.read_text(encoding="utf-8") for p in chat_dir.rglob("*.md"))
+    db = sqlite3.connect(vault / ".tobs" / "state.sqlite")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM stale_media").fetchone() == (0,)
+    finally:
+        db.close()
+
+
+def vault_files(root: Path) -> dict[str, bytes]:
+    """Notes, result.json and media files, without the index note's export time."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not rel.startswith(".tobs/"):
+            data = p.read_bytes()
+            if p.name == f"{p.parent.name}.md":
+                data = b"\n".join(line for line in data.split(b"\n") if not line.startswith(b"last_export:"))
+            out[rel] = data
+    return out
 
 
 def test_media_workers_change_while_the_export_runs(media_runner, emulator, tmp_path):

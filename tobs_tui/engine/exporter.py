@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import sqlite3
@@ -20,6 +21,7 @@ from telethon import errors, utils
 from telethon.tl import functions, types
 
 from tobs_tui.engine import heap
+from tobs_tui.engine.corrections import Retried, correct_json_lines, correct_note
 from tobs_tui.engine.names import chat_dir_name, media_file_name, topic_dir_name
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
@@ -267,6 +269,7 @@ class ChatExport:
             self.run.expected = max(0, top - after)
         ranges = self._ranges(after, top)
         await self._fetch_in_order(ranges)
+        await self._retry_files()
         await self.finish()
 
     def _ranges(self, after: int, top: int) -> list[tuple[int, int | None]]:
@@ -497,6 +500,28 @@ class ChatExport:
                 f"[[{self.dir_name}/{self.dir_name}|{self.dir_name}]] · {month}\n\n")
 
     # -- the chat's summary files --------------------------------------------------------------------
+    async def _retry_files(self) -> None:
+        """Files that earlier runs could not fetch are tried again once the chat's new messages are in, and the
+        notes and JSON lines that said so are corrected before finish() writes result.json from those lines."""
+        retry = getattr(self.x.media_stage, "retry_failed", None)
+        if retry is None or not self.run.selection.download_media:
+            return
+        retried = await retry(ChatContext(self.chat_id, self.info.title, self.dir_name, True))
+        if retried:
+            await self.x.in_pool(self._correct, retried)
+
+    def _correct(self, retried: list[Retried]) -> None:
+        notes = self.store.lookup_messages(self.chat_id, [r.msg_id for r in retried])
+        by_note: dict[str, list[Retried]] = {}
+        for r in retried:
+            if r.msg_id in notes:
+                by_note.setdefault(f"{notes[r.msg_id][0]}.md", []).append(r)
+        for rel, items in by_note.items():
+            self.writer.rewrite(rel, functools.partial(correct_note, retried=items))
+        self.writer.rewrite(self.writer.json_rel, functools.partial(correct_json_lines, retried=retried))
+        # Corrected, or found otherwise than as written (edited by hand): either way nothing is left to do.
+        self.store.forget_stale_media(self.chat_id, [r.msg_id for r in retried])
+
     async def finish(self) -> None:
         await self.x.in_pool(self._write_summary)
 

@@ -23,8 +23,9 @@ from telethon import errors, utils
 from telethon.tl import functions, types
 
 from tobs_tui.engine.exporter import (
-    ChatContext, ExportOptions, MediaItem, media_rel_path, run_on_pool, skip_reason,
+    ChatContext, ExportOptions, MediaItem, media_item, media_rel_path, run_on_pool, skip_reason,
 )
+from tobs_tui.engine.corrections import Retried
 from tobs_tui.engine.names import safe_path
 from tobs_tui.engine.pools import DualPool, TaskPriority
 from tobs_tui.engine.progress import RateMeter
@@ -261,36 +262,47 @@ class MediaDownloader:
             refs[item.msg_id] = ref
         return refs
 
-    async def retry_failed(self, chat: ChatContext) -> int:
-        """Try again the files earlier runs recorded as failed (their notes are committed already); returns
-        how many were tried. Files that failed in this run wait for the next one."""
-        retry: list[tuple[MediaItem, str]] = []
-        for record in await self._in_pool(self.store.failed_media, chat.chat_id):
-            if (chat.chat_id, record.msg_id) in self._failed_now:
+    async def retry_failed(self, chat: ChatContext) -> list[Retried]:
+        """Try again the files of committed messages that earlier runs recorded as failed, and find the ones
+        fetched since whose notes still say so (a run stopped between the two). Returns what each such note
+        should now say; files that failed in this run wait for the next one."""
+        stale = await self._in_pool(self.store.stale_media, chat.chat_id)
+        records = {r.msg_id: r for r in await self._in_pool(self.store.failed_media, chat.chat_id)}
+        for msg_id in stale.keys() - records.keys():
+            record = await self._in_pool(self.store.media_record, chat.chat_id, msg_id)
+            if record is not None and record.status in ("done", "partial", "pending"):
+                records[msg_id] = record
+        retry: list[tuple[MediaItem, MediaRecord]] = []
+        for msg_id, record in sorted(records.items()):
+            if (chat.chat_id, msg_id) in self._failed_now:
                 continue    # it just failed every attempt in this run; the next run tries again
             try:
-                message = await self._refetch(chat.chat_id, record.msg_id)
+                message = await self._refetch(chat.chat_id, msg_id)
             except DownloadFailed as e:
-                log.info("Not retrying message %d of chat %d: %s", record.msg_id, chat.chat_id, e)
+                log.info("Not retrying message %d of chat %d: %s", msg_id, chat.chat_id, e)
                 continue
             except ChatParked as e:
                 self._emit(EventKind.INFO, f"Failed files of \"{chat.title}\" are not retried now: {e}",
                            chat_id=chat.chat_id)
-                return 0
-            media = getattr(message, "media", None)
-            location = file_location(media)
-            if location is None or location.media_id != record.media_id:
+                return []
+            item = media_item(message, self.options.tz) if message is not None else None
+            if item is None or item.media_id != record.media_id:
                 continue    # the message was deleted or its file replaced: nothing to retry
-            item = MediaItem(record.msg_id, location.media_id, record.kind, None, None, location.size, "",
-                             media=media)
-            if self.enabled and skip_reason(item, chat, self.options) is None:
-                retry.append((item, record.path))
+            if record.status == "done" or (self.enabled and skip_reason(item, chat, self.options) is None):
+                retry.append((item, record))
+        # What each note shows is kept before fetching: a run stopped after a file lands still fixes its note.
+        shown = {r.msg_id: r.reason or "" for _, r in retry if r.status == "failed"}
+        if shown:
+            await self._in_pool(self.store.mark_stale_media, chat.chat_id, shown)
+        stale.update((k, v) for k, v in shown.items() if k not in stale)
         try:
-            await _all(self._one(chat.chat_id, chat.title, item, rel) for item, rel in retry)
+            refs = await _all(self._one(chat.chat_id, chat.title, item, record.path) for item, record in retry)
         except ChatParked as e:
             self._emit(EventKind.INFO, f"Failed files of \"{chat.title}\" are not retried now: {e}",
                        chat_id=chat.chat_id)
-        return len(retry)
+            return []
+        return [Retried(item.msg_id, item.kind, stale[item.msg_id], ref, item.media)
+                for (item, _), ref in zip(retry, refs) if ref.status == "ok" and item.msg_id in stale]
 
     async def close(self) -> None:
         """Wait for post-processing still running (it writes into the vault)."""

@@ -30,7 +30,7 @@ from tobs_tui.engine.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.client import build_client
 from tobs_tui.engine.concurrency import AdaptiveLimit
 from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
-from tobs_tui.engine.exporter import ChatContext, ChatRun, ChatSelection, ExportOptions, Exporter
+from tobs_tui.engine.exporter import ChatRun, ChatSelection, ExportOptions, Exporter
 from tobs_tui.engine.login import LoginError, LoginFlow
 from tobs_tui.engine.media import MediaDownloader
 from tobs_tui.engine.pools import DualPool, TaskPriority
@@ -351,12 +351,6 @@ class EngineRunner:
                                            file_max_size=options.max_file_size or None)
             try:
                 await self._exporter.run(jobs)
-                for sel, info in jobs:
-                    # Files that failed in earlier runs sit in batches committed then; they are retried here.
-                    record = await self._pools.submit(vault.store.chat_progress, info.chat_id,
-                                                      priority=TaskPriority.HIGH)
-                    if sel.download_media and record is not None:
-                        await self._media.retry_failed(ChatContext(info.chat_id, info.title, record.dir_name, True))
             finally:
                 if source.takeout_id is not None:
                     await asyncio.shield(source.finish_takeout(success=True))

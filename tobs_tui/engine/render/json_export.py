@@ -188,7 +188,7 @@ def _reply_fields(item: dict, message, key: str = "reply_to_message_id") -> None
         item["reply_to_peer_id"] = peer_ref(peer)
 
 
-def _file_value(ref) -> str:
+def file_value(ref) -> str:
     if ref is None or ref.status == "failed":
         return FILE_UNAVAILABLE
     if ref.status in ("ok", "pending") and ref.path:
@@ -203,13 +203,13 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
         ref = ctx.media(message)
         facts = media_facts(media)
         if kind == "photo":
-            item["photo"] = _file_value(ref)
+            item["photo"] = file_value(ref)
             if facts.size is not None:
                 item["photo_file_size"] = facts.size
             if facts.width and facts.height:
                 item["width"], item["height"] = facts.width, facts.height
         else:
-            item["file"] = _file_value(ref)
+            item["file"] = file_value(ref)
             name = (ref.file_name if ref is not None else None) or facts.file_name
             if name:
                 item["file_name"] = clean(name)

@@ -271,7 +271,7 @@ def _media_lines(message: object, ctx: RenderContext) -> list[str]:
     if kind is None:
         return []
     if kind in FILE_KINDS:
-        return [_file_line(kind, media, ctx.media(message))]
+        return [file_line(kind, media, ctx.media(message))]
     if kind == "poll":
         return _poll_lines(media)
     if kind in ("location", "live_location", "venue"):
@@ -289,7 +289,7 @@ def _media_lines(message: object, ctx: RenderContext) -> list[str]:
     return [f"(unsupported media: {kind.replace('_', ' ')})"]
 
 
-def _file_line(kind: str, media: object, ref: MediaRef | None) -> str:
+def file_line(kind: str, media: object, ref: MediaRef | None) -> str:
     word = _KIND_WORDS.get(kind, kind)
     facts = media_facts(media)
     if ref is None:

@@ -1,0 +1,85 @@
+"""Corrections to committed notes and JSON lines: a file an earlier run could not fetch, fetched now.
+
+Notes are append-only, so the line a failed file left, "(photo failed: …)", stays until it is replaced here by
+the line an export that got the file at once writes; the JSON line's "photo"/"file" value likewise. Each
+function takes a file's committed bytes and returns them corrected, or None when nothing is to change (already
+corrected, or the block is not found as the renderer wrote it: edited by hand, say), so a correction cut short
+by a crash is simply made again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .jsonfile import encode_line
+from .render import MediaRef
+from .render.json_export import FILE_UNAVAILABLE, file_value
+from .render.markdown import file_line
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A committed message's file, fetched in a later run than its note: what its note and JSON line say now."""
+
+    msg_id: int
+    kind: str
+    shown_reason: str     # the failure its note and JSON line show ("" when none was given)
+    ref: MediaRef         # the file as it is now
+    media: object = field(default=None, compare=False, repr=False)   # the message's media, fetched again
+
+
+def correct_note(data: bytes, retried: Iterable[Retried]) -> bytes | None:
+    """Each message's failed-file line, the last line of its block before any reactions line and the block
+    id, becomes the line of the file now on disk. A text line just above it may read the same; the last one is
+    the file's. Matches that end at two different block ids (one inside a code block) are left alone."""
+    changed = False
+    for r in retried:
+        old = file_line(r.kind, r.media, MediaRef(kind=r.kind, path=None, status="failed",
+                                                   reason=r.shown_reason or None)).encode()
+        new = file_line(r.kind, r.media, r.ref).encode()
+        block_end = rb")(?:\n[^\n]*)?( \^m" + str(int(r.msg_id)).encode() + rb"\n\n)"
+        if re.search(b"\n(" + re.escape(new) + block_end, data):
+            continue    # corrected already (a text line above may still read like the failure)
+        # Overlapping: a text line and the file line below it end at the same block id.
+        found = [(m.start(1), m.start(2)) for m in _overlapping(b"\n(" + re.escape(old) + block_end, data)]
+        if not found or len({end for _, end in found}) != 1:
+            continue
+        start = found[-1][0]
+        data = data[:start] + new + data[start + len(old):]
+        changed = True
+    return data if changed else None
+
+
+def _overlapping(pattern: bytes, data: bytes) -> list[re.Match]:
+    compiled = re.compile(pattern)
+    found, pos = [], 0
+    while (m := compiled.search(data, pos)) is not None:
+        found.append(m)
+        pos = m.start() + 1
+    return found
+
+
+def correct_json_lines(data: bytes, retried: Iterable[Retried]) -> bytes | None:
+    """Each message's JSON line (one per message, starting with its id) gets the file's path in place of
+    "File unavailable"; every other byte of the line stays as encoded."""
+    by_id = {r.msg_id: r for r in retried}
+    lines = data.split(b"\n")
+    changed = False
+    for i, line in enumerate(lines):
+        if not line.startswith(b'{"id":'):
+            continue
+        head = line[6:line.find(b",", 6)]
+        r = by_id.get(int(head)) if head.isdigit() else None
+        if r is None:
+            continue
+        item = json.loads(line)
+        key = "photo" if r.kind == "photo" else "file"
+        if item.get(key) != FILE_UNAVAILABLE or encode_line(item) != line + b"\n":
+            continue    # corrected already, or not as the renderer wrote it
+        item[key] = file_value(r.ref)
+        lines[i] = encode_line(item)[:-1]
+        changed = True
+    return b"\n".join(lines) if changed else None
