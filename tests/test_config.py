@@ -318,6 +318,30 @@ def test_save_never_writes_env_or_flag_values_back(tmp_path):
     assert to_toml_dict(s, effective=True)["workers"]["media_download_workers"] == 9
 
 
+def test_save_keeps_the_files_comments_and_layout(tmp_path):
+    text = ("# my settings\n[ui]\nrefresh_hz = 1   # a slow terminal\n\n[export]\n"
+            "formats = [\n  \"markdown\",  # notes\n  \"json\",\n]\n")
+    cfg = write(tmp_path / "c.toml", text)
+    s = settings_with(load_settings(cfg, env={}), "workers", media_download_workers=5)
+    save_settings(settings_with(s, "ui", refresh_hz=2))
+    saved = cfg.read_text()
+    assert saved.startswith("# my settings\n[ui]\nrefresh_hz = 2.0   # a slow terminal\n")
+    assert "formats = [\n  \"markdown\",  # notes\n  \"json\",\n]\n" in saved, "unchanged values keep their layout"
+    back = load_settings(cfg, env={})
+    assert back.workers.media_download_workers == 5 and back.ui.refresh_hz == 2.0
+    assert tomllib.loads(saved) == to_toml_dict(back), "every key is in the file"
+
+
+def test_save_leaves_a_config_broken_since_it_was_read_alone(tmp_path):
+    cfg = write(tmp_path / "c.toml", "[ui]\nrefresh_hz = 1\n")
+    s = load_settings(cfg, env={})
+    write(cfg, "[ui\nrefresh_hz = 1\n")   # edited by hand while the app runs
+    with pytest.raises(ConfigError, match="not valid TOML any more") as e:
+        save_settings(settings_with(s, "ui", refresh_hz=2))
+    assert str(e.value).count(". ") == 0
+    assert cfg.read_text() == "[ui\nrefresh_hz = 1\n"
+
+
 def test_save_into_unwritable_place_is_a_config_error(tmp_path):
     blocker = write(tmp_path / "file", "")
     with pytest.raises(ConfigError, match="Cannot write config file"):

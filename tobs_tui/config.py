@@ -17,6 +17,8 @@ from pathlib import Path
 
 import platformdirs
 import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
 APP_NAME = "tobs-tui"
 
@@ -421,15 +423,45 @@ def to_toml_dict(settings: Settings, *, effective: bool = False) -> dict[str, di
     return out
 
 
+def _config_text(data: dict[str, dict[str, object]], target: Path) -> str:
+    """The file's new text: into an existing config only the values that changed (and keys it lacks) go, so
+    its comments, order and layout stay; a new file is written whole. A file that no longer parses is left
+    alone, with a ConfigError."""
+    try:
+        existing = target.read_text(encoding="utf-8")
+    except OSError:   # none yet (or no place for one: writing it says so)
+        return "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(data)
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {target} is not UTF-8 text any more; save it as UTF-8, then save "
+                          "again.") from None
+    try:
+        doc = tomlkit.parse(existing)
+    except tomlkit.exceptions.TOMLKitError as e:
+        raise ConfigError(f"Config file {target} is not valid TOML any more ({e}); fix that line, then save "
+                          "again.") from None
+    for name, values in data.items():
+        table = doc.get(name)
+        if not isinstance(table, dict):
+            doc[name] = table = tomlkit.table()
+        for key, value in values.items():
+            current = table.get(key)
+            if current is None or _plain(current) != value:
+                table[key] = value
+    return tomlkit.dumps(doc)
+
+
+def _plain(item: object) -> object:
+    unwrap = getattr(item, "unwrap", None)
+    return unwrap() if unwrap is not None else item
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (temp file, fsync, rename) with mode 0600; returns the path written.
 
     The file may hold the api hash and phone number, so it is always private to the user.
     """
     target = Path(path).expanduser() if path is not None else (settings.source or default_config_path())
-    text = "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(
-        to_toml_dict(settings)
-    )
+    text = _config_text(to_toml_dict(settings), target)
     tmp_name: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
