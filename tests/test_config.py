@@ -311,7 +311,9 @@ def test_save_never_writes_env_or_flag_values_back(tmp_path):
     s = load_settings(cfg, env={"MEDIA_WORKERS": "9", "MAX_THREADS": "16"},
                       overrides={"export": {"takeout": True}})
     save_settings(s)
-    data = tomllib.loads(cfg.read_text())
+    assert cfg.read_text() == "[workers]\nmedia_download_workers = 3\n"
+    save_settings(s, tmp_path / "new.toml")
+    data = tomllib.loads((tmp_path / "new.toml").read_text())
     assert data["workers"]["media_download_workers"] == 3
     assert data["workers"]["max_threads"] == 0
     assert data["export"]["takeout"] is False
@@ -329,7 +331,27 @@ def test_save_keeps_the_files_comments_and_layout(tmp_path):
     assert "formats = [\n  \"markdown\",  # notes\n  \"json\",\n]\n" in saved, "unchanged values keep their layout"
     back = load_settings(cfg, env={})
     assert back.workers.media_download_workers == 5 and back.ui.refresh_hz == 2.0
-    assert tomllib.loads(saved) == to_toml_dict(back), "every key is in the file"
+    assert saved.endswith("\n[workers]\nmedia_download_workers = 5\n"), "only what was changed is written"
+
+
+def test_save_writes_only_what_changed_since_loading(tmp_path):
+    cfg = write(tmp_path / "c.toml", "[export]\noutput_dir = \"vault\"  # next to this file\n[ui]\nrefresh_hz = 1\n")
+    s = load_settings(cfg, env={})
+    write(cfg, cfg.read_text().replace("refresh_hz = 1", "refresh_hz = 3  # edited while the app ran"))
+    s = settings_with(s, "workers", max_threads=6)
+    s = settings_with(s, "ui", refresh_hz=1.0)    # the value it had: not a change
+    save_settings(s)
+    assert cfg.read_text() == ("[export]\noutput_dir = \"vault\"  # next to this file\n"
+                               "[ui]\nrefresh_hz = 3  # edited while the app ran\n\n[workers]\nmax_threads = 6\n")
+
+
+def test_save_leaves_a_config_whose_table_became_a_value_alone(tmp_path):
+    cfg = write(tmp_path / "c.toml", "[ui]\nrefresh_hz = 1\n")
+    s = settings_with(load_settings(cfg, env={}), "ui", refresh_hz=2)
+    write(cfg, "ui = 1\n")
+    with pytest.raises(ConfigError, match="no longer a \\[ui\\] table"):
+        save_settings(s)
+    assert cfg.read_text() == "ui = 1\n"
 
 
 def test_save_leaves_a_config_broken_since_it_was_read_alone(tmp_path):

@@ -94,6 +94,7 @@ class Settings:
     ui: UiSettings = field(default_factory=UiSettings)
     source: Path | None = None                     # the file these settings were read from, if any
     file_keys: frozenset[str] = frozenset()        # "section.key" names the file set explicitly
+    changed: frozenset[str] = frozenset()          # "section.key" names given new values since loading
     overrides: tuple[Override, ...] = ()
 
     def total_threads(self) -> int:
@@ -392,10 +393,12 @@ def settings_with(settings: Settings, section: str, **changes: object) -> Settin
     where = "Setting"
     _check_section(section, where)
     checked = {key: _check_value(section, key, value, where, Path.cwd()) for key, value in changes.items()}
+    current = getattr(settings, section)
     return replace(
         settings,
-        **{section: replace(getattr(settings, section), **checked)},
+        **{section: replace(current, **checked)},
         file_keys=settings.file_keys | {f"{section}.{k}" for k in checked},
+        changed=settings.changed | {f"{section}.{k}" for k, v in checked.items() if v != getattr(current, k)},
         overrides=tuple(o for o in settings.overrides if not (o.section == section and o.key in checked)),
     )
 
@@ -423,10 +426,10 @@ def to_toml_dict(settings: Settings, *, effective: bool = False) -> dict[str, di
     return out
 
 
-def _config_text(data: dict[str, dict[str, object]], target: Path) -> str:
-    """The file's new text: into an existing config only the values that changed (and keys it lacks) go, so
-    its comments, order and layout stay; a new file is written whole. A file that no longer parses is left
-    alone, with a ConfigError."""
+def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], target: Path) -> str:
+    """The file's new text. A new file gets every key. Into an existing one only the values given since loading
+    go (`changed`), so its comments, order and layout stay, and so do values written as the user wrote them
+    (a relative path, an edit made while the app ran). A file that no longer parses is left alone."""
     try:
         existing = target.read_text(encoding="utf-8")
     except OSError:   # none yet (or no place for one: writing it says so)
@@ -439,13 +442,15 @@ def _config_text(data: dict[str, dict[str, object]], target: Path) -> str:
     except tomlkit.exceptions.TOMLKitError as e:
         raise ConfigError(f"Config file {target} is not valid TOML any more ({e}); fix that line, then save "
                           "again.") from None
-    for name, values in data.items():
+    for name in sorted({k.split(".", 1)[0] for k in changed}):
         table = doc.get(name)
-        if not isinstance(table, dict):
+        if table is None:
             doc[name] = table = tomlkit.table()
-        for key, value in values.items():
-            current = table.get(key)
-            if current is None or _plain(current) != value:
+        elif not isinstance(table, dict):
+            raise ConfigError(f"In config file {target}, {name} is no longer a [{name}] table; fix it, then save "
+                              "again.")
+        for key, value in data[name].items():
+            if f"{name}.{key}" in changed and (key not in table or _plain(table[key]) != value):
                 table[key] = value
     return tomlkit.dumps(doc)
 
@@ -461,7 +466,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     The file may hold the api hash and phone number, so it is always private to the user.
     """
     target = Path(path).expanduser() if path is not None else (settings.source or default_config_path())
-    text = _config_text(to_toml_dict(settings), target)
+    text = _config_text(to_toml_dict(settings), settings.changed, target)
     tmp_name: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
