@@ -72,6 +72,17 @@ def test_a_vanished_chat_fails_alone_with_a_clear_sentence(make_runner, emulator
     assert final.state is RunState.FAILED
 
 
+def test_newest_ids_that_cannot_be_read_again_leave_the_export_to_the_lists(make_runner, emulator, monkeypatch):
+    import tobs_tui.engine.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "TOPS_FRESH_S", -1.0)
+    emulator.script("GetPeerDialogsRequest", nth=1, error="FLOOD_WAIT_7200")
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
+    final = export(make_runner(), [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert final.messages_done == emulator.world.chats[chat].count
+
+
 def test_a_flood_wait_of_hours_parks_the_chat(make_runner, emulator, tmp_path):
     world = emulator.world
     parked, other = [c for c in world.chat_ids() if world.chats[c].kind == "channel"][:2]

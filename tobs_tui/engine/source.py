@@ -265,15 +265,15 @@ class TelegramSource:
 
     async def tops(self, chat_ids: list[int]) -> dict[int, int]:
         """Each chat's newest message id now, by messages.getPeerDialogs (100 chats a call). A chat that vanished
-        fails its whole call: those chats keep the ids they had, and their own export says what happened."""
+        fails its whole call, as would a long FloodWait or no answer: those chats keep the ids they had."""
         known = [c for c in chat_ids if c in self._entities]
         tops: dict[int, int] = {}
         for i in range(0, len(known), 100):
             peers = [types.InputDialogPeer(self.input_peer(c)) for c in known[i:i + 100]]
             try:
                 r = await self.call(functions.messages.GetPeerDialogsRequest(peers=peers))
-            except errors.RPCError:
-                continue
+            except (errors.RPCError, ChatParked, RequestFailed):
+                continue    # the ids from the list stand; each chat's own requests meet whatever this was
             for d in r.dialogs:
                 if isinstance(d, types.Dialog):
                     tops[utils.get_peer_id(d.peer)] = d.top_message
