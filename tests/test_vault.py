@@ -366,8 +366,16 @@ def test_a_folder_removed_between_commits_is_made_again(tmp_path):
         assert (tmp_path / "Chat (1)/2024/2024-04.md").read_text() == HEADER + "second\n"
 
 
-def _correct(data: bytes) -> bytes:
+def _fixed(data: bytes) -> bytes:
     return data.replace("message 5 ✓".encode(), "message five, corrected ✓".encode())
+
+
+def _correct(src, length, out) -> bool:
+    data = src.read(length)
+    if _fixed(data) == data:
+        return False
+    out.write(_fixed(data))
+    return True
 
 
 def test_a_rewrite_replaces_a_committed_note_and_appends_go_after_it(tmp_path):
@@ -380,7 +388,7 @@ def test_a_rewrite_replaces_a_committed_note_and_appends_go_after_it(tmp_path):
         assert w.rewrite(NOTE, _correct) is False, "nothing left to change"
         w.append(NOTE, "message 31 ✓\n", header=HEADER)
         w.commit(last_id=31, messages=[])
-    assert (tmp_path / NOTE).read_bytes() == _correct(before) + "message 31 ✓\n".encode()
+    assert (tmp_path / NOTE).read_bytes() == _fixed(before) + "message 31 ✓\n".encode()
     with Vault(tmp_path) as v:
         assert v.recover().clean
         assert v.store.pending_rewrites() == []
@@ -393,17 +401,21 @@ def test_a_rewrite_cut_short_leaves_one_whole_note(tmp_path, monkeypatch, stop):
         write_batches(v, 1, 30)
     before = (tmp_path / NOTE).read_bytes()
 
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt   # the process dies here: nothing after it runs
+    begin = vault_module.StateStore.begin_rewrite
 
-    target = (Vault, "write_file_atomic") if stop == "before the rename" else (vault_module.StateStore, "end_rewrite")
-    monkeypatch.setattr(*target, crash)
+    def crash(store, *args, **kwargs):
+        if stop == "before the rename":
+            begin(store, *args, **kwargs)   # the intent is recorded, then the process dies
+        raise KeyboardInterrupt             # nothing after this runs
+
+    name = "begin_rewrite" if stop == "before the rename" else "end_rewrite"
+    monkeypatch.setattr(vault_module.StateStore, name, crash)
     with Vault(tmp_path) as v:
         v.recover()
         with pytest.raises(KeyboardInterrupt):
             v.chat_writer(1).rewrite(NOTE, _correct)
     monkeypatch.undo()
-    expected = before if stop == "before the rename" else _correct(before)
+    expected = before if stop == "before the rename" else _fixed(before)
     assert (tmp_path / NOTE).read_bytes() == expected
     with Vault(tmp_path) as v:
         report = v.recover()

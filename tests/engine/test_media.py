@@ -391,6 +391,30 @@ async def test_a_failing_file_is_recorded_and_a_rerun_retries_it(make_emu, tmp_p
     assert sha256(root / record.path) == record.sha256
 
 
+async def test_a_failed_file_whose_message_changed_is_given_up_once(make_emu, tmp_path):
+    emu = make_emu(MEDIA_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root, workers=1) as h:
+        chat = h.chat_id("Media Channel")
+        item = next(i for i in await h.items(chat) if i.size <= PART_SIZE)
+        for _ in range(media_mod.MAX_FILE_ATTEMPTS):
+            emu.script("GetFileRequest", 1, error="FILE_ID_INVALID")
+        _, refs = await h.download(chat, [item])
+        assert refs[item.msg_id].status == "failed"
+        # The message now holds another file (edited on Telegram): the one that failed is not there to fetch.
+        h.vault.store.upsert_media(dataclasses.replace(h.vault.store.media_record(chat, item.msg_id),
+                                                       media_id=item.media_id + 1))
+    async with harness(emu, root) as h2:
+        emu.log.clear()
+        assert await h2.downloader.retry_failed(h2.context(chat)) == []
+        record = h2.vault.store.media_record(chat, item.msg_id)
+        assert (record.status, record.reason) == ("skipped", "The message or its file is gone from Telegram.")
+        assert [r.method for r in emu.log.records] == ["GetMessagesRequest"]
+        emu.log.clear()
+        assert await h2.downloader.retry_failed(h2.context(chat)) == []
+        assert emu.log.records == [], "no later run asks for it again"
+
+
 async def test_files_in_flight_follow_the_live_worker_count(make_emu, tmp_path):
     emu = make_emu(MEDIA_WORLD, media_bandwidth=4 * MiB, media_streams=8)
     async with harness(emu, tmp_path / "vault", workers=4) as h:

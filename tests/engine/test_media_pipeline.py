@@ -200,3 +200,21 @@ def test_media_workers_env_overrides_the_disk_type(media_runner, emulator, monke
     final = export(media_runner(), [chat_by_title(emulator.world, "Quiet channel")])
     assert final.state is RunState.DONE, final.errors
     assert final.media.workers == 2 and final.media.files_done > 0
+
+
+def test_files_of_topics_left_out_are_not_fetched(media_runner, emulator, tmp_path):
+    world = emulator.world
+    forum = next(c for c in world.chat_ids() if world.chats[c].kind == "forum")
+    spec = world.chats[forum]
+    runner = media_runner()
+    assert runner.connect().result(WAIT) is True
+    runner.list_dialogs().result(WAIT)
+    chosen = next(t.topic_id for t in runner.list_topics(forum).result(WAIT) if t.topic_id != 1)
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(forum, topic_ids=(chosen,)),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    rows = media_rows(tmp_path / "vault", forum)
+    assert rows, "the chosen topic has files"
+    assert all(world.topic_of(spec, msg_id) == chosen for msg_id in rows), "no file of a topic left out"
+    on_disk = {p.relative_to(tmp_path / "vault").as_posix()
+               for p in (tmp_path / "vault").rglob("*") if p.is_file() and "/media/" in p.as_posix()}
+    assert on_disk == {path for _, path, *_ in rows.values()}

@@ -3,6 +3,8 @@ renderers write for a file fetched at once, and nothing else in the note moves."
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from telethon.tl import types as t
 
@@ -36,6 +38,8 @@ def ok_ref(message) -> MediaRef:
 
 
 FAILED = MediaRef("document", None, "failed", reason=REASON)
+# Code blocks are written as they are: this one holds what the failed line and block id of message 101 look like.
+SPOOF = f"x\n(file failed: {REASON}) ^m101\n\ny"
 REACTIONS = t.MessageReactions(results=[t.ReactionCount(t.ReactionEmoji("👍"), 3)])
 CASES = {
     "text then file": document(101, message="The list"),
@@ -43,6 +47,8 @@ CASES = {
     "after a quote": document(101, message="She wrote:\nCuriouser!", entities=[t.MessageEntityBlockquote(11, 10)]),
     "with reactions": document(101, message="The list", reactions=REACTIONS),
     "text that reads like the failure": document(101, message=f"(file failed: {REASON})"),
+    "code that reads like the block's end": document(101, message=SPOOF,
+                                                     entities=[t.MessageEntityPre(0, len(SPOOF), "")]),
     "photo": photo(101, message="Look"),
 }
 
@@ -57,7 +63,8 @@ def render(message, ref, make_ctx) -> str:
 def test_a_note_gets_the_line_of_a_file_fetched_at_once(case, make_ctx):
     message = CASES[case]
     ref = ok_ref(message)
-    neighbours = [document(10), document(1010, message="later")]   # ids that share digits with 101, same failure
+    # Ids that share digits with 101, the same failure; the later one's code block reads like 101's end.
+    neighbours = [document(10), document(1010, message=SPOOF, entities=[t.MessageEntityPre(0, len(SPOOF), "")])]
     before = "".join(render(m, FAILED, make_ctx) for m in (neighbours[0], message, neighbours[1]))
     after = "".join([render(neighbours[0], FAILED, make_ctx), render(message, ref, make_ctx),
                      render(neighbours[1], FAILED, make_ctx)])
@@ -77,8 +84,10 @@ def test_a_json_line_gets_the_path(make_ctx):
                                                                   MediaRef("document", None, "failed",
                                                                            reason=REASON))))
                         for m in messages)
-    assert correct_json_lines(failed, retried) == expected
-    assert correct_json_lines(expected, retried) is None
+    out = io.BytesIO()
+    assert correct_json_lines(io.BytesIO(failed + b"uncommitted"), len(failed), out, retried) is True
+    assert out.getvalue() == expected
+    assert correct_json_lines(io.BytesIO(expected), len(expected), io.BytesIO(), retried) is False
 
 
 def test_a_block_edited_by_hand_is_left_alone(make_ctx):

@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from telethon import errors, utils
 from telethon.tl import functions, types
@@ -371,10 +371,12 @@ class ChatExport:
         opts = x.options
         await x.preloader.preload(batch.messages, batch.entities)
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
-        items = [item for m in batch.messages if (item := media_item(m, opts.tz)) is not None]
+        wanted = self.run.selection.topic_ids
+        # Files only of the messages that get a note: not of topics left out, nor of ones written already.
+        items = [item for m in batch.messages if (not self.info.is_forum or self._in_export(m, wanted))
+                 and (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
         media = await x.media_stage.process(chat, items) if items else {}
-        wanted = self.run.selection.topic_ids
         keep, notes, rows = [], [], []
         headers: dict[str, str] = {}
         topic_last: dict[int, int] = {}
@@ -385,7 +387,7 @@ class ChatExport:
                 topic = topic_of(m)
                 if isinstance(getattr(m, "action", None), types.MessageActionTopicCreate):
                     self.topic_dirs.setdefault(topic, topic_dir_name(m.action.title, topic))
-                if (wanted and topic not in wanted) or m.id <= self.topic_last.get(topic, 0):
+                if not self._in_export(m, wanted):
                     continue
                 topic_last[topic] = m.id
                 tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
@@ -426,6 +428,12 @@ class ChatExport:
                    and (ref.status == "skipped" or isinstance(x.media_stage, PendingMedia))]
         return PreparedBatch(job=job, headers=headers, rows=rows, topic_last=topic_last, media_records=records,
                              last_id=batch.messages[-1].id, fetched=len(batch.messages))
+
+    def _in_export(self, message, wanted: tuple[int, ...] | None) -> bool:
+        """A forum message goes in a note when its topic is chosen (or all are) and it is past that topic's
+        last written id."""
+        topic = topic_of(message)
+        return (not wanted or topic in wanted) and message.id > self.topic_last.get(topic, 0)
 
     @staticmethod
     async def _settled(commits: deque[asyncio.Task]) -> None:
@@ -517,7 +525,7 @@ class ChatExport:
             if r.msg_id in notes:
                 by_note.setdefault(f"{notes[r.msg_id][0]}.md", []).append(r)
         for rel, items in by_note.items():
-            self.writer.rewrite(rel, functools.partial(correct_note, retried=items))
+            self.writer.rewrite(rel, functools.partial(_correct_note, retried=items))
         self.writer.rewrite(self.writer.json_rel, functools.partial(correct_json_lines, retried=retried))
         # Corrected, or found otherwise than as written (edited by hand): either way nothing is left to do.
         self.store.forget_stale_media(self.chat_id, [r.msg_id for r in retried])
@@ -554,6 +562,14 @@ class ChatExport:
         if "json" in self.x.options.formats:
             header = chat_header(self.info.title, self.info.kind, self.chat_id, self.info.username)
             self.writer.write_result_json(f"{self.dir_name}/result.json", header)
+
+
+def _correct_note(src: BinaryIO, length: int, out: BinaryIO, retried: list[Retried]) -> bool:
+    corrected = correct_note(src.read(length), retried)   # a month note: small enough to edit whole
+    if corrected is None:
+        return False
+    out.write(corrected)
+    return True
 
 
 async def run_on_pool(pools: DualPool, root: Path, fn, *args,

@@ -286,9 +286,17 @@ class MediaDownloader:
                            chat_id=chat.chat_id)
                 return []
             item = media_item(message, self.options.tz) if message is not None else None
-            if item is None or item.media_id != record.media_id:
-                continue    # the message was deleted or its file replaced: nothing to retry
-            if record.status == "done" or (self.enabled and skip_reason(item, chat, self.options) is None):
+            if item is None or item.media_id != record.media_id or file_location(item.media) is None:
+                # The message was deleted, or its file replaced or emptied: nothing to fetch or correct, now or
+                # in later runs (a failed row is given up, so no run asks for the message again).
+                if record.status == "failed":
+                    await self._in_pool(self.store.upsert_media, replace(
+                        record, status="skipped", reason="The message or its file is gone from Telegram."))
+                if msg_id in stale:
+                    await self._in_pool(self.store.forget_stale_media, chat.chat_id, [msg_id])
+                    del stale[msg_id]
+                continue
+            if self.enabled and skip_reason(item, chat, self.options) is None:
                 retry.append((item, record))
         # What each note shows is kept before fetching: a run stopped after a file lands still fixes its note.
         shown = {r.msg_id: r.reason or "" for _, r in retry if r.status == "failed"}

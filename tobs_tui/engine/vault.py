@@ -371,30 +371,42 @@ class ChatWriter:
             self._lengths.update(lengths)
             self._pending.clear()
 
-    def rewrite(self, rel: str, edit: Callable[[bytes], bytes | None]) -> bool:
-        """Replace a committed file whole with edit(its committed bytes), unless edit returns None; returns
-        whether it changed. Crash-safe: the intent is recorded, the new file renamed over the old one, then
-        committed (Vault.recover settles an intent left behind). Nothing may be buffered for the file."""
+    def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:
+        """Replace a committed file whole: transform(its file, committed length, out) writes the new content
+        to a temp file and says whether it changed anything. Crash-safe: the intent (new length and tail) is
+        recorded, the temp file renamed over the old one, then committed (Vault.recover settles an intent left
+        behind). Memory stays flat for a transform that streams. Nothing may be buffered for the file."""
         with self._lock:
             length = self._lengths.get(rel)
             if length is None or rel in self._pending:
                 return False
             path = safe_path(self.vault.root, rel)
+            store = self.vault.store
+            tmp_name: str | None = None
             try:
-                with open(path, "rb") as f:
-                    old = f.read(length)
-                if len(old) != length:
-                    return False
-                new = edit(old)
-                if new is None or new == old:
-                    return False
-                tail = new[-TAIL_BYTES:]
-                self.vault.store.begin_rewrite(rel, length=len(new), tail=tail)
-                self.vault.write_file_atomic(rel, new)
-                self.vault.store.end_rewrite(rel, length=len(new), tail=tail)
+                fd, tmp_name = tempfile.mkstemp(dir=self.vault.tmp_dir, suffix=".tmp")
+                with os.fdopen(fd, "w+b") as out, open(path, "rb") as src:
+                    if os.fstat(src.fileno()).st_size < length or not transform(src, length, out):
+                        return False
+                    out.flush()
+                    os.fsync(out.fileno())
+                    new_length = out.tell()
+                    tail = os.pread(out.fileno(), TAIL_BYTES, max(0, new_length - TAIL_BYTES))
+                os.chmod(tmp_name, 0o644)
+                store.begin_rewrite(rel, length=new_length, tail=tail)
+                os.replace(tmp_name, path)
+                tmp_name = None
+                fsync_dir(path.parent)
+                store.end_rewrite(rel, length=new_length, tail=tail)
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
-            self._lengths[rel] = len(new)
+            finally:
+                if tmp_name is not None:
+                    try:
+                        os.unlink(tmp_name)
+                    except OSError:
+                        pass  # recover() removes it on the next run
+            self._lengths[rel] = new_length
             return True
 
     @staticmethod
