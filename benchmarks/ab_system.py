@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
+import os
 import subprocess
 import sys
 import time
@@ -106,7 +106,9 @@ def rss_child(session_file: Path, out: Path) -> dict:
         workers = [_peak_mb(p.pid) for p in psutil.Process().children(recursive=True)]   # still alive here
     finally:
         runner.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6   # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so it would report the parent's
+    # size at the fork (the benchmark process after its lan rounds: 130-140 MB) instead of this export's.
+    peak = _peak_mb(os.getpid())
     return {"state": snap.state.value, "messages": snap.messages_done, "seconds": seconds, "rss_before_mb": before,
             "peak_rss_mb": peak, "worker_peaks_mb": workers,
             "sampled_tree_mb": max((t for _, _, t in samples), default=0.0), "samples": samples}
