@@ -17,8 +17,6 @@ from pathlib import Path
 
 import platformdirs
 import tomli_w
-import tomlkit
-import tomlkit.exceptions
 
 APP_NAME = "tobs-tui"
 
@@ -430,6 +428,10 @@ def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], ta
     """The file's new text. A new file gets every key. Into an existing one only the values given since loading
     go (`changed`), so its comments, order and layout stay, and so do values written as the user wrote them
     (a relative path, an edit made while the app ran). A file that no longer parses is left alone."""
+    # Imported here: 3 MB that an export, which never saves settings, does not need.
+    import tomlkit
+    import tomlkit.exceptions
+
     try:
         existing = target.read_text(encoding="utf-8")
     except OSError:   # none yet (or no place for one: writing it says so)
