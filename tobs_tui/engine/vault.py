@@ -5,6 +5,7 @@ The commit protocol (why a kill -9 at any instant loses nothing and duplicates n
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -100,6 +101,14 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
+
+
+def _remove_temp(name: str | None) -> None:
+    """The temp file of a whole-file write that did not finish; recover() removes it on the next run if this
+    cannot."""
+    if name is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 class Vault:
@@ -273,11 +282,7 @@ class Vault:
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass  # recover() removes it on the next run
+            _remove_temp(tmp_name)
 
 
 class ChatWriter:
@@ -401,11 +406,7 @@ class ChatWriter:
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
             finally:
-                if tmp_name is not None:
-                    try:
-                        os.unlink(tmp_name)
-                    except OSError:
-                        pass  # recover() removes it on the next run
+                _remove_temp(tmp_name)
             self._lengths[rel] = new_length
             return True
 
