@@ -1,10 +1,9 @@
 """Corrections to committed notes and JSON lines: a file an earlier run could not fetch, fetched now.
 
 Notes are append-only, so the line a failed file left, "(photo failed: …)", stays until it is replaced here by
-the line an export that got the file at once writes; the JSON line's "photo"/"file" value likewise. Each
-function takes a file's committed bytes and returns them corrected, or None when nothing is to change (already
-corrected, or the block is not found as the renderer wrote it: edited by hand, say), so a correction cut short
-by a crash is simply made again.
+the line an export that got the file at once writes; the JSON line's "photo"/"file" value likewise. A line
+already corrected, or not found as the renderer wrote it (edited by hand, say), is left alone, so a correction
+cut short by a crash is simply made again.
 """
 
 from __future__ import annotations
@@ -38,12 +37,12 @@ def correct_note(data: bytes, retried: Iterable[Retried]) -> bytes | None:
     any text, are never taken for it; a text line just above it may read the same, and the last one is the
     file's. Matches that end at two different block ids are left alone."""
     changed = False
+    fences = _fenced_spans(data)
     for r in retried:
         old = file_line(r.kind, r.media, MediaRef(kind=r.kind, path=None, status="failed",
                                                    reason=r.shown_reason or None)).encode()
         new = file_line(r.kind, r.media, r.ref).encode()
         block_end = rb")(?:\n[^\n]*)?( \^m" + str(int(r.msg_id)).encode() + rb"\n\n)"
-        fences = _fenced_spans(data)
         if _outside(fences, _overlapping(b"\n(" + re.escape(new) + block_end, data)):
             continue    # corrected already (a text line above may still read like the failure)
         # Overlapping: a text line and the file line below it end at the same block id.
@@ -53,6 +52,7 @@ def correct_note(data: bytes, retried: Iterable[Retried]) -> bytes | None:
             continue
         start = found[-1][0]
         data = data[:start] + new + data[start + len(old):]
+        fences = _fenced_spans(data)    # the blocks after this line moved
         changed = True
     return data if changed else None
 

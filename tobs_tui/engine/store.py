@@ -130,6 +130,7 @@ def _media_row(r: MediaRecord) -> tuple:
 
 
 TAIL_BYTES = 32
+_SET_FILE = "UPDATE files SET length = ?, tail = ? WHERE path = ?"
 
 
 class StateStore:
@@ -211,7 +212,7 @@ class StateStore:
         )])
 
     def set_file(self, path: str, *, length: int, tail: bytes) -> None:
-        self._write([("UPDATE files SET length = ?, tail = ? WHERE path = ?", (length, tail, path))])
+        self._write([(_SET_FILE, (length, tail, path))])
 
     def forget_file(self, path: str) -> None:
         self._write([("DELETE FROM files WHERE path = ?", (path,))])
@@ -354,7 +355,7 @@ class StateStore:
     def end_rewrite(self, path: str, *, length: int, tail: bytes) -> None:
         """The new file is in place: it becomes the committed one, in one transaction with dropping the intent."""
         self._write([
-            ("UPDATE files SET length = ?, tail = ? WHERE path = ?", (length, tail, path)),
+            (_SET_FILE, (length, tail, path)),
             ("DELETE FROM rewrites WHERE path = ?", (path,)),
         ])
 

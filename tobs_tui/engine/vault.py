@@ -103,12 +103,9 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
-def _remove_temp(name: str | None) -> None:
-    """The temp file of a whole-file write that did not finish; recover() removes it on the next run if this
-    cannot."""
-    if name is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
+    """Whether the file's bytes just before offset `end` are `tail` (a commit's record of where it ended)."""
+    return os.pread(fd, len(tail), end - len(tail)) == tail
 
 
 class Vault:
@@ -185,9 +182,7 @@ class Vault:
                 continue
             try:
                 size = os.fstat(fd).st_size
-                ours = size >= record.length and (
-                    os.pread(fd, len(record.tail), record.length - len(record.tail)) == record.tail
-                )
+                ours = size >= record.length and _bytes_before(fd, record.length, record.tail)
                 if not ours:
                     # Someone edited a committed note: keep their bytes and append after them.
                     modified.append(record.path)
@@ -217,8 +212,7 @@ class Vault:
                 self.store.forget_rewrite(rel)
                 continue
             try:
-                renamed = (os.fstat(fd).st_size == length
-                           and os.pread(fd, len(tail), length - len(tail)) == tail)
+                renamed = os.fstat(fd).st_size == length and _bytes_before(fd, length, tail)
             finally:
                 os.close(fd)
             if renamed:
@@ -264,7 +258,11 @@ class Vault:
         """Write a whole file: temp in .tobs/tmp, fsync, rename over the target, fsync its dir."""
         self.write_stream_atomic(rel_path, lambda out: out.write(data))
 
-    def write_stream_atomic(self, rel_path: str, fill: Callable[[BinaryIO], object]) -> None:
+    def write_stream_atomic(self, rel_path: str, fill: Callable[[BinaryIO], object], *,
+                            before_replace: Callable[[int, bytes], None] | None = None) -> bool:
+        """fill(out) writes the content; returning False keeps the target as it is. before_replace(length, tail)
+        runs once the temp file is durable, just before the rename (ChatWriter.rewrite records its intent
+        there). Returns whether the target was replaced."""
         target = safe_path(self.root, rel_path)
         tmp_name: str | None = None
         try:
@@ -272,9 +270,13 @@ class Vault:
                 fsync_dir(parent)
             fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".tmp")
             with os.fdopen(fd, "wb") as out:
-                fill(out)
+                if fill(out) is False:
+                    return False
                 out.flush()
                 os.fsync(out.fileno())
+                if before_replace is not None:
+                    length = out.tell()
+                    before_replace(length, os.pread(out.fileno(), TAIL_BYTES, max(0, length - TAIL_BYTES)))
             os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, target)
             tmp_name = None
@@ -282,7 +284,10 @@ class Vault:
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         finally:
-            _remove_temp(tmp_name)
+            if tmp_name is not None:
+                with contextlib.suppress(OSError):   # recover() removes it on the next run
+                    os.unlink(tmp_name)
+        return True
 
 
 class ChatWriter:
@@ -378,35 +383,30 @@ class ChatWriter:
 
     def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:
         """Replace a committed file whole: transform(its file, committed length, out) writes the new content
-        to a temp file and says whether it changed anything. Crash-safe: the intent (new length and tail) is
-        recorded, the temp file renamed over the old one, then committed (Vault.recover settles an intent left
-        behind). Memory stays flat for a transform that streams. Nothing may be buffered for the file."""
+        and says whether it changed anything. Crash-safe: the intent (new length and tail) is recorded, the
+        new file renamed over the old one (Vault.write_stream_atomic), then committed (Vault.recover settles an
+        intent left behind). Memory stays flat for a transform that streams. Nothing may be buffered for the
+        file."""
         with self._lock:
             length = self._lengths.get(rel)
             if length is None or rel in self._pending:
                 return False
-            path = safe_path(self.vault.root, rel)
             store = self.vault.store
-            tmp_name: str | None = None
-            try:
-                fd, tmp_name = tempfile.mkstemp(dir=self.vault.tmp_dir, suffix=".tmp")
-                with os.fdopen(fd, "w+b") as out, open(path, "rb") as src:
-                    if os.fstat(src.fileno()).st_size < length or not transform(src, length, out):
-                        return False
-                    out.flush()
-                    os.fsync(out.fileno())
-                    new_length = out.tell()
-                    tail = os.pread(out.fileno(), TAIL_BYTES, max(0, new_length - TAIL_BYTES))
-                os.chmod(tmp_name, 0o644)
+            intent: list[tuple[int, bytes]] = []
+
+            def record(new_length: int, tail: bytes) -> None:
                 store.begin_rewrite(rel, length=new_length, tail=tail)
-                os.replace(tmp_name, path)
-                tmp_name = None
-                fsync_dir(path.parent)
+                intent.append((new_length, tail))
+
+            try:
+                with open(safe_path(self.vault.root, rel), "rb") as src:
+                    if os.fstat(src.fileno()).st_size < length or not self.vault.write_stream_atomic(
+                            rel, lambda out: transform(src, length, out), before_replace=record):
+                        return False
+                (new_length, tail), = intent
                 store.end_rewrite(rel, length=new_length, tail=tail)
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
-            finally:
-                _remove_temp(tmp_name)
             self._lengths[rel] = new_length
             return True
 
