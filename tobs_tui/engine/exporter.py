@@ -373,7 +373,8 @@ class ChatExport:
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
         wanted = self.run.selection.topic_ids
         # Files only of the messages that get a note: not of topics left out, nor of ones written already.
-        items = [item for m in batch.messages if (not self.info.is_forum or self._in_export(m, wanted))
+        items = [item for m in batch.messages
+                 if (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
                  and (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
         media = await x.media_stage.process(chat, items) if items else {}
@@ -387,7 +388,7 @@ class ChatExport:
                 topic = topic_of(m)
                 if isinstance(getattr(m, "action", None), types.MessageActionTopicCreate):
                     self.topic_dirs.setdefault(topic, topic_dir_name(m.action.title, topic))
-                if not self._in_export(m, wanted):
+                if not self._in_export(topic, m.id, wanted):
                     continue
                 topic_last[topic] = m.id
                 tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
@@ -429,11 +430,10 @@ class ChatExport:
         return PreparedBatch(job=job, headers=headers, rows=rows, topic_last=topic_last, media_records=records,
                              last_id=batch.messages[-1].id, fetched=len(batch.messages))
 
-    def _in_export(self, message, wanted: tuple[int, ...] | None) -> bool:
+    def _in_export(self, topic: int, msg_id: int, wanted: tuple[int, ...] | None) -> bool:
         """A forum message goes in a note when its topic is chosen (or all are) and it is past that topic's
         last written id."""
-        topic = topic_of(message)
-        return (not wanted or topic in wanted) and message.id > self.topic_last.get(topic, 0)
+        return (not wanted or topic in wanted) and msg_id > self.topic_last.get(topic, 0)
 
     @staticmethod
     async def _settled(commits: deque[asyncio.Task]) -> None:

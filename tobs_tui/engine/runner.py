@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime
 import logging
 import math
@@ -17,7 +18,6 @@ import time
 import zoneinfo
 from collections import deque
 from collections.abc import Callable, Coroutine
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
