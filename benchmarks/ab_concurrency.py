@@ -20,12 +20,16 @@ from pathlib import Path
 from benchmarks.harness import Row, Samples, emulator, export_all, fresh_dir, ratio_row, run_rounds, spread_text
 from tobs_tui.config import Settings
 from tobs_tui.emulator.profiles import HISTORY_PAGE, get_profile
-from tobs_tui.engine.source import TelegramSource
+from tobs_tui.engine import TelegramSource
 
 SECTION = "5. Adaptive concurrency vs one request at a time"
 SYSTEM = "6. Whole system"
-ROWS = ("concurrency.rate_vs_one", "concurrency.adaptive_of_ceiling", "concurrency.one_of_ceiling",
-        "system.realistic_of_ceiling")
+ROWS = (
+    "concurrency.rate_vs_one",
+    "concurrency.adaptive_of_ceiling",
+    "concurrency.one_of_ceiling",
+    "system.realistic_of_ceiling",
+)
 
 
 def ceiling_seconds(profile: str, messages: int) -> float:
@@ -44,12 +48,16 @@ def export_of_ceiling(messages: int, work: Path, cap: int) -> dict[str, float]:
     # A fresh emulator each run: its token buckets start full, as the ceiling assumes, whichever side ran before.
     with emulator("realistic", chats) as emu:
         r = export_all(emu, fresh_dir(work, f"conc-{cap}-"), max_concurrent_requests=cap)
-    return {"seconds": r.seconds, "rate": r.rate, "of_ceiling": ceiling / r.seconds,
-            "flood_waits": r.snapshot.flood_waits}
+    return {
+        "seconds": r.seconds,
+        "rate": r.rate,
+        "of_ceiling": ceiling / r.seconds,
+        "flood_waits": r.snapshot.flood_waits,
+    }
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    messages = 2_000 if quick else 5_000   # past the 30-page burst: 10 s at the `realistic` pace of 2 pages/s
+    messages = 2_000 if quick else 5_000  # past the 30-page burst: 10 s at the `realistic` pace of 2 pages/s
     rounds = 1 if quick else 3
     adaptive_cap = Settings().export.max_concurrent_requests
     ceiling = ceiling_seconds("realistic", messages)
@@ -64,36 +72,81 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
 def rows(s: Samples, messages: int, ceiling: float, cap: int) -> list[Row]:
     p = get_profile("realistic")
     rate, burst = p.bucket("GetHistoryRequest")
-    how = (f"{messages:,} messages on `realistic` (getHistory {rate:g}/s, burst {burst:g}, {p.latency_ms:g} ms "
-           f"± {p.jitter_ms:g}): ceiling {ceiling:.1f} s = {messages / ceiling:,.0f} msg/s")
-    floods = (f"FloodWaits: adaptive {spread_text(s.of('adaptive', 'flood_waits'), '{:.0f}')}, one at a time "
-              f"{spread_text(s.of('one', 'flood_waits'), '{:.0f}')}")
+    how = (
+        f"{messages:,} messages on `realistic` (getHistory {rate:g}/s, burst {burst:g}, {p.latency_ms:g} ms "
+        f"± {p.jitter_ms:g}): ceiling {ceiling:.1f} s = {messages / ceiling:,.0f} msg/s"
+    )
+    floods = (
+        f"FloodWaits: adaptive {spread_text(s.of('adaptive', 'flood_waits'), '{:.0f}')}, one at a time "
+        f"{spread_text(s.of('one', 'flood_waits'), '{:.0f}')}"
+    )
     return [
-        ratio_row("concurrency.rate_vs_one", SECTION, f"Export rate, adaptive (cap {cap}) / one at a time", s,
-                  "rate", "adaptive", "one", better="higher", note=f"A/B values in msg/s; {how}.", fmt="{:,.0f}"),
-        _of_ceiling("concurrency.adaptive_of_ceiling", SECTION, "Export rate / rate-limit ceiling, adaptive", s,
-                    "adaptive", floods),
-        _of_ceiling("concurrency.one_of_ceiling", SECTION, "Export rate / rate-limit ceiling, one request at a "
-                    "time", s, "one", ""),
-        _of_ceiling("system.realistic_of_ceiling", SYSTEM, "`realistic` export rate / rate-limit ceiling (the "
-                    "adaptive runs of section 5)", s, "adaptive", floods, goal=True),
+        ratio_row(
+            "concurrency.rate_vs_one",
+            SECTION,
+            f"Export rate, adaptive (cap {cap}) / one at a time",
+            s,
+            "rate",
+            "adaptive",
+            "one",
+            better="higher",
+            note=f"A/B values in msg/s; {how}.",
+            fmt="{:,.0f}",
+        ),
+        _of_ceiling(
+            "concurrency.adaptive_of_ceiling",
+            SECTION,
+            "Export rate / rate-limit ceiling, adaptive",
+            s,
+            "adaptive",
+            floods,
+        ),
+        _of_ceiling(
+            "concurrency.one_of_ceiling",
+            SECTION,
+            "Export rate / rate-limit ceiling, one request at a time",
+            s,
+            "one",
+            "",
+        ),
+        _of_ceiling(
+            "system.realistic_of_ceiling",
+            SYSTEM,
+            "`realistic` export rate / rate-limit ceiling (the adaptive runs of section 5)",
+            s,
+            "adaptive",
+            floods,
+            goal=True,
+        ),
     ]
 
 
 def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note: str, goal: bool = False) -> Row:
     values = s.of(variant, "of_ceiling")
     value = statistics.median(values)
-    return Row(id=id, section=section, name=name, value=value, unit="x", a=spread_text(values, "{:.3f}"),
-               goal=">= 0.9" if goal else "", met=value >= 0.9 if goal else None, note=note,
-               spread=(min(values), max(values)))
+    return Row(
+        id=id,
+        section=section,
+        name=name,
+        value=value,
+        unit="x",
+        a=spread_text(values, "{:.3f}"),
+        goal=">= 0.9" if goal else "",
+        met=value >= 0.9 if goal else None,
+        note=note,
+        spread=(min(values), max(values)),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The adaptive export's rate over the `realistic` ceiling.")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--timeline", action="store_true",
-                        help="print every request: sent and answered (s from the first), outcome, in-flight limit")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print every request: sent and answered (s from the first), outcome, in-flight limit",
+    )
     args = parser.parse_args(argv)
     cap = Settings().export.max_concurrent_requests
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
@@ -102,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                 r = export_of_ceiling(args.messages, Path(tmp), cap)
             for sent, answered, method, outcome, limit in requests:
                 print(f"{sent:7.3f} {answered:7.3f}  {method:<20} {outcome:<16} limit {limit}")
-            print(json.dumps({"messages": args.messages, "ceiling_s": ceiling_seconds("realistic", args.messages),
-                              **{k: round(v, 3) for k, v in r.items()}}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "messages": args.messages,
+                        "ceiling_s": ceiling_seconds("realistic", args.messages),
+                        **{k: round(v, 3) for k, v in r.items()},
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 
@@ -127,8 +188,9 @@ def _timeline(on: bool) -> Iterator[list[tuple[float, float, str, str, int]]]:
             outcome = type(e).__name__
             raise
         finally:
-            requests.append((sent - t0[0], time.perf_counter() - t0[0], type(wire).__name__, outcome,
-                             source.limit.limit))
+            requests.append(
+                (sent - t0[0], time.perf_counter() - t0[0], type(wire).__name__, outcome, source.limit.limit)
+            )
 
     TelegramSource._send = timed
     try:

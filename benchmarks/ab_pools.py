@@ -11,19 +11,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.harness import (
-    Row, Samples, emulator, export_all, fresh_dir, percentile, ratio_row, run_rounds, spread_text)
-from tobs_tui.engine.pools import DualPool, TaskPriority, split_threads
-from tobs_tui.engine.runner import EngineRunner
+    Row,
+    Samples,
+    emulator,
+    export_all,
+    fresh_dir,
+    percentile,
+    ratio_row,
+    run_rounds,
+    spread_text,
+)
+from tobs_tui.config import split_threads
+from tobs_tui.engine import DualPool, EngineRunner, TaskPriority
 
 SECTION = "1. Dual pools vs one FIFO pool"
 ROWS = ("pools.high_wait_p95", "pools.high_wait_p99", "pools.export_time", "pools.postprocess_done")
 
-TOTAL_THREADS = 4            # the auto size on this 2-core machine: max(4, int(2 x 1.5))
-BURST_EVERY_S = 0.5          # post-processing arrives in bursts: a batch's files finish downloading together
-HASHES = 6                   # per burst: SHA-256 of a finished file (NORMAL, as the media stage submits it)
+TOTAL_THREADS = 4  # the auto size on this 2-core machine: max(4, int(2 x 1.5))
+BURST_EVERY_S = 0.5  # post-processing arrives in bursts: a batch's files finish downloading together
+HASHES = 6  # per burst: SHA-256 of a finished file (NORMAL, as the media stage submits it)
 HASH_BYTES = 4 * 1024 * 1024
-THUMBNAILS = 4               # per burst: a video thumbnail (LOW, as the media stage submits it) ...
-THUMBNAIL_WAIT_S = 0.08      # ... whose worker waits this long on the ffmpeg child (ffmpeg is not on this machine)
+THUMBNAILS = 4  # per burst: a video thumbnail (LOW, as the media stage submits it) ...
+THUMBNAIL_WAIT_S = 0.08  # ... whose worker waits this long on the ffmpeg child (ffmpeg is not on this machine)
 
 
 class TimedPool(DualPool):
@@ -67,11 +76,11 @@ class PostProcessing:
         self._thread = threading.Thread(target=self._feed, name="bench-postprocess", daemon=True)
 
     def _hash(self) -> None:
-        hashlib.sha256(self._data).digest()     # releases the GIL, as hashing a file does
+        hashlib.sha256(self._data).digest()  # releases the GIL, as hashing a file does
         self._count()
 
     def _thumbnail(self) -> None:
-        time.sleep(THUMBNAIL_WAIT_S)            # stands in for waiting on `ffmpeg` in a child process
+        time.sleep(THUMBNAIL_WAIT_S)  # stands in for waiting on `ffmpeg` in a child process
         self._count()
 
     def _count(self) -> None:
@@ -98,8 +107,10 @@ class PostProcessing:
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     messages = 3_000 if quick else 8_000
     rounds = 1 if quick else 5
-    chats = [{"kind": "supergroup", "title": "Pools", "messages": messages, "media": 0.2},
-             {"kind": "channel", "title": "Pools channel", "messages": messages // 4, "media": 0.3}]
+    chats = [
+        {"kind": "supergroup", "title": "Pools", "messages": messages, "media": 0.2},
+        {"kind": "channel", "title": "Pools channel", "messages": messages // 4, "media": 0.3},
+    ]
     critical, standard = split_threads(TOTAL_THREADS)
     loads: dict[str, PostProcessing] = {}
 
@@ -111,42 +122,92 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
                 loads[name] = PostProcessing(pool)
                 return loads[name].start()
 
-            result = export_all(emu, fresh_dir(work, f"pools-{name}-"), pools=pool, during=during,
-                                max_threads=TOTAL_THREADS)
+            result = export_all(
+                emu, fresh_dir(work, f"pools-{name}-"), pools=pool, during=during, max_threads=TOTAL_THREADS
+            )
             waits = pool.high_waits
             load = loads[name]
-            return {"export_s": result.seconds, "high_p95_ms": percentile(waits, 0.95) * 1000,
-                    "high_p99_ms": percentile(waits, 0.99) * 1000,
-                    "high_p50_ms": percentile(waits, 0.5) * 1000, "high_tasks": len(waits),
-                    "postprocess_per_s": load.done / result.seconds, "messages": result.messages}
+            return {
+                "export_s": result.seconds,
+                "high_p95_ms": percentile(waits, 0.95) * 1000,
+                "high_p99_ms": percentile(waits, 0.99) * 1000,
+                "high_p50_ms": percentile(waits, 0.5) * 1000,
+                "high_tasks": len(waits),
+                "postprocess_per_s": load.done / result.seconds,
+                "messages": result.messages,
+            }
+
         return one
 
     with emulator("lan", chats) as emu:
-        samples = run_rounds({
-            "dual": variant("dual", lambda: TimedPool(critical, standard)),
-            "fifo": variant("fifo", lambda: TimedPool.fifo(TOTAL_THREADS)),
-        }, rounds, progress)
+        samples = run_rounds(
+            {
+                "dual": variant("dual", lambda: TimedPool(critical, standard)),
+                "fifo": variant("fifo", lambda: TimedPool.fifo(TOTAL_THREADS)),
+            },
+            rounds,
+            progress,
+        )
     return rows(samples, critical, standard)
 
 
 def rows(s: Samples, critical: int, standard: int) -> list[Row]:
     layout = f"dual {critical}+{standard} vs FIFO {critical + standard}"
-    load = (f"every {BURST_EVERY_S:g} s {HASHES} SHA-256 of {HASH_BYTES >> 20} MiB (NORMAL) and {THUMBNAILS} "
-            f"thumbnail jobs blocking {THUMBNAIL_WAIT_S * 1000:.0f} ms on a child process (LOW)")
+    load = (
+        f"every {BURST_EVERY_S:g} s {HASHES} SHA-256 of {HASH_BYTES >> 20} MiB (NORMAL) and {THUMBNAILS} "
+        f"thumbnail jobs blocking {THUMBNAIL_WAIT_S * 1000:.0f} ms on a child process (LOW)"
+    )
     high = s.of("dual", "high_tasks")
     return [
-        ratio_row("pools.high_wait_p95", SECTION, f"HIGH-task queue wait p95, dual / FIFO ({layout})", s,
-                  "high_p95_ms", "dual", "fifo", better="lower", estimate="HIGH never waits behind NORMAL/LOW",
-                  note=f"A/B values in ms; {spread_text(high, '{:.0f}')} HIGH tasks per export; load: {load}.",
-                  fmt="{:.2f}"),
-        ratio_row("pools.high_wait_p99", SECTION, "HIGH-task queue wait p99, dual / FIFO", s, "high_p99_ms", "dual",
-                  "fifo", better="lower", note="A/B values in ms: the tail, where a burst of post-processing "
-                  "sits ahead of a write in the FIFO queue.", fmt="{:.2f}"),
-        ratio_row("pools.export_time", SECTION, "Total export time under post-processing load, dual / FIFO", s,
-                  "export_s", "dual", "fifo", better="lower", estimate="2–5 % faster (ratio 0.95–0.98)",
-                  note="A/B values in s.", fmt="{:.2f}"),
-        ratio_row("pools.postprocess_done", SECTION, "Post-processing tasks completed per second, dual / FIFO", s,
-                  "postprocess_per_s", "dual", "fifo", better="higher",
-                  note="the price of isolation: the standard pool has fewer threads for NORMAL work.",
-                  fmt="{:.1f}"),
+        ratio_row(
+            "pools.high_wait_p95",
+            SECTION,
+            f"HIGH-task queue wait p95, dual / FIFO ({layout})",
+            s,
+            "high_p95_ms",
+            "dual",
+            "fifo",
+            better="lower",
+            estimate="HIGH never waits behind NORMAL/LOW",
+            note=f"A/B values in ms; {spread_text(high, '{:.0f}')} HIGH tasks per export; load: {load}.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.high_wait_p99",
+            SECTION,
+            "HIGH-task queue wait p99, dual / FIFO",
+            s,
+            "high_p99_ms",
+            "dual",
+            "fifo",
+            better="lower",
+            note="A/B values in ms: the tail, where a burst of post-processing "
+            "sits ahead of a write in the FIFO queue.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.export_time",
+            SECTION,
+            "Total export time under post-processing load, dual / FIFO",
+            s,
+            "export_s",
+            "dual",
+            "fifo",
+            better="lower",
+            estimate="2–5 % faster (ratio 0.95–0.98)",
+            note="A/B values in s.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.postprocess_done",
+            SECTION,
+            "Post-processing tasks completed per second, dual / FIFO",
+            s,
+            "postprocess_per_s",
+            "dual",
+            "fifo",
+            better="higher",
+            note="the price of isolation: the standard pool has fewer threads for NORMAL work.",
+            fmt="{:.1f}",
+        ),
     ]

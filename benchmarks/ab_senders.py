@@ -11,20 +11,23 @@ from pathlib import Path
 from telethon import utils
 
 from benchmarks.harness import Row, Samples, emulator, ratio_row, spread_text
-from tobs_tui.engine.backoff import FloodWaitPolicy
-from tobs_tui.engine.client import build_client
-from tobs_tui.engine.concurrency import AdaptiveLimit
-from tobs_tui.engine.senders import SenderPreloader, display_name
-from tobs_tui.engine.source import TelegramSource
-from tobs_tui.engine.throttle import ThrottleDetector
-from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import (
+    AdaptiveLimit,
+    FloodWaitPolicy,
+    SenderPreloader,
+    TelegramSource,
+    ThrottleDetector,
+    build_client,
+    display_name,
+)
 
 SECTION = "3. Sender preload vs per-message lookup"
 ROWS = ("senders.lookups", "senders.network_calls", "senders.batch_time", "senders.batch_time_uncached")
 
 BATCH = 500
-MEMBERS = 49          # plus our own account: 50 possible senders
-NOT_CARRIED = 10      # senders whose entities the batch does not carry
+MEMBERS = 49  # plus our own account: 50 possible senders
+NOT_CARRIED = 10  # senders whose entities the batch does not carry
 
 
 class Bench:
@@ -36,15 +39,14 @@ class Bench:
         self.entities = entities
 
     async def preload(self) -> tuple[list[str], dict[str, float]]:
-        preloader = SenderPreloader(self.source.resolve_users)   # a cold cache: the batch's first sight
+        preloader = SenderPreloader(self.source.resolve_users)  # a cold cache: the batch's first sight
         calls = self.source.requests
         started = time.perf_counter()
         await preloader.preload(self.messages, self.entities)
         names = [preloader.name_of(m) for m in self.messages]
         seconds = time.perf_counter() - started
         stats = preloader.stats()
-        return names, {"seconds": seconds, "lookups": stats["lookups"],
-                       "network_calls": self.source.requests - calls}
+        return names, {"seconds": seconds, "lookups": stats["lookups"], "network_calls": self.source.requests - calls}
 
     async def per_message(self, *, cache: bool) -> tuple[list[str], dict[str, float]]:
         """Name each message's sender when it is rendered: from the batch's entities, else (with `cache`) a
@@ -75,9 +77,15 @@ class Bench:
 
 
 async def _prepare(session: str) -> tuple[TelegramSource, Bench]:
-    client = build_client(session, EMULATOR_API_ID, EMULATOR_API_HASH)
-    source = TelegramSource(client, throttle=ThrottleDetector(), policy=FloodWaitPolicy(), limit=AdaptiveLimit(8),
-                            timeout_s=30, emit=lambda *a, **k: None)
+    client = build_client(session, DEMO_API_ID, DEMO_API_HASH)
+    source = TelegramSource(
+        client,
+        throttle=ThrottleDetector(),
+        policy=FloodWaitPolicy(),
+        limit=AdaptiveLimit(8),
+        timeout_s=30,
+        emit=lambda *a, **k: None,
+    )
     await client.connect()
     chat = (await source.dialogs())[0]
     messages: list = []
@@ -89,7 +97,7 @@ async def _prepare(session: str) -> tuple[TelegramSource, Bench]:
         entities.update(batch.entities)
         after = batch.messages[-1].id
     messages = messages[:BATCH]
-    source.remember(entities)     # the access hashes a real run learnt from earlier batches
+    source.remember(entities)  # the access hashes a real run learnt from earlier batches
     senders = sorted({m.sender_id for m in messages if m.sender_id is not None})
     dropped = [s for s in senders if s > 0 and utils.resolve_id(s)[0] >= 1000][:NOT_CARRIED]
     carried = {pid: e for pid, e in entities.items() if pid not in dropped}
@@ -99,8 +107,15 @@ async def _prepare(session: str) -> tuple[TelegramSource, Bench]:
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     profile = "lan" if quick else "realistic"
     rounds = 1 if quick else 3
-    chats = [{"kind": "supergroup", "title": "Senders", "messages": BATCH + 100, "media": 0.0,
-              "members": list(range(1000, 1000 + MEMBERS))}]
+    chats = [
+        {
+            "kind": "supergroup",
+            "title": "Senders",
+            "messages": BATCH + 100,
+            "media": 0.0,
+            "members": list(range(1000, 1000 + MEMBERS)),
+        }
+    ]
     with emulator(profile, chats) as emu:
         return asyncio.run(_run(emu.session_string, profile, rounds, progress))
 
@@ -114,11 +129,14 @@ async def _run(session: str, profile: str, rounds: int, progress: Callable[[str]
 
         # The rounds alternate order as harness.run_rounds does, here on one loop and one connection.
         samples = Samples()
-        ways = {"preload": bench.preload, "per_message": lambda: bench.per_message(cache=True),
-                "uncached": lambda: bench.per_message(cache=False)}
+        ways = {
+            "preload": bench.preload,
+            "per_message": lambda: bench.per_message(cache=True),
+            "uncached": lambda: bench.per_message(cache=False),
+        }
         names_order = list(ways)
         for r in range(rounds):
-            for name in (names_order if r % 2 == 0 else names_order[::-1]):
+            for name in names_order if r % 2 == 0 else names_order[::-1]:
                 progress(f"round {r + 1}/{rounds}: {name}")
                 names, metrics = await ways[name]()
                 if reference is None:
@@ -132,26 +150,61 @@ async def _run(session: str, profile: str, rounds: int, progress: Callable[[str]
 
 
 def rows(s: Samples, profile: str, unique: int, missing: int) -> list[Row]:
-    setup = (f"{BATCH} messages, {unique} senders, {missing} not carried by the batch; emulator profile "
-             f"`{profile}`")
+    setup = f"{BATCH} messages, {unique} senders, {missing} not carried by the batch; emulator profile `{profile}`"
     ms = "{:.1f}"
     return [
-        ratio_row("senders.lookups", SECTION, "Sender lookups per batch, preload / per-message", s, "lookups",
-                  "preload", "per_message", better="lower", estimate="500 messages / 50 senders → 50 lookups",
-                  note=setup + ".", fmt="{:.0f}"),
-        ratio_row("senders.network_calls", SECTION, "Network calls per batch, preload / per-message (cached)", s,
-                  "network_calls", "preload", "per_message", better="lower",
-                  estimate="at most one batched call", note=f"uncached per-message: "
-                  f"{spread_text(s.of('uncached', 'network_calls'), '{:.0f}')} calls.", fmt="{:.0f}"),
-        _ms_row("senders.batch_time", "Time to name a batch's senders, preload / per-message (cached)", s,
-                "per_message", ms),
-        _ms_row("senders.batch_time_uncached", "Time to name a batch's senders, preload / per-message "
-                "(uncached, like message.get_sender())", s, "uncached", ms),
+        ratio_row(
+            "senders.lookups",
+            SECTION,
+            "Sender lookups per batch, preload / per-message",
+            s,
+            "lookups",
+            "preload",
+            "per_message",
+            better="lower",
+            estimate="500 messages / 50 senders → 50 lookups",
+            note=setup + ".",
+            fmt="{:.0f}",
+        ),
+        ratio_row(
+            "senders.network_calls",
+            SECTION,
+            "Network calls per batch, preload / per-message (cached)",
+            s,
+            "network_calls",
+            "preload",
+            "per_message",
+            better="lower",
+            estimate="at most one batched call",
+            note=f"uncached per-message: {spread_text(s.of('uncached', 'network_calls'), '{:.0f}')} calls.",
+            fmt="{:.0f}",
+        ),
+        _ms_row(
+            "senders.batch_time", "Time to name a batch's senders, preload / per-message (cached)", s, "per_message", ms
+        ),
+        _ms_row(
+            "senders.batch_time_uncached",
+            "Time to name a batch's senders, preload / per-message (uncached, like message.get_sender())",
+            s,
+            "uncached",
+            ms,
+        ),
     ]
 
 
 def _ms_row(id: str, name: str, s: Samples, baseline: str, fmt: str) -> Row:
     for variant in ("preload", baseline):
         s.values[variant]["ms"] = [v * 1000 for v in s.of(variant, "seconds")]
-    return ratio_row(id, SECTION, name, s, "ms", "preload", baseline, better="lower",
-                     estimate="3–8 % of export time", note="A/B values in ms per 500-message batch.", fmt=fmt)
+    return ratio_row(
+        id,
+        SECTION,
+        name,
+        s,
+        "ms",
+        "preload",
+        baseline,
+        better="lower",
+        estimate="3–8 % of export time",
+        note="A/B values in ms per 500-message batch.",
+        fmt=fmt,
+    )

@@ -18,17 +18,24 @@ from pathlib import Path
 import psutil
 
 from benchmarks.harness import (
-    Row, bench_settings, children_cpu_s, emulator, export_all, fresh_dir, ratio_row, run_rounds,
+    Row,
+    bench_settings,
+    children_cpu_s,
+    emulator,
+    export_all,
+    fresh_dir,
+    ratio_row,
+    run_rounds,
 )
 from benchmarks.raw_telethon import raw_in_subprocess
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
-from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 
 SECTION = "6. Whole system"
 ROWS = ("system.lan_vs_raw", "system.lan_cpu_per_message", "system.peak_rss_1m")
 
 RSS_GOAL_MB = 300
-TIMEOUT_S = 1800      # run_all's limit for this module: the 1,000,000-message export runs at what a loaded machine gives
+TIMEOUT_S = 1800  # run_all's limit for this module: the 1,000,000-message export runs at what a loaded machine gives
 
 
 def our_cpu_s(exclude: int) -> float:
@@ -60,18 +67,39 @@ def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list
     if s.of("export", "messages") != s.of("raw", "messages"):
         raise AssertionError(f"the export and iter_messages saw different message counts: {s.values}")
     return [
-        ratio_row("system.lan_vs_raw", SECTION, "`lan` export rate / raw Telethon iter_messages rate", s, "rate",
-                  "export", "raw", goal=">= 0.7", met=lambda v: v >= 0.7, better="higher",
-                  note=f"A/B values in msg/s; {messages:,} messages (20 % with media, downloads off), Markdown + "
-                       "JSON, the emulator in its own process on the same 2 cores.", fmt="{:,.0f}"),
-        ratio_row("system.lan_cpu_per_message", SECTION, "Client CPU per message, export / raw iter_messages", s,
-                  "cpu_us", "export", "raw", better="lower",
-                  note="A/B values in µs of CPU per message (the export counts its render worker processes); "
-                       "unlike wall time, not distorted by other load on the machine.", fmt="{:.0f}"),
+        ratio_row(
+            "system.lan_vs_raw",
+            SECTION,
+            "`lan` export rate / raw Telethon iter_messages rate",
+            s,
+            "rate",
+            "export",
+            "raw",
+            goal=">= 0.7",
+            met=lambda v: v >= 0.7,
+            better="higher",
+            note=f"A/B values in msg/s; {messages:,} messages (20 % with media, downloads off), Markdown + "
+            "JSON, the emulator in its own process on the same 2 cores.",
+            fmt="{:,.0f}",
+        ),
+        ratio_row(
+            "system.lan_cpu_per_message",
+            SECTION,
+            "Client CPU per message, export / raw iter_messages",
+            s,
+            "cpu_us",
+            "export",
+            "raw",
+            better="lower",
+            note="A/B values in µs of CPU per message (the export counts its render worker processes); "
+            "unlike wall time, not distorted by other load on the machine.",
+            fmt="{:.0f}",
+        ),
     ]
 
 
 # -- peak RSS of a 1,000,000-message export, measured by the exporting process itself ----------------
+
 
 def _tree_rss_mb() -> tuple[float, float]:
     """(this process, this process + its children: the render workers) resident MB."""
@@ -92,26 +120,39 @@ def rss_child(session_file: Path, out: Path) -> dict:
     def on_snapshot(snap) -> None:
         samples.append((snap.messages_done, *_tree_rss_mb()))
 
-    runner = EngineRunner(bench_settings(out), session=session_file.read_text(encoding="ascii").strip(),
-                          api_id=EMULATOR_API_ID, api_hash=EMULATOR_API_HASH, on_snapshot=on_snapshot)
+    runner = EngineRunner(
+        bench_settings(out),
+        session=session_file.read_text(encoding="ascii").strip(),
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        on_snapshot=on_snapshot,
+    )
     runner.start()
     try:
         runner.connect().result(60)
         dialogs = runner.list_dialogs().result(60)
         before = _tree_rss_mb()
         started = time.perf_counter()
-        snap = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id, download_media=False)
-                                                             for d in dialogs))).result()
+        snap = runner.start_export(
+            ExportRequest(chats=tuple(ChatSelection(d.chat_id, download_media=False) for d in dialogs))
+        ).result()
         seconds = time.perf_counter() - started
-        workers = [_peak_mb(p.pid) for p in psutil.Process().children(recursive=True)]   # still alive here
+        workers = [_peak_mb(p.pid) for p in psutil.Process().children(recursive=True)]  # still alive here
     finally:
         runner.stop()
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so it would report the parent's
     # size at the fork (the benchmark process after its lan rounds: 130-140 MB) instead of this export's.
     peak = _peak_mb(os.getpid())
-    return {"state": snap.state.value, "messages": snap.messages_done, "seconds": seconds, "rss_before_mb": before,
-            "peak_rss_mb": peak, "worker_peaks_mb": workers,
-            "sampled_tree_mb": max((t for _, _, t in samples), default=0.0), "samples": samples}
+    return {
+        "state": snap.state.value,
+        "messages": snap.messages_done,
+        "seconds": seconds,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "worker_peaks_mb": workers,
+        "sampled_tree_mb": max((t for _, _, t in samples), default=0.0),
+        "samples": samples,
+    }
 
 
 def _peak_mb(pid: int) -> float:
@@ -130,9 +171,13 @@ def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
         session = work / "rss-session.txt"
         session.write_text(emu.session_string, encoding="ascii")
         progress(f"exporting {messages:,} messages in a child process")
-        child = subprocess.run([sys.executable, "-m", "benchmarks.ab_system", "rss", str(session),
-                                str(fresh_dir(work, "rss-"))], capture_output=True, text=True, check=False,
-                               cwd=Path(__file__).resolve().parent.parent)
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.ab_system", "rss", str(session), str(fresh_dir(work, "rss-"))],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
     if child.returncode != 0:
         raise RuntimeError(f"the RSS child failed ({child.returncode}):\n{child.stderr[-3000:]}")
     r = json.loads(child.stdout.strip().splitlines()[-1])
@@ -144,16 +189,23 @@ def peak_rss(quick: bool, work: Path, progress: Callable[[str], None]) -> Row:
     # lower one.
     peak = r["peak_rss_mb"] + sum(r["worker_peaks_mb"])
     own0, tree0 = r["rss_before_mb"]
-    return Row(id="system.peak_rss_1m", section=SECTION,
-               name=f"Peak RSS exporting {messages:,} messages (process + render workers, sum of their peaks)",
-               value=peak, unit="MB", goal=f"<= {RSS_GOAL_MB} MB", met=peak <= RSS_GOAL_MB,
-               a=f"process {r['peak_rss_mb']:.0f} MB + workers "
-                 + " + ".join(f"{w:.0f}" for w in r["worker_peaks_mb"]) + f" MB; sampled together at most "
-                 f"{r['sampled_tree_mb']:.0f} MB",
-               note=f"connected, before the export: {own0:.0f} MB ({tree0:.0f} MB with workers); at "
-                    + ", ".join(f"{q}: {own:.0f} MB ({tree:.0f})" for q, own, tree in points)
-                    + f" — flat means no growth with the message count; {messages / r['seconds']:,.0f} msg/s over "
-                      f"{r['seconds']:.0f} s (`lan`, downloads off, Markdown + JSON).")
+    return Row(
+        id="system.peak_rss_1m",
+        section=SECTION,
+        name=f"Peak RSS exporting {messages:,} messages (process + render workers, sum of their peaks)",
+        value=peak,
+        unit="MB",
+        goal=f"<= {RSS_GOAL_MB} MB",
+        met=peak <= RSS_GOAL_MB,
+        a=f"process {r['peak_rss_mb']:.0f} MB + workers "
+        + " + ".join(f"{w:.0f}" for w in r["worker_peaks_mb"])
+        + f" MB; sampled together at most "
+        f"{r['sampled_tree_mb']:.0f} MB",
+        note=f"connected, before the export: {own0:.0f} MB ({tree0:.0f} MB with workers); at "
+        + ", ".join(f"{q}: {own:.0f} MB ({tree:.0f})" for q, own, tree in points)
+        + f" — flat means no growth with the message count; {messages / r['seconds']:,.0f} msg/s over "
+        f"{r['seconds']:.0f} s (`lan`, downloads off, Markdown + JSON).",
+    )
 
 
 def _quarters(samples: list[list[float]], total: int) -> list[tuple[str, float, float]]:

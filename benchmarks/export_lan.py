@@ -26,7 +26,7 @@ import psutil
 from benchmarks.raw_telethon import raw_in_subprocess, world_file
 from tobs_tui.config import Settings
 from tobs_tui.emulator import start_subprocess
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -65,14 +65,13 @@ class RssSampler:
 
 def engine_rate(session: str, chat_id: int, out: Path, emulator: psutil.Process) -> dict:
     base = Settings()
-    settings = dataclasses.replace(
-        base, export=dataclasses.replace(base.export, output_dir=out, download_media=False))
+    settings = dataclasses.replace(base, export=dataclasses.replace(base.export, output_dir=out, download_media=False))
     runner = EngineRunner(settings, session=session, api_id=1, api_hash="0" * 32)
     runner.start()
     try:
         assert runner.connect().result(60)
         runner.list_dialogs().result(60)
-        time.sleep(2)   # let the render worker processes finish starting (a runner starts them once)
+        time.sleep(2)  # let the render worker processes finish starting (a runner starts them once)
         # The render worker processes; the emulator is a child of this process too, counted on its own.
         workers = [p for p in psutil.Process().children() if p.pid != emulator.pid]
         with RssSampler(runner) as sampler:
@@ -88,12 +87,18 @@ def engine_rate(session: str, chat_id: int, out: Path, emulator: psutil.Process)
     for frac in (0.25, 0.5, 0.75):
         at = [rss for done, rss in sampler.samples if done >= frac * final.messages_done]
         marks[f"rss_mb_at_{int(frac * 100)}pct"] = round(at[0] / 2**20, 1) if at else None
-    return {"messages": final.messages_done, "seconds": round(elapsed, 3),
-            "rate": round(final.messages_done / elapsed, 1), "state": final.state.value,
-            "flood_waits": final.flood_waits, "cpu_us_per_msg_main": round(cpu / final.messages_done * 1e6, 1),
-            "cpu_us_per_msg_render_workers": round(worker_cpu / final.messages_done * 1e6, 1),
-            "cpu_us_per_msg_emulator": round(emu_cpu / final.messages_done * 1e6, 1),
-            "peak_rss_mb_sampled": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1), **marks}
+    return {
+        "messages": final.messages_done,
+        "seconds": round(elapsed, 3),
+        "rate": round(final.messages_done / elapsed, 1),
+        "state": final.state.value,
+        "flood_waits": final.flood_waits,
+        "cpu_us_per_msg_main": round(cpu / final.messages_done * 1e6, 1),
+        "cpu_us_per_msg_render_workers": round(worker_cpu / final.messages_done * 1e6, 1),
+        "cpu_us_per_msg_emulator": round(emu_cpu / final.messages_done * 1e6, 1),
+        "peak_rss_mb_sampled": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1),
+        **marks,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,19 +115,34 @@ def main(argv: list[str] | None = None) -> int:
             raws, engines = [], []
             for i in range(args.repeat):
                 n, elapsed, cpu, emu_cpu = raw_rate(emu.session_string, chat_id, emulator)
-                raws.append({"messages": n, "seconds": round(elapsed, 3), "rate": round(n / elapsed, 1),
-                             "cpu_us_per_msg": round(cpu / n * 1e6, 1),
-                             "cpu_us_per_msg_emulator": round(emu_cpu / n * 1e6, 1)})
+                raws.append(
+                    {
+                        "messages": n,
+                        "seconds": round(elapsed, 3),
+                        "rate": round(n / elapsed, 1),
+                        "cpu_us_per_msg": round(cpu / n * 1e6, 1),
+                        "cpu_us_per_msg_emulator": round(emu_cpu / n * 1e6, 1),
+                    }
+                )
                 engines.append(engine_rate(emu.session_string, chat_id, tmpdir / f"vault{i}", emulator))
         finally:
             emu.stop()
     raw = max(r["rate"] for r in raws)
     eng = max(e["rate"] for e in engines)
-    print(json.dumps({
-        "benchmark": "export_lan", "python": sys.version.split()[0], "messages": args.messages,
-        "raw_telethon": raws, "engine": engines, "ratio": round(eng / raw, 3), "goal_ratio": 0.7,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "export_lan",
+                "python": sys.version.split()[0],
+                "messages": args.messages,
+                "raw_telethon": raws,
+                "engine": engines,
+                "ratio": round(eng / raw, 3),
+                "goal_ratio": 0.7,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -18,31 +18,38 @@ import tomli_w
 
 from tobs_tui.config import Settings
 from tobs_tui.emulator import EmulatorProcess, start_subprocess
-from tobs_tui.engine.backoff import BackoffPolicy
-from tobs_tui.engine.pools import DualPool, percentile as sorted_percentile
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
-from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, RunState
-from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import (
+    BackoffPolicy,
+    ChatSelection,
+    DualPool,
+    EngineEvent,
+    EngineRunner,
+    EngineSnapshot,
+    ExportRequest,
+    RunState,
+)
+from tobs_tui.engine import percentile as sorted_percentile
 
-WAIT_S = 600   # no single export in the suite may take longer; a hang fails the run instead of stalling it
+WAIT_S = 600  # no single export in the suite may take longer; a hang fails the run instead of stalling it
 
 
 @dataclass(frozen=True)
 class Row:
     """One line of the results table: a figure, what it is compared with, and its goal if it has one."""
 
-    id: str                      # stable key, e.g. "pools.high_wait_p95_ratio"
-    section: str                 # the numbered comparison it belongs to
-    name: str                    # what the figure is, in words
-    value: float | None          # None only when the figure cannot be measured on this machine (note says why)
-    unit: str                    # "x" for ratios, "ms", "MB/s", "MB", "%", "count"
-    a: str = ""                  # the mechanism's side: median (min-max) over the rounds
-    b: str = ""                  # the baseline's side
-    goal: str = ""               # e.g. ">= 0.7"
-    met: bool | None = None      # None when there is no goal
-    estimate: str = ""           # what the design notes guessed
+    id: str  # stable key, e.g. "pools.high_wait_p95_ratio"
+    section: str  # the numbered comparison it belongs to
+    name: str  # what the figure is, in words
+    value: float | None  # None only when the figure cannot be measured on this machine (note says why)
+    unit: str  # "x" for ratios, "ms", "MB/s", "MB", "%", "count"
+    a: str = ""  # the mechanism's side: median (min-max) over the rounds
+    b: str = ""  # the baseline's side
+    goal: str = ""  # e.g. ">= 0.7"
+    met: bool | None = None  # None when there is no goal
+    estimate: str = ""  # what the design notes guessed
     note: str = ""
-    spread: tuple[float, float] | None = None   # min and max of the per-round figure
+    spread: tuple[float, float] | None = None  # min and max of the per-round figure
 
 
 @dataclass
@@ -66,18 +73,21 @@ class Samples:
 
     def paired_ratio(self, metric: str, top: str, bottom: str) -> list[float]:
         """top/bottom round by round: both sides of a round saw the same machine load."""
-        return [t / b if b else float("inf") if t else 1.0
-                for t, b in zip(self.of(top, metric), self.of(bottom, metric), strict=True)]
+        return [
+            t / b if b else float("inf") if t else 1.0
+            for t, b in zip(self.of(top, metric), self.of(bottom, metric), strict=True)
+        ]
 
 
-def run_rounds(variants: dict[str, Callable[[], dict[str, float]]], rounds: int,
-               progress: Callable[[str], None] | None = None) -> Samples:
+def run_rounds(
+    variants: dict[str, Callable[[], dict[str, float]]], rounds: int, progress: Callable[[str], None] | None = None
+) -> Samples:
     """Run every variant once per round, the order reversed every other round (A B, B A, A B ...), so drift
     in the machine's load and warm caches favour neither side."""
     samples = Samples()
     names = list(variants)
     for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in names if r % 2 == 0 else names[::-1]:
             if progress is not None:
                 progress(f"round {r + 1}/{rounds}: {name}")
             samples.add(name, variants[name]())
@@ -95,7 +105,7 @@ def children_cpu_s(exclude: int) -> float:
     for child in psutil.Process().children(recursive=True):
         if child.pid == exclude:
             continue
-        with contextlib.suppress(psutil.Error):   # a child that just ended has nothing more to count
+        with contextlib.suppress(psutil.Error):  # a child that just ended has nothing more to count
             t = child.cpu_times()
             total += t.user + t.system
     return total
@@ -109,25 +119,56 @@ def spread_text(values: Sequence[float], fmt: str = "{:.3g}") -> str:
     return f"{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
-def ratio_row(id: str, section: str, name: str, samples: Samples, metric: str, top: str, bottom: str, *,
-              unit: str = "x", goal: str = "", better: str = "", estimate: str = "", note: str = "",
-              fmt: str = "{:.3g}", met: Callable[[float], bool] | None = None) -> Row:
+def ratio_row(
+    id: str,
+    section: str,
+    name: str,
+    samples: Samples,
+    metric: str,
+    top: str,
+    bottom: str,
+    *,
+    unit: str = "x",
+    goal: str = "",
+    better: str = "",
+    estimate: str = "",
+    note: str = "",
+    fmt: str = "{:.3g}",
+    met: Callable[[float], bool] | None = None,
+) -> Row:
     """A row whose figure is the median of the per-round ratio top/bottom of one metric."""
     ratios = samples.paired_ratio(metric, top, bottom)
     value = statistics.median(ratios)
     text = f"{note} " if note else ""
     if better:
         text += f"({better} is better)"
-    return Row(id=id, section=section, name=name, value=value, unit=unit,
-               a=spread_text(samples.of(top, metric), fmt), b=spread_text(samples.of(bottom, metric), fmt),
-               goal=goal, met=met(value) if met else None, estimate=estimate, note=text.strip(),
-               spread=(min(ratios), max(ratios)))
+    return Row(
+        id=id,
+        section=section,
+        name=name,
+        value=value,
+        unit=unit,
+        a=spread_text(samples.of(top, metric), fmt),
+        b=spread_text(samples.of(bottom, metric), fmt),
+        goal=goal,
+        met=met(value) if met else None,
+        estimate=estimate,
+        note=text.strip(),
+        spread=(min(ratios), max(ratios)),
+    )
 
 
 # -- the emulator, in its own process -------------------------------------------------------------
 
-def world_file(directory: Path, chats: list[dict[str, Any]], *, seed: int = 7, generated_users: int = 60,
-               max_file_size: int | None = None) -> Path:
+
+def world_file(
+    directory: Path,
+    chats: list[dict[str, Any]],
+    *,
+    seed: int = 7,
+    generated_users: int = 60,
+    max_file_size: int | None = None,
+) -> Path:
     """A world file (docs/WORLD.md) with exactly these chats, so each benchmark knows what it exports."""
     data: dict[str, Any] = {"seed": seed, "generated_users": generated_users, "chats": chats}
     if max_file_size is not None:
@@ -150,8 +191,10 @@ def emulator(profile: str, chats: list[dict[str, Any]], **world: Any) -> Iterato
 
 # -- exports through the real engine --------------------------------------------------------------
 
-def bench_settings(out: Path, *, max_threads: int = 0, media_workers: int = 0, parts_per_file: int | None = None,
-                   **export: Any) -> Settings:
+
+def bench_settings(
+    out: Path, *, max_threads: int = 0, media_workers: int = 0, parts_per_file: int | None = None, **export: Any
+) -> Settings:
     """The default settings (media downloads off unless asked) with the export going to `out`."""
     base = Settings()
     export.setdefault("download_media", False)
@@ -178,16 +221,30 @@ class ExportResult:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
-def export_all(emu: EmulatorProcess, out: Path, *, pools: DualPool | None = None,
-               policy: BackoffPolicy | None = None, during: Callable[[EngineRunner], Callable[[], None]] | None
-               = None, before: Callable[[], None] | None = None, **settings: Any) -> ExportResult:
+def export_all(
+    emu: EmulatorProcess,
+    out: Path,
+    *,
+    pools: DualPool | None = None,
+    policy: BackoffPolicy | None = None,
+    during: Callable[[EngineRunner], Callable[[], None]] | None = None,
+    before: Callable[[], None] | None = None,
+    **settings: Any,
+) -> ExportResult:
     """Export every dialog of the emulator's world into `out` with a fresh EngineRunner; the clock runs from
     start_export to its result (connecting and listing dialogs are not timed). `before()` runs just before
     the export starts (e.g. to wait for a phase of the server's behaviour); `during(runner)` may start
     extra load once the runner exists and returns the function that stops it."""
     events: list[EngineEvent] = []
-    runner = EngineRunner(bench_settings(out, **settings), session=emu.session_string, api_id=EMULATOR_API_ID,
-                          api_hash=EMULATOR_API_HASH, on_event=events.append, pools=pools, policy=policy)
+    runner = EngineRunner(
+        bench_settings(out, **settings),
+        session=emu.session_string,
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        on_event=events.append,
+        pools=pools,
+        policy=policy,
+    )
     stop_load: Callable[[], None] | None = None
     try:
         runner.start()

@@ -8,7 +8,7 @@ Prints one JSON line; messages_per_s is the best of the repeats, the cpu fields 
 
 The export benchmarks measure their baseline with `raw_in_subprocess` against their own emulator: this file run
 in a fresh interpreter that never imports the engine, so the baseline is Telethon as it ships (the engine
-changes how this process decodes history replies, see engine/source.py and engine/tlreader.py).
+changes how this process decodes history replies, see engine/telegram/source.py and engine/telegram/tlreader.py).
 """
 
 from __future__ import annotations
@@ -34,8 +34,13 @@ from tobs_tui.emulator import start_subprocess
 def world_file(directory: Path, messages: int) -> Path:
     path = directory / "world.json"
     path.write_text(
-        json.dumps({"seed": 7, "generated_users": 40, "chats": [
-            {"kind": "supergroup", "title": "Large", "messages": messages, "media": 0.1}]}),
+        json.dumps(
+            {
+                "seed": 7,
+                "generated_users": 40,
+                "chats": [{"kind": "supergroup", "title": "Large", "messages": messages, "media": 0.1}],
+            }
+        ),
         encoding="utf-8",
     )
     return path
@@ -80,14 +85,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", default="lan")
-    parser.add_argument("--session-stdin", action="store_true",
-                        help="read an emulator session from stdin and iterate over that emulator instead of starting one")
+    parser.add_argument(
+        "--session-stdin",
+        action="store_true",
+        help="read an emulator session from stdin and iterate over that emulator instead of starting one",
+    )
     parser.add_argument("--chat-id", type=int, help="with --session-stdin: the chat to iterate (default: the first)")
     args = parser.parse_args(argv)
     if args.session_stdin:
         count, times, client_cpu = asyncio.run(iterate(sys.stdin.read().strip(), args.repeat, args.chat_id))
-        print(json.dumps({"messages": count, "seconds": [round(t, 4) for t in times],
-                          "client_cpu_s": round(client_cpu / args.repeat, 4)}))
+        print(
+            json.dumps(
+                {
+                    "messages": count,
+                    "seconds": [round(t, 4) for t in times],
+                    "client_cpu_s": round(client_cpu / args.repeat, 4),
+                }
+            )
+        )
         return 0
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         handle = start_subprocess(profile=args.profile, world_path=world_file(Path(tmp), args.messages))
@@ -99,18 +114,22 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             handle.stop()
     best = min(times)
-    print(json.dumps({
-        "benchmark": "raw_telethon_iter_messages",
-        "profile": args.profile,
-        "messages": count,
-        "seconds": [round(t, 3) for t in times],
-        "messages_per_s": round(count / best),
-        # CPU seconds per repeat: on a loaded machine these say more than wall time does.
-        "client_cpu_s": round(client_cpu / args.repeat, 3),
-        "server_cpu_s": round(server_cpu / args.repeat, 3),
-        "python": platform.python_version(),
-        "telethon": telethon.__version__,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "raw_telethon_iter_messages",
+                "profile": args.profile,
+                "messages": count,
+                "seconds": [round(t, 3) for t in times],
+                "messages_per_s": round(count / best),
+                # CPU seconds per repeat: on a loaded machine these say more than wall time does.
+                "client_cpu_s": round(client_cpu / args.repeat, 3),
+                "server_cpu_s": round(server_cpu / args.repeat, 3),
+                "python": platform.python_version(),
+                "telethon": telethon.__version__,
+            }
+        )
+    )
     return 0 if count == args.messages else 1
 
 

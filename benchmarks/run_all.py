@@ -27,10 +27,19 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Run in this order: the cheap A/Bs first, the long whole-system runs (1,000,000 messages) last.
-MODULES = ("ab_senders", "ab_pools", "ab_concurrency", "ab_backoff", "ab_media_workers", "ab_media", "tui_cpu", "ab_system")
+MODULES = (
+    "ab_senders",
+    "ab_pools",
+    "ab_concurrency",
+    "ab_backoff",
+    "ab_media_workers",
+    "ab_media",
+    "tui_cpu",
+    "ab_system",
+)
 
 
-TIMEOUT_S = 600          # per module in the full run (a module may set its own TIMEOUT_S)
+TIMEOUT_S = 600  # per module in the full run (a module may set its own TIMEOUT_S)
 QUICK_TIMEOUT_S = 180
 
 
@@ -55,8 +64,9 @@ def run_isolated(name: str, quick: bool, work: Path) -> tuple[list[dict], str | 
     limit = QUICK_TIMEOUT_S if quick else getattr(module, "TIMEOUT_S", TIMEOUT_S)
     out = work / f"{name}.rows.json"
     cmd = [sys.executable, "-m", "benchmarks.run_all", "--module", name, "--rows-out", str(out)]
-    child = subprocess.Popen(cmd + (["--quick"] if quick else []), cwd=Path(__file__).resolve().parent.parent,
-                             start_new_session=True)
+    child = subprocess.Popen(
+        cmd + (["--quick"] if quick else []), cwd=Path(__file__).resolve().parent.parent, start_new_session=True
+    )
     try:
         child.wait(limit)
     except subprocess.TimeoutExpired:
@@ -65,7 +75,7 @@ def run_isolated(name: str, quick: bool, work: Path) -> tuple[list[dict], str | 
         return [], f"{name} did not finish within {limit:.0f} s and was stopped"
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)   # anything it left behind
+            os.killpg(child.pid, signal.SIGKILL)  # anything it left behind
     if not out.exists():
         return [], f"{name} exited with status {child.returncode} without results"
     got = json.loads(out.read_text(encoding="utf-8"))
@@ -76,18 +86,26 @@ def run(quick: bool, modules: list[str], write: Callable[[dict], None]) -> dict:
     """Run `modules` one after another; `write` gets the results so far after each one."""
     started = time.time()
     load_before = os.getloadavg()[0]
-    machine = _machine()     # the commit the run started from
+    machine = _machine()  # the commit the run started from
     sections: list[dict] = []
     rows: list[dict] = []
     command = "python -m benchmarks.run_all" + (" --quick" if quick else "")
     command += "".join(f" --only {m}" for m in modules) if list(modules) != list(MODULES) else ""
 
     def result() -> dict:
-        return {"quick": quick,
-                "runs": [{"command": command, "started_utc": datetime.datetime.fromtimestamp(
-                    started, datetime.UTC).isoformat(timespec="seconds"), "seconds": time.time() - started,
-                    "machine": {**machine, "load_avg": list(os.getloadavg()), "load_avg_at_start": load_before}}],
-                "sections": list(sections), "rows": list(rows)}
+        return {
+            "quick": quick,
+            "runs": [
+                {
+                    "command": command,
+                    "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
+                    "seconds": time.time() - started,
+                    "machine": {**machine, "load_avg": list(os.getloadavg()), "load_avg_at_start": load_before},
+                }
+            ],
+            "sections": list(sections),
+            "rows": list(rows),
+        }
 
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         for name in modules:
@@ -102,8 +120,16 @@ def run(quick: bool, modules: list[str], write: Callable[[dict], None]) -> dict:
                 error = f"{name} did not produce rows {', '.join(missing)}"
                 _log(error)
             rows.extend(got)
-            sections.append({"module": name, "section": module.SECTION, "seconds": time.perf_counter() - t0,
-                             "expected_rows": list(module.ROWS), "error": error, "run": 0})
+            sections.append(
+                {
+                    "module": name,
+                    "section": module.SECTION,
+                    "seconds": time.perf_counter() - t0,
+                    "expected_rows": list(module.ROWS),
+                    "error": error,
+                    "run": 0,
+                }
+            )
             write(result())
     return result()
 
@@ -118,18 +144,32 @@ def merge(previous: dict, fresh: dict) -> dict:
     sections = [s for s in previous["sections"] if s["module"] not in rerun]
     sections += [{**s, "run": s["run"] + offset} for s in fresh["sections"]]
     sections.sort(key=lambda s: MODULES.index(s["module"]) if s["module"] in MODULES else len(MODULES))
-    return {**previous, "runs": previous["runs"] + fresh["runs"], "sections": sections,
-            "rows": [r for r in previous["rows"] if r["id"] not in replaced] + fresh["rows"]}
+    return {
+        **previous,
+        "runs": previous["runs"] + fresh["runs"],
+        "sections": sections,
+        "rows": [r for r in previous["rows"] if r["id"] not in replaced] + fresh["rows"],
+    }
 
 
 def _machine() -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=False,
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "load_avg": list(os.getloadavg()), "commit": commit}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_avg": list(os.getloadavg()),
+        "commit": commit,
+    }
 
 
 def markdown(result: dict) -> str:
@@ -139,9 +179,11 @@ def markdown(result: dict) -> str:
         modules = ", ".join(s["module"] for s in result["sections"] if s["run"] == i)
         if not modules:
             continue
-        lines.append(f"- `{run['command']}` — {run['started_utc']}, {run['seconds']:.0f} s, Python {m['python']}, "
-                     f"{m['cpus']} CPUs (shared), load average {m['load_avg_at_start']:.1f} at the start and "
-                     f"{m['load_avg'][0]:.1f} at the end, commit {m['commit'] or '?'}: {modules}.")
+        lines.append(
+            f"- `{run['command']}` — {run['started_utc']}, {run['seconds']:.0f} s, Python {m['python']}, "
+            f"{m['cpus']} CPUs (shared), load average {m['load_avg_at_start']:.1f} at the start and "
+            f"{m['load_avg'][0]:.1f} at the end, commit {m['commit'] or '?'}: {modules}."
+        )
     lines += [
         "",
         "Ratios are medians of per-round ratios (both sides of a round ran back to back); A and B are "
@@ -154,14 +196,22 @@ def markdown(result: dict) -> str:
     by_section: dict[str, list[dict]] = {}
     for row in result["rows"]:
         by_section.setdefault(row["section"], []).append(row)
-    for section in sorted(by_section):   # sections are numbered "1. ..." to "6. ..."
-        lines += [f"## {section}", "",
-                  "| figure | value | A (mechanism) | B (baseline) | goal | met | design notes | note |",
-                  "|---|---|---|---|---|---|---|---|"]
+    for section in sorted(by_section):  # sections are numbered "1. ..." to "6. ..."
+        lines += [
+            f"## {section}",
+            "",
+            "| figure | value | A (mechanism) | B (baseline) | goal | met | design notes | note |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in by_section[section]:
-            lines.append("| " + " | ".join(_cell(x) for x in (
-                r["name"], _value(r), r["a"], r["b"], r["goal"], _met(r["met"]), r["estimate"], r["note"]))
-                + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(x)
+                    for x in (r["name"], _value(r), r["a"], r["b"], r["goal"], _met(r["met"]), r["estimate"], r["note"])
+                )
+                + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -198,16 +248,27 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and one round: checks the harness, "
-                        "not performance")
-    parser.add_argument("--only", action="append", choices=MODULES, metavar="MODULE",
-                        help=f"run only this module (repeatable), replacing its rows in an existing results file: "
-                             f"{', '.join(MODULES)}")
-    parser.add_argument("--out", type=Path, default=RESULTS, metavar="DIR",
-                        help="where latest.json and latest.md go (default: benchmarks/results)")
-    parser.add_argument("--module", choices=MODULES, help=argparse.SUPPRESS)      # the child's side
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run_all", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes and one round: checks the harness, not performance"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=MODULES,
+        metavar="MODULE",
+        help=f"run only this module (repeatable), replacing its rows in an existing results file: {', '.join(MODULES)}",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        metavar="DIR",
+        help="where latest.json and latest.md go (default: benchmarks/results)",
+    )
+    parser.add_argument("--module", choices=MODULES, help=argparse.SUPPRESS)  # the child's side
     parser.add_argument("--rows-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.module:
@@ -228,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     modules = [m for m in MODULES if not args.only or m in args.only]
     result = run(args.quick, modules, write)
     failed = [s["module"] for s in result["sections"] if s["error"]]
-    _log(f"wrote {latest} and latest.md in {result['runs'][-1]['seconds']:.0f} s"
-         + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    _log(
+        f"wrote {latest} and latest.md in {result['runs'][-1]['seconds']:.0f} s"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

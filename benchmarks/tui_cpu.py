@@ -37,18 +37,23 @@ from textual.binding import Binding
 
 from benchmarks.harness import Row, bench_settings, children_cpu_s, percentile, spread_text
 from tobs_tui.emulator import EmulatorProcess, start_subprocess
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
-from tobs_tui.engine.snapshot import RunState
-from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest, RunState
 from tobs_tui.ui.app import TobsApp
 
 SECTION = "TUI cost during an export"
-ROWS = ("tui.cpu_beyond_engine", "tui.ui_thread_cpu", "tui.keypress_p95", "tui.keypress_max",
-        "tui.cpu_ui_threads", "tui.cpu_process_difference")
+ROWS = (
+    "tui.cpu_beyond_engine",
+    "tui.ui_thread_cpu",
+    "tui.keypress_p95",
+    "tui.keypress_max",
+    "tui.cpu_ui_threads",
+    "tui.cpu_process_difference",
+)
 
 KEY_EVERY_S = 0.1
-KEY_SLOW_MS = 50.0   # keys slower than this are checked against the collector's runs
-UI_WORKER = "tobs-ui-worker"   # the UI loop's executor threads: Textual runs thread workers (chart builds) there
+KEY_SLOW_MS = 50.0  # keys slower than this are checked against the collector's runs
+UI_WORKER = "tobs-ui-worker"  # the UI loop's executor threads: Textual runs thread workers (chart builds) there
 KEY_PROBE = "key-probe"
 
 
@@ -59,7 +64,7 @@ class CpuSample:
     wall: float
     process: float
     helpers: float
-    threads: dict[int, tuple[str, float]]   # native id -> (name, CPU seconds)
+    threads: dict[int, tuple[str, float]]  # native id -> (name, CPU seconds)
 
     @classmethod
     def take(cls, emulator_pid: int) -> CpuSample:
@@ -74,33 +79,34 @@ class Window:
     """What one measured window did: per wall second CPU (1.0 = one core) and messages exported."""
 
     wall: float
-    process: float        # this process: the engine's threads, the UI's, the key probe
-    helpers: float        # the engine's render worker processes
-    ui_loop: float        # the thread running the Textual loop
-    ui_threads: float     # the UI loop, its worker threads and the key probe
-    rate: float           # messages per second
+    process: float  # this process: the engine's threads, the UI's, the key probe
+    helpers: float  # the engine's render worker processes
+    ui_loop: float  # the thread running the Textual loop
+    ui_threads: float  # the UI loop, its worker threads and the key probe
+    rate: float  # messages per second
 
     @classmethod
     def between(cls, a: CpuSample, b: CpuSample, done: int) -> Window:
         wall = b.wall - a.wall
 
         def threads(keep: Callable[[str], bool]) -> float:
-            return sum(cpu - a.threads.get(tid, ("", 0.0))[1] for tid, (name, cpu) in b.threads.items()
-                       if keep(name))
+            return sum(cpu - a.threads.get(tid, ("", 0.0))[1] for tid, (name, cpu) in b.threads.items() if keep(name))
 
-        return cls(wall=wall,
-                   process=(b.process - a.process) / wall,
-                   helpers=(b.helpers - a.helpers) / wall,
-                   ui_loop=threads(lambda n: n == "MainThread") / wall,
-                   ui_threads=threads(lambda n: n in ("MainThread", KEY_PROBE) or n.startswith(UI_WORKER)) / wall,
-                   rate=done / wall)
+        return cls(
+            wall=wall,
+            process=(b.process - a.process) / wall,
+            helpers=(b.helpers - a.helpers) / wall,
+            ui_loop=threads(lambda n: n == "MainThread") / wall,
+            ui_threads=threads(lambda n: n in ("MainThread", KEY_PROBE) or n.startswith(UI_WORKER)) / wall,
+            rate=done / wall,
+        )
 
 
 class GcPauses:
     """Durations of the cyclic collector's runs while installed: every thread waits for them (they hold the GIL)."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[int, float, float]] = []   # (generation, start, end) in perf_counter seconds
+        self.pauses: list[tuple[int, float, float]] = []  # (generation, start, end) in perf_counter seconds
         self._started = 0.0
 
     def _callback(self, phase: str, info: dict) -> None:
@@ -140,8 +146,13 @@ def _request(runner: EngineRunner) -> ExportRequest:
 
 def engine_alone(emu: EmulatorProcess, out: Path, window: float) -> Window:
     """CPU with only the engine running (snapshots at 4 Hz, nobody drawing them)."""
-    runner = EngineRunner(bench_settings(out), session=emu.session_string, api_id=EMULATOR_API_ID,
-                          api_hash=EMULATOR_API_HASH, on_snapshot=lambda snap: None)
+    runner = EngineRunner(
+        bench_settings(out),
+        session=emu.session_string,
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        on_snapshot=lambda snap: None,
+    )
     try:
         runner.start()
         runner.connect().result(60)
@@ -162,8 +173,8 @@ def engine_alone(emu: EmulatorProcess, out: Path, window: float) -> Window:
 @dataclass(frozen=True)
 class Shown:
     window: Window
-    keys: list[tuple[float, float]]        # (due, handled) of each key, perf_counter seconds
-    gc: list[tuple[int, float, float]]     # (generation, start, end) of each collection inside the window
+    keys: list[tuple[float, float]]  # (due, handled) of each key, perf_counter seconds
+    gc: list[tuple[int, float, float]]  # (generation, start, end) of each collection inside the window
 
     def latencies(self) -> list[float]:
         return [(handled - due) * 1000 for due, handled in self.keys]
@@ -178,14 +189,20 @@ class Shown:
 def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> Shown:
     """The same export driven from the real app showing the dashboard at 4 Hz, with a key probe every 100 ms."""
     # A config of its own next to the vault: nothing the app saves may land in the user's real config.
-    app = MeasuredApp(bench_settings(out), session=emu.session_string, api_id=EMULATOR_API_ID,
-                      api_hash=EMULATOR_API_HASH, config_path=out.parent / f"{out.name}-config.toml")
+    app = MeasuredApp(
+        bench_settings(out),
+        session=emu.session_string,
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        config_path=out.parent / f"{out.name}-config.toml",
+    )
     result: list[Shown] = []
 
     async def drive() -> None:
         # Named threads, so the app's thread workers (chart builds) count as the UI's.
         asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(thread_name_prefix=UI_WORKER))
+            concurrent.futures.ThreadPoolExecutor(thread_name_prefix=UI_WORKER)
+        )
         async with app.run_test(size=(160, 48)) as pilot:
             while not (app.logged_in and app.runner is not None):
                 await pilot.pause(0.05)
@@ -261,41 +278,80 @@ def run(quick: bool, tmp: Path, log: Callable[[str], None]) -> list[Row]:
     pauses = [(gen, (end - start) * 1000) for s in shown for gen, start, end in s.gc]
     gen2 = [ms for gen, ms in pauses if gen == 2]
     slowest_gc = max((ms for _, ms in pauses), default=0.0)
-    rates = f"engine alone {statistics.median(a.rate for a in alone):,.0f} msgs/s, with the dashboard " \
-            f"{statistics.median(d.rate for d in dash):,.0f} msgs/s"
+    rates = (
+        f"engine alone {statistics.median(a.rate for a in alone):,.0f} msgs/s, with the dashboard "
+        f"{statistics.median(d.rate for d in dash):,.0f} msgs/s"
+    )
     per_message = statistics.median(1e6 * a.process / a.rate for a in alone)
     helpers_alone = statistics.median(1e6 * a.helpers / a.rate for a in alone)
     helpers_shown = statistics.median(1e6 * d.helpers / d.rate for d in dash)
     return [
-        Row("tui.cpu_beyond_engine", SECTION,
+        Row(
+            "tui.cpu_beyond_engine",
+            SECTION,
             "CPU with the dashboard at 4 Hz beyond the engine's own CPU per message x messages exported",
-            statistics.median(beyond), "%", a=spread_text([100 * d.process for d in dash], "{:.1f}"),
-            b=spread_text([100 * a.process for a in alone], "{:.1f}"), goal="<= 10",
+            statistics.median(beyond),
+            "%",
+            a=spread_text([100 * d.process for d in dash], "{:.1f}"),
+            b=spread_text([100 * a.process for a in alone], "{:.1f}"),
+            goal="<= 10",
             met=statistics.median(beyond) <= 10,
             note=f"% of one core; engine {per_message:.0f} µs of process CPU per message alone; render processes "
-                 f"{helpers_alone:.0f} µs per message alone, {helpers_shown:.0f} with the dashboard; {rates}",
-            spread=(min(beyond), max(beyond))),
-        Row("tui.ui_thread_cpu", SECTION, "CPU of the UI thread (Textual loop, our widgets) at 4 Hz",
-            statistics.median(ui), "%", a=spread_text(ui, "{:.1f}"),
+            f"{helpers_alone:.0f} µs per message alone, {helpers_shown:.0f} with the dashboard; {rates}",
+            spread=(min(beyond), max(beyond)),
+        ),
+        Row(
+            "tui.ui_thread_cpu",
+            SECTION,
+            "CPU of the UI thread (Textual loop, our widgets) at 4 Hz",
+            statistics.median(ui),
+            "%",
+            a=spread_text(ui, "{:.1f}"),
             note="% of one core; headless driver (no terminal writes); chart builds run on worker threads, "
-                 "counted in tui.cpu_ui_threads", spread=(min(ui), max(ui))),
-        Row("tui.keypress_p95", SECTION, "keypress handled after (p95) while exporting", percentile(keys, 0.95),
-            "ms", a=f"p50 {percentile(keys, 0.5):.1f} ms over {len(keys)} keys", goal="< 100",
-            met=percentile(keys, 0.95) < 100),
-        Row("tui.keypress_max", SECTION, "slowest keypress while exporting", max(keys, default=0.0), "ms",
-            goal="< 100", met=max(keys, default=0.0) < 100,
+            "counted in tui.cpu_ui_threads",
+            spread=(min(ui), max(ui)),
+        ),
+        Row(
+            "tui.keypress_p95",
+            SECTION,
+            "keypress handled after (p95) while exporting",
+            percentile(keys, 0.95),
+            "ms",
+            a=f"p50 {percentile(keys, 0.5):.1f} ms over {len(keys)} keys",
+            goal="< 100",
+            met=percentile(keys, 0.95) < 100,
+        ),
+        Row(
+            "tui.keypress_max",
+            SECTION,
+            "slowest keypress while exporting",
+            max(keys, default=0.0),
+            "ms",
+            goal="< 100",
+            met=max(keys, default=0.0) < 100,
             note=f"{slow} keys over {KEY_SLOW_MS:.0f} ms, {behind_gc} of them waited through a GC run; "
-                 f"{len(pauses)} GC runs in the windows, slowest {slowest_gc:.1f} ms; {len(gen2)} full, "
-                 f"slowest {max(gen2, default=0.0):.1f} ms"),
-        Row("tui.cpu_ui_threads", SECTION, "CPU of the UI's threads: the Textual loop, chart builds, key input",
-            statistics.median(ui_threads), "%", a=spread_text(ui_threads, "{:.1f}"),
+            f"{len(pauses)} GC runs in the windows, slowest {slowest_gc:.1f} ms; {len(gen2)} full, "
+            f"slowest {max(gen2, default=0.0):.1f} ms",
+        ),
+        Row(
+            "tui.cpu_ui_threads",
+            SECTION,
+            "CPU of the UI's threads: the Textual loop, chart builds, key input",
+            statistics.median(ui_threads),
+            "%",
+            a=spread_text(ui_threads, "{:.1f}"),
             note="% of one core; the lower bound of the cost (what the UI makes other threads do is not in it)",
-            spread=(min(ui_threads), max(ui_threads))),
-        Row("tui.cpu_process_difference", SECTION,
+            spread=(min(ui_threads), max(ui_threads)),
+        ),
+        Row(
+            "tui.cpu_process_difference",
+            SECTION,
             "process CPU with the dashboard minus process CPU with the engine alone (the old figure)",
-            statistics.median(difference), "%",
+            statistics.median(difference),
+            "%",
             note="% of one core; counts engine work too when the two exports ran at different rates",
-            spread=(min(difference), max(difference))),
+            spread=(min(difference), max(difference)),
+        ),
     ]
 
 

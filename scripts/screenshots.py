@@ -20,7 +20,7 @@ from textual.widgets import Input
 
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator import Emulator
-from tobs_tui.engine.snapshot import RunState
+from tobs_tui.engine import RunState
 from tobs_tui.ui.app import TobsApp
 from tobs_tui.ui.launch import demo_app
 from tobs_tui.ui.screens.chats import ChatsScreen
@@ -102,8 +102,10 @@ async def run(out: Path, seconds: float, profile: str) -> list[Path]:
                 await take(app, pilot, out, "help", shots)
                 await pilot.press("escape")
                 snap = app.live.latest
-                print(f"  export after {seconds:.0f} s: {snap.messages_done:,} messages, "
-                      f"{snap.flood_waits} FloodWaits, {len(snap.throttle.spans)} throttled spans")
+                print(
+                    f"  export after {seconds:.0f} s: {snap.messages_done:,} messages, "
+                    f"{snap.flood_waits} FloodWaits, {len(snap.throttle.spans)} throttled spans"
+                )
                 if snap.state in (RunState.RUNNING, RunState.PAUSED):
                     await app.shutdown_engine()
     finally:
@@ -115,8 +117,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
     parser.add_argument("--seconds", type=float, default=40.0, help="how long the export runs before the pictures")
-    parser.add_argument("--profile", default="throttled",
-                        help="emulator profile; 'throttled' puts throttle spans and FloodWaits on the charts soonest")
+    parser.add_argument(
+        "--profile",
+        default="throttled",
+        help="emulator profile; 'throttled' puts throttle spans and FloodWaits on the charts soonest",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"Running the demo ({args.profile}) and taking pictures into {args.out}:")

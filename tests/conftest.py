@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Methods marked @pool_side / @loop_side check the thread they run on (tobs_tui/engine/runtime/threads.py).
+os.environ["TOBS_CHECK_THREADS"] = "1"
+
 import pytest
 
 

@@ -23,7 +23,7 @@ import tomli_w
 from tobs_tui import __version__
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
 
-SOURCE_ROOT = Path(__file__).resolve().parent.parent   # the directory holding the tobs_tui package
+SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_PROFILE = "realistic"
 
@@ -41,11 +41,22 @@ class Hook:
 
 
 HOOKS: tuple[Hook, ...] = (
-    Hook("export", "tobs_tui.headless", "add_export_arguments", "run_export",
-         "export chats to the vault without the dashboard"),
+    Hook(
+        "export",
+        "tobs_tui.headless",
+        "add_export_arguments",
+        "run_export",
+        "export chats to the vault without the dashboard",
+    ),
     Hook("chats", "tobs_tui.headless", "add_chats_arguments", "run_chats", "list your chats"),
-    Hook("emulator", "tobs_tui.emulator.cli", "add_arguments", "run",
-         "run the local Telegram DC emulator", needs_settings=False),
+    Hook(
+        "emulator",
+        "tobs_tui.emulator.cli",
+        "add_arguments",
+        "run",
+        "run the local Telegram DC emulator",
+        needs_settings=False,
+    ),
 )
 TUI_MODULE = "tobs_tui.ui.launch"
 
@@ -68,8 +79,9 @@ def _hook_function(hook: Hook, attr: str) -> Callable:
     try:
         return getattr(importlib.import_module(hook.module), attr)
     except (ImportError, AttributeError) as e:
-        raise CommandUnavailable(f"`tobs-tui {hook.name}` cannot start: {hook.module}.{attr} failed to load ({e}).") \
-            from e
+        raise CommandUnavailable(
+            f"`tobs-tui {hook.name}` cannot start: {hook.module}.{attr} failed to load ({e})."
+        ) from e
 
 
 # ---------------------------------------------------------------- parser
@@ -82,7 +94,7 @@ class _ProbeFailed(Exception):
 class _ProbeParser(argparse.ArgumentParser):
     """Finds which subcommand was chosen without knowing its arguments; never prints or exits."""
 
-    def error(self, message: str):   # type: ignore[override]
+    def error(self, message: str):  # type: ignore[override]
         raise _ProbeFailed(message)
 
 
@@ -107,30 +119,44 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
     )
     if not probe:
         parser.add_argument("--version", action="version", version=f"tobs-tui {__version__}")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="settings file (default: $TOBS_CONFIG, else the platform config dir)")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper,
-                        help="detail of the log file (default: INFO)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default: $TOBS_CONFIG, else the platform config dir)",
+    )
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper, help="detail of the log file (default: INFO)"
+    )
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="export directory for this run")
-    parser.add_argument("--media-workers", type=_whole_number, metavar="N",
-                        help="parallel media downloads for this run (1..64)")
-    parser.add_argument("--max-threads", type=_whole_number, metavar="N",
-                        help="total worker threads for this run (2..256)")
-    parser.add_argument("--demo", action="store_true",
-                        help="start the dashboard on the built-in Telegram emulator (no account needed)")
+    parser.add_argument(
+        "--media-workers", type=_whole_number, metavar="N", help="parallel media downloads for this run (1..64)"
+    )
+    parser.add_argument(
+        "--max-threads", type=_whole_number, metavar="N", help="total worker threads for this run (2..256)"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="start the dashboard on the built-in Telegram emulator (no account needed)"
+    )
     # dest differs from the names run_app reads: the `emulator` command has its own --profile and --world,
     # and a subcommand's values would overwrite same-named global ones.
-    parser.add_argument("--profile", dest="demo_profile", metavar="NAME",
-                        help=f"emulator profile for --demo (default: {DEFAULT_PROFILE})")
-    parser.add_argument("--world", dest="demo_world", type=Path, metavar="FILE",
-                        help="emulator world file for --demo")
+    parser.add_argument(
+        "--profile",
+        dest="demo_profile",
+        metavar="NAME",
+        help=f"emulator profile for --demo (default: {DEFAULT_PROFILE})",
+    )
+    parser.add_argument("--world", dest="demo_world", type=Path, metavar="FILE", help="emulator world file for --demo")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    config = sub.add_parser("config", help="where the settings file is, what it says, whether it is valid",
-                            add_help=not probe)
-    config.add_argument("action", choices=("path", "show", "check"),
-                        help="path: print the settings file's path; show: print the effective settings; "
-                        "check: validate the file")
+    config = sub.add_parser(
+        "config", help="where the settings file is, what it says, whether it is valid", add_help=not probe
+    )
+    config.add_argument(
+        "action",
+        choices=("path", "show", "check"),
+        help="path: print the settings file's path; show: print the effective settings; check: validate the file",
+    )
     sub.add_parser("doctor", help="show what the engine would use on this machine, and why", add_help=not probe)
     for hook in available_hooks():
         p = sub.add_parser(hook.name, help=hook.help, add_help=not probe)
@@ -143,7 +169,7 @@ def chosen_command(argv: list[str]) -> str | None:
     try:
         args, _ = build_parser(probe=True).parse_known_args(argv)
     except _ProbeFailed:
-        return None   # the real parser will report the mistake with full usage
+        return None  # the real parser will report the mistake with full usage
     return args.command
 
 
@@ -205,8 +231,7 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Logs name chats and people: the directory is private, so rotated files are too.
         path.parent.chmod(0o700)
-        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3,
-                                                            encoding="utf-8")
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     except OSError as e:
         print(f"tobs-tui: cannot write the log file {path} ({e.strerror}); continuing without it.", file=sys.stderr)
     else:
@@ -241,7 +266,7 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _toml_line(key: str, value: object) -> str:
-    if isinstance(value, list):   # tomli-w puts each item on its own line; one line reads better here
+    if isinstance(value, list):  # tomli-w puts each item on its own line; one line reads better here
         items = (tomli_w.dumps({"v": item}).strip().removeprefix("v = ") for item in value)
         return f"{key} = [{', '.join(items)}]"
     return tomli_w.dumps({key: value}).strip()
@@ -286,7 +311,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _dist_version(name: str) -> str:
-    from importlib import metadata   # here, not at the top: it costs --version a visible share of its start-up
+    from importlib import metadata  # here, not at the top: it costs --version a visible share of its start-up
 
     try:
         return metadata.version(name)
@@ -296,8 +321,8 @@ def _dist_version(name: str) -> str:
 
 def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]]:
     """What the engine would use here, as (label, value) rows; every value says where it came from."""
-    from tobs_tui.engine.disk import media_workers_for, resolve_media_workers
-    from tobs_tui.engine.pools import default_total_threads
+    from tobs_tui.config import default_total_threads
+    from tobs_tui.engine import media_workers_for, resolve_media_workers
 
     out_dir = settings.export.output_dir
     if out_dir.is_dir():
@@ -328,8 +353,11 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
         ("tobs-tui", __version__),
         ("config file", f"{config_path} ({config_state})"),
         ("log file", str(log_file_path())),
-        ("session file", f"{settings.telegram.session_path} "
-                         f"({'exists' if settings.telegram.session_path.exists() else 'not logged in yet'})"),
+        (
+            "session file",
+            f"{settings.telegram.session_path} "
+            f"({'exists' if settings.telegram.session_path.exists() else 'not logged in yet'})",
+        ),
         ("export dir", f"{out_dir} ({out_state})"),
         ("disk", f"{disk.kind} ({disk.reason})"),
         ("media workers", f"{workers} ({workers_from})"),
@@ -376,17 +404,20 @@ def _run(args: argparse.Namespace) -> int:
             teardown_logging(handlers)
 
     if not module_present(TUI_MODULE):
-        print("tobs-tui: the dashboard is not part of this install; run `tobs-tui --help` for the commands.",
-              file=sys.stderr)
+        print(
+            "tobs-tui: the dashboard is not part of this install; run `tobs-tui --help` for the commands.",
+            file=sys.stderr,
+        )
         return 1
     settings = load_for(args)
     args.profile = args.demo_profile or DEFAULT_PROFILE
     args.world = args.demo_world
     # The dashboard owns the terminal: logs go to the file only.
-    handlers = setup_logging(args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone),
-                             stderr=False)
+    handlers = setup_logging(
+        args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone), stderr=False
+    )
     try:
-        run_app = getattr(importlib.import_module(TUI_MODULE), "run_app")
+        run_app = importlib.import_module(TUI_MODULE).run_app
         return run_app(args, settings)
     finally:
         teardown_logging(handlers)
@@ -397,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             args = parse_args(argv)
-        except SystemExit as e:   # --help, --version, usage errors: argparse already printed
+        except SystemExit as e:  # --help, --version, usage errors: argparse already printed
             return e.code if isinstance(e.code, int) else 0
         return _run(args)
     except ConfigError as e:

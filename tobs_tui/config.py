@@ -24,6 +24,24 @@ MEDIA_KINDS: tuple[str, ...] = ("photo", "video", "document", "audio", "voice", 
 FORMATS: tuple[str, ...] = ("markdown", "json")
 
 
+def default_total_threads(cpu_count: int | None = None) -> int:
+    """int(cpu x 1.5), at least 4 (MAX_THREADS, when set, is applied by the config layer)."""
+    cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    if cpus < 1:
+        raise ValueError(f"cpu_count must be >= 1 (got {cpus})")
+    return max(4, int(cpus * 1.5))
+
+
+def split_threads(total: int, critical_share: float = 0.7) -> tuple[int, int]:
+    """(critical, standard) with about `critical_share` of `total` critical, each at least 1."""
+    if total < 2:
+        raise ValueError(f"need at least 2 threads to split into two pools (got {total})")
+    if not 0.0 < critical_share < 1.0:
+        raise ValueError(f"critical_share must be between 0 and 1 (got {critical_share})")
+    critical = min(total - 1, max(1, round(total * critical_share)))
+    return critical, total - critical
+
+
 class ConfigError(Exception):
     """A setting the user wrote (file, environment, flag) is unusable; str() is one sentence saying what to do."""
 
@@ -48,21 +66,21 @@ class TelegramSettings:
 class ExportSettings:
     output_dir: Path = field(default_factory=_default_output_dir)
     media_kinds: tuple[str, ...] = MEDIA_KINDS
-    max_file_size_mb: int = 0              # 0 = no limit
+    max_file_size_mb: int = 0  # 0 = no limit
     download_media: bool = True
     takeout: bool = False
-    timezone: str = "UTC"                  # IANA name, or "local"
+    timezone: str = "UTC"  # IANA name, or "local"
     formats: tuple[str, ...] = FORMATS
-    max_concurrent_requests: int = 8       # cap of the adaptive request concurrency
+    max_concurrent_requests: int = 8  # cap of the adaptive request concurrency
     request_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    max_threads: int = 0                   # 0 = auto: int(cpu * 1.5), at least 4
+    max_threads: int = 0  # 0 = auto: int(cpu * 1.5), at least 4
     critical_share: float = 0.7
-    media_download_workers: int = 0        # 0 = auto from the export dir's disk type
-    parts_per_file: int = 4                # parts of one large file in flight at once
+    media_download_workers: int = 0  # 0 = auto from the export dir's disk type
+    parts_per_file: int = 4  # parts of one large file in flight at once
     postprocess: bool = False
 
 
@@ -80,7 +98,7 @@ class Override:
 
     section: str
     key: str
-    origin: str          # the environment variable's name, or "command line"
+    origin: str  # the environment variable's name, or "command line"
     saved_value: object
 
 
@@ -90,21 +108,16 @@ class Settings:
     export: ExportSettings = field(default_factory=ExportSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     ui: UiSettings = field(default_factory=UiSettings)
-    source: Path | None = None                     # the file these settings were read from, if any
-    file_keys: frozenset[str] = frozenset()        # "section.key" names the file set explicitly
-    changed: frozenset[str] = frozenset()          # "section.key" names given new values since loading
+    source: Path | None = None  # the file these settings were read from, if any
+    file_keys: frozenset[str] = frozenset()  # "section.key" names the file set explicitly
+    changed: frozenset[str] = frozenset()  # "section.key" names given new values since loading
     overrides: tuple[Override, ...] = ()
 
     def total_threads(self) -> int:
-        # Imported here: the engine may import this module, so a top-level import would be circular.
-        from tobs_tui.engine.pools import default_total_threads
-
         return self.workers.max_threads or default_total_threads()
 
     def pool_sizes(self) -> tuple[int, int]:
         """(critical, standard) worker counts for the engine's two pools."""
-        from tobs_tui.engine.pools import split_threads
-
         return split_threads(self.total_threads(), self.workers.critical_share)
 
     def origin_of(self, section: str, key: str) -> str:
@@ -200,7 +213,7 @@ def _subset(allowed_values: tuple[str, ...], *, non_empty: bool) -> Validator:
             raise _Invalid(allowed)
         if any(v not in allowed_values for v in value) or (non_empty and not value):
             raise _Invalid(allowed)
-        return tuple(dict.fromkeys(value))   # keeps order, drops repeats
+        return tuple(dict.fromkeys(value))  # keeps order, drops repeats
 
     return check
 
@@ -214,7 +227,7 @@ def _timezone(value: object, base: Path) -> str:
         return name
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):   # OSError: an unreadable time zone database
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: an unreadable time zone database
         raise _Invalid(allowed) from None
     return name
 
@@ -273,9 +286,7 @@ def _check_section(section: str, where: str) -> dict[str, Validator]:
 def _check_value(section: str, key: str, value: object, where: str, base: Path) -> object:
     validators = _check_section(section, where)
     if key not in validators:
-        raise ConfigError(
-            f"{where}: unknown key {key!r} in [{section}]; the keys there are {', '.join(validators)}."
-        )
+        raise ConfigError(f"{where}: unknown key {key!r} in [{section}]; the keys there are {', '.join(validators)}.")
     try:
         return validators[key](value, base)
     except _Invalid as e:
@@ -319,7 +330,7 @@ def load_settings(
     """
     env = os.environ if env is None else env
     explicit = path is not None
-    path = Path(path).expanduser() if explicit else default_config_path(env)
+    path = Path(path).expanduser() if path is not None else default_config_path(env)
 
     raw: dict[str, object] = {}
     source: Path | None = None
@@ -354,7 +365,7 @@ def load_settings(
         try:
             parsed: object = int(text)
         except ValueError:
-            parsed = text   # the validator rejects it with the allowed range
+            parsed = text  # the validator rejects it with the allowed range
         try:
             number = _ENV_VALIDATORS[name](parsed, Path.cwd())
         except _Invalid as e:
@@ -369,8 +380,7 @@ def load_settings(
             if value is None:
                 continue
             checked = _check_value(section, key, value, "Command line", Path.cwd())
-            saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)),
-                         values[section][key])
+            saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)), values[section][key])
             applied = [o for o in applied if (o.section, o.key) != (section, key)]
             applied.append(Override(section, key, "command line", saved))
             values[section][key] = checked
@@ -418,9 +428,7 @@ def to_toml_dict(settings: Settings, *, effective: bool = False) -> dict[str, di
     out: dict[str, dict[str, object]] = {}
     for name in _SECTION_TYPES:
         section = getattr(settings, name)
-        out[name] = {
-            f.name: _toml_value(saved.get((name, f.name), getattr(section, f.name))) for f in fields(section)
-        }
+        out[name] = {f.name: _toml_value(saved.get((name, f.name), getattr(section, f.name))) for f in fields(section)}
     return out
 
 
@@ -434,23 +442,26 @@ def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], ta
 
     try:
         existing = target.read_text(encoding="utf-8")
-    except OSError:   # none yet (or no place for one: writing it says so)
+    except OSError:  # none yet (or no place for one: writing it says so)
         return "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(data)
     except UnicodeDecodeError:
-        raise ConfigError(f"Config file {target} is not UTF-8 text any more; save it as UTF-8, then save "
-                          "again.") from None
+        raise ConfigError(
+            f"Config file {target} is not UTF-8 text any more; save it as UTF-8, then save again."
+        ) from None
     try:
         doc = tomlkit.parse(existing)
     except tomlkit.exceptions.TOMLKitError as e:
-        raise ConfigError(f"Config file {target} is not valid TOML any more ({e}); fix that line, then save "
-                          "again.") from None
+        raise ConfigError(
+            f"Config file {target} is not valid TOML any more ({e}); fix that line, then save again."
+        ) from None
     for name in sorted({k.split(".", 1)[0] for k in changed}):
         table = doc.get(name)
         if table is None:
             doc[name] = table = tomlkit.table()
         elif not isinstance(table, dict):
-            raise ConfigError(f"In config file {target}, {name} is no longer a [{name}] table; fix it, then save "
-                              "again.")
+            raise ConfigError(
+                f"In config file {target}, {name} is no longer a [{name}] table; fix it, then save again."
+            )
         for key, value in data[name].items():
             if f"{name}.{key}" in changed and (key not in table or _plain(table[key]) != value):
                 table[key] = value
@@ -480,7 +491,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp_name, target)
         tmp_name = None
-        if os.name == "posix":   # makes the rename itself durable; Windows cannot open a directory
+        if os.name == "posix":  # makes the rename itself durable; Windows cannot open a directory
             dir_fd = os.open(target.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)

@@ -19,15 +19,23 @@ from pathlib import Path
 from typing import TextIO
 
 from tobs_tui.config import Settings, settings_with
-from tobs_tui.engine.client import CredentialsError
-from tobs_tui.engine.names import UnsafePathError
-from tobs_tui.engine.runner import BusyError, ChatSelection, EngineRunner, ExportRequest
-from tobs_tui.engine.snapshot import ChatState, DialogInfo, EngineSnapshot, MediaStats
-from tobs_tui.engine.vault import VaultLockedError, VaultWriteError
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import (
+    BusyError,
+    ChatSelection,
+    ChatState,
+    CredentialsError,
+    DialogInfo,
+    EngineRunner,
+    EngineSnapshot,
+    ExportRequest,
+    MediaStats,
+    UnsafePathError,
+    VaultLockedError,
+    VaultWriteError,
+)
 
 # The emulator accepts any credentials; Telethon insists on having some.
-EMULATOR_API_ID = 1
-EMULATOR_API_HASH = "00000000000000000000000000000000"
 
 
 class UsageError(Exception):
@@ -35,25 +43,43 @@ class UsageError(Exception):
 
 
 # Errors a user can cause or fix: shown as their one sentence, never as a traceback.
-_USER_ERRORS = (UsageError, CredentialsError, ConnectionError, VaultLockedError, VaultWriteError, BusyError,
-                UnsafePathError)
+_USER_ERRORS = (
+    UsageError,
+    CredentialsError,
+    ConnectionError,
+    VaultLockedError,
+    VaultWriteError,
+    BusyError,
+    UnsafePathError,
+)
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--emulator", nargs="?", const="lan", default=None, metavar="PROFILE",
-                   help="run against the built-in Telegram emulator (profile: lan, realistic, throttled, hostile)")
-    p.add_argument("--world", type=Path, default=None, metavar="FILE",
-                   help="with --emulator: a world file (JSON or TOML) instead of the synthetic world")
+    p.add_argument(
+        "--emulator",
+        nargs="?",
+        const="lan",
+        default=None,
+        metavar="PROFILE",
+        help="run against the built-in Telegram emulator (profile: lan, realistic, throttled, hostile)",
+    )
+    p.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --emulator: a world file (JSON or TOML) instead of the synthetic world",
+    )
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--chat", action="append", metavar="ID|@USERNAME|TITLE",
-                       help="a chat to export (repeatable)")
+    which.add_argument("--chat", action="append", metavar="ID|@USERNAME|TITLE", help="a chat to export (repeatable)")
     which.add_argument("--all", action="store_true", help="export every dialog")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
-    p.add_argument("--since", type=_date, default=None, metavar="YYYY-MM-DD",
-                   help="on a first export, start at this date")
+    p.add_argument(
+        "--since", type=_date, default=None, metavar="YYYY-MM-DD", help="on a first export, start at this date"
+    )
     p.add_argument("--no-media", action="store_true", help="do not download media files")
     p.add_argument("--takeout", action="store_true", help="ask Telegram for a takeout session (lower limits)")
     p.add_argument("--json-progress", action="store_true", help="print one JSON object per progress update")
@@ -84,7 +110,7 @@ class _Session:
             world = str(args.world) if args.world is not None else None
             self.emulator = Emulator(profile=args.emulator, seed=1, world=world).start()
             session: str | Path = self.emulator.session_string(authorized=True)
-            api_id, api_hash = EMULATOR_API_ID, EMULATOR_API_HASH
+            api_id, api_hash = DEMO_API_ID, DEMO_API_HASH
         else:
             session = Path(settings.telegram.session_path).expanduser()
             if not session.exists():
@@ -157,9 +183,11 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             dialogs = runner.list_dialogs().result()
             chosen = dialogs if args.all else match_chats(args.chat, dialogs)
             request = ExportRequest(
-                chats=tuple(ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since)
-                            for d in chosen),
-                output_dir=args.out)
+                chats=tuple(
+                    ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since) for d in chosen
+                ),
+                output_dir=args.out,
+            )
             started = time.monotonic()
             final = _follow(runner, runner.start_export(request), args, out, 1.0 / settings.ui.refresh_hz)
             elapsed = time.monotonic() - started
@@ -214,14 +242,23 @@ class _JsonProgress:
 
     def update(self, s: EngineSnapshot) -> None:
         row = {
-            "t": round(s.t, 3), "state": s.state.value, "messages_done": s.messages_done,
-            "messages_expected": s.messages_expected, "msgs_per_s": round(s.msgs_per_s, 1),
-            "msgs_per_s_instant": round(s.msgs_per_s_instant, 1), "bytes_per_s": round(s.bytes_per_s),
-            "eta_s": None if s.eta_s is None else round(s.eta_s, 1), "requests_in_flight": s.requests_in_flight,
-            "concurrency_limit": s.concurrency_limit, "flood_waits": s.flood_waits,
-            "throttled": s.throttle.is_throttled, "avg_latency_ms": round(s.throttle.avg_latency_ms, 2),
-            "chats": [{"chat_id": c.chat_id, "state": c.state.value, "done": c.messages_done,
-                       "expected": c.messages_expected} for c in s.chats],
+            "t": round(s.t, 3),
+            "state": s.state.value,
+            "messages_done": s.messages_done,
+            "messages_expected": s.messages_expected,
+            "msgs_per_s": round(s.msgs_per_s, 1),
+            "msgs_per_s_instant": round(s.msgs_per_s_instant, 1),
+            "bytes_per_s": round(s.bytes_per_s),
+            "eta_s": None if s.eta_s is None else round(s.eta_s, 1),
+            "requests_in_flight": s.requests_in_flight,
+            "concurrency_limit": s.concurrency_limit,
+            "flood_waits": s.flood_waits,
+            "throttled": s.throttle.is_throttled,
+            "avg_latency_ms": round(s.throttle.avg_latency_ms, 2),
+            "chats": [
+                {"chat_id": c.chat_id, "state": c.state.value, "done": c.messages_done, "expected": c.messages_expected}
+                for c in s.chats
+            ],
             "media": _media_fields(s.media),
         }
         print(json.dumps(row), file=self.out, flush=True)
@@ -231,18 +268,27 @@ class _JsonProgress:
 
 
 def _media_fields(m: MediaStats) -> dict:
-    return {"files_done": m.files_done, "files_failed": m.files_failed, "files_skipped": m.files_skipped,
-            "files_queued": m.files_queued, "files_in_flight": m.files_in_flight,
-            "parts_in_flight": m.parts_in_flight, "bytes_done": m.bytes_done, "bytes_expected": m.bytes_expected,
-            "bytes_per_s": round(m.bytes_per_s)}
+    return {
+        "files_done": m.files_done,
+        "files_failed": m.files_failed,
+        "files_skipped": m.files_skipped,
+        "files_queued": m.files_queued,
+        "files_in_flight": m.files_in_flight,
+        "parts_in_flight": m.parts_in_flight,
+        "bytes_done": m.bytes_done,
+        "bytes_expected": m.bytes_expected,
+        "bytes_per_s": round(m.bytes_per_s),
+    }
 
 
 def _media_text(m: MediaStats) -> str:
     if not (m.bytes_expected or m.files_done or m.files_failed):
         return ""
     failed = f", {m.files_failed} failed" if m.files_failed else ""
-    return (f"  media {m.bytes_done / 1e6:.1f}/{m.bytes_expected / 1e6:.1f} MB {m.bytes_per_s / 1e6:.1f} MB/s "
-            f"({m.files_done} files{failed}, {m.files_in_flight} in flight, {m.parts_in_flight} parts)")
+    return (
+        f"  media {m.bytes_done / 1e6:.1f}/{m.bytes_expected / 1e6:.1f} MB {m.bytes_per_s / 1e6:.1f} MB/s "
+        f"({m.files_done} files{failed}, {m.files_in_flight} in flight, {m.parts_in_flight} parts)"
+    )
 
 
 class _LineProgress:
@@ -260,9 +306,13 @@ class _LineProgress:
         self._last = now
         eta = "-" if s.eta_s is None else f"{s.eta_s:.0f}s"
         finished = sum(c.state is not ChatState.RUNNING and c.state is not ChatState.QUEUED for c in s.chats)
-        print(f"{s.messages_done}/{s.messages_expected} messages  {s.msgs_per_s:.0f} msg/s  ETA {eta}  "
-              f"chats {finished}/{len(s.chats)}  in flight {s.requests_in_flight}/{s.concurrency_limit}  "
-              f"FloodWaits {s.flood_waits}{_media_text(s.media)}", file=self.out, flush=True)
+        print(
+            f"{s.messages_done}/{s.messages_expected} messages  {s.msgs_per_s:.0f} msg/s  ETA {eta}  "
+            f"chats {finished}/{len(s.chats)}  in flight {s.requests_in_flight}/{s.concurrency_limit}  "
+            f"FloodWaits {s.flood_waits}{_media_text(s.media)}",
+            file=self.out,
+            flush=True,
+        )
 
     def close(self) -> None:
         pass
@@ -272,8 +322,13 @@ class _RichProgress:
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+        )
         self._progress.start()
         self._total = self._progress.add_task("total", total=None, rate="")
         self._tasks: dict[int, int] = {}
@@ -283,10 +338,15 @@ class _RichProgress:
             task = self._tasks.get(c.chat_id)
             if task is None:
                 task = self._tasks[c.chat_id] = self._progress.add_task(c.title[:40], total=None, rate="")
-            self._progress.update(task, completed=c.messages_done, total=max(1, c.messages_expected),
-                                  rate=f"{c.msgs_per_s:.0f} msg/s {c.state.value}")
-        self._progress.update(self._total, completed=s.messages_done, total=max(1, s.messages_expected),
-                              rate=f"{s.msgs_per_s:.0f} msg/s")
+            self._progress.update(
+                task,
+                completed=c.messages_done,
+                total=max(1, c.messages_expected),
+                rate=f"{c.msgs_per_s:.0f} msg/s {c.state.value}",
+            )
+        self._progress.update(
+            self._total, completed=s.messages_done, total=max(1, s.messages_expected), rate=f"{s.msgs_per_s:.0f} msg/s"
+        )
 
     def close(self) -> None:
         self._progress.stop()
@@ -294,16 +354,40 @@ class _RichProgress:
 
 def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
     if args.json_progress:
-        print(json.dumps({"summary": {
-            "state": s.state.value, "messages": s.messages_done, "elapsed_s": round(elapsed, 2),
-            "flood_waits": s.flood_waits, "errors": list(s.errors), "media": _media_fields(s.media),
-            "chats": [{"chat_id": c.chat_id, "title": c.title, "state": c.state.value, "messages": c.messages_done,
-                       "error": c.error} for c in s.chats]}}, ensure_ascii=False), file=out)
+        print(
+            json.dumps(
+                {
+                    "summary": {
+                        "state": s.state.value,
+                        "messages": s.messages_done,
+                        "elapsed_s": round(elapsed, 2),
+                        "flood_waits": s.flood_waits,
+                        "errors": list(s.errors),
+                        "media": _media_fields(s.media),
+                        "chats": [
+                            {
+                                "chat_id": c.chat_id,
+                                "title": c.title,
+                                "state": c.state.value,
+                                "messages": c.messages_done,
+                                "error": c.error,
+                            }
+                            for c in s.chats
+                        ],
+                    }
+                },
+                ensure_ascii=False,
+            ),
+            file=out,
+        )
         return
     rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     chats = f"{len(s.chats)} chat" + ("" if len(s.chats) == 1 else "s")
-    print(f"Exported {s.messages_done} messages from {chats} in {elapsed:.1f} s ({rate:.0f} msg/s), "
-          f"{s.flood_waits} FloodWaits.{_media_text(s.media)}", file=out)
+    print(
+        f"Exported {s.messages_done} messages from {chats} in {elapsed:.1f} s ({rate:.0f} msg/s), "
+        f"{s.flood_waits} FloodWaits.{_media_text(s.media)}",
+        file=out,
+    )
     for c in s.chats:
         line = f"  {c.state.value:<9} {c.messages_done:>8}  {c.title}"
         if c.error:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
+from tests.support.child import REPO, child_env
 
 # Small enough for seconds per export, varied enough to cross every path: a split-free supergroup, sparse ids
 # (private chat, basic group), a forum with topics, a channel, hostile names, media in every chat.
@@ -68,7 +68,7 @@ hostile = true
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "INT": signal.SIGINT}
 RUN_TIMEOUT_S = 300
-STOP_TIMEOUT_S = 30   # a signalled export that has not exited by then is hung
+STOP_TIMEOUT_S = 30  # a signalled export that has not exited by then is hung
 HUNG = -999
 
 
@@ -78,7 +78,7 @@ class Interruption:
     signal: str
     after_s: float
     exit_code: int
-    committed: int          # messages committed in the state DB right after the process died
+    committed: int  # messages committed in the state DB right after the process died
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +116,10 @@ class CrashReport:
             f"({self.reference_media_files} media) in {self.reference_s:.1f} s, uninterrupted",
         ]
         for i in self.interruptions:
-            lines.append(f"  round {i.round}: SIG{i.signal:<4} after {i.after_s:5.2f} s -> exit {i.exit_code:>4}, "
-                         f"{i.committed:>5} messages committed")
+            lines.append(
+                f"  round {i.round}: SIG{i.signal:<4} after {i.after_s:5.2f} s -> exit {i.exit_code:>4}, "
+                f"{i.committed:>5} messages committed"
+            )
         for r in self.rounds:
             verdict = "identical to the reference" if not r.problems else "; ".join(r.problems[:5])
             lines.append(f"round {r.round}: {r.interruptions} interruptions, resumed to the end: {verdict}")
@@ -125,21 +127,21 @@ class CrashReport:
         return "\n".join(lines)
 
 
-def child_env(home: Path) -> dict[str, str]:
-    """The export's environment: this checkout importable, config and logs in a scratch home."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TOBS_CONFIG", "MEDIA_WORKERS", "MAX_THREADS")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env["HOME"] = str(home)
-    env["PYTHONFAULTHANDLER"] = "1"
-    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
-                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache")):
-        env[var] = str(home / sub)
-    return env
-
-
 def export_command(world: Path, vault: Path, *, profile: str = "lan", extra: tuple[str, ...] = ()) -> list[str]:
-    return [sys.executable, "-m", "tobs_tui", *extra, "export", "--emulator", profile, "--world", str(world),
-            "--all", "--out", str(vault)]
+    return [
+        sys.executable,
+        "-m",
+        "tobs_tui",
+        *extra,
+        "export",
+        "--emulator",
+        profile,
+        "--world",
+        str(world),
+        "--all",
+        "--out",
+        str(vault),
+    ]
 
 
 # ---------------------------------------------------------------- what a finished vault must look like
@@ -164,8 +166,10 @@ def state_tables(vault: Path) -> dict[str, list[tuple]]:
     db = sqlite3.connect(f"file:{vault / '.tobs' / 'state.sqlite'}?mode=ro", uri=True)
     try:
         return {
-            "chats": db.execute("SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count"
-                                " FROM chats ORDER BY chat_id").fetchall(),
+            "chats": db.execute(
+                "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count"
+                " FROM chats ORDER BY chat_id"
+            ).fetchall(),
             "topics": db.execute("SELECT * FROM topics ORDER BY chat_id, topic_id").fetchall(),
             "files": db.execute("SELECT path, chat_id, length, tail FROM files ORDER BY path").fetchall(),
             "messages": db.execute("SELECT * FROM messages ORDER BY chat_id, msg_id").fetchall(),
@@ -186,7 +190,7 @@ def committed_messages(vault: Path) -> int:
         finally:
             db.close()
     except sqlite3.Error:
-        return 0   # killed before the schema existed
+        return 0  # killed before the schema existed
 
 
 def consistency_problems(vault: Path, *, finished: bool = True) -> list[str]:
@@ -206,17 +210,22 @@ def consistency_problems(vault: Path, *, finished: bool = True) -> list[str]:
                 problems.append(f"{path}: committed but missing")
             elif file.stat().st_size != length:
                 problems.append(f"{path}: {file.stat().st_size} bytes on disk, {length} committed")
-            elif tail and file.read_bytes()[-len(tail):] != tail:
+            elif tail and file.read_bytes()[-len(tail) :] != tail:
                 problems.append(f"{path}: committed tail does not match")
         for chat_id, last_id, count in db.execute("SELECT chat_id, last_id, message_count FROM chats"):
             indexed = db.execute("SELECT count(*), max(msg_id) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()
             if indexed[0] != count or (indexed[1] or 0) != last_id:
-                problems.append(f"chat {chat_id}: {count} messages up to {last_id} recorded, "
-                                f"{indexed[0]} up to {indexed[1]} indexed")
+                problems.append(
+                    f"chat {chat_id}: {count} messages up to {last_id} recorded, "
+                    f"{indexed[0]} up to {indexed[1]} indexed"
+                )
     finally:
         db.close()
-    leftovers = [p.relative_to(vault).as_posix() for p in vault.rglob("*")
-                 if (finished and p.name.endswith(".part")) or p.suffix == ".tmp"]
+    leftovers = [
+        p.relative_to(vault).as_posix()
+        for p in vault.rglob("*")
+        if (finished and p.name.endswith(".part")) or p.suffix == ".tmp"
+    ]
     leftovers += [f".tobs/tmp/{p.name}" for p in (vault / ".tobs" / "tmp").iterdir()]
     if leftovers:
         problems.append(f"left behind: {', '.join(sorted(set(leftovers))[:5])}")
@@ -251,21 +260,23 @@ def media_count(vault: Path) -> int:
 class Run:
     exit_code: int
     output: str
-    signalled: bool          # False: it ended on its own before the signal was due
-    orphans: int             # its child processes still alive after it ended (they are killed)
+    signalled: bool  # False: it ended on its own before the signal was due
+    orphans: int  # its child processes still alive after it ended (they are killed)
 
 
 # Python's signs of a shutdown that left work behind; a clean Ctrl-C prints none of them.
 _UNCLEAN = ("Traceback (most recent call last)", "was never retrieved", "Task was destroyed", "Event loop is closed")
 
 
-def _run(cmd: list[str], env: dict[str, str], log: Path, after_s: float | None = None,
-         sig: int = signal.SIGKILL) -> Run:
+def _run(
+    cmd: list[str], env: dict[str, str], log: Path, after_s: float | None = None, sig: int = signal.SIGKILL
+) -> Run:
     """Run the export, sending `sig` after `after_s` (None: let it finish); its output is appended to `log`."""
     with tempfile.TemporaryFile() as capture:
         # Its own process group, so the render and media workers it starts can be found after it died.
-        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=capture, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=REPO, stdout=capture, stderr=subprocess.STDOUT, start_new_session=True
+        )
         signalled = False
         try:
             code = proc.wait(RUN_TIMEOUT_S if after_s is None else after_s)
@@ -337,7 +348,7 @@ def _stop_problems(name: str, after: float, run: Run) -> list[str]:
     if run.exit_code not in allowed:
         problems.append(f"{where}: exit {run.exit_code}, expected 130")
     if any(sign in run.output for sign in _UNCLEAN):
-        line = next(l for l in run.output.splitlines() if any(sign in l for sign in _UNCLEAN))
+        line = next(ln for ln in run.output.splitlines() if any(sign in ln for sign in _UNCLEAN))
         problems.append(f"{where}: the shutdown was not clean ({line.strip()[:120]})")
     return problems
 
@@ -350,8 +361,15 @@ def _in_startup_import(run: Run) -> bool:
     return "from tobs_tui.cli import main" in run.output and run.output.rstrip().endswith("KeyboardInterrupt")
 
 
-def crash_run(workdir: Path, *, kills: int = 20, seed: int = 1, signals: tuple[str, ...] = ("KILL",),
-              profile: str = "lan", progress=None) -> CrashReport:
+def crash_run(
+    workdir: Path,
+    *,
+    kills: int = 20,
+    seed: int = 1,
+    signals: tuple[str, ...] = ("KILL",),
+    profile: str = "lan",
+    progress=None,
+) -> CrashReport:
     """Uninterrupted reference export, then rounds of interrupted exports until `kills` interruptions are done
     and the last round finished; every finished round is compared with the reference."""
     started = time.monotonic()
@@ -405,18 +423,26 @@ def crash_run(workdir: Path, *, kills: int = 20, seed: int = 1, signals: tuple[s
                 break
             in_round += 1
             interruptions.append(Interruption(round_no, name, after, run.exit_code, committed_messages(vault)))
-            say(f"round {round_no}: SIG{name} after {after:.2f} s, exit {run.exit_code}, "
-                f"{interruptions[-1].committed} committed")
+            say(
+                f"round {round_no}: SIG{name} after {after:.2f} s, exit {run.exit_code}, "
+                f"{interruptions[-1].committed} committed"
+            )
             problems += _stop_problems(name, after, run)
         problems += compare(reference, vault)
         rounds.append(RoundResult(round_no, in_round, tuple(problems)))
         if not problems:
-            shutil.rmtree(vault)   # a round that held is not worth its disk space; failed ones stay to inspect
+            shutil.rmtree(vault)  # a round that held is not worth its disk space; failed ones stay to inspect
         say(f"round {round_no}: {'ok' if not problems else problems[:3]}")
     return CrashReport(
-        seed=seed, reference_s=reference_s, reference_messages=committed_messages(reference),
-        reference_files=len(vault_files(reference)), reference_media_files=media_count(reference),
-        interruptions=tuple(interruptions), rounds=tuple(rounds), elapsed_s=time.monotonic() - started)
+        seed=seed,
+        reference_s=reference_s,
+        reference_messages=committed_messages(reference),
+        reference_files=len(vault_files(reference)),
+        reference_media_files=media_count(reference),
+        interruptions=tuple(interruptions),
+        rounds=tuple(rounds),
+        elapsed_s=time.monotonic() - started,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,8 +458,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown signal {', '.join(unknown)}; use KILL, TERM or INT")
 
     def run(workdir: Path) -> int:
-        report = crash_run(workdir, kills=args.kills, seed=args.seed, signals=signals, profile=args.profile,
-                           progress=lambda m: print(m, file=sys.stderr, flush=True))
+        report = crash_run(
+            workdir,
+            kills=args.kills,
+            seed=args.seed,
+            signals=signals,
+            profile=args.profile,
+            progress=lambda m: print(m, file=sys.stderr, flush=True),
+        )
         print(report.text())
         for p in report.problems():
             print("  " + p)

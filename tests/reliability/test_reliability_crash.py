@@ -5,7 +5,8 @@ compared byte for byte with an uninterrupted export. The full run is `python -m 
 from __future__ import annotations
 
 import pytest
-from crash_harness import crash_run
+
+from tests.reliability.crash_harness import crash_run
 
 
 @pytest.mark.slow
@@ -13,4 +14,4 @@ def test_interrupted_at_random_instants_then_resumed_is_byte_identical(tmp_path)
     report = crash_run(tmp_path, kills=5, seed=20261129, signals=("KILL", "KILL", "TERM", "INT"))
     assert report.ok, report.text() + "\n" + "\n".join(report.problems())
     assert len(report.interruptions) >= 5
-    assert report.reference_media_files > 0   # media downloads really were part of the run
+    assert report.reference_media_files > 0  # media downloads really were part of the run

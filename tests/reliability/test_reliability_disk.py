@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from crash_harness import REPO, child_env, compare, consistency_problems
 
-from tobs_tui.engine.vault import STATE_DIR
+from tests.reliability.crash_harness import compare, consistency_problems
+from tests.support.child import REPO, child_env
+from tobs_tui.engine.vault.vault import STATE_DIR
 
 DISK_WORLD = """\
 seed = 3
@@ -36,14 +37,26 @@ media = 0.4
 def export(tmp_path: Path, out: Path) -> subprocess.CompletedProcess:
     world = tmp_path / "world.toml"
     world.write_text(DISK_WORLD, encoding="utf-8")
-    cmd = [sys.executable, "-m", "tobs_tui", "export", "--emulator", "lan", "--world", str(world), "--all",
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=child_env(tmp_path / "home"), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tobs_tui",
+        "export",
+        "--emulator",
+        "lan",
+        "--world",
+        str(world),
+        "--all",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=child_env(tmp_path / "home"), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)   # PYTHONFAULTHANDLER: every thread's stack, to see where it hung
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack, to see where it hung
         stdout, stderr = proc.communicate()
         pytest.fail(f"the export hung:\n{stdout}\n{stderr}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
@@ -53,7 +66,9 @@ def mount_tmpfs(where: Path, options: str) -> None:
     where.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
     if result.returncode != 0:
-        pytest.skip("mounting a tmpfs needs root; tests/test_vault.py injects ENOSPC at the write layer instead")
+        pytest.skip(
+            "mounting a tmpfs needs root; tests/unit/engine/vault/test_vault.py injects ENOSPC at the write layer instead"
+        )
 
 
 @pytest.fixture
@@ -145,8 +160,11 @@ def test_a_symlink_planted_before_the_first_export_is_never_written_through(tmp_
     vault = tmp_path / "vault"
     outside = tmp_path / "outside"
     outside.mkdir()
-    link = {"chat folder": vault / CHAT_DIR, "media folder": vault / CHAT_DIR / "media",
-            "state json": vault / STATE_DIR / "json"}[plant]
+    link = {
+        "chat folder": vault / CHAT_DIR,
+        "media folder": vault / CHAT_DIR / "media",
+        "state json": vault / STATE_DIR / "json",
+    }[plant]
     link.parent.mkdir(parents=True)
     link.symlink_to(outside)
     run = export(tmp_path, vault)
@@ -172,7 +190,7 @@ def test_a_symlink_planted_in_an_exported_vault_is_never_written_through(tmp_pat
     }[plant]
     target.rename(tmp_path / "moved")
     target.symlink_to(outside / "keep.txt" if target.suffix else outside)
-    run = export(tmp_path, vault)   # a re-run rewrites the chat's index note and result.json
+    run = export(tmp_path, vault)  # a re-run rewrites the chat's index note and result.json
     assert run.returncode != 0
     one_clear_sentence(run, "is a symlink inside the export dir; refusing to write through it")
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]

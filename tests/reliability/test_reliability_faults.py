@@ -9,14 +9,14 @@ import threading
 import tomllib
 
 import pytest
-from _reliability_support import WAIT, engine_settings
-from crash_harness import compare, consistency_problems
 
+from tests.reliability.crash_harness import compare, consistency_problems
+from tests.support.settings import WAIT, engine_settings
 from tobs_tui.emulator import Emulator
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.emulator.world import World
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import ChatState, EventKind, RunState
-from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
 
 # Three chats with many small files: every fault has plenty of getHistory and getFile calls to land on.
 FAULT_WORLD = """\
@@ -65,8 +65,7 @@ def healthy_vault(tmp_path_factory):
     with Emulator(profile="lan", seed=1, world=fault_world()) as emu:
         settings = engine_settings(out, media=True)
         settings = dataclasses.replace(settings, export=dataclasses.replace(settings.export, request_timeout_s=3.0))
-        runner = EngineRunner(settings, session=emu.session_string(), api_id=EMULATOR_API_ID,
-                              api_hash=EMULATOR_API_HASH)
+        runner = EngineRunner(settings, session=emu.session_string(), api_id=DEMO_API_ID, api_hash=DEMO_API_HASH)
         runner.start()
         final = export_all(runner)
     assert final.state is RunState.DONE, final.errors
@@ -81,16 +80,30 @@ def test_hostile_profile_with_takeout_ends_identical_to_a_healthy_export(make_ru
     # so it finishes in seconds. FILE_REFERENCE_EXPIRED at 5 %: every file here is one part, and the engine gives
     # a file up after its 4th expiry in a row (MAX_REFERENCE_REFRESHES), a failure the healthy vault cannot
     # match; at 10 % that was 0.1^4 per file, about one run in fifty over these ~230 files, at 5 % one in 700.
-    overrides = dict(latency_ms=5.0, jitter_ms=5.0, media_bandwidth=0, flood_wait_rate=0.02, flood_premium_rate=0.02,
-                     internal_error_rate=0.03, file_reference_rate=0.05, drop_before_rate=0.02, drop_after_rate=0.02,
-                     no_reply_rate=0.005, fault_wait_s=(1, 1), takeout_delay_rate=1.0)
+    overrides = dict(
+        latency_ms=5.0,
+        jitter_ms=5.0,
+        media_bandwidth=0,
+        flood_wait_rate=0.02,
+        flood_premium_rate=0.02,
+        internal_error_rate=0.03,
+        file_reference_rate=0.05,
+        drop_before_rate=0.02,
+        drop_after_rate=0.02,
+        no_reply_rate=0.005,
+        fault_wait_s=(1, 1),
+        takeout_delay_rate=1.0,
+    )
     with Emulator(profile="hostile", seed=5, world=fault_world(), overrides=overrides) as emu:
         events = []
         runner = make_runner(emu=emu, media=True, takeout=True, request_timeout_s=2.0, on_event=events.append)
         final = export_all(runner)
         log = emu.log
-        seen = {e for e in ("FLOOD_WAIT", "FLOOD_PREMIUM_WAIT", "INTERNAL", "FILE_REFERENCE_EXPIRED", "TAKEOUT_INIT")
-                if any((r.error or "").startswith(e) for r in log.records)}
+        seen = {
+            e
+            for e in ("FLOOD_WAIT", "FLOOD_PREMIUM_WAIT", "INTERNAL", "FILE_REFERENCE_EXPIRED", "TAKEOUT_INIT")
+            if any((r.error or "").startswith(e) for r in log.records)
+        }
     assert final.state is RunState.DONE, (final.errors, [e.message for e in events][-15:])
     assert compare(healthy_vault, tmp_path / "vault") == []
     assert seen == {"FLOOD_WAIT", "FLOOD_PREMIUM_WAIT", "INTERNAL", "FILE_REFERENCE_EXPIRED", "TAKEOUT_INIT"}
@@ -99,8 +112,10 @@ def test_hostile_profile_with_takeout_ends_identical_to_a_healthy_export(make_ru
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("error, event", [("TAKEOUT_INIT_DELAY_3600", EventKind.TAKEOUT_PENDING),
-                                          ("TAKEOUT_REQUIRED", EventKind.TAKEOUT_REFUSED)])
+@pytest.mark.parametrize(
+    "error, event",
+    [("TAKEOUT_INIT_DELAY_3600", EventKind.TAKEOUT_PENDING), ("TAKEOUT_REQUIRED", EventKind.TAKEOUT_REFUSED)],
+)
 def test_takeout_delayed_or_refused_falls_back_to_normal_requests(make_runner, tmp_path, healthy_vault, error, event):
     with Emulator(profile="lan", seed=1, world=fault_world()) as emu:
         emu.script("InitTakeoutSessionRequest", error=error)
@@ -116,7 +131,7 @@ def test_takeout_delayed_or_refused_falls_back_to_normal_requests(make_runner, t
 @pytest.mark.slow
 def test_storms_of_500s_and_premium_waits_on_media_and_history(make_runner, tmp_path, healthy_vault):
     with Emulator(profile="lan", seed=1, world=fault_world()) as emu:
-        for nth in range(2, 8):   # six 500s in a row on history: more than Telethon's own retries absorb
+        for nth in range(2, 8):  # six 500s in a row on history: more than Telethon's own retries absorb
             emu.script("GetHistoryRequest", nth=nth, error="INTERNAL")
         for nth in (3, 4, 5, 20):
             emu.script("GetFileRequest", nth=nth, error="FLOOD_PREMIUM_WAIT_1")
@@ -130,7 +145,7 @@ def test_storms_of_500s_and_premium_waits_on_media_and_history(make_runner, tmp_
 @pytest.mark.slow
 def test_a_chat_deleted_mid_export_fails_alone_and_the_rest_finish(make_runner, tmp_path):
     data = tomllib.loads(FAULT_WORLD)
-    data["chats"][0]["messages"] = 3000   # long enough that its history is still being fetched when it goes
+    data["chats"][0]["messages"] = 3000  # long enough that its history is still being fetched when it goes
     world = World(data)
     doomed = next(c for c in world.chat_ids() if world.chats[c].kind == "supergroup")
     deleted = threading.Event()
@@ -174,4 +189,3 @@ def test_a_flood_wait_of_hours_on_a_file_parks_only_that_chat(make_runner, tmp_p
         again = export_all(make_runner(emu=emu, media=True))
     assert again.state is RunState.DONE, again.errors
     assert compare(healthy_vault, tmp_path / "vault") == []
-

@@ -8,13 +8,13 @@ import json
 import os
 import unicodedata
 
-from _reliability_support import WAIT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.settings import WAIT
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.world import World
-from tobs_tui.engine.runner import ChatSelection, ExportRequest
+from tobs_tui.engine import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 
 BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
@@ -74,14 +74,15 @@ def check_vault(vault, titles_by_id: dict[int, str]) -> None:
             assert not os.path.islink(path), path
             assert name not in (".", "..") and "/" not in name and "\\" not in name
             # No control characters, and no bidi controls that would make "gpj.exe" read as "exe.jpg".
-            assert not any(unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in BIDI_CONTROLS
-                           for c in name), repr(name)
+            assert not any(
+                unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in BIDI_CONTROLS for c in name
+            ), repr(name)
             assert len(name.encode()) <= 255
     for chat_dir in (p for p in vault.iterdir() if p.is_dir() and p.name != ".tobs"):
         index = chat_dir / f"{chat_dir.name}.md"
         fields = front_matter(index.read_text(encoding="utf-8"))
         chat_id = int(fields["id"])
-        assert json.loads(fields["title"]) == titles_by_id[chat_id]   # the title round-trips, nothing added
+        assert json.loads(fields["title"]) == titles_by_id[chat_id]  # the title round-trips, nothing added
         for note in chat_dir.rglob("*.md"):
             if note != index:
                 month = front_matter(note.read_text(encoding="utf-8"))
@@ -94,14 +95,17 @@ def test_nasty_titles_topics_and_file_names_stay_inside_the_vault(make_runner, t
     final = export_world(make_runner, world, tmp_path / "vault")
     assert final.state is RunState.DONE, final.errors
     titles = {d.chat_id: d.title for d in final.chats}
-    assert len({p.name for p in (tmp_path / "vault").iterdir()}) == len(world.chat_ids()) + 1   # + .tobs
+    assert len({p.name for p in (tmp_path / "vault").iterdir()}) == len(world.chat_ids()) + 1  # + .tobs
     check_vault(tmp_path / "vault", titles)
     assert any((tmp_path / "vault").rglob("*/media/*/*/*")), "hostile file names were downloaded"
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(titles=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80),
-                       min_size=4, max_size=6))
+@given(
+    titles=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80), min_size=4, max_size=6
+    )
+)
 def test_any_titles_stay_inside_the_vault(make_runner, tmp_path_factory, titles):
     out = tmp_path_factory.mktemp("any-titles") / "vault"
     final = export_world(make_runner, world_of(titles), out)

@@ -9,22 +9,29 @@ import time
 
 import pytest
 import tomli_w
-from _reliability_support import WAIT
-from crash_harness import REPO, WORLD_TOML, child_env, compare
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.reliability.crash_harness import WORLD_TOML, compare
+from tests.support.child import REPO, child_env
+from tests.support.settings import WAIT
 from tobs_tui import cli
 from tobs_tui.config import Settings, to_toml_dict
-from tobs_tui.engine.login import LoginError
+from tobs_tui.engine.telegram.login import LoginError
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Every real key with a value of any TOML type, plus keys and sections that do not exist.
 KEYS = [(section, key) for section, table in to_toml_dict(Settings()).items() for key in table]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=True),
-                    st.text(max_size=40), st.lists(st.text(max_size=8), max_size=3),
-                    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.lists(st.text(max_size=8), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -42,9 +49,12 @@ def assert_one_sentence(code: int, err: str) -> None:
 
 
 @FUZZ
-@given(entries=st.lists(st.tuples(st.sampled_from(KEYS + [("export", "nope"), ("nosuch", "key")]), scalars),
-                        min_size=1, max_size=4),
-       command=st.sampled_from([["config", "check"], ["config", "show"], ["doctor"]]))
+@given(
+    entries=st.lists(
+        st.tuples(st.sampled_from(KEYS + [("export", "nope"), ("nosuch", "key")]), scalars), min_size=1, max_size=4
+    ),
+    command=st.sampled_from([["config", "check"], ["config", "show"], ["doctor"]]),
+)
 def test_fuzzed_config_values_through_the_command_line(tmp_path, capsys, entries, command):
     data: dict = {}
     for (section, key), value in entries:
@@ -66,8 +76,10 @@ def test_fuzzed_config_bytes_through_the_command_line(tmp_path, capsys, raw):
 
 
 @FUZZ
-@given(name=st.sampled_from(["MEDIA_WORKERS", "MAX_THREADS", "TOBS_CONFIG"]),
-       value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30))
+@given(
+    name=st.sampled_from(["MEDIA_WORKERS", "MAX_THREADS", "TOBS_CONFIG"]),
+    value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+)
 def test_fuzzed_env_values_through_the_command_line(capsys, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     code, _, err = run_cli(["doctor"], capsys)
@@ -104,15 +116,32 @@ def test_an_unknown_phone_and_empty_inputs_are_one_sentence(make_runner, emulato
 def export_cmd(tmp_path, out) -> list[str]:
     world = tmp_path / "world.toml"
     world.write_text(WORLD_TOML, encoding="utf-8")
-    return [sys.executable, "-m", "tobs_tui", "export", "--emulator", "lan", "--world", str(world), "--all",
-            "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "tobs_tui",
+        "export",
+        "--emulator",
+        "lan",
+        "--world",
+        str(world),
+        "--all",
+        "--out",
+        str(out),
+    ]
 
 
 def test_export_dir_that_is_a_file_is_one_sentence(tmp_path):
     out = tmp_path / "vault"
     out.write_text("not a folder")
-    run = subprocess.run(export_cmd(tmp_path, out), env=child_env(tmp_path / "home"), cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        export_cmd(tmp_path, out),
+        env=child_env(tmp_path / "home"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "is a file; choose a folder" in run.stderr and "Traceback" not in run.stderr + run.stdout
     assert out.read_text() == "not a folder"
@@ -123,14 +152,16 @@ def test_two_exports_into_one_vault_at_once(tmp_path):
     """The second is refused with one sentence while the first runs; the first ends exactly like a lone export."""
     env = child_env(tmp_path / "home")
     vault, alone = tmp_path / "vault", tmp_path / "alone"
-    first = subprocess.Popen(export_cmd(tmp_path, vault), env=env, cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        export_cmd(tmp_path, vault), env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not (vault / ".tobs" / "state.sqlite").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        second = subprocess.run(export_cmd(tmp_path, vault), env=env, cwd=REPO, capture_output=True, text=True,
-                                timeout=120)
+        second = subprocess.run(
+            export_cmd(tmp_path, vault), env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+        )
         first_out, _ = first.communicate(timeout=300)
     finally:
         if first.poll() is None:

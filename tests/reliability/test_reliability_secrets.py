@@ -15,29 +15,36 @@ import time
 from pathlib import Path
 
 import pytest
-from _reliability_support import WAIT, engine_settings
 from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
+from tests.support.settings import WAIT, engine_settings
 from tobs_tui import cli
-from tobs_tui.engine.client import open_session
-from tobs_tui.engine.login import LoginError
-from tobs_tui.engine.runner import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import RunState
+from tobs_tui.engine.telegram.client import open_session
+from tobs_tui.engine.telegram.login import LoginError
 
 API_ID = 611335
-API_HASH = "5ec7e7a9b1c2d3e4f5a6b7c8d9e0f1a2"   # shaped like a real one, and unlike anything else in a run
+API_HASH = "5ec7e7a9b1c2d3e4f5a6b7c8d9e0f1a2"  # shaped like a real one, and unlike anything else in a run
 
 
 def secret_forms(session_string: str, code: str, password: str) -> dict[str, list[bytes]]:
     """Every form a secret could leak in, as bytes to search files for."""
     key = StringSession(session_string).auth_key.key
     forms = {
-        "auth key": [key, key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key),
-                     base64.urlsafe_b64encode(key), base64.b64encode(key).rstrip(b"="),
-                     base64.urlsafe_b64encode(key).rstrip(b"="),
-                     # any 32-byte stretch of the key in hex or base64 (a truncated dump is still a leak)
-                     key[64:96].hex().encode(), base64.b64encode(key[66:96])],
+        "auth key": [
+            key,
+            key.hex().encode(),
+            key.hex().upper().encode(),
+            base64.b64encode(key),
+            base64.urlsafe_b64encode(key),
+            base64.b64encode(key).rstrip(b"="),
+            base64.urlsafe_b64encode(key).rstrip(b"="),
+            # any 32-byte stretch of the key in hex or base64 (a truncated dump is still a leak)
+            key[64:96].hex().encode(),
+            base64.b64encode(key[66:96]),
+        ],
         "session string": [session_string.encode()],
         "api hash": [API_HASH.encode(), API_HASH.upper().encode()],
         "2FA password": [password.encode()],
@@ -69,7 +76,7 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
     fresh = emulator.session_string(authorized=False)
     # A session file made the way the app makes one, holding the key the login will authorise.
     session_path = Path(os.environ["HOME"]) / ".local" / "share" / "tobs-tui" / "account.session"
-    previous_umask = os.umask(0o022)   # a typical umask: files would be world-readable unless made private
+    previous_umask = os.umask(0o022)  # a typical umask: files would be world-readable unless made private
     try:
         session = open_session(session_path)
         parsed = StringSession(fresh)
@@ -80,8 +87,9 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
         handlers = cli.setup_logging("DEBUG", secrets=(API_HASH, world.twofa_phone))
         try:
             vault = tmp_path / "vault"
-            runner = EngineRunner(engine_settings(vault, media=True), session=session_path, api_id=API_ID,
-                                  api_hash=API_HASH)
+            runner = EngineRunner(
+                engine_settings(vault, media=True), session=session_path, api_id=API_ID, api_hash=API_HASH
+            )
             runner.start()
             try:
                 assert runner.connect().result(WAIT) is False
@@ -93,8 +101,9 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
                     runner.check_password(world.twofa_password + "x").result(WAIT)
                 runner.check_password(world.twofa_password).result(WAIT)
                 dialogs = runner.list_dialogs().result(WAIT)
-                final = runner.start_export(ExportRequest(
-                    chats=tuple(ChatSelection(d.chat_id) for d in dialogs))).result(WAIT)
+                final = runner.start_export(
+                    ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in dialogs))
+                ).result(WAIT)
             finally:
                 runner.stop()
             assert final.state is RunState.DONE, final.errors
@@ -119,8 +128,11 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
         # Media bytes are random: a 5-digit ASCII number turns up in them by chance, so the code is looked for
         # in the text files only; the other secrets are long enough to look for everywhere.
         text_file = path.suffix in (".md", ".json", ".jsonl")
-        found = leaks(path.read_bytes(), forms if text_file else {k: v for k, v in forms.items() if k != "login code"},
-                      code_as_number=True)
+        found = leaks(
+            path.read_bytes(),
+            forms if text_file else {k: v for k, v in forms.items() if k != "login code"},
+            code_as_number=True,
+        )
         assert found == [], path
     # The key is in the session file, which nobody else may read; the log dir is private as well.
     for path in [session_path, *session_path.parent.glob(session_path.name + "-*")]:
@@ -147,9 +159,9 @@ async def test_dashboard_screens_never_show_secrets(emulator, tmp_path):
     try:
         await capture_screens(app, world, shots)
     finally:
-        if app.runner is not None:   # before the emulator stops, or its client keeps redialling
+        if app.runner is not None:  # before the emulator stops, or its client keeps redialling
             app.runner.stop()
-    assert "two-step" in shots[0] and "wrong" in shots[2]   # the captures really show the screens
+    assert "two-step" in shots[0] and "wrong" in shots[2]  # the captures really show the screens
     forms = secret_forms(fresh, world.demo_code, world.twofa_password)
     for shot in shots:
         # SVG text escapes some characters; the secrets here are plain hex, digits, letters and dashes.
@@ -184,7 +196,7 @@ async def capture_screens(app, world, shots: list[str]) -> None:
         app.screen.query_one("#password", Input).value = world.twofa_password + "x"
         app.screen.query_one("#password", Input).focus()
         await pilot.pause()
-        shots.append(app.export_screenshot())   # a typed password is masked
+        shots.append(app.export_screenshot())  # a typed password is masked
         await pilot.press("enter")
         await until(pilot, lambda: "wrong" in str(app.screen.query_one("#login-error").render()), "the error")
         shots.append(app.export_screenshot())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 
-from _ui_support import wait_until
 from textual.widgets import Input, Label
 
+from tests.support.waiting import wait_until
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.confirm import ConfirmScreen
@@ -28,8 +28,9 @@ async def submit(pilot, app, field: str, value: str) -> None:
 
 
 async def log_in(pilot, app, phone: str, code: str, password: str | None = None) -> None:
-    await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
-                     what="the phone step")
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+    )
     await submit(pilot, app, "#phone", phone)
     await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
     await submit(pilot, app, "#code", code)
@@ -45,15 +46,18 @@ def small_chats(app, n: int, lo: int = 300, hi: int = 3_000):
     qualify: a private chat's newest id counts the whole account's messages, so a chat of 300 could pass
     for 8,000 and finish before a test's pause or cancel reaches it."""
     table = app.screen.query_one(DialogTable)
-    picks = [d for d in table._dialogs
-             if d.message_estimate is not None and lo <= d.message_estimate <= hi and not d.is_forum]
+    picks = [
+        d
+        for d in table._dialogs
+        if d.message_estimate is not None and lo <= d.message_estimate <= hi and not d.is_forum
+    ]
     return sorted(picks, key=lambda d: d.top_message_id)[:n]
 
 
 async def pick(pilot, app, title: str) -> None:
     """Type the title into the filter (typing on the list goes there) and select the first match."""
     table = app.screen.query_one(DialogTable)
-    app.screen.query_one("#filter", Input).value = ""   # what a previous pick typed
+    app.screen.query_one("#filter", Input).value = ""  # what a previous pick typed
     await pilot.pause()
     table.focus()
     await pilot.press(*title.lower())
@@ -75,8 +79,9 @@ async def start_without_media(pilot, app) -> None:
 async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
-                         what="the phone step")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
         assert emulator.world.demo_phone in str(app.screen.query_one("#demo-hint").render())
         await submit(pilot, app, "#phone", emulator.world.demo_phone)
         await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
@@ -92,8 +97,9 @@ async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emu
 async def test_login_with_two_step_password(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone",
-                         what="the phone step")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
         await submit(pilot, app, "#phone", emulator.world.twofa_phone)
         await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
         await submit(pilot, app, "#code", emulator.world.demo_code)
@@ -108,7 +114,7 @@ async def test_login_with_two_step_password(make_app, emulator):
 
 
 async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
-    emulator.set_profile("lan", {"latency_ms": 100.0})   # a few seconds of export for the dashboard to follow
+    emulator.set_profile("lan", {"latency_ms": 100.0})  # a few seconds of export for the dashboard to follow
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
@@ -209,16 +215,18 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
         running = app.live.latest.chats[0].chat_id
         await pilot.press("f2")
         table = app.screen.query_one(DialogTable)
-        await wait_until(pilot, lambda: next(d for d in table._dialogs if d.chat_id == running).last_exported_id
-                         is not None, what="the running chat's committed id on the chats list")
+        await wait_until(
+            pilot,
+            lambda: next(d for d in table._dialogs if d.chat_id == running).last_exported_id is not None,
+            what="the running chat's committed id on the chats list",
+        )
         await pilot.press("f3")
         await pilot.press("f7")
         await wait_until(pilot, lambda: app.live.latest.state is RunState.RUNNING, what="the resume")
         await pilot.press("f8")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the cancel question")
         await pilot.press("y")
-        await wait_until(pilot, lambda: app.live.latest.state is RunState.CANCELLED, timeout=30,
-                         what="the cancel")
+        await wait_until(pilot, lambda: app.live.latest.state is RunState.CANCELLED, timeout=30, what="the cancel")
         stopped_at = app.live.latest.messages_done
         assert 0 < stopped_at < chat.top_message_id
         # The chats list says how far the half-exported chat got, not "never" (titles can repeat: match by id).
@@ -227,6 +235,7 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
 
         def listed():
             return next(d for d in table._dialogs if d.chat_id == exported)
+
         await wait_until(pilot, lambda: listed().last_exported_id is not None, what="the chat's last export")
         assert 0 < listed().new_since_export < listed().top_message_id
 
@@ -239,8 +248,11 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         session = app.session
         # A chat that numbers its own messages, so its size is known to be thousands (a private chat's newest
         # id counts the whole account's messages and may hide a small chat that finishes before the quit).
-        chat = next(d for d in sorted(app.screen.query_one(DialogTable)._dialogs, key=lambda d: d.chat_id)
-                    if d.message_estimate and 8_000 <= d.message_estimate <= 60_000 and not d.is_forum)
+        chat = next(
+            d
+            for d in sorted(app.screen.query_one(DialogTable)._dialogs, key=lambda d: d.chat_id)
+            if d.message_estimate and 8_000 <= d.message_estimate <= 60_000 and not d.is_forum
+        )
         await pick(pilot, app, chat.title)
         await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
@@ -249,7 +261,7 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
         await pilot.press("n")
         await pilot.pause()
         assert app.is_running and app.live.latest.state is RunState.RUNNING
-        exported = app.live.latest.chats[0].chat_id   # titles can repeat: follow the chat by id
+        exported = app.live.latest.chats[0].chat_id  # titles can repeat: follow the chat by id
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the quit question")
         await pilot.press("y")
@@ -258,28 +270,39 @@ async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator,
     assert app.runner is None, "the engine thread was stopped"
 
     emulator.set_profile("lan")
-    again = make_app(session=session)   # the session logged in above: straight to the chats
+    again = make_app(session=session)  # the session logged in above: straight to the chats
     async with again.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen)
-                         and again.screen.query_one(DialogTable).dialog_count > 0, what="the chat list")
+        await wait_until(
+            pilot,
+            lambda: isinstance(again.screen, ChatsScreen) and again.screen.query_one(DialogTable).dialog_count > 0,
+            what="the chat list",
+        )
         listed = next(d for d in again.screen.query_one(DialogTable)._dialogs if d.chat_id == exported)
         assert listed.last_exported_id is not None, "a quit export lists what it committed, not 'never'"
         assert 0 < listed.new_since_export < listed.top_message_id
         await pick(pilot, again, chat.title)
         await start_without_media(pilot, again)
-        await wait_until(pilot, lambda: again.live.latest and again.live.latest.state is RunState.DONE,
-                         timeout=90, what="the resumed export")
+        await wait_until(
+            pilot,
+            lambda: again.live.latest and again.live.latest.state is RunState.DONE,
+            timeout=90,
+            what="the resumed export",
+        )
         assert again.live.latest.messages_done < chat.top_message_id, "the second run continued, not restarted"
 
 
 async def test_only_credentials_typed_on_the_login_screen_are_saved(emulator, settings, tmp_path):
-    from tobs_tui.headless import EMULATOR_API_HASH, EMULATOR_API_ID
+    from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
     from tobs_tui.ui.app import TobsApp
 
-    given = TobsApp(settings, session=emulator.session_string(authorized=True), api_id=EMULATOR_API_ID,
-                    api_hash=EMULATOR_API_HASH, config_path=tmp_path / "given.toml")
-    typed = TobsApp(settings, session=emulator.session_string(authorized=True),
-                    config_path=tmp_path / "typed.toml")
+    given = TobsApp(
+        settings,
+        session=emulator.session_string(authorized=True),
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        config_path=tmp_path / "given.toml",
+    )
+    typed = TobsApp(settings, session=emulator.session_string(authorized=True), config_path=tmp_path / "typed.toml")
     try:
         async with given.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: given.logged_in, what="the login with given credentials")
@@ -288,10 +311,10 @@ async def test_only_credentials_typed_on_the_login_screen_are_saved(emulator, se
 
         async with typed.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: isinstance(typed.screen, LoginScreen), what="the api step")
-            typed.screen.query_one("#api-id", Input).value = str(EMULATOR_API_ID)
-            await submit(pilot, typed, "#api-hash", EMULATOR_API_HASH)
+            typed.screen.query_one("#api-id", Input).value = str(DEMO_API_ID)
+            await submit(pilot, typed, "#api-hash", DEMO_API_HASH)
             await wait_until(pilot, lambda: (tmp_path / "typed.toml").exists(), what="the saved config")
-        assert tomllib.loads((tmp_path / "typed.toml").read_text())["telegram"]["api_id"] == EMULATOR_API_ID
+        assert tomllib.loads((tmp_path / "typed.toml").read_text())["telegram"]["api_id"] == DEMO_API_ID
     finally:
         for app in (given, typed):
             if app.runner is not None:

@@ -29,16 +29,23 @@ def plot_box(rows: list[str]) -> tuple[int, int, int, int]:
 
 
 def test_baseline_threshold_spans_and_flood_waits_stay_in_the_plot():
-    samples = [LatencySample(t=float(t), ms=30.0 if t < 40 or t > 70 else 400.0, method="GetHistory")
-               for t in range(20, 100)]
+    samples = [
+        LatencySample(t=float(t), ms=30.0 if t < 40 or t > 70 else 400.0, method="GetHistory") for t in range(20, 100)
+    ]
     # A span that began before the window and one still going: both clipped to what is plotted.
-    stats = ThrottleStats(avg_latency_ms=120, baseline_latency_ms=50, threshold_ms=150, is_throttled=True,
-                          sample_count=80, spans=((5.0, 30.0), (45.0, None)))
+    stats = ThrottleStats(
+        avg_latency_ms=120,
+        baseline_latency_ms=50,
+        threshold_ms=150,
+        is_throttled=True,
+        sample_count=80,
+        spans=((5.0, 30.0), (45.0, None)),
+    )
     events = [EngineEvent(t=60.0, wall=0.0, kind=EventKind.FLOOD_WAIT, message="wait", seconds=12)]
     rows = chart_rows(samples, stats, events)
     top, bottom, left, right = plot_box(rows)
-    inside = [r[left + 1:right] for r in rows[top + 1:bottom]]
-    outside = [r[:left] + r[right + 1:] for r in rows]
+    inside = [r[left + 1 : right] for r in rows[top + 1 : bottom]]
+    outside = [r[:left] + r[right + 1 :] for r in rows]
     assert not any("━" in r for r in outside), "throttled spans never leave the plot"
     bar = next(r for r in inside if "━━━" in r)
     assert bar.count("━") >= (right - left) * 0.6, "spans from 20 s to 30 s and 45 s to the end"

@@ -7,7 +7,7 @@ import dataclasses
 
 from textual.app import App, ComposeResult
 
-from samples import snapshot
+from tests.ui.samples import snapshot
 from tobs_tui.engine.snapshot import EngineEvent, EventKind
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.widgets.chat_progress import ChatProgressList

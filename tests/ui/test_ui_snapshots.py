@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from samples import dialogs, snapshot, topics
+from tests.ui.samples import dialogs, snapshot, topics
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.ui.app import DemoInfo, TobsApp
 from tobs_tui.ui.widgets.dialog_table import DialogTable
@@ -49,7 +49,7 @@ def check(app: TobsApp, name: str, tmp_path: Path) -> None:
 async def feed(app: TobsApp, pilot) -> None:
     for t in (4.0, 8.0, 12.0, 16.0, 20.0):
         app.apply_snapshot(snapshot(t))
-    await pilot.pause(1.2)   # charts draw the newest data within a second
+    await pilot.pause(1.2)  # charts draw the newest data within a second
 
 
 async def test_login_screen(tmp_path):

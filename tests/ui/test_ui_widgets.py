@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from textual.app import App, ComposeResult
 
-from samples import dialogs, snapshot, topics
+from tests.ui.samples import dialogs, snapshot, topics
 from tobs_tui.engine.snapshot import (
     ChatKind,
     ChatProgress,
@@ -95,7 +95,7 @@ async def test_kind_filter_and_sort_by_columns():
         table.sort_by("title")
         names = [d.title.lower() for d, _ in table._rows]
         assert names == sorted(names)
-        table.sort_by("title")   # again: reversed
+        table.sort_by("title")  # again: reversed
         assert [d.title.lower() for d, _ in table._rows] == sorted(names, reverse=True)
         table.sort_by("unread")
         unread = [d.unread for d, _ in table._rows]
@@ -132,10 +132,14 @@ async def test_forum_expands_to_topics_and_picks_stay_consistent():
         await pilot.pause()
         assert app.wanted == [1005], "an unloaded forum asks for its topics"
         table.set_topics(1005, topics(1005))
-        assert titles(table) == ["Makers Forum 5", "Makers Forum 5/Topic 0", "Makers Forum 5/Topic 1",
-                                 "Makers Forum 5/Topic 2"]
+        assert titles(table) == [
+            "Makers Forum 5",
+            "Makers Forum 5/Topic 0",
+            "Makers Forum 5/Topic 1",
+            "Makers Forum 5/Topic 2",
+        ]
         table.toggle(table._rows[0])
-        table.toggle(table._rows[2])   # a topic of a chat picked whole replaces the whole-chat pick
+        table.toggle(table._rows[2])  # a topic of a chat picked whole replaces the whole-chat pick
         assert set(table.selected) == {(1005, 10051)}
         table.toggle(table._rows[0])
         assert set(table.selected) == {(1005, None)}
@@ -171,8 +175,15 @@ def test_last_export_column_words():
 
 async def test_filter_keystroke_with_10000_dialogs_is_well_under_50ms():
     many = [
-        DialogInfo(i, list(ChatKind)[i % 6], f"Chat {i} {'project' if i % 7 else 'family'} {i * 31 % 997}",
-                   f"user{i}" if i % 2 else None, i * 13 % 90_000, i % 9, is_forum=i % 6 == 5)
+        DialogInfo(
+            i,
+            list(ChatKind)[i % 6],
+            f"Chat {i} {'project' if i % 7 else 'family'} {i * 31 % 997}",
+            f"user{i}" if i % 2 else None,
+            i * 13 % 90_000,
+            i % 9,
+            is_forum=i % 6 == 5,
+        )
         for i in range(10_000)
     ]
     app = TableApp(many)
@@ -180,11 +191,11 @@ async def test_filter_keystroke_with_10000_dialogs_is_well_under_50ms():
         table = app.query_one(DialogTable)
         typed = "project 42"
         costs = []
-        for rounds in range(3):
+        for _rounds in range(3):
             for n in range(1, len(typed) + 1):
                 start = time.perf_counter()
                 table.set_filter(typed[:n])
-                screen_text(table)   # the visible lines are what a keystroke has to draw
+                screen_text(table)  # the visible lines are what a keystroke has to draw
                 costs.append((time.perf_counter() - start) * 1000)
             for n in range(len(typed), -1, -1):
                 start = time.perf_counter()
@@ -192,8 +203,10 @@ async def test_filter_keystroke_with_10000_dialogs_is_well_under_50ms():
                 screen_text(table)
                 costs.append((time.perf_counter() - start) * 1000)
         median, worst = statistics.median(costs), max(costs)
-        print(f"\nfilter keystroke over 10,000 dialogs: median {median:.2f} ms, worst {worst:.2f} ms "
-              f"({len(costs)} keystrokes)")
+        print(
+            f"\nfilter keystroke over 10,000 dialogs: median {median:.2f} ms, worst {worst:.2f} ms "
+            f"({len(costs)} keystrokes)"
+        )
         assert table.visible_count == 10_000
         assert median < 50, f"median keystroke {median:.1f} ms"
 
@@ -209,8 +222,9 @@ def test_unknown_values_read_as_a_dash():
     assert fmt.millis(None) == fmt.DASH
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.4, "59s"), (61, "1m 01s"), (3_600, "1h 00m"),
-                                                (90_000, "1d 01h")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (59.4, "59s"), (61, "1m 01s"), (3_600, "1h 00m"), (90_000, "1d 01h")]
+)
 def test_durations(seconds, text):
     assert fmt.duration(seconds) == text
 
@@ -272,8 +286,9 @@ async def test_chat_rows_put_running_chats_first_and_dash_what_is_unknown():
 
 
 async def test_failed_chat_shows_its_error():
-    chat = ChatProgress(1, "Broken", None, ChatState.FAILED, 5, 10, 0, 0, 0.0, 0.0, None,
-                        error="The chat is private now.")
+    chat = ChatProgress(
+        1, "Broken", None, ChatState.FAILED, 5, 10, 0, 0, 0.0, 0.0, None, error="The chat is private now."
+    )
     app = ProgressApp()
     async with app.run_test(size=(150, 12)):
         widget = app.query_one(ChatProgressList)
@@ -282,8 +297,9 @@ async def test_failed_chat_shows_its_error():
 
 
 async def test_hundreds_of_chats_draw_only_what_is_visible():
-    many = tuple(ChatProgress(i, f"Chat {i:03d}", None, ChatState.RUNNING, i, 500, 0, 0, 1.0, 0.0, 10.0)
-                 for i in range(400))
+    many = tuple(
+        ChatProgress(i, f"Chat {i:03d}", None, ChatState.RUNNING, i, 500, 0, 0, 1.0, 0.0, 10.0) for i in range(400)
+    )
     app = ProgressApp()
     async with app.run_test(size=(150, 20)):
         widget = app.query_one(ChatProgressList)

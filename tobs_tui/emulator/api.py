@@ -6,15 +6,17 @@ Handlers are synchronous and never sleep; the server applies latency, rate limit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from telethon.tl import functions, types
 
 from .errors import RpcError
+from .specs import CHANNEL_MARK, DC_ID, SELF_USER_ID, ChatSpec, as_datetime, mix, timestamp_of
 from .srp import SrpVerifier
-from .world import CHANNEL_MARK, DC_ID, SELF_USER_ID, ChatSpec, World, as_datetime, mix, timestamp_of
+from .world import World
 
 _MIB = 1024 * 1024
 # How long a file reference fetched again after a random expiry stays good (Telegram's last for hours; a minute
@@ -22,8 +24,12 @@ _MIB = 1024 * 1024
 REFERENCE_GRACE_S = 60.0
 # Methods an unauthorised key may call (everything else answers 401 AUTH_KEY_UNREGISTERED).
 _LOGIN_METHODS = (
-    functions.help.GetConfigRequest, functions.help.GetNearestDcRequest, functions.auth.SendCodeRequest,
-    functions.auth.SignInRequest, functions.account.GetPasswordRequest, functions.auth.CheckPasswordRequest,
+    functions.help.GetConfigRequest,
+    functions.help.GetNearestDcRequest,
+    functions.auth.SendCodeRequest,
+    functions.auth.SignInRequest,
+    functions.account.GetPasswordRequest,
+    functions.auth.CheckPasswordRequest,
     functions.auth.LogOutRequest,
 )
 
@@ -41,7 +47,7 @@ class CallContext:
 
 
 def _now() -> datetime:
-    return datetime.now(tz=timezone.utc)
+    return datetime.now(tz=UTC)
 
 
 class Api:
@@ -54,7 +60,7 @@ class Api:
         self._awaiting_password: set[int] = set()
         self._takeouts: dict[int, int] = {}  # takeout id -> auth_key_id
         self._srp: SrpVerifier | None = None
-        self._random_expiries: dict[int, float] = {}   # media id -> when a random fault expired its reference
+        self._random_expiries: dict[int, float] = {}  # media id -> when a random fault expired its reference
         self._handlers: dict[type, Callable[[Any, CallContext], Any]] = {
             functions.help.GetConfigRequest: self._get_config,
             functions.help.GetNearestDcRequest: self._get_nearest_dc,
@@ -191,16 +197,38 @@ class Api:
     def _get_config(self, req: Any, ctx: CallContext) -> types.Config:
         now = _now()
         return types.Config(
-            date=now, expires=datetime.fromtimestamp(now.timestamp() + 3600, tz=timezone.utc), test_mode=False,
-            this_dc=ctx.dc_id, dc_options=[types.DcOption(ctx.dc_id, ctx.host, ctx.port)],
-            dc_txt_domain_name="", chat_size_max=200, megagroup_size_max=200_000, forwarded_count_max=100,
-            online_update_period_ms=210_000, offline_blur_timeout_ms=5_000, offline_idle_timeout_ms=30_000,
-            online_cloud_timeout_ms=300_000, notify_cloud_delay_ms=30_000, notify_default_delay_ms=1_500,
-            push_chat_period_ms=60_000, push_chat_limit=2, edit_time_limit=172_800, revoke_time_limit=172_800,
-            revoke_pm_time_limit=2_147_483_647, rating_e_decay=2_419_200, stickers_recent_limit=200,
-            channels_read_media_period=604_800, call_receive_timeout_ms=20_000, call_ring_timeout_ms=90_000,
-            call_connect_timeout_ms=30_000, call_packet_timeout_ms=10_000, me_url_prefix="https://t.me/",
-            caption_length_max=1024, message_length_max=4096, webfile_dc_id=DC_ID)
+            date=now,
+            expires=datetime.fromtimestamp(now.timestamp() + 3600, tz=UTC),
+            test_mode=False,
+            this_dc=ctx.dc_id,
+            dc_options=[types.DcOption(ctx.dc_id, ctx.host, ctx.port)],
+            dc_txt_domain_name="",
+            chat_size_max=200,
+            megagroup_size_max=200_000,
+            forwarded_count_max=100,
+            online_update_period_ms=210_000,
+            offline_blur_timeout_ms=5_000,
+            offline_idle_timeout_ms=30_000,
+            online_cloud_timeout_ms=300_000,
+            notify_cloud_delay_ms=30_000,
+            notify_default_delay_ms=1_500,
+            push_chat_period_ms=60_000,
+            push_chat_limit=2,
+            edit_time_limit=172_800,
+            revoke_time_limit=172_800,
+            revoke_pm_time_limit=2_147_483_647,
+            rating_e_decay=2_419_200,
+            stickers_recent_limit=200,
+            channels_read_media_period=604_800,
+            call_receive_timeout_ms=20_000,
+            call_ring_timeout_ms=90_000,
+            call_connect_timeout_ms=30_000,
+            call_packet_timeout_ms=10_000,
+            me_url_prefix="https://t.me/",
+            caption_length_max=1024,
+            message_length_max=4096,
+            webfile_dc_id=DC_ID,
+        )
 
     def _get_nearest_dc(self, req: Any, ctx: CallContext) -> types.NearestDc:
         return types.NearestDc("ZZ", ctx.dc_id, ctx.dc_id)
@@ -231,8 +259,13 @@ class Api:
         uid = self._peer_id(req.id)
         if uid not in self.world.users:
             raise RpcError(400, "USER_ID_INVALID")
-        full = types.UserFull(uid, types.PeerSettings(), types.PeerNotifySettings(), common_chats_count=0,
-                              about="Synthetic user of the tobs-tui emulator")
+        full = types.UserFull(
+            uid,
+            types.PeerSettings(),
+            types.PeerNotifySettings(),
+            common_chats_count=0,
+            about="Synthetic user of the tobs-tui emulator",
+        )
         return types.users.UserFull(full, [], [self.world.tl_user(uid)])
 
     def _get_channels(self, req: Any, ctx: CallContext) -> types.messages.Chats:
@@ -244,18 +277,25 @@ class Api:
     def _get_full_channel(self, req: Any, ctx: CallContext) -> types.messages.ChatFull:
         spec = self._channel(req.channel)
         full = types.ChannelFull(
-            spec.raw_id, about=f"{spec.title} (synthetic)", read_inbox_max_id=spec.count,
-            read_outbox_max_id=spec.count, unread_count=0, chat_photo=types.PhotoEmpty(0),
-            notify_settings=types.PeerNotifySettings(), bot_info=[], pts=1,
-            participants_count=len(spec.members))
+            spec.raw_id,
+            about=f"{spec.title} (synthetic)",
+            read_inbox_max_id=spec.count,
+            read_outbox_max_id=spec.count,
+            unread_count=0,
+            chat_photo=types.PhotoEmpty(0),
+            notify_settings=types.PeerNotifySettings(),
+            bot_info=[],
+            pts=1,
+            participants_count=len(spec.members),
+        )
         chats, users = self.world.entities_for([spec.peer_id], set())
         return types.messages.ChatFull(full, chats, users)
 
     def _get_full_chat(self, req: Any, ctx: CallContext) -> types.messages.ChatFull:
         spec = self._chat(types.InputPeerChat(req.chat_id))
         participants = types.ChatParticipants(
-            spec.raw_id,
-            [types.ChatParticipant(u, SELF_USER_ID, as_datetime(spec.first_date)) for u in spec.members], 1)
+            spec.raw_id, [types.ChatParticipant(u, SELF_USER_ID, as_datetime(spec.first_date)) for u in spec.members], 1
+        )
         full = types.ChatFull(spec.raw_id, f"{spec.title} (synthetic)", participants, types.PeerNotifySettings())
         chats, users = self.world.entities_for([spec.peer_id], set(spec.members))
         return types.messages.ChatFull(full, chats, users)
@@ -271,8 +311,17 @@ class Api:
     def _dialog(self, spec: ChatSpec) -> types.Dialog:
         unread = min(spec.count - 1, mix(self.world.seed, 101, spec.raw_id) % 40 if spec.raw_id % 3 == 0 else 0)
         return types.Dialog(
-            self.world.peer(spec.peer_id), spec.top_id, spec.msg_id(spec.count - unread), spec.top_id, unread,
-            0, 0, 0, types.PeerNotifySettings(), pts=1 if spec.is_channel else None)
+            self.world.peer(spec.peer_id),
+            spec.top_id,
+            spec.msg_id(spec.count - unread),
+            spec.top_id,
+            unread,
+            0,
+            0,
+            0,
+            types.PeerNotifySettings(),
+            pts=1 if spec.is_channel else None,
+        )
 
     def _dialogs_payload(self, specs: list[ChatSpec]) -> tuple[list, list, list, list]:
         dialogs, messages, users = [], [], set()
@@ -314,16 +363,25 @@ class Api:
         msgs, users = self.world.messages(spec, ids)
         chats, user_objs = self.world.entities_for([spec.peer_id], users)
         if spec.is_channel:
-            return types.messages.ChannelMessages(pts=1, count=total, messages=msgs, topics=[], chats=chats,
-                                                  users=user_objs)
+            return types.messages.ChannelMessages(
+                pts=1, count=total, messages=msgs, topics=[], chats=chats, users=user_objs
+            )
         if complete:
             return types.messages.Messages(msgs, [], chats, user_objs)
         return types.messages.MessagesSlice(total, msgs, [], chats, user_objs)
 
     def _get_history(self, req: Any, ctx: CallContext) -> Any:
         spec = self._chat(req.peer)
-        ids = self.world.window(spec.ids(), spec.date_of_id, offset_id=req.offset_id, offset_date=req.offset_date,
-                                add_offset=req.add_offset, limit=req.limit, max_id=req.max_id, min_id=req.min_id)
+        ids = self.world.window(
+            spec.ids(),
+            spec.date_of_id,
+            offset_id=req.offset_id,
+            offset_date=req.offset_date,
+            add_offset=req.add_offset,
+            limit=req.limit,
+            max_id=req.max_id,
+            min_id=req.min_id,
+        )
         return self._messages_result(spec, ids, spec.count, complete=len(ids) == spec.count)
 
     def _get_replies(self, req: Any, ctx: CallContext) -> Any:
@@ -331,14 +389,23 @@ class Api:
         if spec.local(req.msg_id) is None:
             raise RpcError(400, "MSG_ID_INVALID")
         asc = self.world.replies_ids(spec, req.msg_id)
-        ids = self.world.window(asc, spec.date_of_id, offset_id=req.offset_id, offset_date=req.offset_date,
-                                add_offset=req.add_offset, limit=req.limit, max_id=req.max_id, min_id=req.min_id)
+        ids = self.world.window(
+            asc,
+            spec.date_of_id,
+            offset_id=req.offset_id,
+            offset_date=req.offset_date,
+            add_offset=req.add_offset,
+            limit=req.limit,
+            max_id=req.max_id,
+            min_id=req.min_id,
+        )
         # Threads always come back as a slice with the thread's size, as Telegram does for getReplies.
         msgs, users = self.world.messages(spec, ids)
         chats, user_objs = self.world.entities_for([spec.peer_id], users)
         if spec.is_channel:
-            return types.messages.ChannelMessages(pts=1, count=len(asc), messages=msgs, topics=[], chats=chats,
-                                                  users=user_objs)
+            return types.messages.ChannelMessages(
+                pts=1, count=len(asc), messages=msgs, topics=[], chats=chats, users=user_objs
+            )
         return types.messages.MessagesSlice(len(asc), msgs, [], chats, user_objs)
 
     def _wanted_id(self, item: Any, spec: ChatSpec) -> int:
@@ -376,8 +443,9 @@ class Api:
         ids = [self._wanted_id(item, spec) for item in req.id]
         msgs, users = self.world.messages(spec, ids)
         chats, user_objs = self.world.entities_for([spec.peer_id], users)
-        return types.messages.ChannelMessages(pts=1, count=len(msgs), messages=msgs, topics=[], chats=chats,
-                                              users=user_objs)
+        return types.messages.ChannelMessages(
+            pts=1, count=len(msgs), messages=msgs, topics=[], chats=chats, users=user_objs
+        )
 
     def _get_search_counters(self, req: Any, ctx: CallContext) -> list[types.messages.SearchCounter]:
         spec = self._chat(req.peer)
@@ -394,8 +462,21 @@ class Api:
         ids = self.world.topic_message_ids(spec, topic_id)
         top = ids[-1] if ids else topic_id
         return types.ForumTopic(
-            topic_id, as_datetime(spec.date_of(topic_id)), self.world.peer(spec.peer_id), title, color, top, top, top,
-            0, 0, 0, 0, self.world.peer(SELF_USER_ID), types.PeerNotifySettings())
+            topic_id,
+            as_datetime(spec.date_of(topic_id)),
+            self.world.peer(spec.peer_id),
+            title,
+            color,
+            top,
+            top,
+            top,
+            0,
+            0,
+            0,
+            0,
+            self.world.peer(SELF_USER_ID),
+            types.PeerNotifySettings(),
+        )
 
     def _topics(self, spec: ChatSpec) -> list[types.ForumTopic]:
         """All topics, most recently active first (Telegram's default order), General included."""
@@ -434,9 +515,7 @@ class Api:
     # ----------------------------------------------------------------- files
     def _get_file(self, req: Any, ctx: CallContext) -> types.upload.File:
         loc = req.location
-        if isinstance(loc, types.InputDocumentFileLocation):
-            variant = loc.thumb_size
-        elif isinstance(loc, types.InputPhotoFileLocation):
+        if isinstance(loc, (types.InputDocumentFileLocation, types.InputPhotoFileLocation)):
             variant = loc.thumb_size
         else:
             raise RpcError(400, "LOCATION_INVALID")
@@ -540,7 +619,9 @@ class Api:
 
 def _storage_type(mime: str) -> Any:
     return {
-        "image/jpeg": types.storage.FileJpeg(), "video/mp4": types.storage.FileMp4(),
-        "audio/mpeg": types.storage.FileMp3(), "image/webp": types.storage.FileWebp(),
+        "image/jpeg": types.storage.FileJpeg(),
+        "video/mp4": types.storage.FileMp4(),
+        "audio/mpeg": types.storage.FileMp3(),
+        "image/webp": types.storage.FileWebp(),
         "application/pdf": types.storage.FilePdf(),
     }.get(mime) or types.storage.FileUnknown()

@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = emulator.write_session(args.session_out)
         except OSError as e:
-            print(f"Cannot write the session to {args.session_out} ({e.strerror}); choose a writable path.",
-                  file=sys.stderr)
+            print(
+                f"Cannot write the session to {args.session_out} ({e.strerror}); choose a writable path.",
+                file=sys.stderr,
+            )
             return 1
         print(
             f"tobs-tui emulator listening on {emulator.host}:{emulator.port} "

@@ -35,7 +35,7 @@ class MediaFile:
         data = hashlib.shake_128(self.key + index.to_bytes(8, "little")).digest(BLOCK_SIZE)
         if index == 0:
             magic = MAGIC.get(self.mime_type, b"")
-            data = magic + data[len(magic):]
+            data = magic + data[len(magic) :]
         return data[: min(BLOCK_SIZE, self.size - start)]
 
     def read(self, offset: int, limit: int) -> bytes:

@@ -53,9 +53,7 @@ class Profile:
         known = {f.name for f in dataclasses.fields(self)} - {"name"}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(
-                f"Unknown emulator setting {', '.join(unknown)}; use one of: {', '.join(sorted(known))}."
-            )
+            raise ValueError(f"Unknown emulator setting {', '.join(unknown)}; use one of: {', '.join(sorted(known))}.")
         return dataclasses.replace(self, **overrides)
 
     def bucket(self, method: str) -> tuple[float, float] | None:
@@ -180,7 +178,7 @@ class _Script:
 
 
 class _Bucket:
-    __slots__ = ("tokens", "stamp")
+    __slots__ = ("stamp", "tokens")
 
     def __init__(self, burst: float, now: float) -> None:
         self.tokens = burst

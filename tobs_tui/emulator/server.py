@@ -262,7 +262,7 @@ class _Connection:
         decision = server.behaviour.decide(method, peer, self._key_id, takeout_id is not None)
         error, action, delay = decision.error, decision.action, decision.delay
         if error == "FILE_REFERENCE_EXPIRED" and not server.api.expire_reference_of(inner):
-            error = None   # this file's reference was just renewed: it stays good
+            error = None  # this file's reference was just renewed: it stays good
         code = error_code(error) if error else 0
         sent = 0
         body = b""
@@ -273,7 +273,8 @@ class _Connection:
         if error is None:
             try:
                 result = server.api.call(
-                    inner, server._context(self._key_id, self.conn_id, takeout_id, server.dc_id, server.host, server.port)
+                    inner,
+                    server._context(self._key_id, self.conn_id, takeout_id, server.dc_id, server.host, server.port),
                 )
             except RpcError as e:
                 code, error = e.code, e.message

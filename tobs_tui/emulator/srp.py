@@ -16,7 +16,8 @@ PRIME = bytes.fromhex(
     "2477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b41"
     "0dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4"
     "e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf"
-    "6f4fadf034b10403119cd8e3b92fcc5b")
+    "6f4fadf034b10403119cd8e3b92fcc5b"
+)
 G = 3
 _P = int.from_bytes(PRIME, "big")
 
@@ -64,9 +65,15 @@ class SrpVerifier:
         srp_id = secrets.randbits(63)
         self._challenges[srp_id] = _Challenge(b, B)
         return types.account.Password(
-            new_algo=types.PasswordKdfAlgoUnknown(), new_secure_algo=types.SecurePasswordKdfAlgoUnknown(),
-            secure_random=secrets.token_bytes(32), has_password=True, current_algo=self.algo,
-            srp_B=_pad(B), srp_id=srp_id, hint=hint)
+            new_algo=types.PasswordKdfAlgoUnknown(),
+            new_secure_algo=types.SecurePasswordKdfAlgoUnknown(),
+            secure_random=secrets.token_bytes(32),
+            has_password=True,
+            current_algo=self.algo,
+            srp_B=_pad(B),
+            srp_id=srp_id,
+            hint=hint,
+        )
 
     def check(self, srp: types.InputCheckPasswordSRP) -> bool | None:
         """True if the proof M1 matches, False if not, None if srp_id is unknown (a stale challenge)."""
@@ -81,6 +88,12 @@ class SrpVerifier:
         S = pow(A * pow(self._v, u, _P) % _P, c.b, _P)
         K = _sha256(_pad(S))
         h_p, h_g = _sha256(PRIME), _sha256(_pad(G))
-        m1 = _sha256(bytes(x ^ y for x, y in zip(h_p, h_g)), _sha256(self.algo.salt1), _sha256(self.algo.salt2),
-                     a_bytes, b_bytes, K)
+        m1 = _sha256(
+            bytes(x ^ y for x, y in zip(h_p, h_g)),
+            _sha256(self.algo.salt1),
+            _sha256(self.algo.salt2),
+            a_bytes,
+            b_bytes,
+            K,
+        )
         return hmac.compare_digest(m1, bytes(srp.M1))

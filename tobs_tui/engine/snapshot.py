@@ -13,10 +13,10 @@ from enum import Enum
 class ChatKind(str, Enum):
     USER = "user"
     BOT = "bot"
-    GROUP = "group"            # basic group
+    GROUP = "group"  # basic group
     SUPERGROUP = "supergroup"
-    CHANNEL = "channel"        # broadcast channel
-    FORUM = "forum"            # supergroup with topics
+    CHANNEL = "channel"  # broadcast channel
+    FORUM = "forum"  # supergroup with topics
 
 
 class RunState(str, Enum):
@@ -28,13 +28,18 @@ class RunState(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+    @property
+    def is_active(self) -> bool:
+        """An export is under way: running, paused, or cancelling (its commits still landing)."""
+        return self in (RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING)
+
 
 class ChatState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    PARKED = "parked"          # given up for now (e.g. a FloodWait of hours); a re-run continues it
+    PARKED = "parked"  # given up for now (e.g. a FloodWait of hours); a re-run continues it
     CANCELLED = "cancelled"
 
 
@@ -49,14 +54,14 @@ class TopicInfo:
 class DialogInfo:
     """One dialog as the chat-selection screen and `tobs-tui chats` show it."""
 
-    chat_id: int               # marked peer id (Telethon `utils.get_peer_id`)
+    chat_id: int  # marked peer id (Telethon `utils.get_peer_id`)
     kind: ChatKind
     title: str
     username: str | None
-    top_message_id: int        # newest message id: the message estimate for a first export
+    top_message_id: int  # newest message id: the message estimate for a first export
     unread: int
     is_forum: bool = False
-    last_exported_id: int | None = None   # from the state DB; None = never exported
+    last_exported_id: int | None = None  # from the state DB; None = never exported
 
     @property
     def message_estimate(self) -> int | None:
@@ -77,7 +82,7 @@ class DialogInfo:
 
 @dataclass(frozen=True)
 class PoolStats:
-    name: str                  # "critical", "standard", "media"
+    name: str  # "critical", "standard", "media"
     workers: int
     busy: int
     queued: int
@@ -90,7 +95,7 @@ class PoolStats:
 
 @dataclass(frozen=True)
 class LatencySample:
-    t: float                   # seconds since the engine started (monotonic)
+    t: float  # seconds since the engine started (monotonic)
     ms: float
     method: str
 
@@ -99,11 +104,11 @@ class LatencySample:
 class ThrottleStats:
     avg_latency_ms: float
     baseline_latency_ms: float
-    threshold_ms: float        # the throttle threshold (3 x baseline)
+    threshold_ms: float  # the throttle threshold (3 x baseline)
     is_throttled: bool
     sample_count: int
     recent: tuple[LatencySample, ...] = ()
-    spans: tuple[tuple[float, float | None], ...] = ()   # throttled (start, end or None if ongoing)
+    spans: tuple[tuple[float, float | None], ...] = ()  # throttled (start, end or None if ongoing)
 
 
 class EventKind(str, Enum):
@@ -121,11 +126,11 @@ class EventKind(str, Enum):
 
 @dataclass(frozen=True)
 class EngineEvent:
-    t: float                   # seconds since the engine started (monotonic)
-    wall: float                # time.time() when it happened
+    t: float  # seconds since the engine started (monotonic)
+    wall: float  # time.time() when it happened
     kind: EventKind
-    message: str               # one clear sentence for the user
-    seconds: float | None = None   # FloodWait: the wait we chose
+    message: str  # one clear sentence for the user
+    seconds: float | None = None  # FloodWait: the wait we chose
     chat_id: int | None = None
 
 
@@ -168,22 +173,22 @@ class MediaStats:
     parts_in_flight: int = 0
     bytes_done: int = 0
     bytes_expected: int = 0
-    bytes_per_s: float = 0.0              # smoothed download rate (bytes fetched this run)
-    files_deduped: int = 0                # stored once, linked again
-    parts_cap: int = 0                    # the global cap on parts in flight
+    bytes_per_s: float = 0.0  # smoothed download rate (bytes fetched this run)
+    files_deduped: int = 0  # stored once, linked again
+    parts_cap: int = 0  # the global cap on parts in flight
     files: tuple[MediaFileProgress, ...] = ()
 
 
 @dataclass(frozen=True)
 class EngineSnapshot:
-    t: float                              # seconds since the engine started
+    t: float  # seconds since the engine started
     state: RunState
     chats: tuple[ChatProgress, ...]
     messages_done: int
     messages_expected: int
-    msgs_per_s: float                     # smoothed
+    msgs_per_s: float  # smoothed
     msgs_per_s_instant: float
-    bytes_per_s: float                    # smoothed
+    bytes_per_s: float  # smoothed
     bytes_per_s_instant: float
     eta_s: float | None
     requests_in_flight: int
@@ -193,7 +198,7 @@ class EngineSnapshot:
     media: MediaStats
     throttle: ThrottleStats
     events: tuple[EngineEvent, ...] = ()  # the most recent events, oldest first
-    takeout: str = "off"                  # "off", "pending", "active", "refused"
-    disk_type: str = "unknown"            # "ssd", "hdd", "unknown" — for the settings panel
+    takeout: str = "off"  # "off", "pending", "active", "refused"
+    disk_type: str = "unknown"  # "ssd", "hdd", "unknown" — for the settings panel
     media_workers_auto: int = 6
     errors: tuple[str, ...] = field(default_factory=tuple)

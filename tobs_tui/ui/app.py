@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tobs_tui.config import Settings, save_settings, settings_with
-from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, EventKind, RunState
+from tobs_tui.engine import EngineEvent, EngineSnapshot, EventKind, RunState
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.messages import EventArrived, ExportFinished, LoggedIn, SnapshotArrived
 from tobs_tui.ui.screens.chats import ChatsScreen
@@ -30,8 +30,6 @@ from tobs_tui.ui.screens.login import LoginScreen
 from tobs_tui.ui.screens.pools import PoolsScreen
 from tobs_tui.ui.screens.settings import SettingsScreen
 from tobs_tui.ui.screens.throttle import ThrottleScreen
-
-ACTIVE_STATES = (RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING)
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class TobsApp(App[int]):
     """tobs-tui: pick chats, export them, watch the engine work."""
 
     TITLE = "tobs-tui"
-    CSS_PATH = Path(__file__).parent / "app.tcss"   # absolute: subclasses elsewhere keep the same style
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere keep the same style
     MODES = {
         "chats": ChatsScreen,
         "dashboard": DashboardScreen,
@@ -102,7 +100,7 @@ class TobsApp(App[int]):
         self.logged_in = False
         self.export_future: Any = None
         if runner_factory is None:
-            from tobs_tui.engine.runner import EngineRunner
+            from tobs_tui.engine import EngineRunner
 
             runner_factory = EngineRunner
         self._runner_factory = runner_factory
@@ -181,7 +179,7 @@ class TobsApp(App[int]):
     async def _connect(self) -> None:
         try:
             authorized = await wait_for(self.runner.connect())
-        except Exception as e:  # noqa: BLE001 - a user-level failure (network, credentials) shown as one sentence
+        except Exception as e:
             self.push_screen(LoginScreen(step="api", error=str(e)), self._login_done)
             return
         if authorized:
@@ -197,14 +195,16 @@ class TobsApp(App[int]):
     def _logged_in(self) -> None:
         self.logged_in = True
         typed = (self.api_id, self.api_hash) != self._given_credentials
-        if self.demo is None and typed and (
-            self.settings.telegram.api_id != self.api_id or self.settings.telegram.api_hash != self.api_hash
+        if (
+            self.demo is None
+            and typed
+            and (self.settings.telegram.api_id != self.api_id or self.settings.telegram.api_hash != self.api_hash)
         ):
             # Remember the credentials the user typed so the next start goes straight to the chats.
             self.settings = settings_with(self.settings, "telegram", api_id=self.api_id, api_hash=self.api_hash)
             try:
                 path = save_settings(self.settings, self.config_path)
-            except Exception as e:  # noqa: BLE001 - ConfigError: one sentence for the user
+            except Exception as e:
                 self.notify(str(e), severity="error")
             else:
                 self.notify(f"Saved your api id and hash to {path}.")
@@ -222,7 +222,7 @@ class TobsApp(App[int]):
     def export_active(self) -> bool:
         snap = self.live.latest
         running = self.export_future is not None and not self.export_future.done()
-        return running or (snap is not None and snap.state in ACTIVE_STATES)
+        return running or (snap is not None and snap.state.is_active)
 
     def start_export(self, request: Any, chats: int) -> bool:
         if self.runner is None or not self.logged_in:
@@ -242,7 +242,7 @@ class TobsApp(App[int]):
     async def _await_export(self, future: Any) -> None:
         try:
             snapshot = await wait_for(future)
-        except Exception as e:  # noqa: BLE001 - the engine reports its failure as one sentence
+        except Exception as e:
             self.post_message(ExportFinished(None, str(e) or type(e).__name__))
         else:
             self.post_message(ExportFinished(snapshot))
@@ -265,7 +265,7 @@ class TobsApp(App[int]):
             self.notify("; ".join(snap.errors) or "Export failed.", title="Export failed", severity="error")
         screen = self.get_screen_stack_top("chats")
         if isinstance(screen, ChatsScreen):
-            screen.load_dialogs()   # "last export" column now has new numbers
+            screen.load_dialogs()  # "last export" column now has new numbers
 
     def action_pause_resume(self) -> None:
         snap = self.live.latest
@@ -285,8 +285,11 @@ class TobsApp(App[int]):
             self.notify("No export is running.", severity="warning")
             return
         sure = await self.push_screen_wait(
-            ConfirmScreen("Cancel the export? Finished notes stay; the next run continues where it stopped.",
-                          yes="Cancel export", no="Keep going")
+            ConfirmScreen(
+                "Cancel the export? Finished notes stay; the next run continues where it stopped.",
+                yes="Cancel export",
+                no="Keep going",
+            )
         )
         if sure:
             await wait_for(self.runner.cancel())
@@ -295,8 +298,9 @@ class TobsApp(App[int]):
     async def action_quit(self) -> None:
         if self.runner is not None and self.export_active:
             sure = await self.push_screen_wait(
-                ConfirmScreen("An export is running. Quit? It stops cleanly and the next run resumes it.",
-                              yes="Quit", no="Stay")
+                ConfirmScreen(
+                    "An export is running. Quit? It stops cleanly and the next run resumes it.", yes="Quit", no="Stay"
+                )
             )
             if not sure:
                 return
@@ -334,12 +338,15 @@ class TobsApp(App[int]):
         yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
         yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
         yield SystemCommand("Throttle", "Request latency and FloodWaits (F5)", lambda: self.switch_mode("throttle"))
-        yield SystemCommand("Settings", "Pool sizes, media workers, export options (F6)",
-                            lambda: self.switch_mode("settings"))
-        yield SystemCommand("Pause or resume export", "Pause the running export, or resume it (F7)",
-                            self.action_pause_resume)
-        yield SystemCommand("Cancel export", "Stop the export; the next run continues it (F8)",
-                            self.action_cancel_export)
+        yield SystemCommand(
+            "Settings", "Pool sizes, media workers, export options (F6)", lambda: self.switch_mode("settings")
+        )
+        yield SystemCommand(
+            "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume
+        )
+        yield SystemCommand(
+            "Cancel export", "Stop the export; the next run continues it (F8)", self.action_cancel_export
+        )
         yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
         if isinstance(screen, ChatsScreen):
             yield from screen.commands()

@@ -39,7 +39,7 @@ def mb_per_s(per_s: float | None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
         return DASH
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

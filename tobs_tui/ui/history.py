@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, LatencySample
+from tobs_tui.engine import EngineEvent, EngineSnapshot, LatencySample
 
 POOL_NAMES = ("critical", "standard", "media")
 
@@ -31,10 +31,10 @@ class LiveHistory:
         self.events: deque[EngineEvent] = deque(maxlen=events)
         self._event_keys: deque[tuple[float, str, str]] = deque(maxlen=events)
         # Each bumps when what it names changed, so a widget redraws only for data it shows.
-        self.version = 0           # anything: a snapshot or an event
-        self.series_version = 0    # rates and queue depths got a point (or were cleared)
-        self.latency_version = 0   # request latencies got a sample (or were cleared)
-        self.events_version = 0    # an event arrived
+        self.version = 0  # anything: a snapshot or an event
+        self.series_version = 0  # rates and queue depths got a point (or were cleared)
+        self.latency_version = 0  # request latencies got a sample (or were cleared)
+        self.events_version = 0  # an event arrived
 
     def add_snapshot(self, snap: EngineSnapshot) -> None:
         if self.latest is not None and snap.t < self.latest.t:
@@ -42,7 +42,7 @@ class LiveHistory:
             self.clear()
         self.latest = snap
         self.version += 1
-        if snap.state.value in ("running", "paused", "cancelling") or snap.messages_done:
+        if snap.state.is_active or snap.messages_done:
             self.rates.append(RatePoint(snap.t, snap.msgs_per_s, snap.bytes_per_s))
             depths = {p.name: float(p.queued) for p in snap.pools}
             depths.setdefault("media", float(snap.media.files_queued))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot
+from tobs_tui.engine import EngineEvent, EngineSnapshot
 
 
 class SnapshotArrived(Message):

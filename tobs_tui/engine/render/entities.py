@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .memo import JobMemo
@@ -57,11 +57,30 @@ WRAPPERS = {
     "underline": (None, "u"),
 }
 # At equal spans the first here is the outer one.
-_PRIORITY = {kind: rank for rank, kind in enumerate(
-    ["text_link", "link", "email", "phone", "mention", "mention_name", "hashtag", "cashtag",
-     "bot_command", "bank_card", "bold", "italic", "underline", "strikethrough", "spoiler",
-     "custom_emoji", "code"]
-)}
+_PRIORITY = {
+    kind: rank
+    for rank, kind in enumerate(
+        [
+            "text_link",
+            "link",
+            "email",
+            "phone",
+            "mention",
+            "mention_name",
+            "hashtag",
+            "cashtag",
+            "bot_command",
+            "bank_card",
+            "bold",
+            "italic",
+            "underline",
+            "strikethrough",
+            "spoiler",
+            "custom_emoji",
+            "code",
+        ]
+    )
+}
 _SAFE_SCHEMES = frozenset({"http", "https", "tg", "mailto", "tel", "ftp", "ton"})
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _TAG_RE = re.compile(r"#[\w/-]*[^\W\d][\w/-]*")
@@ -102,7 +121,7 @@ class Block(NamedTuple):
 class _Node:
     # A slotted class, not a dataclass: every entity of every message makes one, and a dataclass's generated
     # __init__ with a default factory costs about twice as much.
-    __slots__ = ("span", "start", "end", "children")
+    __slots__ = ("children", "end", "span", "start")
 
     def __init__(self, span: Span | None, start: int, end: int) -> None:
         self.span = span
@@ -162,16 +181,18 @@ def _entity_spans(text: str, entities: list) -> list[Span]:
         url = getattr(entity, "url", None)
         user_id = getattr(entity, "user_id", None)
         document_id = getattr(entity, "document_id", None)
-        spans.append(Span(
-            kind,
-            start,
-            end,
-            clean(str(language)) if language else "",
-            clean(str(url)) if url else "",
-            user_id if isinstance(user_id, int) else None,
-            bool(getattr(entity, "collapsed", False)),
-            document_id if isinstance(document_id, int) else None,
-        ))
+        spans.append(
+            Span(
+                kind,
+                start,
+                end,
+                clean(str(language)) if language else "",
+                clean(str(url)) if url else "",
+                user_id if isinstance(user_id, int) else None,
+                bool(getattr(entity, "collapsed", False)),
+                document_id if isinstance(document_id, int) else None,
+            )
+        )
     return spans
 
 
@@ -182,8 +203,9 @@ def _non_overlapping(spans: list[Span], lo: int, hi: int) -> list[Span]:
         start, end = max(span.start, lo), min(span.end, hi)
         if end <= start or (kept and start < kept[-1].end):
             continue
-        kept.append(Span(span.kind, start, end, span.language, span.url, span.user_id,
-                         span.collapsed, span.document_id))
+        kept.append(
+            Span(span.kind, start, end, span.language, span.url, span.user_id, span.collapsed, span.document_id)
+        )
     return kept
 
 
@@ -232,8 +254,8 @@ def _plain_region(text: str, spans: list[Span], lo: int, hi: int) -> list[Block]
     pos = lo
     for pre in pres:
         blocks += _paragraph(text, spans, pos, pre.start)
-        if text[pre.start:pre.end].strip():
-            blocks.append(Block("block", code_fence(text[pre.start:pre.end], pre.language)))
+        if text[pre.start : pre.end].strip():
+            blocks.append(Block("block", code_fence(text[pre.start : pre.end], pre.language)))
         pos = pre.end
     blocks += _paragraph(text, spans, pos, hi)
     return blocks
@@ -287,7 +309,7 @@ def _tree(spans: list[Span], lo: int, hi: int) -> _Node:
 
 
 def _nest(spans: list[Span], lo: int, hi: int) -> _Node:
-    heap = []
+    heap: list[tuple[Any, ...]] = []
     for seq, span in enumerate(spans):
         start, end = max(span.start, lo), min(span.end, hi)
         if end > start:
@@ -308,8 +330,10 @@ def _nest(spans: list[Span], lo: int, hi: int) -> _Node:
         if end <= start:
             continue
         ancestors = [node.span.kind for node in stack if node.span is not None]
-        if "code" in ancestors or span.kind in ancestors or (
-            span.kind in LINK_KINDS and LINK_KINDS.intersection(ancestors)
+        if (
+            "code" in ancestors
+            or span.kind in ancestors
+            or (span.kind in LINK_KINDS and LINK_KINDS.intersection(ancestors))
         ):
             continue  # nothing nests in code; a link in a link or bold in bold adds nothing
         node = _Node(span, start, end)
@@ -321,7 +345,7 @@ def _nest(spans: list[Span], lo: int, hi: int) -> _Node:
 class _Writer:
     """Builds Markdown left to right so each piece knows what stands before it."""
 
-    __slots__ = ("text", "out", "line_start", "prev", "limit", "end_next", "code_tail", "tail")
+    __slots__ = ("code_tail", "end_next", "limit", "line_start", "out", "prev", "tail", "text")
 
     def __init__(self, text: str, *, line_start: bool, prev: str, limit: int, end_next: str) -> None:
         self.text = text
@@ -369,7 +393,7 @@ class _Writer:
                 # "1" in one piece and "." in the next would still start an ordered list.
                 line = self.current_line()
                 if line and _DIGITS_LINE_RE.fullmatch(line) and (marker.group(1) or line[-1].isdigit()):
-                    escaped = marker.group(1) + "\\" + escaped[len(marker.group(1)):]
+                    escaped = marker.group(1) + "\\" + escaped[len(marker.group(1)) :]
             self.out.append(escaped)
             self.tail = escaped[-1]
 
@@ -379,7 +403,7 @@ class _Writer:
         for piece in reversed(self.out):
             newline = piece.rfind("\n")
             if newline >= 0:
-                tail.append(piece[newline + 1:])
+                tail.append(piece[newline + 1 :])
                 break
             tail.append(piece)
         else:
@@ -401,7 +425,7 @@ class _Writer:
         if not node.children:
             # What a writer of its own makes of one plain piece, without building it: its first piece cannot
             # finish a list marker (there is no line before it), so it is the escaped text alone.
-            return escape_plain(self.text[node.start:node.end], line_start=line_start, prev=prev, next_char=end_next)
+            return escape_plain(self.text[node.start : node.end], line_start=line_start, prev=prev, next_char=end_next)
         writer = _Writer(self.text, line_start=line_start, prev=prev, limit=node.end, end_next=end_next)
         writer.children(node)
         return writer.value()
@@ -410,7 +434,7 @@ class _Writer:
         span = node.span
         assert span is not None
         kind = span.kind
-        raw = self.text[node.start:node.end]
+        raw = self.text[node.start : node.end]
         if kind in WRAPPERS:
             self.wrap(node, *WRAPPERS[kind])
         elif kind == "code":
@@ -420,9 +444,13 @@ class _Writer:
                 self.plain(node.start, node.end)
         elif kind in LINK_KINDS:
             self.link(node, _href(span, raw))
-        elif kind == "hashtag" and not node.children and _is_safe_tag(raw) and (
-            not self.last() or is_space(self.last())
-        ) and not _TAG_CHAR_RE.match(self.next_after(node.end) or " "):
+        elif (
+            kind == "hashtag"
+            and not node.children
+            and _is_safe_tag(raw)
+            and (not self.last() or is_space(self.last()))
+            and not _TAG_CHAR_RE.match(self.next_after(node.end) or " ")
+        ):
             self.put(raw)  # a real Obsidian tag, so the vault's tag pane finds it
         else:
             self.children(node)  # custom emoji (its text is the fallback), cashtags, commands...
@@ -455,7 +483,7 @@ class _Writer:
                 out.append("")
             else:
                 lead = piece[: len(piece) - len(piece.lstrip())]
-                trail = piece[len(piece.rstrip()):]
+                trail = piece[len(piece.rstrip()) :]
                 self.put(lead)
             before = self.prev if self.tail is None else self.tail
             if i == final:
@@ -482,7 +510,7 @@ class _Writer:
         if not label:
             self.children(node)  # a link over blank text has nothing to click: keep the text
             return
-        if self.tail == "!":    # otherwise no piece written ends with one
+        if self.tail == "!":  # otherwise no piece written ends with one
             self.escape_trailing_bang()
         self.put(f"[{label}]({href})")
 
@@ -502,8 +530,7 @@ def _is_safe_tag(raw: str) -> bool:
     if not _TAG_RE.fullmatch(raw):
         return False
     return all(
-        0 < i < len(raw) - 1 and raw[i - 1].isalnum() and raw[i + 1].isalnum()
-        for i, ch in enumerate(raw) if ch == "_"
+        0 < i < len(raw) - 1 and raw[i - 1].isalnum() and raw[i + 1].isalnum() for i, ch in enumerate(raw) if ch == "_"
     )
 
 
@@ -515,12 +542,8 @@ def _can_wrap(marker: str, before: str, core: str, after: str) -> bool:
     """
     if before == marker[0] or (after == marker[0] and after != "*"):
         return False
-    opens = not is_punct(core[0], symbols=True) or not before or is_space(before) or is_punct(
-        before, symbols=False
-    )
-    closes = not is_punct(core[-1], symbols=True) or not after or is_space(after) or is_punct(
-        after, symbols=False
-    )
+    opens = not is_punct(core[0], symbols=True) or not before or is_space(before) or is_punct(before, symbols=False)
+    closes = not is_punct(core[-1], symbols=True) or not after or is_space(after) or is_punct(after, symbols=False)
     return opens and closes
 
 

@@ -7,6 +7,7 @@ tools that read its exports read ours.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from telethon import utils as tl_utils
 from telethon.tl import types as tl
@@ -22,8 +23,12 @@ FILE_UNAVAILABLE = "(File unavailable, please try again later)"
 FILE_TOO_LARGE = "(File exceeds maximum size. Change data exporting settings to download.)"
 FILE_NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 _MEDIA_TYPES = {
-    "sticker": "sticker", "round": "video_message", "voice": "voice_message",
-    "animation": "animation", "video": "video_file", "audio": "audio_file",
+    "sticker": "sticker",
+    "round": "video_message",
+    "voice": "voice_message",
+    "animation": "animation",
+    "video": "video_file",
+    "audio": "audio_file",
 }
 _DISCARD_REASONS = {
     "PhoneCallDiscardReasonMissed": "missed",
@@ -34,7 +39,7 @@ _DISCARD_REASONS = {
 
 
 def peer_ref(marked_id: int) -> str:
-    """"user123" / "chat123" / "channel123" from a marked peer id, as Telegram Desktop writes it."""
+    """ "user123" / "chat123" / "channel123" from a marked peer id, as Telegram Desktop writes it."""
     bare, kind = tl_utils.resolve_id(marked_id)
     prefix = {tl.PeerUser: "user", tl.PeerChat: "chat", tl.PeerChannel: "channel"}[kind]
     return f"{prefix}{bare}"
@@ -69,12 +74,14 @@ def _date(moment, ctx: RenderContext) -> tuple[str, str]:
     if local.year < 1000:
         return local.strftime("%Y-%m-%dT%H:%M:%S"), unixtime
     # As markdown._stamp: no C-library strftime per message, and one %-format rather than one per field.
-    return ("%d-%02d-%02dT%02d:%02d:%02d" % (local.year, local.month, local.day, local.hour, local.minute, local.second),
-            unixtime)
+    return (
+        "%d-%02d-%02dT%02d:%02d:%02d" % (local.year, local.month, local.day, local.hour, local.minute, local.second),
+        unixtime,
+    )
 
 
 def _sender_id(message) -> int | None:
-    sender = getattr(message, "sender_id", None)
+    sender: Any = getattr(message, "sender_id", None)
     if isinstance(sender, int):
         return sender
     return peer_id(getattr(message, "from_id", None))
@@ -90,15 +97,15 @@ def text_parts(text: str | None, entities: list | None) -> list[dict]:
     text = clean(text or "")
     parts: list[dict] = []
     pos = 0
-    spans = entity_spans(text, entities)    # a list of its own: sorting it in place is safe
+    spans = entity_spans(text, entities)  # a list of its own: sorting it in place is safe
     if len(spans) > 1:
         spans.sort(key=_span_order)
     for span in spans:
         if span.start < pos:
             continue
         if span.start > pos:
-            parts.append({"type": "plain", "text": text[pos:span.start]})
-        part = {"type": span.kind, "text": text[span.start:span.end]}
+            parts.append({"type": "plain", "text": text[pos : span.start]})
+        part: dict[str, object] = {"type": span.kind, "text": text[span.start : span.end]}
         if span.kind == "pre":
             part["language"] = span.language
         elif span.kind == "text_link":
@@ -128,14 +135,13 @@ def serialize_text(parts: list[dict]) -> str | list:
 def message_to_json(message, ctx: RenderContext) -> dict:
     """One `messages[]` item of Telegram Desktop's result.json."""
     msg_id = int(getattr(message, "id", 0))
-    media = getattr(message, "media", None)
+    media: Any = getattr(message, "media", None)
     kind = media_kind(media)
     if kind == "unsupported":
         return {"id": msg_id, "type": "unsupported"}
     service = type(message).__name__ == "MessageService"
     date, unixtime = _date(getattr(message, "date", None), ctx)
-    item: dict = {"id": msg_id, "type": "service" if service else "message", "date": date,
-                  "date_unixtime": unixtime}
+    item: dict = {"id": msg_id, "type": "service" if service else "message", "date": date, "date_unixtime": unixtime}
     if getattr(message, "edit_date", None) is not None:
         item["edited"], item["edited_unixtime"] = _date(message.edit_date, ctx)
     sender = _sender_id(message)
@@ -150,11 +156,13 @@ def message_to_json(message, ctx: RenderContext) -> dict:
             item["from_id"] = peer_ref(sender)
         if getattr(message, "post_author", None):
             item["author"] = clean(message.post_author)
-        fwd = getattr(message, "fwd_from", None)
+        fwd: Any = getattr(message, "fwd_from", None)
         if fwd is not None:
             source = peer_id(fwd.from_id)
-            item["forwarded_from"] = clean(fwd.from_name) if fwd.from_name else (
-                clean(ctx.peer_name(source)) if source is not None else None
+            item["forwarded_from"] = (
+                clean(fwd.from_name)
+                if fwd.from_name
+                else (clean(ctx.peer_name(source)) if source is not None else None)
             )
             saved = peer_id(fwd.saved_from_peer)
             if saved is not None:
@@ -177,7 +185,7 @@ def message_to_json(message, ctx: RenderContext) -> dict:
 
 
 def _reply_fields(item: dict, message, key: str = "reply_to_message_id") -> None:
-    reply = getattr(message, "reply_to", None)
+    reply: Any = getattr(message, "reply_to", None)
     if type(reply).__name__ != "MessageReplyHeader" or not isinstance(reply.reply_to_msg_id, int):
         return
     if reply.forum_topic and reply.reply_to_top_id is None:
@@ -231,7 +239,7 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
                 item["duration_seconds"] = int(facts.duration)
             if facts.width and facts.height:
                 item["width"], item["height"] = facts.width, facts.height
-        ttl = getattr(media, "ttl_seconds", None)
+        ttl: Any = getattr(media, "ttl_seconds", None)
         if ttl:
             item["self_destruct_period_seconds"] = ttl
     elif kind == "contact":
@@ -269,11 +277,13 @@ def _poll(media) -> dict:
     answers = []
     for answer in poll.answers:
         result = results.get(answer.option)
-        answers.append({
-            "text": clean(str(getattr(answer.text, "text", answer.text))),
-            "voters": (result.voters or 0) if result is not None else 0,
-            "chosen": bool(result is not None and result.chosen),
-        })
+        answers.append(
+            {
+                "text": clean(str(getattr(answer.text, "text", answer.text))),
+                "voters": (result.voters or 0) if result is not None else 0,
+                "chosen": bool(result is not None and result.chosen),
+            }
+        )
     return {
         "question": clean(str(getattr(poll.question, "text", poll.question))),
         "closed": bool(poll.closed),
@@ -291,8 +301,7 @@ def _reactions(message) -> list[dict]:
         if name == "ReactionEmoji":
             out.append({"type": "emoji", "count": count.count, "emoji": clean(reaction.emoticon)})
         elif name == "ReactionCustomEmoji":
-            out.append({"type": "custom_emoji", "count": count.count,
-                        "document_id": str(reaction.document_id)})
+            out.append({"type": "custom_emoji", "count": count.count, "document_id": str(reaction.document_id)})
         elif name == "ReactionPaid":
             out.append({"type": "paid", "count": count.count})
     return out
@@ -303,7 +312,7 @@ def _names(ids, ctx: RenderContext) -> list[str]:
 
 
 def _action_fields(item: dict, message, ctx: RenderContext) -> None:
-    action = getattr(message, "action", None)
+    action: Any = getattr(message, "action", None)
     name = type(action).__name__
     simple = {
         "MessageActionChatDeletePhoto": "delete_group_photo",
@@ -358,7 +367,7 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         item.update(action="set_messages_ttl", period=action.period)
     elif name == "MessageActionSetChatTheme":
         item["action"] = "edit_chat_theme"
-        emoticon = getattr(action, "emoticon", None)
+        emoticon: Any = getattr(action, "emoticon", None)
         if emoticon:
             item["emoticon"] = clean(emoticon)
     elif name == "MessageActionTopicCreate":

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 from urllib.parse import quote
 
 from telethon import utils as tl_utils
@@ -21,9 +22,9 @@ from .text import clean, escape_plain, label_text, plain_snippet
 
 __all__ = [
     "MediaRef",
+    "MonthKeys",
     "RenderContext",
     "ReplyTarget",
-    "MonthKeys",
     "month_key",
     "plain_snippet",
     "render_message",
@@ -60,9 +61,9 @@ def default_peer_name(peer_id: int) -> str:
 @dataclass(frozen=True)
 class RenderContext:
     tz: datetime.tzinfo
-    sender_name: Callable[[object], str]
+    sender_name: Callable[[Any], str]
     reply_target: Callable[[int], ReplyTarget | None]
-    media: Callable[[object], MediaRef | None]
+    media: Callable[[Any], MediaRef | None]
     peer_name: Callable[[int], str] = field(default=default_peer_name)
 
 
@@ -74,12 +75,18 @@ EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker",
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _NOT_EMBEDDABLE = (".tgs",)  # animated stickers are Lottie JSON: Obsidian cannot show them
 _KIND_WORDS = {
-    "photo": "photo", "video": "video", "round": "video message", "voice": "voice message",
-    "audio": "audio", "sticker": "sticker", "animation": "GIF", "document": "file",
+    "photo": "photo",
+    "video": "video",
+    "round": "video message",
+    "voice": "voice message",
+    "audio": "audio",
+    "sticker": "sticker",
+    "animation": "GIF",
+    "document": "file",
 }
 
 
-_EPOCH = datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
 
 
 def as_utc(moment: datetime.datetime | None) -> datetime.datetime:
@@ -87,7 +94,7 @@ def as_utc(moment: datetime.datetime | None) -> datetime.datetime:
     if moment is None:
         return _EPOCH
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.replace(tzinfo=datetime.UTC)
     return moment
 
 
@@ -95,8 +102,8 @@ def to_local(moment: datetime.datetime | None, tz: datetime.tzinfo) -> datetime.
     return as_utc(moment).astimezone(tz)
 
 
-def month_key(message: object, tz: datetime.tzinfo) -> str:
-    """"YYYY-MM" of the message in the configured timezone: the month note it belongs to."""
+def month_key(message: Any, tz: datetime.tzinfo) -> str:
+    """ "YYYY-MM" of the message in the configured timezone: the month note it belongs to."""
     local = to_local(getattr(message, "date", None), tz)
     return f"{local.year}-{local.month:02d}" if local.year >= 1000 else local.strftime("%Y-%m")
 
@@ -109,18 +116,22 @@ class MonthKeys:
         self.tz = tz
         self._month: tuple[datetime.datetime, datetime.datetime, str] | None = None
 
-    def __call__(self, message: object) -> str:
-        date = getattr(message, "date", None)
+    def __call__(self, message: Any) -> str:
+        date: Any = getattr(message, "date", None)
         month = self._month
-        if month is not None and isinstance(date, datetime.datetime) and date.tzinfo is not None \
-                and month[0] <= date < month[1]:
+        if (
+            month is not None
+            and isinstance(date, datetime.datetime)
+            and date.tzinfo is not None
+            and month[0] <= date < month[1]
+        ):
             return month[2]
         key = month_key(message, self.tz)
         if isinstance(date, datetime.datetime) and 1000 <= date.year < 9999:
             local = to_local(date, self.tz)
             first = datetime.datetime(local.year, local.month, 1, tzinfo=self.tz)
             after = datetime.datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=self.tz)
-            utc = datetime.timezone.utc
+            utc = datetime.UTC
             self._month = (first.astimezone(utc), after.astimezone(utc), key)
         return key
 
@@ -157,7 +168,7 @@ def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = Fal
     return f"{'!' if embed else ''}[{text}]({target})"
 
 
-def peer_id(peer: object) -> int | None:
+def peer_id(peer: Any) -> int | None:
     """The marked id (-100... for channels) of a Peer, or None when there is none."""
     if peer is None:
         return None
@@ -167,7 +178,7 @@ def peer_id(peer: object) -> int | None:
         return None
 
 
-def _peer_name(peer: object, ctx: RenderContext) -> str:
+def _peer_name(peer: Any, ctx: RenderContext) -> str:
     marked = peer_id(peer)
     return ctx.peer_name(marked) if marked is not None else "Unknown"
 
@@ -183,7 +194,7 @@ def format_size(size: int | None) -> str:
     return ""
 
 
-def render_message(message: object, ctx: RenderContext) -> str:
+def render_message(message: Any, ctx: RenderContext) -> str:
     """The message's Markdown block: header, reply, forward, text, media, reactions, block id.
 
     Ends with a blank line, so blocks can be concatenated as they are into a note.
@@ -212,18 +223,18 @@ def render_message(message: object, ctx: RenderContext) -> str:
     return f"{out} {block_id}\n\n" if in_paragraph else f"{out}\n\n{block_id}\n\n"
 
 
-def _header(message: object, ctx: RenderContext) -> str:
+def _header(message: Any, ctx: RenderContext) -> str:
     local = to_local(getattr(message, "date", None), ctx.tz)
     sender = ctx.sender_name(message)
     header = _bold(sender)
-    author = getattr(message, "post_author", None)
+    author: Any = getattr(message, "post_author", None)
     if author and author.strip() != (sender or "").strip():
         header += f" ({_inline(author)})"
     header += f" · {_stamp(local)}"
-    via = getattr(message, "via_bot_id", None)
+    via: Any = getattr(message, "via_bot_id", None)
     if isinstance(via, int):
         header += f" · via {_inline(ctx.peer_name(via))}"
-    edited = getattr(message, "edit_date", None)
+    edited: Any = getattr(message, "edit_date", None)
     if edited is not None and not getattr(message, "edit_hide", False):
         edited_local = to_local(edited, ctx.tz)
         when = edited_local.strftime("%H:%M") if edited_local.date() == local.date() else _stamp(edited_local)
@@ -231,8 +242,8 @@ def _header(message: object, ctx: RenderContext) -> str:
     return header
 
 
-def _reply_line(message: object, ctx: RenderContext) -> str | None:
-    reply = getattr(message, "reply_to", None)
+def _reply_line(message: Any, ctx: RenderContext) -> str | None:
+    reply: Any = getattr(message, "reply_to", None)
     if type(reply).__name__ != "MessageReplyHeader":
         return None
     target_id = reply.reply_to_msg_id
@@ -252,8 +263,8 @@ def _reply_line(message: object, ctx: RenderContext) -> str | None:
     return _wikilink(target.note, anchor=f"^m{target_id}", label=label)
 
 
-def _forward_line(message: object, ctx: RenderContext) -> str | None:
-    fwd = getattr(message, "fwd_from", None)
+def _forward_line(message: Any, ctx: RenderContext) -> str | None:
+    fwd: Any = getattr(message, "fwd_from", None)
     if fwd is None:
         return None
     source = fwd.from_name or (_peer_name(fwd.from_id, ctx) if fwd.from_id is not None else "Unknown")
@@ -265,8 +276,8 @@ def _forward_line(message: object, ctx: RenderContext) -> str | None:
     return line
 
 
-def _media_lines(message: object, ctx: RenderContext) -> list[str]:
-    media = getattr(message, "media", None)
+def _media_lines(message: Any, ctx: RenderContext) -> list[str]:
+    media: Any = getattr(message, "media", None)
     kind = media_kind(media)
     if kind is None:
         return []
@@ -289,7 +300,7 @@ def _media_lines(message: object, ctx: RenderContext) -> list[str]:
     return [f"(unsupported media: {kind.replace('_', ' ')})"]
 
 
-def file_line(kind: str, media: object, ref: MediaRef | None) -> str:
+def file_line(kind: str, media: Any, ref: MediaRef | None) -> str:
     word = _KIND_WORDS.get(kind, kind)
     facts = media_facts(media)
     if ref is None:
@@ -309,12 +320,12 @@ def file_line(kind: str, media: object, ref: MediaRef | None) -> str:
     return f"📎 {_wikilink(ref.path, label=name)}" + (f" ({size})" if size else "")
 
 
-def _poll_lines(media: object) -> list[str]:
+def _poll_lines(media: Any) -> list[str]:
     poll = media.poll
     question = getattr(poll.question, "text", poll.question)
     lines = [f"📊 {'Quiz' if poll.quiz else 'Poll'}: {_bold(str(question))}"]
     results = {r.option: r for r in (getattr(media.results, "results", None) or [])}
-    total = getattr(media.results, "total_voters", None)
+    total: Any = getattr(media.results, "total_voters", None)
     for answer in poll.answers:
         text = getattr(answer.text, "text", answer.text)
         line = f"◦ {_inline(str(text))}"
@@ -341,7 +352,7 @@ def map_link(lat: float, lon: float) -> str:
     return f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=16/{lat:.6f}/{lon:.6f}"
 
 
-def _location_line(kind: str, media: object) -> str:
+def _location_line(kind: str, media: Any) -> str:
     geo = media.geo
     if type(geo).__name__ != "GeoPoint":
         return "📍 Location (not available)"
@@ -355,7 +366,7 @@ def _location_line(kind: str, media: object) -> str:
     return f"📍 Location: {where}"
 
 
-def reaction_label(reaction: object) -> str:
+def reaction_label(reaction: Any) -> str:
     name = type(reaction).__name__
     if name == "ReactionEmoji":
         return clean(reaction.emoticon) or "(reaction)"
@@ -364,18 +375,18 @@ def reaction_label(reaction: object) -> str:
     return "(custom emoji)"
 
 
-def _reactions_line(message: object) -> str | None:
-    reactions = getattr(message, "reactions", None)
+def _reactions_line(message: Any) -> str | None:
+    reactions: Any = getattr(message, "reactions", None)
     if reactions is None:
-        return None     # most messages: no list to build
+        return None  # most messages: no list to build
     results = getattr(reactions, "results", None) or []
     counted = [result for result in results if result.count]
-    parts = [f"{_inline(reaction_label(r.reaction), line_start=not i)} × {int(r.count)}"
-             for i, r in enumerate(counted)]
+    parts = [f"{_inline(reaction_label(r.reaction), line_start=not i)} × {int(r.count)}" for i, r in enumerate(counted)]
     return " · ".join(parts) if parts else None
 
 
 # --- service messages -------------------------------------------------------------------------
+
 
 def _names(ids: list[int] | None, ctx: RenderContext) -> str:
     names = [_bold(ctx.peer_name(user_id)) for user_id in ids or []]
@@ -396,14 +407,14 @@ def _duration(seconds: int | float | None) -> str:
     return f" ({minutes} min {secs} s)" if minutes else f" ({secs} s)"
 
 
-def _service_line(message: object, ctx: RenderContext) -> str:
+def _service_line(message: Any, ctx: RenderContext) -> str:
     local = to_local(getattr(message, "date", None), ctx.tz)
     actor = _bold(ctx.sender_name(message))
     return f"⚙ {_service_sentence(message, actor, ctx)} · {_stamp(local)}"
 
 
-def _service_sentence(message: object, actor: str, ctx: RenderContext) -> str:
-    action = getattr(message, "action", None)
+def _service_sentence(message: Any, actor: str, ctx: RenderContext) -> str:
+    action: Any = getattr(message, "action", None)
     name = type(action).__name__
     sender = peer_id(getattr(message, "from_id", None))
     if name == "MessageActionChatCreate":
@@ -491,9 +502,9 @@ def _period(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def _pinned_link(message: object, ctx: RenderContext) -> str:
-    reply = getattr(message, "reply_to", None)
-    target_id = getattr(reply, "reply_to_msg_id", None)
+def _pinned_link(message: Any, ctx: RenderContext) -> str:
+    reply: Any = getattr(message, "reply_to", None)
+    target_id: Any = getattr(reply, "reply_to_msg_id", None)
     if not isinstance(target_id, int):
         return "a message"
     target = ctx.reply_target(target_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .memo import JobMemo
 
@@ -45,7 +46,7 @@ _SIMPLE_KINDS = {
 FILE_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation", "document"})
 
 
-def media_kind(media: object) -> str | None:
+def media_kind(media: Any) -> str | None:
     """photo, video, round, voice, audio, sticker, animation, document, poll, location, ... or None."""
     if media is None:
         return None
@@ -63,7 +64,7 @@ def media_kind(media: object) -> str | None:
 _facts_seen = JobMemo()
 
 
-def media_facts(media: object) -> MediaFacts:
+def media_facts(media: Any) -> MediaFacts:
     """Name, type, size, dimensions and duration as Telegram describes the media."""
     facts = _facts_seen.get(media)
     if facts is None:
@@ -72,21 +73,25 @@ def media_facts(media: object) -> MediaFacts:
     return facts
 
 
-def _media_facts(media: object) -> MediaFacts:
+def _media_facts(media: Any) -> MediaFacts:
     name = type(media).__name__
     if name == "MessageMediaPhoto":
-        photo = getattr(media, "photo", None)
+        photo: Any = getattr(media, "photo", None)
         width = height = size = None
         for photo_size in getattr(photo, "sizes", None) or []:
             w, h = getattr(photo_size, "w", None), getattr(photo_size, "h", None)
-            if isinstance(w, int) and isinstance(h, int) and (width is None or w * h >= width * height):
+            if (
+                isinstance(w, int)
+                and isinstance(h, int)
+                and (width is None or height is None or w * h >= width * height)
+            ):
                 width, height = w, h
-                sizes = getattr(photo_size, "sizes", None)
+                sizes: Any = getattr(photo_size, "sizes", None)
                 size = getattr(photo_size, "size", None) or (max(sizes) if sizes else None)
         return MediaFacts("photo", mime_type="image/jpeg", size=size, width=width, height=height)
     if name != "MessageMediaDocument":
         return MediaFacts(media_kind(media) or "other")
-    document = getattr(media, "document", None)
+    document: Any = getattr(media, "document", None)
     facts: dict = {
         "mime_type": getattr(document, "mime_type", None),
         "size": getattr(document, "size", None),

@@ -35,7 +35,7 @@ def clean(text: str) -> str:
     if not text:
         return ""
     if text.isascii() and "\x00" not in text:
-        return text     # the common case, checked in C without a regex pass (ASCII has no surrogates)
+        return text  # the common case, checked in C without a regex pass (ASCII has no surrogates)
     # One regex pass: this runs on every text fragment of every message, so a per-character loop is costly.
     return _UNWRITABLE_RE.sub("\ufffd", text)
 
@@ -43,7 +43,7 @@ def clean(text: str) -> str:
 def normalize_newlines(text: str) -> str:
     """Every line break form a Markdown parser or editor might honour becomes one `\\n`."""
     if not _NEWLINE_WORK_RE.search(text):
-        return text     # most fragments have nothing to change: one search instead of a sub and two replaces
+        return text  # most fragments have nothing to change: one search instead of a sub and two replaces
     text = _LINE_BREAK_RE.sub(lambda m: _LINE_BREAKS[m.group(0)], text)
     return text.replace("\x0b", " ").replace("\x0c", " ")
 
@@ -64,8 +64,11 @@ class Utf16Index:
 
     def __init__(self, text: str) -> None:
         # The unit offset at which each astral character starts: its index plus the astral ones before it.
-        self._astral = [] if text.isascii() or not _ASTRAL_RE.search(text) else [
-            match.start() + n for n, match in enumerate(_ASTRAL_RE.finditer(text))]
+        self._astral = (
+            []
+            if text.isascii() or not _ASTRAL_RE.search(text)
+            else [match.start() + n for n, match in enumerate(_ASTRAL_RE.finditer(text))]
+        )
         self.length = len(text)
         self.units = self.length + len(self._astral)
         self.identity = not self._astral  # every unit offset is the string index itself
@@ -98,7 +101,7 @@ class Utf16Index:
             return 0, 0
         if length <= 0:
             return 0, 0
-        start = self._index(offset, False)   # self.start(offset), one call fewer: this runs for every entity
+        start = self._index(offset, False)  # self.start(offset), one call fewer: this runs for every entity
         end = self._index(offset + length, True)
         return (start, end) if end > start else (0, 0)
 
@@ -130,7 +133,7 @@ def escape_plain(text: str, *, line_start: bool, prev: str = "", next_char: str 
     already written before it. `next_char`: the first raw character that follows it.
     """
     if not (line_start and text and text[0] in _LINE_START_CHARS) and not _MAY_CHANGE_RE.search(text):
-        return text     # most fragments: one regex search in C proves every rule below leaves them alone
+        return text  # most fragments: one regex search in C proves every rule below leaves them alone
     text = normalize_newlines(clean(text))
     if not text:
         return ""
@@ -196,8 +199,10 @@ def code_span(content: str) -> str:
     """A code span whose fence is longer than any backtick run inside, padded where CommonMark needs it."""
     content = normalize_newlines(clean(content))
     fence = "`" * (_longest_backtick_run(content) + 1)
-    if content.startswith("`") or content.endswith("`") or (
-        content.startswith(" ") and content.endswith(" ") and content.strip(" ")
+    if (
+        content.startswith("`")
+        or content.endswith("`")
+        or (content.startswith(" ") and content.endswith(" ") and content.strip(" "))
     ):
         content = f" {content} "
     return f"{fence}{content}{fence}"

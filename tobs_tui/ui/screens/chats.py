@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
-from tobs_tui.engine.snapshot import ChatKind
+from tobs_tui.engine import ChatKind
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -47,10 +47,10 @@ class ChatsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="chat-filters"):
-            yield Input(placeholder="Filter: type part of a title, @username or id", id="filter",
-                        select_on_focus=False)
-            yield Select([(label, i) for i, (label, _) in enumerate(KIND_FILTERS)], value=0,
-                         allow_blank=False, id="kind")
+            yield Input(placeholder="Filter: type part of a title, @username or id", id="filter", select_on_focus=False)
+            yield Select(
+                [(label, i) for i, (label, _) in enumerate(KIND_FILTERS)], value=0, allow_blank=False, id="kind"
+            )
         yield DialogTable(id="dialogs")
         yield Label("Loading your chats…", id="chat-status")
         yield Footer()
@@ -71,7 +71,7 @@ class ChatsScreen(Screen):
         self.query_one("#chat-status", Label).update("Loading your chats…")
         try:
             dialogs = await wait_for(self.app.runner.list_dialogs())
-        except Exception as e:  # noqa: BLE001 - network or session trouble, shown as the engine's sentence
+        except Exception as e:
             self.query_one("#chat-status", Label).update(f"Could not load your chats: {e} Press Ctrl+R to retry.")
             return
         self.table.set_dialogs(dialogs)
@@ -89,7 +89,7 @@ class ChatsScreen(Screen):
 
         try:
             last_ids = await wait_for(self.app.runner.exported_last_ids())
-        except Exception as e:  # noqa: BLE001 - an unreadable state DB: say so, keep the list as it is
+        except Exception as e:
             self.notify(f"Could not read the export state: {e}", severity="warning")
             return
         self.table.set_last_exported(last_ids)
@@ -100,7 +100,7 @@ class ChatsScreen(Screen):
 
         try:
             topics = await wait_for(self.app.runner.list_topics(chat_id))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.notify(f"Could not load the topics: {e}", severity="error")
             return
         self.table.set_topics(chat_id, topics)
@@ -202,7 +202,7 @@ class ChatsScreen(Screen):
 
     def chat_selections(self) -> list:
         """The selected rows as the engine's ChatSelection list (topics grouped under their chat)."""
-        from tobs_tui.engine.runner import ChatSelection
+        from tobs_tui.engine import ChatSelection
 
         grouped: dict[int, list] = {}
         for (chat_id, topic_id), opts in self.table.selected.items():
@@ -217,20 +217,23 @@ class ChatsScreen(Screen):
 
     def action_start(self) -> None:
         if not self.table.selected:
-            self.notify("Select chats first: Space marks the chat under the cursor, Ctrl+A marks all shown.",
-                        severity="warning")
+            self.notify(
+                "Select chats first: Space marks the chat under the cursor, Ctrl+A marks all shown.", severity="warning"
+            )
             return
-        from tobs_tui.engine.runner import ExportRequest
+        from tobs_tui.engine import ExportRequest
 
         chats = self.chat_selections()
         self.app.start_export(ExportRequest(tuple(chats)), len(chats))
 
     def commands(self) -> Iterable[SystemCommand]:
-        yield SystemCommand("Select all shown chats", "Mark every chat the filter shows (Ctrl+A)",
-                            self.action_select_all)
+        yield SystemCommand(
+            "Select all shown chats", "Mark every chat the filter shows (Ctrl+A)", self.action_select_all
+        )
         yield SystemCommand("Select no chats", "Clear the selection (Ctrl+N)", self.action_select_none)
-        yield SystemCommand("Media on/off", "Download media for the selection or not (Ctrl+O)",
-                            self.action_toggle_media)
+        yield SystemCommand(
+            "Media on/off", "Download media for the selection or not (Ctrl+O)", self.action_toggle_media
+        )
         yield SystemCommand("Since date", "Export only messages from a date on (Ctrl+D)", self.action_since)
         yield SystemCommand("Reload chats", "Fetch the chat list again (Ctrl+R)", self.action_reload)
         yield SystemCommand("Start export", "Export the selected chats (Enter)", self.action_start)

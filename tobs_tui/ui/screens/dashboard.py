@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, ProgressBar
 
-from tobs_tui.engine.snapshot import RunState
+from tobs_tui.engine import RunState
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
 from tobs_tui.ui.widgets.charts import ThroughputChart

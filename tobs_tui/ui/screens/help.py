@@ -10,31 +10,40 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("Everywhere", (
-        ("F1 / ?", "this help"),
-        ("F2 … F6", "Chats, Dashboard, Pools, Throttle, Settings"),
-        ("F7", "pause / resume the export"),
-        ("F8", "cancel the export (the next run continues it)"),
-        ("Ctrl+P", "command palette: every action by name"),
-        ("Ctrl+Q", "quit (asks first while an export runs)"),
-    )),
-    ("Chats", (
-        ("type", "filter by title, @username or id"),
-        ("↑ ↓ PgUp PgDn", "move (also while typing in the filter)"),
-        ("Space", "select / unselect the chat or topic"),
-        ("Ctrl+A / Ctrl+N", "select all shown / none"),
-        ("→ / ←", "show / hide a forum's topics"),
-        ("Ctrl+T", "cycle the type filter"),
-        ("Ctrl+S", "sort by the next column (click a header to sort by it)"),
-        ("Ctrl+O", "media on / off for the selection"),
-        ("Ctrl+D", "export only messages since a date"),
-        ("Ctrl+R", "reload the chat list"),
-        ("Enter", "start exporting the selection"),
-    )),
-    ("Settings", (
-        ("Ctrl+A", "apply to the running export"),
-        ("Ctrl+S", "apply and save to the config file"),
-    )),
+    (
+        "Everywhere",
+        (
+            ("F1 / ?", "this help"),
+            ("F2 … F6", "Chats, Dashboard, Pools, Throttle, Settings"),
+            ("F7", "pause / resume the export"),
+            ("F8", "cancel the export (the next run continues it)"),
+            ("Ctrl+P", "command palette: every action by name"),
+            ("Ctrl+Q", "quit (asks first while an export runs)"),
+        ),
+    ),
+    (
+        "Chats",
+        (
+            ("type", "filter by title, @username or id"),
+            ("↑ ↓ PgUp PgDn", "move (also while typing in the filter)"),
+            ("Space", "select / unselect the chat or topic"),
+            ("Ctrl+A / Ctrl+N", "select all shown / none"),
+            ("→ / ←", "show / hide a forum's topics"),
+            ("Ctrl+T", "cycle the type filter"),
+            ("Ctrl+S", "sort by the next column (click a header to sort by it)"),
+            ("Ctrl+O", "media on / off for the selection"),
+            ("Ctrl+D", "export only messages since a date"),
+            ("Ctrl+R", "reload the chat list"),
+            ("Enter", "start exporting the selection"),
+        ),
+    ),
+    (
+        "Settings",
+        (
+            ("Ctrl+A", "apply to the running export"),
+            ("Ctrl+S", "apply and save to the config file"),
+        ),
+    ),
 )
 
 

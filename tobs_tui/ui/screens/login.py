@@ -42,7 +42,7 @@ class LoginScreen(Screen[bool]):
         super().__init__()
         self.first_step = step
         self.first_error = error
-        self.step: str | None = None   # set once the step's fields are on screen
+        self.step: str | None = None  # set once the step's fields are on screen
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -115,7 +115,7 @@ class LoginScreen(Screen[bool]):
 
     @work(exclusive=True, group="login")
     async def advance(self) -> None:
-        from tobs_tui.engine.login import LoginError
+        from tobs_tui.engine import LoginError
         from tobs_tui.ui.app import wait_for
 
         app = self.app
@@ -123,8 +123,9 @@ class LoginScreen(Screen[bool]):
         try:
             if self.step == "api":
                 try:
-                    api_id, api_hash = check_api(self.query_one("#api-id", Input).value,
-                                                 self.query_one("#api-hash", Input).value)
+                    api_id, api_hash = check_api(
+                        self.query_one("#api-id", Input).value, self.query_one("#api-hash", Input).value
+                    )
                 except ValueError as e:
                     self._error(str(e))
                     return
@@ -149,14 +150,17 @@ class LoginScreen(Screen[bool]):
                 try:
                     await wait_for(app.runner.check_password(password.value))
                 finally:
-                    password.value = ""   # never keep the password around in the widget
+                    password.value = ""  # never keep the password around in the widget
                 self.dismiss(True)
                 return
         except LoginError as e:
             self._error(str(e))
             return
-        except Exception as e:  # noqa: BLE001 - connection trouble: show it and let the user retry
-            self._error(f"{e} Check your connection and press Continue to retry." if str(e) else
-                        f"{type(e).__name__}: check your connection and press Continue to retry.")
+        except Exception as e:
+            self._error(
+                f"{e} Check your connection and press Continue to retry."
+                if str(e)
+                else f"{type(e).__name__}: check your connection and press Continue to retry."
+            )
             return
         self._busy(False)

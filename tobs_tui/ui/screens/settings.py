@@ -15,9 +15,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static, Switch
 
-from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with
-from tobs_tui.engine.pools import split_threads
-from tobs_tui.engine.snapshot import EngineSnapshot
+from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with, split_threads
+from tobs_tui.engine import EngineSnapshot
 from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import LiveScreen
@@ -118,8 +117,10 @@ class SettingsScreen(LiveScreen):
         if snap is None:
             info.update("Detected disk type and automatic value appear once the engine reports them.")
         else:
-            info.update(f"Export disk: {snap.disk_type.upper() if snap.disk_type != 'unknown' else 'unknown type'}"
-                        f" → automatic value {snap.media_workers_auto} workers")
+            info.update(
+                f"Export disk: {snap.disk_type.upper() if snap.disk_type != 'unknown' else 'unknown type'}"
+                f" → automatic value {snap.media_workers_auto} workers"
+            )
 
     # -- building and validating ----------------------------------------------------------------
 
@@ -169,7 +170,9 @@ class SettingsScreen(LiveScreen):
         changes["export"]["media_kinds"] = list(self.query_one("#media-kinds", SelectionList).selected)
 
         for field_id, *_ in FIELDS:
-            self.query_one(f"#{field_id}-error", Label).update(f"must be {errors[field_id]}" if field_id in errors else "")
+            self.query_one(f"#{field_id}-error", Label).update(
+                f"must be {errors[field_id]}" if field_id in errors else ""
+            )
             self.query_one(f"#{field_id}", Input).set_class(field_id in errors, "invalid")
         if errors:
             self.query_one("#settings-result", Label).update(

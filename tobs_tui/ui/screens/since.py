@@ -13,14 +13,16 @@ from textual.widgets import Input, Label
 
 
 def parse_since(text: str) -> date | None:
-    """"" means the whole history; otherwise an ISO date. Raises ValueError with one clear sentence."""
+    """ "" means the whole history; otherwise an ISO date. Raises ValueError with one clear sentence."""
     text = text.strip()
     if not text:
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-01-31, or leave it empty.") from None
+        raise ValueError(
+            f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-01-31, or leave it empty."
+        ) from None
     if day > date.today():
         raise ValueError(f"{day.isoformat()} is in the future; pick today or an earlier day.")
     return day

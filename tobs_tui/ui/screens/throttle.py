@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Static
 
-from tobs_tui.engine.snapshot import EngineEvent, EngineSnapshot, EventKind
+from tobs_tui.engine import EngineEvent, EngineSnapshot, EventKind
 from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
@@ -29,7 +29,9 @@ def detector_table(snap: EngineSnapshot | None, events: list[EngineEvent]) -> Ta
         state = Text("THROTTLED", style="bold yellow") if stats.is_throttled else Text("healthy", style="green")
     table.add_row("state", state)
     table.add_row("window average", fmt.millis(stats.avg_latency_ms) if stats and stats.sample_count else fmt.DASH)
-    table.add_row("baseline", fmt.millis(stats.baseline_latency_ms) if stats and stats.baseline_latency_ms else fmt.DASH)
+    table.add_row(
+        "baseline", fmt.millis(stats.baseline_latency_ms) if stats and stats.baseline_latency_ms else fmt.DASH
+    )
     table.add_row("threshold (3x)", fmt.millis(stats.threshold_ms) if stats and stats.threshold_ms else fmt.DASH)
     table.add_row("samples", fmt.count(stats.sample_count) if stats else fmt.DASH)
     table.add_row("throttled spans", fmt.count(len(stats.spans)) if stats else fmt.DASH)
@@ -63,9 +65,14 @@ class ThrottleScreen(LiveScreen):
         snap = live.latest
         events = list(live.events)
         # The chart changes with new latencies or new FloodWait marks, not with every snapshot.
-        self.query_one(LatencyChart).show(live.latency, snap.throttle if snap else None, events,
-                                          (live.latency_version, live.events_version))
+        self.query_one(LatencyChart).show(
+            live.latency, snap.throttle if snap else None, events, (live.latency_version, live.events_version)
+        )
         self.query_one("#detector-stats", Static).update(detector_table(snap, events))
-        marks = [e for e in events if e.kind in (EventKind.FLOOD_WAIT, EventKind.THROTTLE_START, EventKind.THROTTLE_END)]
+        marks = [
+            e for e in events if e.kind in (EventKind.FLOOD_WAIT, EventKind.THROTTLE_START, EventKind.THROTTLE_END)
+        ]
         lines = Text("\n").join(event_line(e) for e in reversed(marks[-8:]))
-        self.query_one("#flood-list", Static).update(lines if marks else Text("No throttling or FloodWait yet.", style="dim"))
+        self.query_one("#flood-list", Static).update(
+            lines if marks else Text("No throttling or FloodWait yet.", style="dim")
+        )

@@ -11,11 +11,10 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from tobs_tui.engine.snapshot import EngineEvent, EventKind, LatencySample, ThrottleStats
+from tobs_tui.engine import EngineEvent, EventKind, LatencySample, ThrottleStats
 from tobs_tui.ui.history import RatePoint
 
-
-REDRAW_EVERY_S = 1.0   # plotext builds a whole chart in Python: once a second keeps the UI thread light
+REDRAW_EVERY_S = 1.0  # plotext builds a whole chart in Python: once a second keeps the UI thread light
 
 
 def thin(points: Sequence, limit: int) -> list:
@@ -41,7 +40,7 @@ class ChartBase(PlotextPlot):
         self._drawn_at = float("-inf")
         self._pending: tuple[Hashable, Callable[[], tuple]] | None = None
         self._timer_set = False
-        self._built: tuple[tuple[int, int], Text] | None = None   # (size built for, chart)
+        self._built: tuple[tuple[int, int], Text] | None = None  # (size built for, chart)
         self._last_data: tuple = ()
 
     def offer(self, version: Hashable, take: Callable[[], tuple]) -> None:
@@ -72,10 +71,10 @@ class ChartBase(PlotextPlot):
 
     @work(thread=True, exclusive=True, group="chart")
     def _build(self, data: tuple, size: tuple[int, int], theme: str) -> None:
-        plt = Plot()   # a fresh figure per build: the UI thread never sees one half drawn
+        plt = Plot()  # a fresh figure per build: the UI thread never sees one half drawn
         self.draw(plt, *data)
         plt.plotsize(*size)
-        plt._set_size(*size)   # as PlotextPlot.render does: plotsize alone does not always take
+        plt._set_size(*size)  # as PlotextPlot.render does: plotsize alone does not always take
         plt.theme(self._get_plotext_theme_name(theme))
         chart = Text.from_ansi(plt.build())
         self.app.call_from_thread(self._show_built, size, chart)
@@ -129,8 +128,9 @@ class LatencyChart(ChartBase):
     ) -> None:
         self.offer(version, lambda: (list(samples), stats, list(events)))
 
-    def draw(self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None,
-             events: list[EngineEvent]) -> None:
+    def draw(
+        self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None, events: list[EngineEvent]
+    ) -> None:
         samples = thin(samples, max(40, self.size.width * 2))
         plt.clear_figure()
         plt.title("Request latency (ms)")
@@ -150,12 +150,10 @@ class LatencyChart(ChartBase):
             # glyphs come from fallback fonts of other widths and drift in the SVG/PNG exports.
             spans = [(max(start, x0), x1 if end is None else min(end, x1)) for start, end in stats.spans]
             for i, (start, end) in enumerate(s for s in spans if s[1] >= x0):
-                plt.plot([start, end], [0, 0], color=(230, 140, 40), marker="━",
-                         label="throttled" if i == 0 else None)
+                plt.plot([start, end], [0, 0], color=(230, 140, 40), marker="━", label="throttled" if i == 0 else None)
             # Baseline and threshold as lines across the whole plot, named in the legend.
             if stats.baseline_latency_ms > 0:
-                plt.plot([x0, right], [stats.baseline_latency_ms] * 2, color="green", marker="─",
-                         label="baseline")
+                plt.plot([x0, right], [stats.baseline_latency_ms] * 2, color="green", marker="─", label="baseline")
             if stats.threshold_ms > 0:
                 plt.plot([x0, right], [stats.threshold_ms] * 2, color="red", marker="─", label="3x threshold")
         plt.plot(xs, ys, color="cyan", marker="hd", label="latency")

@@ -13,7 +13,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tobs_tui.engine.snapshot import ChatProgress, ChatState
+from tobs_tui.engine import ChatProgress, ChatState
 from tobs_tui.ui import format as fmt
 
 STATE_LOOK = {
@@ -26,12 +26,24 @@ STATE_LOOK = {
 }
 # Running chats first, then waiting ones, finished last: the eye lands on what is moving.
 STATE_ORDER = {
-    ChatState.RUNNING: 0, ChatState.QUEUED: 1, ChatState.PARKED: 2,
-    ChatState.FAILED: 3, ChatState.CANCELLED: 4, ChatState.DONE: 5,
+    ChatState.RUNNING: 0,
+    ChatState.QUEUED: 1,
+    ChatState.PARKED: 2,
+    ChatState.FAILED: 3,
+    ChatState.CANCELLED: 4,
+    ChatState.DONE: 5,
 }
 # (title, width, right-aligned); width 0 takes what is left.
-COLUMNS = (("Chat", 0, False), ("State", 9, False), ("Progress", 24, False), ("Messages", 17, True),
-           ("msgs/s", 8, True), ("Written", 9, True), ("MB/s", 10, True), ("ETA", 8, True))
+COLUMNS = (
+    ("Chat", 0, False),
+    ("State", 9, False),
+    ("Progress", 24, False),
+    ("Messages", 17, True),
+    ("msgs/s", 8, True),
+    ("Written", 9, True),
+    ("MB/s", 10, True),
+    ("ETA", 8, True),
+)
 BAR_DONE = Style(color="cyan")
 BAR_FINISHED = Style(color="green")
 BAR_LEFT = Style(color="grey35")
@@ -49,7 +61,7 @@ def cells(chat: ChatProgress) -> list[str]:
     return [
         chat.title,
         STATE_LOOK.get(chat.state, (chat.state.value, None))[0],
-        "",   # the bar, drawn separately
+        "",  # the bar, drawn separately
         f"{fmt.count(chat.messages_done)} / {expected}",
         fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
         fmt.size(chat.bytes_done) if chat.bytes_done or chat.bytes_expected else fmt.DASH,
@@ -87,11 +99,11 @@ class ChatProgressList(ScrollView):
             # lines of queued and finished chats are not drawn again four times a second.
             width = self.scrollable_content_region.width
             first = int(self.scroll_y)
-            last = min(len(rows), first + self.scrollable_content_region.height - 1)   # - 1: the header line
+            last = min(len(rows), first + self.scrollable_content_region.height - 1)  # - 1: the header line
             changed = [i for i in range(first, last) if rows[i] != self._rows[i]]
             self._rows = rows
             for i in changed:
-                self.refresh(Region(0, i - first + 1, width, 1))   # + 1: the header line
+                self.refresh(Region(0, i - first + 1, width, 1))  # + 1: the header line
             return
         if len(chats) != len(self._rows):
             # Grow with the number of chats (the stylesheet caps it); a relayout only when that changes.

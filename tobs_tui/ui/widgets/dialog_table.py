@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tobs_tui.engine.snapshot import ChatKind, DialogInfo, TopicInfo
+from tobs_tui.engine import ChatKind, DialogInfo, TopicInfo
 from tobs_tui.ui import format as fmt
 
 # Single-cell symbols that common monospace fonts carry, so columns line up in every terminal.
@@ -40,7 +40,7 @@ KIND_COLOR = {
     ChatKind.FORUM: "#d08fe0",
 }
 
-RowKey = tuple[int, "int | None"]   # (chat_id, topic_id or None for the whole chat)
+RowKey = tuple[int, "int | None"]  # (chat_id, topic_id or None for the whole chat)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class RowOptions:
 class Column:
     key: str
     title: str
-    width: int          # 0 = takes the remaining width
+    width: int  # 0 = takes the remaining width
     align: str = "left"
 
 
@@ -174,9 +174,7 @@ class DialogTable(ScrollView, can_focus=True):
     def set_dialogs(self, dialogs: list[DialogInfo]) -> None:
         self._dialogs = list(dialogs)
         # One lowercase string per dialog: a keystroke is then a substring test per dialog.
-        self._haystack = {
-            d.chat_id: f"{d.title}\t@{d.username or ''}\t{d.chat_id}".casefold() for d in self._dialogs
-        }
+        self._haystack = {d.chat_id: f"{d.title}\t@{d.username or ''}\t{d.chat_id}".casefold() for d in self._dialogs}
         known = {d.chat_id for d in self._dialogs}
         self.selected = {k: v for k, v in self.selected.items() if k[0] in known}
         self._resort()
@@ -212,9 +210,7 @@ class DialogTable(ScrollView, can_focus=True):
         self._resort()
 
     def _resort(self) -> None:
-        self._sorted = sorted(
-            self._dialogs, key=lambda d: _sort_value(d, self.sort_column), reverse=self.sort_reverse
-        )
+        self._sorted = sorted(self._dialogs, key=lambda d: _sort_value(d, self.sort_column), reverse=self.sort_reverse)
         self._rebuild()
 
     def _rebuild(self, narrowing: bool = False) -> None:
@@ -279,7 +275,7 @@ class DialogTable(ScrollView, can_focus=True):
         self.selected.clear()
         self._selection_changed()
 
-    def set_options(self, *, media: bool | None = None, since: date | None | bool = False) -> None:
+    def set_options(self, *, media: bool | None = None, since: date | bool | None = False) -> None:
         """Change options of every selected row (or the cursor row when nothing is selected)."""
         keys = list(self.selected) or ([self.row_key(self.current)] if self.current else [])
         for key in keys:
@@ -378,7 +374,15 @@ class DialogTable(ScrollView, can_focus=True):
         mark = "●" if picked else "○"
         if topic is not None:
             return [
-                mark, "", f"   └ {topic.title}", "", "", "", "", self._media_text(opts), self._since_text(opts),
+                mark,
+                "",
+                f"   └ {topic.title}",
+                "",
+                "",
+                "",
+                "",
+                self._media_text(opts),
+                self._since_text(opts),
             ]
         arrow = ""
         if d.is_forum:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from tobs_tui.engine.snapshot import EngineEvent, EventKind
+from tobs_tui.engine import EngineEvent, EventKind
 from tobs_tui.ui import format as fmt
 
 EVENT_LOOK = {
@@ -49,7 +49,7 @@ class EventLog(Static):
         if version == self._version:
             return
         self._version = version
-        recent = list(events)[-self.limit:]
+        recent = list(events)[-self.limit :]
         # The log's height is fixed by the layout (1fr), whatever it shows: no relayout needed.
         if not recent:
             self.update("No events yet.", layout=False)

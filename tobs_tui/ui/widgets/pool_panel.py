@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from tobs_tui.engine.snapshot import MediaStats, PoolStats
+from tobs_tui.engine import MediaStats, PoolStats
 from tobs_tui.ui import format as fmt
 
 POOL_BLURB = {
@@ -40,8 +40,12 @@ def pool_table(stats: PoolStats | None, media: MediaStats | None = None) -> Tabl
             ("failed", fmt.count(media.files_failed), "wait p50", fmt.DASH),
         ]
     else:
-        rows = [("workers", fmt.DASH, "busy", fmt.DASH), ("queued", fmt.DASH, "completed", fmt.DASH),
-                ("failed", fmt.DASH, "wait p50", fmt.DASH), ("wait p95", fmt.DASH, "mean run", fmt.DASH)]
+        rows = [
+            ("workers", fmt.DASH, "busy", fmt.DASH),
+            ("queued", fmt.DASH, "completed", fmt.DASH),
+            ("failed", fmt.DASH, "wait p50", fmt.DASH),
+            ("wait p95", fmt.DASH, "mean run", fmt.DASH),
+        ]
     if media is not None:
         expected = fmt.size(media.bytes_expected) if media.bytes_expected else fmt.DASH
         rows += [
@@ -69,7 +73,7 @@ class PoolPanel(Horizontal):
         self.pool_name = name
         self.border_title = f"{name} pool" if name != "media" else "media queue"
         self._shown: tuple | None = None
-        self._rows = pool_table(None).row_count   # what compose shows first
+        self._rows = pool_table(None).row_count  # what compose shows first
 
     def compose(self) -> ComposeResult:
         with Vertical():

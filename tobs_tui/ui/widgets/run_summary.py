@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tobs_tui.engine.snapshot import EngineSnapshot, RunState
+from tobs_tui.engine import EngineSnapshot, RunState
 from tobs_tui.ui import format as fmt
 
 STATE_LOOK = {
@@ -61,6 +61,6 @@ class RunSummary(Static):
         # While the old and the new line both fit, the height stays one line: repaint without relaying out the
         # screen, which would repaint every widget on it four times a second.
         width = self.content_region.width
-        fits = 0 < width and max(self._cells, text.cell_len) <= width
+        fits = width > 0 and max(self._cells, text.cell_len) <= width
         self._cells = text.cell_len
         self.update(text, layout=not fits)

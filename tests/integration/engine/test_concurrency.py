@@ -1,0 +1,115 @@
+"""The adaptive in-flight limit (AIMD) and the rate meters, as units."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tobs_tui.engine.runtime.rates import RateMeter
+from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
+
+
+async def test_limit_grows_while_healthy_and_halves_on_flood():
+    limit = AdaptiveLimit(8, initial=2, increase_every=4)
+    for _ in range(4):
+        limit.on_success(throttled=False)
+    assert limit.limit == 3
+    for _ in range(100):
+        limit.on_success(throttled=False)
+    assert limit.limit == 8, "bounded by the cap"
+    limit.on_flood()
+    assert limit.limit == 4
+    limit.on_success(throttled=True)
+    assert limit.limit == 2
+    limit.on_flood()
+    limit.on_flood()
+    assert limit.limit == 1, "never below one"
+
+
+async def test_slots_never_exceed_the_limit_and_a_raised_cap_lets_waiters_in():
+    limit = AdaptiveLimit(1, initial=1, increase_every=1)
+    peak = 0
+    release = asyncio.Event()
+
+    async def worker():
+        nonlocal peak
+        async with limit.slot():
+            peak = max(peak, limit.in_flight)
+            await release.wait()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 1
+    limit.set_max(3)
+    for _ in range(10):  # healthy replies grow the limit up to the new cap
+        limit.on_success(throttled=False)
+    assert limit.limit == 3
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 3
+    release.set()
+    await asyncio.gather(*tasks)
+    assert peak == 3 and limit.in_flight == 0
+
+
+async def test_set_max_clamps_and_rejects_zero():
+    limit = AdaptiveLimit(8, initial=8)
+    limit.set_max(3)
+    assert limit.limit == 3 and limit.max_limit == 3
+    with pytest.raises(ValueError):
+        limit.set_max(0)
+
+
+def test_rate_meter_instant_smoothed_and_eta():
+    now = [0.0]
+    meter = RateMeter(window_s=1.0, tau_s=2.0, clock=lambda: now[0])
+    assert meter.instant == 0.0 and meter.eta(10) is None
+    for step in range(1, 11):
+        now[0] = step * 0.5
+        meter.update(step * 50)  # 100 per second
+    assert meter.instant == pytest.approx(100.0)
+    assert meter.smoothed == pytest.approx(100.0)
+    assert meter.eta(500) == pytest.approx(5.0)
+    assert meter.eta(0) == 0.0
+    now[0] += 1.0
+    meter.update(500)  # stalled for a second
+    assert meter.instant == pytest.approx(0.0)
+    assert 0 < meter.smoothed < 100.0
+
+
+async def test_a_window_of_slow_replies_cuts_the_limit_once():
+    limit = AdaptiveLimit(8, initial=8)
+    release = asyncio.Event()
+    replies: list[bool] = []
+
+    async def request(throttled: bool) -> None:
+        async with limit.slot():
+            await release.wait()
+            limit.on_success(throttled=throttled)
+            replies.append(throttled)
+
+    # Eight requests in flight when the server slows down: all eight come back slow.
+    tasks = [asyncio.create_task(request(True)) for _ in range(8)]
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 8
+    release.set()
+    await asyncio.gather(*tasks)
+    assert len(replies) == 8
+    assert (limit.limit, limit.decreases) == (4, 1), "one cut for the window, not one per slow reply"
+    # The next slow reply was sent under the new limit: it cuts again.
+    limit.on_success(throttled=True)
+    assert limit.limit == 2
+    # A FloodWait storm over four requests in flight halves once as well.
+    limit = AdaptiveLimit(8, initial=8)
+    release = asyncio.Event()
+
+    async def flooded() -> None:
+        async with limit.slot():
+            await release.wait()
+        limit.on_flood()
+
+    tasks = [asyncio.create_task(flooded()) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert limit.limit == 4 and limit.decreases == 1

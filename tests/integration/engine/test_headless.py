@@ -1,0 +1,95 @@
+"""`tobs-tui export` and `tobs-tui chats` through the real CLI entry point, against the in-process emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.vaults import chat_dir, notes_of
+from tobs_tui.cli import main
+
+WORLD = {
+    "seed": 5,
+    "chats": [
+        {"kind": "channel", "title": "Small News", "messages": 120, "media": 0.2, "username": "small_news"},
+        {"kind": "supergroup", "title": "Team Room", "messages": 300, "media": 0.0},
+        {"kind": "supergroup", "title": "Twin", "messages": 10},
+        {"kind": "group", "title": "Twin", "messages": 10},
+    ],
+}
+
+
+@pytest.fixture
+def world_file(tmp_path):
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(WORLD), encoding="utf-8")
+    return path
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_by_username_and_title(tmp_path, world_file, capsys):
+    out_dir = tmp_path / "vault"
+    code, out, err = run(
+        [
+            "export",
+            "--emulator",
+            "--world",
+            str(world_file),
+            "--chat",
+            "@small_news",
+            "--chat",
+            "team room",
+            "--out",
+            str(out_dir),
+            "--no-media",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "Exported 420 messages from 2 chats" in out
+    folders = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    assert len(folders) == 2 and folders[0].startswith("Small News (")
+    chat_id = int(folders[0].rsplit("(", 1)[1].rstrip(")"))
+    assert sum(len(ids) for ids in notes_of(chat_dir(out_dir, chat_id)).values()) == 120
+
+
+def test_json_progress_is_one_object_per_line_with_a_summary(tmp_path, world_file, capsys):
+    code, out, err = run(
+        ["export", "--emulator", "--world", str(world_file), "--all", "--json-progress", "--out", str(tmp_path / "v")],
+        capsys,
+    )
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all("state" in r for r in rows[:-1])
+    summary = rows[-1]["summary"]
+    assert summary["messages"] == 440 and summary["state"] == "done"
+    assert {c["state"] for c in summary["chats"]} == {"done"}
+
+
+def test_an_unknown_or_ambiguous_chat_is_one_sentence_and_exit_2(tmp_path, world_file, capsys):
+    code, _out, err = run(
+        ["export", "--emulator", "--world", str(world_file), "--chat", "nope", "--out", str(tmp_path / "v")], capsys
+    )
+    assert code == 2 and "No chat matches 'nope'" in err and len(err.strip().splitlines()) == 1
+    code, _out, err = run(
+        ["export", "--emulator", "--world", str(world_file), "--chat", "Twin", "--out", str(tmp_path / "v")], capsys
+    )
+    assert code == 2 and "matches several chats" in err
+
+
+def test_chats_lists_dialogs(world_file, capsys):
+    code, out, err = run(["chats", "--emulator", "--world", str(world_file)], capsys)
+    assert code == 0, err
+    assert "Small News (@small_news)" in out and "4 dialogs" in out
+
+
+def test_without_a_session_the_user_is_told_to_log_in(capsys):
+    code, _out, err = run(["export", "--all"], capsys)
+    assert code == 2
+    assert "run `tobs-tui` once to log in" in err and "Traceback" not in err

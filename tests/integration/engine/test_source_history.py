@@ -1,0 +1,114 @@
+"""History batches: a short one ends the chat without another call, and render jobs travel to worker processes
+as the replies' TL bytes without changing a note."""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+import struct
+
+import pytest
+from telethon import TelegramClient
+from telethon.extensions import BinaryReader
+from telethon.sessions import StringSession
+from telethon.tl import types
+
+from tobs_tui.engine.render.workers import RenderJob, render_job
+from tobs_tui.engine.telegram.backoff import FloodWaitPolicy
+from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
+from tobs_tui.engine.telegram.source import TelegramSource
+from tobs_tui.engine.telegram.throttle import ThrottleDetector
+from tobs_tui.engine.telegram.tlreader import FastReader
+
+
+@pytest.fixture
+async def source(emulator):
+    client = TelegramClient(
+        StringSession(emulator.session_string()), 1, "emulator", flood_sleep_threshold=0, receive_updates=False
+    )
+    await client.connect()
+    try:
+        yield TelegramSource(
+            client,
+            throttle=ThrottleDetector(),
+            policy=FloodWaitPolicy(),
+            limit=AdaptiveLimit(8),
+            timeout_s=30,
+            emit=lambda *a, **k: None,
+        )
+    finally:
+        await client.disconnect()
+
+
+async def test_a_short_batch_ends_the_history_without_an_empty_call(source):
+    dialogs = await source.dialogs()
+    for dialog in dialogs:
+        before, got, after = source.requests, 0, 0
+        while True:
+            batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+            got += len(batch.messages)
+            if batch.exhausted:
+                break
+            after = batch.messages[-1].id
+        calls = source.requests - before
+        # ceil(got / 37) calls, plus one that comes back empty only when the last page was exactly full.
+        assert calls == got // 37 + 1, (dialog.title, got, calls)
+
+
+async def test_a_job_sent_as_tl_bytes_renders_exactly_what_the_objects_render(source):
+    checked = 0
+    for dialog in await source.dialogs():
+        after = 0
+        while True:
+            batch = await source.history_batch(dialog.chat_id, after=after, limit=37)
+            if batch.messages:
+                assert len(batch.raw) == 1 and batch.raw[0]
+                # Every other message, as when a forum selection keeps some topics only.
+                keep = batch.messages[::2] if checked % 2 else batch.messages
+                job = RenderJob(
+                    tz=datetime.UTC,
+                    messages=keep,
+                    names={m.id: "Ann" for m in keep},
+                    targets={},
+                    media={},
+                    peer_names={},
+                    markdown=True,
+                    json=True,
+                    raw=batch.raw,
+                    notes=tuple(f"note {m.id % 3}.md" for m in keep),
+                )
+                sent = job.for_worker()
+                assert sent.messages == () and sent.ids == tuple(m.id for m in keep)
+                assert render_job(pickle.loads(pickle.dumps(sent))) == render_job(job)
+                checked += len(keep)
+            if batch.exhausted:
+                break
+            after = batch.messages[-1].id
+    assert checked > 500
+
+
+async def test_the_fast_reader_decodes_every_reply_as_telethon_does(source):
+    """Both processes decode history replies through FastReader: every reply of the test world (every entity,
+    media and service kind it has) must come out as Telethon's own reader makes it, and a cut reply must raise."""
+    plain = {
+        c.CONSTRUCTOR_ID: c
+        for c in (types.messages.Messages, types.messages.MessagesSlice, types.messages.ChannelMessages)
+    }
+    compared = 0
+    for dialog in await source.dialogs():
+        after = 0
+        while True:
+            batch = await source.history_batch(dialog.chat_id, after=after, limit=100)
+            for raw in batch.raw:
+                reader = BinaryReader(raw)
+                expected = plain[reader.read_int(signed=False)].from_reader(reader)  # Telethon, unpatched
+                got = FastReader(raw).tgread_object()
+                assert got.to_dict() == expected.to_dict()
+                assert bytes(got) == bytes(expected) == raw
+                compared += len(got.messages)
+                with pytest.raises((BufferError, IndexError, struct.error)):
+                    FastReader(raw[: len(raw) // 2]).tgread_object()
+            if batch.exhausted:
+                break
+            after = batch.messages[-1].id
+    assert compared > 1_000

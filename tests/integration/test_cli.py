@@ -1,0 +1,314 @@
+"""The `tobs-tui` command: version, config path/show/check, doctor, error handling, hooks, logging."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from tobs_tui import __version__, cli
+from tobs_tui.config import default_config_path, load_settings
+from tobs_tui.engine.runtime.disk import detect_disk, media_workers_for
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------- version and config
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"tobs-tui {__version__}"
+
+
+def test_config_path_default_env_and_flag(capsys, tmp_path, monkeypatch):
+    assert run_cli(capsys, "config", "path")[1].strip() == str(default_config_path())
+    monkeypatch.setenv("TOBS_CONFIG", str(tmp_path / "env.toml"))
+    assert run_cli(capsys, "config", "path")[1].strip() == str(tmp_path / "env.toml")
+    assert run_cli(capsys, "--config", str(tmp_path / "flag.toml"), "config", "path")[1].strip() == str(
+        tmp_path / "flag.toml"
+    )
+
+
+def test_config_check_without_file_with_good_file_and_with_bad_file(capsys, tmp_path, monkeypatch):
+    code, out, _ = run_cli(capsys, "config", "check")
+    assert code == 0 and "No settings file" in out and "defaults apply" in out
+
+    good = write(tmp_path / "good.toml", "[workers]\nmax_threads = 6\ncritical_share = 0.5\n")
+    monkeypatch.setenv("MEDIA_WORKERS", "2")
+    code, out, _ = run_cli(capsys, "--config", str(good), "config", "check")
+    assert code == 0
+    assert f"{good} is valid (2 settings set" in out
+    assert "[workers] media_download_workers is overridden by MEDIA_WORKERS." in out
+
+    bad = write(tmp_path / "bad.toml", "[workers]\ncritical_share = 2\n")
+    code, out, err = run_cli(capsys, "--config", str(bad), "config", "check")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert str(bad) in err and "critical_share" in err and "from 0.1 to 0.9" in err
+
+
+def test_config_check_missing_explicit_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--config", str(tmp_path / "none.toml"), "config", "check")
+    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+
+
+def test_config_show_marks_origins_and_hides_secrets(capsys, tmp_path, monkeypatch):
+    secret = "0123456789abcdef0123456789abcdef"
+    cfg = write(
+        tmp_path / "c.toml",
+        f'[telegram]\napi_hash = "{secret}"\nphone = "+4915100000000"\n[export]\nformats = ["json"]\n',
+    )
+    monkeypatch.setenv("MAX_THREADS", "12")
+    code, out, _ = run_cli(capsys, "--config", str(cfg), "--media-workers", "3", "config", "show")
+    assert code == 0
+    assert secret not in out and "+4915100000000" not in out
+    assert "# api_hash = <set, hidden>  # config file" in out
+    assert 'formats = ["json"]  # config file' in out
+    assert "max_threads = 12  # MAX_THREADS" in out
+    assert "media_download_workers = 3  # command line" in out
+    assert "critical_share = 0.7\n" in out  # defaults carry no mark
+    assert f"from {cfg}" in out
+
+
+def test_bad_env_value_is_one_line_exit_2(capsys, monkeypatch):
+    monkeypatch.setenv("MAX_THREADS", "0")
+    code, out, err = run_cli(capsys, "config", "show")
+    assert code == 2 and out == ""
+    assert (
+        err == "tobs-tui: Environment variable MAX_THREADS must be a whole number from 2 to 256, "
+        'got "0"; fix it or unset it.\n'
+    )
+
+
+def test_bad_flag_values(capsys):
+    code, _, err = run_cli(capsys, "--media-workers", "100", "config", "show")
+    assert code == 2 and "Command line: [workers] media_download_workers must be" in err
+    code, _, err = run_cli(capsys, "--media-workers", "many", "config", "show")
+    assert code == 2 and "expected a whole number, got 'many'" in err
+
+
+def test_demo_flags_are_checked(capsys):
+    code, _, err = run_cli(capsys, "--profile", "hostile")
+    assert code == 2 and "add --demo" in err
+    code, _, err = run_cli(capsys, "--demo", "config", "path")
+    assert code == 2 and "use them without a command" in err
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys, "frobnicate")
+    assert code == 2 and "invalid choice: 'frobnicate'" in err
+
+
+# ---------------------------------------------------------------- doctor
+
+
+def test_doctor_reports_what_the_engine_would_use(capsys):
+    code, out, _ = run_cli(capsys, "doctor")
+    assert code == 0
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines())
+    text = out
+    settings = load_settings()
+    assert f"{default_config_path()} (not found: defaults apply)" in text
+    assert f"{Path.home() / 'TelegramVault'} (will be created)" in text
+    disk = detect_disk(Path.home() / "TelegramVault")
+    assert rows["disk"] == f"{disk.kind} ({disk.reason})"
+    assert rows["media workers"] == f"{media_workers_for(disk.kind)} (auto from the disk type: {disk.kind})"
+    critical, standard = settings.pool_sizes()
+    assert f"critical {critical}, standard {standard} (critical share 0.7)" in text
+    assert f"threads        {settings.total_threads()} (auto: {os.cpu_count()} CPUs" in text
+    assert metadata.version("telethon") in rows["telethon"]
+    assert metadata.version("textual") in rows["textual"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "toml", "expected"),
+    [
+        (["--media-workers", "5"], {}, "", "media workers  5 (command line; auto would be "),
+        ([], {"MEDIA_WORKERS": "4"}, "", "media workers  4 (MEDIA_WORKERS; auto would be "),
+        ([], {}, "[workers]\nmedia_download_workers = 2\n", "media workers  2 (config file; auto would be "),
+        ([], {"MAX_THREADS": "10"}, "", "threads        10 (MAX_THREADS)"),
+        ([], {}, "[workers]\nmax_threads = 10\ncritical_share = 0.5\n", "pools          critical 5, standard 5"),
+    ],
+)
+def test_doctor_says_where_numbers_come_from(capsys, tmp_path, monkeypatch, argv, env, toml, expected):
+    cfg = write(tmp_path / "c.toml", toml)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code, out, _ = run_cli(capsys, "--config", str(cfg), *argv, "doctor")
+    assert code == 0
+    assert expected in out
+
+
+def test_doctor_on_an_export_dir_that_is_a_file(capsys, tmp_path):
+    target = write(tmp_path / "vault", "")
+    code, out, _ = run_cli(capsys, "--output-dir", str(target), "doctor")
+    assert code == 0 and "exists but is not a directory" in out
+
+
+# ---------------------------------------------------------------- in a real process
+
+
+def _python(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | None = None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
+def test_module_entry_point_version():
+    proc = _python("-m", "tobs_tui", "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tobs-tui {__version__}"
+
+
+def test_module_entry_point_bad_config_is_one_line_without_traceback(tmp_path):
+    bad = write(tmp_path / "bad.toml", "[ui]\nrefresh_hz = \n")
+    proc = _python("-m", "tobs_tui", "--config", str(bad), "config", "check")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and str(bad) in proc.stderr and "not valid TOML" in proc.stderr
+
+
+def test_config_and_doctor_never_import_textual_or_hook_modules():
+    code = (
+        "import sys; from tobs_tui.cli import main; main(['doctor']); main(['config', 'show']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual' "
+        "or m in ('tobs_tui.headless', 'tobs_tui.emulator.cli', 'tobs_tui.ui.launch')))"
+    )
+    proc = _python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- hooks
+
+
+@pytest.fixture
+def fake_commands(tmp_path, monkeypatch):
+    """A package of command modules on disk, registered as hooks, so the real lazy import path runs."""
+    pkg = tmp_path / "src" / "fakecmds"
+    pkg.mkdir(parents=True)
+    write(pkg / "__init__.py", "")
+    write(
+        pkg / "headless.py",
+        textwrap.dedent("""
+        import logging
+        CALLS = []
+        def add_export_arguments(p):
+            CALLS.append("add")
+            p.add_argument("--chat")
+        def run_export(args, settings):
+            CALLS.append(("run", args.chat, settings.workers.media_download_workers))
+            log = logging.getLogger("fakecmds")
+            log.info("logging in with hash %s for %s", settings.telegram.api_hash, settings.telegram.phone)
+            log.warning("plain warning")
+            if args.chat == "interrupt":
+                raise KeyboardInterrupt
+            return 3
+    """),
+    )
+    write(pkg / "broken.py", "import does_not_exist_anywhere\n")
+    write(
+        pkg / "launch.py",
+        textwrap.dedent("""
+        CALLS = []
+        def run_app(args, settings):
+            CALLS.append((args.demo, args.profile, args.world, settings.export.output_dir))
+            return 0
+    """),
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.setattr(cli, "SOURCE_ROOT", tmp_path / "src")
+    monkeypatch.setattr(
+        cli,
+        "HOOKS",
+        (
+            cli.Hook("export", "fakecmds.headless", "add_export_arguments", "run_export", "export"),
+            cli.Hook("broken", "fakecmds.broken", "add", "run", "broken"),
+            cli.Hook("missing", "fakecmds.missing", "add", "run", "not written yet"),
+        ),
+    )
+    monkeypatch.setattr(cli, "TUI_MODULE", "fakecmds.launch")
+    yield pkg
+    for name in [m for m in sys.modules if m.startswith("fakecmds")]:
+        del sys.modules[name]
+
+
+def test_hook_runs_with_settings_and_is_imported_only_when_chosen(capsys, fake_commands, monkeypatch):
+    assert run_cli(capsys, "config", "path")[0] == 0
+    assert "fakecmds.headless" not in sys.modules
+    monkeypatch.setenv("MEDIA_WORKERS", "6")
+    code, _, _ = run_cli(capsys, "export", "--chat", "@someone")
+    assert code == 3
+    assert sys.modules["fakecmds.headless"].CALLS == ["add", ("run", "@someone", 6)]
+
+
+def test_missing_hook_module_is_not_registered_and_broken_one_is_one_line(capsys, fake_commands):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "export" in out and "broken" in out and "missing" not in out
+    code, _, err = run_cli(capsys, "missing")
+    assert code == 2 and "invalid choice: 'missing'" in err
+    code, _, err = run_cli(capsys, "broken")
+    assert code == 1 and err.count("\n") == 1
+    assert "`tobs-tui broken` cannot start" in err and "does_not_exist_anywhere" in err
+
+
+def test_ctrl_c_exits_130_quietly(capsys, fake_commands):
+    code, out, err = run_cli(capsys, "export", "--chat", "interrupt")
+    assert code == 130 and out == "" and "Traceback" not in err
+
+
+def test_log_file_gets_records_without_secrets(capsys, tmp_path, fake_commands):
+    secret, phone = "fedcba9876543210fedcba9876543210", "+4915122223333"
+    cfg = write(tmp_path / "c.toml", f'[telegram]\napi_hash = "{secret}"\nphone = "{phone}"\n')
+    code, _, err = run_cli(capsys, "--config", str(cfg), "--log-level", "debug", "export", "--chat", "x")
+    assert code == 3
+    assert "plain warning" in err and secret not in err
+    log = cli.log_file_path().read_text()
+    assert "logging in with hash [redacted] for [redacted]" in log
+    assert secret not in log and phone not in log
+    assert oct(cli.log_file_path().parent.stat().st_mode & 0o777) == "0o700"
+    root_handlers = logging.getLogger().handlers
+    assert not [h for h in root_handlers if isinstance(h, logging.handlers.RotatingFileHandler)]  # torn down
+
+
+def test_no_command_starts_the_dashboard_with_demo_flags(capsys, tmp_path, fake_commands):
+    world = tmp_path / "world.json"
+    code, _, _ = run_cli(capsys, "--demo", "--world", str(world), "--output-dir", str(tmp_path / "v"))
+    assert code == 0
+    code, _, _ = run_cli(capsys, "--demo", "--profile", "hostile")
+    assert code == 0
+    calls = sys.modules["fakecmds.launch"].CALLS
+    assert calls == [(True, "realistic", world, tmp_path / "v"), (True, "hostile", None, Path.home() / "TelegramVault")]
+
+
+def test_no_dashboard_module_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "TUI_MODULE", "tobs_tui.not_there")
+    code, _, err = run_cli(capsys)
+    assert code == 1 and "dashboard is not part of this install" in err
+
+
+def test_export_command_never_imports_textual():
+    code = (
+        "import sys; from tobs_tui.cli import main; rc = main(['export', '--help']); "
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    )
+    proc = _python("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert "--json-progress" in proc.stdout  # the real headless arguments were registered
+    assert proc.stdout.strip().splitlines()[-1] == "0 []"

@@ -1,0 +1,57 @@
+"""Engine runners on an emulator, stopped at the end of the test: the `make_runner` fixture's one body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.settings import engine_settings
+from tobs_tui.emulator import Emulator
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import EngineRunner
+
+
+@contextmanager
+def runner_factory(emulator: Emulator, vault: Path) -> Iterator:
+    """`make(emu=None, authorized=True, out=None, media=False, on_event=None, on_snapshot=None, **export)`."""
+    runners: list[EngineRunner] = []
+
+    def make(
+        *,
+        emu: Emulator | None = None,
+        authorized: bool = True,
+        out: Path | None = None,
+        media: bool = False,
+        on_event=None,
+        on_snapshot=None,
+        **export_changes,
+    ) -> EngineRunner:
+        settings = engine_settings(out or vault, media=media, **export_changes)
+        runner = EngineRunner(
+            settings,
+            session=(emu or emulator).session_string(authorized=authorized),
+            api_id=DEMO_API_ID,
+            api_hash=DEMO_API_HASH,
+            on_event=on_event,
+            on_snapshot=on_snapshot,
+        )
+        runner.start()
+        runners.append(runner)
+        return runner
+
+    try:
+        yield make
+    finally:
+        for runner in runners:
+            runner.stop()
+
+
+@contextmanager
+def running_emulator(**kwargs) -> Iterator[Emulator]:
+    """An emulator on loopback (profile "lan" unless given), stopped at the end."""
+    emu = Emulator(**{"profile": "lan", "seed": 1, **kwargs}).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()

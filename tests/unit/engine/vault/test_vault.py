@@ -1,0 +1,454 @@
+"""The vault writer on real files: commits, recovery, the lock, disk faults and symlinks."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tobs_tui
+from tobs_tui.engine.vault import vault as vault_module
+from tobs_tui.engine.vault.filenames import UnsafePathError
+from tobs_tui.engine.vault.jsonl import encode_line
+from tobs_tui.engine.vault.vault import Vault, VaultLockedError, VaultWriteError
+
+NOTE = "Chat (1)/2024/2024-01.md"
+# Child interpreters must import this checkout whatever the working directory and install mode.
+CHILD_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(
+        [str(Path(tobs_tui.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+    ),
+}
+HEADER = "---\nid: 1\n---\n"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every user-visible file plus the JSONL, by relative path (the DB and lock differ by design)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not rel.startswith((".tobs/state.sqlite", ".tobs/lock")):
+            out[rel] = path.read_bytes()
+    return out
+
+
+def write_batches(v: Vault, first: int, last: int, batch: int = 10) -> None:
+    w = v.chat_writer(1)
+    for start in range(first, last + 1, batch):
+        ids = range(start, min(start + batch, last + 1))
+        for i in ids:
+            w.append(NOTE if i <= 50 else "Chat (1)/2024/2024-02.md", f"message {i} ✓\n", header=HEADER)
+            w.append_json_line(encode_line({"id": i, "text": f"message {i} ✓"}))
+        w.commit(last_id=ids[-1], messages=[(i, "2024-01", "Bob", f"message {i}") for i in ids])
+
+
+@pytest.fixture
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference")
+    with Vault(root) as v:
+        v.recover()
+        write_batches(v, 1, 100)
+    return tree(root)
+
+
+def test_appends_commit_and_resume_without_repeating_headers(tmp_path, reference):
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+        write_batches(v, 1, 40)
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+        assert v.store.chat_progress(1).last_id == 40
+        write_batches(v, 41, 100)
+    assert tree(tmp_path) == reference
+    assert reference[NOTE].startswith(HEADER.encode() + b"message 1 ")
+    assert reference[NOTE].count(b"---\nid: 1") == 1
+
+
+def test_recover_rolls_back_everything_past_the_last_commit(tmp_path, reference):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+        w = v.chat_writer(1)
+        # What a crash mid-commit leaves: torn tails, a file the commit had just created, a temp file.
+        with open(tmp_path / NOTE, "ab") as f:
+            f.write(b"message 51 half-writ")
+        with open(tmp_path / w.json_rel, "ab") as f:
+            f.write(b'{"id":51,"te')
+        v.store.register_new_files(1, ["Chat (1)/2024/2024-02.md"])
+        (tmp_path / "Chat (1)/2024/2024-02.md").write_bytes(b"---\nid: 1\n---\nmessage 51")
+        (tmp_path / ".tobs/tmp/tmpabc.tmp").write_bytes(b"partial index")
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert [t[0] for t in report.truncated] == [".tobs/json/1.jsonl", NOTE]
+        assert report.rolled_back_bytes == len(b"message 51 half-writ") + len(b'{"id":51,"te')
+        assert report.removed == ("Chat (1)/2024/2024-02.md",)
+        assert report.temp_files_deleted == 1
+        assert not (tmp_path / "Chat (1)/2024/2024-02.md").exists()
+        assert v.recover().clean
+        write_batches(v, 51, 100)
+    assert tree(tmp_path) == reference
+
+
+def test_a_users_edit_to_a_note_is_kept_and_a_deleted_note_starts_afresh(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 60)
+    note2 = tmp_path / "Chat (1)/2024/2024-02.md"
+    edited = (tmp_path / NOTE).read_bytes().replace(b"message 50", b"MESSAGE 50 (my comment)")
+    (tmp_path / NOTE).write_bytes(edited)
+    note2.unlink()
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == (NOTE,) and report.missing == ("Chat (1)/2024/2024-02.md",)
+        assert report.truncated == ()
+        w = v.chat_writer(1)
+        w.append(NOTE, "appended\n", header=HEADER)
+        w.append("Chat (1)/2024/2024-02.md", "message 61\n", header=HEADER)
+        w.commit(last_id=61, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == edited + b"appended\n"
+    assert note2.read_bytes() == HEADER.encode() + b"message 61\n"
+
+
+def test_second_vault_on_the_same_root_is_locked_out(tmp_path):
+    first = Vault(tmp_path)
+    try:
+        with pytest.raises(VaultLockedError) as info:
+            Vault(tmp_path)
+        assert str(info.value) == (
+            f"Another export is writing to {tmp_path} (pid {os.getpid()}); wait for it to"
+            " finish or choose another folder."
+        )
+        # another process is refused too
+        code = (
+            f"from tobs_tui.engine.vault.vault import Vault, VaultLockedError\n"
+            f"try:\n    Vault({str(tmp_path)!r})\nexcept VaultLockedError as e:\n    print(e)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=CHILD_ENV, cwd=tmp_path
+        )
+        assert f"(pid {os.getpid()})" in out.stdout
+    finally:
+        first.close()
+    Vault(tmp_path).close()  # released on close
+
+
+def test_export_dir_that_is_a_file(tmp_path):
+    target = tmp_path / "vault"
+    target.write_text("not a folder")
+    with pytest.raises(VaultWriteError, match="is a file; choose a folder"):
+        Vault(target)
+    with pytest.raises(VaultWriteError, match="A file is in the way"):
+        Vault(target / "sub")
+    assert target.read_text() == "not a folder"
+
+
+def test_injected_enospc_stops_with_the_message_and_resumes_cleanly(tmp_path, monkeypatch, reference):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 30)
+        real_pwrite = os.pwrite
+        calls = {"n": 0}
+
+        def full_disk(fd, data, offset):
+            calls["n"] += 1
+            if calls["n"] > 1:  # the first file gets its bytes, the second finds the disk full
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_pwrite(fd, data, offset)
+
+        monkeypatch.setattr(vault_module.os, "pwrite", full_disk)
+        with pytest.raises(VaultWriteError) as info:
+            write_batches(v, 31, 40)
+        assert str(info.value) == (
+            f"The disk at {tmp_path} is full; free some space and run the export again"
+            " — nothing exported so far is lost."
+        )
+        assert v.store.chat_progress(1).last_id == 30
+        monkeypatch.setattr(vault_module.os, "pwrite", real_pwrite)
+        # the same writer can retry its buffered batch once space is free
+        v.chat_writer(1).commit(last_id=40, messages=[(i, "2024-01", "Bob", f"message {i}") for i in range(31, 41)])
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 41, 100)
+    assert tree(tmp_path) == reference
+
+
+def test_injected_enospc_in_the_database_keeps_the_last_commit(tmp_path, monkeypatch, reference):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 20)
+
+        def db_full(*args, **kwargs):
+            raise vault_module.sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(v.store, "commit_batch", db_full)
+        with pytest.raises(VaultWriteError, match="is full; free some space"):
+            write_batches(v, 21, 30)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.rolled_back_bytes > 0
+        assert v.store.chat_progress(1).last_id == 20
+        write_batches(v, 21, 100)
+    assert tree(tmp_path) == reference
+
+
+def _mount_tmpfs(where: Path, options: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    where.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    return result.returncode == 0
+
+
+def test_real_full_tmpfs_stops_and_resumes_after_space_is_freed(tmp_path, reference):
+    mnt = tmp_path / "small"
+    # Room for the state DB's write-ahead log to grow by the 80 commits after the filler goes (about 100 KB on
+    # top of its 100 KB), plus the rest; the filler takes whatever is free either way.
+    if not _mount_tmpfs(mnt, "size=512k"):
+        pytest.skip("mounting a small tmpfs needs root; the injected ENOSPC tests cover the write layer")
+    try:
+        root = mnt / "vault"
+        with Vault(root) as v:
+            v.recover()
+            write_batches(v, 1, 20)
+            filler = mnt / "filler"
+            with open(filler, "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 4096)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+            with pytest.raises(VaultWriteError, match="is full; free some space"):
+                write_batches(v, 21, 100)
+            stuck_at = v.store.chat_progress(1).last_id
+            assert stuck_at < 100
+        filler.unlink()
+        with Vault(root) as v:
+            v.recover()
+            write_batches(v, stuck_at + 1, 100)
+        assert tree(root) == reference
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_read_only_export_dir(tmp_path):
+    target = tmp_path / "ro"
+    if _mount_tmpfs(target, "size=64k,ro"):
+        expected = "is on a read-only file system; choose a writable folder"
+    elif os.geteuid() != 0:
+        target.mkdir()
+        target.chmod(0o555)
+        expected = "You do not have permission to write to"
+    else:
+        pytest.skip("root ignores permissions and tmpfs cannot be mounted here")
+    try:
+        with pytest.raises(VaultWriteError, match=expected):
+            Vault(target / "vault")
+        with pytest.raises(VaultWriteError, match=expected):
+            Vault(target)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "-l", str(target)], check=False)
+        else:
+            target.chmod(0o755)
+
+
+def test_planted_symlink_is_never_followed_for_writing(tmp_path):
+    root = tmp_path / "vault"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with Vault(root) as v:
+        v.recover()
+        os.symlink(outside, root / "Chat (1)")
+        w = v.chat_writer(1)
+        w.append(NOTE, "secret\n", header=HEADER)
+        with pytest.raises(UnsafePathError):
+            w.commit(last_id=1, messages=[])
+        with pytest.raises(UnsafePathError):
+            w.write_index_note("Chat (1)/Chat.md", "index")
+        (root / "Other (2)").mkdir()
+        os.symlink(outside / "victim.md", root / "Other (2)" / "Other.md")
+        with pytest.raises(UnsafePathError):
+            v.write_file_atomic("Other (2)/Other.md", b"overwrite")
+    assert list(outside.iterdir()) == []
+
+
+def test_index_note_is_replaced_atomically(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        w.write_index_note("Chat (1)/Chat.md", "first\n")
+        w.write_index_note("Chat (1)/Chat.md", "second ✓\n")
+        assert (tmp_path / "Chat (1)/Chat.md").read_text() == "second ✓\n"
+        assert list((tmp_path / ".tobs/tmp").iterdir()) == []
+
+
+def test_result_json_holds_only_committed_messages(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        assert w.write_result_json("Chat (1)/result.json", {"name": "Chat", "type": "personal_chat", "id": 1}) == 0
+        assert json.loads((tmp_path / "Chat (1)/result.json").read_text()) == {
+            "name": "Chat",
+            "type": "personal_chat",
+            "id": 1,
+            "messages": [],
+        }
+        write_batches(v, 1, 30)
+        w.append_json_line(encode_line({"id": 31, "text": "not committed"}))
+        count = w.write_result_json("Chat (1)/result.json", {"name": "Ч\"at", "type": "personal_chat", "id": 1})
+        data = json.loads((tmp_path / "Chat (1)/result.json").read_text(encoding="utf-8"))
+        assert count == 30 and data["name"] == "Ч\"at"
+        assert [m["id"] for m in data["messages"]] == list(range(1, 31))
+        assert data["messages"][0]["text"] == "message 1 ✓"
+
+
+RESULT_JSON_CHILD = r"""
+import json, resource, sys
+from pathlib import Path
+import psutil
+from tobs_tui.engine.vault.vault import Vault
+
+root = Path(sys.argv[1])
+with Vault(root) as v:
+    v.recover()
+    w = v.chat_writer(1)
+    before_rss = psutil.Process().memory_info().rss
+    before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    count = w.write_result_json("Big (1)/result.json", {"name": "Big", "type": "public_supergroup", "id": 1})
+    after_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"count": count, "growth": max(0, after_peak - max(before_peak, before_rss))}))
+"""
+
+
+def test_result_json_for_a_million_messages_keeps_memory_flat(tmp_path):
+    n = 1_000_000
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        step = 100_000
+        for start in range(1, n + 1, step):
+            for i in range(start, start + step):
+                w.append_json_line(
+                    encode_line({"id": i, "type": "message", "date_unixtime": "1700000000", "text": "hello there"})
+                )
+            w.commit(last_id=start + step - 1, messages=[])
+        jsonl_size = (tmp_path / w.json_rel).stat().st_size
+    out = subprocess.run(
+        [sys.executable, "-c", RESULT_JSON_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=CHILD_ENV,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["count"] == n
+    # A reader that held the JSONL in memory would grow by its size (~70 MB); streaming grows by buffers only.
+    assert jsonl_size > 50_000_000
+    assert result["growth"] < 20_000_000, result
+    print(
+        f"result.json of {n} messages: peak RSS growth {result['growth'] / 1e6:.1f} MB, JSONL {jsonl_size / 1e6:.0f} MB"
+    )
+    newlines = 0
+    with open(tmp_path / "Big (1)/result.json", "rb") as f:
+        head = f.read(200)
+        f.seek(-40, os.SEEK_END)
+        tail = f.read()
+        f.seek(0)
+        while chunk := f.read(1 << 20):
+            newlines += chunk.count(b"\n")
+    assert head.startswith(b'{\n "name": "Big",\n "type": "public_supergroup",\n "id": 1,\n "messages": [\n  {"id":1,')
+    assert tail.endswith(
+        b'"id":1000000,"type":"message","date_unixtime":"1700000000","text":"hello there"}\n ]\n}\n'[-40:]
+    )
+    assert newlines == n + 7  # five header lines, one per message, the closing bracket and brace
+
+
+def test_writers_need_recovery_first(tmp_path):
+    with Vault(tmp_path) as v:
+        with pytest.raises(RuntimeError, match="recover"):
+            v.chat_writer(1)
+        v.recover()
+        assert v.chat_writer(1) is v.chat_writer(1)
+
+
+def test_a_folder_removed_between_commits_is_made_again(tmp_path):
+    """The writer remembers the folders it made (no mkdir per commit); one that vanished is made again."""
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        w.append("Chat (1)/2024/2024-03.md", "first\n", header=HEADER)
+        w.commit(last_id=1, messages=[])
+        shutil.rmtree(tmp_path / "Chat (1)" / "2024")
+        w.append("Chat (1)/2024/2024-04.md", "second\n", header=HEADER)
+        w.commit(last_id=2, messages=[])
+        assert (tmp_path / "Chat (1)/2024/2024-04.md").read_text() == HEADER + "second\n"
+
+
+def _fixed(data: bytes) -> bytes:
+    return data.replace("message 5 ✓".encode(), "message five, corrected ✓".encode())
+
+
+def _correct(src, length, out) -> bool:
+    data = src.read(length)
+    if _fixed(data) == data:
+        return False
+    out.write(_fixed(data))
+    return True
+
+
+def test_a_rewrite_replaces_a_committed_note_and_appends_go_after_it(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 30)
+        w = v.chat_writer(1)
+        before = (tmp_path / NOTE).read_bytes()
+        assert w.rewrite(NOTE, _correct) is True
+        assert w.rewrite(NOTE, _correct) is False, "nothing left to change"
+        w.append(NOTE, "message 31 ✓\n", header=HEADER)
+        w.commit(last_id=31, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == _fixed(before) + "message 31 ✓\n".encode()
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+        assert v.store.pending_rewrites() == []
+
+
+@pytest.mark.parametrize("stop", ["before the rename", "after the rename"])
+def test_a_rewrite_cut_short_leaves_one_whole_note(tmp_path, monkeypatch, stop):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 30)
+    before = (tmp_path / NOTE).read_bytes()
+
+    begin = vault_module.StateStore.begin_rewrite
+
+    def crash(store, *args, **kwargs):
+        if stop == "before the rename":
+            begin(store, *args, **kwargs)  # the intent is recorded, then the process dies
+        raise KeyboardInterrupt  # nothing after this runs
+
+    name = "begin_rewrite" if stop == "before the rename" else "end_rewrite"
+    monkeypatch.setattr(vault_module.StateStore, name, crash)
+    with Vault(tmp_path) as v:
+        v.recover()
+        with pytest.raises(KeyboardInterrupt):
+            v.chat_writer(1).rewrite(NOTE, _correct)
+    monkeypatch.undo()
+    expected = before if stop == "before the rename" else _fixed(before)
+    assert (tmp_path / NOTE).read_bytes() == expected
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.truncated == () and report.modified == (), "the note is one of the two, and known as such"
+        assert v.store.pending_rewrites() == []
+        w = v.chat_writer(1)
+        w.append(NOTE, "message 31 ✓\n", header=HEADER)
+        w.commit(last_id=31, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == expected + "message 31 ✓\n".encode()

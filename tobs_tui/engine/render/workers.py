@@ -1,0 +1,187 @@
+"""Rendering batches in worker processes: Markdown and JSON are pure CPU work that would otherwise hold the GIL
+against Telethon's decoding on the engine loop. A job carries everything a renderer asks for, as plain data."""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
+from tobs_tui.engine.render.json_export import message_to_json
+from tobs_tui.engine.render.markdown import default_peer_name
+from tobs_tui.engine.runtime import gc_tuning as heap
+from tobs_tui.engine.telegram.tlreader import FastReader
+from tobs_tui.engine.vault.jsonl import encode_line
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    tz: datetime.tzinfo
+    messages: tuple[Any, ...]  # Telethon Message / MessageService objects (they pickle as plain data)
+    names: dict[int, str]  # message id -> sender's display name
+    targets: dict[int, ReplyTarget]
+    media: dict[int, MediaRef]
+    peer_names: dict[int, str]  # marked peer id -> name, for forwards, mentions and service text
+    markdown: bool
+    json: bool
+    raw: tuple[
+        bytes, ...
+    ] = ()  # the history replies' TL bytes (kept by engine/telegram/source.py), when there are some
+    ids: tuple[int, ...] = ()  # set by for_worker(): which messages of `raw` to render, in order
+    notes: tuple[str, ...] = ()  # the note each message's block goes to, in `messages` order
+
+    def for_worker(self) -> RenderJob:
+        """The job as a worker process receives it: the replies' bytes and the ids to render, no objects.
+
+        Unpickling Telethon's objects costs a worker about twice what decoding the same messages from their
+        TL bytes does, and pickling them costs the engine process time under the GIL."""
+        if not self.raw:
+            return self
+        return replace(self, messages=(), ids=tuple(m.id for m in self.messages))
+
+    def decoded(self) -> tuple[Any, ...]:
+        if not self.ids:
+            return self.messages
+        by_id = {}
+        for raw in self.raw:
+            for m in FastReader(raw).tgread_object().messages:
+                by_id[m.id] = m
+        return tuple(by_id[i] for i in self.ids)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A job's output as the commit appends it: each note's blocks joined, and the JSONL lines joined."""
+
+    notes: tuple[tuple[str, str], ...]  # (note, its messages' Markdown blocks in order), first seen first
+    json: bytes  # the messages' result.json items, one JSONL line each, in order
+
+
+def render_job(job: RenderJob) -> Rendered:
+    """The job's Markdown blocks per note and its JSONL lines. Joined here, in the worker: the engine process
+    receives one string per note instead of two objects per message."""
+    ctx = RenderContext(
+        tz=job.tz,
+        sender_name=lambda m: job.names.get(m.id, ""),
+        reply_target=job.targets.get,
+        media=lambda m: job.media.get(m.id),
+        peer_name=lambda pid: job.peer_names.get(pid) or default_peer_name(pid),
+    )
+    messages = job.decoded()
+    notes: dict[str, list[str]] = {}
+    if job.markdown:
+        for note, m in zip(job.notes, messages, strict=True):
+            blocks = notes.get(note)
+            if blocks is None:
+                blocks = notes[note] = []
+            blocks.append(render_message(m, ctx))
+    lines = b"".join([encode_line(message_to_json(m, ctx)) for m in messages]) if job.json else b""
+    return Rendered(tuple((note, "".join(blocks)) for note, blocks in notes.items()), lines)
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+def _init_worker(parent: int) -> None:
+    """Worker initializer: follow the parent's fate, and keep the collector out of the rendering's way."""
+    _exit_with_parent(parent)
+    # Rendering allocates a great many short-lived, acyclic objects, freed by their reference counts; young
+    # collections every 700 of them only re-scan the imported modules and the job in hand. For the worker's
+    # whole life: it ends with its engine.
+    heap.calm_collector()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker must not outlive its engine process (after a kill -9 nothing tells it; its queue pipe stays
+    open because the worker itself holds the write end)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tobs-render-parent-watch", daemon=True).start()
+
+
+def _usable_fd(stream: object) -> bool:
+    try:
+        os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker against a real stderr.
+
+    The tracker hands sys.stderr's fd to its child; a host that swapped stderr for an object without one
+    (Textual captures it while its app runs: fileno() is -1) would make that start fail, and with it every
+    worker process. The tracker keeps running once started, so later workers spawn whatever stderr is then.
+    """
+    if os.name != "posix" or _usable_fd(sys.stderr):
+        return
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    devnull = None
+    if _usable_fd(sys.__stderr__):
+        sys.stderr = sys.__stderr__
+    else:
+        devnull = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed below, once the tracker has it
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+        if devnull is not None:
+            devnull.close()
+
+
+class RenderPool:
+    """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        _start_resource_tracker()
+        # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
+        self._executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
+
+    def warm(self) -> None:
+        """Start every worker now (imports take a moment) instead of on the first batch."""
+        for _ in range(self.workers):
+            self._executor.submit(_warm)
+
+    @property
+    def executor(self) -> ProcessPoolExecutor:
+        return self._executor
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_shared: RenderPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_render_pool() -> RenderPool:
+    """One pool per process: jobs are stateless, so every runner (and every test) can share warm workers."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = RenderPool()
+            _shared.warm()
+            atexit.register(_shared.shutdown)
+        return _shared

@@ -1,0 +1,108 @@
+"""The adaptive in-flight request limit: additive increase while healthy, multiplicative decrease on
+throttling or FloodWait (AIMD), always within [1, max_limit], at most one decrease per window of replies.
+Used from the engine's loop only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class AdaptiveLimit:
+    """An asyncio semaphore whose size moves with the server's health."""
+
+    def __init__(
+        self, max_limit: int, *, initial: int | None = None, increase_every: int = 8, decrease_factor: float = 0.5
+    ) -> None:
+        if max_limit < 1:
+            raise ValueError("max_limit must be at least 1")
+        self._max = max_limit
+        # Start at half the cap: fast enough on a healthy server, gentle if it is already throttling us.
+        self._limit = max(1, min(max_limit, initial if initial is not None else (max_limit + 1) // 2))
+        self._in_flight = 0
+        self._healthy_streak = 0
+        # Replies still due from requests sent before the last decrease: they were slowed (or flooded) by the
+        # load before it, so they must not cut the limit again (as TCP halves its window once per round trip).
+        self._hold = 0
+        self._increase_every = increase_every
+        self._decrease_factor = decrease_factor
+        self._cond = asyncio.Condition()
+        self._wakers: set[asyncio.Task] = set()
+        self.increases = 0
+        self.decreases = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def max_limit(self) -> int:
+        return self._max
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._in_flight < self._limit)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            await self._wake()
+
+    async def _wake(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    def on_success(self, *, throttled: bool) -> None:
+        """A request came back (it still holds its slot); grow by one after a streak of healthy replies, shrink
+        when throttled."""
+        if self._hold:
+            self._hold -= 1
+            if throttled:
+                return
+        if throttled:
+            self._decrease(window=self._in_flight - 1)
+            return
+        self._healthy_streak += 1
+        # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
+        # the classic "+1 per round trip").
+        if self._healthy_streak >= max(self._increase_every, self._limit) and self._limit < self._max:
+            self._healthy_streak = 0
+            self._limit += 1
+            self.increases += 1
+            self._notify_soon()
+
+    def on_flood(self) -> None:
+        """A FloodWait (its request has left its slot): the server told us outright we are too fast."""
+        if self._hold:
+            self._hold -= 1
+            return
+        self._decrease(window=self._in_flight)
+
+    def _decrease(self, *, window: int) -> None:
+        self._healthy_streak = 0
+        new = max(1, int(self._limit * self._decrease_factor))
+        if new < self._limit:
+            self._limit = new
+            self.decreases += 1
+            self._hold = max(0, window)
+
+    def set_max(self, max_limit: int) -> None:
+        """Live change of the cap (settings panel); the current limit is clamped into it."""
+        if max_limit < 1:
+            raise ValueError("max_limit must be at least 1")
+        self._max = max_limit
+        self._limit = min(self._limit, max_limit)
+        self._notify_soon()
+
+    def _notify_soon(self) -> None:
+        # Called from synchronous code on the engine loop; waiters re-check the limit when woken.
+        task = asyncio.get_running_loop().create_task(self._wake())
+        self._wakers.add(task)  # a reference, or the task may be collected before it runs
+        task.add_done_callback(self._wakers.discard)

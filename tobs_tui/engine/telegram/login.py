@@ -1,0 +1,73 @@
+"""The login conversation (phone -> code -> optional 2FA password) with every user error as one sentence.
+
+Secrets (the code, the password) are never logged or put into error messages.
+"""
+
+from __future__ import annotations
+
+from telethon import TelegramClient, errors
+
+
+class LoginError(Exception):
+    """A login step failed for a reason the user can fix; str() is one clear sentence."""
+
+
+def _flood_sentence(e: errors.FloodError) -> str:
+    seconds = int(getattr(e, "seconds", 0) or 0)
+    minutes = max(1, round(seconds / 60))
+    return f"Telegram asks to wait {seconds} s (about {minutes} min) before trying to log in again."
+
+
+class LoginFlow:
+    """Holds the phone and code hash between steps; one instance per client."""
+
+    def __init__(self, client: TelegramClient) -> None:
+        self._client = client
+        self._phone: str | None = None
+        self._phone_code_hash: str | None = None
+
+    async def send_code(self, phone: str) -> None:
+        phone = phone.strip().replace(" ", "")
+        if not phone:
+            raise LoginError("Enter your phone number in international format, e.g. +15551234567.")
+        try:
+            sent = await self._client.send_code_request(phone)
+        except errors.PhoneNumberInvalidError:
+            raise LoginError(
+                "Telegram does not know that phone number; check it and use the +country format."
+            ) from None
+        except errors.PhoneNumberBannedError:
+            raise LoginError("That phone number is banned by Telegram; log in with another account.") from None
+        except errors.FloodError as e:
+            raise LoginError(_flood_sentence(e)) from None
+        self._phone = phone
+        self._phone_code_hash = sent.phone_code_hash
+
+    async def sign_in(self, code: str) -> str:
+        """Returns "ok" or "password_needed"."""
+        if self._phone is None:
+            raise LoginError("Send the login code first: enter your phone number.")
+        code = code.strip().replace(" ", "").replace("-", "")
+        if not code:
+            raise LoginError("Enter the login code Telegram sent you.")
+        try:
+            await self._client.sign_in(self._phone, code, phone_code_hash=self._phone_code_hash)
+        except errors.SessionPasswordNeededError:
+            return "password_needed"
+        except errors.PhoneCodeInvalidError:
+            raise LoginError("That login code is wrong; check the code Telegram sent and try again.") from None
+        except errors.PhoneCodeExpiredError:
+            raise LoginError("That login code has expired; request a new code.") from None
+        except errors.FloodError as e:
+            raise LoginError(_flood_sentence(e)) from None
+        return "ok"
+
+    async def check_password(self, password: str) -> None:
+        if not password:
+            raise LoginError("Enter your two-step verification password.")
+        try:
+            await self._client.sign_in(password=password)
+        except errors.PasswordHashInvalidError:
+            raise LoginError("That two-step verification password is wrong; try again.") from None
+        except errors.FloodError as e:
+            raise LoginError(_flood_sentence(e)) from None

@@ -1,0 +1,447 @@
+"""The Telegram side of the export over Telethon: dialogs, forum topics, history batches and takeout.
+
+Every request goes through `TelegramSource.call`: timed into the ThrottleDetector, bounded by the adaptive
+in-flight limit, wrapped in a timeout with a reconnect (Telethon has none), and every FloodWait decided by
+our FloodWaitPolicy and reported as an event (Telethon's own flood sleeping is off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telethon import TelegramClient, errors, utils
+from telethon.tl import functions, types
+from telethon.tl.alltlobjects import tlobjects
+
+from tobs_tui.engine.snapshot import DialogInfo, EventKind, TopicInfo
+from tobs_tui.engine.telegram.backoff import BackoffPolicy
+from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
+from tobs_tui.engine.telegram.entities import dialog_kind, display_name
+from tobs_tui.engine.telegram.tlreader import FastReader
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 100  # messages.getHistory returns at most 100 a call
+_MAX_ATTEMPTS = 5  # timeouts / dropped connections before a request is given up
+TAKEOUT_ANY_FILE_SIZE = 4 * 1024**3  # Telegram's largest file (Premium), for a takeout without a size cap
+
+
+class ChatUnavailable(Exception):
+    """The chat vanished or our access was revoked; str() is one sentence for the user."""
+
+
+class ChatParked(Exception):
+    """A FloodWait so long that the chat is set aside; a re-run continues it."""
+
+    def __init__(self, seconds: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+class RequestFailed(Exception):
+    """A request kept timing out or losing its connection; str() is one sentence."""
+
+
+EmitEvent = Callable[..., None]  # emit(kind, message, *, seconds=None, chat_id=None)
+
+
+@dataclass(frozen=True)
+class HistoryBatch:
+    messages: tuple  # ascending by id, only ids inside the requested range
+    entities: dict  # marked peer id -> User/Chat/Channel the reply carried
+    count: int | None  # the server's total for the chat, when it said
+    exhausted: bool  # nothing newer inside the range
+    raw: tuple[bytes, ...] = ()  # the replies' TL bytes, for render workers to decode (_keeping_tl_bytes)
+
+
+def _keeping_tl_bytes(cls: type) -> type:
+    """`cls` as this process decodes it: the object also keeps its own TL bytes, as `tl_bytes`.
+
+    A render worker decodes its own copy of a history reply from these bytes in about half the time it takes
+    to unpickle Telethon's objects, and the engine process, whose GIL Telethon's decoding needs, does not
+    pickle them at all. Telethon decodes a reply by looking its constructor up in one table; that table is
+    the only place to see a reply's bytes, because Telethon wraps every request it sends (it asks no updates).
+    The reply decodes through a FastReader: the same objects for fewer Python calls per message.
+    """
+
+    class Kept(cls):
+        @classmethod
+        def from_reader(klass, reader):
+            start = reader.tell_position() - 4  # tgread_object has read the constructor id
+            if type(reader) is not FastReader:
+                # The reply's messages, users and chats all decode through the reader handed down.
+                fast = FastReader(reader.stream)
+                fast.position = reader.position
+                obj = super().from_reader(fast)
+                reader.position = fast.position
+            else:
+                obj = super().from_reader(reader)
+            end, stream = reader.tell_position(), reader.stream
+            obj.tl_bytes = stream if start == 0 and end == len(stream) else bytes(stream[start:end])
+            return obj
+
+    Kept.__name__ = Kept.__qualname__ = cls.__name__
+    Kept.__module__ = cls.__module__
+    return Kept
+
+
+for _reply in (types.messages.Messages, types.messages.MessagesSlice, types.messages.ChannelMessages):
+    tlobjects[_reply.CONSTRUCTOR_ID] = _keeping_tl_bytes(_reply)
+
+
+_UNAVAILABLE = (
+    errors.ChannelPrivateError,
+    errors.ChannelInvalidError,
+    errors.PeerIdInvalidError,
+    errors.ChatAdminRequiredError,
+    errors.ChatForbiddenError,
+    errors.ChatIdInvalidError,
+    errors.UserBannedInChannelError,
+)
+
+
+class TelegramSource:
+    """Requests on behalf of the exporter; lives on the engine loop."""
+
+    def __init__(
+        self,
+        client: TelegramClient,
+        *,
+        throttle,
+        policy: BackoffPolicy,
+        limit: AdaptiveLimit,
+        timeout_s: float,
+        emit: EmitEvent,
+        gate: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.throttle = throttle
+        self.policy = policy
+        self.limit = limit
+        self.timeout_s = timeout_s
+        self._emit = emit
+        self._gate = gate
+        self._clock = clock
+        self._entities: dict[int, object] = {}
+        self.takeout_id: int | None = None
+        self.takeout_state = "off"
+        self.flood_waits = 0
+        self.timeouts = 0
+        self.requests = 0
+        self._reconnect_lock = asyncio.Lock()
+
+    # -- the one door every request goes through --------------------------------------------------
+    async def call(
+        self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None, dc_id: int | None = None
+    ):
+        """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
+        and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
+        is kept out of the ThrottleDetector, where it would read as throttling; its FloodWaits leave the request
+        limit alone too (Telegram counts getFile apart from history). `dc_id` names the data center
+        that stores a file, when it is not ours."""
+        method = type(request).__name__
+        attempts = 0
+        floods = 0
+        while True:
+            if self._gate is not None:
+                await self._gate()
+            wire = request
+            if takeout and self.takeout_id is not None:
+                wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
+            async with self.limit.slot() if part_slot is None else part_slot:
+                started = self._clock()
+                try:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
+                    # reply lands, and a cancelled export would then fetch on and hang on a full queue.
+                    async with asyncio.timeout(self.timeout_s):
+                        result = await self._send(wire, dc_id)
+                except TimeoutError:
+                    flood = None
+                    self.timeouts += 1
+                    attempts += 1
+                    self._emit(
+                        EventKind.INFO,
+                        f"No reply to {method} within {self.timeout_s:g} s; reconnecting and retrying.",
+                        chat_id=chat_id,
+                    )
+                    lost = True
+                except ConnectionError:
+                    flood = None
+                    attempts += 1
+                    lost = True
+                except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
+                    if part_slot is None:
+                        self.throttle.record(self._clock() - started, method)
+                    flood = e
+                    lost = False
+                else:
+                    self.requests += 1
+                    if part_slot is None:
+                        self.throttle.record(self._clock() - started, method)
+                        self.limit.on_success(throttled=self.throttle.is_throttled())
+                    return result
+            if lost:
+                if attempts >= _MAX_ATTEMPTS:
+                    raise RequestFailed(
+                        f"Telegram did not answer {method} after {attempts} tries; check the "
+                        "connection and run the export again to continue."
+                    )
+                await self._reconnect()
+                continue
+            assert flood is not None  # not lost: the only other way out of the try is a FloodWait
+            self.flood_waits += 1
+            floods += 1
+            if part_slot is None:  # a media part's FloodWait paces media (its own cap), not history requests
+                self.limit.on_flood()
+            premium = isinstance(flood, errors.FloodPremiumWaitError)
+            decision = self.policy.decide(
+                flood.seconds, throttled=self.throttle.is_throttled(), premium=premium, consecutive=floods - 1
+            )
+            if decision.action == "give_up":
+                raise ChatParked(
+                    flood.seconds,
+                    f"Telegram asked to wait {flood.seconds} s; the chat is parked and a later run continues it.",
+                )
+            self._emit(
+                EventKind.FLOOD_WAIT,
+                f"FloodWait on {method}: Telegram asked {flood.seconds} s, "
+                f"waiting {decision.wait_s:g} s ({decision.reason}).",
+                seconds=decision.wait_s,
+                chat_id=chat_id,
+            )
+            await asyncio.sleep(decision.wait_s)
+
+    async def _send(self, wire, dc_id: int | None):
+        if dc_id is None or dc_id == self.client.session.dc_id:
+            return await self.client(wire)
+        # Files live on the DC that stores them; Telethon keeps one authorised connection per DC for them.
+        sender = await self.client._borrow_exported_sender(dc_id)
+        try:
+            return await self.client._call(sender, wire)
+        finally:
+            await self.client._return_exported_sender(sender)
+
+    async def _reconnect(self) -> None:
+        """Start a fresh connection; Telethon re-sends the requests other tasks still have in flight."""
+        async with self._reconnect_lock:
+            sender = self.client._sender
+            # The public disconnect()/connect() would cancel every other chat's in-flight request; the
+            # sender's own reconnect keeps them and re-sends them on the new connection.
+            if self.client.is_connected() and not sender._reconnecting:
+                sender._start_reconnect(None)
+            elif not self.client.is_connected():
+                await self.client.connect()
+            await asyncio.sleep(0)
+
+    # -- dialogs and topics -----------------------------------------------------------------------
+    async def dialogs(self) -> list[DialogInfo]:
+        result: list[DialogInfo] = []
+        seen: set[int] = set()
+        offset_date, offset_id, offset_peer = None, 0, types.InputPeerEmpty()
+        while True:
+            r = await self.call(
+                functions.messages.GetDialogsRequest(
+                    offset_date=offset_date, offset_id=offset_id, offset_peer=offset_peer, limit=100, hash=0
+                )
+            )
+            entities = {utils.get_peer_id(e): e for e in (*r.users, *r.chats)}
+            self._entities.update(entities)
+            messages = {(utils.get_peer_id(m.peer_id), m.id): m for m in r.messages}
+            new = 0
+            last = None
+            for d in r.dialogs:
+                pid = utils.get_peer_id(d.peer)
+                last = d
+                if pid in seen or pid not in entities:
+                    continue
+                seen.add(pid)
+                new += 1
+                entity = entities[pid]
+                if isinstance(entity, (types.ChatForbidden, types.ChannelForbidden)):
+                    continue
+                result.append(
+                    DialogInfo(
+                        chat_id=pid,
+                        kind=dialog_kind(entity),
+                        title=display_name(entity),
+                        username=getattr(entity, "username", None),
+                        top_message_id=d.top_message,
+                        unread=d.unread_count,
+                        is_forum=bool(getattr(entity, "forum", False)),
+                    )
+                )
+            if isinstance(r, types.messages.Dialogs) or not r.dialogs or new == 0 or last is None:
+                return result
+            top = messages.get((utils.get_peer_id(last.peer), last.top_message))
+            offset_id = last.top_message
+            offset_date = top.date if top is not None else None
+            offset_peer = utils.get_input_peer(entities[utils.get_peer_id(last.peer)])
+
+    async def tops(self, chat_ids: list[int]) -> dict[int, int]:
+        """Each chat's newest message id now, by messages.getPeerDialogs (100 chats a call). A chat that vanished
+        fails its whole call, as would a long FloodWait or no answer: those chats keep the ids they had."""
+        known = [c for c in chat_ids if c in self._entities]
+        tops: dict[int, int] = {}
+        for i in range(0, len(known), 100):
+            peers = [types.InputDialogPeer(self.input_peer(c)) for c in known[i : i + 100]]
+            try:
+                r = await self.call(functions.messages.GetPeerDialogsRequest(peers=peers))
+            except (errors.RPCError, ChatParked, RequestFailed):
+                continue  # the ids from the list stand; each chat's own requests meet whatever this was
+            for d in r.dialogs:
+                if isinstance(d, types.Dialog):
+                    tops[utils.get_peer_id(d.peer)] = d.top_message
+        return tops
+
+    def entity(self, chat_id: int):
+        return self._entities.get(chat_id)
+
+    def input_peer(self, chat_id: int):
+        entity = self._entities.get(chat_id)
+        if entity is None:
+            raise ChatUnavailable(
+                f"Chat {chat_id} is not in your dialog list any more; it may have been deleted or you may have left it."
+            )
+        return utils.get_input_peer(entity)
+
+    async def topics(self, chat_id: int) -> list[TopicInfo]:
+        peer = self.input_peer(chat_id)
+        out: list[TopicInfo] = []
+        seen: set[int] = set()
+        offset_date, offset_id, offset_topic = None, 0, 0
+        while True:
+            try:
+                r = await self.call(
+                    functions.messages.GetForumTopicsRequest(
+                        peer=peer, offset_date=offset_date, offset_id=offset_id, offset_topic=offset_topic, limit=100
+                    ),
+                    chat_id=chat_id,
+                )
+            except _UNAVAILABLE as e:
+                raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None
+            fresh = [t for t in r.topics if isinstance(t, types.ForumTopic) and t.id not in seen]
+            for t in fresh:
+                seen.add(t.id)
+                out.append(TopicInfo(topic_id=t.id, title=t.title, top_message_id=t.top_message))
+            if not fresh or len(seen) >= r.count:
+                return sorted(out, key=lambda t: t.topic_id)
+            last = fresh[-1]
+            offset_topic, offset_id, offset_date = last.id, last.top_message, last.date
+
+    # -- history ----------------------------------------------------------------------------------
+    async def history_batch(
+        self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT
+    ) -> HistoryBatch:
+        """The oldest `limit` messages with after < id (< before), ascending, with the entities they carry.
+
+        Like Telethon's reverse iteration: offset_id = after + 1 with add_offset = -limit asks for the window
+        just above `after`; min_id/max_id stay 0 (Telegram misbehaves with them) and the range is cut here.
+        """
+        peer = self.input_peer(chat_id)
+        try:
+            r = await self.call(
+                functions.messages.GetHistoryRequest(
+                    peer=peer,
+                    offset_id=after + 1,
+                    offset_date=None,
+                    add_offset=-limit,
+                    limit=limit,
+                    max_id=0,
+                    min_id=0,
+                    hash=0,
+                ),
+                chat_id=chat_id,
+            )
+        except _UNAVAILABLE as e:
+            raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None
+        entities = {utils.get_peer_id(e): e for e in (*r.users, *r.chats)}
+        msgs = sorted((m for m in r.messages if not isinstance(m, types.MessageEmpty)), key=lambda m: m.id)
+        newest = msgs[-1].id if msgs else after
+        inside = tuple(m for m in msgs if m.id > after and (before is None or m.id < before))
+        exhausted = (
+            not inside
+            or isinstance(r, types.messages.Messages)
+            # Fewer than asked for: nothing newer exists (Telethon's own end rule), so no empty call to learn it.
+            or len(r.messages) < limit
+            or (before is not None and newest >= before - 1)
+        )
+        return HistoryBatch(
+            messages=inside,
+            entities=entities,
+            count=getattr(r, "count", None),
+            exhausted=exhausted,
+            raw=(r.tl_bytes,) if getattr(r, "tl_bytes", None) else (),
+        )
+
+    async def resolve_users(self, ids: list[int]) -> dict[int, object]:
+        """The SenderPreloader's one batched network call for senders a batch did not carry."""
+        inputs = []
+        for pid in ids:
+            entity = self._entities.get(pid)
+            if isinstance(entity, types.User) and entity.access_hash is not None:
+                inputs.append(types.InputUser(entity.id, entity.access_hash))
+        if not inputs:
+            return {}
+        users = await self.call(functions.users.GetUsersRequest(inputs))
+        return {utils.get_peer_id(u): u for u in users if not isinstance(u, types.UserEmpty)}
+
+    def remember(self, entities: dict) -> None:
+        self._entities.update(entities)
+
+    def _unavailable_sentence(self, chat_id: int, e: Exception) -> str:
+        title = display_name(self._entities[chat_id]) if chat_id in self._entities else str(chat_id)
+        log.info("Chat %s unavailable: %s", chat_id, type(e).__name__)
+        return f"Chat \"{title}\" can no longer be read: it was deleted or your access was revoked, so it was skipped."
+
+    # -- takeout -----------------------------------------------------------------------------------
+    async def start_takeout(self, *, files: bool, file_max_size: int | None) -> str:
+        """Try to open a takeout session; returns the state "active", "pending" or "refused"."""
+        try:
+            r = await self.call(
+                functions.account.InitTakeoutSessionRequest(
+                    message_users=True,
+                    message_chats=True,
+                    message_megagroups=True,
+                    message_channels=True,
+                    # Telethon refuses files without a size cap; no limit set means the largest file Telegram holds.
+                    files=files or None,
+                    file_max_size=(file_max_size or TAKEOUT_ANY_FILE_SIZE) if files else None,
+                ),
+                takeout=False,
+            )
+        except errors.TakeoutInitDelayError as e:
+            self.takeout_state = "pending"
+            self._emit(
+                EventKind.TAKEOUT_PENDING,
+                "Takeout is pending: approve it in Telegram (Settings > "
+                f"Privacy > Data export) or wait {e.seconds} s; exporting with normal requests meanwhile.",
+                seconds=float(e.seconds),
+            )
+            return self.takeout_state
+        except errors.RPCError as e:
+            self.takeout_state = "refused"
+            self._emit(
+                EventKind.TAKEOUT_REFUSED,
+                f"Telegram refused the takeout session ({e.message}); exporting with normal requests.",
+            )
+            return self.takeout_state
+        self.takeout_id = r.id
+        self.takeout_state = "active"
+        self._emit(EventKind.INFO, "Takeout session active: Telegram allows a faster export.")
+        return self.takeout_state
+
+    async def finish_takeout(self, *, success: bool) -> None:
+        if self.takeout_id is None:
+            return
+        try:
+            await self.call(functions.account.FinishTakeoutSessionRequest(success=success))
+        except errors.RPCError as e:
+            log.warning("Finishing the takeout session failed: %s", e.message)
+        finally:
+            self.takeout_id = None
+            self.takeout_state = "off"

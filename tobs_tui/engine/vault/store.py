@@ -1,0 +1,400 @@
+"""Export state in SQLite at <vault>/.tobs/state.sqlite: per-chat progress, committed file lengths, message index, media.
+
+One connection shared by the engine thread and the write pool's worker threads, serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat_id     INTEGER PRIMARY KEY,
+    title       TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    username    TEXT,
+    dir_name    TEXT NOT NULL,
+    first_id    INTEGER,
+    last_id     INTEGER NOT NULL DEFAULT 0,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    last_export REAL
+);
+CREATE TABLE IF NOT EXISTS topics (
+    chat_id  INTEGER NOT NULL,
+    topic_id INTEGER NOT NULL,
+    last_id  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, topic_id)
+) WITHOUT ROWID;
+-- length 0 marks a file created by a commit that has not finished: recover() deletes it.
+-- tail holds the last committed bytes so recover() can tell our torn write from a user's edit.
+CREATE TABLE IF NOT EXISTS files (
+    path    TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    length  INTEGER NOT NULL,
+    tail    BLOB NOT NULL DEFAULT x''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_chat ON files (chat_id);
+CREATE TABLE IF NOT EXISTS messages (
+    chat_id INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    note    TEXT NOT NULL,
+    sender  TEXT NOT NULL,
+    snippet TEXT NOT NULL,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS media (
+    chat_id    INTEGER NOT NULL,
+    msg_id     INTEGER NOT NULL,
+    media_id   INTEGER,
+    kind       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    size       INTEGER,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    status     TEXT NOT NULL,
+    sha256     TEXT,
+    reason     TEXT,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS media_by_id ON media (media_id, status);
+-- Committed messages whose note and JSON line still say their file failed, with the reason they show: a
+-- re-run that gets the file puts its link there, then forgets the row.
+CREATE TABLE IF NOT EXISTS stale_media (
+    chat_id INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
+-- A committed file being replaced whole (temp file, then rename): the length and tail it will have. recover()
+-- adopts them if the rename happened, else the old file and its record stand.
+CREATE TABLE IF NOT EXISTS rewrites (
+    path   TEXT PRIMARY KEY,
+    length INTEGER NOT NULL,
+    tail   BLOB NOT NULL
+) WITHOUT ROWID;
+-- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
+CREATE TABLE IF NOT EXISTS media_parts (
+    path TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (path, part)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    chat_id: int
+    title: str
+    kind: str
+    username: str | None
+    dir_name: str
+    first_id: int | None  # lowest message id ever committed (the exported range is first_id..last_id)
+    last_id: int  # highest committed message id; 0 = nothing yet
+    message_count: int
+    last_export: float | None  # time.time() of the last commit
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str  # vault-relative, "/"-separated
+    chat_id: int
+    length: int  # committed bytes; 0 = created by an unfinished commit
+    tail: bytes  # the last committed bytes (up to TAIL_BYTES)
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    chat_id: int
+    msg_id: int
+    media_id: int | None  # Telegram document / photo id
+    kind: str
+    path: str  # vault-relative target
+    size: int | None
+    bytes_done: int = 0
+    status: str = "pending"  # pending, partial, done, skipped, failed
+    sha256: str | None = None
+    reason: str | None = None  # why skipped or failed, one sentence
+
+
+# The media table's columns in MediaRecord's field order, so a row builds a record and back.
+_MEDIA_COLUMNS = "chat_id, msg_id, media_id, kind, path, size, bytes_done, status, sha256, reason"
+_UPSERT_MEDIA = f"INSERT OR REPLACE INTO media ({_MEDIA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _media_row(r: MediaRecord) -> tuple:
+    return (r.chat_id, r.msg_id, r.media_id, r.kind, r.path, r.size, r.bytes_done, r.status, r.sha256, r.reason)
+
+
+TAIL_BYTES = 32
+_SET_FILE = "UPDATE files SET length = ?, tail = ? WHERE path = ?"
+
+
+class StateStore:
+    """Thread-safe access to the state DB; every method is one short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit that returned is on disk even after power loss, which the vault's offsets rely on.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statements: Iterable[tuple[str, tuple | list]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    if isinstance(params, list):
+                        self._db.executemany(sql, params)
+                    else:
+                        self._db.execute(sql, params)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # chats -----------------------------------------------------------------------------------------
+
+    def chat_progress(self, chat_id: int) -> ChatRecord | None:
+        rows = self._read(
+            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
+            " FROM chats WHERE chat_id = ?",
+            (chat_id,),
+        )
+        return ChatRecord(*rows[0]) if rows else None
+
+    def all_chats(self) -> list[ChatRecord]:
+        rows = self._read(
+            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
+            " FROM chats ORDER BY chat_id"
+        )
+        return [ChatRecord(*row) for row in rows]
+
+    def upsert_chat(self, chat_id: int, *, title: str, kind: str, username: str | None, dir_name: str) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO chats (chat_id, title, kind, username, dir_name) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title, kind = excluded.kind,"
+                    " username = excluded.username, dir_name = excluded.dir_name",
+                    (chat_id, title, str(getattr(kind, "value", kind)), username, dir_name),
+                )
+            ]
+        )
+
+    def topic_last_ids(self, chat_id: int) -> dict[int, int]:
+        return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
+
+    # files -----------------------------------------------------------------------------------------
+
+    def note_lengths(self, chat_id: int) -> dict[str, int]:
+        """Committed length per vault-relative file of this chat (files of unfinished commits excluded)."""
+        return dict(self._read("SELECT path, length FROM files WHERE chat_id = ? AND length > 0", (chat_id,)))
+
+    def all_files(self) -> list[FileRecord]:
+        return [FileRecord(*row) for row in self._read("SELECT path, chat_id, length, tail FROM files ORDER BY path")]
+
+    def register_new_files(self, chat_id: int, paths: Iterable[str]) -> None:
+        """Record files about to be created, before their first byte is written, so a crash leaves no orphan."""
+        self._write(
+            [
+                (
+                    "INSERT OR IGNORE INTO files (path, chat_id, length) VALUES (?, ?, 0)",
+                    [(p, chat_id) for p in paths],
+                )
+            ]
+        )
+
+    def set_file(self, path: str, *, length: int, tail: bytes) -> None:
+        self._write([(_SET_FILE, (length, tail, path))])
+
+    def forget_file(self, path: str) -> None:
+        self._write([("DELETE FROM files WHERE path = ?", (path,))])
+
+    # the commit ------------------------------------------------------------------------------------
+
+    def commit_batch(
+        self,
+        chat_id: int,
+        *,
+        last_id: int,
+        file_lengths: dict[str, int],
+        messages: list[tuple[int, str, str, str]],
+        topic_last_ids: dict[int, int] | None = None,
+        file_tails: dict[str, bytes] | None = None,
+        media: Iterable[MediaRecord] = (),
+    ) -> None:
+        """ONE transaction: progress + committed file lengths (+ tails) + message index rows (+ media rows)."""
+        tails = file_tails or {}
+        ids = [m[0] for m in messages]
+        statements: list[tuple[str, tuple | list]] = [
+            (
+                "INSERT INTO chats (chat_id, title, kind, dir_name) VALUES (?, '', '', '') ON CONFLICT DO NOTHING",
+                (chat_id,),
+            ),
+            (
+                "UPDATE chats SET last_id = max(last_id, ?), first_id = CASE WHEN ? IS NULL THEN first_id"
+                " WHEN first_id IS NULL THEN ? ELSE min(first_id, ?) END,"
+                " message_count = message_count + ?, last_export = ? WHERE chat_id = ?",
+                (
+                    last_id,
+                    min(ids, default=None),
+                    min(ids, default=None),
+                    min(ids, default=None),
+                    len(messages),
+                    time.time(),
+                    chat_id,
+                ),
+            ),
+            (
+                "INSERT INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (path) DO UPDATE SET length = excluded.length, tail = excluded.tail",
+                [(p, chat_id, n, tails.get(p, b"")) for p, n in file_lengths.items()],
+            ),
+            (
+                "INSERT OR REPLACE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, ?, ?)",
+                [(chat_id, *m) for m in messages],
+            ),
+        ]
+        if topic_last_ids:
+            statements.append(
+                (
+                    "INSERT INTO topics (chat_id, topic_id, last_id) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                    [(chat_id, t, i) for t, i in topic_last_ids.items()],
+                )
+            )
+        media_rows = [_media_row(r) for r in media]
+        if media_rows:
+            statements.append((_UPSERT_MEDIA, media_rows))
+        self._write(statements)
+
+    def lookup_messages(self, chat_id: int, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+        """id -> (note, sender, snippet) for the ids already exported (reply links to older batches)."""
+        wanted = sorted(set(ids))
+        found: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT msg_id, note, sender, snippet FROM messages WHERE chat_id = ? AND msg_id IN ({marks})",
+                (chat_id, *chunk),
+            )
+            found.update((row[0], (row[1], row[2], row[3])) for row in rows)
+        return found
+
+    # media -----------------------------------------------------------------------------------------
+
+    def upsert_media(self, record: MediaRecord) -> None:
+        self._write([(_UPSERT_MEDIA, _media_row(record))])
+
+    def media_record(self, chat_id: int, msg_id: int) -> MediaRecord | None:
+        rows = self._read(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND msg_id = ?",
+            (chat_id, msg_id),
+        )
+        return MediaRecord(*rows[0]) if rows else None
+
+    def done_media(self, media_id: int) -> list[MediaRecord]:
+        """Finished downloads of one Telegram file (dedupe), oldest first."""
+        rows = self._read(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE media_id = ? AND status = 'done' ORDER BY chat_id, msg_id",
+            (media_id,),
+        )
+        return [MediaRecord(*row) for row in rows]
+
+    def media_parts(self, path: str) -> set[int]:
+        return {row[0] for row in self._read("SELECT part FROM media_parts WHERE path = ?", (path,))}
+
+    def add_media_part(self, chat_id: int, msg_id: int, path: str, part: int, part_bytes: int) -> None:
+        """One part is durable in "<path>.part": remember it and count its bytes, in one transaction."""
+        self._write(
+            [
+                ("INSERT OR IGNORE INTO media_parts (path, part) VALUES (?, ?)", (path, part)),
+                (
+                    "UPDATE media SET bytes_done = bytes_done + ? WHERE chat_id = ? AND msg_id = ?",
+                    (part_bytes, chat_id, msg_id),
+                ),
+            ]
+        )
+
+    def start_media(self, record: MediaRecord, parts: Iterable[int]) -> None:
+        """A download (re)starts: its record, and exactly the parts its "<path>.part" holds, in one transaction."""
+        self._write(
+            [
+                (_UPSERT_MEDIA, _media_row(record)),
+                ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
+                ("INSERT INTO media_parts (path, part) VALUES (?, ?)", [(record.path, p) for p in sorted(parts)]),
+            ]
+        )
+
+    def failed_media(self, chat_id: int) -> list[MediaRecord]:
+        """Files earlier runs gave up on, oldest message first, for a re-run to try again."""
+        rows = self._read(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
+            (chat_id,),
+        )
+        return [MediaRecord(*row) for row in rows]
+
+    def finish_media(self, record: MediaRecord) -> None:
+        """The file is complete (or given up): its final record, and its part list dropped."""
+        self._write(
+            [
+                (_UPSERT_MEDIA, _media_row(record)),
+                ("DELETE FROM media_parts WHERE path = ?", (record.path,)),
+            ]
+        )
+
+    def mark_stale_media(self, chat_id: int, reasons: dict[int, str]) -> None:
+        """msg_id -> the failure its committed note shows; a row already there keeps its first reason."""
+        self._write(
+            [
+                (
+                    "INSERT OR IGNORE INTO stale_media (chat_id, msg_id, reason) VALUES (?, ?, ?)",
+                    [(chat_id, msg_id, reason) for msg_id, reason in reasons.items()],
+                )
+            ]
+        )
+
+    def stale_media(self, chat_id: int) -> dict[int, str]:
+        rows = self._read("SELECT msg_id, reason FROM stale_media WHERE chat_id = ? ORDER BY msg_id", (chat_id,))
+        return dict(rows)
+
+    def forget_stale_media(self, chat_id: int, msg_ids: Iterable[int]) -> None:
+        self._write(
+            [("DELETE FROM stale_media WHERE chat_id = ? AND msg_id = ?", [(chat_id, msg_id) for msg_id in msg_ids])]
+        )
+
+    # whole-file rewrites of committed files --------------------------------------------------------
+
+    def begin_rewrite(self, path: str, *, length: int, tail: bytes) -> None:
+        self._write([("INSERT OR REPLACE INTO rewrites (path, length, tail) VALUES (?, ?, ?)", (path, length, tail))])
+
+    def end_rewrite(self, path: str, *, length: int, tail: bytes) -> None:
+        """The new file is in place: it becomes the committed one, in one transaction with dropping the intent."""
+        self._write(
+            [
+                (_SET_FILE, (length, tail, path)),
+                ("DELETE FROM rewrites WHERE path = ?", (path,)),
+            ]
+        )
+
+    def pending_rewrites(self) -> list[tuple[str, int, bytes]]:
+        return self._read("SELECT path, length, tail FROM rewrites ORDER BY path")
+
+    def forget_rewrite(self, path: str) -> None:
+        self._write([("DELETE FROM rewrites WHERE path = ?", (path,))])
