@@ -26,8 +26,10 @@ from tobs_tui.engine import (
     ChatState,
     CredentialsError,
     DialogInfo,
+    EngineEvent,
     EngineRunner,
     EngineSnapshot,
+    EventKind,
     ExportRequest,
     MediaStats,
     UnsafePathError,
@@ -116,7 +118,13 @@ class _Session:
             if not session.exists():
                 raise UsageError(f"No Telegram session at {session}; run `tobs-tui` once to log in.")
             api_id, api_hash = None, None
-        self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash)
+        # What the engine found changed in the vault (edits kept, files repaired): said in the summary.
+        self.vault_notices: list[str] = []
+        self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash, on_event=self._on_event)
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if event.kind is EventKind.VAULT:
+            self.vault_notices.append(event.message)  # on the engine thread; read after the export ended
 
     def __enter__(self) -> EngineRunner:
         self.runner.start()
@@ -196,7 +204,7 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         return 2
     if final is None:
         return 130
-    _summary(final, elapsed, args, out)
+    _summary(final, elapsed, args, out, session.vault_notices)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
     return 0 if done and len(final.chats) == len(chosen) else 1
 
@@ -352,7 +360,7 @@ class _RichProgress:
         self._progress.stop()
 
 
-def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
+def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO, vault_notices: list[str]) -> None:
     if args.json_progress:
         print(
             json.dumps(
@@ -363,6 +371,7 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
                         "elapsed_s": round(elapsed, 2),
                         "flood_waits": s.flood_waits,
                         "errors": list(s.errors),
+                        "vault": list(vault_notices),
                         "media": _media_fields(s.media),
                         "chats": [
                             {
@@ -396,3 +405,5 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
     for err in s.errors:
         if not any(err == c.error for c in s.chats):
             print(f"  error: {err}", file=out)
+    for notice in vault_notices:
+        print(f"  vault: {notice}", file=out)

@@ -205,6 +205,22 @@ class StateStore:
         """Committed length per vault-relative file of this chat (files of unfinished commits excluded)."""
         return dict(self._read("SELECT path, length FROM files WHERE chat_id = ? AND length > 0", (chat_id,)))
 
+    def open_ended_notes(self, chat_id: int) -> dict[str, bytes]:
+        """Committed notes whose bytes do not end with a blank line (a person's text last), with their tails."""
+        rows = self._read(
+            "SELECT path, tail FROM files WHERE chat_id = ? AND length > 0 AND substr(tail, -2) != x'0a0a'"
+            " AND path LIKE '%.md'",
+            (chat_id,),
+        )
+        return dict(rows)
+
+    def last_note_id(self, chat_id: int, note_path: str) -> int:
+        """The newest message committed into a note (its vault-relative path), 0 if none."""
+        rows = self._read(
+            "SELECT max(msg_id) FROM messages WHERE chat_id = ? AND note = ?", (chat_id, note_path.removesuffix(".md"))
+        )
+        return rows[0][0] or 0
+
     def all_files(self) -> list[FileRecord]:
         return [FileRecord(*row) for row in self._read("SELECT path, chat_id, length, tail FROM files ORDER BY path")]
 

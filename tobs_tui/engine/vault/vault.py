@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from tobs_tui.engine.vault.blocks import leading_blocks, separator
 from tobs_tui.engine.vault.filenames import safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
-from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
+from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
 
@@ -51,6 +52,30 @@ class RecoveryReport:
     @property
     def clean(self) -> bool:
         return not (self.truncated or self.removed or self.missing or self.modified or self.temp_files_deleted)
+
+    def notices(self) -> list[str]:
+        """What a person should hear about changes found in the vault, one sentence each."""
+        out = []
+        if self.modified:
+            out.append(
+                f"Kept your edits to {_count(self.modified, 'note')} ({_some(self.modified)}); new messages go"
+                " after them."
+            )
+        if self.missing:
+            out.append(
+                f"{_count(self.missing, 'committed file')} deleted by hand ({_some(self.missing)}); new"
+                " messages start them afresh."
+            )
+        return out
+
+
+def _count(items: tuple[str, ...], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+def _some(paths: tuple[str, ...], shown: int = 3) -> str:
+    names = ", ".join(paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -101,6 +126,19 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
+
+
+def _copy_range(fd: int, start: int, end: int, out: BinaryIO) -> None:
+    while start < end:
+        chunk = os.pread(fd, min(1 << 20, end - start), start)
+        if not chunk:
+            return
+        out.write(chunk)
+        start += len(chunk)
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
@@ -187,13 +225,22 @@ class Vault:
                 if not ours:
                     # Someone edited a committed note: keep their bytes and append after them.
                     modified.append(record.path)
-                    self.store.set_file(
-                        record.path, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
-                    )
+                    self._adopt(record.path, fd, size)
                 elif size > record.length:
-                    os.ftruncate(fd, record.length)
-                    os.fsync(fd)
-                    truncated.append((record.path, size, record.length))
+                    cut = self._uncommitted(record, fd, size)
+                    if cut == size - record.length:
+                        os.ftruncate(fd, record.length)
+                        os.fsync(fd)
+                        truncated.append((record.path, size, record.length))
+                    else:
+                        # A person added text after the committed bytes (maybe after what a cut-short commit
+                        # left there): theirs stays, the engine's uncommitted blocks go, appends come after it.
+                        modified.append(record.path)
+                        if cut:
+                            self._drop_uncommitted(record, fd, cut)
+                            truncated.append((record.path, size, size - cut))
+                        else:
+                            self._adopt(record.path, fd, size)
             finally:
                 os.close(fd)
         temp_deleted = 0
@@ -202,6 +249,33 @@ class Vault:
             temp_deleted += 1
         self._recovered = True
         return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
+
+    def _adopt(self, rel: str, fd: int, size: int) -> None:
+        """The file as it is now becomes the committed one."""
+        self.store.set_file(rel, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)))
+
+    def _uncommitted(self, record: FileRecord, fd: int, size: int) -> int:
+        """How many bytes past the committed length a cut-short commit wrote: all of them for the JSONL (nobody
+        edits it), for a note only the engine's own blocks of messages after the note's last committed one."""
+        if not record.path.endswith(".md"):
+            return size - record.length
+        extra = os.pread(fd, size - record.length, record.length)
+        whole, all_ours = leading_blocks(extra, self.store.last_note_id(record.chat_id, record.path))
+        return len(extra) if all_ours else whole
+
+    def _drop_uncommitted(self, record: FileRecord, fd: int, cut: int) -> None:
+        """Remove `cut` bytes of uncommitted blocks right after the committed ones, keeping what follows them.
+        A whole-file replace: a crash before the rename leaves the file as found, after it leaves the person's
+        text right after the committed bytes, which the next recovery adopts."""
+        size = os.fstat(fd).st_size
+
+        def fill(out: BinaryIO) -> None:
+            _copy_range(fd, 0, record.length, out)
+            _copy_range(fd, record.length + cut, size, out)
+
+        self.write_stream_atomic(record.path, fill)
+        with open(safe_path(self.root, record.path), "rb", opener=_no_follow) as f:
+            self._adopt(record.path, f.fileno(), size - cut)
 
     def _settle_rewrites(self) -> None:
         """A whole-file rewrite cut short (ChatWriter.rewrite): if its rename happened, the new file's length
@@ -308,6 +382,9 @@ class ChatWriter:
         self.chat_id = chat_id
         self.json_rel = f"{STATE_DIR}/json/{chat_id}.jsonl"
         self._lengths = vault.store.note_lengths(chat_id)
+        # Notes whose committed bytes end in a person's text without a blank line after it: the next block
+        # starts a paragraph of its own.
+        self._open_ends = vault.store.open_ended_notes(chat_id)
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
         self._dirs_made: set[Path] = set()  # folders this writer has created or found: no mkdir per commit
@@ -331,6 +408,8 @@ class ChatWriter:
             chunks = self._pending[rel] = []
             if header is not None and rel not in self._lengths:
                 chunks.append(header.encode("utf-8", "replace"))
+            elif rel in self._open_ends:
+                chunks.append(separator(self._open_ends[rel]))
         chunks.append(data)
 
     def commit(
@@ -394,6 +473,8 @@ class ChatWriter:
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths.update(lengths)
+            for rel in lengths:
+                self._open_ends.pop(rel, None)
             self._pending.clear()
 
     def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:

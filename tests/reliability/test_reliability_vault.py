@@ -1,0 +1,78 @@
+"""The vault belongs to its user: text they add to a note is kept across runs and crashes, files they delete or
+damage are noticed and repaired, a planted link or hard link is never written through, and a missing or broken
+state DB never costs a note. Real exports (runner or `tobs-tui export`) against the emulator on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.reliability.crash_harness import WORLD_TOML
+from tests.support.settings import WAIT
+from tests.support.vaults import chat_dir, notes_of
+from tobs_tui.cli import main
+from tobs_tui.engine import ChatSelection, ExportRequest
+from tobs_tui.engine.snapshot import EventKind, RunState
+
+
+def export(runner, chat_ids, **sel):
+    try:
+        assert runner.connect().result(WAIT) is True
+        runner.list_dialogs().result(WAIT)
+        request = ExportRequest(chats=tuple(ChatSelection(c, **sel) for c in chat_ids))
+        return runner.start_export(request).result(WAIT)
+    finally:
+        runner.stop()
+
+
+def chat_of(world, title: str) -> int:
+    return next(c for c in world.chat_ids() if world.chats[c].title == title)
+
+
+def last_note(vault: Path, chat_id: int) -> Path:
+    folder = chat_dir(vault, chat_id)
+    return max(p for p in folder.rglob("*.md") if p.parent != folder)
+
+
+def test_text_appended_to_a_note_survives_runs_of_any_chat_and_new_messages_follow_it(make_runner, emulator, tmp_path):
+    world = emulator.world
+    channel, group = chat_of(world, "Crash Channel"), chat_of(world, "Crash Group")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    note = last_note(vault, channel)
+    typed = "\nMy own note: ask Bob about this.\n"
+    with open(note, "a", encoding="utf-8") as f:
+        f.write(typed)
+    kept = note.read_text(encoding="utf-8")
+
+    events = []
+    assert export(make_runner(on_event=events.append), [group]).state is RunState.DONE
+    assert note.read_text(encoding="utf-8") == kept, "a run of another chat cut the user's text"
+    assert any(e.kind is EventKind.VAULT and "Kept your edits to 1 note" in e.message for e in events), events
+
+    world.add_messages(channel, 3)
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    text = note.read_text(encoding="utf-8")
+    assert text.startswith(kept), "the user's text stays where they put it"
+    ids = [i for ids in notes_of(chat_dir(vault, channel)).values() for i in ids]
+    assert ids == list(world.chats[channel].ids()), "every message once, in id order"
+    assert text[len(kept) :].startswith("\n**"), "the next message starts a paragraph of its own"
+
+
+def test_headless_export_says_which_edits_it_kept(tmp_path, capsys):
+    world = tmp_path / "world.toml"
+    world.write_text(WORLD_TOML, encoding="utf-8")
+    vault = tmp_path / "vault"
+    argv = ["export", "--emulator", "--world", str(world), "--chat", "Crash Channel", "--out", str(vault)]
+    argv += ["--no-media"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    folder = next(p for p in vault.iterdir() if p.name.startswith("Crash Channel ("))
+    note = last_note(vault, int(folder.name.rsplit("(", 1)[1].rstrip(")")))
+    with open(note, "a", encoding="utf-8") as f:
+        f.write("my words")
+    assert main([*argv, "--json-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["summary"]
+    rel = note.relative_to(vault).as_posix()
+    assert summary["vault"] == [f"Kept your edits to 1 note ({rel}); new messages go after them."]
+    assert note.read_text(encoding="utf-8").endswith("my words")
