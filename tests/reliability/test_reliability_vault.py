@@ -5,7 +5,10 @@ state DB never costs a note. Real exports (runner or `tobs-tui export`) against 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from tests.reliability.crash_harness import WORLD_TOML
 from tests.support.settings import WAIT
@@ -76,3 +79,68 @@ def test_headless_export_says_which_edits_it_kept(tmp_path, capsys):
     rel = note.relative_to(vault).as_posix()
     assert summary["vault"] == [f"Kept your edits to 1 note ({rel}); new messages go after them."]
     assert note.read_text(encoding="utf-8").endswith("my words")
+
+
+# ---------------------------------------------------------------- planted links (item 5)
+
+
+def headless_argv(tmp_path: Path, vault: Path, *extra: str) -> list[str]:
+    world = tmp_path / "world.toml"
+    if not world.exists():
+        world.write_text(WORLD_TOML, encoding="utf-8")
+    return ["export", "--emulator", "--world", str(world), "--chat", "Crash Channel", "--out", str(vault), *extra]
+
+
+@pytest.mark.parametrize("name", ["state.sqlite", "state.sqlite-wal", "state.sqlite-journal", "lock"])
+def test_a_state_file_that_is_a_symlink_is_refused_before_anything_is_written(tmp_path, capsys, name):
+    vault, outside = tmp_path / "vault", tmp_path / "outside"
+    outside.mkdir()
+    (vault / ".tobs").mkdir(parents=True)
+    (vault / ".tobs" / name).symlink_to(outside / name)
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"{vault / '.tobs' / name} is a symlink inside the export dir; refusing to write through it, so remove"
+        " the link and run the export again."
+    )
+    assert list(outside.iterdir()) == [], "nothing was written outside the vault"
+
+
+def test_a_hard_linked_lock_is_refused_and_the_other_file_keeps_its_bytes(tmp_path, capsys):
+    vault, outside = tmp_path / "vault", tmp_path / "precious.txt"
+    outside.write_text("my precious data\n")
+    (vault / ".tobs").mkdir(parents=True)
+    os.link(outside, vault / ".tobs" / "lock")
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"{vault / '.tobs' / 'lock'} shares its bytes with 1 other hard link, so writing to it would change a file"
+        " elsewhere too; refusing to, so replace it with a copy of its own and run the export again."
+    )
+    assert outside.read_text() == "my precious data\n"
+
+
+@pytest.mark.parametrize("which", ["note", "jsonl", "state"])
+def test_a_hard_linked_vault_file_is_never_written_through(tmp_path, capsys, which):
+    vault = tmp_path / "vault"
+    argv = headless_argv(tmp_path, vault, "--no-media")
+    assert main(argv) == 0
+    capsys.readouterr()
+    if which == "note":
+        inside = last_note(vault, next(int(p.name.rsplit("(", 1)[1][:-1]) for p in vault.glob("Crash Channel (*")))
+        # Untouched bytes past the end: what a torn write leaves, which recovery would truncate.
+        with open(inside, "a", encoding="utf-8") as f:
+            f.write("**Bob** · 2024")
+    elif which == "jsonl":
+        inside = next((vault / ".tobs" / "json").iterdir())
+        with open(inside, "a", encoding="utf-8") as f:
+            f.write('{"id":99999,')
+    else:
+        inside = vault / ".tobs" / "state.sqlite"
+    outside = tmp_path / "outside-copy"
+    os.link(inside, outside)
+    before = outside.read_bytes()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{inside} shares its bytes with 1 other hard link"), err
+    assert outside.read_bytes() == before

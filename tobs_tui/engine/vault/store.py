@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tobs_tui.engine.vault.filenames import refuse_links
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     chat_id     INTEGER PRIMARY KEY,
@@ -138,6 +140,9 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # SQLite follows links when it opens the DB and its journals: check them first.
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            refuse_links(f"{self.path}{suffix}")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import leading_blocks, separator
-from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
@@ -160,9 +160,7 @@ class Vault:
             for d in (self.state_dir, self.tmp_dir, self.state_dir / "json"):
                 safe_path(self.root, str(d.relative_to(self.root)))
                 d.mkdir(exist_ok=True)
-            self._lock_fd = os.open(
-                self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
-            )
+            self._lock_fd = open_for_writing(self.state_dir / "lock", os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         try:
@@ -214,7 +212,7 @@ class Vault:
                 self.store.forget_file(record.path)
                 continue
             try:
-                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = open_for_writing(path, os.O_RDWR)
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
@@ -445,11 +443,11 @@ class ChatWriter:
                     offset = self._lengths.get(rel, 0)
                     end = offset + len(data)
                     try:
-                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
                     except FileNotFoundError:
                         # Its folder went away during the export: made again, as on the first commit.
                         dirs_to_sync.update(self.vault.make_dirs(path.parent))
-                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
                     try:
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -512,3 +513,26 @@ def test_blocks_a_cut_short_commit_left_go_but_text_typed_after_them_stays(tmp_p
         assert report.modified == (NOTE,) and report.rolled_back_bytes == len(torn)
         write_blocks(v, range(11, 12))
     assert (tmp_path / NOTE).read_bytes() == committed + b"\nMy note after the crash\n" + b"\n" + _block(11)
+
+
+def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(tmp_path):
+    from tobs_tui.engine.media.files import MediaFiles
+    from tobs_tui.engine.media.stage import MediaItem
+    from tobs_tui.engine.runtime.threads import mark_pool_thread
+
+    root, outside = tmp_path / "vault", tmp_path / "precious.bin"
+    outside.write_bytes(b"precious")
+    with Vault(root) as v:
+        v.recover()
+        (root / "Chat (1)" / "media").mkdir(parents=True)
+        os.link(outside, root / "Chat (1)" / "media" / "5_photo.jpg.part")
+        item = MediaItem(msg_id=5, media_id=9, kind="photo", file_name=None, mime_type=None, size=100, month="")
+        files = MediaFiles(v)
+
+        def open_part() -> None:
+            mark_pool_thread()  # a pool worker's job, run on a thread of its own here
+            files.open_part(1, item, "Chat (1)/media/5_photo.jpg", 100)
+
+        with ThreadPoolExecutor(1) as pool, pytest.raises(UnsafePathError, match=r"5_photo\.jpg\.part shares its"):
+            pool.submit(open_part).result()
+    assert outside.read_bytes() == b"precious"
