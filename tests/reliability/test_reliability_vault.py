@@ -4,8 +4,10 @@ state DB never costs a note. Real exports (runner or `tobs-tui export`) against 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,65 @@ def test_a_hard_linked_vault_file_is_never_written_through(tmp_path, capsys, whi
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{inside} shares its bytes with 1 other hard link"), err
     assert outside.read_bytes() == before
+
+
+# ---------------------------------------------------------------- a lost or damaged state DB (items 2 and 4)
+
+
+def result_ids(folder: Path) -> list[int]:
+    return [m["id"] for m in json.loads((folder / "result.json").read_text(encoding="utf-8"))["messages"]]
+
+
+@pytest.mark.parametrize("loss", ["no .tobs folder", "empty state.sqlite", "no state.sqlite"])
+def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make_runner, emulator, tmp_path, loss):
+    world = emulator.world
+    chats = [chat_of(world, "Crash Channel"), chat_of(world, "Crash Forum")]
+    vault = tmp_path / "vault"
+    assert export(make_runner(), chats).state is RunState.DONE
+    before = {p: p.read_bytes() for p in vault.rglob("*.md") if ".tobs" not in p.parts}
+    if loss == "no .tobs folder":
+        shutil.rmtree(vault / ".tobs")
+    else:
+        for f in (vault / ".tobs").glob("state.sqlite*"):
+            f.unlink()
+        if loss == "empty state.sqlite":
+            (vault / ".tobs" / "state.sqlite").write_bytes(b"")
+    for chat in chats:
+        world.add_messages(chat, 4)
+    events = []
+    final = export(make_runner(on_event=events.append), chats, since=datetime.date(2100, 1, 1))
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        if note.parent.name.isdigit():  # month notes (index notes are rewritten whole, by design)
+            assert note.read_bytes().startswith(data), f"{note} was written over"
+    for chat in chats:
+        ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
+        assert sorted(ids) == list(world.chats[chat].ids()), "every message exactly once"
+        assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids()), "result.json keeps them all"
+    notices = [e.message for e in events if e.kind is EventKind.VAULT]
+    assert any(n.startswith("Rebuilt the export state from the notes of 2 chats") for n in notices), notices
+
+
+def test_a_damaged_state_db_is_moved_aside_with_a_sentence_and_rebuilt(tmp_path, capsys):
+    vault = tmp_path / "vault"
+    argv = headless_argv(tmp_path, vault, "--no-media")
+    assert main(argv) == 0
+    capsys.readouterr()
+    folder = next(vault.glob("Crash Channel (*"))
+    notes = {p: p.read_bytes() for p in folder.rglob("*.md") if p.parent.name.isdigit()}
+    db = vault / ".tobs" / "state.sqlite"
+    with open(db, "r+b") as f:
+        f.seek(0)
+        f.write(b"this is not a database" * 50)
+    assert main([*argv, "--json-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])["summary"]
+    aside = next(p.name for p in db.parent.iterdir() if p.name.startswith("state.sqlite.damaged-"))
+    assert summary["vault"][0] == (
+        f"The export state {db} was damaged (file is not a database); it was moved to {aside} and rebuilt from"
+        " the notes, so nothing in the vault was lost."
+    )
+    assert summary["vault"][1].startswith("Rebuilt the export state from the notes of 1 chat")
+    assert {p: p.read_bytes() for p in notes} == notes
+    assert len(result_ids(folder)) == 200

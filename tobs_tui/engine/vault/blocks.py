@@ -75,3 +75,21 @@ def _header_goes_on(after: bytes) -> bool:
 def block_ids(text: bytes) -> list[int]:
     """The message ids of the blocks in a note, in file order."""
     return [int(m) for m in _BLOCK_ID.findall(text)]
+
+
+def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
+    """(id, sender, first text line) of every whole block in a note, as Markdown (escapes kept); the front
+    matter and text a person added between blocks are skipped."""
+    found: list[tuple[int, str, str]] = []
+    start = 0
+    for end in _BLOCK_END.finditer(note):
+        block = note[start : end.start()]
+        start = end.end()
+        opening = max(block.rfind(b"\n\n**"), block.rfind("\n\n⚙ ".encode()))
+        block = block[opening + 2 :] if opening >= 0 and not block.startswith(_OPENINGS) else block
+        lines = block.decode("utf-8", "replace").split("\n")
+        sender = ""
+        if lines[0].startswith("**"):
+            sender = lines[0][2:].split("** ", 1)[0].removesuffix("**")
+        found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else ""))
+    return found

@@ -201,6 +201,46 @@ class StateStore:
             ]
         )
 
+    def check(self) -> str:
+        """SQLite's quick integrity check: "ok", or what is wrong."""
+        return str(self._read("PRAGMA quick_check(1)")[0][0])
+
+    def restore_chat(
+        self,
+        chat_id: int,
+        *,
+        title: str,
+        kind: str,
+        username: str | None,
+        dir_name: str,
+        messages: list[tuple[int, str, str, str]],
+        files: dict[str, tuple[int, bytes]],
+        topic_last_ids: dict[int, int],
+    ) -> None:
+        """A chat's state as read back from the vault (vault/rebuild.py), in one transaction."""
+        ids = sorted({m[0] for m in messages})
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO chats (chat_id, title, kind, username, dir_name, first_id, last_id,"
+                    " message_count, last_export) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, title, kind, username, dir_name, ids[0], ids[-1], len(ids), time.time()),
+                ),
+                (
+                    "INSERT OR REPLACE INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)",
+                    [(path, chat_id, length, tail) for path, (length, tail) in files.items()],
+                ),
+                (
+                    "INSERT OR REPLACE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, ?, ?)",
+                    [(chat_id, *m) for m in messages],
+                ),
+                (
+                    "INSERT OR REPLACE INTO topics (chat_id, topic_id, last_id) VALUES (?, ?, ?)",
+                    [(chat_id, t, i) for t, i in topic_last_ids.items()],
+                ),
+            ]
+        )
+
     def topic_last_ids(self, chat_id: int) -> dict[int, int]:
         return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
 

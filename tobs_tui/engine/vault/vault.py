@@ -12,6 +12,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import BinaryIO
 from tobs_tui.engine.vault.blocks import leading_blocks, separator
 from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
+from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
@@ -44,6 +46,8 @@ class RecoveryReport:
     missing: tuple[str, ...] = ()  # committed files someone deleted: they start afresh
     modified: tuple[str, ...] = ()  # committed files someone edited: kept as they are, appends go after
     temp_files_deleted: int = 0
+    rebuilt: tuple[RebuiltChat, ...] = ()  # chats whose state was read back from the vault
+    state_damaged: str | None = None  # the sentence saying a damaged state DB was moved aside
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -51,11 +55,25 @@ class RecoveryReport:
 
     @property
     def clean(self) -> bool:
-        return not (self.truncated or self.removed or self.missing or self.modified or self.temp_files_deleted)
+        return not (
+            self.truncated
+            or self.removed
+            or self.missing
+            or self.modified
+            or self.temp_files_deleted
+            or self.rebuilt
+            or self.state_damaged
+        )
 
     def notices(self) -> list[str]:
         """What a person should hear about changes found in the vault, one sentence each."""
-        out = []
+        out = [self.state_damaged] if self.state_damaged else []
+        if self.rebuilt:
+            chats = tuple(f"{c.dir_name}: {c.messages} messages" for c in self.rebuilt)
+            out.append(
+                f"Rebuilt the export state from the notes of {_count(chats, 'chat')} ({_some(chats)}); the"
+                " notes were kept as they are and the export continues after their newest message."
+            )
         if self.modified:
             out.append(
                 f"Kept your edits to {_count(self.modified, 'note')} ({_some(self.modified)}); new messages go"
@@ -175,13 +193,48 @@ class Vault:
         try:
             os.ftruncate(self._lock_fd, 0)
             os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
-            self.store = StateStore(self.state_dir / "state.sqlite")
+            self.store, self._state_notice = self._open_state(self.state_dir / "state.sqlite")
         except (OSError, sqlite3.Error) as exc:
             os.close(self._lock_fd)
             raise write_error(exc, self.root) from exc
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._writers: dict[int, ChatWriter] = {}
         self._writers_lock = threading.Lock()
         self._recovered = False
+
+    @staticmethod
+    def _open_state(path: Path) -> tuple[StateStore, str | None]:
+        """The state DB, or, when SQLite finds it damaged, a new one after the damaged files are moved aside
+        (recover() then rebuilds the state from the vault). Returns the store and what to tell the user."""
+        try:
+            store = StateStore(path)
+        except sqlite3.OperationalError:
+            raise  # locked, full, unreadable: the disk's problem, said as such
+        except sqlite3.DatabaseError as exc:
+            damage = str(exc)
+        else:
+            try:
+                damage = store.check()
+            except sqlite3.OperationalError:
+                store.close()
+                raise
+            except sqlite3.DatabaseError as exc:
+                damage = str(exc)
+            if damage == "ok":
+                return store, None
+            store.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        notice = (
+            f"The export state {path} was damaged ({damage}); it was moved to {aside.name} and rebuilt from the"
+            " notes, so nothing in the vault was lost."
+        )
+        return StateStore(path), notice
 
     def close(self) -> None:
         self.store.close()
@@ -201,6 +254,9 @@ class Vault:
         removed: list[str] = []
         missing: list[str] = []
         modified: list[str] = []
+        # Chat folders the state DB does not know (it is new, was emptied or was damaged) hold notes of earlier
+        # exports: their state is read back from them, never written over.
+        rebuilt = rebuild_state(self.root, self.store, self.write_stream_atomic)
         self._settle_rewrites()
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
@@ -246,7 +302,15 @@ class Vault:
             leftover.unlink()
             temp_deleted += 1
         self._recovered = True
-        return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
+        return RecoveryReport(
+            tuple(truncated),
+            tuple(removed),
+            tuple(missing),
+            tuple(modified),
+            temp_deleted,
+            rebuilt=tuple(rebuilt),
+            state_damaged=self._state_notice,
+        )
 
     def _adopt(self, rel: str, fd: int, size: int) -> None:
         """The file as it is now becomes the committed one."""
