@@ -208,3 +208,57 @@ def test_a_damaged_state_db_is_moved_aside_with_a_sentence_and_rebuilt(tmp_path,
     assert summary["vault"][1].startswith("Rebuilt the export state from the notes of 1 chat")
     assert {p: p.read_bytes() for p in notes} == notes
     assert len(result_ids(folder)) == 200
+
+
+# ---------------------------------------------------------------- files deleted or cut short by hand (item 3)
+
+
+def snapshot_of(vault: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(vault).as_posix(): p.read_bytes()
+        for p in vault.rglob("*")
+        if p.is_file() and ".tobs" not in p.parts and p.parent.name != p.name and not p.name.endswith(").md")
+    }
+
+
+@pytest.mark.parametrize("damage", ["note deleted", "note cut short", "jsonl deleted", "jsonl cut short", "media"])
+def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(make_runner, emulator, tmp_path, damage):
+    world = emulator.world
+    chats = [chat_of(world, "Crash Supergroup"), chat_of(world, "Crash Forum")]
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), chats).state is RunState.DONE
+    before = snapshot_of(vault)
+    folder = chat_dir(vault, chats[0])
+    notes = sorted(p for p in vault.rglob("*.md") if p.parent.name.isdigit())
+    jsonl = vault / ".tobs" / "json" / f"{chats[0]}.jsonl"
+    media = sorted(p for p in (folder / "media").rglob("*") if p.is_file())
+    if damage == "note deleted":
+        notes[0].unlink()
+        notes[-1].unlink()
+    elif damage == "note cut short":
+        for note in (notes[0], notes[len(notes) // 2]):
+            note.write_bytes(note.read_bytes()[: note.stat().st_size // 3])
+    elif damage == "jsonl deleted":
+        jsonl.unlink()
+    elif damage == "jsonl cut short":
+        jsonl.write_bytes(jsonl.read_bytes()[:12345])
+    else:
+        media[0].unlink()
+        media[5].write_bytes(media[5].read_bytes()[:100])
+    for chat in chats:
+        world.add_messages(chat, 5)
+    events: list = []
+    assert export(make_runner(media=True, on_event=events.append), chats).state is RunState.DONE
+    notices = [e.message for e in events if e.kind is EventKind.VAULT]
+    after = snapshot_of(vault)
+    for rel, data in before.items():
+        if rel.endswith("result.json"):
+            continue
+        got = after.get(rel)
+        assert got is not None and got.startswith(data), f"{rel} was not restored ({damage})"
+    for chat in chats:
+        ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
+        assert sorted(ids) == list(world.chats[chat].ids())
+        assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
+    assert any("by hand" in n for n in notices), notices
+    assert any(n.startswith("Repaired ") for n in notices), notices

@@ -31,8 +31,8 @@ from tobs_tui.engine.runtime import gc_tuning as heap
 from tobs_tui.engine.runtime.pools import TaskPriority
 from tobs_tui.engine.runtime.rates import RateMeter
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo
-from tobs_tui.engine.telegram.source import HistoryBatch
+from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
+from tobs_tui.engine.telegram.source import HISTORY_LIMIT, HistoryBatch
 from tobs_tui.engine.vault.filenames import chat_dir_name, topic_dir_name
 from tobs_tui.engine.vault.store import MediaRecord
 
@@ -145,6 +145,7 @@ class ChatExport:
     # -- the run -------------------------------------------------------------------------------------
     async def export(self) -> None:
         after = await self.prepare()
+        await self.repair()
         top = self.info.top_message_id
         if self.info.kind in SPLITTABLE:
             self.run.expected = max(0, top - after)
@@ -152,6 +153,45 @@ class ChatExport:
         await self._fetch_in_order(ranges)
         await retry_files(self)
         await self.finish()
+
+    async def repair(self) -> None:
+        """Notes and the JSONL that were deleted or cut short by hand (found by Vault.recover) get the messages
+        they held fetched again and appended in id order, before any new message; each batch commits like
+        any other, so a run stopped halfway continues the repair next time."""
+        for rel in await self.x.in_pool(self.store.repairs, self.chat_id):
+            json = rel == self.writer.json_rel
+            after = await self.x.in_pool(self.writer.last_id_in, rel)
+            note = None if json else rel.removesuffix(".md")
+            ids = await self.x.in_pool(self.store.committed_ids, self.chat_id, note, after)
+            restored = 0
+            for start in range(0, len(ids), HISTORY_LIMIT):
+                chunk = ids[start : start + HISTORY_LIMIT]
+                batch = await self.x.source.messages_by_id(self.chat_id, chunk)
+                if not batch.messages:
+                    continue
+                prepared = await self._prepare(batch, only=frozenset(chunk))
+                rendered = await self.x.render(prepared.job)
+                await self.x.in_pool(self._append_repair, rel, prepared, rendered)
+                restored += len(prepared.job.messages)
+            await self.x.in_pool(self.store.forget_repair, rel)
+            what = "its JSON lines" if json else rel
+            self.x.emit(
+                EventKind.VAULT,
+                f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}.",
+                chat_id=self.chat_id,
+            )
+
+    @pool_side
+    def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:
+        if rel == self.writer.json_rel:
+            if rendered.json:
+                self.writer.append_json_line(rendered.json)
+        else:
+            for note, text in rendered.notes:
+                if note == rel:
+                    self.writer.append(note, text, header=prepared.headers[note])
+        # Nothing new is committed: the chat's last id and message count stay, the file's length moves.
+        self.writer.commit(last_id=0, messages=[], media=prepared.media_records)
 
     def _ranges(self, after: int, top: int) -> list[tuple[int, int | None]]:
         if self.info.kind not in SPLITTABLE or top - after <= SPLIT_ABOVE:
@@ -250,21 +290,23 @@ class ChatExport:
                 break
         await queue.put(None)
 
-    async def _prepare(self, batch: HistoryBatch) -> PreparedBatch:
+    async def _prepare(self, batch: HistoryBatch, *, only: frozenset[int] | None = None) -> PreparedBatch:
         """In batch order on the loop: sender names, the media stage, topic routing and reply targets — all a
-        renderer needs, as plain data, so rendering itself can run anywhere."""
+        renderer needs, as plain data, so rendering itself can run anywhere. `only`: a repair's messages,
+        committed before, whatever the topics chosen now (topic progress stays as it is)."""
         x = self.x
         opts = x.options
         await x.preloader.preload(batch.messages, batch.entities)
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
         wanted = self.run.selection.topic_ids
+
+        def kept(m) -> bool:
+            if only is not None:
+                return m.id in only
+            return not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted)
+
         # Files only of the messages that get a note: not of topics left out, nor of ones written already.
-        items = [
-            item
-            for m in batch.messages
-            if (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
-            and (item := media_item(m, opts.tz)) is not None
-        ]
+        items = [item for m in batch.messages if kept(m) and (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
         media = await x.media_stage.process(chat, items) if items else {}
         keep, notes, rows = [], [], []
@@ -277,11 +319,14 @@ class ChatExport:
                 topic = topic_of(m)
                 if isinstance(getattr(m, "action", None), types.MessageActionTopicCreate):
                     self.topic_dirs.setdefault(topic, topic_dir_name(m.action.title, topic))
-                if not self._in_export(topic, m.id, wanted):
+                if not kept(m):
                     continue
-                topic_last[topic] = m.id
+                if only is None:
+                    topic_last[topic] = m.id
                 tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
                 base = f"{self.dir_name}/topics/{tdir}"
+            elif not kept(m):
+                continue
             note = f"{base}/{month[:4]}/{month}"
             keep.append(m)
             path = f"{note}.md"

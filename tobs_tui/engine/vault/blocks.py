@@ -93,3 +93,13 @@ def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
             sender = lines[0][2:].split("** ", 1)[0].removesuffix("**")
         found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else ""))
     return found
+
+
+def whole_blocks(note: bytes) -> tuple[list[int], int]:
+    """The ids of a note's whole blocks in file order, and where the last of them ends (0 without one)."""
+    ids: list[int] = []
+    end = 0
+    for match in _BLOCK_END.finditer(note):
+        ids.append(int(match.group(1)))
+        end = match.end()
+    return ids, end

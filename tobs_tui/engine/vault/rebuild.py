@@ -128,7 +128,11 @@ def rebuild_state(
             files=files,
             topic_last_ids=topics,
         )
-        rebuilt.append(RebuiltChat(chat_id, folder.name, len({r[0] for r in rows}), lines))
+        count = len({r[0] for r in rows})
+        if lines < count and ((root / json_rel).exists() or (folder / "result.json").exists()):
+            # The JSONL holds fewer messages than the notes: the rest are fetched again (ChatExport.repair).
+            store.add_repairs([(chat_id, json_rel)])
+        rebuilt.append(RebuiltChat(chat_id, folder.name, count, lines))
     return rebuilt
 
 

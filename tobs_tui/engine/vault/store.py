@@ -78,6 +78,12 @@ CREATE TABLE IF NOT EXISTS rewrites (
     length INTEGER NOT NULL,
     tail   BLOB NOT NULL
 ) WITHOUT ROWID;
+-- A committed note or JSONL that was deleted or cut short by hand: the messages it should hold past what it
+-- holds now are fetched again and appended (ChatExport.repair), then the row goes.
+CREATE TABLE IF NOT EXISTS repairs (
+    path    TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL
+) WITHOUT ROWID;
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -117,7 +123,7 @@ class MediaRecord:
     path: str  # vault-relative target
     size: int | None
     bytes_done: int = 0
-    status: str = "pending"  # pending, partial, done, skipped, failed
+    status: str = "pending"  # pending, partial, done, skipped, failed, lost (done, then deleted by hand)
     sha256: str | None = None
     reason: str | None = None  # why skipped or failed, one sentence
 
@@ -404,12 +410,55 @@ class StateStore:
         )
 
     def failed_media(self, chat_id: int) -> list[MediaRecord]:
-        """Files earlier runs gave up on, oldest message first, for a re-run to try again."""
+        """Files earlier runs gave up on or that were deleted by hand since, oldest message first, for a re-run
+        to fetch again."""
         rows = self._read(
-            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status IN ('failed', 'lost') ORDER BY msg_id",
             (chat_id,),
         )
         return [MediaRecord(*row) for row in rows]
+
+    def done_media_files(self) -> list[MediaRecord]:
+        """Every finished download, to check that its file is still there."""
+        rows = self._read(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE status = 'done' ORDER BY chat_id, msg_id")
+        return [MediaRecord(*row) for row in rows]
+
+    def mark_media_lost(self, records: Iterable[MediaRecord]) -> None:
+        self._write(
+            [
+                (
+                    "UPDATE media SET status = 'lost', bytes_done = 0, reason = ? WHERE chat_id = ? AND msg_id = ?",
+                    [("The file was deleted or cut short by hand.", r.chat_id, r.msg_id) for r in records],
+                )
+            ]
+        )
+
+    # files deleted or cut short by hand -------------------------------------------------------------
+
+    def add_repairs(self, chat_paths: Iterable[tuple[int, str]]) -> None:
+        self._write([("INSERT OR IGNORE INTO repairs (path, chat_id) VALUES (?, ?)", [(p, c) for c, p in chat_paths])])
+
+    def repairs(self, chat_id: int) -> list[str]:
+        return [row[0] for row in self._read("SELECT path FROM repairs WHERE chat_id = ? ORDER BY path", (chat_id,))]
+
+    def forget_repair(self, path: str) -> None:
+        self._write([("DELETE FROM repairs WHERE path = ?", (path,))])
+
+    def committed_ids(self, chat_id: int, note: str | None, after: int) -> list[int]:
+        """Ids of committed messages above `after`: of one note (path without ".md"), or of the chat."""
+        if note is None:
+            rows = self._read(
+                "SELECT msg_id FROM messages WHERE chat_id = ? AND msg_id > ? ORDER BY msg_id", (chat_id, after)
+            )
+        else:
+            rows = self._read(
+                "SELECT msg_id FROM messages WHERE chat_id = ? AND note = ? AND msg_id > ? ORDER BY msg_id",
+                (chat_id, note, after),
+            )
+        return [row[0] for row in rows]
+
+    def note_ids(self, chat_id: int, note: str) -> list[int]:
+        return self.committed_ids(chat_id, note, -(2**63))
 
     def finish_media(self, record: MediaRecord) -> None:
         """The file is complete (or given up): its final record, and its part list dropped."""

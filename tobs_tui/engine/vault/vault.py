@@ -9,6 +9,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.blocks import leading_blocks, separator
+from tobs_tui.engine.vault.blocks import leading_blocks, separator, whole_blocks
 from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
+_LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
 
 
 class VaultLockedError(Exception):
@@ -48,6 +50,8 @@ class RecoveryReport:
     temp_files_deleted: int = 0
     rebuilt: tuple[RebuiltChat, ...] = ()  # chats whose state was read back from the vault
     state_damaged: str | None = None  # the sentence saying a damaged state DB was moved aside
+    cut_short: tuple[str, ...] = ()  # committed files cut short by hand: what they lost is fetched again
+    lost_media: tuple[str, ...] = ()  # downloaded files deleted or cut short by hand: fetched again
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -63,6 +67,8 @@ class RecoveryReport:
             or self.temp_files_deleted
             or self.rebuilt
             or self.state_damaged
+            or self.cut_short
+            or self.lost_media
         )
 
     def notices(self) -> list[str]:
@@ -79,10 +85,18 @@ class RecoveryReport:
                 f"Kept your edits to {_count(self.modified, 'note')} ({_some(self.modified)}); new messages go"
                 " after them."
             )
-        if self.missing:
+        damaged = self.missing + self.cut_short
+        if damaged:
             out.append(
-                f"{_count(self.missing, 'committed file')} deleted by hand ({_some(self.missing)}); new"
-                " messages start them afresh."
+                f"{_count(damaged, 'file')} of the export {'was' if len(damaged) == 1 else 'were'} deleted or cut"
+                f" short by hand ({_some(damaged)}); the messages {'it' if len(damaged) == 1 else 'they'} held are"
+                " fetched from Telegram again when the chat is exported."
+            )
+        if self.lost_media:
+            out.append(
+                f"{_count(self.lost_media, 'media file')} {'was' if len(self.lost_media) == 1 else 'were'}"
+                f" deleted or cut short by hand ({_some(self.lost_media)}); the export downloads"
+                f" {'it' if len(self.lost_media) == 1 else 'them'} again."
             )
         return out
 
@@ -257,6 +271,8 @@ class Vault:
         # Chat folders the state DB does not know (it is new, was emptied or was damaged) hold notes of earlier
         # exports: their state is read back from them, never written over.
         rebuilt = rebuild_state(self.root, self.store, self.write_stream_atomic)
+        damaged: list[str] = []
+        repairs: list[tuple[int, str]] = []
         self._settle_rewrites()
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
@@ -272,11 +288,25 @@ class Vault:
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
+                repairs.append((record.chat_id, record.path))
                 continue
             try:
                 size = os.fstat(fd).st_size
                 ours = size >= record.length and _bytes_before(fd, record.length, record.tail)
-                if not ours:
+                cut = self._cut_short(record, fd, size) if size < record.length else None
+                if cut is not None:
+                    # Cut short by hand: the engine's own bytes up to a whole message stay, the rest is
+                    # fetched again (ChatExport.repair).
+                    damaged.append(record.path)
+                    repairs.append((record.chat_id, record.path))
+                    if cut == 0:
+                        os.unlink(path)
+                        self.store.forget_file(record.path)
+                    else:
+                        os.ftruncate(fd, cut)
+                        os.fsync(fd)
+                        self._adopt(record.path, fd, cut)
+                elif not ours:
                     # Someone edited a committed note: keep their bytes and append after them.
                     modified.append(record.path)
                     self._adopt(record.path, fd, size)
@@ -297,6 +327,9 @@ class Vault:
                             self._adopt(record.path, fd, size)
             finally:
                 os.close(fd)
+        lost = self._lost_media()
+        if repairs:
+            self.store.add_repairs(repairs)
         temp_deleted = 0
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink()
@@ -310,7 +343,40 @@ class Vault:
             temp_deleted,
             rebuilt=tuple(rebuilt),
             state_damaged=self._state_notice,
+            cut_short=tuple(damaged),
+            lost_media=tuple(r.path for r in lost),
         )
+
+    def _cut_short(self, record: FileRecord, fd: int, size: int) -> int | None:
+        """A file shorter than committed: the length to keep when it is what the engine wrote, cut short by
+        hand (its whole messages are the first ones it held), else None (a person's edit, kept)."""
+        data = os.pread(fd, size, 0)
+        if not record.path.endswith(".md"):
+            end = data.rfind(b"\n") + 1  # the JSONL: whole lines stay
+            return end
+        ids, end = whole_blocks(data)
+        committed = self.store.note_ids(record.chat_id, record.path.removesuffix(".md"))
+        if len(ids) >= len(committed) or ids != committed[: len(ids)]:
+            return None
+        if ids:
+            return end
+        # No whole message left: only what the note starts with (its front matter and link) may remain.
+        return 0 if b"^m" not in data and (not data or data.startswith(b"---\n")) else None
+
+    def _lost_media(self) -> list[MediaRecord]:
+        """Downloaded files deleted or cut short by hand: recorded as lost, so the export fetches them again."""
+        lost = []
+        for record in self.store.done_media_files():
+            try:
+                st = os.lstat(safe_path(self.root, record.path))
+            except FileNotFoundError:
+                lost.append(record)
+                continue
+            if record.size is not None and st.st_size != record.size:
+                lost.append(record)
+        if lost:
+            self.store.mark_media_lost(lost)
+        return lost
 
     def _adopt(self, rel: str, fd: int, size: int) -> None:
         """The file as it is now becomes the committed one."""
@@ -568,6 +634,28 @@ class ChatWriter:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths[rel] = new_length
             return True
+
+    def last_id_in(self, rel: str) -> int:
+        """The newest message a committed note (its last block id) or the JSONL (its last line) holds, 0 if
+        it holds none."""
+        with self._lock:
+            length = self._lengths.get(rel, 0)
+            if not length:
+                return 0
+            with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as f:
+                if rel.endswith(".md"):
+                    ids = whole_blocks(os.pread(f.fileno(), length, 0))[0]
+                    return max(ids, default=0)
+                span = 1 << 16
+                while True:  # back until the line before the last one ends (a line may be long)
+                    start = max(0, length - span)
+                    tail = os.pread(f.fileno(), length - start, start).rstrip(b"\n")
+                    if start == 0 or b"\n" in tail:
+                        break
+                    span *= 4
+            last = tail.rsplit(b"\n", 1)[-1]
+            match = _LINE_ID.match(last)
+            return int(match.group(1)) if match else 0
 
     @staticmethod
     def _tail_of(path: Path, end: int) -> bytes:
