@@ -33,8 +33,11 @@ from tobs_tui.engine import (
     ExportRequest,
     MediaStats,
     UnsafePathError,
+    VaultCheck,
     VaultLockedError,
     VaultWriteError,
+    check_vault,
+    mark_media_lost,
 )
 
 # The emulator accepts any credentials; Telethon insists on having some.
@@ -90,6 +93,14 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_chats_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the dialogs as JSON lines")
+    _add_source_arguments(p)
+
+
+def add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
+    p.add_argument(
+        "--repair", action="store_true", help="export the chats with problems again, fetching what is missing"
+    )
     _add_source_arguments(p)
 
 
@@ -207,6 +218,62 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     _summary(final, elapsed, args, out, session.vault_notices)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
     return 0 if done and len(final.chats) == len(chosen) else 1
+
+
+def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """`tobs-tui verify`: what is wrong in the vault, said per file; exit 1 when something is. With --repair the
+    chats concerned are exported again (the export's recovery restores what was lost), then checked again."""
+    out = out or sys.stdout
+    vault = Path(args.out or settings.export.output_dir).expanduser()
+    if not vault.is_dir():
+        print(f"There is no vault at {vault}; pass --out with the folder you export to.", file=sys.stderr)
+        return 2
+    check = check_vault(vault)
+    _print_check(check, vault, out, repairing=args.repair)
+    if check.ok or not args.repair:
+        return 0 if check.ok else 1
+    try:
+        mark_media_lost(vault, [p.path for p in check.problems if p.media])
+    except _USER_ERRORS as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    export_args = argparse.Namespace(
+        chat=[str(c) for c in check.chats_to_repair],
+        all=False,
+        out=vault,
+        since=None,
+        no_media=False,
+        takeout=False,
+        json_progress=False,
+        emulator=args.emulator,
+        world=args.world,
+    )
+    print(f"Repairing: exporting {len(export_args.chat)} chat(s) again.", file=out)
+    code = run_export(export_args, settings, out)
+    if code != 0:
+        return code
+    again = check_vault(vault)
+    _print_check(again, vault, out, repairing=False)
+    return 0 if again.ok else 1
+
+
+def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool) -> None:
+    for problem in check.problems:
+        print(f"{problem.path}: {problem.problem}", file=out)
+    for note in check.notes:
+        print(f"kept: {note}", file=out)
+    if check.ok:
+        print(
+            f"The vault at {vault} matches its export state: {check.chats} chats, {check.files} files and"
+            f" {check.media} media files checked.",
+            file=out,
+        )
+    elif not repairing:
+        print(
+            f"{len(check.problems)} problem(s) in the vault at {vault}; run `tobs-tui verify --repair` to fetch"
+            " what is missing from Telegram.",
+            file=out,
+        )
 
 
 def _sigterm_as_ctrl_c() -> Callable[[], object]:

@@ -262,3 +262,50 @@ def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(mak
         assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
     assert any("by hand" in n for n in notices), notices
     assert any(n.startswith("Repaired ") for n in notices), notices
+
+
+# ---------------------------------------------------------------- tobs-tui verify
+
+
+def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
+    vault = tmp_path / "vault"
+    export_argv = headless_argv(tmp_path, vault)
+    assert main(export_argv) == 0
+    world_args = export_argv[1:4]  # --emulator --world FILE
+    verify = ["verify", "--out", str(vault), *world_args]
+    capsys.readouterr()
+    assert main(verify) == 0
+    assert "matches its export state: 1 chats" in capsys.readouterr().out
+
+    before = snapshot_of(vault)
+    folder = next(vault.glob("Crash Channel (*"))
+    note = sorted(p for p in folder.rglob("*.md") if p.parent.name.isdigit())[0]
+    media = sorted(p for p in (folder / "media").rglob("*") if p.is_file() and not p.name.endswith(".thumb.jpg"))
+    jsonl = next((vault / ".tobs" / "json").iterdir())
+    note.unlink()
+    jsonl.write_bytes(jsonl.read_bytes()[:5000])
+    media[0].unlink()
+    media[1].write_bytes(bytes(len(media[1].read_bytes())))  # same size, other bytes
+    with open(last_note(vault, int(folder.name.rsplit("(", 1)[1][:-1])), "a", encoding="utf-8") as f:
+        f.write("\nmy comment\n")
+    damaged = snapshot_of(vault)
+
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    rel = note.relative_to(vault).as_posix()
+    assert f"{rel}: was deleted" in out
+    assert f"{jsonl.relative_to(vault).as_posix()}: is " in out and "shorter than exported" in out
+    assert f"{media[0].relative_to(vault).as_posix()}: was deleted" in out
+    assert f"{media[1].relative_to(vault).as_posix()}: has other bytes than were downloaded" in out
+    assert "kept: " in out and "text added by hand at the end" in out
+    assert "4 problem(s) in the vault" in out and "tobs-tui verify --repair" in out
+    assert snapshot_of(vault) == damaged, "verify alone changes nothing"
+
+    assert main([*verify, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "matches its export state" in out.splitlines()[-1]
+    after = snapshot_of(vault)
+    for path, data in before.items():
+        if not path.endswith("result.json"):
+            assert after[path].startswith(data), f"{path} was not restored"
+    assert result_ids(folder) == list(range(1, 201))

@@ -433,6 +433,16 @@ class StateStore:
             ]
         )
 
+    def mark_paths_lost(self, paths: Iterable[str]) -> None:
+        self._write(
+            [
+                (
+                    "UPDATE media SET status = 'lost', bytes_done = 0, reason = ? WHERE path = ? AND status = 'done'",
+                    [("The file was changed by hand.", p) for p in paths],
+                )
+            ]
+        )
+
     # files deleted or cut short by hand -------------------------------------------------------------
 
     def add_repairs(self, chat_paths: Iterable[tuple[int, str]]) -> None:
