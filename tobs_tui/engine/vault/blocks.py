@@ -103,3 +103,15 @@ def whole_blocks(note: bytes) -> tuple[list[int], int]:
         ids.append(int(match.group(1)))
         end = match.end()
     return ids, end
+
+
+def header_end(note: bytes) -> int:
+    """Where a month note's own start ends (front matter, then the line linking its chat, render/notes.py
+    `month_header`); 0 when the note does not start with front matter, len(note) when it is cut inside it."""
+    if not note.startswith(b"---\n"):
+        return 0
+    closing = note.find(b"\n---\n\n", 4)
+    if closing < 0:
+        return len(note)
+    link_end = note.find(b"\n\n", closing + 6)
+    return len(note) if link_end < 0 else link_end + 2

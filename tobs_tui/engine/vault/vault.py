@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.blocks import leading_blocks, separator, whole_blocks
+from tobs_tui.engine.vault.blocks import header_end, leading_blocks, separator, whole_blocks
 from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
@@ -277,6 +277,9 @@ class Vault:
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
             if record.length == 0:
+                if path.exists() and self._keep_new_note(record, path):
+                    modified.append(record.path)
+                    continue
                 if path.exists():
                     path.unlink()
                     removed.append(record.path)
@@ -346,6 +349,26 @@ class Vault:
             cut_short=tuple(damaged),
             lost_media=tuple(r.path for r in lost),
         )
+
+    def _keep_new_note(self, record: FileRecord, path: Path) -> bool:
+        """A note an unfinished commit created, which a person then typed into: their text stays with the
+        note's front matter (the uncommitted blocks go) and it becomes a committed note. False when the file
+        holds only what the engine wrote (recover() deletes it)."""
+        if not record.path.endswith(".md"):
+            return False
+        fd = open_for_writing(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        start = header_end(data)
+        whole, ours = leading_blocks(data[start:], 0)
+        if ours:
+            return False
+        kept = data[:start] + data[start + whole :]
+        self.write_file_atomic(record.path, kept)
+        self.store.set_file(record.path, length=len(kept), tail=kept[-TAIL_BYTES:])
+        return True
 
     def _cut_short(self, record: FileRecord, fd: int, size: int) -> int | None:
         """A file shorter than committed: the length to keep when it is what the engine wrote, cut short by

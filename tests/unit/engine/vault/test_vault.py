@@ -536,3 +536,27 @@ def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(t
         with ThreadPoolExecutor(1) as pool, pytest.raises(UnsafePathError, match=r"5_photo\.jpg\.part shares its"):
             pool.submit(open_part).result()
     assert outside.read_bytes() == b"precious"
+
+
+def test_a_person_typing_into_a_note_an_unfinished_commit_created_keeps_their_text(tmp_path):
+    header = "---\nchat_id: 1\nmonth: \"2024-03\"\n---\n\n[[Chat (1)/Chat (1)|Chat (1)]] · 2024-03\n\n"
+    new_note = "Chat (1)/2024/2024-03.md"
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 5))
+        v.store.register_new_files(1, [new_note])  # a commit that died after creating the note
+        (tmp_path / new_note).write_bytes((header + block(5) + block(6) + "Typed after the crash\n").encode())
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == (new_note,) and report.removed == ()
+        w = v.chat_writer(1)
+        w.append(new_note, block(5), header=header)
+        w.commit(last_id=5, messages=[(5, new_note.removesuffix(".md"), "Bob", "")])
+    expected = header + "Typed after the crash\n" + "\n" + block(5)
+    assert (tmp_path / new_note).read_text() == expected
+    (tmp_path / "Chat (1)/2024/2024-04.md").parent.mkdir(exist_ok=True)
+    with Vault(tmp_path) as v:
+        v.store.register_new_files(1, ["Chat (1)/2024/2024-04.md"])
+        (tmp_path / "Chat (1)/2024/2024-04.md").write_bytes((header + block(7)[:30]).encode())
+    with Vault(tmp_path) as v:
+        assert v.recover().removed == ("Chat (1)/2024/2024-04.md",), "only the engine's bytes: removed"
