@@ -309,3 +309,15 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
         if not path.endswith("result.json"):
             assert after[path].startswith(data), f"{path} was not restored"
     assert result_ids(folder) == list(range(1, 201))
+
+
+def test_a_note_restored_by_a_run_without_media_still_embeds_its_files(make_runner, emulator, tmp_path):
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), [chat]).state is RunState.DONE
+    note = next(p for p in chat_dir(vault, chat).rglob("*.md") if b"![[" in p.read_bytes())
+    before = note.read_bytes()
+    note.unlink()
+    assert export(make_runner(media=False), [chat]).state is RunState.DONE
+    assert note.read_bytes() == before

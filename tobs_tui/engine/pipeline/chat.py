@@ -7,7 +7,7 @@ import asyncio
 import datetime
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from telethon import utils
@@ -15,6 +15,7 @@ from telethon.tl import functions, types
 
 from tobs_tui.engine.media.stage import (
     ChatContext,
+    MediaItem,
     media_item,
 )
 from tobs_tui.engine.options import ChatSelection
@@ -22,6 +23,7 @@ from tobs_tui.engine.pipeline.batch import PreparedBatch, snippet_of, topic_of
 from tobs_tui.engine.pipeline.finish import retry_files, write_summary
 from tobs_tui.engine.pipeline.senders import display_name
 from tobs_tui.engine.render import (
+    MediaRef,
     MonthKeys,
     ReplyTarget,
 )
@@ -33,7 +35,7 @@ from tobs_tui.engine.runtime.rates import RateMeter
 from tobs_tui.engine.runtime.threads import pool_side
 from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
 from tobs_tui.engine.telegram.source import HISTORY_LIMIT, HistoryBatch
-from tobs_tui.engine.vault.filenames import chat_dir_name, topic_dir_name
+from tobs_tui.engine.vault.filenames import UnsafePathError, chat_dir_name, safe_path, topic_dir_name
 from tobs_tui.engine.vault.store import MediaRecord
 
 if TYPE_CHECKING:
@@ -308,7 +310,10 @@ class ChatExport:
         # Files only of the messages that get a note: not of topics left out, nor of ones written already.
         items = [item for m in batch.messages if kept(m) and (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
-        media = await x.media_stage.process(chat, items) if items else {}
+        if only is not None:
+            media = await self._repair_media(chat, items)
+        else:
+            media = await x.media_stage.process(chat, items) if items else {}
         keep, notes, rows = [], [], []
         headers: dict[str, str] = {}
         topic_last: dict[int, int] = {}
@@ -380,7 +385,8 @@ class ChatExport:
                 reason=ref.reason,
             )
             for item in items
-            if (ref := media.get(item.msg_id)) is not None
+            if only is None  # a repair's messages have their rows already
+            and (ref := media.get(item.msg_id)) is not None
             and (ref.status == "skipped" or not x.media_stage.records_files)
         ]
         return PreparedBatch(
@@ -392,6 +398,37 @@ class ChatExport:
             last_id=batch.messages[-1].id,
             fetched=len(batch.messages),
         )
+
+    async def _repair_media(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
+        """A repaired message's file as its first export had it, whatever this run's media settings: skipped
+        with the reason recorded then, linked when it is on disk, else fetched again."""
+        refs: dict[int, MediaRef] = {}
+        fetch: list[MediaItem] = []
+        fresh: list[MediaItem] = []
+        for item in items:
+            record = await self.x.in_pool(self.store.media_record, self.chat_id, item.msg_id)
+            if record is None:
+                fresh.append(item)
+            elif record.status == "skipped":
+                refs[item.msg_id] = MediaRef(
+                    item.kind, None, "skipped", item.file_name, item.mime_type, item.size, record.reason
+                )
+            elif record.status == "done" and await self.x.in_pool(self._on_disk, record):
+                refs[item.msg_id] = MediaRef(item.kind, record.path, "ok", item.file_name, item.mime_type, item.size)
+            else:
+                fetch.append(item)
+        if fetch:
+            refs.update(await self.x.media_stage.process(replace(chat, download_media=True), fetch))
+        if fresh:
+            refs.update(await self.x.media_stage.process(chat, fresh))
+        return refs
+
+    @pool_side
+    def _on_disk(self, record: MediaRecord) -> bool:
+        try:
+            return safe_path(self.x.vault.root, record.path).stat().st_size == record.size
+        except (OSError, UnsafePathError):
+            return False
 
     def _in_export(self, topic: int, msg_id: int, wanted: tuple[int, ...] | None) -> bool:
         """A forum message goes in a note when its topic is chosen (or all are) and it is past that topic's
