@@ -418,17 +418,17 @@ class StateStore:
         )
         return [MediaRecord(*row) for row in rows]
 
-    def done_media_files(self) -> list[MediaRecord]:
-        """Every finished download, to check that its file is still there."""
-        rows = self._read(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE status = 'done' ORDER BY chat_id, msg_id")
-        return [MediaRecord(*row) for row in rows]
+    def done_media_sizes(self) -> list[tuple[int, int, str, int | None]]:
+        """(chat id, message id, path, size) of every finished download, to check that its file is still there."""
+        return self._read("SELECT chat_id, msg_id, path, size FROM media WHERE status = 'done'")
 
-    def mark_media_lost(self, records: Iterable[MediaRecord]) -> None:
+    def mark_media_lost(self, messages: Iterable[tuple[int, int]]) -> None:
+        """(chat id, message id) whose downloaded file was deleted or cut short by hand."""
         self._write(
             [
                 (
                     "UPDATE media SET status = 'lost', bytes_done = 0, reason = ? WHERE chat_id = ? AND msg_id = ?",
-                    [("The file was deleted or cut short by hand.", r.chat_id, r.msg_id) for r in records],
+                    [("The file was deleted or cut short by hand.", chat_id, msg_id) for chat_id, msg_id in messages],
                 )
             ]
         )
