@@ -38,6 +38,9 @@ from tobs_tui.engine import (
 # The emulator accepts any credentials; Telethon insists on having some.
 
 
+INTERRUPTED = "Interrupted; the next run continues where it stopped."
+
+
 class UsageError(Exception):
     """Something on the command line does not fit this account; one sentence."""
 
@@ -194,7 +197,10 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     except _USER_ERRORS as e:
         print(str(e), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) before the export began, or a second one while it stopped
+        final = None
     if final is None:
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     _summary(final, elapsed, args, out)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
