@@ -105,6 +105,18 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def readable_file(text: str) -> Path:
+    """An argparse type: a path to a file this user can read (what is in it is checked by whoever reads it)."""
+    path = Path(text).expanduser()
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        reason = "no such file" if isinstance(e, FileNotFoundError) else (e.strerror or type(e).__name__).lower()
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} ({reason}); check the path") from None
+    return path
+
+
 def build_parser(selected: str | None = None, *, probe: bool = False) -> argparse.ArgumentParser:
     """The full parser; only the `selected` hook's module is imported to add its arguments.
 
@@ -146,7 +158,9 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
         metavar="NAME",
         help=f"emulator profile for --demo (default: {DEFAULT_PROFILE})",
     )
-    parser.add_argument("--world", dest="demo_world", type=Path, metavar="FILE", help="emulator world file for --demo")
+    parser.add_argument(
+        "--world", dest="demo_world", type=readable_file, metavar="FILE", help="emulator world file for --demo"
+    )
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = sub.add_parser(
@@ -180,6 +194,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--demo, --profile and --world start the dashboard; use them without a command")
     if (args.demo_profile or args.demo_world) and not args.demo:
         parser.error("--profile and --world choose the demo's emulator; add --demo")
+    if args.demo_profile is not None:
+        # Here, not as argparse choices: the profiles live in the emulator, which --version must not load.
+        from tobs_tui.emulator.profiles import PROFILES
+
+        if args.demo_profile not in PROFILES:
+            names = ", ".join(repr(name) for name in sorted(PROFILES))
+            parser.error(f"argument --profile: invalid choice: {args.demo_profile!r} (choose from {names})")
     return args
 
 

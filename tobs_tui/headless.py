@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from tobs_tui.cli import readable_file
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.emulator.profiles import PROFILES
 from tobs_tui.engine import (
     BusyError,
     ChatSelection,
@@ -63,12 +65,13 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="lan",
         default=None,
+        choices=sorted(PROFILES),
         metavar="PROFILE",
-        help="run against the built-in Telegram emulator (profile: lan, realistic, throttled, hostile)",
+        help=f"run against the built-in Telegram emulator (profile: {', '.join(PROFILES)}; default lan)",
     )
     p.add_argument(
         "--world",
-        type=Path,
+        type=readable_file,
         default=None,
         metavar="FILE",
         help="with --emulator: a world file (JSON or TOML) instead of the synthetic world",
@@ -107,11 +110,19 @@ class _Session:
     def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.emulator = None
         self.settings = settings
+        if args.world is not None and args.emulator is None:
+            raise UsageError("--world gives the emulator its world; add --emulator.")
         if args.emulator is not None:
             from tobs_tui.emulator import Emulator
 
             world = str(args.world) if args.world is not None else None
-            self.emulator = Emulator(profile=args.emulator, seed=1, world=world).start()
+            try:
+                emulator = Emulator(profile=args.emulator, seed=1, world=world)
+            except ValueError as e:
+                if world is None:
+                    raise
+                raise UsageError(str(e)) from None  # the world file's reader names the file and the fault
+            self.emulator = emulator.start()
             session: str | Path = self.emulator.session_string(authorized=True)
             api_id, api_hash = DEMO_API_ID, DEMO_API_HASH
         else:

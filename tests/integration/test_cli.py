@@ -288,7 +288,7 @@ def test_log_file_gets_records_without_secrets(capsys, tmp_path, fake_commands):
 
 
 def test_no_command_starts_the_dashboard_with_demo_flags(capsys, tmp_path, fake_commands):
-    world = tmp_path / "world.json"
+    world = write(tmp_path / "world.json", "{}")
     code, _, _ = run_cli(capsys, "--demo", "--world", str(world), "--output-dir", str(tmp_path / "v"))
     assert code == 0
     code, _, _ = run_cli(capsys, "--demo", "--profile", "hostile")
@@ -312,3 +312,52 @@ def test_export_command_never_imports_textual():
     assert proc.returncode == 0, proc.stderr
     assert "--json-progress" in proc.stdout  # the real headless arguments were registered
     assert proc.stdout.strip().splitlines()[-1] == "0 []"
+
+
+# ---------------------------------------------------------------- emulator profiles and world files
+
+
+def _one_usage_error(err: str) -> str:
+    """argparse's usage lines, then the one error line; returns the error line."""
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "--emulator", "bogus", "--all"],
+        ["chats", "--emulator", "bogus"],
+        ["--demo", "--profile", "bogus"],
+    ],
+)
+def test_an_unknown_emulator_profile_is_a_usage_error(capsys, argv):
+    code, _, err = run_cli(capsys, *argv)
+    line = _one_usage_error(err)
+    assert code == 2
+    assert "invalid choice: 'bogus' (choose from 'hostile', 'lan', 'realistic', 'throttled')" in line
+
+
+@pytest.mark.parametrize("prefix", [["export", "--emulator", "lan", "--all"], ["chats", "--emulator"], ["--demo"]])
+def test_a_missing_or_unreadable_world_file_is_a_usage_error(capsys, tmp_path, prefix):
+    missing = tmp_path / "missing.toml"
+    code, _, err = run_cli(capsys, *prefix, "--world", str(missing))
+    assert code == 2
+    assert _one_usage_error(err).endswith(
+        f"argument --world: cannot read {str(missing)!r} (no such file); check the path"
+    )
+    code, _, err = run_cli(capsys, *prefix, "--world", str(tmp_path))
+    assert code == 2 and "(is a directory)" in _one_usage_error(err)
+
+
+def test_a_world_file_that_does_not_parse_is_one_sentence(capsys, tmp_path):
+    broken = write(tmp_path / "world.json", "{not json")
+    code, out, err = run_cli(capsys, "chats", "--emulator", "--world", str(broken))
+    assert code == 2 and out == ""
+    assert err.startswith(f"The world file {broken} is not valid JSON") and err.count("\n") == 1
+
+
+def test_a_world_without_the_emulator_is_one_sentence(capsys, tmp_path):
+    world = write(tmp_path / "world.json", "{}")
+    code, _, err = run_cli(capsys, "export", "--all", "--world", str(world))
+    assert code == 2 and err == "--world gives the emulator its world; add --emulator.\n"
