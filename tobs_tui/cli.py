@@ -453,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 0
         return _run(args)
     except ConfigError as e:
-        print(f"tobs-tui: {e}", file=sys.stderr)
+        for message in e.messages:
+            print(f"tobs-tui: {message}", file=sys.stderr)
         return 2
     except CommandUnavailable as e:
         print(f"tobs-tui: {e}", file=sys.stderr)

@@ -65,6 +65,27 @@ def test_config_check_without_file_with_good_file_and_with_bad_file(capsys, tmp_
     assert str(bad) in err and "critical_share" in err and "from 0.1 to 0.9" in err
 
 
+def test_config_check_reports_every_fault_at_once(capsys, tmp_path, monkeypatch):
+    bad = write(
+        tmp_path / "bad.toml",
+        '[workers]\ncritical_share = 2\ncritcal_share = 0.5\n[export]\ntimezone = "Mars/Olympus"\n[pools]\nx = 1\n',
+    )
+    monkeypatch.setenv("MAX_THREADS", "lots")
+    code, out, err = run_cli(capsys, "--config", str(bad), "--media-workers", "99", "config", "check")
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 6 and all(line.startswith("tobs-tui: ") for line in lines), err
+    for part in (
+        "critical_share must be",
+        "unknown key 'critcal_share'",
+        "timezone must be",
+        "unknown section [pools]",
+    ):
+        assert sum(part in line for line in lines) == 1, part
+    assert sum("MAX_THREADS" in line for line in lines) == 1
+    assert sum("99" in line for line in lines) == 1
+
+
 def test_config_check_missing_explicit_file(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--config", str(tmp_path / "none.toml"), "config", "check")
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
