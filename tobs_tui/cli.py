@@ -142,10 +142,16 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
     )
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="export directory for this run")
     parser.add_argument(
-        "--media-workers", type=_whole_number, metavar="N", help="parallel media downloads for this run (1..64)"
+        "--media-workers",
+        type=_whole_number,
+        metavar="N",
+        help="parallel media downloads for this run (1..64; 0 = automatic from the disk type)",
     )
     parser.add_argument(
-        "--max-threads", type=_whole_number, metavar="N", help="total worker threads for this run (2..256)"
+        "--max-threads",
+        type=_whole_number,
+        metavar="N",
+        help="total worker threads for this run (2..256; 0 = automatic from the CPU count)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="start the dashboard on the built-in Telegram emulator (no account needed)"
@@ -204,15 +210,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# The settings each global flag overrides: (section, key) -> (flag, its dest in the parsed arguments).
+FLAG_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
+    ("export", "output_dir"): ("--output-dir", "output_dir"),
+    ("workers", "media_download_workers"): ("--media-workers", "media_workers"),
+    ("workers", "max_threads"): ("--max-threads", "max_threads"),
+}
+
+
 def settings_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
-    return {
-        "export": {"output_dir": args.output_dir},
-        "workers": {"media_download_workers": args.media_workers, "max_threads": args.max_threads},
-    }
+    overrides: dict[str, dict[str, object]] = {}
+    for (section, key), (_, dest) in FLAG_SETTINGS.items():
+        overrides.setdefault(section, {})[key] = getattr(args, dest)
+    return overrides
 
 
 def load_for(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, overrides=settings_overrides(args))
+    flags = {where: flag for where, (flag, _) in FLAG_SETTINGS.items()}
+    return load_settings(args.config, overrides=settings_overrides(args), flags=flags)
 
 
 # ---------------------------------------------------------------- logging

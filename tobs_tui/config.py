@@ -292,13 +292,6 @@ def _check_value(section: str, key: str, value: object, where: str, base: Path) 
         raise ConfigError(f"{where}: [{section}] {key} must be {e.allowed}, got {_show(value)}.") from None
 
 
-# Environment values must name a number outright: "0" would silently mean "auto", which nobody sets on purpose.
-_ENV_VALIDATORS: dict[str, Validator] = {
-    "MEDIA_WORKERS": _int(1, 64),
-    "MAX_THREADS": _int(2, 256),
-}
-
-
 # ---------------------------------------------------------------- load
 
 
@@ -329,8 +322,10 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, object]] | None = None,
+    flags: Mapping[tuple[str, str], str] | None = None,
 ) -> Settings:
     """Settings from defaults, the TOML file, the environment and `overrides` (command-line values; None skips).
+    `flags` names the command-line flag of a (section, key), so an error about its value names the flag.
 
     A missing file at the default location (or at TOBS_CONFIG) means defaults; a missing `path` is an error.
     """
@@ -385,7 +380,7 @@ def load_settings(
         except ValueError:
             parsed = text  # the validator rejects it with the allowed range
         try:
-            number = _ENV_VALIDATORS[name](parsed, Path.cwd())
+            number = _VALIDATORS[section][key](parsed, Path.cwd())  # one rule: 0 is automatic here too
         except _Invalid as e:
             problems.append(f"Environment variable {name} must be {e.allowed}, got {_show(text)}; fix it or unset it.")
             continue
@@ -396,10 +391,17 @@ def load_settings(
         for key, value in table.items():
             if value is None:
                 continue
+            flag = (flags or {}).get((section, key))
             try:
-                checked = _check_value(section, key, value, "Command line", Path.cwd())
+                if flag is None:
+                    checked = _check_value(section, key, value, "Command line", Path.cwd())
+                else:
+                    checked = _VALIDATORS[section][key](value, Path.cwd())
             except ConfigError as e:
                 problems.extend(e.messages)
+                continue
+            except _Invalid as e:
+                problems.append(f"{flag} must be {e.allowed}, got {_show(value)}.")
                 continue
             saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)), values[section][key])
             applied = [o for o in applied if (o.section, o.key) != (section, key)]

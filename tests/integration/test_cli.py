@@ -110,18 +110,33 @@ def test_config_show_marks_origins_and_hides_secrets(capsys, tmp_path, monkeypat
 
 
 def test_bad_env_value_is_one_line_exit_2(capsys, monkeypatch):
-    monkeypatch.setenv("MAX_THREADS", "0")
+    monkeypatch.setenv("MAX_THREADS", "1")
     code, out, err = run_cli(capsys, "config", "show")
     assert code == 2 and out == ""
     assert (
-        err == "tobs-tui: Environment variable MAX_THREADS must be a whole number from 2 to 256, "
-        'got "0"; fix it or unset it.\n'
+        err == "tobs-tui: Environment variable MAX_THREADS must be 0 (automatic) or a whole number from 2 to 256, "
+        'got "1"; fix it or unset it.\n'
     )
+
+
+def test_zero_workers_is_automatic_in_the_environment_and_on_the_command_line(capsys, monkeypatch):
+    monkeypatch.setenv("MEDIA_WORKERS", "0")
+    code, out, err = run_cli(capsys, "doctor")
+    assert code == 0, err
+    assert re.search(r"^media workers  \d+ \(auto from the disk type", out, re.M)
+    monkeypatch.delenv("MEDIA_WORKERS")
+    code, out, err = run_cli(capsys, "--media-workers", "0", "--max-threads", "0", "doctor")
+    assert code == 0, err
+    assert re.search(r"^media workers  \d+ \(auto from the disk type", out, re.M)
+    assert re.search(r"^threads        \d+ \(auto:", out, re.M)
 
 
 def test_bad_flag_values(capsys):
     code, _, err = run_cli(capsys, "--media-workers", "100", "config", "show")
-    assert code == 2 and "Command line: [workers] media_download_workers must be" in err
+    assert code == 2
+    assert err == "tobs-tui: --media-workers must be 0 (automatic) or a whole number from 1 to 64, got 100.\n"
+    code, _, err = run_cli(capsys, "--max-threads", "1", "config", "show")
+    assert code == 2 and err.startswith("tobs-tui: --max-threads must be 0 (automatic) or")
     code, _, err = run_cli(capsys, "--media-workers", "many", "config", "show")
     assert code == 2 and "expected a whole number, got 'many'" in err
 
