@@ -12,7 +12,9 @@ import logging
 import logging.handlers
 import os
 import platform
+import re
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,12 +256,65 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+LOG_RUNS_KEPT = 10  # run logs kept in the log dir; older ones go when a run starts
+LOG_FILE_BYTES = 5_000_000  # one run's log rotates at this size
+LOG_FILE_BACKUPS = 2  # rotated files kept per run
+_RUN_LOG = re.compile(r"^tobs-tui-\d{8}-\d{6}-(\d+)\.log$")
+_run_log: Path | None = None
+
+
+def log_dir() -> Path:
+    return platformdirs.user_log_path(APP_NAME)
+
+
 def log_file_path() -> Path:
-    return platformdirs.user_log_path(APP_NAME) / "tobs-tui.log"
+    """This process's log file, `tobs-tui-<start time>-<pid>.log`: every run writes its own, so two runs at once
+    never interleave or rotate each other's lines."""
+    global _run_log
+    directory = log_dir()
+    if _run_log is None or _run_log.parent != directory:
+        _run_log = directory / f"tobs-tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    return _run_log
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def prune_run_logs(directory: Path, keep: int = LOG_RUNS_KEPT, current: Path | None = None) -> None:
+    """Delete the files of all but the newest `keep` runs (a run's log and its rotated copies); the logs of runs
+    still going stay whatever their age."""
+    runs: dict[str, list[Path]] = {}
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for path in entries:
+        base = path.name
+        if base.rsplit(".", 1)[-1].isdigit():
+            base = base.rsplit(".", 1)[0]  # a rotated copy: "<run>.log.1"
+        if _RUN_LOG.match(base):
+            runs.setdefault(base, []).append(path)
+    for base in sorted(runs)[: max(0, len(runs) - keep)]:
+        pid = int(_RUN_LOG.match(base).group(1))  # type: ignore[union-attr]
+        if (current is not None and base == current.name) or _pid_alive(pid):
+            continue
+        for path in runs[base]:
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = True) -> list[logging.Handler]:
-    """File log at `level` under the user log dir, plus warnings on stderr unless the dashboard owns the screen."""
+    """This run's log file at `level` under the user log dir, plus warnings on stderr unless the dashboard owns
+    the screen."""
     redactor = SecretRedactor(secrets)
     handlers: list[logging.Handler] = []
     path = log_file_path()
@@ -267,12 +322,16 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Logs name chats and people: the directory is private, so rotated files are too.
         path.parent.chmod(0o700)
-        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        file_handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+        )
     except OSError as e:
         print(f"tobs-tui: cannot write the log file {path} ({e.strerror}); continuing without it.", file=sys.stderr)
     else:
+        prune_run_logs(path.parent, current=path)
         file_handler.setLevel(level)
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # The pid too: render and media worker processes, and a run's lines pasted into a report, stay apart.
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         handlers.append(file_handler)
     if stderr:
         err = logging.StreamHandler(sys.stderr)
@@ -388,7 +447,7 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
     return [
         ("tobs-tui", __version__),
         ("config file", f"{config_path} ({config_state})"),
-        ("log file", str(log_file_path())),
+        ("log files", f"{log_dir()} (one per run, the newest {LOG_RUNS_KEPT} runs kept)"),
         (
             "session file",
             f"{settings.telegram.session_path} "

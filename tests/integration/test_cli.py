@@ -323,6 +323,46 @@ def test_log_file_gets_records_without_secrets(capsys, tmp_path, fake_commands):
     assert not [h for h in root_handlers if isinstance(h, logging.handlers.RotatingFileHandler)]  # torn down
 
 
+def test_each_process_logs_to_its_own_file_with_its_pid_on_every_line(capsys, fake_commands):
+    code, _, _ = run_cli(capsys, "--log-level", "debug", "export", "--chat", "x")
+    assert code == 3
+    ours = cli.log_file_path()
+    assert ours.name.endswith(f"-{os.getpid()}.log")
+    lines = ours.read_text().splitlines()
+    assert lines and all(f" {os.getpid()} " in line for line in lines)
+    # Another tobs-tui process at the same time writes elsewhere.
+    child = _python(
+        "-c",
+        "import logging; from tobs_tui import cli; hs = cli.setup_logging('INFO'); "
+        "logging.getLogger('other').info('from the other run'); cli.teardown_logging(hs); print(cli.log_file_path())",
+    )
+    theirs = Path(child.stdout.strip())
+    assert theirs != ours and theirs.parent == ours.parent
+    assert "from the other run" in theirs.read_text() and "from the other run" not in ours.read_text()
+
+
+def test_old_run_logs_are_pruned_and_each_run_log_rotates(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    dead = 2**22 + 1  # above any pid this machine hands out (pid_max is at most 2**22)
+    names = [f"tobs-tui-202601{day:02d}-120000-{dead}.log" for day in range(1, 15)]
+    for name in names:
+        (logs / name).write_text("old run\n")
+    (logs / (names[0] + ".1")).write_text("its rotated copy\n")
+    alive = logs / f"tobs-tui-20250101-000000-{os.getpid()}.log"  # oldest of all, but its run still goes on
+    alive.write_text("running\n")
+    (logs / "notes.txt").write_text("not ours\n")
+    cli.prune_run_logs(logs, keep=10)
+    left = sorted(p.name for p in logs.iterdir())
+    assert left == sorted([*names[-10:], alive.name, "notes.txt"])
+    handlers = cli.setup_logging("INFO", stderr=False)
+    try:
+        rotating = [h for h in handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
+        assert rotating and rotating[0].maxBytes == cli.LOG_FILE_BYTES and rotating[0].backupCount >= 1
+    finally:
+        cli.teardown_logging(handlers)
+
+
 def test_no_command_starts_the_dashboard_with_demo_flags(capsys, tmp_path, fake_commands):
     world = write(tmp_path / "world.json", "{}")
     code, _, _ = run_cli(capsys, "--demo", "--world", str(world), "--output-dir", str(tmp_path / "v"))
