@@ -519,12 +519,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
             args = parse_args(argv)
         except SystemExit as e:  # --help, --version, usage errors: argparse already printed
             return e.code if isinstance(e.code, int) else 0
+        args.started = started  # a run's wall time counts from here: start-up and connecting included
         return _run(args)
     except ConfigError as e:
         for message in e.messages:

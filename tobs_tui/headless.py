@@ -189,6 +189,7 @@ def match_chats(wanted: list[str], dialogs: list[DialogInfo]) -> list[DialogInfo
 
 def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    run_started = getattr(args, "started", None) or time.monotonic()
     if args.takeout:
         settings = settings_with(settings, "export", takeout=True)
     try:
@@ -213,7 +214,7 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     if final is None:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    _summary(final, elapsed, args, out)
+    _summary(final, elapsed, time.monotonic() - run_started, args, out)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
     return 0 if done and len(final.chats) == len(chosen) else 1
 
@@ -369,7 +370,9 @@ class _RichProgress:
         self._progress.stop()
 
 
-def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
+def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO) -> None:
+    """`elapsed` is the export's own time (its transfer rate's), `wall` the whole run's, start-up included."""
+    rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     if args.json_progress:
         print(
             json.dumps(
@@ -378,6 +381,8 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
                         "state": s.state.value,
                         "messages": s.messages_done,
                         "elapsed_s": round(elapsed, 2),
+                        "wall_s": round(wall, 2),
+                        "msgs_per_s": round(rate, 1),
                         "flood_waits": s.flood_waits,
                         "errors": list(s.errors),
                         "media": _media_fields(s.media),
@@ -398,10 +403,10 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
             file=out,
         )
         return
-    rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     chats = f"{len(s.chats)} chat" + ("" if len(s.chats) == 1 else "s")
     print(
-        f"Exported {s.messages_done} messages from {chats} in {elapsed:.1f} s ({rate:.0f} msg/s), "
+        f"Exported {s.messages_done} messages from {chats} in {wall:.1f} s "
+        f"({rate:.0f} msg/s over the {elapsed:.1f} s of the export itself; the rest was start-up and connecting), "
         f"{s.flood_waits} FloodWaits.{_media_text(s.media)}",
         file=out,
     )
