@@ -84,7 +84,17 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--all", action="store_true", help="export every dialog")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
     p.add_argument(
-        "--since", type=_date, default=None, metavar="YYYY-MM-DD", help="on a first export, start at this date"
+        "--since",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="on a first export, start at this date (a chat exported before continues after its last message)",
+    )
+    p.add_argument(
+        "--backfill",
+        action="store_true",
+        help="on a chat exported before, also fetch the messages older than its first exported one "
+        "(from --since, else from the beginning)",
     )
     p.add_argument("--no-media", action="store_true", help="do not download media files")
     p.add_argument("--takeout", action="store_true", help="ask Telegram for a takeout session (lower limits)")
@@ -199,7 +209,8 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             chosen = dialogs if args.all else match_chats(args.chat, dialogs)
             request = ExportRequest(
                 chats=tuple(
-                    ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since) for d in chosen
+                    ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since, backfill=args.backfill)
+                    for d in chosen
                 ),
                 output_dir=args.out,
             )
