@@ -28,6 +28,7 @@ from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_PROFILE = "realistic"
+INTERRUPTED = "Interrupted; the next run continues where it stopped."  # an export stopped by Ctrl-C or SIGTERM
 
 
 @dataclass(frozen=True)
@@ -535,5 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandUnavailable as e:
         print(f"tobs-tui: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C before a command took charge of it (loading, connecting)
+        if chosen_command(argv) == "export":
+            print(INTERRUPTED, file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from tobs_tui.cli import readable_file
+from tobs_tui.cli import INTERRUPTED, readable_file
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.emulator.profiles import PROFILES
@@ -38,9 +38,6 @@ from tobs_tui.engine import (
 )
 
 # The emulator accepts any credentials; Telethon insists on having some.
-
-
-INTERRUPTED = "Interrupted; the next run continues where it stopped."
 
 
 class UsageError(Exception):
@@ -143,9 +140,13 @@ class _Session:
         self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash)
 
     def __enter__(self) -> EngineRunner:
-        self.runner.start()
-        if not self.runner.connect().result():
-            raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        try:
+            self.runner.start()
+            if not self.runner.connect().result():
+                raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        except BaseException:  # a refusal or Ctrl-C while connecting: stop what started (no __exit__ follows)
+            self.__exit__(None, None, None)
+            raise
         return self.runner
 
     def __exit__(self, *exc: object) -> None:
