@@ -61,7 +61,10 @@ def test_ctrl_c_to_the_process_group_is_one_line_exit_130_and_resumes_identical(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert code == 130, err.read_text()
-    assert err.read_text() == INTERRUPTED
+    # The one line, after whatever warnings the run logged before (a loaded machine may look throttled).
+    said = err.read_text().split("\n")
+    assert said[-2:] == [INTERRUPTED.rstrip("\n"), ""], said
+    assert all(line.startswith("tobs-tui: WARNING: ") for line in said[:-2]), said
     assert "Traceback" not in out.read_text()
 
     resumed = subprocess.run(export_command(world, vault), env=env, cwd=REPO, capture_output=True, timeout=300)
