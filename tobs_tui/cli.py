@@ -53,6 +53,13 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook("chats", "tobs_tui.headless", "add_chats_arguments", "run_chats", "list your chats"),
     Hook(
+        "verify",
+        "tobs_tui.headless",
+        "add_verify_arguments",
+        "run_verify",
+        "check a vault against its export state; --repair fetches what is missing",
+    ),
+    Hook(
         "emulator",
         "tobs_tui.emulator.cli",
         "add_arguments",

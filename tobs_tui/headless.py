@@ -28,13 +28,18 @@ from tobs_tui.engine import (
     ChatState,
     CredentialsError,
     DialogInfo,
+    EngineEvent,
     EngineRunner,
     EngineSnapshot,
+    EventKind,
     ExportRequest,
     MediaStats,
     UnsafePathError,
+    VaultCheck,
     VaultLockedError,
     VaultWriteError,
+    check_vault,
+    mark_media_lost,
 )
 
 # The emulator accepts any credentials; Telethon insists on having some.
@@ -104,6 +109,14 @@ def add_chats_arguments(p: argparse.ArgumentParser) -> None:
     _add_source_arguments(p)
 
 
+def add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
+    p.add_argument(
+        "--repair", action="store_true", help="export the chats with problems again, fetching what is missing"
+    )
+    _add_source_arguments(p)
+
+
 def _date(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
@@ -137,7 +150,13 @@ class _Session:
             if not session.exists():
                 raise UsageError(f"No Telegram session at {session}; run `tobs-tui` once to log in.")
             api_id, api_hash = None, None
-        self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash)
+        # What the engine found changed in the vault (edits kept, files repaired): said in the summary.
+        self.vault_notices: list[str] = []
+        self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash, on_event=self._on_event)
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if event.kind is EventKind.VAULT:
+            self.vault_notices.append(event.message)  # on the engine thread; read after the export ended
 
     def __enter__(self) -> EngineRunner:
         try:
@@ -226,9 +245,66 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     if final is None:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    _summary(final, elapsed, time.monotonic() - run_started, args, out)
+    _summary(final, elapsed, time.monotonic() - run_started, args, out, session.vault_notices)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
     return 0 if done and len(final.chats) == len(chosen) else 1
+
+
+def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """`tobs-tui verify`: what is wrong in the vault, said per file; exit 1 when something is. With --repair the
+    chats concerned are exported again (the export's recovery restores what was lost), then checked again."""
+    out = out or sys.stdout
+    vault = Path(args.out or settings.export.output_dir).expanduser()
+    if not vault.is_dir():
+        print(f"There is no vault at {vault}; pass --out with the folder you export to.", file=sys.stderr)
+        return 2
+    check = check_vault(vault)
+    _print_check(check, vault, out, repairing=args.repair)
+    if check.ok or not args.repair:
+        return 0 if check.ok else 1
+    try:
+        mark_media_lost(vault, [p.path for p in check.problems if p.media])
+    except _USER_ERRORS as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    export_args = argparse.Namespace(
+        chat=[str(c) for c in check.chats_to_repair],
+        all=False,
+        out=vault,
+        since=None,
+        backfill=False,
+        no_media=False,
+        takeout=False,
+        json_progress=False,
+        emulator=args.emulator,
+        world=args.world,
+    )
+    print(f"Repairing: exporting {len(export_args.chat)} chat(s) again.", file=out)
+    code = run_export(export_args, settings, out)
+    if code != 0:
+        return code
+    again = check_vault(vault)
+    _print_check(again, vault, out, repairing=False)
+    return 0 if again.ok else 1
+
+
+def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool) -> None:
+    for problem in check.problems:
+        print(f"{problem.path}: {problem.problem}", file=out)
+    for note in check.notes:
+        print(f"kept: {note}", file=out)
+    if check.ok:
+        print(
+            f"The vault at {vault} matches its export state: {check.chats} chats, {check.files} files and"
+            f" {check.media} media files checked.",
+            file=out,
+        )
+    elif not repairing:
+        print(
+            f"{len(check.problems)} problem(s) in the vault at {vault}; run `tobs-tui verify --repair` to fetch"
+            " what is missing from Telegram.",
+            file=out,
+        )
 
 
 def _sigterm_as_ctrl_c() -> Callable[[], object]:
@@ -382,8 +458,9 @@ class _RichProgress:
         self._progress.stop()
 
 
-def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO) -> None:
-    """`elapsed` is the export's own time (its transfer rate's), `wall` the whole run's, start-up included."""
+def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO, vault_notices: list[str]) -> None:
+    """`elapsed` is the export's own time (its transfer rate's), `wall` the whole run's, start-up included;
+    `vault_notices`: what the engine found changed in the vault and kept or repaired."""
     rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     if args.json_progress:
         print(
@@ -397,6 +474,7 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO) 
                         "msgs_per_s": round(rate, 1),
                         "flood_waits": s.flood_waits,
                         "errors": list(s.errors),
+                        "vault": list(vault_notices),
                         "media": _media_fields(s.media),
                         "chats": [
                             {
@@ -430,3 +508,5 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO) 
     for err in s.errors:
         if not any(err == c.error for c in s.chats):
             print(f"  error: {err}", file=out)
+    for notice in vault_notices:
+        print(f"  vault: {notice}", file=out)

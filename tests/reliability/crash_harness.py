@@ -1,7 +1,8 @@
 """Crash consistency end to end: `tobs-tui export` against the emulator is killed at seeded random instants,
 resumed each time, and must end byte-identical to an uninterrupted export.
 
-Full run: `python -m tests.reliability.crash_harness --kills 40 --seed 1` (from the repo root).
+Full run: `python -m tests.reliability.crash_harness --kills 40 --seed 1` (from the repo root); `--hand-edits`
+types a line into a month note after each interruption, as a person editing the vault between runs would.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class CrashReport:
     interruptions: tuple[Interruption, ...]
     rounds: tuple[RoundResult, ...]
     elapsed_s: float
+    hand_edits: int = 0  # lines typed into month notes between runs
 
     @property
     def ok(self) -> bool:
@@ -111,7 +113,7 @@ class CrashReport:
         lines = [
             f"crash harness: seed {self.seed}, {len(self.interruptions)} interruptions "
             f"({', '.join(f'{n} {k}' for k, n in kinds.items() if n)}) over {len(self.rounds)} rounds "
-            f"in {self.elapsed_s:.0f} s",
+            f"in {self.elapsed_s:.0f} s" + (f", {self.hand_edits} hand edits" if self.hand_edits else ""),
             f"reference: {self.reference_messages} messages, {self.reference_files} vault files "
             f"({self.reference_media_files} media) in {self.reference_s:.1f} s, uninterrupted",
         ]
@@ -232,9 +234,47 @@ def consistency_problems(vault: Path, *, finished: bool = True) -> list[str]:
     return problems
 
 
-def compare(reference: Path, vault: Path) -> list[str]:
+def typed_line(round_no: int, k: int) -> bytes:
+    """What the hand-edit rounds type at the end of a month note between two runs: a paragraph of its own."""
+    return f"Hand note {round_no}.{k}: typed into the note between two runs.\n".encode()
+
+
+def append_hand_edit(vault: Path, rng: random.Random, text: bytes) -> str | None:
+    """Append `text` to a month note drawn from the vault as it is now, as a person would in Obsidian."""
+    notes = sorted(
+        p
+        for p in vault.glob("*/**/*.md")
+        if not p.relative_to(vault).as_posix().startswith(".tobs") and p.parent.name.isdigit()
+    )
+    if not notes:
+        return None
+    note = rng.choice(notes)
+    with open(note, "ab") as f:
+        f.write(text)
+    return note.relative_to(vault).as_posix()
+
+
+def without_hand_edits(data: bytes, typed: list[bytes], rel: str) -> tuple[bytes, list[str]]:
+    """The note with each typed paragraph (and the blank line the export puts after it) taken out, and what is
+    wrong: a paragraph lost, or found more than once."""
+    problems = []
+    for text in typed:
+        if data.count(text) != 1:
+            problems.append(f"{rel}: the hand edit {text.decode().strip()!r} is there {data.count(text)} times")
+        data = data.replace(text + b"\n", b"", 1) if text + b"\n" in data else data.replace(text, b"", 1)
+    return data, problems
+
+
+def compare(reference: Path, vault: Path, typed: dict[str, list[bytes]] | None = None) -> list[str]:
+    """What differs from the reference vault; `typed`: the hand edits made to each note, which must all be
+    there, once, and are taken out before the comparison (as are those notes' committed lengths and tails)."""
+    typed = typed or {}
     problems = consistency_problems(vault)
     want, got = vault_files(reference), vault_files(vault)
+    for rel, texts in typed.items():
+        if rel in got:
+            got[rel], lost = without_hand_edits(got[rel], texts, rel)
+            problems += lost
     for rel in sorted(want.keys() - got.keys()):
         problems.append(f"{rel}: missing")
     for rel in sorted(got.keys() - want.keys()):
@@ -243,6 +283,8 @@ def compare(reference: Path, vault: Path) -> list[str]:
         if want[rel] != got[rel]:
             problems.append(f"{rel}: differs ({len(got[rel])} bytes, reference {len(want[rel])})")
     ref_tables, tables = state_tables(reference), state_tables(vault)
+    for both in (ref_tables, tables):
+        both["files"] = [row for row in both["files"] if row[0] not in typed]
     for name, rows in ref_tables.items():
         if tables[name] != rows:
             problems.append(f"state table {name} differs ({len(tables[name])} rows, reference {len(rows)})")
@@ -371,10 +413,12 @@ def crash_run(
     seed: int = 1,
     signals: tuple[str, ...] = ("KILL",),
     profile: str = "lan",
+    hand_edits: bool = False,
     progress=None,
 ) -> CrashReport:
     """Uninterrupted reference export, then rounds of interrupted exports until `kills` interruptions are done
-    and the last round finished; every finished round is compared with the reference."""
+    and the last round finished; every finished round is compared with the reference. With `hand_edits`, a line
+    is typed at the end of a month note after each interruption: it must survive, once, where it was typed."""
     started = time.monotonic()
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -397,12 +441,14 @@ def crash_run(
 
     interruptions: list[Interruption] = []
     rounds: list[RoundResult] = []
+    edits = 0
     round_no = 0
     while len(interruptions) < kills:
         round_no += 1
         vault = workdir / f"round-{round_no}"
         in_round = 0
         problems: list[str] = []
+        typed: dict[str, list[bytes]] = {}
         while True:
             cmd = export_command(world, vault, profile=profile)
             if len(interruptions) >= kills:
@@ -431,7 +477,13 @@ def crash_run(
                 f"{interruptions[-1].committed} committed"
             )
             problems += _stop_problems(name, after, run)
-        problems += compare(reference, vault)
+            if hand_edits:
+                text = typed_line(round_no, in_round)
+                rel = append_hand_edit(vault, rng, text)
+                if rel is not None:
+                    typed.setdefault(rel, []).append(text)
+                    edits += 1
+        problems += compare(reference, vault, typed)
         rounds.append(RoundResult(round_no, in_round, tuple(problems)))
         if not problems:
             shutil.rmtree(vault)  # a round that held is not worth its disk space; failed ones stay to inspect
@@ -445,6 +497,7 @@ def crash_run(
         interruptions=tuple(interruptions),
         rounds=tuple(rounds),
         elapsed_s=time.monotonic() - started,
+        hand_edits=edits,
     )
 
 
@@ -455,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signals", default="KILL", help="comma-separated: KILL, TERM, INT (default KILL)")
     parser.add_argument("--profile", default="lan", help="emulator profile (default lan)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the vaults here (default: a temp dir)")
+    parser.add_argument(
+        "--hand-edits", action="store_true", help="type a line at the end of a month note after each interruption"
+    )
     args = parser.parse_args(argv)
     signals = tuple(s.strip().upper().removeprefix("SIG") for s in args.signals.split(","))
     if unknown := [s for s in signals if s not in SIGNALS]:
@@ -467,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             signals=signals,
             profile=args.profile,
+            hand_edits=args.hand_edits,
             progress=lambda m: print(m, file=sys.stderr, flush=True),
         )
         print(report.text())

@@ -334,6 +334,12 @@ def test_flood_wait_event_line_names_its_wait():
     assert "FloodWait" in line and "31s" in line and line.startswith("16:00:00")
 
 
+def test_a_vault_event_line_says_what_was_kept():
+    said = "Kept your edits to 1 note (Chat (1)/2024/2024-01.md); new messages go after them."
+    line = event_line(EngineEvent(1.0, 1_764_000_000.0, EventKind.VAULT, said)).plain
+    assert "✎ vault" in line and line.endswith(said)
+
+
 # -- input checks --------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tobs_tui.engine.telegram.login import LoginError
     from tobs_tui.engine.telegram.source import TelegramSource
     from tobs_tui.engine.telegram.throttle import ThrottleDetector
+    from tobs_tui.engine.vault.check import VaultCheck, VaultProblem, check_vault, mark_media_lost
     from tobs_tui.engine.vault.filenames import UnsafePathError, chat_dir_name
     from tobs_tui.engine.vault.vault import Vault, VaultLockedError, VaultWriteError
 
@@ -90,6 +91,10 @@ _HOMES = {
     "LoginError": "tobs_tui.engine.telegram.login",
     "TelegramSource": "tobs_tui.engine.telegram.source",
     "ThrottleDetector": "tobs_tui.engine.telegram.throttle",
+    "VaultCheck": "tobs_tui.engine.vault.check",
+    "VaultProblem": "tobs_tui.engine.vault.check",
+    "check_vault": "tobs_tui.engine.vault.check",
+    "mark_media_lost": "tobs_tui.engine.vault.check",
     "UnsafePathError": "tobs_tui.engine.vault.filenames",
     "chat_dir_name": "tobs_tui.engine.vault.filenames",
     "Vault": "tobs_tui.engine.vault.vault",
@@ -126,6 +131,11 @@ __all__ = [
     "UnsafePathError",
     "VaultLockedError",
     "VaultWriteError",
+    # checking a vault against its export state (`tobs-tui verify`)
+    "VaultCheck",
+    "VaultProblem",
+    "check_vault",
+    "mark_media_lost",
     # the five mechanisms and the parts the benchmarks measure on their own
     "DualPool",
     "TaskPriority",

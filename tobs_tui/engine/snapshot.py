@@ -122,6 +122,7 @@ class EventKind(str, Enum):
     CHAT_PARKED = "chat_parked"
     ERROR = "error"
     INFO = "info"
+    VAULT = "vault"  # what the engine found changed in the vault and kept or repaired
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,7 @@ class MediaDownloader:
             if item is None or item.media_id != record.media_id or file_location(item.media) is None:
                 # The message was deleted, or its file replaced or emptied: nothing to fetch or correct, now or
                 # in later runs (a failed row is given up, so no run asks for the message again).
-                if record.status == "failed":
+                if record.status in ("failed", "lost"):
                     await self._in_pool(
                         self.store.upsert_media,
                         replace(record, status="skipped", reason="The message or its file is gone from Telegram."),
@@ -266,6 +266,14 @@ class MediaDownloader:
                 EventKind.INFO, f"Failed files of \"{chat.title}\" are not retried now: {e}", chat_id=chat.chat_id
             )
             return []
+        restored = sum(ref.status == "ok" and record.status == "lost" for (_, record), ref in zip(retry, refs))
+        if restored:
+            self._emit(
+                EventKind.VAULT,
+                f"Repaired \"{chat.title}\": {restored} media file{'s' if restored != 1 else ''} deleted or cut short"
+                " by hand downloaded again.",
+                chat_id=chat.chat_id,
+            )
         return [
             Retried(item.msg_id, item.kind, stale[item.msg_id], ref, item.media)
             for (item, _), ref in zip(retry, refs)

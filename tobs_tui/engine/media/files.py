@@ -13,7 +13,7 @@ from pathlib import Path
 from tobs_tui.engine.media.locations import PART_SIZE, part_end
 from tobs_tui.engine.media.stage import MediaItem
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.store import MediaRecord
 from tobs_tui.engine.vault.vault import Vault, fsync_dir, pwrite_all, write_error
 
@@ -113,7 +113,7 @@ class MediaFiles:
             ):
                 # Renamed into place just before a crash, before the state DB said so: finish it from there.
                 os.replace(target, part_path)
-            fd = os.open(part_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = open_for_writing(part_path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         try:

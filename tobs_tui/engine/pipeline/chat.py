@@ -7,7 +7,7 @@ import asyncio
 import datetime
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from telethon import utils
@@ -15,6 +15,7 @@ from telethon.tl import functions, types
 
 from tobs_tui.engine.media.stage import (
     ChatContext,
+    MediaItem,
     media_item,
 )
 from tobs_tui.engine.options import ChatSelection
@@ -22,6 +23,7 @@ from tobs_tui.engine.pipeline.batch import PreparedBatch, snippet_of, topic_of
 from tobs_tui.engine.pipeline.finish import retry_files, write_summary
 from tobs_tui.engine.pipeline.senders import display_name
 from tobs_tui.engine.render import (
+    MediaRef,
     MonthKeys,
     ReplyTarget,
 )
@@ -32,8 +34,8 @@ from tobs_tui.engine.runtime.pools import TaskPriority
 from tobs_tui.engine.runtime.rates import RateMeter
 from tobs_tui.engine.runtime.threads import pool_side
 from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
-from tobs_tui.engine.telegram.source import HistoryBatch
-from tobs_tui.engine.vault.filenames import chat_dir_name, topic_dir_name
+from tobs_tui.engine.telegram.source import HISTORY_LIMIT, HistoryBatch
+from tobs_tui.engine.vault.filenames import UnsafePathError, chat_dir_name, safe_path, topic_dir_name
 from tobs_tui.engine.vault.store import ChatRecord, MediaRecord
 from tobs_tui.engine.vault.vault import staging_prefix
 
@@ -158,6 +160,7 @@ class ChatExport:
     # -- the run -------------------------------------------------------------------------------------
     async def export(self) -> None:
         after = await self.prepare()
+        await self.repair()
         top = self.info.top_message_id
         if self.info.kind in SPLITTABLE:
             self.run.expected = max(0, top - after)
@@ -166,6 +169,45 @@ class ChatExport:
         await self._fetch_in_order(ranges)
         await retry_files(self)
         await self.finish()
+
+    async def repair(self) -> None:
+        """Notes and the JSONL that were deleted or cut short by hand (found by Vault.recover) get the messages
+        they held fetched again and appended in id order, before any new message; each batch commits like
+        any other, so a run stopped halfway continues the repair next time."""
+        for rel in await self.x.in_pool(self.store.repairs, self.chat_id):
+            json = rel == self.writer.json_rel
+            after = await self.x.in_pool(self.writer.last_id_in, rel)
+            note = None if json else rel.removesuffix(".md")
+            ids = await self.x.in_pool(self.store.committed_ids, self.chat_id, note, after)
+            restored = 0
+            for start in range(0, len(ids), HISTORY_LIMIT):
+                chunk = ids[start : start + HISTORY_LIMIT]
+                batch = await self.x.source.messages_by_id(self.chat_id, chunk)
+                if not batch.messages:
+                    continue
+                prepared = await self._prepare(batch, only=frozenset(chunk))
+                rendered = await self.x.render(prepared.job)
+                await self.x.in_pool(self._append_repair, rel, prepared, rendered)
+                restored += len(prepared.job.messages)
+            await self.x.in_pool(self.store.forget_repair, rel)
+            what = "its JSON lines" if json else rel
+            self.x.emit(
+                EventKind.VAULT,
+                f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}.",
+                chat_id=self.chat_id,
+            )
+
+    @pool_side
+    def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:
+        if rel == self.writer.json_rel:
+            if rendered.json:
+                self.writer.append_json_line(rendered.json)
+        else:
+            for note, text in rendered.notes:
+                if note == rel:
+                    self.writer.append(note, text, header=prepared.headers[note])
+        # Nothing new is committed: the chat's last id and message count stay, the file's length moves.
+        self.writer.commit(last_id=0, messages=[], media=prepared.media_records)
 
     # -- back-fill -----------------------------------------------------------------------------------
     async def _backfill(self) -> None:
@@ -312,9 +354,10 @@ class ChatExport:
                 break
         await queue.put(None)
 
-    async def _prepare(self, batch: HistoryBatch) -> PreparedBatch:
+    async def _prepare(self, batch: HistoryBatch, *, only: frozenset[int] | None = None) -> PreparedBatch:
         """In batch order on the loop: sender names, the media stage, topic routing and reply targets — all a
-        renderer needs, as plain data, so rendering itself can run anywhere."""
+        renderer needs, as plain data, so rendering itself can run anywhere. `only`: a repair's messages,
+        committed before, whatever the topics chosen now (topic progress stays as it is)."""
         x = self.x
         opts = x.options
         staged = self.staging
@@ -328,16 +371,19 @@ class ChatExport:
         await x.preloader.preload(batch.messages, batch.entities)
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
         wanted = self.run.selection.topic_ids
+
+        def kept(m) -> bool:
+            if only is not None:
+                return m.id in only
+            return m.id not in known and (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
+
         # Files only of the messages that get a note: not of topics left out, nor of ones written already.
-        items = [
-            item
-            for m in batch.messages
-            if m.id not in known
-            and (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
-            and (item := media_item(m, opts.tz)) is not None
-        ]
+        items = [item for m in batch.messages if kept(m) and (item := media_item(m, opts.tz)) is not None]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
-        media = await x.media_stage.process(chat, items) if items else {}
+        if only is not None:
+            media = await self._repair_media(chat, items)
+        else:
+            media = await x.media_stage.process(chat, items) if items else {}
         keep, notes, rows = [], [], []
         headers: dict[str, str] = {}
         topic_last: dict[int, int] = {}
@@ -350,11 +396,14 @@ class ChatExport:
                 topic = topic_of(m)
                 if isinstance(getattr(m, "action", None), types.MessageActionTopicCreate):
                     self.topic_dirs.setdefault(topic, topic_dir_name(m.action.title, topic))
-                if not self._in_export(topic, m.id, wanted):
+                if not kept(m):
                     continue
-                topic_last[topic] = m.id
+                if only is None:
+                    topic_last[topic] = m.id
                 tdir = self.topic_dirs.get(topic) or topic_dir_name(f"Topic {topic}", topic)
                 base = f"{self.dir_name}/topics/{tdir}"
+            elif not kept(m):
+                continue
             note = f"{base}/{month[:4]}/{month}"
             keep.append(m)
             path = f"{note}.md"
@@ -410,7 +459,8 @@ class ChatExport:
                 reason=ref.reason,
             )
             for item in items
-            if (ref := media.get(item.msg_id)) is not None
+            if only is None  # a repair's messages have their rows already
+            and (ref := media.get(item.msg_id)) is not None
             and (ref.status == "skipped" or not x.media_stage.records_files)
         ]
         return PreparedBatch(
@@ -423,6 +473,37 @@ class ChatExport:
             fetched=len(batch.messages),
             staged=staged,
         )
+
+    async def _repair_media(self, chat: ChatContext, items: list[MediaItem]) -> dict[int, MediaRef]:
+        """A repaired message's file as its first export had it, whatever this run's media settings: skipped
+        with the reason recorded then, linked when it is on disk, else fetched again."""
+        refs: dict[int, MediaRef] = {}
+        fetch: list[MediaItem] = []
+        fresh: list[MediaItem] = []
+        for item in items:
+            record = await self.x.in_pool(self.store.media_record, self.chat_id, item.msg_id)
+            if record is None:
+                fresh.append(item)
+            elif record.status == "skipped":
+                refs[item.msg_id] = MediaRef(
+                    item.kind, None, "skipped", item.file_name, item.mime_type, item.size, record.reason
+                )
+            elif record.status == "done" and await self.x.in_pool(self._on_disk, record):
+                refs[item.msg_id] = MediaRef(item.kind, record.path, "ok", item.file_name, item.mime_type, item.size)
+            else:
+                fetch.append(item)
+        if fetch:
+            refs.update(await self.x.media_stage.process(replace(chat, download_media=True), fetch))
+        if fresh:
+            refs.update(await self.x.media_stage.process(chat, fresh))
+        return refs
+
+    @pool_side
+    def _on_disk(self, record: MediaRecord) -> bool:
+        try:
+            return safe_path(self.x.vault.root, record.path).stat().st_size == record.size
+        except (OSError, UnsafePathError):
+            return False
 
     def _in_export(self, topic: int, msg_id: int, wanted: tuple[int, ...] | None) -> bool:
         """A forum message goes in a note when its topic is chosen (or all are) and it is past that topic's

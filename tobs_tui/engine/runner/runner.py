@@ -329,12 +329,14 @@ class EngineRunner:
             # behind post-processing on the standard pool.
             vault = await self._pools.submit(Vault, out, priority=TaskPriority.HIGH)
             report = await self._pools.submit(vault.recover, priority=TaskPriority.HIGH)
-            if not report.clean:
+            if report.rolled_back_bytes:
                 self._emit(
                     EventKind.INFO,
                     f"Recovered the vault after an interrupted run: rolled back "
                     f"{report.rolled_back_bytes} uncommitted bytes.",
                 )
+            for notice in report.notices():
+                self._emit(EventKind.VAULT, notice)
             if any(sel.chat_id not in self._dialogs for sel in request.chats):
                 await self._list_dialogs()
             await self._fresh_tops([sel.chat_id for sel in request.chats if sel.chat_id in self._dialogs])

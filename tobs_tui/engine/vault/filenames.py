@@ -5,6 +5,7 @@ Names come out valid on Linux, macOS and Windows, safe in Obsidian links, and ca
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import os
 import re
@@ -149,6 +150,50 @@ def media_file_name(msg_id: int, original: str | None, kind: str, mime_type: str
     return prefix + kind_part + extension_for(mime_type, kind)
 
 
+def symlink_refused(path: str | os.PathLike[str]) -> UnsafePathError:
+    return UnsafePathError(
+        f"{path} is a symlink inside the export dir; refusing to write through it, "
+        "so remove the link and run the export again."
+    )
+
+
+def hard_link_refused(path: str | os.PathLike[str], links: int) -> UnsafePathError:
+    return UnsafePathError(
+        f"{path} shares its bytes with {links - 1} other hard link{'s' if links > 2 else ''}, so writing to it"
+        " would change a file elsewhere too; refusing to, so replace it with a copy of its own and run the"
+        " export again."
+    )
+
+
+def refuse_links(path: str | os.PathLike[str]) -> None:
+    """A file the engine is about to write through a library that opens it itself (SQLite): it must not be a
+    symlink or have other hard links. A missing file is fine."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise symlink_refused(path)
+    if st.st_nlink > 1:
+        raise hard_link_refused(path, st.st_nlink)
+
+
+def open_for_writing(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
+    """os.open for a file of the vault the engine writes: never through a symlink (O_NOFOLLOW), and never a
+    file with other hard links (its bytes are also another name's, maybe outside the vault)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink_refused(path) from None
+        raise
+    links = os.fstat(fd).st_nlink
+    if links > 1:
+        os.close(fd)
+        raise hard_link_refused(path, links)
+    return fd
+
+
 def safe_path(root: Path, *parts: str) -> Path:
     """Join sanitised, "/"-separated parts under root; refuse escapes and any symlink below root."""
     components: list[str] = []
@@ -169,10 +214,7 @@ def safe_path(root: Path, *parts: str) -> Path:
         except FileNotFoundError:
             break  # nothing below a missing component can be a planted link yet
         if stat.S_ISLNK(mode):
-            raise UnsafePathError(
-                f"{current} is a symlink inside the export dir; refusing to write through it, "
-                "so remove the link and run the export again."
-            )
+            raise symlink_refused(current)
     path = os.path.join(root_s, *components)
     absolute_root = os.path.abspath(root_s)
     if os.path.commonpath([absolute_root, os.path.abspath(path)]) != absolute_root:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tobs_tui.engine.vault.filenames import refuse_links
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     chat_id     INTEGER PRIMARY KEY,
@@ -76,6 +78,12 @@ CREATE TABLE IF NOT EXISTS rewrites (
     length INTEGER NOT NULL,
     tail   BLOB NOT NULL
 ) WITHOUT ROWID;
+-- A committed note or JSONL that was deleted or cut short by hand: the messages it should hold past what it
+-- holds now are fetched again and appended (ChatExport.repair), then the row goes.
+CREATE TABLE IF NOT EXISTS repairs (
+    path    TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL
+) WITHOUT ROWID;
 -- A back-fill in progress: messages with after_id < id < before_id (before_id was the chat's first exported id
 -- when it began) go to staged notes under .tobs/backfill/<chat id>/, after_id moving with each commit; once the
 -- range is done the staged files are spliced in front of the chat's own and the row goes.
@@ -130,7 +138,7 @@ class MediaRecord:
     path: str  # vault-relative target
     size: int | None
     bytes_done: int = 0
-    status: str = "pending"  # pending, partial, done, skipped, failed
+    status: str = "pending"  # pending, partial, done, skipped, failed, lost (done, then deleted by hand)
     sha256: str | None = None
     reason: str | None = None  # why skipped or failed, one sentence
 
@@ -153,6 +161,9 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # SQLite follows links when it opens the DB and its journals: check them first.
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            refuse_links(f"{self.path}{suffix}")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -211,6 +222,46 @@ class StateStore:
             ]
         )
 
+    def check(self) -> str:
+        """SQLite's quick integrity check: "ok", or what is wrong."""
+        return str(self._read("PRAGMA quick_check(1)")[0][0])
+
+    def restore_chat(
+        self,
+        chat_id: int,
+        *,
+        title: str,
+        kind: str,
+        username: str | None,
+        dir_name: str,
+        messages: list[tuple[int, str, str, str]],
+        files: dict[str, tuple[int, bytes]],
+        topic_last_ids: dict[int, int],
+    ) -> None:
+        """A chat's state as read back from the vault (vault/rebuild.py), in one transaction."""
+        ids = sorted({m[0] for m in messages})
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO chats (chat_id, title, kind, username, dir_name, first_id, last_id,"
+                    " message_count, last_export) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chat_id, title, kind, username, dir_name, ids[0], ids[-1], len(ids), time.time()),
+                ),
+                (
+                    "INSERT OR REPLACE INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)",
+                    [(path, chat_id, length, tail) for path, (length, tail) in files.items()],
+                ),
+                (
+                    "INSERT OR REPLACE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, ?, ?)",
+                    [(chat_id, *m) for m in messages],
+                ),
+                (
+                    "INSERT OR REPLACE INTO topics (chat_id, topic_id, last_id) VALUES (?, ?, ?)",
+                    [(chat_id, t, i) for t, i in topic_last_ids.items()],
+                ),
+            ]
+        )
+
     def topic_last_ids(self, chat_id: int) -> dict[int, int]:
         return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
 
@@ -219,6 +270,22 @@ class StateStore:
     def note_lengths(self, chat_id: int) -> dict[str, int]:
         """Committed length per vault-relative file of this chat (files of unfinished commits excluded)."""
         return dict(self._read("SELECT path, length FROM files WHERE chat_id = ? AND length > 0", (chat_id,)))
+
+    def open_ended_notes(self, chat_id: int) -> dict[str, bytes]:
+        """Committed notes whose bytes do not end with a blank line (a person's text last), with their tails."""
+        rows = self._read(
+            "SELECT path, tail FROM files WHERE chat_id = ? AND length > 0 AND substr(tail, -2) != x'0a0a'"
+            " AND path LIKE '%.md'",
+            (chat_id,),
+        )
+        return dict(rows)
+
+    def last_note_id(self, chat_id: int, note_path: str) -> int:
+        """The newest message committed into a note (its vault-relative path), 0 if none."""
+        rows = self._read(
+            "SELECT max(msg_id) FROM messages WHERE chat_id = ? AND note = ?", (chat_id, note_path.removesuffix(".md"))
+        )
+        return rows[0][0] or 0
 
     def all_files(self) -> list[FileRecord]:
         return [FileRecord(*row) for row in self._read("SELECT path, chat_id, length, tail FROM files ORDER BY path")]
@@ -367,12 +434,65 @@ class StateStore:
         )
 
     def failed_media(self, chat_id: int) -> list[MediaRecord]:
-        """Files earlier runs gave up on, oldest message first, for a re-run to try again."""
+        """Files earlier runs gave up on or that were deleted by hand since, oldest message first, for a re-run
+        to fetch again."""
         rows = self._read(
-            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status = 'failed' ORDER BY msg_id",
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE chat_id = ? AND status IN ('failed', 'lost') ORDER BY msg_id",
             (chat_id,),
         )
         return [MediaRecord(*row) for row in rows]
+
+    def done_media_sizes(self) -> list[tuple[int, int, str, int | None]]:
+        """(chat id, message id, path, size) of every finished download, to check that its file is still there."""
+        return self._read("SELECT chat_id, msg_id, path, size FROM media WHERE status = 'done'")
+
+    def mark_media_lost(self, messages: Iterable[tuple[int, int]]) -> None:
+        """(chat id, message id) whose downloaded file was deleted or cut short by hand."""
+        self._write(
+            [
+                (
+                    "UPDATE media SET status = 'lost', bytes_done = 0, reason = ? WHERE chat_id = ? AND msg_id = ?",
+                    [("The file was deleted or cut short by hand.", chat_id, msg_id) for chat_id, msg_id in messages],
+                )
+            ]
+        )
+
+    def mark_paths_lost(self, paths: Iterable[str]) -> None:
+        self._write(
+            [
+                (
+                    "UPDATE media SET status = 'lost', bytes_done = 0, reason = ? WHERE path = ? AND status = 'done'",
+                    [("The file was changed by hand.", p) for p in paths],
+                )
+            ]
+        )
+
+    # files deleted or cut short by hand -------------------------------------------------------------
+
+    def add_repairs(self, chat_paths: Iterable[tuple[int, str]]) -> None:
+        self._write([("INSERT OR IGNORE INTO repairs (path, chat_id) VALUES (?, ?)", [(p, c) for c, p in chat_paths])])
+
+    def repairs(self, chat_id: int) -> list[str]:
+        return [row[0] for row in self._read("SELECT path FROM repairs WHERE chat_id = ? ORDER BY path", (chat_id,))]
+
+    def forget_repair(self, path: str) -> None:
+        self._write([("DELETE FROM repairs WHERE path = ?", (path,))])
+
+    def committed_ids(self, chat_id: int, note: str | None, after: int) -> list[int]:
+        """Ids of committed messages above `after`: of one note (path without ".md"), or of the chat."""
+        if note is None:
+            rows = self._read(
+                "SELECT msg_id FROM messages WHERE chat_id = ? AND msg_id > ? ORDER BY msg_id", (chat_id, after)
+            )
+        else:
+            rows = self._read(
+                "SELECT msg_id FROM messages WHERE chat_id = ? AND note = ? AND msg_id > ? ORDER BY msg_id",
+                (chat_id, note, after),
+            )
+        return [row[0] for row in rows]
+
+    def note_ids(self, chat_id: int, note: str) -> list[int]:
+        return self.committed_ids(chat_id, note, -(2**63))
 
     def finish_media(self, record: MediaRecord) -> None:
         """The file is complete (or given up): its final record, and its part list dropped."""

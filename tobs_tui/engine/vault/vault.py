@@ -9,19 +9,24 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.vault.blocks import header_end, leading_blocks, separator, whole_blocks
+from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
 from tobs_tui.engine.vault.jsonl import stream_result_json
-from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
+from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
+from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
+_LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
 BACKFILL_DIR = f"{STATE_DIR}/backfill"  # staged back-fill files: <BACKFILL_DIR>/<chat id>/<the file's own path>
 
 
@@ -49,6 +54,10 @@ class RecoveryReport:
     missing: tuple[str, ...] = ()  # committed files someone deleted: they start afresh
     modified: tuple[str, ...] = ()  # committed files someone edited: kept as they are, appends go after
     temp_files_deleted: int = 0
+    rebuilt: tuple[RebuiltChat, ...] = ()  # chats whose state was read back from the vault
+    state_damaged: str | None = None  # the sentence saying a damaged state DB was moved aside
+    cut_short: tuple[str, ...] = ()  # committed files cut short by hand: what they lost is fetched again
+    lost_media: tuple[str, ...] = ()  # downloaded files deleted or cut short by hand: fetched again
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -56,7 +65,55 @@ class RecoveryReport:
 
     @property
     def clean(self) -> bool:
-        return not (self.truncated or self.removed or self.missing or self.modified or self.temp_files_deleted)
+        return not (
+            self.truncated
+            or self.removed
+            or self.missing
+            or self.modified
+            or self.temp_files_deleted
+            or self.rebuilt
+            or self.state_damaged
+            or self.cut_short
+            or self.lost_media
+        )
+
+    def notices(self) -> list[str]:
+        """What a person should hear about changes found in the vault, one sentence each."""
+        out = [self.state_damaged] if self.state_damaged else []
+        if self.rebuilt:
+            chats = tuple(f"{c.dir_name}: {c.messages} messages" for c in self.rebuilt)
+            out.append(
+                f"Rebuilt the export state from the notes of {_count(chats, 'chat')} ({_some(chats)}); the"
+                " notes were kept as they are and the export continues after their newest message."
+            )
+        if self.modified:
+            out.append(
+                f"Kept your edits to {_count(self.modified, 'note')} ({_some(self.modified)}); new messages go"
+                " after them."
+            )
+        damaged = self.missing + self.cut_short
+        if damaged:
+            out.append(
+                f"{_count(damaged, 'file')} of the export {'was' if len(damaged) == 1 else 'were'} deleted or cut"
+                f" short by hand ({_some(damaged)}); the messages {'it' if len(damaged) == 1 else 'they'} held are"
+                " fetched from Telegram again when the chat is exported."
+            )
+        if self.lost_media:
+            out.append(
+                f"{_count(self.lost_media, 'media file')} {'was' if len(self.lost_media) == 1 else 'were'}"
+                f" deleted or cut short by hand ({_some(self.lost_media)}); the export downloads"
+                f" {'it' if len(self.lost_media) == 1 else 'them'} again."
+            )
+        return out
+
+
+def _count(items: tuple[str, ...], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+def _some(paths: tuple[str, ...], shown: int = 3) -> str:
+    names = ", ".join(paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -109,6 +166,19 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
+def _copy_fd_range(fd: int, start: int, end: int, out: BinaryIO) -> None:
+    while start < end:
+        chunk = os.pread(fd, min(1 << 20, end - start), start)
+        if not chunk:
+            return
+        out.write(chunk)
+        start += len(chunk)
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
 def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
     """Whether the file's bytes just before offset `end` are `tail` (a commit's record of where it ended)."""
     return os.pread(fd, len(tail), end - len(tail)) == tail
@@ -154,9 +224,7 @@ class Vault:
             for d in (self.state_dir, self.tmp_dir, self.state_dir / "json"):
                 safe_path(self.root, str(d.relative_to(self.root)))
                 d.mkdir(exist_ok=True)
-            self._lock_fd = os.open(
-                self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
-            )
+            self._lock_fd = open_for_writing(self.state_dir / "lock", os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         try:
@@ -171,13 +239,48 @@ class Vault:
         try:
             os.ftruncate(self._lock_fd, 0)
             os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
-            self.store = StateStore(self.state_dir / "state.sqlite")
+            self.store, self._state_notice = self._open_state(self.state_dir / "state.sqlite")
         except (OSError, sqlite3.Error) as exc:
             os.close(self._lock_fd)
             raise write_error(exc, self.root) from exc
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._writers: dict[int, ChatWriter] = {}
         self._writers_lock = threading.Lock()
         self._recovered = False
+
+    @staticmethod
+    def _open_state(path: Path) -> tuple[StateStore, str | None]:
+        """The state DB, or, when SQLite finds it damaged, a new one after the damaged files are moved aside
+        (recover() then rebuilds the state from the vault). Returns the store and what to tell the user."""
+        try:
+            store = StateStore(path)
+        except sqlite3.OperationalError:
+            raise  # locked, full, unreadable: the disk's problem, said as such
+        except sqlite3.DatabaseError as exc:
+            damage = str(exc)
+        else:
+            try:
+                damage = store.check()
+            except sqlite3.OperationalError:
+                store.close()
+                raise
+            except sqlite3.DatabaseError as exc:
+                damage = str(exc)
+            if damage == "ok":
+                return store, None
+            store.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        notice = (
+            f"The export state {path} was damaged ({damage}); it was moved to {aside.name} and rebuilt from the"
+            " notes, so nothing in the vault was lost."
+        )
+        return StateStore(path), notice
 
     def close(self) -> None:
         self.store.close()
@@ -197,10 +300,18 @@ class Vault:
         removed: list[str] = []
         missing: list[str] = []
         modified: list[str] = []
+        # Chat folders the state DB does not know (it is new, was emptied or was damaged) hold notes of earlier
+        # exports: their state is read back from them, never written over.
+        rebuilt = rebuild_state(self.root, self.store, self.write_stream_atomic)
+        damaged: list[str] = []
+        repairs: list[tuple[int, str]] = []
         self._settle_rewrites()
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
             if record.length == 0:
+                if path.exists() and self._keep_new_note(record, path):
+                    modified.append(record.path)
+                    continue
                 if path.exists():
                     path.unlink()
                     removed.append(record.path)
@@ -208,33 +319,150 @@ class Vault:
                 self.store.forget_file(record.path)
                 continue
             try:
-                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = open_for_writing(path, os.O_RDWR)
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
+                repairs.append((record.chat_id, record.path))
                 continue
             try:
                 size = os.fstat(fd).st_size
                 ours = size >= record.length and _bytes_before(fd, record.length, record.tail)
-                if not ours:
+                cut = self._cut_short(record, fd, size) if size < record.length else None
+                if cut is not None:
+                    # Cut short by hand: the engine's own bytes up to a whole message stay, the rest is
+                    # fetched again (ChatExport.repair).
+                    damaged.append(record.path)
+                    repairs.append((record.chat_id, record.path))
+                    if cut == 0:
+                        os.unlink(path)
+                        self.store.forget_file(record.path)
+                    else:
+                        os.ftruncate(fd, cut)
+                        os.fsync(fd)
+                        self._adopt(record.path, fd, cut)
+                elif not ours:
                     # Someone edited a committed note: keep their bytes and append after them.
                     modified.append(record.path)
-                    self.store.set_file(
-                        record.path, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
-                    )
+                    self._adopt(record.path, fd, size)
                 elif size > record.length:
-                    os.ftruncate(fd, record.length)
-                    os.fsync(fd)
-                    truncated.append((record.path, size, record.length))
+                    cut = self._uncommitted(record, fd, size)
+                    if cut == size - record.length:
+                        os.ftruncate(fd, record.length)
+                        os.fsync(fd)
+                        truncated.append((record.path, size, record.length))
+                    else:
+                        # A person added text after the committed bytes (maybe after what a cut-short commit
+                        # left there): theirs stays, the engine's uncommitted blocks go, appends come after it.
+                        modified.append(record.path)
+                        if cut:
+                            self._drop_uncommitted(record, fd, cut)
+                            truncated.append((record.path, size, size - cut))
+                        else:
+                            self._adopt(record.path, fd, size)
             finally:
                 os.close(fd)
+        lost = self._lost_media()
+        if repairs:
+            self.store.add_repairs(repairs)
         temp_deleted = 0
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink()
             temp_deleted += 1
         self._drop_spliced_leftovers()
         self._recovered = True
-        return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
+        return RecoveryReport(
+            tuple(truncated),
+            tuple(removed),
+            tuple(missing),
+            tuple(modified),
+            temp_deleted,
+            rebuilt=tuple(rebuilt),
+            state_damaged=self._state_notice,
+            cut_short=tuple(damaged),
+            lost_media=tuple(lost),
+        )
+
+    def _keep_new_note(self, record: FileRecord, path: Path) -> bool:
+        """A note an unfinished commit created, which a person then typed into: their text stays with the
+        note's front matter (the uncommitted blocks go) and it becomes a committed note. False when the file
+        holds only what the engine wrote (recover() deletes it)."""
+        if not record.path.endswith(".md"):
+            return False
+        fd = open_for_writing(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        start = header_end(data)
+        whole, ours = leading_blocks(data[start:], 0)
+        if ours:
+            return False
+        kept = data[:start] + data[start + whole :]
+        self.write_file_atomic(record.path, kept)
+        self.store.set_file(record.path, length=len(kept), tail=kept[-TAIL_BYTES:])
+        return True
+
+    def _cut_short(self, record: FileRecord, fd: int, size: int) -> int | None:
+        """A file shorter than committed: the length to keep when it is what the engine wrote, cut short by
+        hand (its whole messages are the first ones it held), else None (a person's edit, kept)."""
+        data = os.pread(fd, size, 0)
+        if not record.path.endswith(".md"):
+            end = data.rfind(b"\n") + 1  # the JSONL: whole lines stay
+            return end
+        ids, end = whole_blocks(data)
+        committed = self.store.note_ids(record.chat_id, record.path.removesuffix(".md"))
+        if len(ids) >= len(committed) or ids != committed[: len(ids)]:
+            return None
+        if ids:
+            return end
+        # No whole message left: only what the note starts with (its front matter and link) may remain.
+        return 0 if b"^m" not in data and (not data or data.startswith(b"---\n")) else None
+
+    def _lost_media(self) -> list[str]:
+        """Downloaded files deleted or cut short by hand: recorded as lost, so the export fetches them again."""
+        # Once per start over every download, so a plain lstat each (about 7 us a file on the development machine,
+        # 4x less than through safe_path and records). Nothing is written here, so a planted link only misleads
+        # the check; the download that follows refuses it.
+        root = os.fspath(self.root)
+        lost = []
+        for chat_id, msg_id, path, size in self.store.done_media_sizes():
+            try:
+                found = os.lstat(os.path.join(root, path)).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                found = -1
+            if found < 0 or (size is not None and found != size):
+                lost.append((chat_id, msg_id, path))
+        if lost:
+            self.store.mark_media_lost([(chat_id, msg_id) for chat_id, msg_id, _ in lost])
+        return [path for _, _, path in lost]
+
+    def _adopt(self, rel: str, fd: int, size: int) -> None:
+        """The file as it is now becomes the committed one."""
+        self.store.set_file(rel, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)))
+
+    def _uncommitted(self, record: FileRecord, fd: int, size: int) -> int:
+        """How many bytes past the committed length a cut-short commit wrote: all of them for the JSONL (nobody
+        edits it), for a note only the engine's own blocks of messages after the note's last committed one."""
+        if not record.path.endswith(".md"):
+            return size - record.length
+        extra = os.pread(fd, size - record.length, record.length)
+        whole, all_ours = leading_blocks(extra, self.store.last_note_id(record.chat_id, record.path))
+        return len(extra) if all_ours else whole
+
+    def _drop_uncommitted(self, record: FileRecord, fd: int, cut: int) -> None:
+        """Remove `cut` bytes of uncommitted blocks right after the committed ones, keeping what follows them.
+        A whole-file replace: a crash before the rename leaves the file as found, after it leaves the person's
+        text right after the committed bytes, which the next recovery adopts."""
+        size = os.fstat(fd).st_size
+
+        def fill(out: BinaryIO) -> None:
+            _copy_fd_range(fd, 0, record.length, out)
+            _copy_fd_range(fd, record.length + cut, size, out)
+
+        self.write_stream_atomic(record.path, fill)
+        with open(safe_path(self.root, record.path), "rb", opener=_no_follow) as f:
+            self._adopt(record.path, f.fileno(), size - cut)
 
     def _settle_rewrites(self) -> None:
         """A whole-file rewrite cut short (ChatWriter.rewrite): if its rename happened, the new file's length
@@ -362,6 +590,9 @@ class ChatWriter:
         self.chat_id = chat_id
         self.json_rel = f"{STATE_DIR}/json/{chat_id}.jsonl"
         self._lengths = vault.store.note_lengths(chat_id)
+        # Notes whose committed bytes end in a person's text without a blank line after it: the next block
+        # starts a paragraph of its own.
+        self._open_ends = vault.store.open_ended_notes(chat_id)
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
         self._dirs_made: set[Path] = set()  # folders this writer has created or found: no mkdir per commit
@@ -386,6 +617,8 @@ class ChatWriter:
             chunks = self._pending[rel] = []
             if header is not None and rel not in self._lengths:
                 chunks.append(header.encode("utf-8", "replace"))
+            elif rel in self._open_ends:
+                chunks.append(separator(self._open_ends[rel]))
         chunks.append(data)
 
     def commit(
@@ -422,11 +655,11 @@ class ChatWriter:
                     offset = self._lengths.get(rel, 0)
                     end = offset + len(data)
                     try:
-                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
                     except FileNotFoundError:
                         # Its folder went away during the export: made again, as on the first commit.
                         dirs_to_sync.update(self.vault.make_dirs(path.parent))
-                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
                     try:
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
@@ -451,6 +684,8 @@ class ChatWriter:
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths.update(lengths)
+            for rel in lengths:
+                self._open_ends.pop(rel, None)
             self._pending.clear()
 
     def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:
@@ -482,6 +717,28 @@ class ChatWriter:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths[rel] = new_length
             return True
+
+    def last_id_in(self, rel: str) -> int:
+        """The newest message a committed note (its last block id) or the JSONL (its last line) holds, 0 if
+        it holds none."""
+        with self._lock:
+            length = self._lengths.get(rel, 0)
+            if not length:
+                return 0
+            with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as f:
+                if rel.endswith(".md"):
+                    ids = whole_blocks(os.pread(f.fileno(), length, 0))[0]
+                    return max(ids, default=0)
+                span = 1 << 16
+                while True:  # back until the line before the last one ends (a line may be long)
+                    start = max(0, length - span)
+                    tail = os.pread(f.fileno(), length - start, start).rstrip(b"\n")
+                    if start == 0 or b"\n" in tail:
+                        break
+                    span *= 4
+            last = tail.rsplit(b"\n", 1)[-1]
+            match = _LINE_ID.match(last)
+            return int(match.group(1)) if match else 0
 
     def splice_staged(self) -> int:
         """Put each file a finished back-fill staged in front of the chat's own file of that name (a note keeps one

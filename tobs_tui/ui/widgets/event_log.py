@@ -21,6 +21,7 @@ EVENT_LOOK = {
     EventKind.CHAT_PARKED: ("‖ parked", "yellow"),
     EventKind.ERROR: ("✗ error", "bold red"),
     EventKind.INFO: ("• info", "dim"),
+    EventKind.VAULT: ("✎ vault", "cyan"),
 }
 
 

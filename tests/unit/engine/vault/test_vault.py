@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import tobs_tui
 from tobs_tui.engine.vault import vault as vault_module
+from tobs_tui.engine.vault.blocks import separator
 from tobs_tui.engine.vault.filenames import UnsafePathError
 from tobs_tui.engine.vault.jsonl import encode_line
 from tobs_tui.engine.vault.vault import Vault, VaultLockedError, VaultWriteError
@@ -39,14 +41,23 @@ def tree(root: Path) -> dict[str, bytes]:
     return out
 
 
+def block(i: int) -> str:
+    """A message block as the renderer writes it (what recovery knows as the engine's own)."""
+    return f"**Bob** · 2024-01-05 10:{i % 60:02d}\nmessage {i} ✓ ^m{i}\n\n"
+
+
+def note_of(i: int) -> str:
+    return NOTE if i <= 50 else "Chat (1)/2024/2024-02.md"
+
+
 def write_batches(v: Vault, first: int, last: int, batch: int = 10) -> None:
     w = v.chat_writer(1)
     for start in range(first, last + 1, batch):
         ids = range(start, min(start + batch, last + 1))
         for i in ids:
-            w.append(NOTE if i <= 50 else "Chat (1)/2024/2024-02.md", f"message {i} ✓\n", header=HEADER)
+            w.append(note_of(i), block(i), header=HEADER)
             w.append_json_line(encode_line({"id": i, "text": f"message {i} ✓"}))
-        w.commit(last_id=ids[-1], messages=[(i, "2024-01", "Bob", f"message {i}") for i in ids])
+        w.commit(last_id=ids[-1], messages=[(i, note_of(i).removesuffix(".md"), "Bob", f"message {i}") for i in ids])
 
 
 @pytest.fixture
@@ -67,7 +78,7 @@ def test_appends_commit_and_resume_without_repeating_headers(tmp_path, reference
         assert v.store.chat_progress(1).last_id == 40
         write_batches(v, 41, 100)
     assert tree(tmp_path) == reference
-    assert reference[NOTE].startswith(HEADER.encode() + b"message 1 ")
+    assert reference[NOTE].startswith(HEADER.encode() + block(1).encode())
     assert reference[NOTE].count(b"---\nid: 1") == 1
 
 
@@ -78,7 +89,7 @@ def test_recover_rolls_back_everything_past_the_last_commit(tmp_path, reference)
         w = v.chat_writer(1)
         # What a crash mid-commit leaves: torn tails, a file the commit had just created, a temp file.
         with open(tmp_path / NOTE, "ab") as f:
-            f.write(b"message 51 half-writ")
+            f.write(b"**Bob** \xc2\xb7 2024-01-05 10:")
         with open(tmp_path / w.json_rel, "ab") as f:
             f.write(b'{"id":51,"te')
         v.store.register_new_files(1, ["Chat (1)/2024/2024-02.md"])
@@ -87,7 +98,7 @@ def test_recover_rolls_back_everything_past_the_last_commit(tmp_path, reference)
     with Vault(tmp_path) as v:
         report = v.recover()
         assert [t[0] for t in report.truncated] == [".tobs/json/1.jsonl", NOTE]
-        assert report.rolled_back_bytes == len(b"message 51 half-writ") + len(b'{"id":51,"te')
+        assert report.rolled_back_bytes == len(b"**Bob** \xc2\xb7 2024-01-05 10:") + len(b'{"id":51,"te')
         assert report.removed == ("Chat (1)/2024/2024-02.md",)
         assert report.temp_files_deleted == 1
         assert not (tmp_path / "Chat (1)/2024/2024-02.md").exists()
@@ -102,6 +113,7 @@ def test_a_users_edit_to_a_note_is_kept_and_a_deleted_note_starts_afresh(tmp_pat
         write_batches(v, 1, 60)
     note2 = tmp_path / "Chat (1)/2024/2024-02.md"
     edited = (tmp_path / NOTE).read_bytes().replace(b"message 50", b"MESSAGE 50 (my comment)")
+    assert edited != (tmp_path / NOTE).read_bytes()
     (tmp_path / NOTE).write_bytes(edited)
     note2.unlink()
     with Vault(tmp_path) as v:
@@ -452,6 +464,102 @@ def test_a_rewrite_cut_short_leaves_one_whole_note(tmp_path, monkeypatch, stop):
         w.append(NOTE, "message 31 ✓\n", header=HEADER)
         w.commit(last_id=31, messages=[])
     assert (tmp_path / NOTE).read_bytes() == expected + "message 31 ✓\n".encode()
+
+
+def _block(i: int) -> bytes:
+    return block(i).encode()
+
+
+def write_blocks(v: Vault, ids: range) -> None:
+    w = v.chat_writer(1)
+    for i in ids:
+        w.append(NOTE, _block(i).decode(), header=HEADER)
+    w.commit(last_id=ids[-1], messages=[(i, NOTE.removesuffix(".md"), "Bob", f"message {i}") for i in ids])
+
+
+@pytest.mark.parametrize("typed", [b"\nMy comment on this.\n", b"my own words, no newline", b"\n## Later\n\n"])
+def test_text_a_person_appends_to_a_note_is_kept_and_new_messages_follow_it(tmp_path, typed):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    committed = (tmp_path / NOTE).read_bytes()
+    with open(tmp_path / NOTE, "ab") as f:
+        f.write(typed)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.truncated == () and report.modified == (NOTE,)
+        assert report.notices() == [f"Kept your edits to 1 note ({NOTE}); new messages go after them."]
+        write_blocks(v, range(11, 13))
+    sep = separator(typed)
+    assert (tmp_path / NOTE).read_bytes() == committed + typed + sep + _block(11) + _block(12)
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+
+
+def test_blocks_a_cut_short_commit_left_go_but_text_typed_after_them_stays(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    committed = (tmp_path / NOTE).read_bytes()
+    torn = _block(11) + _block(12)
+    (tmp_path / NOTE).write_bytes(committed + torn + _block(13)[:20])
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == () and report.truncated == ((NOTE, len(committed + torn) + 20, len(committed)),)
+    assert (tmp_path / NOTE).read_bytes() == committed
+    (tmp_path / NOTE).write_bytes(committed + torn + b"\nMy note after the crash\n")
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == (NOTE,) and report.rolled_back_bytes == len(torn)
+        write_blocks(v, range(11, 12))
+    assert (tmp_path / NOTE).read_bytes() == committed + b"\nMy note after the crash\n" + b"\n" + _block(11)
+
+
+def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(tmp_path):
+    from tobs_tui.engine.media.files import MediaFiles
+    from tobs_tui.engine.media.stage import MediaItem
+    from tobs_tui.engine.runtime.threads import mark_pool_thread
+
+    root, outside = tmp_path / "vault", tmp_path / "precious.bin"
+    outside.write_bytes(b"precious")
+    with Vault(root) as v:
+        v.recover()
+        (root / "Chat (1)" / "media").mkdir(parents=True)
+        os.link(outside, root / "Chat (1)" / "media" / "5_photo.jpg.part")
+        item = MediaItem(msg_id=5, media_id=9, kind="photo", file_name=None, mime_type=None, size=100, month="")
+        files = MediaFiles(v)
+
+        def open_part() -> None:
+            mark_pool_thread()  # a pool worker's job, run on a thread of its own here
+            files.open_part(1, item, "Chat (1)/media/5_photo.jpg", 100)
+
+        with ThreadPoolExecutor(1) as pool, pytest.raises(UnsafePathError, match=r"5_photo\.jpg\.part shares its"):
+            pool.submit(open_part).result()
+    assert outside.read_bytes() == b"precious"
+
+
+def test_a_person_typing_into_a_note_an_unfinished_commit_created_keeps_their_text(tmp_path):
+    header = "---\nchat_id: 1\nmonth: \"2024-03\"\n---\n\n[[Chat (1)/Chat (1)|Chat (1)]] · 2024-03\n\n"
+    new_note = "Chat (1)/2024/2024-03.md"
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 5))
+        v.store.register_new_files(1, [new_note])  # a commit that died after creating the note
+        (tmp_path / new_note).write_bytes((header + block(5) + block(6) + "Typed after the crash\n").encode())
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == (new_note,) and report.removed == ()
+        w = v.chat_writer(1)
+        w.append(new_note, block(5), header=header)
+        w.commit(last_id=5, messages=[(5, new_note.removesuffix(".md"), "Bob", "")])
+    expected = header + "Typed after the crash\n" + "\n" + block(5)
+    assert (tmp_path / new_note).read_text() == expected
+    (tmp_path / "Chat (1)/2024/2024-04.md").parent.mkdir(exist_ok=True)
+    with Vault(tmp_path) as v:
+        v.store.register_new_files(1, ["Chat (1)/2024/2024-04.md"])
+        (tmp_path / "Chat (1)/2024/2024-04.md").write_bytes((header + block(7)[:30]).encode())
+    with Vault(tmp_path) as v:
+        assert v.recover().removed == ("Chat (1)/2024/2024-04.md",), "only the engine's bytes: removed"
 
 
 # ---------------------------------------------------------------- back-fill splices

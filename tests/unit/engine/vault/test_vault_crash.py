@@ -92,10 +92,10 @@ with Vault(root) as v:
                 year, month = 2023 + i // 400, (i // 60) % 12 + 1
                 note = f"{d}/{year}/{year}-{month:02d}.md"
                 text = body(cid, i)
-                w.append(note, f"**Bob** · {i}\n{text}^m{i}\n\n",
+                w.append(note, f"**Bob** · 2024-01-05 10:00\n{text.rstrip()} ^m{i}\n\n",
                          header=f"---\nchat: {cid}\nmonth: {year}-{month:02d}\n---\n\n")
                 w.append_json_line(encode_line({"id": i, "type": "message", "from": "Bob", "text": text}))
-                rows.append((i, f"{year}-{month:02d}", "Bob", text[:20]))
+                rows.append((i, note.removesuffix(".md"), "Bob", text[:20]))
             w.commit(last_id=ids[-1], messages=rows)
         rec = v.store.chat_progress(cid)
         w.write_index_note(f"{d}/{d}.md", f"---\nid: {cid}\nrange: {rec.first_id}-{rec.last_id}\n"

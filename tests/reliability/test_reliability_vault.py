@@ -1,0 +1,323 @@
+"""The vault belongs to its user: text they add to a note is kept across runs and crashes, files they delete or
+damage are noticed and repaired, a planted link or hard link is never written through, and a missing or broken
+state DB never costs a note. Real exports (runner or `tobs-tui export`) against the emulator on real files."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.crash_harness import WORLD_TOML
+from tests.support.settings import WAIT
+from tests.support.vaults import chat_dir, notes_of
+from tobs_tui.cli import main
+from tobs_tui.engine import ChatSelection, ExportRequest
+from tobs_tui.engine.snapshot import EventKind, RunState
+
+
+def export(runner, chat_ids, **sel):
+    try:
+        assert runner.connect().result(WAIT) is True
+        runner.list_dialogs().result(WAIT)
+        request = ExportRequest(chats=tuple(ChatSelection(c, **sel) for c in chat_ids))
+        return runner.start_export(request).result(WAIT)
+    finally:
+        runner.stop()
+
+
+def chat_of(world, title: str) -> int:
+    return next(c for c in world.chat_ids() if world.chats[c].title == title)
+
+
+def last_note(vault: Path, chat_id: int) -> Path:
+    folder = chat_dir(vault, chat_id)
+    return max(p for p in folder.rglob("*.md") if p.parent != folder)
+
+
+def test_text_appended_to_a_note_survives_runs_of_any_chat_and_new_messages_follow_it(make_runner, emulator, tmp_path):
+    world = emulator.world
+    channel, group = chat_of(world, "Crash Channel"), chat_of(world, "Crash Group")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    note = last_note(vault, channel)
+    typed = "\nMy own note: ask Bob about this.\n"
+    with open(note, "a", encoding="utf-8") as f:
+        f.write(typed)
+    kept = note.read_text(encoding="utf-8")
+
+    events = []
+    assert export(make_runner(on_event=events.append), [group]).state is RunState.DONE
+    assert note.read_text(encoding="utf-8") == kept, "a run of another chat cut the user's text"
+    assert any(e.kind is EventKind.VAULT and "Kept your edits to 1 note" in e.message for e in events), events
+
+    world.add_messages(channel, 3)
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    text = note.read_text(encoding="utf-8")
+    assert text.startswith(kept), "the user's text stays where they put it"
+    ids = [i for ids in notes_of(chat_dir(vault, channel)).values() for i in ids]
+    assert ids == list(world.chats[channel].ids()), "every message once, in id order"
+    assert text[len(kept) :].startswith("\n**"), "the next message starts a paragraph of its own"
+
+
+def test_headless_export_says_which_edits_it_kept(tmp_path, capsys):
+    world = tmp_path / "world.toml"
+    world.write_text(WORLD_TOML, encoding="utf-8")
+    vault = tmp_path / "vault"
+    argv = ["export", "--emulator", "--world", str(world), "--chat", "Crash Channel", "--out", str(vault)]
+    argv += ["--no-media"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    folder = next(p for p in vault.iterdir() if p.name.startswith("Crash Channel ("))
+    note = last_note(vault, int(folder.name.rsplit("(", 1)[1].rstrip(")")))
+    with open(note, "a", encoding="utf-8") as f:
+        f.write("my words")
+    assert main([*argv, "--json-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["summary"]
+    rel = note.relative_to(vault).as_posix()
+    assert summary["vault"] == [f"Kept your edits to 1 note ({rel}); new messages go after them."]
+    assert note.read_text(encoding="utf-8").endswith("my words")
+
+
+# ---------------------------------------------------------------- planted links (item 5)
+
+
+def headless_argv(tmp_path: Path, vault: Path, *extra: str) -> list[str]:
+    world = tmp_path / "world.toml"
+    if not world.exists():
+        world.write_text(WORLD_TOML, encoding="utf-8")
+    return ["export", "--emulator", "--world", str(world), "--chat", "Crash Channel", "--out", str(vault), *extra]
+
+
+@pytest.mark.parametrize("name", ["state.sqlite", "state.sqlite-wal", "state.sqlite-journal", "lock"])
+def test_a_state_file_that_is_a_symlink_is_refused_before_anything_is_written(tmp_path, capsys, name):
+    vault, outside = tmp_path / "vault", tmp_path / "outside"
+    outside.mkdir()
+    (vault / ".tobs").mkdir(parents=True)
+    (vault / ".tobs" / name).symlink_to(outside / name)
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"{vault / '.tobs' / name} is a symlink inside the export dir; refusing to write through it, so remove"
+        " the link and run the export again."
+    )
+    assert list(outside.iterdir()) == [], "nothing was written outside the vault"
+
+
+def test_a_hard_linked_lock_is_refused_and_the_other_file_keeps_its_bytes(tmp_path, capsys):
+    vault, outside = tmp_path / "vault", tmp_path / "precious.txt"
+    outside.write_text("my precious data\n")
+    (vault / ".tobs").mkdir(parents=True)
+    os.link(outside, vault / ".tobs" / "lock")
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"{vault / '.tobs' / 'lock'} shares its bytes with 1 other hard link, so writing to it would change a file"
+        " elsewhere too; refusing to, so replace it with a copy of its own and run the export again."
+    )
+    assert outside.read_text() == "my precious data\n"
+
+
+@pytest.mark.parametrize("which", ["note", "jsonl", "state"])
+def test_a_hard_linked_vault_file_is_never_written_through(tmp_path, capsys, which):
+    vault = tmp_path / "vault"
+    argv = headless_argv(tmp_path, vault, "--no-media")
+    assert main(argv) == 0
+    capsys.readouterr()
+    if which == "note":
+        inside = last_note(vault, next(int(p.name.rsplit("(", 1)[1][:-1]) for p in vault.glob("Crash Channel (*")))
+        # Untouched bytes past the end: what a torn write leaves, which recovery would truncate.
+        with open(inside, "a", encoding="utf-8") as f:
+            f.write("**Bob** · 2024")
+    elif which == "jsonl":
+        inside = next((vault / ".tobs" / "json").iterdir())
+        with open(inside, "a", encoding="utf-8") as f:
+            f.write('{"id":99999,')
+    else:
+        inside = vault / ".tobs" / "state.sqlite"
+    outside = tmp_path / "outside-copy"
+    os.link(inside, outside)
+    before = outside.read_bytes()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{inside} shares its bytes with 1 other hard link"), err
+    assert outside.read_bytes() == before
+
+
+# ---------------------------------------------------------------- a lost or damaged state DB (items 2 and 4)
+
+
+def result_ids(folder: Path) -> list[int]:
+    return [m["id"] for m in json.loads((folder / "result.json").read_text(encoding="utf-8"))["messages"]]
+
+
+@pytest.mark.parametrize("loss", ["no .tobs folder", "empty state.sqlite", "no state.sqlite"])
+def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make_runner, emulator, tmp_path, loss):
+    world = emulator.world
+    chats = [chat_of(world, "Crash Channel"), chat_of(world, "Crash Forum")]
+    vault = tmp_path / "vault"
+    assert export(make_runner(), chats).state is RunState.DONE
+    before = {p: p.read_bytes() for p in vault.rglob("*.md") if ".tobs" not in p.parts}
+    if loss == "no .tobs folder":
+        shutil.rmtree(vault / ".tobs")
+    else:
+        for f in (vault / ".tobs").glob("state.sqlite*"):
+            f.unlink()
+        if loss == "empty state.sqlite":
+            (vault / ".tobs" / "state.sqlite").write_bytes(b"")
+    for chat in chats:
+        world.add_messages(chat, 4)
+    events = []
+    final = export(make_runner(on_event=events.append), chats, since=datetime.date(2100, 1, 1))
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        if note.parent.name.isdigit():  # month notes (index notes are rewritten whole, by design)
+            assert note.read_bytes().startswith(data), f"{note} was written over"
+    for chat in chats:
+        ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
+        assert sorted(ids) == list(world.chats[chat].ids()), "every message exactly once"
+        assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids()), "result.json keeps them all"
+    notices = [e.message for e in events if e.kind is EventKind.VAULT]
+    assert any(n.startswith("Rebuilt the export state from the notes of 2 chats") for n in notices), notices
+
+
+def test_a_damaged_state_db_is_moved_aside_with_a_sentence_and_rebuilt(tmp_path, capsys):
+    vault = tmp_path / "vault"
+    argv = headless_argv(tmp_path, vault, "--no-media")
+    assert main(argv) == 0
+    capsys.readouterr()
+    folder = next(vault.glob("Crash Channel (*"))
+    notes = {p: p.read_bytes() for p in folder.rglob("*.md") if p.parent.name.isdigit()}
+    db = vault / ".tobs" / "state.sqlite"
+    with open(db, "r+b") as f:
+        f.seek(0)
+        f.write(b"this is not a database" * 50)
+    assert main([*argv, "--json-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])["summary"]
+    aside = next(p.name for p in db.parent.iterdir() if p.name.startswith("state.sqlite.damaged-"))
+    assert summary["vault"][0] == (
+        f"The export state {db} was damaged (file is not a database); it was moved to {aside} and rebuilt from"
+        " the notes, so nothing in the vault was lost."
+    )
+    assert summary["vault"][1].startswith("Rebuilt the export state from the notes of 1 chat")
+    assert {p: p.read_bytes() for p in notes} == notes
+    assert len(result_ids(folder)) == 200
+
+
+# ---------------------------------------------------------------- files deleted or cut short by hand (item 3)
+
+
+def snapshot_of(vault: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(vault).as_posix(): p.read_bytes()
+        for p in vault.rglob("*")
+        if p.is_file() and ".tobs" not in p.parts and p.parent.name != p.name and not p.name.endswith(").md")
+    }
+
+
+@pytest.mark.parametrize("damage", ["note deleted", "note cut short", "jsonl deleted", "jsonl cut short", "media"])
+def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(make_runner, emulator, tmp_path, damage):
+    world = emulator.world
+    chats = [chat_of(world, "Crash Supergroup"), chat_of(world, "Crash Forum")]
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), chats).state is RunState.DONE
+    before = snapshot_of(vault)
+    folder = chat_dir(vault, chats[0])
+    notes = sorted(p for p in vault.rglob("*.md") if p.parent.name.isdigit())
+    jsonl = vault / ".tobs" / "json" / f"{chats[0]}.jsonl"
+    media = sorted(p for p in (folder / "media").rglob("*") if p.is_file())
+    if damage == "note deleted":
+        notes[0].unlink()
+        notes[-1].unlink()
+    elif damage == "note cut short":
+        for note in (notes[0], notes[len(notes) // 2]):
+            note.write_bytes(note.read_bytes()[: note.stat().st_size // 3])
+    elif damage == "jsonl deleted":
+        jsonl.unlink()
+    elif damage == "jsonl cut short":
+        jsonl.write_bytes(jsonl.read_bytes()[:12345])
+    else:
+        media[0].unlink()
+        media[5].write_bytes(media[5].read_bytes()[:100])
+    for chat in chats:
+        world.add_messages(chat, 5)
+    events: list = []
+    assert export(make_runner(media=True, on_event=events.append), chats).state is RunState.DONE
+    notices = [e.message for e in events if e.kind is EventKind.VAULT]
+    after = snapshot_of(vault)
+    for rel, data in before.items():
+        if rel.endswith("result.json"):
+            continue
+        got = after.get(rel)
+        assert got is not None and got.startswith(data), f"{rel} was not restored ({damage})"
+    for chat in chats:
+        ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
+        assert sorted(ids) == list(world.chats[chat].ids())
+        assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
+    assert any("by hand" in n for n in notices), notices
+    assert any(n.startswith("Repaired ") for n in notices), notices
+
+
+# ---------------------------------------------------------------- tobs-tui verify
+
+
+def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
+    vault = tmp_path / "vault"
+    export_argv = headless_argv(tmp_path, vault)
+    assert main(export_argv) == 0
+    world_args = export_argv[1:4]  # --emulator --world FILE
+    verify = ["verify", "--out", str(vault), *world_args]
+    capsys.readouterr()
+    assert main(verify) == 0
+    assert "matches its export state: 1 chats" in capsys.readouterr().out
+
+    before = snapshot_of(vault)
+    folder = next(vault.glob("Crash Channel (*"))
+    note = sorted(p for p in folder.rglob("*.md") if p.parent.name.isdigit())[0]
+    media = sorted(p for p in (folder / "media").rglob("*") if p.is_file() and not p.name.endswith(".thumb.jpg"))
+    jsonl = next((vault / ".tobs" / "json").iterdir())
+    note.unlink()
+    jsonl.write_bytes(jsonl.read_bytes()[:5000])
+    media[0].unlink()
+    media[1].write_bytes(bytes(len(media[1].read_bytes())))  # same size, other bytes
+    with open(last_note(vault, int(folder.name.rsplit("(", 1)[1][:-1])), "a", encoding="utf-8") as f:
+        f.write("\nmy comment\n")
+    damaged = snapshot_of(vault)
+
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    rel = note.relative_to(vault).as_posix()
+    assert f"{rel}: was deleted" in out
+    assert f"{jsonl.relative_to(vault).as_posix()}: is " in out and "shorter than exported" in out
+    assert f"{media[0].relative_to(vault).as_posix()}: was deleted" in out
+    assert f"{media[1].relative_to(vault).as_posix()}: has other bytes than were downloaded" in out
+    assert "kept: " in out and "text added by hand at the end" in out
+    assert "4 problem(s) in the vault" in out and "tobs-tui verify --repair" in out
+    assert snapshot_of(vault) == damaged, "verify alone changes nothing"
+
+    assert main([*verify, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "matches its export state" in out.splitlines()[-1]
+    after = snapshot_of(vault)
+    for path, data in before.items():
+        if not path.endswith("result.json"):
+            assert after[path].startswith(data), f"{path} was not restored"
+    assert result_ids(folder) == list(range(1, 201))
+
+
+def test_a_note_restored_by_a_run_without_media_still_embeds_its_files(make_runner, emulator, tmp_path):
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), [chat]).state is RunState.DONE
+    note = next(p for p in chat_dir(vault, chat).rglob("*.md") if b"![[" in p.read_bytes())
+    before = note.read_bytes()
+    note.unlink()
+    assert export(make_runner(media=False), [chat]).state is RunState.DONE
+    assert note.read_bytes() == before

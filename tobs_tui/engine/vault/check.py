@@ -1,0 +1,161 @@
+"""`tobs-tui verify`: a vault checked against its export state without writing a byte (the state DB is opened
+read-only, no lock is taken): committed files at their lengths, downloads at their sizes and SHA-256, no
+planted links, no chat folder the state does not know."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from tobs_tui.engine.vault.blocks import leading_blocks
+from tobs_tui.engine.vault.rebuild import chat_folders, month_notes
+from tobs_tui.engine.vault.vault import Vault
+
+STATE_FILE = ".tobs/state.sqlite"
+
+
+@dataclass(frozen=True)
+class VaultProblem:
+    path: str  # vault-relative
+    problem: str  # what is wrong, in words
+    chat_id: int | None = None  # the chat whose export repairs it (None: every chat in the vault)
+    media: bool = False  # a downloaded file: the repair records it as lost so the export fetches it again
+
+
+@dataclass(frozen=True)
+class VaultCheck:
+    problems: tuple[VaultProblem, ...]
+    notes: tuple[str, ...]  # things found that are fine to leave (edits a person made, kept)
+    chats: int
+    files: int
+    media: int
+    folders: tuple[int, ...] = ()  # the chats that have a folder in the vault
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def chats_to_repair(self) -> tuple[int, ...]:
+        if any(p.chat_id is None for p in self.problems):
+            return self.folders
+        return tuple(sorted({p.chat_id for p in self.problems if p.chat_id is not None}))
+
+
+def check_vault(root: Path) -> VaultCheck:
+    root = Path(root)
+    db_path = root / STATE_FILE
+    problems: list[VaultProblem] = []
+    notes: list[str] = []
+    if not db_path.is_file():
+        for chat_id, folder in chat_folders(root) if root.is_dir() else ():
+            if month_notes(folder):
+                problems.append(
+                    VaultProblem(
+                        folder.name, "has notes but the export state is missing (rebuilt by an export)", chat_id
+                    )
+                )
+        return VaultCheck(tuple(problems), (), 0, 0, 0)
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            damage = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if damage != "ok":
+                raise sqlite3.DatabaseError(damage)
+            chats = db.execute("SELECT chat_id FROM chats").fetchall()
+            files = db.execute("SELECT path, chat_id, length, tail FROM files ORDER BY path").fetchall()
+            media = db.execute(
+                "SELECT chat_id, path, size, sha256 FROM media WHERE status IN ('done', 'lost') ORDER BY path"
+            ).fetchall()
+            lost = {row[0] for row in db.execute("SELECT path FROM media WHERE status = 'lost'")}
+            repairs = db.execute("SELECT path, chat_id FROM repairs").fetchall() if _has(db, "repairs") else []
+            last_ids = _last_ids(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        said = f"the export state is damaged ({exc}); an export moves it aside and rebuilds it from the notes"
+        folders = tuple(chat_id for chat_id, _ in chat_folders(root))
+        return VaultCheck((VaultProblem(STATE_FILE, said),), (), 0, 0, 0, folders)
+    known = {row[0] for row in chats}
+    for chat_id, folder in chat_folders(root):
+        if chat_id not in known and month_notes(folder):
+            problems.append(VaultProblem(folder.name, "is not in the export state (rebuilt by an export)", chat_id))
+    for path, chat_id in repairs:
+        problems.append(VaultProblem(path, "lost messages that were not fetched again yet", chat_id))
+    for path, chat_id, length, tail in files:
+        problem, note = _file_problem(root, path, length, tail, last_ids.get((chat_id, path), 0))
+        if problem:
+            problems.append(VaultProblem(path, problem, chat_id))
+        if note:
+            notes.append(f"{path}: {note}")
+    for chat_id, path, size, sha256 in media:
+        problem = "was deleted or cut short by hand" if path in lost else _media_problem(root, path, size, sha256)
+        if problem:
+            problems.append(VaultProblem(path, problem, chat_id, media=True))
+    return VaultCheck(tuple(problems), tuple(notes), len(known), len(files), len(media))
+
+
+def _has(db: sqlite3.Connection, table: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
+
+
+def _last_ids(db: sqlite3.Connection) -> dict[tuple[int, str], int]:
+    rows = db.execute("SELECT chat_id, note, max(msg_id) FROM messages GROUP BY chat_id, note").fetchall()
+    return {(chat_id, f"{note}.md"): last for chat_id, note, last in rows}
+
+
+def _file_problem(root: Path, rel: str, length: int, tail: bytes, last_id: int) -> tuple[str | None, str | None]:
+    path = root / rel
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ("was deleted" if length else None), None
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink: an export refuses to write through it", None
+    if st.st_nlink > 1:
+        return f"has {st.st_nlink - 1} other hard link(s): an export refuses to write to it", None
+    if length == 0:
+        return "was left by an interrupted run (an export removes it)", None
+    with open(path, "rb") as f:
+        if st.st_size < length:
+            return f"is {length - st.st_size} bytes shorter than exported (cut short or edited by hand)", None
+        f.seek(length - len(tail))
+        if f.read(len(tail)) != tail:
+            return None, "edited by hand (kept; new messages go after it)"
+        if st.st_size == length:
+            return None, None
+        extra = f.read()
+    if rel.endswith(".md") and not leading_blocks(extra, last_id)[1]:
+        return None, "text added by hand at the end (kept; new messages go after it)"
+    return f"holds {len(extra)} bytes an interrupted run left (an export rolls them back)", None
+
+
+def _media_problem(root: Path, rel: str, size: int | None, sha256: str | None) -> str | None:
+    path = root / rel
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "was deleted"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink"
+    if size is not None and st.st_size != size:
+        return f"is {st.st_size} bytes, {size} were downloaded"
+    if sha256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            return "has other bytes than were downloaded (its SHA-256 differs)"
+    return None
+
+
+def mark_media_lost(root: Path, paths: list[str]) -> None:
+    """Downloaded files `verify` found damaged (other bytes, same size: recovery checks sizes only) are
+    recorded as lost, so the next export downloads them again."""
+    with Vault(root) as vault:
+        vault.store.mark_paths_lost(paths)

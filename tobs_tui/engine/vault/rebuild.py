@@ -1,0 +1,183 @@
+"""The state DB made again from the vault itself, when it is missing, empty or was damaged: chats from their
+folders and index notes, committed notes as they are now, message ids from the notes' block ids, the JSONL
+from `.tobs/json` or else from each chat's `result.json`. Nothing in a note is rewritten."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tobs_tui.engine.vault.blocks import note_blocks
+from tobs_tui.engine.vault.store import TAIL_BYTES, StateStore
+
+_CHAT_DIR = re.compile(r".* \((-?\d+)\)")
+_MONTH = re.compile(r"\d{1,4}-\d\d\.md")
+_TOPIC_DIR = re.compile(r".* \((\d+)\)")
+_LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
+_FRONT_FIELD = re.compile(r"^(\w+): (.*)$", re.MULTILINE)
+_UNESCAPE = re.compile(r"\\(.)")
+_SNIPPET_CHARS = 80
+
+
+@dataclass(frozen=True)
+class RebuiltChat:
+    chat_id: int
+    dir_name: str
+    messages: int
+    jsonl_lines: int  # lines of its JSONL now committed (from the JSONL, or result.json, or none)
+
+
+def chat_folders(root: Path) -> Iterator[tuple[int, Path]]:
+    """(chat id, folder) for every folder of the vault named like a chat's ("<title> (<id>)")."""
+    for entry in sorted(root.iterdir()):
+        match = _CHAT_DIR.fullmatch(entry.name)
+        if match and not entry.name.startswith(".") and entry.is_dir() and not entry.is_symlink():
+            yield int(match.group(1)), entry
+
+
+def month_notes(folder: Path) -> list[tuple[Path, int | None]]:
+    """A chat folder's month notes with the forum topic each belongs to (None outside a forum)."""
+    found: list[tuple[Path, int | None]] = []
+    for year in sorted(folder.iterdir()):
+        if year.is_dir() and not year.is_symlink() and year.name.isdigit():
+            found += [(n, None) for n in sorted(year.iterdir()) if _MONTH.fullmatch(n.name) and n.is_file()]
+    topics = folder / "topics"
+    if topics.is_dir() and not topics.is_symlink():
+        for topic in sorted(topics.iterdir()):
+            match = _TOPIC_DIR.fullmatch(topic.name)
+            if match and topic.is_dir() and not topic.is_symlink():
+                found += [(n, int(match.group(1))) for n, _ in month_notes(topic)]
+    return found
+
+
+def front_matter(path: Path) -> dict[str, str]:
+    """The `key: value` lines of a note's front matter (values as written)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return {}
+    if not head.startswith("---\n"):
+        return {}
+    body = head[4:].split("\n---\n", 1)[0]
+    return {k: v for k, v in _FRONT_FIELD.findall(body)}
+
+
+def _string(value: str | None) -> str | None:
+    if value is None or value == "null":
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, str) else value
+
+
+def rebuild_state(
+    root: Path, store: StateStore, write_atomic: Callable[[str, Callable[[BinaryIO], object]], object]
+) -> list[RebuiltChat]:
+    """Every chat folder with month notes that the state DB does not know becomes a chat exported up to the
+    newest block id its notes hold, one transaction each. write_atomic(rel, fill) writes a JSONL made from
+    result.json."""
+    rebuilt: list[RebuiltChat] = []
+    known = {c.chat_id for c in store.all_chats()}
+    for chat_id, folder in chat_folders(root):
+        if chat_id in known:
+            continue
+        notes = month_notes(folder)
+        if not notes:
+            continue
+        index = front_matter(folder / f"{folder.name}.md")
+        first_note = front_matter(notes[0][0])
+        title = _string(index.get("title")) or _string(first_note.get("chat")) or folder.name
+        kind = index.get("type") or ""
+        username = _string(index.get("username"))
+        files: dict[str, tuple[int, bytes]] = {}
+        rows: list[tuple[int, str, str, str]] = []
+        topics: dict[int, int] = {}
+        for note, topic in notes:
+            data = note.read_bytes()
+            rel = note.relative_to(root).as_posix()
+            files[rel] = (len(data), data[-TAIL_BYTES:])
+            for msg_id, sender, snippet in note_blocks(data):
+                rows.append((msg_id, rel.removesuffix(".md"), _plain(sender), _plain(snippet)[:_SNIPPET_CHARS]))
+                if topic is not None:
+                    topics[topic] = max(topics.get(topic, 0), msg_id)
+        if not rows:
+            continue
+        last_id = max(r[0] for r in rows)
+        json_rel = f".tobs/json/{chat_id}.jsonl"
+        length, lines = _committed_jsonl(root / json_rel, last_id)
+        if not lines and (folder / "result.json").is_file():
+            length, lines = _jsonl_from_result(folder / "result.json", last_id, json_rel, write_atomic)
+        if lines:
+            with open(root / json_rel, "rb") as f:
+                f.seek(max(0, length - TAIL_BYTES))
+                files[json_rel] = (length, f.read(min(length, TAIL_BYTES)))
+        store.restore_chat(
+            chat_id,
+            title=title,
+            kind=kind,
+            username=username,
+            dir_name=folder.name,
+            messages=rows,
+            files=files,
+            topic_last_ids=topics,
+        )
+        count = len({r[0] for r in rows})
+        if lines < count and ((root / json_rel).exists() or (folder / "result.json").exists()):
+            # The JSONL holds fewer messages than the notes: the rest are fetched again (ChatExport.repair).
+            store.add_repairs([(chat_id, json_rel)])
+        rebuilt.append(RebuiltChat(chat_id, folder.name, count, lines))
+    return rebuilt
+
+
+def _plain(markdown: str) -> str:
+    return _UNESCAPE.sub(r"\1", markdown).strip()
+
+
+def _committed_jsonl(path: Path, last_id: int) -> tuple[int, int]:
+    """(bytes, lines) of a JSONL's whole lines for messages up to last_id."""
+    length = lines = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                match = _LINE_ID.match(line)
+                if not line.endswith(b"\n") or match is None or int(match.group(1)) > last_id:
+                    break
+                length += len(line)
+                lines += 1
+    except FileNotFoundError:
+        return 0, 0
+    return length, lines
+
+
+def _jsonl_from_result(
+    result: Path, last_id: int, json_rel: str, write_atomic: Callable[[str, Callable[[BinaryIO], object]], object]
+) -> tuple[int, int]:
+    """The JSONL again from result.json, which holds its lines as they were (one per line, indented)."""
+    counted = [0, 0]
+
+    def fill(out: BinaryIO) -> None:
+        with open(result, "rb") as src:
+            in_messages = False
+            for raw in src:
+                if not in_messages:
+                    in_messages = raw.startswith(b' "messages": [')
+                    continue
+                line = raw.strip().removesuffix(b",")
+                match = _LINE_ID.match(line)
+                if match is None:
+                    continue
+                if int(match.group(1)) > last_id:
+                    break
+                out.write(line + b"\n")
+                counted[0] += len(line) + 1
+                counted[1] += 1
+
+    write_atomic(json_rel, fill)
+    return counted[0], counted[1]
