@@ -22,6 +22,7 @@ import tomli_w
 
 from tobs_tui import __version__
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
+from tobs_tui.terminal import terminal_text
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -218,6 +219,13 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+class TerminalFormatter(logging.Formatter):
+    """Records on a terminal name chats and people: their text is shown with controls escaped (terminal.py)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().formatMessage(record))
+
+
 def log_file_path() -> Path:
     return platformdirs.user_log_path(APP_NAME) / "tobs-tui.log"
 
@@ -241,7 +249,7 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
     if stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(max(logging.WARNING, logging.getLevelName(level)))
-        err.setFormatter(logging.Formatter("tobs-tui: %(levelname)s: %(message)s"))
+        err.setFormatter(TerminalFormatter("tobs-tui: %(levelname)s: %(message)s"))
         handlers.append(err)
     root = logging.getLogger()
     root.setLevel(level)
@@ -432,10 +440,10 @@ def main(argv: list[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 0
         return _run(args)
     except ConfigError as e:
-        print(f"tobs-tui: {e}", file=sys.stderr)
+        print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
         return 2
     except CommandUnavailable as e:
-        print(f"tobs-tui: {e}", file=sys.stderr)
+        print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

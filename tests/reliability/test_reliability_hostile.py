@@ -111,3 +111,125 @@ def test_any_titles_stay_inside_the_vault(make_runner, tmp_path_factory, titles)
     final = export_world(make_runner, world_of(titles), out)
     assert final.state is RunState.DONE, final.errors
     check_vault(out, {d.chat_id: d.title for d in final.chats})
+
+
+# ---------------------------------------------------------------- titles on a terminal
+
+TERMINAL_TITLES = [
+    "closing [/] tag",
+    "[bold red]x[/bold red]",
+    "esc \x1b[31mred\x1b[0m nul \x00 one \x01 bell \x07 del \x7f c1 \x9b",
+    "fake\n -1001100000099  supergroup         5         -  row",
+    "rtl \u202egpj.exe and \u2066isolate\u2069",
+    "line\u2028sep\x85next\rreturn\ttab",
+]
+ESCAPED = ["\\x1b[31mred", "\\x00", "\\x01", "\\x07", "\\x7f", "\\x9b", "fake\\n", "\\u202egpj.exe", "line\\u2028sep"]
+
+
+def hostile_world_file(path, titles=TERMINAL_TITLES):
+    chats = [{"kind": "supergroup", "title": t, "messages": 5} for t in titles]
+    path.write_text(json.dumps({"seed": 3, "generated_users": 3, "chats": chats}), encoding="utf-8")
+    return path
+
+
+def assert_inert(text: str) -> None:
+    """What reaches the terminal: no control character but line ends, no bidi control, no line separator."""
+    for line in text.split("\n"):
+        bad = [
+            c
+            for c in line
+            if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs")
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        ]
+        assert not bad, (bad, line)
+
+
+def test_chats_prints_every_title_as_one_inert_row(capsys, tmp_path):
+    from tobs_tui import cli
+
+    world = hostile_world_file(tmp_path / "w.json")
+    code = cli.main(["chats", "--emulator", "lan", "--world", str(world)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert_inert(out)
+    lines = out.splitlines()
+    assert len(lines) == len(TERMINAL_TITLES) + 2, out  # header, one row per chat, the count
+    assert "closing [/] tag" in out and "[bold red]x[/bold red]" in out
+    for escaped in ESCAPED:
+        assert escaped in out, (escaped, out)
+
+    code = cli.main(["chats", "--json", "--emulator", "lan", "--world", str(world)])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert_inert(out)
+    assert sorted(json.loads(line)["title"] for line in out.splitlines()) == sorted(TERMINAL_TITLES)
+
+
+def test_export_summary_prints_titles_as_inert_text(capsys, tmp_path):
+    from tobs_tui import cli
+
+    world = hostile_world_file(tmp_path / "w.json")
+    argv = ["export", "--emulator", "lan", "--world", str(world), "--all", "--no-media", "--out"]
+    code = cli.main([*argv, str(tmp_path / "v")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert_inert(out + err)
+    summary = out[out.index("Exported ") :].splitlines()
+    assert len(summary) == 1 + len(TERMINAL_TITLES), out
+    for escaped in ESCAPED:
+        assert escaped in out, (escaped, out)
+
+    code = cli.main([*argv, str(tmp_path / "v2"), "--json-progress"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert_inert(out)
+    chats = json.loads(out.splitlines()[-1])["summary"]["chats"]
+    assert sorted(c["title"] for c in chats) == sorted(TERMINAL_TITLES)
+
+
+def test_export_on_a_terminal_shows_markup_and_escapes_as_text(tmp_path):
+    """Rich draws the progress bars only on a terminal: run the real command on a pseudo-terminal 100 columns wide."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from tests.support.child import start_child
+
+    world = hostile_world_file(tmp_path / "w.json")
+    home = tmp_path / "home"
+    primary, secondary = pty.openpty()
+    os.set_blocking(primary, False)
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    child = start_child(
+        ["export", "--emulator", "lan", "--world", str(world), "--all", "--no-media", "--out", str(tmp_path / "v")],
+        home,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    output = b""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            output += chunk
+        elif child.poll() is not None:
+            break
+    os.close(primary)
+    assert child.wait(WAIT) == 0, output[-2000:]
+    text = output.decode("utf-8", "replace")
+    assert "Traceback" not in text and "MarkupError" not in text, text[-2000:]
+    assert "\x1b[31mred" not in text  # the title's own escape sequence never reaches the terminal raw
+    assert "\u202e" not in text and "\x07" not in text and "\x00" not in text
+    assert "closing [/] tag" in text and "[bold red]x[/bold red]" in text  # markup shown as the text it is
+    assert "\\x1b[31mred" in text

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
 from tobs_tui.engine import ChatKind
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -90,7 +91,7 @@ class ChatsScreen(Screen):
         try:
             last_ids = await wait_for(self.app.runner.exported_last_ids())
         except Exception as e:
-            self.notify(f"Could not read the export state: {e}", severity="warning")
+            self.notify(terminal_text(f"Could not read the export state: {e}"), severity="warning", markup=False)
             return
         self.table.set_last_exported(last_ids)
 
@@ -101,7 +102,7 @@ class ChatsScreen(Screen):
         try:
             topics = await wait_for(self.app.runner.list_topics(chat_id))
         except Exception as e:
-            self.notify(f"Could not load the topics: {e}", severity="error")
+            self.notify(terminal_text(f"Could not load the topics: {e}"), severity="error", markup=False)
             return
         self.table.set_topics(chat_id, topics)
         self._update_status()
