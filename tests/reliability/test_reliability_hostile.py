@@ -8,8 +8,10 @@ import json
 import os
 import unicodedata
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from tests.support.settings import WAIT
 from tobs_tui.emulator import Emulator
@@ -18,6 +20,7 @@ from tobs_tui.engine import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 
 BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+BIDI_CHARS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 NASTY_TITLES = [
     "../../../../etc/passwd",
     "/absolute/path",
@@ -34,13 +37,20 @@ NASTY_TITLES = [
     " . ",
     "שלום عربي",
     "<script>alert(1)</script>",
+    "del\x7f next\x85line\u2028para\u2029bom\ufeff c1\x9b",
+]
+# Senders whose names carry controls and a bidi override: they name every message of the chats below.
+HOSTILE_USERS = [
+    {"id": 5000, "first_name": "esc\x1b[31mred\x07bell", "last_name": "\u202egpj.exe"},
+    {"id": 5001, "first_name": "one\x01two\x00three", "last_name": "del\x7f\x9b"},
 ]
 
 
 def world_of(titles: list[str]) -> World:
-    chats = [{"kind": "supergroup", "title": t, "messages": 20, "hostile": True} for t in titles]
+    members = [u["id"] for u in HOSTILE_USERS]
+    chats = [{"kind": "supergroup", "title": t, "messages": 20, "hostile": True, "members": members} for t in titles]
     chats.append({"kind": "forum", "title": titles[0], "messages": 60, "topics": titles[:4]})
-    return World({"seed": 9, "max_file_size": 8192, "generated_users": 4, "chats": chats})
+    return World({"seed": 9, "max_file_size": 8192, "generated_users": 4, "users": HOSTILE_USERS, "chats": chats})
 
 
 def export_world(make_runner, world: World, out):
@@ -62,7 +72,21 @@ def front_matter(text: str) -> dict[str, str]:
         key, sep, value = line.partition(": ")
         assert sep and key.isidentifier(), f"front matter line {line!r} is not one key"
         fields[key] = value
+    matter = "\n".join(lines[1:end])
+    yaml_12 = YAML(typ="safe", pure=True)
+    yaml_12.version = (1, 2)
+    # Obsidian and other tools read front matter with YAML 1.1 or 1.2 parsers: both must give the same values.
+    for parsed in (yaml.safe_load(matter), yaml_12.load(matter)):
+        assert set(parsed) == set(fields)
+        for key, value in parsed.items():
+            if fields[key].startswith('"'):
+                assert value == json.loads(fields[key]), (key, matter)
     return fields
+
+
+def assert_no_controls(text: str, where) -> None:
+    bad = [c for c in text if (unicodedata.category(c) == "Cc" and c not in "\n\t") or c in BIDI_CHARS]
+    assert not bad, (where, bad)
 
 
 def check_vault(vault, titles_by_id: dict[int, str]) -> None:
@@ -83,7 +107,9 @@ def check_vault(vault, titles_by_id: dict[int, str]) -> None:
         fields = front_matter(index.read_text(encoding="utf-8"))
         chat_id = int(fields["id"])
         assert json.loads(fields["title"]) == titles_by_id[chat_id]  # the title round-trips, nothing added
+        assert_no_controls(index.read_text(encoding="utf-8"), index)
         for note in chat_dir.rglob("*.md"):
+            assert_no_controls(note.read_text(encoding="utf-8"), note)
             if note != index:
                 month = front_matter(note.read_text(encoding="utf-8"))
                 assert set(month) == {"chat_id", "chat", "month"}

@@ -69,7 +69,7 @@ class RenderContext:
 
 # Characters that end or redirect an Obsidian wikilink target, or open a code span or math that
 # could reach past it; a path holding one (or a `%%`) gets a percent-encoded Markdown link instead.
-WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r")
+WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r\x0b\x0c\x85\u2028\u2029")  # line breaks of every form
 EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
 # A right-to-left override in a file name shows "evil\u202etxt.exe" as "evilexe.txt".
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")

@@ -41,7 +41,9 @@ ESCAPING = [
     ("crlf", "a\r\n# b", "a\n\\# b"),
     ("lone cr", "a\r# b", "a\n\\# b"),
     ("line separator", "a\u2028# b", "a\n\\# b"),
-    ("nul", "a\x00b", "a\ufffdb"),
+    ("nul", "a\x00b", "a\u2400b"),
+    ("controls", "a\x1b[31m\x07\x01\x7f\x9bb", "a\u241b\\[31m\u2407\u2401\u2421\ufffdb"),
+    ("bidi override", "a\u202egpj.exe\u2066b\u2069", "a\ufffdgpj.exe\ufffdb\ufffd"),
     ("lone surrogate", "a\ud800b", "a\ufffdb"),
 ]
 
