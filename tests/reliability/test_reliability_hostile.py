@@ -102,6 +102,8 @@ def check_vault(vault, titles_by_id: dict[int, str]) -> None:
                 unicodedata.category(c) == "Cc" or unicodedata.bidirectional(c) in BIDI_CONTROLS for c in name
             ), repr(name)
             assert len(name.encode()) <= 255
+            if "media" in os.path.relpath(dirpath, vault).split(os.sep):
+                assert not name.lower().endswith((".md", ".markdown", ".canvas", ".base")), f"{path} is a note"
     for chat_dir in (p for p in vault.iterdir() if p.is_dir() and p.name != ".tobs"):
         index = chat_dir / f"{chat_dir.name}.md"
         fields = front_matter(index.read_text(encoding="utf-8"))
