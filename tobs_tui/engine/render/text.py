@@ -204,24 +204,12 @@ def _escape_line_start(match: re.Match) -> str:
 
 _BACKTICK_RUN_RE = re.compile("`+")
 _NOT_LANGUAGE_RE = re.compile(r"[^\w+#.-]")
-_PERCENT_RUN_RE = re.compile("%(?=%)")
 
 
 def _longest_backtick_run(content: str) -> int:
     if "`" not in content:
         return 0
     return max(len(run) for run in _BACKTICK_RUN_RE.findall(content))
-
-
-_LABEL_MAP = str.maketrans({"[": "(", "]": ")", "|": "/", "`": "ˋ", "$": "＄"})
-
-
-def label_text(text: str) -> str:
-    """Text for a wikilink alias, which Obsidian does not unescape: one line, nothing that could
-    end the link, open a code span or math reaching past it, or start a `%%` comment that would
-    hide the rest of the note."""
-    text = " ".join(normalize_newlines(clean(text)).split()).translate(_LABEL_MAP)
-    return _PERCENT_RUN_RE.sub("％", text) if "%%" in text else text
 
 
 def code_span(content: str) -> str:
