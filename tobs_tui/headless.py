@@ -30,6 +30,7 @@ from tobs_tui.engine import (
     EngineSnapshot,
     ExportRequest,
     MediaStats,
+    TelegramRefusedError,
     UnsafePathError,
     VaultLockedError,
     VaultWriteError,
@@ -52,6 +53,7 @@ _USER_ERRORS = (
     VaultWriteError,
     BusyError,
     UnsafePathError,
+    TelegramRefusedError,
 )
 
 
