@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -73,7 +74,9 @@ class ChatsScreen(Screen):
         try:
             dialogs = await wait_for(self.app.runner.list_dialogs())
         except Exception as e:
-            self.query_one("#chat-status", Label).update(f"Could not load your chats: {e} Press Ctrl+R to retry.")
+            # As text, not markup: the error may quote Telegram ("[Errno 2]", a title).
+            failed = terminal_text(f"Could not load your chats: {e} Press Ctrl+R to retry.")
+            self.query_one("#chat-status", Label).update(Text(failed))
             return
         self.table.set_dialogs(dialogs)
         self._update_status()
