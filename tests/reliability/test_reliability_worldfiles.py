@@ -153,3 +153,16 @@ def test_a_dialog_list_that_fails_on_every_reply_is_one_sentence(make_runner, tm
     assert time.monotonic() - started < 30
     assert "refused to list your chats (EMULATOR_HANDLER_FAILED)" in str(caught.value)
     one_sentence(str(caught.value))
+
+
+@pytest.mark.parametrize(("text", "needle"), BAD_JSON[:12], ids=[t for t, _ in BAD_JSON[:12]])
+def test_tobs_tui_emulator_prints_the_one_sentence_and_exits_2(capsys, tmp_path, text, needle):
+    from tobs_tui import cli
+
+    path = tmp_path / "w.json"
+    path.write_text(text, encoding="utf-8")
+    code = cli.main(["emulator", "--world", str(path), "--session-out", str(tmp_path / "s.txt")])
+    out, err = capsys.readouterr()
+    assert code == 2 and not out and not (tmp_path / "s.txt").exists()
+    assert err.count("\n") == 1 and needle in err, err
+    assert "Traceback" not in err
