@@ -69,6 +69,10 @@ class RenderContext:
 
 # Characters that end or redirect an Obsidian wikilink target, or open a code span or math that
 # could reach past it; a path holding one (or a `%%`) gets a percent-encoded Markdown link instead.
+# A label that could mean something to Obsidian or to a CommonMark reader (HTML, entities, emphasis, code, math,
+# tags, block ids, link brackets, a `%%` comment, a `==` highlight). `_` between two letters or digits
+# ("data_94.csv") cannot open or close emphasis, so it alone keeps a wikilink.
+_LABEL_NEEDS_ESCAPE_RE = re.compile(r"[\\`*~\[\]<>|^#&$]|(?<![^\W_])_|_(?![^\W_])|==|%%")
 WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r\x0b\x0c\x85\u2028\u2029")  # line breaks of every form
 EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
 # A right-to-left override in a file name shows "evil\u202etxt.exe" as "evilexe.txt".
@@ -165,12 +169,12 @@ def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = Fal
     """
     path = clean(path)
     label = " ".join(normalize_newlines(clean(label)).split())
-    text = escape_plain(label, line_start=False, prev="[", next_char="]") if label else ""
-    if text == label and not (set(path) & WIKILINK_UNSAFE) and "%%" not in path:
+    if not _LABEL_NEEDS_ESCAPE_RE.search(label) and not (set(path) & WIKILINK_UNSAFE) and "%%" not in path:
         target = path + (f"#{anchor}" if anchor else "")
         alias = f"|{label}" if label else ""
         return f"{'!' if embed else ''}[[{target}{alias}]]"
     target = quote(path + (".md" if note else ""), safe="/-_.~!*',;:@&=+") + (f"#{anchor}" if anchor else "")
+    text = escape_plain(label, line_start=False, prev="[", next_char="]") if label else ""
     return f"{'!' if embed else ''}[{text}]({target})"
 
 

@@ -223,5 +223,6 @@ def test_plain_labels_stay_wikilinks(make_ctx):
     message = t.Message(
         id=9, peer_id=t.PeerUser(2), date=when(), message="", reply_to=t.MessageReplyHeader(reply_to_msg_id=5)
     )
-    out = render_message(message, make_ctx(targets={5: ReplyTarget("Club (-100)/2024/2024-03", "Alice", "see you")}))
-    assert "[[Club (-100)/2024/2024-03#^m5|↩ Alice: see you]]" in out, out
+    target = ReplyTarget("Club (-100)/2024/2024-03", "Alice", "see data_94.csv at 5% = fine")
+    out = render_message(message, make_ctx(targets={5: target}))
+    assert "[[Club (-100)/2024/2024-03#^m5|↩ Alice: see data_94.csv at 5% = fine]]" in out, out
