@@ -12,7 +12,9 @@ import logging
 import logging.handlers
 import os
 import platform
+import re
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from tobs_tui.terminal import terminal_text
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_PROFILE = "realistic"
+INTERRUPTED = "Interrupted; the next run continues where it stopped."  # an export stopped by Ctrl-C or SIGTERM
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,18 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def readable_file(text: str) -> Path:
+    """An argparse type: a path to a file this user can read (what is in it is checked by whoever reads it)."""
+    path = Path(text).expanduser()
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        reason = "no such file" if isinstance(e, FileNotFoundError) else (e.strerror or type(e).__name__).lower()
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} ({reason}); check the path") from None
+    return path
+
+
 def build_parser(selected: str | None = None, *, probe: bool = False) -> argparse.ArgumentParser:
     """The full parser; only the `selected` hook's module is imported to add its arguments.
 
@@ -131,10 +146,16 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
     )
     parser.add_argument("--output-dir", type=Path, metavar="DIR", help="export directory for this run")
     parser.add_argument(
-        "--media-workers", type=_whole_number, metavar="N", help="parallel media downloads for this run (1..64)"
+        "--media-workers",
+        type=_whole_number,
+        metavar="N",
+        help="parallel media downloads for this run (1..64; 0 = automatic from the disk type)",
     )
     parser.add_argument(
-        "--max-threads", type=_whole_number, metavar="N", help="total worker threads for this run (2..256)"
+        "--max-threads",
+        type=_whole_number,
+        metavar="N",
+        help="total worker threads for this run (2..256; 0 = automatic from the CPU count)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="start the dashboard on the built-in Telegram emulator (no account needed)"
@@ -147,7 +168,9 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
         metavar="NAME",
         help=f"emulator profile for --demo (default: {DEFAULT_PROFILE})",
     )
-    parser.add_argument("--world", dest="demo_world", type=Path, metavar="FILE", help="emulator world file for --demo")
+    parser.add_argument(
+        "--world", dest="demo_world", type=readable_file, metavar="FILE", help="emulator world file for --demo"
+    )
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = sub.add_parser(
@@ -181,18 +204,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--demo, --profile and --world start the dashboard; use them without a command")
     if (args.demo_profile or args.demo_world) and not args.demo:
         parser.error("--profile and --world choose the demo's emulator; add --demo")
+    if args.demo_profile is not None:
+        # Here, not as argparse choices: the profiles live in the emulator, which --version must not load.
+        from tobs_tui.emulator.profiles import PROFILES
+
+        if args.demo_profile not in PROFILES:
+            names = ", ".join(repr(name) for name in sorted(PROFILES))
+            parser.error(f"argument --profile: invalid choice: {args.demo_profile!r} (choose from {names})")
     return args
 
 
+# The settings each global flag overrides: (section, key) -> (flag, its dest in the parsed arguments).
+FLAG_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
+    ("export", "output_dir"): ("--output-dir", "output_dir"),
+    ("workers", "media_download_workers"): ("--media-workers", "media_workers"),
+    ("workers", "max_threads"): ("--max-threads", "max_threads"),
+}
+
+
 def settings_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
-    return {
-        "export": {"output_dir": args.output_dir},
-        "workers": {"media_download_workers": args.media_workers, "max_threads": args.max_threads},
-    }
+    overrides: dict[str, dict[str, object]] = {}
+    for (section, key), (_, dest) in FLAG_SETTINGS.items():
+        overrides.setdefault(section, {})[key] = getattr(args, dest)
+    return overrides
 
 
 def load_for(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, overrides=settings_overrides(args))
+    flags = {where: flag for where, (flag, _) in FLAG_SETTINGS.items()}
+    return load_settings(args.config, overrides=settings_overrides(args), flags=flags)
 
 
 # ---------------------------------------------------------------- logging
@@ -226,12 +265,65 @@ class TerminalFormatter(logging.Formatter):
         return terminal_text(super().formatMessage(record))
 
 
+LOG_RUNS_KEPT = 10  # run logs kept in the log dir; older ones go when a run starts
+LOG_FILE_BYTES = 5_000_000  # one run's log rotates at this size
+LOG_FILE_BACKUPS = 2  # rotated files kept per run
+_RUN_LOG = re.compile(r"^tobs-tui-\d{8}-\d{6}-(\d+)\.log$")
+_run_log: Path | None = None
+
+
+def log_dir() -> Path:
+    return platformdirs.user_log_path(APP_NAME)
+
+
 def log_file_path() -> Path:
-    return platformdirs.user_log_path(APP_NAME) / "tobs-tui.log"
+    """This process's log file, `tobs-tui-<start time>-<pid>.log`: every run writes its own, so two runs at once
+    never interleave or rotate each other's lines."""
+    global _run_log
+    directory = log_dir()
+    if _run_log is None or _run_log.parent != directory:
+        _run_log = directory / f"tobs-tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    return _run_log
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def prune_run_logs(directory: Path, keep: int = LOG_RUNS_KEPT, current: Path | None = None) -> None:
+    """Delete the files of all but the newest `keep` runs (a run's log and its rotated copies); the logs of runs
+    still going stay whatever their age."""
+    runs: dict[str, list[Path]] = {}
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for path in entries:
+        base = path.name
+        if base.rsplit(".", 1)[-1].isdigit():
+            base = base.rsplit(".", 1)[0]  # a rotated copy: "<run>.log.1"
+        if _RUN_LOG.match(base):
+            runs.setdefault(base, []).append(path)
+    for base in sorted(runs)[: max(0, len(runs) - keep)]:
+        pid = int(_RUN_LOG.match(base).group(1))  # type: ignore[union-attr]
+        if (current is not None and base == current.name) or _pid_alive(pid):
+            continue
+        for path in runs[base]:
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = True) -> list[logging.Handler]:
-    """File log at `level` under the user log dir, plus warnings on stderr unless the dashboard owns the screen."""
+    """This run's log file at `level` under the user log dir, plus warnings on stderr unless the dashboard owns
+    the screen."""
     redactor = SecretRedactor(secrets)
     handlers: list[logging.Handler] = []
     path = log_file_path()
@@ -239,12 +331,16 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Logs name chats and people: the directory is private, so rotated files are too.
         path.parent.chmod(0o700)
-        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        file_handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+        )
     except OSError as e:
         print(f"tobs-tui: cannot write the log file {path} ({e.strerror}); continuing without it.", file=sys.stderr)
     else:
+        prune_run_logs(path.parent, current=path)
         file_handler.setLevel(level)
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # The pid too: render and media worker processes, and a run's lines pasted into a report, stay apart.
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         handlers.append(file_handler)
     if stderr:
         err = logging.StreamHandler(sys.stderr)
@@ -360,7 +456,7 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
     return [
         ("tobs-tui", __version__),
         ("config file", f"{config_path} ({config_state})"),
-        ("log file", str(log_file_path())),
+        ("log files", f"{log_dir()} (one per run, the newest {LOG_RUNS_KEPT} runs kept)"),
         (
             "session file",
             f"{settings.telegram.session_path} "
@@ -432,18 +528,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
             args = parse_args(argv)
         except SystemExit as e:  # --help, --version, usage errors: argparse already printed
             return e.code if isinstance(e.code, int) else 0
+        args.started = started  # a run's wall time counts from here: start-up and connecting included
         return _run(args)
     except ConfigError as e:
-        print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
+        for message in e.messages:
+            print(f"tobs-tui: {terminal_text(message)}", file=sys.stderr)
         return 2
     except CommandUnavailable as e:
         print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C before a command took charge of it (loading, connecting)
+        if chosen_command(argv) == "export":
+            print(INTERRUPTED, file=sys.stderr)
         return 130

@@ -43,7 +43,12 @@ def split_threads(total: int, critical_share: float = 0.7) -> tuple[int, int]:
 
 
 class ConfigError(Exception):
-    """A setting the user wrote (file, environment, flag) is unusable; str() is one sentence saying what to do."""
+    """Settings the user wrote (file, environment, flag) are unusable: `messages` holds one sentence per fault,
+    each saying what to do; str() is all of them."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__(" ".join(messages))
+        self.messages = messages
 
 
 def _default_session_path() -> Path:
@@ -262,12 +267,6 @@ _VALIDATORS: dict[str, dict[str, Validator]] = {
     },
 }
 
-# Environment values must name a number outright: "0" would silently mean "auto", which nobody sets on purpose.
-_ENV_VALIDATORS: dict[str, Validator] = {
-    "MEDIA_WORKERS": _int(1, 64),
-    "MAX_THREADS": _int(2, 256),
-}
-
 
 def _show(value: object, limit: int = 60) -> str:
     """A value as the user wrote it, on one line: control characters escaped, long values shortened."""
@@ -323,8 +322,10 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, object]] | None = None,
+    flags: Mapping[tuple[str, str], str] | None = None,
 ) -> Settings:
     """Settings from defaults, the TOML file, the environment and `overrides` (command-line values; None skips).
+    `flags` names the command-line flag of a (section, key), so an error about its value names the flag.
 
     A missing file at the default location (or at TOBS_CONFIG) means defaults; a missing `path` is an error.
     """
@@ -345,17 +346,29 @@ def load_settings(
         name: {f.name: getattr(section, f.name) for f in fields(section)}
         for name, section in ((n, t()) for n, t in _SECTION_TYPES.items())
     }
+    # Every fault is collected, so one run of `config check` names them all instead of one per edit.
+    problems: list[str] = []
     file_keys: set[str] = set()
     for section, table in raw.items():
         if not isinstance(table, dict):
             if section in _VALIDATORS:
-                raise ConfigError(f"{where}: [{section}] must be a table of keys, got {_show(table)}.")
-            sections = ", ".join(f"[{s}]" for s in _VALIDATORS)
-            raise ConfigError(f"{where}: unknown top-level key {section!r}; settings go in the sections {sections}.")
-        _check_section(section, where)
+                problems.append(f"{where}: [{section}] must be a table of keys, got {_show(table)}.")
+            else:
+                sections = ", ".join(f"[{s}]" for s in _VALIDATORS)
+                problems.append(f"{where}: unknown top-level key {section!r}; settings go in the sections {sections}.")
+            continue
+        try:
+            _check_section(section, where)
+        except ConfigError as e:
+            problems.extend(e.messages)
+            continue
         for key, value in table.items():
-            values[section][key] = _check_value(section, key, value, where, path.parent)
-            file_keys.add(f"{section}.{key}")
+            try:
+                values[section][key] = _check_value(section, key, value, where, path.parent)
+            except ConfigError as e:
+                problems.extend(e.messages)
+            else:
+                file_keys.add(f"{section}.{key}")
 
     applied: list[Override] = []
     for name, (section, key) in ENV_OVERRIDES.items():
@@ -367,11 +380,10 @@ def load_settings(
         except ValueError:
             parsed = text  # the validator rejects it with the allowed range
         try:
-            number = _ENV_VALIDATORS[name](parsed, Path.cwd())
+            number = _VALIDATORS[section][key](parsed, Path.cwd())  # one rule: 0 is automatic here too
         except _Invalid as e:
-            raise ConfigError(
-                f"Environment variable {name} must be {e.allowed}, got {_show(text)}; fix it or unset it."
-            ) from None
+            problems.append(f"Environment variable {name} must be {e.allowed}, got {_show(text)}; fix it or unset it.")
+            continue
         applied.append(Override(section, key, name, values[section][key]))
         values[section][key] = number
 
@@ -379,12 +391,25 @@ def load_settings(
         for key, value in table.items():
             if value is None:
                 continue
-            checked = _check_value(section, key, value, "Command line", Path.cwd())
+            flag = (flags or {}).get((section, key))
+            try:
+                if flag is None:
+                    checked = _check_value(section, key, value, "Command line", Path.cwd())
+                else:
+                    checked = _VALIDATORS[section][key](value, Path.cwd())
+            except ConfigError as e:
+                problems.extend(e.messages)
+                continue
+            except _Invalid as e:
+                problems.append(f"{flag} must be {e.allowed}, got {_show(value)}.")
+                continue
             saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)), values[section][key])
             applied = [o for o in applied if (o.section, o.key) != (section, key)]
             applied.append(Override(section, key, "command line", saved))
             values[section][key] = checked
 
+    if problems:
+        raise ConfigError(*problems)
     return Settings(
         **{name: t(**values[name]) for name, t in _SECTION_TYPES.items()},
         source=source,

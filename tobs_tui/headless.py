@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from tobs_tui.cli import INTERRUPTED, readable_file
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.emulator.profiles import PROFILES
 from tobs_tui.engine import (
     BusyError,
     ChatSelection,
@@ -63,12 +65,13 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="lan",
         default=None,
+        choices=sorted(PROFILES),
         metavar="PROFILE",
-        help="run against the built-in Telegram emulator (profile: lan, realistic, throttled, hostile)",
+        help=f"run against the built-in Telegram emulator (profile: {', '.join(PROFILES)}; default lan)",
     )
     p.add_argument(
         "--world",
-        type=Path,
+        type=readable_file,
         default=None,
         metavar="FILE",
         help="with --emulator: a world file (JSON or TOML) instead of the synthetic world",
@@ -81,7 +84,17 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--all", action="store_true", help="export every dialog")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
     p.add_argument(
-        "--since", type=_date, default=None, metavar="YYYY-MM-DD", help="on a first export, start at this date"
+        "--since",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="on a first export, start at this date (a chat exported before continues after its last message)",
+    )
+    p.add_argument(
+        "--backfill",
+        action="store_true",
+        help="on a chat exported before, also fetch the messages older than its first exported one "
+        "(from --since, else from the beginning)",
     )
     p.add_argument("--no-media", action="store_true", help="do not download media files")
     p.add_argument("--takeout", action="store_true", help="ask Telegram for a takeout session (lower limits)")
@@ -107,11 +120,19 @@ class _Session:
     def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.emulator = None
         self.settings = settings
+        if args.world is not None and args.emulator is None:
+            raise UsageError("--world gives the emulator its world; add --emulator.")
         if args.emulator is not None:
             from tobs_tui.emulator import Emulator
 
             world = str(args.world) if args.world is not None else None
-            self.emulator = Emulator(profile=args.emulator, seed=1, world=world).start()
+            try:
+                emulator = Emulator(profile=args.emulator, seed=1, world=world)
+            except ValueError as e:
+                if world is None:
+                    raise
+                raise UsageError(str(e)) from None  # the world file's reader names the file and the fault
+            self.emulator = emulator.start()
             session: str | Path = self.emulator.session_string(authorized=True)
             api_id, api_hash = DEMO_API_ID, DEMO_API_HASH
         else:
@@ -122,9 +143,13 @@ class _Session:
         self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash)
 
     def __enter__(self) -> EngineRunner:
-        self.runner.start()
-        if not self.runner.connect().result():
-            raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        try:
+            self.runner.start()
+            if not self.runner.connect().result():
+                raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        except BaseException:  # a refusal or Ctrl-C while connecting: stop what started (no __exit__ follows)
+            self.__exit__(None, None, None)
+            raise
         return self.runner
 
     def __exit__(self, *exc: object) -> None:
@@ -178,6 +203,7 @@ def match_chats(wanted: list[str], dialogs: list[DialogInfo]) -> list[DialogInfo
 
 def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    run_started = getattr(args, "started", None) or time.monotonic()
     if args.takeout:
         settings = settings_with(settings, "export", takeout=True)
     try:
@@ -187,7 +213,8 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             chosen = dialogs if args.all else match_chats(args.chat, dialogs)
             request = ExportRequest(
                 chats=tuple(
-                    ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since) for d in chosen
+                    ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since, backfill=args.backfill)
+                    for d in chosen
                 ),
                 output_dir=args.out,
             )
@@ -197,9 +224,12 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     except _USER_ERRORS as e:
         print(terminal_text(str(e)), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) before the export began, or a second one while it stopped
+        final = None
     if final is None:
+        print(INTERRUPTED, file=sys.stderr)
         return 130
-    _summary(final, elapsed, args, out)
+    _summary(final, elapsed, time.monotonic() - run_started, args, out)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
     return 0 if done and len(final.chats) == len(chosen) else 1
 
@@ -357,7 +387,9 @@ class _RichProgress:
         self._progress.stop()
 
 
-def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
+def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO) -> None:
+    """`elapsed` is the export's own time (its transfer rate's), `wall` the whole run's, start-up included."""
+    rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     if args.json_progress:
         print(
             terminal_json(
@@ -366,6 +398,8 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
                         "state": s.state.value,
                         "messages": s.messages_done,
                         "elapsed_s": round(elapsed, 2),
+                        "wall_s": round(wall, 2),
+                        "msgs_per_s": round(rate, 1),
                         "flood_waits": s.flood_waits,
                         "errors": list(s.errors),
                         "media": _media_fields(s.media),
@@ -385,10 +419,10 @@ def _summary(s: EngineSnapshot, elapsed: float, args, out: TextIO) -> None:
             file=out,
         )
         return
-    rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     chats = f"{len(s.chats)} chat" + ("" if len(s.chats) == 1 else "s")
     print(
-        f"Exported {s.messages_done} messages from {chats} in {elapsed:.1f} s ({rate:.0f} msg/s), "
+        f"Exported {s.messages_done} messages from {chats} in {wall:.1f} s "
+        f"({rate:.0f} msg/s over the {elapsed:.1f} s of the export itself; the rest was start-up and connecting), "
         f"{s.flood_waits} FloodWaits.{_media_text(s.media)}",
         file=out,
     )

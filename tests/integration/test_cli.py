@@ -65,6 +65,27 @@ def test_config_check_without_file_with_good_file_and_with_bad_file(capsys, tmp_
     assert str(bad) in err and "critical_share" in err and "from 0.1 to 0.9" in err
 
 
+def test_config_check_reports_every_fault_at_once(capsys, tmp_path, monkeypatch):
+    bad = write(
+        tmp_path / "bad.toml",
+        '[workers]\ncritical_share = 2\ncritcal_share = 0.5\n[export]\ntimezone = "Mars/Olympus"\n[pools]\nx = 1\n',
+    )
+    monkeypatch.setenv("MAX_THREADS", "lots")
+    code, out, err = run_cli(capsys, "--config", str(bad), "--media-workers", "99", "config", "check")
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 6 and all(line.startswith("tobs-tui: ") for line in lines), err
+    for part in (
+        "critical_share must be",
+        "unknown key 'critcal_share'",
+        "timezone must be",
+        "unknown section [pools]",
+    ):
+        assert sum(part in line for line in lines) == 1, part
+    assert sum("MAX_THREADS" in line for line in lines) == 1
+    assert sum("99" in line for line in lines) == 1
+
+
 def test_config_check_missing_explicit_file(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--config", str(tmp_path / "none.toml"), "config", "check")
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
@@ -89,18 +110,33 @@ def test_config_show_marks_origins_and_hides_secrets(capsys, tmp_path, monkeypat
 
 
 def test_bad_env_value_is_one_line_exit_2(capsys, monkeypatch):
-    monkeypatch.setenv("MAX_THREADS", "0")
+    monkeypatch.setenv("MAX_THREADS", "1")
     code, out, err = run_cli(capsys, "config", "show")
     assert code == 2 and out == ""
     assert (
-        err == "tobs-tui: Environment variable MAX_THREADS must be a whole number from 2 to 256, "
-        'got "0"; fix it or unset it.\n'
+        err == "tobs-tui: Environment variable MAX_THREADS must be 0 (automatic) or a whole number from 2 to 256, "
+        'got "1"; fix it or unset it.\n'
     )
+
+
+def test_zero_workers_is_automatic_in_the_environment_and_on_the_command_line(capsys, monkeypatch):
+    monkeypatch.setenv("MEDIA_WORKERS", "0")
+    code, out, err = run_cli(capsys, "doctor")
+    assert code == 0, err
+    assert re.search(r"^media workers  \d+ \(auto from the disk type", out, re.M)
+    monkeypatch.delenv("MEDIA_WORKERS")
+    code, out, err = run_cli(capsys, "--media-workers", "0", "--max-threads", "0", "doctor")
+    assert code == 0, err
+    assert re.search(r"^media workers  \d+ \(auto from the disk type", out, re.M)
+    assert re.search(r"^threads        \d+ \(auto:", out, re.M)
 
 
 def test_bad_flag_values(capsys):
     code, _, err = run_cli(capsys, "--media-workers", "100", "config", "show")
-    assert code == 2 and "Command line: [workers] media_download_workers must be" in err
+    assert code == 2
+    assert err == "tobs-tui: --media-workers must be 0 (automatic) or a whole number from 1 to 64, got 100.\n"
+    code, _, err = run_cli(capsys, "--max-threads", "1", "config", "show")
+    assert code == 2 and err.startswith("tobs-tui: --max-threads must be 0 (automatic) or")
     code, _, err = run_cli(capsys, "--media-workers", "many", "config", "show")
     assert code == 2 and "expected a whole number, got 'many'" in err
 
@@ -268,9 +304,11 @@ def test_missing_hook_module_is_not_registered_and_broken_one_is_one_line(capsys
     assert "`tobs-tui broken` cannot start" in err and "does_not_exist_anywhere" in err
 
 
-def test_ctrl_c_exits_130_quietly(capsys, fake_commands):
+def test_ctrl_c_exits_130_with_one_line(capsys, fake_commands):
+    # Ctrl-C before the export took charge of it (while its command loads or connects) says the same line.
     code, out, err = run_cli(capsys, "export", "--chat", "interrupt")
-    assert code == 130 and out == "" and "Traceback" not in err
+    assert code == 130 and out == "" and err.endswith("\nInterrupted; the next run continues where it stopped.\n")
+    assert "Traceback" not in err
 
 
 def test_log_file_gets_records_without_secrets(capsys, tmp_path, fake_commands):
@@ -287,8 +325,48 @@ def test_log_file_gets_records_without_secrets(capsys, tmp_path, fake_commands):
     assert not [h for h in root_handlers if isinstance(h, logging.handlers.RotatingFileHandler)]  # torn down
 
 
+def test_each_process_logs_to_its_own_file_with_its_pid_on_every_line(capsys, fake_commands):
+    code, _, _ = run_cli(capsys, "--log-level", "debug", "export", "--chat", "x")
+    assert code == 3
+    ours = cli.log_file_path()
+    assert ours.name.endswith(f"-{os.getpid()}.log")
+    lines = ours.read_text().splitlines()
+    assert lines and all(f" {os.getpid()} " in line for line in lines)
+    # Another tobs-tui process at the same time writes elsewhere.
+    child = _python(
+        "-c",
+        "import logging; from tobs_tui import cli; hs = cli.setup_logging('INFO'); "
+        "logging.getLogger('other').info('from the other run'); cli.teardown_logging(hs); print(cli.log_file_path())",
+    )
+    theirs = Path(child.stdout.strip())
+    assert theirs != ours and theirs.parent == ours.parent
+    assert "from the other run" in theirs.read_text() and "from the other run" not in ours.read_text()
+
+
+def test_old_run_logs_are_pruned_and_each_run_log_rotates(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    dead = 2**22 + 1  # above any pid this machine hands out (pid_max is at most 2**22)
+    names = [f"tobs-tui-202601{day:02d}-120000-{dead}.log" for day in range(1, 15)]
+    for name in names:
+        (logs / name).write_text("old run\n")
+    (logs / (names[0] + ".1")).write_text("its rotated copy\n")
+    alive = logs / f"tobs-tui-20250101-000000-{os.getpid()}.log"  # oldest of all, but its run still goes on
+    alive.write_text("running\n")
+    (logs / "notes.txt").write_text("not ours\n")
+    cli.prune_run_logs(logs, keep=10)
+    left = sorted(p.name for p in logs.iterdir())
+    assert left == sorted([*names[-10:], alive.name, "notes.txt"])
+    handlers = cli.setup_logging("INFO", stderr=False)
+    try:
+        rotating = [h for h in handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
+        assert rotating and rotating[0].maxBytes == cli.LOG_FILE_BYTES and rotating[0].backupCount >= 1
+    finally:
+        cli.teardown_logging(handlers)
+
+
 def test_no_command_starts_the_dashboard_with_demo_flags(capsys, tmp_path, fake_commands):
-    world = tmp_path / "world.json"
+    world = write(tmp_path / "world.json", "{}")
     code, _, _ = run_cli(capsys, "--demo", "--world", str(world), "--output-dir", str(tmp_path / "v"))
     assert code == 0
     code, _, _ = run_cli(capsys, "--demo", "--profile", "hostile")
@@ -312,3 +390,52 @@ def test_export_command_never_imports_textual():
     assert proc.returncode == 0, proc.stderr
     assert "--json-progress" in proc.stdout  # the real headless arguments were registered
     assert proc.stdout.strip().splitlines()[-1] == "0 []"
+
+
+# ---------------------------------------------------------------- emulator profiles and world files
+
+
+def _one_usage_error(err: str) -> str:
+    """argparse's usage lines, then the one error line; returns the error line."""
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "--emulator", "bogus", "--all"],
+        ["chats", "--emulator", "bogus"],
+        ["--demo", "--profile", "bogus"],
+    ],
+)
+def test_an_unknown_emulator_profile_is_a_usage_error(capsys, argv):
+    code, _, err = run_cli(capsys, *argv)
+    line = _one_usage_error(err)
+    assert code == 2
+    assert "invalid choice: 'bogus' (choose from 'hostile', 'lan', 'realistic', 'throttled')" in line
+
+
+@pytest.mark.parametrize("prefix", [["export", "--emulator", "lan", "--all"], ["chats", "--emulator"], ["--demo"]])
+def test_a_missing_or_unreadable_world_file_is_a_usage_error(capsys, tmp_path, prefix):
+    missing = tmp_path / "missing.toml"
+    code, _, err = run_cli(capsys, *prefix, "--world", str(missing))
+    assert code == 2
+    assert _one_usage_error(err).endswith(
+        f"argument --world: cannot read {str(missing)!r} (no such file); check the path"
+    )
+    code, _, err = run_cli(capsys, *prefix, "--world", str(tmp_path))
+    assert code == 2 and "(is a directory)" in _one_usage_error(err)
+
+
+def test_a_world_file_that_does_not_parse_is_one_sentence(capsys, tmp_path):
+    broken = write(tmp_path / "world.json", "{not json")
+    code, out, err = run_cli(capsys, "chats", "--emulator", "--world", str(broken))
+    assert code == 2 and out == ""
+    assert err.startswith(f"The world file {broken} is not valid JSON") and err.count("\n") == 1
+
+
+def test_a_world_without_the_emulator_is_one_sentence(capsys, tmp_path):
+    world = write(tmp_path / "world.json", "{}")
+    code, _, err = run_cli(capsys, "export", "--all", "--world", str(world))
+    assert code == 2 and err == "--world gives the emulator its world; add --emulator.\n"

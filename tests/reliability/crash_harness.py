@@ -282,7 +282,10 @@ def _run(
             code = proc.wait(RUN_TIMEOUT_S if after_s is None else after_s)
         except subprocess.TimeoutExpired:
             signalled = after_s is not None
-            proc.send_signal(sig if signalled else signal.SIGABRT)
+            if signalled and sig == signal.SIGINT:
+                os.killpg(proc.pid, sig)  # a terminal's Ctrl-C reaches the whole group, worker processes too
+            else:
+                proc.send_signal(sig if signalled else signal.SIGABRT)
             try:
                 code = proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:

@@ -41,11 +41,13 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def assert_one_sentence(code: int, err: str) -> None:
+    """Exit 2 and one sentence per fault, each on its own line."""
     if code == 0:
         return
     assert code == 2, err
     assert "Traceback" not in err
-    assert err.count("\n") == 1 and err.startswith("tobs-tui: "), err
+    lines = err.split("\n")[:-1]  # not splitlines(): a value may hold U+0085 or U+2028, shown as they are
+    assert lines and err.endswith("\n") and all(line.startswith("tobs-tui: ") for line in lines), err
 
 
 @FUZZ

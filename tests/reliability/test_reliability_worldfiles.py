@@ -166,3 +166,28 @@ def test_tobs_tui_emulator_prints_the_one_sentence_and_exits_2(capsys, tmp_path,
     assert code == 2 and not out and not (tmp_path / "s.txt").exists()
     assert err.count("\n") == 1 and needle in err, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["export", "chats"])
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("w.json", "[]", "a table of keys at the top"),
+        ("w.json", '{"chats": [{"title": 5}]}', "'title' of chat 1 must be text"),
+        ("w.json", "Infinity", "Infinity is not a number JSON allows"),
+        ("w.yaml", "seed: 1\n", "is neither .toml nor .json"),
+    ],
+)
+def test_export_and_chats_print_the_one_sentence(capsys, tmp_path, command, name, text, needle):
+    from tobs_tui import cli
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    argv = [command, "--emulator", "lan", "--world", str(path)]
+    if command == "export":
+        argv += ["--all", "--out", str(tmp_path / "v")]
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and not out, (out, err)
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    assert not (tmp_path / "v").exists()

@@ -17,6 +17,7 @@ from tobs_tui.config import (
     ConfigError,
     Settings,
     default_config_path,
+    default_total_threads,
     load_settings,
     save_settings,
     settings_with,
@@ -216,16 +217,38 @@ def test_unreadable_and_non_utf8_files(tmp_path):
 @pytest.mark.parametrize(
     ("env", "name", "allowed"),
     [
-        ({"MEDIA_WORKERS": "abc"}, "MEDIA_WORKERS", "a whole number from 1 to 64"),
-        ({"MEDIA_WORKERS": "0"}, "MEDIA_WORKERS", "a whole number from 1 to 64"),
-        ({"MEDIA_WORKERS": "4.5"}, "MEDIA_WORKERS", "a whole number from 1 to 64"),
-        ({"MAX_THREADS": "0"}, "MAX_THREADS", "a whole number from 2 to 256"),
-        ({"MAX_THREADS": "9" * 5000}, "MAX_THREADS", "a whole number from 2 to 256"),
+        ({"MEDIA_WORKERS": "abc"}, "MEDIA_WORKERS", "0 (automatic) or a whole number from 1 to 64"),
+        ({"MEDIA_WORKERS": "65"}, "MEDIA_WORKERS", "0 (automatic) or a whole number from 1 to 64"),
+        ({"MEDIA_WORKERS": "4.5"}, "MEDIA_WORKERS", "0 (automatic) or a whole number from 1 to 64"),
+        ({"MAX_THREADS": "1"}, "MAX_THREADS", "0 (automatic) or a whole number from 2 to 256"),
+        ({"MAX_THREADS": "9" * 5000}, "MAX_THREADS", "0 (automatic) or a whole number from 2 to 256"),
     ],
 )
 def test_bad_env_values(env, name, allowed):
     msg = str(pytest.raises(ConfigError, load_settings, env=env).value)
     assert f"Environment variable {name}" in msg and allowed in msg and "unset it" in msg
+
+
+def test_zero_means_automatic_in_the_file_the_environment_and_on_the_command_line(tmp_path):
+    cfg = write(tmp_path / "c.toml", "[workers]\nmedia_download_workers = 0\nmax_threads = 0\n")
+    for env, overrides in (
+        ({}, None),
+        ({"MEDIA_WORKERS": "0", "MAX_THREADS": "0"}, None),
+        ({}, {"workers": {"media_download_workers": 0, "max_threads": 0}}),
+    ):
+        s = load_settings(cfg, env=env, overrides=overrides)
+        assert (s.workers.media_download_workers, s.workers.max_threads) == (0, 0)
+        assert s.total_threads() == default_total_threads()
+
+
+def test_an_error_about_a_flag_names_the_flag():
+    flags = {("workers", "media_download_workers"): "--media-workers"}
+    msg = str(
+        pytest.raises(
+            ConfigError, load_settings, env={}, overrides={"workers": {"media_download_workers": 65}}, flags=flags
+        ).value
+    )
+    assert msg == "--media-workers must be 0 (automatic) or a whole number from 1 to 64, got 65."
 
 
 def test_bad_command_line_value_is_a_config_error():
@@ -283,7 +306,7 @@ def test_fuzzed_env_values_load_or_fail_with_one_sentence(value):
     except ConfigError as e:
         assert "MEDIA_WORKERS" in str(e)
     else:
-        assert 1 <= s.workers.media_download_workers <= 64 or not value.strip()
+        assert 0 <= s.workers.media_download_workers <= 64
 
 
 # ---------------------------------------------------------------- settings_with

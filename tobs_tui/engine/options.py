@@ -11,7 +11,8 @@ class ChatSelection:
     chat_id: int
     topic_ids: tuple[int, ...] | None = None
     download_media: bool = True
-    since: datetime.date | None = None
+    since: datetime.date | None = None  # a first export starts at this date
+    backfill: bool = False  # exported before: also fetch the messages older than the first exported one (from since)
 
 
 @dataclass(frozen=True)

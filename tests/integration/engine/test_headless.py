@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,7 +53,11 @@ def test_export_by_username_and_title(tmp_path, world_file, capsys):
         capsys,
     )
     assert code == 0, err
-    assert "Exported 420 messages from 2 chats" in out
+    # The run's wall time (start-up and connecting included) and the export's own rate, both.
+    summary = re.search(r"Exported 420 messages from 2 chats in ([\d.]+) s \((\d+) msg/s over the ([\d.]+) s", out)
+    assert summary, out
+    wall, rate, export_s = float(summary[1]), int(summary[2]), float(summary[3])
+    assert wall > export_s > 0 and rate > 0
     folders = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
     assert len(folders) == 2 and folders[0].startswith("Small News (")
     chat_id = int(folders[0].rsplit("(", 1)[1].rstrip(")"))
@@ -69,6 +74,8 @@ def test_json_progress_is_one_object_per_line_with_a_summary(tmp_path, world_fil
     assert all("state" in r for r in rows[:-1])
     summary = rows[-1]["summary"]
     assert summary["messages"] == 440 and summary["state"] == "done"
+    assert summary["wall_s"] > summary["elapsed_s"] > 0
+    assert summary["msgs_per_s"] == pytest.approx(440 / summary["elapsed_s"], rel=0.1)
     assert {c["state"] for c in summary["chats"]} == {"done"}
 
 

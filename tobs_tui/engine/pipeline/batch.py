@@ -40,3 +40,4 @@ class PreparedBatch:
     media_records: list[MediaRecord]
     last_id: int  # the batch's newest id: the resume point once committed
     fetched: int  # messages in the batch (progress counts these)
+    staged: bool = False  # a back-fill's batch: its notes and JSON lines go to the staged copies

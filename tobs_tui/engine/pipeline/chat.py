@@ -31,10 +31,11 @@ from tobs_tui.engine.runtime import gc_tuning as heap
 from tobs_tui.engine.runtime.pools import TaskPriority
 from tobs_tui.engine.runtime.rates import RateMeter
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo
+from tobs_tui.engine.snapshot import ChatKind, ChatState, DialogInfo, EventKind
 from tobs_tui.engine.telegram.source import HistoryBatch
 from tobs_tui.engine.vault.filenames import chat_dir_name, topic_dir_name
-from tobs_tui.engine.vault.store import MediaRecord
+from tobs_tui.engine.vault.store import ChatRecord, MediaRecord
+from tobs_tui.engine.vault.vault import staging_prefix
 
 if TYPE_CHECKING:
     from tobs_tui.engine.pipeline.exporter import Exporter
@@ -89,6 +90,7 @@ class ChatExport:
         self.topic_last: dict[int, int] = {}
         self.dir_name = ""
         self._headers: dict[tuple[str, str], str] = {}
+        self.staging = False  # a back-fill's batches are being prepared (loop side; each batch carries it on)
 
     # -- setup ---------------------------------------------------------------------------------------
     async def prepare(self) -> int:
@@ -122,7 +124,18 @@ class ChatExport:
         since = self.run.selection.since
         if since is not None and after == 0:
             after = await self._first_id_before(since)
+        elif since is not None and record is not None and record.last_id and not self.run.selection.backfill:
+            self._say(
+                f"\"{self.info.title}\" was exported before, so the start date {since} does not apply to it: this run"
+                " continues after its last exported message. To fetch the messages before its first exported one,"
+                " back-fill it (`tobs-tui export --backfill`)."
+            )
         return after
+
+    def _say(self, message: str) -> None:
+        """A notice about this chat's run: an event for the dashboard, a warning for the headless command's stderr."""
+        log.warning("%s", message)
+        self.x.emit(EventKind.INFO, message, chat_id=self.chat_id)
 
     async def _first_id_before(self, since: datetime.date) -> int:
         """The newest id older than `since` (so the export starts at the first message on that day)."""
@@ -148,10 +161,59 @@ class ChatExport:
         top = self.info.top_message_id
         if self.info.kind in SPLITTABLE:
             self.run.expected = max(0, top - after)
+        await self._backfill()
         ranges = self._ranges(after, top)
         await self._fetch_in_order(ranges)
         await retry_files(self)
         await self.finish()
+
+    # -- back-fill -----------------------------------------------------------------------------------
+    async def _backfill(self) -> None:
+        """Messages older than the first exported one: asked for now, or left unfinished by an earlier run. They
+        are committed exactly once like any batch, into staged copies of the notes and the JSONL (the chat's
+        notes only ever grow at their end), then spliced in front of the chat's own files, before new messages
+        are appended after them (docs/STATE.md)."""
+        pending = await self.x.in_pool(self.store.backfill, self.chat_id)
+        if pending is None:
+            if not self.run.selection.backfill:
+                return
+            record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
+            if record is None or not record.first_id:
+                return  # nothing exported yet: this run starts where it was asked to
+            pending = await self._start_backfill(record)
+            if pending is None:
+                return
+        after, before = pending
+        if self.info.kind in SPLITTABLE:
+            self.run.expected += max(0, before - 1 - after)
+        self.staging = True
+        try:
+            await self._fetch_in_order(self._backfill_ranges(after, before))
+        finally:
+            self.staging = False
+        await self.x.in_pool(self._splice)
+
+    async def _start_backfill(self, record: ChatRecord) -> tuple[int, int] | None:
+        assert record.first_id is not None
+        since = self.run.selection.since
+        after = await self._first_id_before(since) if since is not None else 0
+        if after >= record.first_id - 1:
+            since_text = f" from {since}" if since is not None else ""
+            self._say(f"\"{self.info.title}\" has no messages{since_text} before its first exported one.")
+            return None
+        await self.x.in_pool(self.store.start_backfill, self.chat_id, after_id=after, before_id=record.first_id)
+        return after, record.first_id
+
+    def _backfill_ranges(self, after: int, before: int) -> list[tuple[int, int | None]]:
+        """Like _ranges, but every range has an upper bound: the back-fill ends below the first exported id."""
+        if self.info.kind not in SPLITTABLE or before - after <= SPLIT_ABOVE:
+            return [(after, before)]
+        return [(lo, min(lo + RANGE_IDS + 1, before)) for lo in range(after, before - 1, RANGE_IDS)]
+
+    @pool_side
+    def _splice(self) -> None:
+        self.writer.splice_staged()
+        self.store.end_backfill(self.chat_id)
 
     def _ranges(self, after: int, top: int) -> list[tuple[int, int | None]]:
         if self.info.kind not in SPLITTABLE or top - after <= SPLIT_ABOVE:
@@ -255,6 +317,14 @@ class ChatExport:
         renderer needs, as plain data, so rendering itself can run anywhere."""
         x = self.x
         opts = x.options
+        staged = self.staging
+        # A back-fill leaves out what is already in the vault (a forum topic first chosen after the export
+        # began was fetched from its beginning), so nothing lands twice.
+        known = (
+            set(await x.in_pool(self.store.lookup_messages, self.chat_id, [m.id for m in batch.messages]))
+            if staged
+            else set()
+        )
         await x.preloader.preload(batch.messages, batch.entities)
         names = {m.id: x.preloader.name_of(m) for m in batch.messages}
         wanted = self.run.selection.topic_ids
@@ -262,7 +332,8 @@ class ChatExport:
         items = [
             item
             for m in batch.messages
-            if (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
+            if m.id not in known
+            and (not self.info.is_forum or self._in_export(topic_of(m), m.id, wanted))
             and (item := media_item(m, opts.tz)) is not None
         ]
         chat = ChatContext(self.chat_id, self.info.title, self.dir_name, self.run.selection.download_media)
@@ -271,6 +342,8 @@ class ChatExport:
         headers: dict[str, str] = {}
         topic_last: dict[int, int] = {}
         for m in batch.messages:
+            if m.id in known:
+                continue
             month = self.month_of(m)
             base = self.dir_name
             if self.info.is_forum:
@@ -291,6 +364,8 @@ class ChatExport:
             row = (m.id, note, names.get(m.id, ""), snippet_of(m))
             rows.append(row)
             self._remember(row)
+        if staged:
+            topic_last = {}  # topics' resume points are the forward export's; a back-fill stays below them
         self.topic_last.update(topic_last)
         reply_ids = {
             m.reply_to.reply_to_msg_id
@@ -346,12 +421,13 @@ class ChatExport:
             media_records=records,
             last_id=batch.messages[-1].id,
             fetched=len(batch.messages),
+            staged=staged,
         )
 
     def _in_export(self, topic: int, msg_id: int, wanted: tuple[int, ...] | None) -> bool:
         """A forum message goes in a note when its topic is chosen (or all are) and it is past that topic's
-        last written id."""
-        return (not wanted or topic in wanted) and msg_id > self.topic_last.get(topic, 0)
+        last written id (a back-fill's are all below the first exported id)."""
+        return (not wanted or topic in wanted) and (self.staging or msg_id > self.topic_last.get(topic, 0))
 
     @staticmethod
     async def _settled(commits: deque[asyncio.Task]) -> None:
@@ -401,10 +477,11 @@ class ChatExport:
     def _append_and_commit(self, prepared: PreparedBatch, rendered: Rendered) -> int:
         # The worker joined each note's blocks: one encode and one buffered append per note and batch.
         written = 0
+        stage = staging_prefix(self.chat_id) if prepared.staged else ""
         for note, text in rendered.notes:
-            written += self.writer.append(note, text, header=prepared.headers[note])
+            written += self.writer.append(stage + note, text, header=prepared.headers[note])
         if rendered.json:
-            self.writer.append_json_line(rendered.json)
+            self.writer.append_json_line(rendered.json, staged=prepared.staged)
             written += len(rendered.json)
         # The pending media rows ride in the batch's own transaction: one fsync less, and never one without the other.
         self.writer.commit(
@@ -412,6 +489,7 @@ class ChatExport:
             messages=prepared.rows,
             topic_last_ids=prepared.topic_last or None,
             media=prepared.media_records,
+            backfill_after=prepared.last_id if prepared.staged else None,
         )
         return written
 

@@ -4,9 +4,11 @@ against Telethon's decoding on the engine loop. A job carries everything a rende
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -92,7 +94,11 @@ def _warm() -> int:
 
 
 def _init_worker(parent: int) -> None:
-    """Worker initializer: follow the parent's fate, and keep the collector out of the rendering's way."""
+    """Worker initializer: ignore Ctrl-C, follow the parent's fate, keep the collector out of the rendering's way."""
+    # A terminal's Ctrl-C reaches the whole process group; the engine process decides how the export stops and
+    # shuts the workers down itself. SIGINT arrived blocked (see _QuietSpawnExecutor): ignore it, then unblock.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent(parent)
     # Rendering allocates a great many short-lived, acyclic objects, freed by their reference counts; young
     # collections every 700 of them only re-scan the imported modules and the job in hand. For the worker's
@@ -145,6 +151,26 @@ def _start_resource_tracker() -> None:
             devnull.close()
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """SIGINT blocked in the calling thread only (any thread may do this, unlike changing a handler). A child
+    started meanwhile inherits the mask, so Ctrl-C cannot interrupt it before its initializer ignores SIGINT.
+    Python runs its handlers on the main thread whatever thread the kernel picks, so nothing is lost here."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _QuietSpawnExecutor(ProcessPoolExecutor):
+    """Starts its worker processes (on submit, as they are needed) with SIGINT blocked."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _sigint_blocked():
+            return super().submit(fn, *args, **kwargs)
+
+
 class RenderPool:
     """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
 
@@ -152,7 +178,7 @@ class RenderPool:
         self.workers = max(1, workers or os.cpu_count() or 1)
         _start_resource_tracker()
         # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
-        self._executor = ProcessPoolExecutor(
+        self._executor = _QuietSpawnExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,

@@ -204,7 +204,8 @@ def detect_disk(
 def resolve_media_workers(
     path: str | Path, configured: int = 0, env: Mapping[str, str] | None = None, **detect_kw
 ) -> tuple[int, DiskInfo, str]:
-    """(workers, disk info, source): `configured` > 0 wins, then MEDIA_WORKERS, then the disk type.
+    """(workers, disk info, source): `configured` > 0 wins, then MEDIA_WORKERS, then the disk type. 0, in
+    either place, means automatic (the rule of the config file and of --media-workers too).
 
     source is "config", "env" or "auto".
     """
@@ -218,12 +219,14 @@ def resolve_media_workers(
         try:
             value = int(raw)
         except ValueError:
-            value = 0
-        if not 1 <= value <= MAX_MEDIA_WORKERS:
+            value = -1
+        if not 0 <= value <= MAX_MEDIA_WORKERS:
             raise ValueError(
-                f"MEDIA_WORKERS must be a whole number from 1 to {MAX_MEDIA_WORKERS}, not {raw!r}; fix it or unset it."
+                f"MEDIA_WORKERS must be 0 (automatic) or a whole number from 1 to {MAX_MEDIA_WORKERS}, not {raw!r};"
+                " fix it or unset it."
             )
-        return value, info, "env"
+        if value:
+            return value, info, "env"
     workers = media_workers_for(info.kind)
     log.info("media workers: %d (%s disk: %s)", workers, info.kind, info.reason)
     return workers, info, "auto"

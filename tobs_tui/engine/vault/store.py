@@ -76,6 +76,21 @@ CREATE TABLE IF NOT EXISTS rewrites (
     length INTEGER NOT NULL,
     tail   BLOB NOT NULL
 ) WITHOUT ROWID;
+-- A back-fill in progress: messages with after_id < id < before_id (before_id was the chat's first exported id
+-- when it began) go to staged notes under .tobs/backfill/<chat id>/, after_id moving with each commit; once the
+-- range is done the staged files are spliced in front of the chat's own and the row goes.
+CREATE TABLE IF NOT EXISTS backfills (
+    chat_id   INTEGER PRIMARY KEY,
+    after_id  INTEGER NOT NULL,
+    before_id INTEGER NOT NULL
+);
+-- A rewrite (see rewrites) that splices a staged back-fill file in front of `path`: adopting the rewrite also
+-- forgets the staged file, in the same transaction, so no staged message is spliced twice.
+CREATE TABLE IF NOT EXISTS splices (
+    path    TEXT PRIMARY KEY,
+    staged  TEXT NOT NULL,
+    chat_id INTEGER NOT NULL
+) WITHOUT ROWID;
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -237,8 +252,10 @@ class StateStore:
         topic_last_ids: dict[int, int] | None = None,
         file_tails: dict[str, bytes] | None = None,
         media: Iterable[MediaRecord] = (),
+        backfill_after: int | None = None,
     ) -> None:
-        """ONE transaction: progress + committed file lengths (+ tails) + message index rows (+ media rows)."""
+        """ONE transaction: progress + committed file lengths (+ tails) + message index rows (+ media rows)
+        (+ a back-fill's progress)."""
         tails = file_tails or {}
         ids = [m[0] for m in messages]
         statements: list[tuple[str, tuple | list]] = [
@@ -281,6 +298,13 @@ class StateStore:
         media_rows = [_media_row(r) for r in media]
         if media_rows:
             statements.append((_UPSERT_MEDIA, media_rows))
+        if backfill_after is not None:
+            statements.append(
+                (
+                    "UPDATE backfills SET after_id = max(after_id, ?) WHERE chat_id = ?",
+                    (backfill_after, chat_id),
+                )
+            )
         self._write(statements)
 
     def lookup_messages(self, chat_id: int, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
@@ -378,6 +402,58 @@ class StateStore:
         self._write(
             [("DELETE FROM stale_media WHERE chat_id = ? AND msg_id = ?", [(chat_id, msg_id) for msg_id in msg_ids])]
         )
+
+    # back-fills -------------------------------------------------------------------------------------
+
+    def backfill(self, chat_id: int) -> tuple[int, int] | None:
+        """(after_id, before_id) of the chat's back-fill in progress, if any."""
+        rows = self._read("SELECT after_id, before_id FROM backfills WHERE chat_id = ?", (chat_id,))
+        return rows[0] if rows else None
+
+    def start_backfill(self, chat_id: int, *, after_id: int, before_id: int) -> None:
+        self._write(
+            [
+                (
+                    "INSERT OR IGNORE INTO backfills (chat_id, after_id, before_id) VALUES (?, ?, ?)",
+                    (chat_id, after_id, before_id),
+                )
+            ]
+        )
+
+    def end_backfill(self, chat_id: int) -> None:
+        self._write([("DELETE FROM backfills WHERE chat_id = ?", (chat_id,))])
+
+    def begin_splice(self, chat_id: int, path: str, staged: str, *, length: int, tail: bytes) -> None:
+        """The intent to replace `path` whole by `staged` + its old content: the rewrite and what it consumes."""
+        self._write(
+            [
+                ("INSERT OR REPLACE INTO rewrites (path, length, tail) VALUES (?, ?, ?)", (path, length, tail)),
+                ("INSERT OR REPLACE INTO splices (path, staged, chat_id) VALUES (?, ?, ?)", (path, staged, chat_id)),
+            ]
+        )
+
+    def splice_of(self, path: str) -> tuple[str, int] | None:
+        """(staged path, chat id) of the splice a pending rewrite of `path` belongs to, if it is one."""
+        rows = self._read("SELECT staged, chat_id FROM splices WHERE path = ?", (path,))
+        return rows[0] if rows else None
+
+    def end_splice(self, chat_id: int, path: str, staged: str, *, length: int, tail: bytes) -> None:
+        """The spliced file is in place: it is the committed one, the staged file is no more, in one transaction."""
+        self._write(
+            [
+                (
+                    "INSERT INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (path) DO UPDATE SET length = excluded.length, tail = excluded.tail",
+                    (path, chat_id, length, tail),
+                ),
+                ("DELETE FROM files WHERE path = ?", (staged,)),
+                ("DELETE FROM rewrites WHERE path = ?", (path,)),
+                ("DELETE FROM splices WHERE path = ?", (path,)),
+            ]
+        )
+
+    def forget_splice(self, path: str) -> None:
+        self._write([("DELETE FROM rewrites WHERE path = ?", (path,)), ("DELETE FROM splices WHERE path = ?", (path,))])
 
     # whole-file rewrites of committed files --------------------------------------------------------
 

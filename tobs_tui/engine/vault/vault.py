@@ -22,6 +22,12 @@ from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
 
 STATE_DIR = ".tobs"
+BACKFILL_DIR = f"{STATE_DIR}/backfill"  # staged back-fill files: <BACKFILL_DIR>/<chat id>/<the file's own path>
+
+
+def staging_prefix(chat_id: int) -> str:
+    """Where a chat's back-fill stages its files until they are spliced in front of the chat's own."""
+    return f"{BACKFILL_DIR}/{chat_id}/"
 
 
 class VaultLockedError(Exception):
@@ -106,6 +112,32 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
 def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
     """Whether the file's bytes just before offset `end` are `tail` (a commit's record of where it ended)."""
     return os.pread(fd, len(tail), end - len(tail)) == tail
+
+
+def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int = 1 << 20) -> None:
+    src.seek(start)
+    left = end - start
+    while left > 0:
+        data = src.read(min(chunk, left))
+        if not data:
+            raise OSError(errno.EIO, f"{getattr(src, 'name', 'a file')} ended before its committed length")
+        out.write(data)
+        left -= len(data)
+
+
+def _month_header_length(head: bytes) -> int:
+    """How many bytes a month note's header takes (render/notes.py month_header: front matter, a blank line, the
+    link to the index note and a blank line); 0 when the note does not start with one (someone rewrote it)."""
+    if not head.startswith(b"---\n"):
+        return 0
+    end = head.find(b"\n---\n", 3)
+    if end < 0:
+        return 0
+    end += len(b"\n---\n")
+    if not head.startswith(b"\n[[", end):
+        return end
+    link_end = head.find(b"\n\n", end + 1)
+    return end if link_end < 0 else link_end + 2
 
 
 class Vault:
@@ -200,6 +232,7 @@ class Vault:
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink()
             temp_deleted += 1
+        self._drop_spliced_leftovers()
         self._recovered = True
         return RecoveryReport(tuple(truncated), tuple(removed), tuple(missing), tuple(modified), temp_deleted)
 
@@ -208,19 +241,40 @@ class Vault:
         and tail become the committed ones; if not, the old file and its record stand (its temp file is
         deleted with the others)."""
         for rel, length, tail in self.store.pending_rewrites():
+            splice = self.store.splice_of(rel)
             try:
                 fd = os.open(safe_path(self.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
-                self.store.forget_rewrite(rel)
-                continue
-            try:
-                renamed = os.fstat(fd).st_size == length and _bytes_before(fd, length, tail)
-            finally:
-                os.close(fd)
-            if renamed:
-                self.store.end_rewrite(rel, length=length, tail=tail)
+                renamed = False
             else:
-                self.store.forget_rewrite(rel)
+                try:
+                    renamed = os.fstat(fd).st_size == length and _bytes_before(fd, length, tail)
+                finally:
+                    os.close(fd)
+            if splice is None:
+                if renamed:
+                    self.store.end_rewrite(rel, length=length, tail=tail)
+                else:
+                    self.store.forget_rewrite(rel)
+            elif renamed:  # a back-fill splice that happened: its staged file is consumed with it
+                staged, chat_id = splice
+                self.store.end_splice(chat_id, rel, staged, length=length, tail=tail)
+            else:
+                self.store.forget_splice(rel)
+
+    def _drop_spliced_leftovers(self) -> None:
+        """Staged back-fill files the state no longer names: spliced already, their deletion cut short."""
+        staging = self.root / BACKFILL_DIR
+        if not staging.is_dir():
+            return
+        named = {r.path for r in self.store.all_files()}
+        for path in sorted(staging.rglob("*"), reverse=True):  # files before the folders holding them
+            rel = path.relative_to(self.root).as_posix()
+            if path.is_dir() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when empty
+            elif rel not in named:
+                path.unlink()
 
     def _prune_empty_dirs(self, directory: Path) -> None:
         while directory != self.root and self.root in directory.parents:
@@ -320,10 +374,11 @@ class ChatWriter:
             self._buffer(rel_note, data, header)
         return len(data)
 
-    def append_json_line(self, line: bytes) -> None:
-        """Lines already made by jsonl.encode_line (the exporter encodes in its render processes)."""
+    def append_json_line(self, line: bytes, *, staged: bool = False) -> None:
+        """Lines already made by jsonl.encode_line (the exporter encodes in its render processes); `staged`: to
+        the back-fill's copy of the JSONL."""
         with self._lock:
-            self._buffer(self.json_rel, line, None)
+            self._buffer(staging_prefix(self.chat_id) + self.json_rel if staged else self.json_rel, line, None)
 
     def _buffer(self, rel: str, data: bytes, header: str | None) -> None:
         chunks = self._pending.get(rel)
@@ -340,6 +395,7 @@ class ChatWriter:
         messages: list[tuple[int, str, str, str]],
         topic_last_ids: dict[int, int] | None = None,
         media: Iterable[MediaRecord] = (),
+        backfill_after: int | None = None,
     ) -> None:
         """Write the buffered appends at their committed offsets, fsync, then commit the state in one transaction.
 
@@ -390,6 +446,7 @@ class ChatWriter:
                     topic_last_ids=topic_last_ids,
                     file_tails=tails,
                     media=media,
+                    backfill_after=backfill_after,
                 )
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
@@ -425,6 +482,56 @@ class ChatWriter:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths[rel] = new_length
             return True
+
+    def splice_staged(self) -> int:
+        """Put each file a finished back-fill staged in front of the chat's own file of that name (a note keeps one
+        month header: the staged one, which starts it), one crash-safe whole-file rewrite per file (see
+        StateStore.begin_splice). Returns the files spliced."""
+        prefix = staging_prefix(self.chat_id)
+        with self._lock:
+            staged = sorted(rel for rel in self._lengths if rel.startswith(prefix))
+            for rel in staged:
+                self._splice(rel, rel[len(prefix) :])
+            self._dirs_made = {d for d in self._dirs_made if not d.is_relative_to(self.vault.root / prefix)}
+            staging = self.vault.root / prefix
+            if staging.is_dir():
+                for directory in sorted((p for p in staging.rglob("*") if p.is_dir()), reverse=True):
+                    with contextlib.suppress(OSError):
+                        directory.rmdir()  # only when empty
+                for directory in (staging, staging.parent):
+                    with contextlib.suppress(OSError):
+                        directory.rmdir()  # the chat's staging folder, then the back-fills' folder if no other
+        return len(staged)
+
+    def _splice(self, staged: str, final: str) -> None:
+        store = self.vault.store
+        staged_length = self._lengths[staged]
+        final_length = self._lengths.get(final, 0)
+        staged_path = safe_path(self.vault.root, staged)
+        intent: list[tuple[int, bytes]] = []
+
+        def fill(out: BinaryIO) -> None:
+            with open(staged_path, "rb") as src:
+                _copy_range(src, out, 0, staged_length)
+            if final_length:
+                with open(safe_path(self.vault.root, final), "rb") as src:
+                    skip = _month_header_length(src.read(4096)) if final.endswith(".md") else 0
+                    _copy_range(src, out, skip, final_length)
+
+        def record(new_length: int, tail: bytes) -> None:
+            store.begin_splice(self.chat_id, final, staged, length=new_length, tail=tail)
+            intent.append((new_length, tail))
+
+        try:
+            self.vault.write_stream_atomic(final, fill, before_replace=record)
+            ((new_length, tail),) = intent
+            store.end_splice(self.chat_id, final, staged, length=new_length, tail=tail)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise write_error(exc, self.vault.root) from exc
+        self._lengths[final] = new_length
+        del self._lengths[staged]
+        with contextlib.suppress(OSError):  # else Vault.recover drops it: no state names it any more
+            staged_path.unlink()
 
     @staticmethod
     def _tail_of(path: Path, end: int) -> bytes:

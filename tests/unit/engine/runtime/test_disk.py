@@ -239,12 +239,18 @@ def test_resolve_media_workers_reads_the_process_env(monkeypatch, tmp_path):
     assert resolve_media_workers(tmp_path)[::2] == (2, "env")
 
 
-@pytest.mark.parametrize("raw", ["abc", "0", "-3", "65", "2.5"])
+def test_media_workers_zero_means_automatic_as_in_the_config(fs, export_dir):
+    sda = fs.disk("pci/sda", rotational=1)
+    kw = dict(sys_root=fs.root, proc_root=fs.root.parent / "proc", platform="linux", st_dev=fs.number("8:0", sda))
+    assert resolve_media_workers(export_dir, env={"MEDIA_WORKERS": "0"}, **kw)[::2] == (3, "auto")
+
+
+@pytest.mark.parametrize("raw", ["abc", "-3", "65", "2.5"])
 def test_invalid_media_workers_env_is_one_clear_sentence(tmp_path, raw):
     with pytest.raises(ValueError) as e:
         resolve_media_workers(tmp_path, env={"MEDIA_WORKERS": raw})
     msg = str(e.value)
-    assert msg.startswith("MEDIA_WORKERS must be a whole number from 1 to 64") and repr(raw) in msg
+    assert msg.startswith("MEDIA_WORKERS must be 0 (automatic) or a whole number from 1 to 64") and repr(raw) in msg
 
 
 def test_negative_configured_is_rejected(tmp_path):

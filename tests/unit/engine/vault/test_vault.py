@@ -452,3 +452,69 @@ def test_a_rewrite_cut_short_leaves_one_whole_note(tmp_path, monkeypatch, stop):
         w.append(NOTE, "message 31 ✓\n", header=HEADER)
         w.commit(last_id=31, messages=[])
     assert (tmp_path / NOTE).read_bytes() == expected + "message 31 ✓\n".encode()
+
+
+# ---------------------------------------------------------------- back-fill splices
+
+MONTH_HEADER = '---\nchat_id: 1\nchat: "Chat"\nmonth: "2024-01"\n---\n\n[[Chat (1)/Chat (1)|Chat (1)]] · 2024-01\n\n'
+
+
+def _backfill_vault(root: Path) -> None:
+    """Messages 51-60 exported first; then a back-fill stages 41-50 for the same note and 31-40 for an older one."""
+    with Vault(root) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        w.append(NOTE, "".join(f"message {i}\n" for i in range(51, 61)), header=MONTH_HEADER)
+        w.append_json_line(b"".join(encode_line({"id": i}) for i in range(51, 61)))
+        w.commit(last_id=60, messages=[(i, NOTE[:-3], "Bob", "") for i in range(51, 61)])
+        v.store.start_backfill(1, after_id=30, before_id=51)
+        stage = vault_module.staging_prefix(1)
+        older = "Chat (1)/2023/2023-12.md"
+        w.append(stage + older, "".join(f"message {i}\n" for i in range(31, 41)), header="---\nolder\n---\n")
+        w.append(stage + NOTE, "".join(f"message {i}\n" for i in range(41, 51)), header=MONTH_HEADER)
+        w.append_json_line(b"".join(encode_line({"id": i}) for i in range(31, 51)), staged=True)
+        w.commit(last_id=50, messages=[(i, "n", "Bob", "") for i in range(31, 51)], backfill_after=50)
+        assert v.store.backfill(1) == (50, 51)
+
+
+def _spliced(root: Path) -> dict[str, bytes]:
+    return {
+        NOTE: (MONTH_HEADER + "".join(f"message {i}\n" for i in range(41, 61))).encode(),
+        "Chat (1)/2023/2023-12.md": ("---\nolder\n---\n" + "".join(f"message {i}\n" for i in range(31, 41))).encode(),
+        ".tobs/json/1.jsonl": b"".join(encode_line({"id": i}) for i in range(31, 61)),
+    }
+
+
+def test_a_finished_backfill_is_spliced_in_front_with_one_month_header(tmp_path):
+    _backfill_vault(tmp_path)
+    with Vault(tmp_path) as v:
+        v.recover()
+        assert v.chat_writer(1).splice_staged() == 3
+    assert tree(tmp_path) == _spliced(tmp_path)
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+        assert v.chat_writer(1).splice_staged() == 0
+
+
+@pytest.mark.parametrize("stop", ["before the rename", "after the rename"])
+def test_a_splice_cut_short_splices_each_file_exactly_once(tmp_path, monkeypatch, stop):
+    _backfill_vault(tmp_path)
+    begin = vault_module.StateStore.begin_splice
+
+    def crash(store, *args, **kwargs):
+        if stop == "before the rename":
+            begin(store, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vault_module.StateStore, "begin_splice" if stop == "before the rename" else "end_splice", crash)
+    with Vault(tmp_path) as v:
+        v.recover()
+        with pytest.raises(KeyboardInterrupt):
+            v.chat_writer(1).splice_staged()
+    monkeypatch.undo()
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.truncated == () and report.modified == ()
+        assert v.store.pending_rewrites() == []
+        v.chat_writer(1).splice_staged()
+    assert tree(tmp_path) == _spliced(tmp_path)
