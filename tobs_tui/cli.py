@@ -24,6 +24,7 @@ import tomli_w
 
 from tobs_tui import __version__
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
+from tobs_tui.terminal import terminal_text
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -264,6 +265,13 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+class TerminalFormatter(logging.Formatter):
+    """Records on a terminal name chats and people: their text is shown with controls escaped (terminal.py)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().formatMessage(record))
+
+
 LOG_RUNS_KEPT = 10  # run logs kept in the log dir; older ones go when a run starts
 LOG_FILE_BYTES = 5_000_000  # one run's log rotates at this size
 LOG_FILE_BACKUPS = 2  # rotated files kept per run
@@ -344,7 +352,7 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
     if stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(max(logging.WARNING, logging.getLevelName(level)))
-        err.setFormatter(logging.Formatter("tobs-tui: %(levelname)s: %(message)s"))
+        err.setFormatter(TerminalFormatter("tobs-tui: %(levelname)s: %(message)s"))
         handlers.append(err)
     root = logging.getLogger()
     root.setLevel(level)
@@ -538,10 +546,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except ConfigError as e:
         for message in e.messages:
-            print(f"tobs-tui: {message}", file=sys.stderr)
+            print(f"tobs-tui: {terminal_text(message)}", file=sys.stderr)
         return 2
     except CommandUnavailable as e:
-        print(f"tobs-tui: {e}", file=sys.stderr)
+        print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before a command took charge of it (loading, connecting)
         if chosen_command(argv) == "export":

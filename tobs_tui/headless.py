@@ -34,6 +34,7 @@ from tobs_tui.engine import (
     EventKind,
     ExportRequest,
     MediaStats,
+    TelegramRefusedError,
     UnsafePathError,
     VaultCheck,
     VaultLockedError,
@@ -41,6 +42,7 @@ from tobs_tui.engine import (
     check_vault,
     mark_media_lost,
 )
+from tobs_tui.terminal import terminal_json, terminal_text
 
 # The emulator accepts any credentials; Telethon insists on having some.
 
@@ -58,6 +60,7 @@ _USER_ERRORS = (
     VaultWriteError,
     BusyError,
     UnsafePathError,
+    TelegramRefusedError,
 )
 
 
@@ -180,16 +183,16 @@ def run_chats(args: argparse.Namespace, settings: Settings, out: TextIO | None =
         with _Session(args, settings) as runner:
             dialogs = runner.list_dialogs().result()
     except _USER_ERRORS as e:
-        print(str(e), file=sys.stderr)
+        print(terminal_text(str(e)), file=sys.stderr)
         return 2
     if args.json:
         for d in dialogs:
-            print(json.dumps({**dataclasses.asdict(d), "kind": d.kind.value}, ensure_ascii=False), file=out)
+            print(terminal_json({**dataclasses.asdict(d), "kind": d.kind.value}), file=out)
         return 0
     print(f"{'ID':>15}  {'KIND':<10} {'MESSAGES':>9} {'EXPORTED':>9}  TITLE", file=out)
     for d in dialogs:
         exported = "-" if d.last_exported_id is None else str(d.last_exported_id)
-        name = d.title + (f" (@{d.username})" if d.username else "")
+        name = terminal_text(d.title + (f" (@{d.username})" if d.username else ""))
         estimate = "-" if d.message_estimate is None else str(d.message_estimate)
         print(f"{d.chat_id:>15}  {d.kind.value:<10} {estimate:>9} {exported:>9}  {name}", file=out)
     print(f"{len(dialogs)} dialogs", file=out)
@@ -238,7 +241,7 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             final = _follow(runner, runner.start_export(request), args, out, 1.0 / settings.ui.refresh_hz)
             elapsed = time.monotonic() - started
     except _USER_ERRORS as e:
-        print(str(e), file=sys.stderr)
+        print(terminal_text(str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) before the export began, or a second one while it stopped
         final = None
@@ -290,9 +293,9 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
 
 def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool) -> None:
     for problem in check.problems:
-        print(f"{problem.path}: {problem.problem}", file=out)
+        print(terminal_text(f"{problem.path}: {problem.problem}"), file=out)
     for note in check.notes:
-        print(f"kept: {note}", file=out)
+        print(terminal_text(f"kept: {note}"), file=out)
     if check.ok:
         print(
             f"The vault at {vault} matches its export state: {check.chats} chats, {check.files} files and"
@@ -429,7 +432,7 @@ class _RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a chat's title is text, never markup
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
@@ -443,7 +446,9 @@ class _RichProgress:
         for c in s.chats:
             task = self._tasks.get(c.chat_id)
             if task is None:
-                task = self._tasks[c.chat_id] = self._progress.add_task(c.title[:40], total=None, rate="")
+                task = self._tasks[c.chat_id] = self._progress.add_task(
+                    terminal_text(c.title)[:40], total=None, rate=""
+                )
             self._progress.update(
                 task,
                 completed=c.messages_done,
@@ -464,7 +469,7 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO, 
     rate = s.messages_done / elapsed if elapsed > 0 else 0.0
     if args.json_progress:
         print(
-            json.dumps(
+            terminal_json(
                 {
                     "summary": {
                         "state": s.state.value,
@@ -487,8 +492,7 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO, 
                             for c in s.chats
                         ],
                     }
-                },
-                ensure_ascii=False,
+                }
             ),
             file=out,
         )
@@ -501,12 +505,12 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO, 
         file=out,
     )
     for c in s.chats:
-        line = f"  {c.state.value:<9} {c.messages_done:>8}  {c.title}"
+        line = f"  {c.state.value:<9} {c.messages_done:>8}  {terminal_text(c.title)}"
         if c.error:
-            line += f" — {c.error}"
+            line += f" — {terminal_text(c.error)}"
         print(line, file=out)
     for err in s.errors:
         if not any(err == c.error for c in s.chats):
-            print(f"  error: {err}", file=out)
+            print(f"  error: {terminal_text(err)}", file=out)
     for notice in vault_notices:
-        print(f"  vault: {notice}", file=out)
+        print(f"  vault: {terminal_text(notice)}", file=out)

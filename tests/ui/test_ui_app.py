@@ -319,3 +319,25 @@ async def test_only_credentials_typed_on_the_login_screen_are_saved(emulator, se
         for app in (given, typed):
             if app.runner is not None:
                 app.runner.stop()
+
+
+async def test_hostile_titles_show_as_inert_text_in_the_chat_list(make_app):
+    """Titles with Rich markup, escape sequences, a newline and a bidi override: the chat list draws each on its
+    own row, brackets as typed, every control character as a visible escape."""
+    from tobs_tui.emulator import Emulator
+    from tobs_tui.emulator.world import World
+
+    titles = ["closing [/] tag [bold red]x", "esc \x1b[2J bell \x07", "fake\nrow", "rtl \u202egpj.exe"]
+    world = World({"seed": 3, "generated_users": 3, "chats": [{"title": t, "messages": 5} for t in titles]})
+    with Emulator(profile="lan", seed=1, world=world) as emu:
+        app = make_app(session=emu.session_string(authorized=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await log_in(pilot, app, emu.world.demo_phone, emu.world.demo_code)
+            table = app.screen.query_one(DialogTable)
+            await wait_until(pilot, lambda: table.dialog_count == len(titles), what="the hostile chats")
+            await pilot.pause()
+            rows = [table.render_line(y).text for y in range(table.size.height)]
+    shown = "\n".join(rows)
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, repr(shown)
+    for expected in ("closing [/] tag [bold red]x", "esc \\x1b[2J bell \\x07", "fake\\nrow", "rtl \\u202egpj.exe"):
+        assert sum(expected in row for row in rows) == 1, (expected, rows)

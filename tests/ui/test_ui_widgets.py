@@ -358,3 +358,14 @@ def test_api_credentials_check():
         check_api("abc", "0" * 32)
     with pytest.raises(ValueError, match="32 hexadecimal"):
         check_api("1", "xyz")
+
+
+def test_event_lines_and_chat_rows_show_hostile_titles_as_inert_text():
+    from tobs_tui.ui.widgets.chat_progress import cells
+
+    hostile = "[bold red]x[/] \x1b[2J\x07\nrow \u202eevil"
+    event = EngineEvent(1.0, 1_764_000_000.0, EventKind.ERROR, f"Chat {hostile} failed.")
+    line = event_line(event).plain
+    assert "[bold red]x[/] \\x1b[2J\\x07\\nrow \\u202eevil" in line
+    chat = ChatProgress(7, hostile, None, ChatState.FAILED, 0, 5, 0, 0, 0.0, 0.0, None, error=hostile)
+    assert cells(chat)[0] == "[bold red]x[/] \\x1b[2J\\x07\\nrow \\u202eevil"

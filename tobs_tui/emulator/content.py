@@ -74,6 +74,11 @@ HOSTILE_FILE_NAMES = (
     "<script>alert(1)</script>.html",
     "COM1",
     "тест файл 🎉.txt",
+    "a.md",  # names Obsidian would open as notes
+    "Notes.MD",
+    "board.canvas",
+    "view.base",
+    "Hostile _ names .. ___ chat (-1001100000005).md",
 )
 HOSTILE_TITLE = "Hostile / names .. ../ chat"
 

@@ -276,15 +276,16 @@ class _Connection:
                     inner,
                     server._context(self._key_id, self.conn_id, takeout_id, server.dc_id, server.host, server.port),
                 )
+                body = serialize_result(result)
             except RpcError as e:
                 code, error = e.code, e.message
             except Exception:
-                # A bug in a handler: loud in the server's log, and a 400 so Telethon raises at once
-                # instead of retrying a 500 or waiting forever.
+                # A bug in a handler, or a reply with a value TL cannot carry: loud in the server's log, and a
+                # 400 so Telethon raises at once instead of retrying a 500 or reconnecting forever (a reply that
+                # failed to serialise used to drop the connection, which Telethon retries without end).
                 _log.exception("Api handler failed on %s", method)
                 code, error = 400, "EMULATOR_HANDLER_FAILED"
             else:
-                body = serialize_result(result)
                 if method == "GetFileRequest" and action != "no_reply":
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)

@@ -7,6 +7,7 @@ messages costs no memory. Only small things (users, chat headers, topic id lists
 from __future__ import annotations
 
 import random
+import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,7 @@ class World(MessageContent):
     twofa_password = TWOFA_PASSWORD
 
     def __init__(self, data: dict[str, Any]):
+        check_sections(data)  # first: everything below trusts the types and ranges it checks
         self.seed = int(data.get("seed", 1))
         self.max_file_size = int(data.get("max_file_size", 40 * 1024 * 1024))
         self.self_user_id = SELF_USER_ID
@@ -85,7 +87,6 @@ class World(MessageContent):
         return cls(data)
 
     def _build(self, data: dict[str, Any]) -> None:
-        check_sections(data)
         try:
             self._build_checked(data)
         except WorldFileError:
@@ -229,6 +230,29 @@ class World(MessageContent):
         self.chat_by_slot = private
         shared = mix(self.seed, 13) & ~0xF
         self.shared_document_id = shared | DOCUMENT
+        self._check_servable()
+
+    def _check_servable(self) -> None:
+        """Every user, chat and topic as the server will send them: what cannot be written in TL is refused
+        here, in one sentence, instead of failing every reply that mentions it."""
+        for spec in self.chats.values():
+            if spec.first_date < 0:
+                raise WorldFileError(
+                    f"In the world file, chat {spec.title!r} would start before 1970; "
+                    "use fewer chats or a shorter span_days."
+                )
+        try:
+            for uid in self.users:
+                bytes(self.tl_user(uid))
+            for peer_id, spec in self.chats.items():
+                if spec.kind != "private":
+                    bytes(self.tl_chat(peer_id))
+                for topic in spec.topics:
+                    bytes(types.MessageActionTopicCreate(topic.title, topic.icon_color))
+        except (struct.error, TypeError, ValueError, OverflowError, UnicodeError) as exc:
+            raise WorldFileError(
+                f"The world file holds a value Telegram cannot send ({exc}); see docs/WORLD.md."
+            ) from exc
 
     # ----------------------------------------------------------------- the contract others call
     def chat_ids(self) -> list[int]:

@@ -4,6 +4,7 @@ ready-made worlds of `World.synthetic` written as the same data."""
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,58 +17,157 @@ class WorldFileError(ValueError):
     """A world file the user wrote is wrong; the message says what and how to fix it."""
 
 
-_TOP_KEYS = {"seed", "max_file_size", "generated_users", "self", "users", "chats"}
-_SELF_KEYS = {"first_name", "last_name", "username"}
-_USER_KEYS = {"id", "first_name", "last_name", "username", "phone", "deleted", "bot"}
-_CHAT_KEYS = {
-    "kind",
-    "title",
-    "user",
-    "messages",
-    "media",
-    "members",
-    "username",
-    "signatures",
-    "topics",
-    "span_days",
-    "hostile",
-    "repeat",
-    "id",
+# What each key may hold: only values the emulator can serve as Telegram would, so a world file that loads is a
+# world the server can answer about (a numeric title or an id past 64 bits would fail on every reply instead).
+_WHOLE, _NUMBER, _TEXT, _FLAG, _TEXTS, _WHOLES = "whole", "number", "text", "flag", "texts", "wholes"
+# Telegram ids have at most 52 significant bits; a basic group's or channel's raw id must stay below the 10^12 of
+# the marked ids (-100…), or it reads as another kind of chat.
+_MAX_USER_ID = 2**52 - 1
+_MAX_CHAT_ID = 10**12 - 1
+_MAX_MESSAGE_ID = 2**31 - 1  # message ids are 32-bit
+_TOP: dict[str, tuple] = {
+    "seed": (_WHOLE, 0, 2**64 - 1),
+    "max_file_size": (_WHOLE, 1, 4 * 1024**3),
+    "generated_users": (_WHOLE, 0, 100_000),
+    "self": None,
+    "users": None,
+    "chats": None,
 }
+_SELF: dict[str, tuple] = {"first_name": (_TEXT,), "last_name": (_TEXT,), "username": (_TEXT,)}
+_USER: dict[str, tuple] = {
+    "id": (_WHOLE, 1, _MAX_USER_ID),
+    "first_name": (_TEXT,),
+    "last_name": (_TEXT,),
+    "username": (_TEXT,),
+    "phone": (_TEXT,),
+    "deleted": (_FLAG,),
+    "bot": (_FLAG,),
+}
+_CHAT: dict[str, tuple] = {
+    "kind": (_TEXT,),
+    "title": (_TEXT,),
+    "user": (_WHOLE, 1, _MAX_USER_ID),
+    "messages": (_WHOLE, 1, _MAX_MESSAGE_ID),
+    "media": (_NUMBER, 0.0, 1.0),
+    "members": (_WHOLES, 1, _MAX_USER_ID),
+    "username": (_TEXT,),
+    "signatures": (_FLAG,),
+    "topics": (_TEXTS,),
+    "span_days": (_NUMBER, 0.001, 20_000.0),
+    "hostile": (_FLAG,),
+    "repeat": (_WHOLE, 1, 100_000),
+    "id": (_WHOLE, 1, _MAX_CHAT_ID),
+}
+_SEE = "see docs/WORLD.md"
+_TOP_WHERE = "the world file"
 
 
-def _check_keys(section: Any, known: set[str], where: str) -> None:
-    """A misspelt key would silently do nothing, so name it."""
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text_fault(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "text"
+    surrogate = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:
+        return f"text Telegram can send (it holds a lone surrogate, \\u{ord(surrogate):04x})"
+    return None
+
+
+def _whole_fault(value: Any, lo: int, hi: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        return f"a whole number from {lo:,} to {hi:,}"
+    return None
+
+
+def _fault(value: Any, spec: tuple) -> str | None:
+    """What `value` should have been, or None when it fits `spec`."""
+    kind = spec[0]
+    if kind == _TEXT:
+        return _text_fault(value)
+    if kind == _FLAG:
+        return None if isinstance(value, bool) else "true or false"
+    if kind == _WHOLE:
+        return _whole_fault(value, spec[1], spec[2])
+    if kind == _NUMBER:
+        lo, hi = spec[1], spec[2]
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok and lo <= value <= hi else f"a number from {lo:g} to {hi:g}"
+    if not isinstance(value, list):
+        return "a list of text" if kind == _TEXTS else "a list of user ids"
+    for item in value:
+        fault = _text_fault(item) if kind == _TEXTS else _whole_fault(item, spec[1], spec[2])
+        if fault:
+            return f"a list of {'text' if kind == _TEXTS else 'user ids'}, each {fault}"
+    return None
+
+
+def _check_table(section: Any, specs: dict[str, tuple | None], where: str) -> None:
+    """A misspelt key would silently do nothing, and a value of the wrong kind would fail in the server later."""
     if not isinstance(section, dict):
-        raise WorldFileError(f"In the world file, {where} must be a table of keys; see docs/WORLD.md.")
-    unknown = sorted(set(section) - known)
+        raise WorldFileError(f"In the world file, {where} must be a table of keys, not {_shown(section)}; {_SEE}.")
+    unknown = sorted(set(section) - set(specs))
     if unknown:
         raise WorldFileError(
-            f"Unknown key {unknown[0]!r} in {where} of the world file; known keys: {', '.join(sorted(known))}."
+            f"Unknown key {unknown[0]!r} in {where} of the world file; known keys: {', '.join(sorted(specs))}."
         )
+    for key, spec in specs.items():
+        if spec is not None and key in section:
+            fault = _fault(section[key], spec)
+            if fault:
+                owner = "" if where == _TOP_WHERE else f" of {where}"
+                raise WorldFileError(
+                    f"In the world file, {key!r}{owner} must be {fault}, not {_shown(section[key])}; {_SEE}."
+                )
+
+
+def _list_of_tables(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise WorldFileError(f"In the world file, {key!r} must be a list of tables, not {_shown(value)}; {_SEE}.")
+    return value
 
 
 def read_world_file(path: str | Path) -> dict[str, Any]:
     """The data of a world file (.toml or .json), or one sentence saying why it cannot be read."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise WorldFileError(
+            f"The world file {path} is neither .toml nor .json; world files are TOML or JSON ({_SEE}), "
+            "so write it in one of them and name it so."
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorldFileError(f"Cannot read the world file {path}: {exc.strerror}; check the path.") from exc
+    except UnicodeDecodeError as exc:
+        raise WorldFileError(
+            f"The world file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8."
+        ) from exc
     try:
-        return json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        return json.loads(text, parse_constant=_no_constant) if suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise WorldFileError(f"The world file {path} is not valid {path.suffix[1:].upper()}: {exc}.") from exc
+        raise WorldFileError(f"The world file {path} is not valid {suffix[1:].upper()}: {exc}.") from exc
 
 
-def check_sections(data: dict[str, Any]) -> None:
-    """Every section of a world file holds only known keys."""
-    _check_keys(data, _TOP_KEYS, "the world file")
-    _check_keys(data.get("self", {}), _SELF_KEYS, "[self]")
-    for raw in data.get("users", []):
-        _check_keys(raw, _USER_KEYS, f"user {raw.get('id', '?')}")
-    for raw in data.get("chats", []):
-        _check_keys(raw, _CHAT_KEYS, f"chat {raw.get('title', raw.get('kind', '?'))!r}")
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_sections(data: Any) -> None:
+    """Every section of a world file holds only known keys, each with a value the emulator can serve."""
+    if not isinstance(data, dict):
+        raise WorldFileError(f"A world file holds a table of keys at the top, not {_shown(data)}; {_SEE}.")
+    _check_table(data, _TOP, _TOP_WHERE)
+    _check_table(data.get("self", {}), _SELF, "[self]")
+    for n, raw in enumerate(_list_of_tables(data, "users"), 1):
+        _check_table(raw, _USER, f"user {n}")
+    for n, raw in enumerate(_list_of_tables(data, "chats"), 1):
+        _check_table(raw, _CHAT, f"chat {n}")
 
 
 def synthetic_data(seed: int, scale: str) -> dict[str, Any]:

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from tobs_tui.engine.media.stage import ChatContext, media_item
     from tobs_tui.engine.options import ChatSelection, ExportOptions
     from tobs_tui.engine.pipeline.senders import SenderPreloader
-    from tobs_tui.engine.runner.runner import BusyError, EngineRunner, ExportRequest, NotConnectedError
+    from tobs_tui.engine.runner.runner import (
+        BusyError,
+        EngineRunner,
+        ExportRequest,
+        NotConnectedError,
+        TelegramRefusedError,
+    )
     from tobs_tui.engine.runtime.disk import media_workers_for, resolve_media_workers
     from tobs_tui.engine.runtime.pools import DualPool, TaskPriority
     from tobs_tui.engine.runtime.stats import percentile
@@ -59,6 +65,7 @@ _HOMES = {
     "SenderPreloader": "tobs_tui.engine.pipeline.senders",
     "display_name": "tobs_tui.engine.telegram.entities",
     "BusyError": "tobs_tui.engine.runner.runner",
+    "TelegramRefusedError": "tobs_tui.engine.runner.runner",
     "EngineRunner": "tobs_tui.engine.runner.runner",
     "ExportRequest": "tobs_tui.engine.runner.runner",
     "NotConnectedError": "tobs_tui.engine.runner.runner",
@@ -125,6 +132,7 @@ __all__ = [
     "TopicInfo",
     # errors a caller turns into one sentence
     "BusyError",
+    "TelegramRefusedError",
     "CredentialsError",
     "LoginError",
     "NotConnectedError",

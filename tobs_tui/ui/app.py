@@ -19,6 +19,7 @@ from textual.screen import Screen
 
 from tobs_tui.config import Settings, save_settings, settings_with
 from tobs_tui.engine import EngineEvent, EngineSnapshot, EventKind, RunState
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.messages import EventArrived, ExportFinished, LoggedIn, SnapshotArrived
 from tobs_tui.ui.screens.chats import ChatsScreen
@@ -144,9 +145,9 @@ class TobsApp(App[int]):
         if not self.live.add_event(event):
             return
         if event.kind is EventKind.ERROR:
-            self.notify(event.message, title="Error", severity="error", timeout=8)
+            self.notify(terminal_text(event.message), title="Error", severity="error", timeout=8, markup=False)
         elif event.kind in (EventKind.TAKEOUT_PENDING, EventKind.TAKEOUT_REFUSED):
-            self.notify(event.message, title="Takeout", severity="warning", timeout=10)
+            self.notify(terminal_text(event.message), title="Takeout", severity="warning", timeout=10, markup=False)
         # No redraw here: the engine publishes a snapshot at the refresh rate whatever happens, and the redraw
         # it brings shows this event too, so a burst of events (throttle flapping, chats finishing) costs one.
 
@@ -205,7 +206,7 @@ class TobsApp(App[int]):
             try:
                 path = save_settings(self.settings, self.config_path)
             except Exception as e:
-                self.notify(str(e), severity="error")
+                self.notify(terminal_text(str(e)), severity="error", markup=False)
             else:
                 self.notify(f"Saved your api id and hash to {path}.")
         screen = self.get_screen_stack_top("chats")
@@ -252,7 +253,7 @@ class TobsApp(App[int]):
         if message.snapshot is not None:
             self.apply_snapshot(message.snapshot)
         if message.error:
-            self.notify(message.error, title="Export failed", severity="error", timeout=10)
+            self.notify(terminal_text(message.error), title="Export failed", severity="error", timeout=10, markup=False)
             return
         snap = message.snapshot
         if snap is None:
@@ -262,7 +263,12 @@ class TobsApp(App[int]):
         elif snap.state is RunState.CANCELLED:
             self.notify("Export cancelled; the next run continues where it stopped.", timeout=8)
         elif snap.state is RunState.FAILED:
-            self.notify("; ".join(snap.errors) or "Export failed.", title="Export failed", severity="error")
+            self.notify(
+                terminal_text("; ".join(snap.errors)) or "Export failed.",
+                title="Export failed",
+                severity="error",
+                markup=False,
+            )
         screen = self.get_screen_stack_top("chats")
         if isinstance(screen, ChatsScreen):
             screen.load_dialogs()  # "last export" column now has new numbers

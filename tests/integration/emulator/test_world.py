@@ -321,7 +321,7 @@ def test_json_world_with_ten_thousand_dialogs(tmp_path):
     [
         ("[[chats]]\nkind = 'secret'\n", "Unknown chat kind 'secret'"),
         ("[[chats]]\nkind = 'group'\nmesages = 5\n", "Unknown key 'mesages'"),
-        ("[[chats]]\nkind = 'group'\nmessages = 'many'\n", "wrong type"),
+        ("[[chats]]\nkind = 'group'\nmessages = 'many'\n", "'messages' of chat 1 must be a whole number"),
         ("[[chats]]\nkind = 'private'\nuser = 4242\n", "unknown user 4242"),
         ("seed = \n", "not valid TOML"),
     ],

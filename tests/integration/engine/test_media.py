@@ -331,6 +331,7 @@ async def test_hostile_names_stay_inside_and_never_collide(make_emu, tmp_path):
         assert Path(full).relative_to(real_root).parts[:3] == (chat_dir_name(HOSTILE_TITLE, chat), "media", "document")
         name = Path(full).name
         assert name.startswith(f"{item.msg_id}_") and "\x00" not in name and "\u202e" not in name
+        assert not name.lower().endswith((".md", ".markdown", ".canvas", ".base")), "a media file is never a note"
         assert len(name.encode()) <= 120
         assert sha256(Path(full)) == emu.world.sha256_of_media(item.media_id)
     outside = {p for p in tmp_path.rglob("*") if p.is_file() and root not in p.parents}

@@ -16,7 +16,7 @@ from ..snapshot import ChatKind
 from .entities import entity_spans
 from .markdown import RenderContext, as_utc, peer_id
 from .media import FILE_KINDS, media_facts, media_kind
-from .text import clean
+from .text import writable
 
 # Telegram Desktop's own wording where a file is not in the export.
 FILE_UNAVAILABLE = "(File unavailable, please try again later)"
@@ -63,7 +63,7 @@ def chat_type(kind: ChatKind, username: str | None, *, is_self: bool = False) ->
 def chat_header(title: str, kind: ChatKind, marked_id: int, username: str | None = None) -> dict:
     """The top of a result.json, to which the writer adds "messages"."""
     bare, _ = tl_utils.resolve_id(marked_id)
-    return {"name": clean(title), "type": chat_type(kind, username), "id": bare}
+    return {"name": writable(title), "type": chat_type(kind, username), "id": bare}
 
 
 def _date(moment, ctx: RenderContext) -> tuple[str, str]:
@@ -94,7 +94,7 @@ def _span_order(span) -> tuple[int, int]:
 def text_parts(text: str | None, entities: list | None) -> list[dict]:
     """Telegram Desktop's flat text parts: an entity nested in or overlapping an earlier one is
     dropped (its text stays in the enclosing part), so the parts always add up to the text."""
-    text = clean(text or "")
+    text = writable(text or "")
     parts: list[dict] = []
     pos = 0
     spans = entity_spans(text, entities)  # a list of its own: sorting it in place is safe
@@ -109,7 +109,7 @@ def text_parts(text: str | None, entities: list | None) -> list[dict]:
         if span.kind == "pre":
             part["language"] = span.language
         elif span.kind == "text_link":
-            part["href"] = clean(span.url)
+            part["href"] = writable(span.url)
         elif span.kind == "mention_name" and span.user_id is not None:
             part["user_id"] = span.user_id
         elif span.kind == "custom_emoji" and span.document_id is not None:
@@ -147,29 +147,29 @@ def message_to_json(message, ctx: RenderContext) -> dict:
     sender = _sender_id(message)
     if service:
         if sender is not None:
-            item["actor"] = clean(ctx.sender_name(message))
+            item["actor"] = writable(ctx.sender_name(message))
             item["actor_id"] = peer_ref(sender)
         _action_fields(item, message, ctx)
     else:
         if sender is not None:
-            item["from"] = clean(ctx.sender_name(message))
+            item["from"] = writable(ctx.sender_name(message))
             item["from_id"] = peer_ref(sender)
         if getattr(message, "post_author", None):
-            item["author"] = clean(message.post_author)
+            item["author"] = writable(message.post_author)
         fwd: Any = getattr(message, "fwd_from", None)
         if fwd is not None:
             source = peer_id(fwd.from_id)
             item["forwarded_from"] = (
-                clean(fwd.from_name)
+                writable(fwd.from_name)
                 if fwd.from_name
-                else (clean(ctx.peer_name(source)) if source is not None else None)
+                else (writable(ctx.peer_name(source)) if source is not None else None)
             )
             saved = peer_id(fwd.saved_from_peer)
             if saved is not None:
-                item["saved_from"] = clean(ctx.peer_name(saved))
+                item["saved_from"] = writable(ctx.peer_name(saved))
         _reply_fields(item, message)
         if isinstance(getattr(message, "via_bot_id", None), int):
-            item["via_bot"] = clean(ctx.peer_name(message.via_bot_id))
+            item["via_bot"] = writable(ctx.peer_name(message.via_bot_id))
     if kind is not None:
         _media_fields(item, kind, message, ctx)
     if service:
@@ -200,7 +200,7 @@ def file_value(ref) -> str:
     if ref is None or ref.status == "failed":
         return FILE_UNAVAILABLE
     if ref.status in ("ok", "pending") and ref.path:
-        return clean(ref.path)
+        return writable(ref.path)
     reason = (ref.reason or "").lower()
     return FILE_TOO_LARGE if ("size" in reason or "large" in reason) else FILE_NOT_INCLUDED
 
@@ -220,19 +220,19 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
             item["file"] = file_value(ref)
             name = (ref.file_name if ref is not None else None) or facts.file_name
             if name:
-                item["file_name"] = clean(name)
+                item["file_name"] = writable(name)
             size = (ref.size if ref is not None else None) or facts.size
             if size is not None:
                 item["file_size"] = size
             if kind in _MEDIA_TYPES:
                 item["media_type"] = _MEDIA_TYPES[kind]
             if kind == "sticker" and facts.sticker_emoji:
-                item["sticker_emoji"] = clean(facts.sticker_emoji)
+                item["sticker_emoji"] = writable(facts.sticker_emoji)
             if kind == "audio":
                 if facts.performer:
-                    item["performer"] = clean(facts.performer)
+                    item["performer"] = writable(facts.performer)
                 if facts.title:
-                    item["title"] = clean(facts.title)
+                    item["title"] = writable(facts.title)
             if kind != "sticker" and facts.mime_type:
                 item["mime_type"] = facts.mime_type
             if facts.duration:
@@ -244,25 +244,25 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
             item["self_destruct_period_seconds"] = ttl
     elif kind == "contact":
         item["contact_information"] = {
-            "first_name": clean(media.first_name or ""),
-            "last_name": clean(media.last_name or ""),
-            "phone_number": clean(media.phone_number or ""),
+            "first_name": writable(media.first_name or ""),
+            "last_name": writable(media.last_name or ""),
+            "phone_number": writable(media.phone_number or ""),
         }
     elif kind in ("location", "live_location"):
         item["location_information"] = _geo(media.geo)
         if kind == "live_location":
             item["live_location_period_seconds"] = media.period
     elif kind == "venue":
-        item["place_name"] = clean(media.title or "")
-        item["address"] = clean(media.address or "")
+        item["place_name"] = writable(media.title or "")
+        item["address"] = writable(media.address or "")
         geo = _geo(media.geo)
         if geo is not None:
             item["location_information"] = geo
     elif kind == "poll":
         item["poll"] = _poll(media)
     elif kind == "game":
-        item["game_title"] = clean(media.game.title or "")
-        item["game_description"] = clean(media.game.description or "")
+        item["game_title"] = writable(media.game.title or "")
+        item["game_description"] = writable(media.game.description or "")
 
 
 def _geo(geo) -> dict | None:
@@ -279,13 +279,13 @@ def _poll(media) -> dict:
         result = results.get(answer.option)
         answers.append(
             {
-                "text": clean(str(getattr(answer.text, "text", answer.text))),
+                "text": writable(str(getattr(answer.text, "text", answer.text))),
                 "voters": (result.voters or 0) if result is not None else 0,
                 "chosen": bool(result is not None and result.chosen),
             }
         )
     return {
-        "question": clean(str(getattr(poll.question, "text", poll.question))),
+        "question": writable(str(getattr(poll.question, "text", poll.question))),
         "closed": bool(poll.closed),
         "total_voters": getattr(media.results, "total_voters", None) or 0,
         "answers": answers,
@@ -299,7 +299,7 @@ def _reactions(message) -> list[dict]:
         reaction = count.reaction
         name = type(reaction).__name__
         if name == "ReactionEmoji":
-            out.append({"type": "emoji", "count": count.count, "emoji": clean(reaction.emoticon)})
+            out.append({"type": "emoji", "count": count.count, "emoji": writable(reaction.emoticon)})
         elif name == "ReactionCustomEmoji":
             out.append({"type": "custom_emoji", "count": count.count, "document_id": str(reaction.document_id)})
         elif name == "ReactionPaid":
@@ -308,7 +308,7 @@ def _reactions(message) -> list[dict]:
 
 
 def _names(ids, ctx: RenderContext) -> list[str]:
-    return [clean(ctx.peer_name(user_id)) for user_id in ids or []]
+    return [writable(ctx.peer_name(user_id)) for user_id in ids or []]
 
 
 def _action_fields(item: dict, message, ctx: RenderContext) -> None:
@@ -328,19 +328,19 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
     if name in simple:
         item["action"] = simple[name]
     elif name == "MessageActionChatCreate":
-        item.update(action="create_group", title=clean(action.title), members=_names(action.users, ctx))
+        item.update(action="create_group", title=writable(action.title), members=_names(action.users, ctx))
     elif name == "MessageActionChannelCreate":
-        item.update(action="create_channel", title=clean(action.title))
+        item.update(action="create_channel", title=writable(action.title))
     elif name == "MessageActionChatEditTitle":
-        item.update(action="edit_group_title", title=clean(action.title))
+        item.update(action="edit_group_title", title=writable(action.title))
     elif name == "MessageActionChatAddUser":
         item.update(action="invite_members", members=_names(action.users, ctx))
     elif name == "MessageActionChatDeleteUser":
         item.update(action="remove_members", members=_names([action.user_id], ctx))
     elif name == "MessageActionChatJoinedByLink":
-        item.update(action="join_group_by_link", inviter=clean(ctx.peer_name(action.inviter_id)))
+        item.update(action="join_group_by_link", inviter=writable(ctx.peer_name(action.inviter_id)))
     elif name == "MessageActionChannelMigrateFrom":
-        item.update(action="migrate_from_group", title=clean(action.title))
+        item.update(action="migrate_from_group", title=writable(action.title))
     elif name == "MessageActionPinMessage":
         item["action"] = "pin_message"
         _reply_fields(item, message, key="message_id")
@@ -356,7 +356,7 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         if reason:
             item["discard_reason"] = reason
     elif name == "MessageActionCustomAction":
-        item["information_text"] = clean(action.message)
+        item["information_text"] = writable(action.message)
     elif name == "MessageActionGroupCall":
         item["action"] = "group_call"
         if action.duration:
@@ -369,13 +369,13 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         item["action"] = "edit_chat_theme"
         emoticon: Any = getattr(action, "emoticon", None)
         if emoticon:
-            item["emoticon"] = clean(emoticon)
+            item["emoticon"] = writable(emoticon)
     elif name == "MessageActionTopicCreate":
-        item.update(action="topic_created", title=clean(action.title))
+        item.update(action="topic_created", title=writable(action.title))
     elif name == "MessageActionTopicEdit":
         item["action"] = "topic_edit"
         if action.title:
-            item["new_title"] = clean(action.title)
+            item["new_title"] = writable(action.title)
         if action.icon_emoji_id:
             item["new_icon_emoji_id"] = action.icon_emoji_id
     else:

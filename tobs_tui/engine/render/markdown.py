@@ -18,7 +18,7 @@ from telethon import utils as tl_utils
 
 from .entities import render_blocks, render_text
 from .media import FILE_KINDS, media_facts, media_kind
-from .text import clean, escape_plain, label_text, plain_snippet
+from .text import clean, escape_plain, normalize_newlines, plain_snippet
 
 __all__ = [
     "MediaRef",
@@ -69,7 +69,11 @@ class RenderContext:
 
 # Characters that end or redirect an Obsidian wikilink target, or open a code span or math that
 # could reach past it; a path holding one (or a `%%`) gets a percent-encoded Markdown link instead.
-WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r")
+# A label that could mean something to Obsidian or to a CommonMark reader (HTML, entities, emphasis, code, math,
+# tags, block ids, link brackets, a `%%` comment, a `==` highlight). `_` between two letters or digits
+# ("data_94.csv") cannot open or close emphasis, so it alone keeps a wikilink.
+_LABEL_NEEDS_ESCAPE_RE = re.compile(r"[\\`*~\[\]<>|^#&$]|(?<![^\W_])_|_(?![^\W_])|==|%%")
+WIKILINK_UNSAFE = frozenset("[]|#^`$\n\r\x0b\x0c\x85\u2028\u2029")  # line breaks of every form
 EMBED_KINDS = frozenset({"photo", "video", "round", "voice", "audio", "sticker", "animation"})
 # A right-to-left override in a file name shows "evil\u202etxt.exe" as "evilexe.txt".
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -155,15 +159,21 @@ def _inline(text: str, *, line_start: bool = False) -> str:
     return escape_plain(" ".join(clean(text).split()), line_start=line_start, prev=" ", next_char=" ")
 
 
-def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = False) -> str:
-    """An Obsidian link to a vault-relative path; Markdown link syntax when the path needs escaping."""
+def _wikilink(path: str, *, anchor: str = "", label: str = "", embed: bool = False, note: bool = False) -> str:
+    """An Obsidian link to a vault-relative path (a note's without `.md`: `note`), shown as `label`.
+
+    A wikilink when both are plain. Obsidian shows a wikilink's alias as typed (no escapes), and other Markdown
+    readers parse it as text, so a label that needs escaping (HTML, `**`, `#tag`, `|`, `]]`) or a path that cannot
+    be a wikilink makes a Markdown link instead: its text escaped like message text, its path percent-encoded
+    (with a note's `.md`, which Markdown links name).
+    """
     path = clean(path)
-    label = label_text(label)
-    if not (set(path) & WIKILINK_UNSAFE) and "%%" not in path:
+    label = " ".join(normalize_newlines(clean(label)).split())
+    if not _LABEL_NEEDS_ESCAPE_RE.search(label) and not (set(path) & WIKILINK_UNSAFE) and "%%" not in path:
         target = path + (f"#{anchor}" if anchor else "")
         alias = f"|{label}" if label else ""
         return f"{'!' if embed else ''}[[{target}{alias}]]"
-    target = quote(path, safe="/-_.~!*',;:@&=+") + (f"#{anchor}" if anchor else "")
+    target = quote(path + (".md" if note else ""), safe="/-_.~!*',;:@&=+") + (f"#{anchor}" if anchor else "")
     text = escape_plain(label, line_start=False, prev="[", next_char="]") if label else ""
     return f"{'!' if embed else ''}[{text}]({target})"
 
@@ -260,7 +270,7 @@ def _reply_line(message: Any, ctx: RenderContext) -> str | None:
         return f"↩ reply to message {target_id} (not in this export)"
     words = plain_snippet(reply.quote_text or target.snippet)
     label = f"↩ {target.sender}: {words}" if words else f"↩ {target.sender}"
-    return _wikilink(target.note, anchor=f"^m{target_id}", label=label)
+    return _wikilink(target.note, anchor=f"^m{target_id}", label=label, note=True)
 
 
 def _forward_line(message: Any, ctx: RenderContext) -> str | None:
@@ -512,4 +522,4 @@ def _pinned_link(message: Any, ctx: RenderContext) -> str:
         return f"message {target_id} (not in this export)"
     words = plain_snippet(target.snippet)
     label = f"“{words}”" if words else "a message"
-    return _wikilink(target.note, anchor=f"^m{target_id}", label=label)
+    return _wikilink(target.note, anchor=f"^m{target_id}", label=label, note=True)

@@ -5,11 +5,24 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+
+# Left raw by JSON but not valid, or not kept, inside a YAML double-quoted scalar under YAML 1.1 or 1.2: DEL and
+# the C1 controls are not printable, \x85, U+2028 and U+2029 are line breaks YAML 1.1 folds into spaces, a BOM or
+# U+FFFE/U+FFFF is not allowed, a lone surrogate cannot be written as UTF-8. Bidi controls too, so the raw file
+# reads as it parses.
+_YAML_ESCAPED_RE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _unicode_escape(match: re.Match) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
 def yaml_str(value: str | None) -> str:
-    # JSON strings are valid YAML scalars and escape everything a title may hold.
-    return "null" if value is None else json.dumps(value, ensure_ascii=False)
+    """A YAML double-quoted scalar that parses back to `value` under YAML 1.1 and 1.2 (and is a JSON string)."""
+    if value is None:
+        return "null"
+    return _YAML_ESCAPED_RE.sub(_unicode_escape, json.dumps(value, ensure_ascii=False))
 
 
 def month_header(chat_id: int, title: str, dir_name: str, month: str) -> str:

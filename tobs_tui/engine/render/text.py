@@ -22,21 +22,50 @@ _LINE_START_RE = re.compile(r"([ \t]*)(?:([-+=])|(\d+)([.)]))?")
 _LINE_START_CHARS = frozenset(" \t-+=0123456789")
 # Any character that could make escape_plain change a fragment: what clean, normalize_newlines and
 # _ESCAPE_RE act on, `=`/`%` (escaped next to their neighbours) and line breaks (line-start rules).
-_MAY_CHANGE_RE = re.compile(r"[\\`*_~\[\]<>|^#&$=%\n\r\x85\x0b\x0c\x00\u2028\u2029\ud800-\udfff]")
+_MAY_CHANGE_RE = re.compile(
+    r"[\\`*_~\[\]<>|^#&$=%\n\r\x85\x0b\x0c\x00-\x08\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 NBSP = "\u00a0"
 _UNWRITABLE_RE = re.compile("[\ud800-\udfff\x00]")
+# What a note must not carry raw: C0 controls but tab and the line breaks normalize_newlines turns into `\n` or a
+# space (\n \v \f \r), DEL, C1 controls but \x85 (a line break too), bidi embeddings, overrides and isolates
+# (U+202E makes "gpj.exe" read "exe.jpg"), and lone surrogates, which UTF-8 cannot encode.
+_NOT_FOR_NOTES_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# The ASCII ones, for the fast path; C0 controls and DEL become their Unicode control pictures (ESC shows as ␛,
+# NUL as ␀), the rest U+FFFD.
+_ASCII_CONTROLS = bytes([*range(0x09), *range(0x0E, 0x20), 0x7F])
+_NOTE_STANDINS = {chr(c): chr(0x2400 + c) for c in range(0x20)} | {"\x7f": "\u2421"}
 
 
 def clean(text: str) -> str:
-    """Replace what can never be written as UTF-8 (lone surrogates) or shown (NUL), one char for one.
+    """Note text: every control and bidi-control character visibly replaced, one char for one (see above).
 
     Length is preserved so entity offsets computed on the original still line up.
     """
     if not text:
         return ""
-    if text.isascii() and "\x00" not in text:
-        return text  # the common case, checked in C without a regex pass (ASCII has no surrogates)
+    if text.isascii():
+        # The common case, checked in C without a regex pass: ASCII has no surrogates, C1 or bidi controls.
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _ASCII_CONTROLS)) == len(raw):
+            return text
+    elif not _NOT_FOR_NOTES_RE.search(text):
+        return text
     # One regex pass: this runs on every text fragment of every message, so a per-character loop is costly.
+    return _NOT_FOR_NOTES_RE.sub(_standin, text)
+
+
+def _standin(match: re.Match) -> str:
+    return _NOTE_STANDINS.get(match[0], "\ufffd")
+
+
+def writable(text: str) -> str:
+    """Data text (result.json): only what UTF-8 cannot hold (lone surrogates) or readers choke on (NUL)
+    replaced, one char for one; JSON escapes every other control itself."""
+    if not text:
+        return ""
+    if text.isascii() and "\x00" not in text:
+        return text
     return _UNWRITABLE_RE.sub("\ufffd", text)
 
 
@@ -175,24 +204,12 @@ def _escape_line_start(match: re.Match) -> str:
 
 _BACKTICK_RUN_RE = re.compile("`+")
 _NOT_LANGUAGE_RE = re.compile(r"[^\w+#.-]")
-_PERCENT_RUN_RE = re.compile("%(?=%)")
 
 
 def _longest_backtick_run(content: str) -> int:
     if "`" not in content:
         return 0
     return max(len(run) for run in _BACKTICK_RUN_RE.findall(content))
-
-
-_LABEL_MAP = str.maketrans({"[": "(", "]": ")", "|": "/", "`": "ˋ", "$": "＄"})
-
-
-def label_text(text: str) -> str:
-    """Text for a wikilink alias, which Obsidian does not unescape: one line, nothing that could
-    end the link, open a code span or math reaching past it, or start a `%%` comment that would
-    hide the rest of the note."""
-    text = " ".join(normalize_newlines(clean(text)).split()).translate(_LABEL_MAP)
-    return _PERCENT_RUN_RE.sub("％", text) if "%%" in text else text
 
 
 def code_span(content: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 
 from tobs_tui.config import Settings
 from tobs_tui.engine.media.downloader import MediaDownloader
@@ -76,6 +76,10 @@ class NotConnectedError(Exception):
 
 class BusyError(Exception):
     """An export is already running; one sentence for the user."""
+
+
+class TelegramRefusedError(Exception):
+    """Telegram (or a server standing in for it) answered a request every time with an error; one sentence."""
 
 
 def resolve_timezone(name: str) -> datetime.tzinfo:
@@ -253,7 +257,12 @@ class EngineRunner:
         return self._submit(self._list_dialogs())
 
     async def _list_dialogs(self) -> list[DialogInfo]:
-        dialogs = await self._need_source().dialogs()
+        try:
+            dialogs = await self._need_source().dialogs()
+        except errors.RPCError as e:
+            raise TelegramRefusedError(
+                f"Telegram refused to list your chats ({e.message}); nothing was exported, try again later."
+            ) from e
         last_ids = await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
         result = [DialogInfo(**{**d.__dict__, "last_exported_id": last_ids.get(d.chat_id)}) for d in dialogs]
         self._dialogs = {d.chat_id: d for d in result}

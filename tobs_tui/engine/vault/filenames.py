@@ -25,6 +25,9 @@ _WINDOWS_RESERVED = frozenset(
 )
 _SPACES = re.compile(r"\s+")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+# What Obsidian opens as a note (Markdown, Canvas, Bases), in any case: a media file named so would become a live
+# note of the vault (in its search, graph and link resolution), so it gets ".txt" after its own extension.
+_NOTE_EXTENSIONS = frozenset({".md", ".markdown", ".canvas", ".base"})
 _MIN_BYTES = 16
 
 # Fixed so a file name never depends on the machine's /etc/mime.types (a resumed run must name files the same).
@@ -142,12 +145,15 @@ def media_file_name(msg_id: int, original: str | None, kind: str, mime_type: str
             match = _EXTENSION.search(clean)
             ext = match.group(0) if match else ""
             stem = clean[: len(clean) - len(ext)] if ext else clean
+            if ext.lower() in _NOTE_EXTENSIONS:
+                ext += ".txt"
             if len((stem + ext).encode()) > budget:
                 stem = _truncate(stem, budget - len(ext.encode())).rstrip(". ")
             if stem:
                 return prefix + sanitize_component(stem + ext, max_bytes=budget)
     kind_part = sanitize_component(kind or "file", max_bytes=32, fallback="file")
-    return prefix + kind_part + extension_for(mime_type, kind)
+    ext = extension_for(mime_type, kind)
+    return prefix + kind_part + (ext + ".txt" if ext.lower() in _NOTE_EXTENSIONS else ext)
 
 
 def symlink_refused(path: str | os.PathLike[str]) -> UnsafePathError:

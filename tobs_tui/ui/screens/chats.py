@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
 from tobs_tui.engine import ChatKind
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -72,7 +74,9 @@ class ChatsScreen(Screen):
         try:
             dialogs = await wait_for(self.app.runner.list_dialogs())
         except Exception as e:
-            self.query_one("#chat-status", Label).update(f"Could not load your chats: {e} Press Ctrl+R to retry.")
+            # As text, not markup: the error may quote Telegram ("[Errno 2]", a title).
+            failed = terminal_text(f"Could not load your chats: {e} Press Ctrl+R to retry.")
+            self.query_one("#chat-status", Label).update(Text(failed))
             return
         self.table.set_dialogs(dialogs)
         self._update_status()
@@ -90,7 +94,7 @@ class ChatsScreen(Screen):
         try:
             last_ids = await wait_for(self.app.runner.exported_last_ids())
         except Exception as e:
-            self.notify(f"Could not read the export state: {e}", severity="warning")
+            self.notify(terminal_text(f"Could not read the export state: {e}"), severity="warning", markup=False)
             return
         self.table.set_last_exported(last_ids)
 
@@ -101,7 +105,7 @@ class ChatsScreen(Screen):
         try:
             topics = await wait_for(self.app.runner.list_topics(chat_id))
         except Exception as e:
-            self.notify(f"Could not load the topics: {e}", severity="error")
+            self.notify(terminal_text(f"Could not load the topics: {e}"), severity="error", markup=False)
             return
         self.table.set_topics(chat_id, topics)
         self._update_status()

@@ -14,6 +14,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tobs_tui.engine import ChatProgress, ChatState
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
 
 STATE_LOOK = {
@@ -59,7 +60,7 @@ def cells(chat: ChatProgress) -> list[str]:
     running = chat.state is ChatState.RUNNING
     expected = fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH
     return [
-        chat.title,
+        terminal_text(chat.title),
         STATE_LOOK.get(chat.state, (chat.state.value, None))[0],
         "",  # the bar, drawn separately
         f"{fmt.count(chat.messages_done)} / {expected}",
@@ -142,9 +143,10 @@ class ChatProgressList(ScrollView):
             if k == 2:
                 segments.extend(bar(chat, w))
             elif k == 0 and chat.error:
-                title = set_cell_size(chat.title, min(w, len(chat.title)))
+                title = set_cell_size(text, min(w, len(text)))
                 segments.append(Segment(title, base))
-                segments.append(Segment(set_cell_size(f"  {chat.error}", w - len(title)), base + ERROR))
+                error = terminal_text(chat.error)
+                segments.append(Segment(set_cell_size(f"  {error}", w - len(title)), base + ERROR))
             else:
                 style = base + STATE_LOOK[chat.state][1] if k == 1 and chat.state in STATE_LOOK else base
                 segments.append(Segment(self._cell(text, w, right), style))

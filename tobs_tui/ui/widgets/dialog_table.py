@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tobs_tui.engine import ChatKind, DialogInfo, TopicInfo
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
 
 # Single-cell symbols that common monospace fonts carry, so columns line up in every terminal.
@@ -376,7 +377,7 @@ class DialogTable(ScrollView, can_focus=True):
             return [
                 mark,
                 "",
-                f"   └ {topic.title}",
+                f"   └ {terminal_text(topic.title)}",
                 "",
                 "",
                 "",
@@ -390,7 +391,7 @@ class DialogTable(ScrollView, can_focus=True):
         return [
             mark,
             KIND_ICON.get(d.kind, "?"),
-            arrow + d.title,
+            arrow + terminal_text(d.title),
             f"@{d.username}" if d.username else "",
             fmt.count(d.message_estimate),
             fmt.count(d.unread) if d.unread else "",

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tobs_tui.engine import EngineEvent, EventKind
+from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
 
 EVENT_LOOK = {
@@ -30,7 +31,7 @@ def event_line(event: EngineEvent) -> Text:
     line = Text(fmt.clock(event.wall), style="dim")
     line.append("  ")
     line.append(f"{label:<13}", style=style)
-    line.append(event.message)
+    line.append(terminal_text(event.message))
     if event.kind is EventKind.FLOOD_WAIT and event.seconds is not None and f"{event.seconds:g}" not in event.message:
         line.append(f" (waiting {event.seconds:g}s)", style="magenta")
     return line

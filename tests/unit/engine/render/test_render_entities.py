@@ -6,7 +6,7 @@ import pytest
 from telethon.tl import types as t
 
 from tobs_tui.engine.render import render_text
-from tobs_tui.engine.render.text import Utf16Index, label_text, plain_snippet, utf16_len
+from tobs_tui.engine.render.text import Utf16Index, plain_snippet, utf16_len
 
 NB = "\u00a0"
 
@@ -41,7 +41,9 @@ ESCAPING = [
     ("crlf", "a\r\n# b", "a\n\\# b"),
     ("lone cr", "a\r# b", "a\n\\# b"),
     ("line separator", "a\u2028# b", "a\n\\# b"),
-    ("nul", "a\x00b", "a\ufffdb"),
+    ("nul", "a\x00b", "a\u2400b"),
+    ("controls", "a\x1b[31m\x07\x01\x7f\x9bb", "a\u241b\\[31m\u2407\u2401\u2421\ufffdb"),
+    ("bidi override", "a\u202egpj.exe\u2066b\u2069", "a\ufffdgpj.exe\ufffdb\ufffd"),
     ("lone surrogate", "a\ud800b", "a\ufffdb"),
 ]
 
@@ -172,7 +174,55 @@ def test_plain_snippet_shortens_and_joins_lines():
     assert plain_snippet("", words=3) == ""
 
 
-def test_link_labels_cannot_reach_past_their_link():
-    # Obsidian shows an alias as typed, so nothing is escaped: the dangerous characters are replaced.
-    assert label_text("a [[b]] | c") == "a ((b)) / c"
-    assert label_text("50%% off `x` $5\nnext") == "50％% off ˋxˋ ＄5 next"
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [
+        ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+        ("**bold** #tag", "\\*\\*bold\\*\\* \\#tag"),
+        ("a [[b]] | c", "a \\[\\[b\\]\\] \\| c"),
+        ("50%% off `x` $5\nnext", "50\\%\\% off \\`x\\` \\$5 next"),
+    ],
+)
+def test_reply_and_document_labels_are_escaped_like_message_text(make_ctx, markdown_parser, label, shown):
+    """Obsidian shows a wikilink alias as typed and other readers parse it as Markdown: a label that needs
+    escaping makes a Markdown link whose text is escaped as message text is."""
+    from telethon.tl import types as t
+
+    from tests.support.dates import when
+    from tobs_tui.engine.render import MediaRef, ReplyTarget, render_message
+
+    note = "Club (-100)/2024/2024-03"
+    doc = t.Document(1, 2, b"", when(), "application/pdf", 10, 2, [t.DocumentAttributeFilename(label)])
+    message = t.Message(
+        id=9,
+        peer_id=t.PeerUser(2),
+        date=when(),
+        message="",
+        from_id=t.PeerUser(2),
+        reply_to=t.MessageReplyHeader(reply_to_msg_id=5),
+        media=t.MessageMediaDocument(document=doc),
+    )
+    ctx = make_ctx(
+        targets={5: ReplyTarget(note, "Alice", label)},
+        media=MediaRef("document", "Club (-100)/media/document/2024-03/9_x.pdf", "ok", label, None, 10),
+    )
+    out = render_message(message, ctx)
+    assert f"[↩ Alice: {shown}](Club%20%28-100%29/2024/2024-03.md#^m5)" in out, out
+    assert f"📎 [{shown}](Club%20%28-100%29/media/document/2024-03/9_x.pdf)" in out, out
+    tokens = [token for block in markdown_parser.parse(out) for token in (block.children or [])]
+    assert not any(token.type == "html_inline" for token in tokens), out
+    assert sum(token.type == "link_open" for token in tokens) == 2, out
+
+
+def test_plain_labels_stay_wikilinks(make_ctx):
+    from telethon.tl import types as t
+
+    from tests.support.dates import when
+    from tobs_tui.engine.render import ReplyTarget, render_message
+
+    message = t.Message(
+        id=9, peer_id=t.PeerUser(2), date=when(), message="", reply_to=t.MessageReplyHeader(reply_to_msg_id=5)
+    )
+    target = ReplyTarget("Club (-100)/2024/2024-03", "Alice", "see data_94.csv at 5% = fine")
+    out = render_message(message, make_ctx(targets={5: target}))
+    assert "[[Club (-100)/2024/2024-03#^m5|↩ Alice: see data_94.csv at 5% = fine]]" in out, out

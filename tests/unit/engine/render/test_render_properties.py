@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from telethon.tl import types as t
 
 from tests.support.dates import when
 from tobs_tui.engine.render import message_to_json, render_message, render_text
-from tobs_tui.engine.render.text import clean, normalize_newlines, utf16_len
+from tobs_tui.engine.render.text import clean, normalize_newlines, utf16_len, writable
 
 HOSTILE = "#>-+*=_~`[]|^%$<>&\\!:/(). \n\t\r1"
 ODD = "\u0301\u200b\u200d\u200e\u200f\u202e\u2028\u2029\ufeff\x00\x0b\x85 שלוםعربي😀👨‍👩‍👧🇺🇦"
@@ -208,7 +209,7 @@ def test_json_item_round_trips(make_ctx, case, name):
     dumped = json.dumps(item, ensure_ascii=False)
     dumped.encode("utf-8")
     assert json.loads(dumped) == item
-    assert "".join(part["text"] for part in item["text_entities"]) == clean(text)
+    assert "".join(part["text"] for part in item["text_entities"]) == writable(text)
 
 
 def test_huge_message_renders_quickly():
@@ -261,6 +262,7 @@ def test_hostile_context_cannot_break_the_block(
     )
     out = render_message(message, ctx)
     out.encode("utf-8")
+    assert_no_controls(out)
     assert "%%" not in out
     assert not re.search(r"(?<!\\)\$", out), out
     assert re.findall(r"\^m\d+$", out, re.M) == ["^m9"], out
@@ -284,6 +286,79 @@ def test_hostile_context_cannot_break_the_block(
         assert token.type in allowed, (token.type, out)
         if token.type == "html_inline":
             assert ALLOWED_HTML.fullmatch(token.content), (token.content, out)
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def assert_no_controls(out: str) -> None:
+    """No control character in a note but line breaks and tabs, no bidi override that would reorder what follows."""
+    bad = [c for c in out if (unicodedata.category(c) == "Cc" and c not in "\n\t") or c in BIDI_CONTROLS]
+    assert not bad, (bad, out)
+
+
+@SETTINGS
+@given(text_and_entities(), st.text(chars, max_size=40))
+def test_text_and_sender_names_carry_no_control_or_bidi_characters(make_ctx, case, name):
+    text, entities = case
+    message = t.Message(
+        id=3, peer_id=t.PeerUser(2), date=when(), message=text, entities=entities, from_id=t.PeerUser(2)
+    )
+    assert_no_controls(render_message(message, make_ctx(sender=name)))
+
+
+titles = st.one_of(
+    st.text(chars, max_size=60),
+    st.text(
+        st.sampled_from("\x7f\x85\u2028\u2029\x00\x1b\x9b\ufeff\ufffe\uffff\u202e\"'\\:#-[]{}&*!|>%@` \n\t"),
+        max_size=20,
+    ),
+)
+
+
+def yaml_12(text: str):
+    from ruamel.yaml import YAML
+
+    parser = YAML(typ="safe", pure=True)
+    parser.version = (1, 2)
+    return parser.load(text)
+
+
+def front_matter_of(note: str) -> str:
+    assert note.startswith("---\n"), note
+    return note[4 : note.index("\n---\n", 3)]
+
+
+@SETTINGS
+@given(title=titles, username=st.one_of(st.none(), st.text(chars, max_size=20)))
+def test_front_matter_parses_under_yaml_1_1_and_1_2_for_any_title(title, username):
+    import yaml
+
+    from tobs_tui.engine.render.notes import index_note, month_header
+
+    index = index_note(
+        chat_id=-1001,
+        kind="supergroup",
+        title=title,
+        username=username,
+        first_id=1,
+        last_id=9,
+        message_count=9,
+        last_export=1_700_000_000.0,
+        dir_name="Chat (-1001)",
+        notes=["Chat (-1001)/2024/2024-03.md"],
+    )
+    month = month_header(-1001, title, "Chat (-1001)", "2024-03")
+    for note in (index, month):
+        note.encode("utf-8")  # a lone surrogate would raise here
+        matter = front_matter_of(note)
+        for parse in (yaml.safe_load, yaml_12):
+            data = parse(matter)
+            assert data.get("title", data.get("chat")) == title, (parse, matter)
+            if "username" in data:
+                assert data["username"] == username
+    assert_no_controls(index)
+    assert_no_controls(month)
 
 
 ZONES = ["UTC", "Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Chatham"]

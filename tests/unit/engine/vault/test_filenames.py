@@ -199,3 +199,18 @@ def test_chat_dirs_are_safe_stable_and_distinct_per_id(title, a, b):
     assert sanitize_component(name) == name
     assert name.endswith(f" ({a})")
     assert (name == chat_dir_name(title, b)) == (a == b)
+
+
+@pytest.mark.parametrize(
+    "original",
+    ["a.md", "A.MD", "Chat (-1001).md", "board.canvas", "view.Base", "r.markdown", "q.md.", "x" * 300 + ".md"],
+)
+def test_media_files_are_never_notes(original):
+    name = media_file_name(101, original, "document", "text/markdown")
+    assert name.endswith(".txt") and name.startswith("101_") and len(name.encode()) <= 124
+
+
+@given(st.text(max_size=60), st.sampled_from(["text/markdown", "application/json", None]))
+def test_no_media_file_name_ends_like_a_note(original, mime):
+    name = media_file_name(7, original, "document", mime)
+    assert not name.lower().endswith((".md", ".markdown", ".canvas", ".base"))
