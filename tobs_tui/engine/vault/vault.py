@@ -24,6 +24,11 @@ from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
 STATE_DIR = ".tobs"
 
 
+def jsonl_rel(chat_id: int) -> str:
+    """The chat's committed JSON lines (one result.json item each), vault-relative."""
+    return f"{STATE_DIR}/json/{chat_id}.jsonl"
+
+
 class VaultLockedError(Exception):
     """Another process holds the vault's lock."""
 
@@ -306,7 +311,7 @@ class ChatWriter:
     def __init__(self, vault: Vault, chat_id: int) -> None:
         self.vault = vault
         self.chat_id = chat_id
-        self.json_rel = f"{STATE_DIR}/json/{chat_id}.jsonl"
+        self.json_rel = jsonl_rel(chat_id)
         self._lengths = vault.store.note_lengths(chat_id)
         self._pending: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
@@ -436,15 +441,17 @@ class ChatWriter:
         self.vault.write_file_atomic(rel_path, text.encode("utf-8", "replace"))
 
     def write_result_json(self, rel_path: str, header: dict) -> int:
-        """Atomically write result.json from the committed JSONL; returns the message count. Memory stays flat."""
+        """Atomically write result.json from the committed JSONL, file paths relative to its folder; returns the
+        message count. Memory stays flat."""
         with self._lock:
             length = self._lengths.get(self.json_rel, 0)
             jsonl = safe_path(self.vault.root, self.json_rel)
+            folder = rel_path.rpartition("/")[0]
             count = 0
 
             def fill(out: BinaryIO) -> None:
                 nonlocal count
-                count = stream_result_json(out, header, jsonl, length)
+                count = stream_result_json(out, header, jsonl, length, folder=folder)
 
             self.vault.write_stream_atomic(rel_path, fill)
             return count
