@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -443,3 +445,21 @@ def test_the_account_file_follows_incremental_runs_and_older_vaults_are_correcte
         db.close()
     export_chats(make_runner(media=True, max_file_size_mb=CAP_MB), [first])  # the next run, of another chat
     assert (folder / "result.json").read_bytes() == current
+
+
+def test_public_readers_count_what_the_vault_holds(exported, tmp_path):
+    """Two readers of Telegram Desktop exports from the package index, each in a venv of its own (the fast ones;
+    scripts/tdesktop_readers.py runs the heavier ones by hand): per-chat files and the account-level file."""
+    vault, _ = exported
+    script = Path(__file__).parents[3] / "scripts" / "tdesktop_readers.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(vault), "--readers", "chatpack,telegramstats", "--venvs", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("chatpack: ") for line in lines) == len(CHATS)
+    assert sum(line.startswith("telegramstats: ") for line in lines) == len(CHATS)
