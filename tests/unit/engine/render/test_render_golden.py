@@ -352,3 +352,22 @@ def test_month_key_uses_the_configured_zone(make_ctx):
     late = msg(date=datetime.datetime(2024, 3, 31, 23, 30, tzinfo=datetime.UTC))
     assert month_key(late, datetime.UTC) == "2024-03"
     assert month_key(late, make_ctx().tz) == "2024-04"
+
+
+def test_a_render_job_names_the_inline_bot_by_its_username(make_ctx):
+    from tobs_tui.engine.render.workers import RenderJob, render_job
+
+    build, _ = CASES["channel_post_via_bot"]
+    job = RenderJob(
+        tz=datetime.UTC,
+        messages=(build(),),
+        names={101: "Book Club"},
+        targets={},
+        media={},
+        peer_names={-1001000000123: "Book Club"},
+        markdown=False,
+        json=True,
+        usernames={555: "helper_bot"},
+    )
+    item = json.loads(render_job(job).json)
+    assert (item["from"], item["author"], item["via_bot"]) == ("Book Club", "Mod Team", "@helper_bot")
