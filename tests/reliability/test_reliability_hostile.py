@@ -123,7 +123,7 @@ def test_nasty_titles_topics_and_file_names_stay_inside_the_vault(make_runner, t
     final = export_world(make_runner, world, tmp_path / "vault")
     assert final.state is RunState.DONE, final.errors
     titles = {d.chat_id: d.title for d in final.chats}
-    assert len({p.name for p in (tmp_path / "vault").iterdir()}) == len(world.chat_ids()) + 1  # + .tobs
+    assert len({p.name for p in (tmp_path / "vault").iterdir()}) == len(world.chat_ids()) + 2  # + .tobs, result.json
     check_vault(tmp_path / "vault", titles)
     assert any((tmp_path / "vault").rglob("*/media/*/*/*")), "hostile file names were downloaded"
 

@@ -58,8 +58,9 @@ def test_export_by_username_and_title(tmp_path, world_file, capsys):
     assert summary, out
     wall, rate, export_s = float(summary[1]), int(summary[2]), float(summary[3])
     assert wall > export_s > 0 and rate > 0
-    folders = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    folders = sorted(p.name for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(folders) == 2 and folders[0].startswith("Small News (")
+    assert (out_dir / "result.json").is_file(), "the vault's account-level result.json"
     chat_id = int(folders[0].rsplit("(", 1)[1].rstrip(")"))
     assert sum(len(ids) for ids in notes_of(chat_dir(out_dir, chat_id)).values()) == 120
 

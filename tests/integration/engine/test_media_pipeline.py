@@ -96,7 +96,7 @@ def test_notes_and_json_point_at_downloaded_files(media_runner, emulator, tmp_pa
         result = json.loads((chat_dir / "result.json").read_text(encoding="utf-8"))
         linked = [m.get("photo") or m.get("file") for m in result["messages"] if "photo" in m or "file" in m]
         assert len(linked) == len(rows)
-        assert all((vault / p).is_file() for p in linked), "result.json names real files"
+        assert all((chat_dir / p).is_file() for p in linked), "result.json names real files, from its own folder"
     media = final.media
     assert media.files_done == sum(len(media_rows(vault, c)) for c in chats) and media.files_failed == 0
     assert media.bytes_done == media.bytes_expected > 0

@@ -433,6 +433,13 @@ class ChatExport:
             pid = utils.get_peer_id(fwd) if fwd is not None else None
             if pid is not None and pid not in peer_names and (entity := x.source.entity(pid)) is not None:
                 peer_names[pid] = display_name(entity)
+        bots = {m.via_bot_id for m in keep if isinstance(getattr(m, "via_bot_id", None), int)}
+        usernames = {
+            bot: name
+            for bot in bots
+            if (entity := batch.entities.get(bot) or x.source.entity(bot)) is not None
+            and (name := getattr(entity, "username", None))
+        }
         job = RenderJob(
             tz=opts.tz,
             messages=tuple(keep),
@@ -444,6 +451,7 @@ class ChatExport:
             json="json" in opts.formats,
             raw=batch.raw,
             notes=tuple(notes),
+            usernames=usernames,
         )
         # The downloader records the files it fetched (parts, SHA-256, reasons); files nobody fetches (skipped,
         # or pending without the downloader) are recorded here, in the batch's own transaction.

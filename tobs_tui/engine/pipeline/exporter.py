@@ -16,6 +16,7 @@ from tobs_tui.engine.media.stage import (
 )
 from tobs_tui.engine.options import ChatSelection, ExportOptions
 from tobs_tui.engine.pipeline.chat import SPLITTABLE, ChatExport, ChatRun
+from tobs_tui.engine.pipeline.finish import write_account_json
 from tobs_tui.engine.pipeline.senders import SenderPreloader
 from tobs_tui.engine.render.workers import RenderJob, RenderPool, render_job
 from tobs_tui.engine.runtime.pools import DualPool, TaskPriority
@@ -88,6 +89,16 @@ class Exporter:
                     task.cancel()
             await asyncio.wait(tasks)
             raise
+        finally:
+            if tasks and "json" in self.options.formats:
+                # Every chat has stopped: the account-level file agrees with each chat's result.json.
+                await asyncio.shield(self._write_account_json())
+
+    async def _write_account_json(self) -> None:
+        try:
+            await self.in_pool(write_account_json, self.vault)
+        except VaultWriteError as e:
+            self.emit(EventKind.ERROR, f"The vault's result.json was not updated: {e}")
 
     async def _export_chat(self, run: ChatRun) -> None:
         cid = run.info.chat_id

@@ -1,5 +1,6 @@
 """The end of one chat's run: files earlier runs could not fetch are tried again and the notes and JSON lines
-that said so corrected, then the chat's index note and result.json are written."""
+that said so corrected, then the chat's index note and result.json are written. The end of an export: the
+vault's account-level result.json, every chat's messages in Telegram Desktop's whole-export shape."""
 
 from __future__ import annotations
 
@@ -16,9 +17,23 @@ from tobs_tui.engine.render.corrections import (
 from tobs_tui.engine.render.json_export import chat_header
 from tobs_tui.engine.render.notes import index_note
 from tobs_tui.engine.runtime.threads import pool_side
+from tobs_tui.engine.snapshot import ChatKind
+from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.vault.jsonl import stream_account_json, stream_result_json
+from tobs_tui.engine.vault.vault import Vault, jsonl_rel
 
 if TYPE_CHECKING:
     from tobs_tui.engine.pipeline.chat import ChatExport
+
+# How a chat's result.json is laid out; a vault whose chat was written with an older layout gets that chat's file
+# written again at the end of the next export. 2: file paths relative to the result.json's own folder.
+RESULT_JSON_LAYOUT = 2
+ACCOUNT_JSON = "result.json"
+ABOUT = (
+    "Telegram chats exported by tobs-tui in Telegram Desktop's JSON export format. Each chat's folder holds its"
+    " notes, its media and its own result.json; file paths in this file are relative to this file's folder."
+)
+CHATS_ABOUT = "Every chat exported to this vault, with every message exported so far."
 
 
 async def retry_files(chat: ChatExport) -> None:
@@ -67,3 +82,36 @@ def write_summary(chat: ChatExport) -> None:
     if "json" in chat.x.options.formats:
         header = chat_header(chat.info.title, chat.info.kind, chat.chat_id, chat.info.username)
         chat.writer.write_result_json(f"{chat.dir_name}/result.json", header)
+        chat.store.set_result_json_layout(chat.chat_id, RESULT_JSON_LAYOUT)
+
+
+@pool_side
+def write_account_json(vault: Vault) -> int:
+    """The vault root's result.json: every chat with committed JSON lines, its messages as in its own
+    result.json (streamed from the same lines, so memory stays flat). A chat's own result.json written with an
+    older layout is written again first. Call once no chat is being written. Returns the message count."""
+    store = vault.store
+    layouts = store.result_json_layouts()
+    chats = []
+    for record in store.all_chats():
+        rel = jsonl_rel(record.chat_id)
+        length = store.note_lengths(record.chat_id).get(rel)
+        if not length or record.last_id == 0:
+            continue
+        header = chat_header(record.title, ChatKind(record.kind), record.chat_id, record.username)
+        jsonl = safe_path(vault.root, rel)
+        if layouts.get(record.chat_id, 0) < RESULT_JSON_LAYOUT:
+            fill = functools.partial(
+                stream_result_json, header=header, jsonl_path=jsonl, length=length, folder=record.dir_name
+            )
+            vault.write_stream_atomic(f"{record.dir_name}/result.json", fill)
+            store.set_result_json_layout(record.chat_id, RESULT_JSON_LAYOUT)
+        chats.append((header, jsonl, length))
+    count = 0
+
+    def fill_account(out) -> None:
+        nonlocal count
+        count = stream_account_json(out, ABOUT, CHATS_ABOUT, chats)
+
+    vault.write_stream_atomic(ACCOUNT_JSON, fill_account)
+    return count

@@ -1,35 +1,31 @@
 """One Telegram message to an item of Telegram Desktop's `result.json` "messages" array.
 
-Field names, value types and the order of keys follow Telegram Desktop's JSON export writer, so
-tools that read its exports read ours.
+Field names, value types and the order of keys follow Telegram Desktop's JSON export writer
+(export_output_json.cpp), so tools that read its exports read ours; docs/FORMAT.md lists where we differ.
 """
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Callable
 from typing import Any
 
 from telethon import utils as tl_utils
 from telethon.tl import types as tl
 
 from ..snapshot import ChatKind
-from .entities import entity_spans
+from .entities import ENTITY_KINDS
 from .markdown import RenderContext, as_utc, peer_id
 from .media import FILE_KINDS, media_facts, media_kind
-from .text import writable
+from .text import Utf16Index, writable
 
 # Telegram Desktop's own wording where a file is not in the export.
 FILE_UNAVAILABLE = "(File unavailable, please try again later)"
 FILE_TOO_LARGE = "(File exceeds maximum size. Change data exporting settings to download.)"
 FILE_NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
-_MEDIA_TYPES = {
-    "sticker": "sticker",
-    "round": "video_message",
-    "voice": "voice_message",
-    "animation": "animation",
-    "video": "video_file",
-    "audio": "audio_file",
-}
+# Telegram Desktop's "media_type" when a document has several of these attributes: the first one wins.
+_MEDIA_TYPE_ORDER = ("sticker", "video_message", "voice_message", "animation", "video_file", "audio_file")
 _DISCARD_REASONS = {
     "PhoneCallDiscardReasonMissed": "missed",
     "PhoneCallDiscardReasonBusy": "busy",
@@ -87,37 +83,37 @@ def _sender_id(message) -> int | None:
     return peer_id(getattr(message, "from_id", None))
 
 
-def _span_order(span) -> tuple[int, int]:
-    return span.start, -span.end
-
-
 def text_parts(text: str | None, entities: list | None) -> list[dict]:
-    """Telegram Desktop's flat text parts: an entity nested in or overlapping an earlier one is
-    dropped (its text stays in the enclosing part), so the parts always add up to the text."""
+    """Telegram Desktop's flat text parts: entities taken in Telegram's order, one that starts inside an
+    earlier one dropped (its text stays in the enclosing part), so the parts always add up to the text."""
     text = writable(text or "")
     parts: list[dict] = []
     pos = 0
-    spans = entity_spans(text, entities)  # a list of its own: sorting it in place is safe
-    if len(spans) > 1:
-        spans.sort(key=_span_order)
-    for span in spans:
-        if span.start < pos:
+    index = Utf16Index(text) if entities else None
+    for entity in entities or ():
+        offset, length = getattr(entity, "offset", 0), getattr(entity, "length", 0)
+        if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length <= 0:
             continue
-        if span.start > pos:
-            parts.append({"type": "plain", "text": text[pos : span.start]})
-        part: dict[str, object] = {"type": span.kind, "text": text[span.start : span.end]}
-        if span.kind == "pre":
-            part["language"] = span.language
-        elif span.kind == "text_link":
-            part["href"] = writable(span.url)
-        elif span.kind == "mention_name" and span.user_id is not None:
-            part["user_id"] = span.user_id
-        elif span.kind == "custom_emoji" and span.document_id is not None:
-            part["document_id"] = str(span.document_id)
-        elif span.kind == "blockquote" and span.collapsed:
-            part["collapsed"] = True
+        assert index is not None
+        start, end = index.span(offset, length)
+        if start < pos or end <= start:
+            continue
+        if start > pos:
+            parts.append({"type": "plain", "text": text[pos:start]})
+        kind = ENTITY_KINDS.get(type(entity).__name__, "unknown")
+        part: dict[str, object] = {"type": kind, "text": text[start:end]}
+        if kind == "pre":
+            part["language"] = writable(getattr(entity, "language", None) or "")
+        elif kind == "text_link":
+            part["href"] = writable(getattr(entity, "url", None) or "")
+        elif kind == "mention_name" and isinstance(getattr(entity, "user_id", None), int):
+            part["user_id"] = entity.user_id
+        elif kind == "custom_emoji":
+            part["document_id"] = str(getattr(entity, "document_id", 0))
+        elif kind == "blockquote":
+            part["collapsed"] = bool(getattr(entity, "collapsed", False))
         parts.append(part)
-        pos = span.end
+        pos = end
     if pos < len(text):
         parts.append({"type": "plain", "text": text[pos:]})
     return parts
@@ -132,8 +128,16 @@ def serialize_text(parts: list[dict]) -> str | list:
     return [part["text"] if part["type"] == "plain" else part for part in parts]
 
 
-def message_to_json(message, ctx: RenderContext) -> dict:
-    """One `messages[]` item of Telegram Desktop's result.json."""
+Usernames = Callable[[int], "str | None"]
+
+
+def _no_username(peer: int) -> str | None:
+    return None
+
+
+def message_to_json(message, ctx: RenderContext, username: Usernames = _no_username) -> dict:
+    """One `messages[]` item of Telegram Desktop's result.json. `username(peer id)` names bots for
+    "via_bot" as Telegram Desktop does ("@name")."""
     msg_id = int(getattr(message, "id", 0))
     media: Any = getattr(message, "media", None)
     kind = media_kind(media)
@@ -147,29 +151,31 @@ def message_to_json(message, ctx: RenderContext) -> dict:
     sender = _sender_id(message)
     if service:
         if sender is not None:
-            item["actor"] = writable(ctx.sender_name(message))
+            item["actor"] = _sender_name(message, sender, ctx)
             item["actor_id"] = peer_ref(sender)
         _action_fields(item, message, ctx)
     else:
         if sender is not None:
-            item["from"] = writable(ctx.sender_name(message))
+            item["from"] = _sender_name(message, sender, ctx)
             item["from_id"] = peer_ref(sender)
         if getattr(message, "post_author", None):
             item["author"] = writable(message.post_author)
         fwd: Any = getattr(message, "fwd_from", None)
         if fwd is not None:
+            # Telegram Desktop names the original sender's peer when there is one, else the name the
+            # forward carries (a user who hides their account).
             source = peer_id(fwd.from_id)
-            item["forwarded_from"] = (
-                writable(fwd.from_name)
-                if fwd.from_name
-                else (writable(ctx.peer_name(source)) if source is not None else None)
-            )
+            if source is not None:
+                item["forwarded_from"] = writable(ctx.peer_name(source))
+            elif fwd.from_name:
+                item["forwarded_from"] = writable(fwd.from_name)
             saved = peer_id(fwd.saved_from_peer)
             if saved is not None:
                 item["saved_from"] = writable(ctx.peer_name(saved))
         _reply_fields(item, message)
-        if isinstance(getattr(message, "via_bot_id", None), int):
-            item["via_bot"] = writable(ctx.peer_name(message.via_bot_id))
+        bot = getattr(message, "via_bot_id", None)
+        if isinstance(bot, int) and (name := username(bot)):
+            item["via_bot"] = "@" + writable(name)
     if kind is not None:
         _media_fields(item, kind, message, ctx)
     if service:
@@ -178,18 +184,28 @@ def message_to_json(message, ctx: RenderContext) -> dict:
         parts = text_parts(getattr(message, "message", None), getattr(message, "entities", None))
         item["text"] = serialize_text(parts)
         item["text_entities"] = parts
-    reactions = _reactions(message)
+        rows = _button_rows(getattr(message, "reply_markup", None))
+        if rows:
+            item["inline_bot_buttons"] = rows
+    reactions = _reactions(message, ctx)
     if reactions:
         item["reactions"] = reactions
     return item
 
 
+def _sender_name(message, sender: int, ctx: RenderContext) -> str:
+    # A signed channel post is from the channel; the signature is its "author" (the note shows the signature).
+    if getattr(message, "post", False) and getattr(message, "post_author", None):
+        return writable(ctx.peer_name(sender))
+    return writable(ctx.sender_name(message))
+
+
 def _reply_fields(item: dict, message, key: str = "reply_to_message_id") -> None:
+    """The message a reply header names. In a forum topic that is the topic's first message when the message
+    answers nothing in particular: Telegram Desktop's export writes it, and readers split topics by it."""
     reply: Any = getattr(message, "reply_to", None)
     if type(reply).__name__ != "MessageReplyHeader" or not isinstance(reply.reply_to_msg_id, int):
         return
-    if reply.forum_topic and reply.reply_to_top_id is None:
-        return  # the id names the topic the message sits in, not a message it answers
     item[key] = reply.reply_to_msg_id
     peer = peer_id(reply.reply_to_peer_id)
     if peer is not None and peer != peer_id(getattr(message, "peer_id", None)):
@@ -207,41 +223,19 @@ def file_value(ref) -> str:
 
 def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
     media = message.media
-    if kind in FILE_KINDS:
+    if kind == "photo":
         ref = ctx.media(message)
         facts = media_facts(media)
-        if kind == "photo":
-            item["photo"] = file_value(ref)
-            if facts.size is not None:
-                item["photo_file_size"] = facts.size
-            if facts.width and facts.height:
-                item["width"], item["height"] = facts.width, facts.height
-        else:
-            item["file"] = file_value(ref)
-            name = (ref.file_name if ref is not None else None) or facts.file_name
-            if name:
-                item["file_name"] = writable(name)
-            size = (ref.size if ref is not None else None) or facts.size
-            if size is not None:
-                item["file_size"] = size
-            if kind in _MEDIA_TYPES:
-                item["media_type"] = _MEDIA_TYPES[kind]
-            if kind == "sticker" and facts.sticker_emoji:
-                item["sticker_emoji"] = writable(facts.sticker_emoji)
-            if kind == "audio":
-                if facts.performer:
-                    item["performer"] = writable(facts.performer)
-                if facts.title:
-                    item["title"] = writable(facts.title)
-            if kind != "sticker" and facts.mime_type:
-                item["mime_type"] = facts.mime_type
-            if facts.duration:
-                item["duration_seconds"] = int(facts.duration)
-            if facts.width and facts.height:
-                item["width"], item["height"] = facts.width, facts.height
-        ttl: Any = getattr(media, "ttl_seconds", None)
-        if ttl:
-            item["self_destruct_period_seconds"] = ttl
+        item["photo"] = file_value(ref)
+        width, height, size = _largest_photo_size(getattr(media, "photo", None))
+        size = size if size is not None else facts.size
+        if size is not None:
+            item["photo_file_size"] = size
+        if width and height:
+            item["width"], item["height"] = width, height
+        _spoiler_and_ttl(item, media)
+    elif kind in FILE_KINDS:
+        _document_fields(item, message, ctx)
     elif kind == "contact":
         item["contact_information"] = {
             "first_name": writable(media.first_name or ""),
@@ -253,22 +247,134 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
         if kind == "live_location":
             item["live_location_period_seconds"] = media.period
     elif kind == "venue":
-        item["place_name"] = writable(media.title or "")
-        item["address"] = writable(media.address or "")
+        _put_text(item, "place_name", media.title)
+        _put_text(item, "address", media.address)
         geo = _geo(media.geo)
         if geo is not None:
             item["location_information"] = geo
     elif kind == "poll":
         item["poll"] = _poll(media)
     elif kind == "game":
-        item["game_title"] = writable(media.game.title or "")
-        item["game_description"] = writable(media.game.description or "")
+        _put_text(item, "game_title", media.game.title)
+        _put_text(item, "game_description", media.game.description)
+    elif kind == "invoice":
+        invoice: dict[str, object] = {
+            "title": writable(media.title or ""),
+            "description": writable(media.description or ""),
+            "amount": media.total_amount,
+            "currency": writable(media.currency or ""),
+        }
+        if media.receipt_msg_id:
+            invoice["receipt_message_id"] = media.receipt_msg_id
+        item["invoice_information"] = invoice
+    elif kind == "todo":
+        todo = media.todo
+        item["todo_list"] = {
+            "title": serialize_text(_text_with_entities(todo.title)),
+            "others_can_append": bool(todo.others_can_append),
+            "others_can_complete": bool(todo.others_can_complete),
+            "answers": [{"text": serialize_text(_text_with_entities(t.title)), "id": t.id} for t in todo.list],
+        }
+    elif kind == "paid_media":
+        item["paid_stars_amount"] = media.stars_amount
+
+
+def _put_text(item: dict, key: str, value: str | None) -> None:
+    # Telegram Desktop leaves an empty string out.
+    if value:
+        item[key] = writable(value)
+
+
+def _spoiler_and_ttl(item: dict, media) -> None:
+    if getattr(media, "spoiler", None):
+        item["media_spoiler"] = True
+    ttl: Any = getattr(media, "ttl_seconds", None)
+    if ttl:
+        item["self_destruct_period_seconds"] = ttl
+
+
+def _largest_photo_size(photo) -> tuple[int | None, int | None, int | None]:
+    """The largest real size, the first of equal ones, as Telegram Desktop picks it (no stripped or path size)."""
+    width = height = size = None
+    area = 0
+    for photo_size in getattr(photo, "sizes", None) or ():
+        name = type(photo_size).__name__
+        if name in ("PhotoStrippedSize", "PhotoPathSize", "PhotoSizeEmpty"):
+            continue
+        w, h = getattr(photo_size, "w", 0), getattr(photo_size, "h", 0)
+        if not isinstance(w, int) or not isinstance(h, int) or w * h <= area:
+            continue
+        if name == "PhotoSizeProgressive":
+            if not photo_size.sizes:
+                continue
+            size = photo_size.sizes[-1]
+        elif name == "PhotoCachedSize":
+            size = len(photo_size.bytes)
+        else:
+            size = getattr(photo_size, "size", None)
+        width, height, area = w, h, w * h
+    return width, height, size
+
+
+def _document_fields(item: dict, message, ctx: RenderContext) -> None:
+    """A document's keys in Telegram Desktop's order; its type flags read from the attributes as it does."""
+    media = message.media
+    document: Any = getattr(media, "document", None)
+    ref = ctx.media(message)
+    facts = media_facts(media)
+    item["file"] = file_value(ref)
+    name = (ref.file_name if ref is not None else None) or facts.file_name
+    if name:
+        item["file_name"] = writable(name)
+    size = (ref.size if ref is not None else None) or facts.size
+    if size is not None:
+        item["file_size"] = size
+    kinds: set[str] = set()
+    width = height = duration = None
+    emoji = performer = title = None
+    for attr in getattr(document, "attributes", None) or ():
+        attr_name = type(attr).__name__
+        if attr_name == "DocumentAttributeImageSize":
+            width, height = attr.w, attr.h
+        elif attr_name == "DocumentAttributeAnimated":
+            kinds.add("animation")
+        elif attr_name in ("DocumentAttributeSticker", "DocumentAttributeCustomEmoji"):
+            kinds.add("sticker")
+            emoji = attr.alt
+        elif attr_name == "DocumentAttributeVideo":
+            kinds.add("video_message" if attr.round_message else "video_file")
+            width, height, duration = attr.w, attr.h, int(attr.duration)
+        elif attr_name == "DocumentAttributeAudio":
+            kinds.add("voice_message" if attr.voice else "audio_file")
+            performer, title, duration = attr.performer, attr.title, int(attr.duration)
+    media_type = next((k for k in _MEDIA_TYPE_ORDER if k in kinds), None)
+    if media_type is not None:
+        item["media_type"] = media_type
+    if media_type == "sticker":
+        _put_text(item, "sticker_emoji", emoji)
+    elif media_type == "audio_file":
+        _put_text(item, "performer", performer)
+        _put_text(item, "title", title)
+    mime = getattr(document, "mime_type", None)
+    if mime:
+        item["mime_type"] = writable(mime)
+    if duration:
+        item["duration_seconds"] = duration
+    if width and height:
+        item["width"], item["height"] = width, height
+    _spoiler_and_ttl(item, media)
 
 
 def _geo(geo) -> dict | None:
     if type(geo).__name__ != "GeoPoint":
         return None
-    return {"latitude": geo.lat, "longitude": geo.long}
+    # Telegram Desktop prints coordinates with six decimals.
+    return {"latitude": round(geo.lat, 6), "longitude": round(geo.long, 6)}
+
+
+def _text_with_entities(value) -> list[dict]:
+    """A TextWithEntities (newer layers) or a plain string (older ones) as text parts."""
+    return text_parts(str(getattr(value, "text", value)), getattr(value, "entities", None))
 
 
 def _poll(media) -> dict:
@@ -279,32 +385,125 @@ def _poll(media) -> dict:
         result = results.get(answer.option)
         answers.append(
             {
-                "text": writable(str(getattr(answer.text, "text", answer.text))),
+                "text": serialize_text(_text_with_entities(answer.text)),
                 "voters": (result.voters or 0) if result is not None else 0,
                 "chosen": bool(result is not None and result.chosen),
             }
         )
     return {
-        "question": writable(str(getattr(poll.question, "text", poll.question))),
+        "question": serialize_text(_text_with_entities(poll.question)),
         "closed": bool(poll.closed),
         "total_voters": getattr(media.results, "total_voters", None) or 0,
         "answers": answers,
     }
 
 
-def _reactions(message) -> list[dict]:
-    results = getattr(getattr(message, "reactions", None), "results", None) or []
-    out = []
-    for count in results:
-        reaction = count.reaction
-        name = type(reaction).__name__
-        if name == "ReactionEmoji":
-            out.append({"type": "emoji", "count": count.count, "emoji": writable(reaction.emoticon)})
-        elif name == "ReactionCustomEmoji":
-            out.append({"type": "custom_emoji", "count": count.count, "document_id": str(reaction.document_id)})
-        elif name == "ReactionPaid":
-            out.append({"type": "paid", "count": count.count})
-    return out
+# A button's kind (its class in older layers, its `type` in newer ones, without the prefix) -> Telegram Desktop's
+# name for it.
+_BUTTON_TYPES = {
+    "": "default",
+    "Default": "default",
+    "Url": "url",
+    "Callback": "callback",
+    "RequestPhone": "request_phone",
+    "RequestGeoLocation": "request_location",
+    "RequestPoll": "request_poll",
+    "RequestPeer": "request_peer",
+    "SwitchInline": "switch_inline",
+    "Game": "game",
+    "Buy": "buy",
+    "UrlAuth": "auth",
+    "UserProfile": "user_profile",
+    "WebView": "web_view",
+    "SimpleWebView": "simple_web_view",
+    "Copy": "copy_text",
+}
+_BUTTON_PREFIX = re.compile(r"^(?:KeyboardButton|InlineButtonType|ButtonType)")
+
+
+def _button_rows(markup) -> list[list[dict]]:
+    """An inline keyboard as Telegram Desktop writes it: rows of {type, text, data, forward_text, button_id}."""
+    if type(markup).__name__ != "ReplyInlineMarkup":
+        return []
+    rows = []
+    for row in markup.rows:
+        buttons = [entry for button in row.buttons if (entry := _button(button)) is not None]
+        if buttons:
+            rows.append(buttons)
+    return rows
+
+
+def _button(button) -> dict | None:
+    spec: Any = getattr(button, "type", None) or button
+    name = _BUTTON_PREFIX.sub("", type(spec).__name__)
+    kind = _BUTTON_TYPES.get(name)
+    if kind is None:
+        return None
+    data: Any = getattr(spec, "url", None) or getattr(spec, "query", None) or getattr(spec, "copy_text", None) or ""
+    if name == "Callback":
+        kind = "callback_with_password" if spec.requires_password else kind
+        data = spec.data or b""
+    elif name == "SwitchInline" and spec.same_peer:
+        kind = "switch_inline_same"
+    elif name == "RequestPeer":
+        data = "unsupported"
+    elif name == "RequestPoll":
+        data = b"" if spec.quiz is None else bytes([1 if spec.quiz else 0])
+    elif name == "UserProfile":
+        data = str(spec.user_id)
+    entry: dict[str, object] = {"type": kind}
+    if button.text:
+        entry["text"] = writable(button.text)
+    if data and kind.startswith("callback"):
+        entry["dataBase64"] = base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+        entry["data"] = ""
+    elif data:
+        entry["data"] = writable(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
+    if name == "UrlAuth" and spec.fwd_text:
+        entry["forward_text"] = writable(spec.fwd_text)
+    button_id = getattr(spec, "button_id", None)
+    if name in ("UrlAuth", "RequestPeer") and button_id:
+        entry["button_id"] = button_id
+    return entry
+
+
+def _reaction_key(reaction) -> tuple[str, dict] | None:
+    name = type(reaction).__name__
+    if name == "ReactionEmoji":
+        return "emoji" + reaction.emoticon, {"type": "emoji", "emoji": writable(reaction.emoticon)}
+    if name == "ReactionCustomEmoji":
+        return f"custom_emoji{reaction.document_id}", {"type": "custom_emoji", "document_id": str(reaction.document_id)}
+    if name == "ReactionPaid":
+        return "paid", {"type": "paid"}
+    if name == "ReactionEmpty":
+        return "empty", {"type": "empty"}
+    return None
+
+
+def _reactions(message, ctx: RenderContext) -> list[dict]:
+    """Counts in Telegram's order, then the recent reactors under each (a recent one not counted gets 0)."""
+    reactions: Any = getattr(message, "reactions", None)
+    out: dict[str, dict] = {}
+    for count in getattr(reactions, "results", None) or ():
+        found = _reaction_key(count.reaction)
+        if found is not None and found[0] not in out:
+            key, head = found
+            out[key] = {"type": head.pop("type"), "count": count.count, **head}
+    for recent in getattr(reactions, "recent_reactions", None) or ():
+        found = _reaction_key(recent.reaction)
+        if found is None:
+            continue
+        key, head = found
+        entry = out.get(key)
+        if entry is None:
+            entry = out[key] = {"type": head.pop("type"), "count": 0, **head}
+        reactor = peer_id(recent.peer_id)
+        if reactor is None:
+            continue
+        entry.setdefault("recent", []).append(
+            {"from": writable(ctx.peer_name(reactor)), "from_id": peer_ref(reactor), "date": _date(recent.date, ctx)[0]}
+        )
+    return list(out.values())
 
 
 def _names(ids, ctx: RenderContext) -> list[str]:
@@ -323,7 +522,7 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         "MessageActionContactSignUp": "joined_telegram",
         "MessageActionChatJoinedByRequest": "join_group_by_request",
         "MessageActionBotAllowed": "allow_sending_messages",
-        "MessageActionSetChatWallPaper": "set_chat_wallpaper",
+        "MessageActionRequestedPeer": "requested_peer",
     }
     if name in simple:
         item["action"] = simple[name]
@@ -370,13 +569,18 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         emoticon: Any = getattr(action, "emoticon", None)
         if emoticon:
             item["emoticon"] = writable(emoticon)
+    elif name == "MessageActionSetChatWallPaper":
+        item["action"] = "set_same_chat_wallpaper" if action.same else "set_chat_wallpaper"
+        _reply_fields(item, message, key="message_id")
+    elif name == "MessageActionGroupCallScheduled":
+        item.update(action="group_call_scheduled", schedule_date=int(as_utc(action.schedule_date).timestamp()))
     elif name == "MessageActionTopicCreate":
         item.update(action="topic_created", title=writable(action.title))
     elif name == "MessageActionTopicEdit":
         item["action"] = "topic_edit"
         if action.title:
             item["new_title"] = writable(action.title)
-        if action.icon_emoji_id:
+        if action.icon_emoji_id is not None:  # 0 when the icon was removed, as Telegram Desktop writes it
             item["new_icon_emoji_id"] = action.icon_emoji_id
     else:
         # Actions Telegram Desktop has no name for keep a readable one in the same style.

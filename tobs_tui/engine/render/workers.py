@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
@@ -39,6 +39,7 @@ class RenderJob:
     ] = ()  # the history replies' TL bytes (kept by engine/telegram/source.py), when there are some
     ids: tuple[int, ...] = ()  # set by for_worker(): which messages of `raw` to render, in order
     notes: tuple[str, ...] = ()  # the note each message's block goes to, in `messages` order
+    usernames: dict[int, str] = field(default_factory=dict)  # bots' usernames, for result.json's "via_bot"
 
     def for_worker(self) -> RenderJob:
         """The job as a worker process receives it: the replies' bytes and the ids to render, no objects.
@@ -85,7 +86,8 @@ def render_job(job: RenderJob) -> Rendered:
             if blocks is None:
                 blocks = notes[note] = []
             blocks.append(render_message(m, ctx))
-    lines = b"".join([encode_line(message_to_json(m, ctx)) for m in messages]) if job.json else b""
+    username = job.usernames.get
+    lines = b"".join([encode_line(message_to_json(m, ctx, username)) for m in messages]) if job.json else b""
     return Rendered(tuple((note, "".join(blocks)) for note, blocks in notes.items()), lines)
 
 

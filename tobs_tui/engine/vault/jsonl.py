@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,21 +47,86 @@ def iter_committed_lines(path: Path, length: int) -> Iterator[bytes]:
                 return
 
 
-def stream_result_json(out: BinaryIO, header: dict, jsonl_path: Path, length: int) -> int:
-    """Write {header fields..., "messages": [every committed line]} to out; memory stays flat. Returns the count."""
+# The keys whose value is a file's path in a committed line. The lines hold vault-relative paths; a result.json
+# holds them relative to its own folder, as Telegram Desktop's do. In a compact line a `"key":"` sequence is a
+# key: inside a string every quote is escaped.
+_PATH_KEYS = (b"photo", b"file", b"thumbnail")
+_PATH_VALUE = re.compile(rb'("(?:photo|file|thumbnail)":")((?:[^"\\]|\\.){0,200})')
+
+
+class PathRebase:
+    """Rewrites the vault-relative paths of committed lines as paths relative to `folder` (vault-relative,
+    "" for the vault root). Byte replacement on the compact line: no line is parsed."""
+
+    def __init__(self, folder: str) -> None:
+        self._prefix = _encoded(folder + "/") if folder else b""
+        self._pairs = [(b'"' + key + b'":"' + self._prefix, b'"' + key + b'":"') for key in _PATH_KEYS]
+
+    def __call__(self, line: bytes) -> bytes:
+        if not self._prefix or self._prefix not in line:
+            return line
+        for old, new in self._pairs:
+            line = line.replace(old, new)
+        return line
+
+    def restore(self, line: bytes) -> bytes:
+        """The inverse: a line read back from a result.json, its folder-relative paths vault-relative again. A
+        path already vault-relative (a result.json written before paths were rebased) and a value in
+        parentheses (Telegram Desktop's "file not included" wording) stay as they are."""
+        if not self._prefix:
+            return line
+        return _PATH_VALUE.sub(
+            lambda m: m[0] if m[2].startswith((self._prefix, b"(")) else m[1] + self._prefix + m[2], line
+        )
+
+
+def stream_messages(out: BinaryIO, jsonl_path: Path, length: int, rebase: PathRebase, indent: bytes) -> int:
+    """Write `"messages": [every committed line]` (no trailing comma or newline) to out; memory stays flat.
+    Returns the count."""
+    out.write(indent + b'"messages": [')
+    count = 0
+    for line in iter_committed_lines(jsonl_path, length):
+        out.write((b",\n" if count else b"\n") + indent + b" " + rebase(line))
+        count += 1
+    out.write(b"\n" + indent + b"]" if count else b"]")
+    return count
+
+
+def stream_result_json(out: BinaryIO, header: dict, jsonl_path: Path, length: int, *, folder: str = "") -> int:
+    """Write {header fields..., "messages": [every committed line]} to out, file paths relative to `folder` (the
+    vault-relative folder the result.json is in); memory stays flat. Returns the count."""
     out.write(b"{\n")
     for key, value in header.items():
         if key == "messages":
             continue
         out.write(b" " + _dump(key) + b": " + _dump(value) + b",\n")
-    out.write(b' "messages": [')
-    count = 0
-    for line in iter_committed_lines(jsonl_path, length):
-        out.write((b",\n  " if count else b"\n  ") + line)
-        count += 1
-    out.write(b"\n ]\n}\n" if count else b"]\n}\n")
+    count = stream_messages(out, jsonl_path, length, PathRebase(folder), b" ")
+    out.write(b"\n}\n")
     return count
+
+
+def stream_account_json(out: BinaryIO, about: str, chats_about: str, chats: Iterable[tuple[dict, Path, int]]) -> int:
+    """Telegram Desktop's whole-export shape, {"about", "chats": {"about", "list": [each chat's header and
+    messages]}}, from each chat's (header, JSONL, committed length); file paths stay vault-relative (the file is at
+    the vault root). Memory stays flat. Returns the message count."""
+    out.write(b'{\n "about": ' + _dump(about) + b',\n "chats": {\n  "about": ' + _dump(chats_about) + b',\n  "list": [')
+    listed = total = 0
+    at_root = PathRebase("")
+    for header, jsonl_path, length in chats:
+        out.write((b",\n" if listed else b"\n") + b"   {\n")
+        for key, value in header.items():
+            out.write(b"    " + _dump(key) + b": " + _dump(value) + b",\n")
+        total += stream_messages(out, jsonl_path, length, at_root, b"    ")
+        out.write(b"\n   }")
+        listed += 1
+    out.write(b"\n  ]\n }\n}\n" if listed else b"]\n }\n}\n")
+    return total
 
 
 def _dump(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+
+
+def _encoded(text: str) -> bytes:
+    """`text` as encode_line writes it inside a string."""
+    return json.encoder.encode_basestring(text)[1:-1].encode("utf-8", "replace")

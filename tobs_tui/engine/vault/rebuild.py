@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import note_blocks
+from tobs_tui.engine.vault.jsonl import PathRebase
 from tobs_tui.engine.vault.store import TAIL_BYTES, StateStore
 
 _CHAT_DIR = re.compile(r".* \((-?\d+)\)")
@@ -161,6 +162,7 @@ def _jsonl_from_result(
 ) -> tuple[int, int]:
     """The JSONL again from result.json, which holds its lines as they were (one per line, indented)."""
     counted = [0, 0]
+    rebase = PathRebase(result.parent.name)  # a chat's folder sits at the vault root
 
     def fill(out: BinaryIO) -> None:
         with open(result, "rb") as src:
@@ -175,6 +177,7 @@ def _jsonl_from_result(
                     continue
                 if int(match.group(1)) > last_id:
                     break
+                line = rebase.restore(line)
                 out.write(line + b"\n")
                 counted[0] += len(line) + 1
                 counted[1] += 1

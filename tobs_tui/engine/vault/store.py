@@ -99,6 +99,11 @@ CREATE TABLE IF NOT EXISTS splices (
     staged  TEXT NOT NULL,
     chat_id INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- How each chat's result.json was last written (RESULT_JSON_LAYOUT): an older one is written again from the JSONL.
+CREATE TABLE IF NOT EXISTS result_json (
+    chat_id INTEGER PRIMARY KEY,
+    layout  INTEGER NOT NULL
+);
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -264,6 +269,12 @@ class StateStore:
 
     def topic_last_ids(self, chat_id: int) -> dict[int, int]:
         return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
+
+    def result_json_layouts(self) -> dict[int, int]:
+        return dict(self._read("SELECT chat_id, layout FROM result_json"))
+
+    def set_result_json_layout(self, chat_id: int, layout: int) -> None:
+        self._write([("INSERT OR REPLACE INTO result_json (chat_id, layout) VALUES (?, ?)", (chat_id, layout))])
 
     # files -----------------------------------------------------------------------------------------
 

@@ -35,6 +35,11 @@ def staging_prefix(chat_id: int) -> str:
     return f"{BACKFILL_DIR}/{chat_id}/"
 
 
+def jsonl_rel(chat_id: int) -> str:
+    """The chat's committed JSON lines (one result.json item each), vault-relative."""
+    return f"{STATE_DIR}/json/{chat_id}.jsonl"
+
+
 class VaultLockedError(Exception):
     """Another process holds the vault's lock."""
 
@@ -588,7 +593,7 @@ class ChatWriter:
     def __init__(self, vault: Vault, chat_id: int) -> None:
         self.vault = vault
         self.chat_id = chat_id
-        self.json_rel = f"{STATE_DIR}/json/{chat_id}.jsonl"
+        self.json_rel = jsonl_rel(chat_id)
         self._lengths = vault.store.note_lengths(chat_id)
         # Notes whose committed bytes end in a person's text without a blank line after it: the next block
         # starts a paragraph of its own.
@@ -800,15 +805,17 @@ class ChatWriter:
         self.vault.write_file_atomic(rel_path, text.encode("utf-8", "replace"))
 
     def write_result_json(self, rel_path: str, header: dict) -> int:
-        """Atomically write result.json from the committed JSONL; returns the message count. Memory stays flat."""
+        """Atomically write result.json from the committed JSONL, file paths relative to its folder; returns the
+        message count. Memory stays flat."""
         with self._lock:
             length = self._lengths.get(self.json_rel, 0)
             jsonl = safe_path(self.vault.root, self.json_rel)
+            folder = rel_path.rpartition("/")[0]
             count = 0
 
             def fill(out: BinaryIO) -> None:
                 nonlocal count
-                count = stream_result_json(out, header, jsonl, length)
+                count = stream_result_json(out, header, jsonl, length, folder=folder)
 
             self.vault.write_stream_atomic(rel_path, fill)
             return count

@@ -13,7 +13,16 @@ UTC = datetime.UTC
 # A fixed offset keeps the goldens independent of the machine's zone; +02:00 also moves
 # 23:30 UTC into the next day, which the month-key tests rely on.
 TZ = datetime.timezone(datetime.timedelta(hours=2))
-NAMES = {1: "Alice Liddell", 2: "Bob", 3: "Carol", 4: "Dave", 555: "HelperBot", -1001000000777: "News Channel"}
+NAMES = {
+    1: "Alice Liddell",
+    2: "Bob",
+    3: "Carol",
+    4: "Dave",
+    555: "HelperBot",
+    -1001000000777: "News Channel",
+    -1001000000123: "Book Club",
+}
+USERNAMES = {555: "helper_bot"}
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ output must be looked at the same way before the golden is changed.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from telethon.tl import types as t
 
 from tests.support.dates import when
+from tests.unit.engine.render.conftest import USERNAMES
 from tobs_tui.engine.render import MediaRef, ReplyTarget, message_to_json, render_message
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -260,6 +262,29 @@ CASES = {
     "service_ttl": (lambda: service(t.MessageActionSetMessagesTTL(86400 * 7)), {"sender": "Alice Liddell"}),
     "service_other": (lambda: service(t.MessageActionBoostApply(2)), {"sender": "Alice Liddell"}),
 }
+# Cases only result.json is checked for (the note's golden files cover the others).
+JSON_ONLY_CASES = {
+    "service_topic_renamed": (
+        lambda: service(t.MessageActionTopicEdit(title="Sci-fi only", icon_emoji_id=5368324170671202286)),
+        {"sender": "Alice Liddell"},
+    ),
+    "inline_buttons": (
+        lambda: msg(
+            message="Vote",
+            reply_markup=t.ReplyInlineMarkup(
+                [
+                    t.KeyboardInlineButtonRow(
+                        [
+                            t.KeyboardInlineButton("Open", t.InlineButtonTypeUrl("https://example.org/")),
+                            t.KeyboardInlineButton("Yes", t.InlineButtonTypeCallback(b"yes")),
+                        ]
+                    )
+                ]
+            ),
+        ),
+        {},
+    ),
+}
 JSON_CASES = [
     "text_formatted",
     "reply",
@@ -280,13 +305,18 @@ JSON_CASES = [
     "service_add_users",
     "service_call",
     "service_topic_created",
+    "service_topic_closed",
+    "service_topic_renamed",
+    "topic_message_not_a_reply",
+    "ends_with_quote",
+    "inline_buttons",
     "unsupported_media",
     "game",
 ]
 
 
 def render_case(name: str, make_ctx, render, msg_id: int | None = None):
-    build, ctx_kw = CASES[name]
+    build, ctx_kw = CASES[name] if name in CASES else JSON_ONLY_CASES[name]
     message = build()
     if msg_id is not None:
         message.id = msg_id
@@ -301,7 +331,7 @@ def test_markdown_golden(name, make_ctx):
 
 @pytest.mark.parametrize("name", JSON_CASES)
 def test_json_golden(name, make_ctx):
-    item = render_case(name, make_ctx, message_to_json)
+    item = render_case(name, make_ctx, functools.partial(message_to_json, username=USERNAMES.get))
     expected = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
     assert item == expected
     assert list(item) == list(expected)  # Telegram Desktop's key order
@@ -322,3 +352,22 @@ def test_month_key_uses_the_configured_zone(make_ctx):
     late = msg(date=datetime.datetime(2024, 3, 31, 23, 30, tzinfo=datetime.UTC))
     assert month_key(late, datetime.UTC) == "2024-03"
     assert month_key(late, make_ctx().tz) == "2024-04"
+
+
+def test_a_render_job_names_the_inline_bot_by_its_username(make_ctx):
+    from tobs_tui.engine.render.workers import RenderJob, render_job
+
+    build, _ = CASES["channel_post_via_bot"]
+    job = RenderJob(
+        tz=datetime.UTC,
+        messages=(build(),),
+        names={101: "Book Club"},
+        targets={},
+        media={},
+        peer_names={-1001000000123: "Book Club"},
+        markdown=False,
+        json=True,
+        usernames={555: "helper_bot"},
+    )
+    item = json.loads(render_job(job).json)
+    assert (item["from"], item["author"], item["via_bot"]) == ("Book Club", "Mod Team", "@helper_bot")
