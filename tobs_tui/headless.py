@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from tobs_tui.cli import add_proxy_argument
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.engine import (
@@ -55,6 +56,7 @@ _USER_ERRORS = (
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
+    add_proxy_argument(p, default=argparse.SUPPRESS)
     p.add_argument(
         "--emulator",
         nargs="?",

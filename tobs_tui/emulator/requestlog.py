@@ -26,6 +26,7 @@ class Record:
     params: dict[str, Any] = field(hash=False)
     error: str | None = None  # "FLOOD_WAIT_3", "FILE_REFERENCE_EXPIRED", "drop_before_reply", ...
     bytes: int = 0  # upload.File payload bytes sent
+    client: str = ""  # "host:port" the connection came from (a proxy's, when the client used one)
 
 
 def request_params(request: TLObject) -> dict[str, Any]:

@@ -197,6 +197,8 @@ class _Connection:
         self._key_id = 0
         self._sessions: dict[int, int] = {}  # session id -> content-related messages sent
         self._media_free: list[float] = []  # when each media stream of this connection is next free
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.client = f"{peer[0]}:{peer[1]}"
         self._loop = asyncio.get_running_loop()
 
     def close(self) -> None:
@@ -267,7 +269,9 @@ class _Connection:
         sent = 0
         body = b""
         if action == "drop_before_reply":
-            server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), action))
+            server.log.add(
+                Record(time.time(), method, self.conn_id, peer, request_params(inner), action, client=self.client)
+            )
             self.close()
             return
         if error is None:
@@ -288,7 +292,9 @@ class _Connection:
                 if method == "GetFileRequest" and action != "no_reply":
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
-        server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent))
+        server.log.add(
+            Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent, self.client)
+        )
         if action == "no_reply":
             return
         if error is not None:

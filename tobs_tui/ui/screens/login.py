@@ -65,6 +65,7 @@ class LoginScreen(Screen[bool]):
                 yield Input(placeholder="password", id="password", password=True)
             yield Label("", id="login-error", classes="field-error")
             yield Button("Continue", variant="primary", id="login-next")
+            yield Static("", id="login-connection")
             yield Static("", id="demo-hint")
         yield Footer()
 
@@ -79,6 +80,9 @@ class LoginScreen(Screen[bool]):
             )
         else:
             hint.display = False
+        network = getattr(getattr(self.app, "settings", None), "network", None)
+        proxy = network.parsed_proxy() if network is not None else None
+        self.query_one("#login-connection", Static).update(f"connection: {proxy.describe() if proxy else 'direct'}")
         phone = getattr(getattr(self.app, "settings", None), "telegram", None)
         if phone is not None and phone.phone:
             self.query_one("#phone", Input).value = phone.phone
