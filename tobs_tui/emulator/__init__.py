@@ -19,6 +19,7 @@ from tobs_tui.emulator.profiles import Behaviour, Profile, get_profile
 from tobs_tui.emulator.requestlog import Record, RequestLog
 from tobs_tui.emulator.server import DC_ID, DcServer, ServerThread
 from tobs_tui.emulator.sessionfile import session_string, write_session
+from tobs_tui.emulator.transports import check_mtproxy_secret
 
 if TYPE_CHECKING:
     from tobs_tui.emulator.world import World
@@ -37,7 +38,9 @@ class Emulator:
         seed: int = 1,
         world: World | str | Path | None = None,
         overrides: dict[str, Any] | None = None,
+        mtproxy_secret: str | None = None,
     ) -> None:
+        """`mtproxy_secret` (hex, see check_mtproxy_secret) also opens an MTProxy port in front of the DC."""
         # Imported on first use: the world and its handlers are the heavy part of the package.
         from tobs_tui.emulator.api import Api
         from tobs_tui.emulator.world import World
@@ -52,13 +55,15 @@ class Emulator:
         self.log = RequestLog()
         self._overrides = overrides
         self._behaviour = Behaviour(get_profile(profile, overrides), seed)
-        self._server = DcServer(self.api, self._behaviour, self.log, dc_id=DC_ID)
+        secret = check_mtproxy_secret(mtproxy_secret) if mtproxy_secret is not None else None
+        self._server = DcServer(self.api, self._behaviour, self.log, dc_id=DC_ID, mtproxy_secret=secret)
         self._thread = ServerThread(self._server)
         self._authorized_key = os.urandom(256)
         self._authorized_key_id = self._server.add_key(self._authorized_key)
         self.api.authorize(self._authorized_key_id)
         self.host = ""
         self.port = 0
+        self.mtproxy_port = 0
 
     @property
     def profile(self) -> Profile:
@@ -68,7 +73,15 @@ class Emulator:
         """Listen on 127.0.0.1 (only: the emulator is never reachable from the network); 0 picks a free port."""
         self._thread.start(LOOPBACK, port)
         self.host, self.port = self._server.host, self._server.port
+        self.mtproxy_port = self._server.mtproxy_port
         return self
+
+    def mtproxy_link(self) -> str:
+        """The tg://proxy link of the MTProxy port (only with `mtproxy_secret`), as Telegram apps share one."""
+        secret = self._server.mtproxy_secret
+        if secret is None or not self.mtproxy_port:
+            raise RuntimeError("This emulator has no MTProxy port: give mtproxy_secret and start it.")
+        return f"tg://proxy?server={self.host}&port={self.mtproxy_port}&secret={secret}"
 
     def stop(self) -> None:
         self._thread.stop()

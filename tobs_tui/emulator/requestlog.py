@@ -27,6 +27,7 @@ class Record:
     error: str | None = None  # "FLOOD_WAIT_3", "FILE_REFERENCE_EXPIRED", "drop_before_reply", ...
     bytes: int = 0  # upload.File payload bytes sent
     client: str = ""  # "host:port" the connection came from (a proxy's, when the client used one)
+    transport: str = ""  # "tcp-full", or "mtproxy" / "mtproxy-padded" through the emulated MTProxy
 
 
 def request_params(request: TLObject) -> dict[str, Any]:

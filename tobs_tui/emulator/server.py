@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from hashlib import sha256
-from zlib import crc32
 
 from telethon.crypto import AES, AuthKey, libssl
 from telethon.crypto import aes as _telethon_aes
@@ -28,6 +27,7 @@ from telethon.tl.types import RpcError as TlRpcError
 from tobs_tui.emulator.errors import RpcError
 from tobs_tui.emulator.profiles import Behaviour, error_code
 from tobs_tui.emulator.requestlog import Record, RequestLog, request_params
+from tobs_tui.emulator.transports import FullTransport, ObfuscatedTransport, TransportClosed
 
 _log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ _LONG = struct.Struct("<q")
 _BOOL_TRUE = struct.pack("<I", 0x997275B5)
 _BOOL_FALSE = struct.pack("<I", 0xBC799737)
 _AUTH_KEY_NOT_FOUND = struct.pack("<i", -404)
-_MAX_PACKET = 4 * 1024 * 1024
 
 _WRAPPERS = {
     functions.InvokeWithLayerRequest.CONSTRUCTOR_ID,
@@ -121,7 +120,9 @@ class _MsgIds:
 class DcServer:
     """One emulated DC on an asyncio loop: accepts Telethon connections and answers through ``api``."""
 
-    def __init__(self, api, behaviour: Behaviour, log: RequestLog, *, dc_id: int = DC_ID) -> None:
+    def __init__(
+        self, api, behaviour: Behaviour, log: RequestLog, *, dc_id: int = DC_ID, mtproxy_secret: str | None = None
+    ) -> None:
         # Imported here so the package (profiles, CLI parsing, the world) loads without the handlers.
         from tobs_tui.emulator.api import CallContext
 
@@ -133,6 +134,9 @@ class DcServer:
         self.salt = struct.unpack("<q", os.urandom(8))[0]
         self.host = ""
         self.port = 0
+        self.mtproxy_secret = mtproxy_secret
+        self.mtproxy_port = 0
+        self._mtproxy: asyncio.base_events.Server | None = None
         self._keys: dict[int, bytes] = {}
         self._msg_ids = _MsgIds()
         self._server: asyncio.base_events.Server | None = None
@@ -148,14 +152,19 @@ class DcServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await asyncio.start_server(self._accept, host, port)
         self.host, self.port = self._server.sockets[0].getsockname()[:2]
+        if self.mtproxy_secret is not None:
+            # An MTProxy in front of this DC: its own port, the obfuscated transport keyed by the secret.
+            self._mtproxy = await asyncio.start_server(self._accept_mtproxy, host, 0)
+            self.mtproxy_port = self._mtproxy.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        listeners = [s for s in (self._server, self._mtproxy) if s is not None]
+        for listener in listeners:
+            listener.close()
         for conn in list(self._connections):
             conn.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        for listener in listeners:
+            await listener.wait_closed()
 
     def drop_connections(self) -> None:
         """Close every client connection now (Telethon reconnects and resends what was pending)."""
@@ -163,21 +172,30 @@ class DcServer:
             conn.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(writer, FullTransport(reader))
+
+    async def _accept_mtproxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.mtproxy_secret is not None
+        transport = ObfuscatedTransport(reader, self.mtproxy_secret)
+        try:
+            await transport.handshake()
+        except (asyncio.IncompleteReadError, ConnectionError, TransportClosed):
+            writer.close()
+            return
+        if abs(transport.dc_id) != self.dc_id:  # negative: a media connection to the same DC
+            writer.close()
+            return
+        await self._serve(writer, transport)
+
+    async def _serve(self, writer: asyncio.StreamWriter, transport: FullTransport | ObfuscatedTransport) -> None:
         self._next_conn_id += 1
-        conn = _Connection(self, writer, self._next_conn_id)
+        conn = _Connection(self, writer, self._next_conn_id, transport)
         self._connections.add(conn)
         try:
             while not conn.closed:
-                header = await reader.readexactly(8)
-                length, _seq = struct.unpack("<ii", header)
-                if length < 12 or length > _MAX_PACKET:
-                    break
-                rest = await reader.readexactly(length - 8)
-                if crc32(header + rest[:-4]) != struct.unpack("<I", rest[-4:])[0]:
-                    break
-                conn.on_packet(rest[:-4])
+                conn.on_packet(await transport.read())
                 await writer.drain()  # a client that sends but does not read cannot grow our buffers
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, TransportClosed):
             pass
         finally:
             conn.close()
@@ -187,12 +205,18 @@ class DcServer:
 class _Connection:
     """One TCP connection: its transport counter, auth key, sessions and the replies still to be written."""
 
-    def __init__(self, server: DcServer, writer: asyncio.StreamWriter, conn_id: int) -> None:
+    def __init__(
+        self,
+        server: DcServer,
+        writer: asyncio.StreamWriter,
+        conn_id: int,
+        transport: FullTransport | ObfuscatedTransport,
+    ) -> None:
         self.server = server
         self.writer = writer
         self.conn_id = conn_id
+        self.transport = transport
         self.closed = False
-        self._send_counter = 0
         self._key: bytes | None = None
         self._key_id = 0
         self._sessions: dict[int, int] = {}  # session id -> content-related messages sent
@@ -270,7 +294,16 @@ class _Connection:
         body = b""
         if action == "drop_before_reply":
             server.log.add(
-                Record(time.time(), method, self.conn_id, peer, request_params(inner), action, client=self.client)
+                Record(
+                    time.time(),
+                    method,
+                    self.conn_id,
+                    peer,
+                    request_params(inner),
+                    action,
+                    client=self.client,
+                    transport=self.transport.name,
+                )
             )
             self.close()
             return
@@ -293,7 +326,17 @@ class _Connection:
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
         server.log.add(
-            Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent, self.client)
+            Record(
+                time.time(),
+                method,
+                self.conn_id,
+                peer,
+                request_params(inner),
+                error or action,
+                sent,
+                self.client,
+                self.transport.name,
+            )
         )
         if action == "no_reply":
             return
@@ -346,9 +389,7 @@ class _Connection:
         self._write_frame(struct.pack("<Q", self._key_id) + msg_key + _encrypt_ige(data, aes_key, aes_iv))
 
     def _write_frame(self, payload: bytes) -> None:
-        frame = struct.pack("<ii", len(payload) + 12, self._send_counter) + payload
-        self._send_counter += 1
-        self.writer.write(frame + struct.pack("<I", crc32(frame)))
+        self.writer.write(self.transport.frame(payload))
 
 
 class ServerThread:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -62,6 +63,27 @@ def test_cli_rejects_a_missing_world_file_in_one_sentence(tmp_path):
     assert done.returncode == 2
     assert "nope.toml" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "s.txt").exists()
+
+
+def test_cli_mtproxy_secret_prints_the_link_and_a_bad_one_is_one_sentence(tmp_path):
+    base = [sys.executable, "-m", "tobs_tui", "emulator", "--profile", "lan", "--port", "0"]
+    base += ["--session-out", str(tmp_path / "s.txt")]
+    done = subprocess.run([*base, "--mtproxy-secret", "ee1234"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("The MTProxy secret must be 32 hexadecimal digits")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    secret = "dd" + "0f" * 16
+    proc = subprocess.Popen([*base, "--mtproxy-secret", secret], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening on 127.0.0.1:" in proc.stdout.readline()
+        line = proc.stdout.readline()
+        assert re.fullmatch(
+            rf"MTProxy on 127\.0\.0\.1:(\d+): tg://proxy\?server=127\.0\.0\.1&port=\1&secret={secret}\n", line
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
 
 
 async def test_start_subprocess_serves_from_another_process():

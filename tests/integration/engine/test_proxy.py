@@ -10,8 +10,10 @@ import psutil
 import pytest
 
 from tests.support.proxies import running_proxy
+from tests.support.runners import running_emulator
 from tests.support.settings import WAIT, engine_settings
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.emulator.world import World
 from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 
@@ -112,3 +114,39 @@ def test_export_with_a_dead_proxy_flag_exits_2_with_the_sentence(tmp_path, capsy
         "[network] proxy in the config or --proxy.\n"
     )
     assert PASSWORD not in cli.log_file_path().read_text()
+
+
+MT_SECRET = "7a6b5c4d3e2f10293847566574839201"
+
+
+@pytest.mark.parametrize("secret", [MT_SECRET, "dd" + MT_SECRET])
+def test_an_export_runs_through_the_emulators_mtproxy(tmp_path, secret):
+    with running_emulator(world=World.synthetic(1, scale="test"), mtproxy_secret=secret) as emu:
+        runner = proxied_runner(emu, tmp_path, emu.mtproxy_link())
+        try:
+            assert runner.connect().result(WAIT) is True
+            dialogs = runner.list_dialogs().result(WAIT)
+            chat = min((d for d in dialogs if d.message_estimate), key=lambda d: d.message_estimate or 0)
+            final = runner.start_export(ExportRequest(chats=(ChatSelection(chat.chat_id),))).result(WAIT)
+        finally:
+            runner.stop()
+        assert final.state is RunState.DONE, final.errors
+        assert final.messages_done > 0
+        transports = {r.transport for r in emu.log.records}
+        assert transports == {"mtproxy-padded" if secret.startswith("dd") else "mtproxy"}
+
+
+def test_a_wrong_mtproxy_secret_is_one_sentence_without_it(tmp_path):
+    with running_emulator(world=World.synthetic(1, scale="test"), mtproxy_secret="dd" + MT_SECRET) as emu:
+        wrong = "dd" + MT_SECRET[::-1]
+        link = emu.mtproxy_link().replace(MT_SECRET, MT_SECRET[::-1])
+        runner = proxied_runner(emu, tmp_path, link, request_timeout_s=5)
+        try:
+            with pytest.raises(ConnectionError) as e:
+                runner.connect().result(WAIT)
+        finally:
+            runner.stop()
+        assert emu.log.records == []
+    text = str(e.value)
+    assert text.startswith(f"The MTProxy 127.0.0.1:{emu.mtproxy_port} took the connection but Telegram never answered")
+    assert wrong not in text and MT_SECRET[::-1] not in text
