@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", metavar="FILE", help="world file (.json or .toml); default: the synthetic world")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic world and of random faults")
     parser.add_argument(
+        "--dcs",
+        default="2",
+        metavar="IDS",
+        help="data centers to serve, each on its own port, the account's first (e.g. 2,4; default 2)",
+    )
+    parser.add_argument(
         "--mtproxy-secret",
         metavar="HEX",
         help="also serve an MTProxy port with this secret (32 hex digits, or dd and 32 for random padding)",
@@ -29,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tobs_tui.emulator import LOOPBACK, Emulator
+    from tobs_tui.emulator import LOOPBACK, Emulator, check_dcs
     from tobs_tui.emulator.server import DC_ID
     from tobs_tui.emulator.transports import check_mtproxy_secret
 
@@ -39,11 +45,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.mtproxy_secret is not None:
             check_mtproxy_secret(args.mtproxy_secret)
+        dcs = check_dcs(args.dcs)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
     try:
-        emulator = Emulator(profile=args.profile, seed=args.seed, world=args.world, mtproxy_secret=args.mtproxy_secret)
+        emulator = Emulator(
+            profile=args.profile, seed=args.seed, world=args.world, mtproxy_secret=args.mtproxy_secret, dcs=dcs
+        )
     except (OSError, ValueError) as e:
         if args.world is None:
             raise
@@ -70,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             f"(DC {DC_ID}, profile {args.profile}, seed {args.seed}); session written to {path}",
             flush=True,
         )
+        for dc in dcs[1:]:
+            print(f"DC {dc} on {emulator.host}:{emulator.port_of(dc)}", flush=True)
         if args.mtproxy_secret is not None:
             print(f"MTProxy on {emulator.host}:{emulator.mtproxy_port}: {emulator.mtproxy_link()}", flush=True)
         # Waking twice a second runs the handlers even if the signal reached another thread while this one

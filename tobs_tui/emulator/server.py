@@ -25,6 +25,7 @@ from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong
 from telethon.tl.types import RpcError as TlRpcError
 
 from tobs_tui.emulator.errors import RpcError
+from tobs_tui.emulator.handshake import KeyExchange
 from tobs_tui.emulator.profiles import Behaviour, error_code
 from tobs_tui.emulator.requestlog import Record, RequestLog, request_params
 from tobs_tui.emulator.transports import FullTransport, ObfuscatedTransport, TransportClosed
@@ -38,6 +39,7 @@ _LONG = struct.Struct("<q")
 _BOOL_TRUE = struct.pack("<I", 0x997275B5)
 _BOOL_FALSE = struct.pack("<I", 0xBC799737)
 _AUTH_KEY_NOT_FOUND = struct.pack("<i", -404)
+_NO_KEY = bytes(8)  # the auth key id of a plain-text message
 
 _WRAPPERS = {
     functions.InvokeWithLayerRequest.CONSTRUCTOR_ID,
@@ -137,6 +139,7 @@ class DcServer:
         self.mtproxy_secret = mtproxy_secret
         self.mtproxy_port = 0
         self._mtproxy: asyncio.base_events.Server | None = None
+        self.siblings: dict[int, DcServer] = {dc_id: self}  # every DC on this loop, for the MTProxy to route to
         self._keys: dict[int, bytes] = {}
         self._msg_ids = _MsgIds()
         self._server: asyncio.base_events.Server | None = None
@@ -182,10 +185,11 @@ class DcServer:
         except (asyncio.IncompleteReadError, ConnectionError, TransportClosed):
             writer.close()
             return
-        if abs(transport.dc_id) != self.dc_id:  # negative: a media connection to the same DC
+        target = self.siblings.get(abs(transport.dc_id))  # negative: a media connection to that DC
+        if target is None:
             writer.close()
             return
-        await self._serve(writer, transport)
+        await target._serve(writer, transport)
 
     async def _serve(self, writer: asyncio.StreamWriter, transport: FullTransport | ObfuscatedTransport) -> None:
         self._next_conn_id += 1
@@ -221,6 +225,7 @@ class _Connection:
         self._key_id = 0
         self._sessions: dict[int, int] = {}  # session id -> content-related messages sent
         self._media_free: list[float] = []  # when each media stream of this connection is next free
+        self._exchange: KeyExchange | None = None
         peer = writer.get_extra_info("peername") or ("", 0)
         self.client = f"{peer[0]}:{peer[1]}"
         self._loop = asyncio.get_running_loop()
@@ -233,6 +238,9 @@ class _Connection:
     # Incoming
 
     def on_packet(self, packet: bytes) -> None:
+        if packet[:8] == _NO_KEY:
+            self._on_plain(packet)
+            return
         if len(packet) < 24 + 32 or len(packet) % 16 != 8:
             self.close()  # not an MTProto 2.0 encrypted message: nothing sensible to answer
             return
@@ -265,6 +273,46 @@ class _Connection:
             return
         self._dispatch(session_id, msg_id, obj)
 
+    def _on_plain(self, packet: bytes) -> None:
+        """A message without a key: a step of the DH exchange that gives this client one."""
+        if len(packet) < 20:
+            self.close()
+            return
+        length = struct.unpack_from("<i", packet, 16)[0]
+        try:
+            request = BinaryReader(packet[20 : 20 + length]).tgread_object()
+        except (TypeNotFoundError, struct.error, BufferError):
+            self.close()
+            return
+        if self._exchange is None:
+            self._exchange = KeyExchange()
+        answer = self._exchange.answer(request)
+        self._log(type(request).__name__, None, {}, None if answer is not None else "refused")
+        if answer is None:
+            self.close()
+            return
+        body = bytes(answer)
+        self._write_frame(_NO_KEY + struct.pack("<qi", self.server._msg_ids.next(True), len(body)) + body)
+        if self._exchange.auth_key is not None:
+            self.server.add_key(self._exchange.auth_key)
+            self._exchange = None
+
+    def _log(self, method: str, peer: int | None, params: dict, error: str | None, sent: int = 0) -> None:
+        self.server.log.add(
+            Record(
+                time.time(),
+                method,
+                self.conn_id,
+                peer,
+                params,
+                error,
+                sent,
+                client=self.client,
+                transport=self.transport.name,
+                dc=self.server.dc_id,
+            )
+        )
+
     def _dispatch(self, session_id: int, msg_id: int, obj: TLObject) -> None:
         if isinstance(obj, MessageContainer):
             for inner in obj.messages:
@@ -293,18 +341,7 @@ class _Connection:
         sent = 0
         body = b""
         if action == "drop_before_reply":
-            server.log.add(
-                Record(
-                    time.time(),
-                    method,
-                    self.conn_id,
-                    peer,
-                    request_params(inner),
-                    action,
-                    client=self.client,
-                    transport=self.transport.name,
-                )
-            )
+            self._log(method, peer, request_params(inner), action)
             self.close()
             return
         if error is None:
@@ -325,19 +362,7 @@ class _Connection:
                 if method == "GetFileRequest" and action != "no_reply":
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
-        server.log.add(
-            Record(
-                time.time(),
-                method,
-                self.conn_id,
-                peer,
-                request_params(inner),
-                error or action,
-                sent,
-                self.client,
-                self.transport.name,
-            )
-        )
+        self._log(method, peer, request_params(inner), error or action, sent)
         if action == "no_reply":
             return
         if error is not None:
@@ -393,10 +418,13 @@ class _Connection:
 
 
 class ServerThread:
-    """Runs a DcServer on its own thread and asyncio loop, so callers on any loop (or none) can use it."""
+    """Runs the DcServers on one thread and asyncio loop, so callers on any loop (or none) can use them."""
 
-    def __init__(self, server: DcServer) -> None:
+    def __init__(self, server: DcServer, *others: DcServer) -> None:
         self.server = server
+        self.servers = (server, *others)
+        for each in self.servers:
+            each.siblings = {s.dc_id: s for s in self.servers}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="tobs-emulator", daemon=True)
 
@@ -407,7 +435,10 @@ class ServerThread:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(self.server.start(host, port), self._loop).result(10)
+            for each in self.servers:  # the first on the port asked for, the others on free ones
+                asyncio.run_coroutine_threadsafe(
+                    each.start(host, port if each is self.server else 0), self._loop
+                ).result(10)
         except BaseException:
             self.stop()
             raise
@@ -426,7 +457,8 @@ class ServerThread:
         if not self._thread.is_alive():
             return
         try:
-            asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
+            for each in self.servers:
+                asyncio.run_coroutine_threadsafe(each.close(), self._loop).result(10)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)

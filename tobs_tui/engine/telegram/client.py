@@ -85,6 +85,9 @@ def build_client(session: str | Path, api_id: int, api_hash: str, proxy: Proxy |
             "No Telegram api_id/api_hash configured; get them at https://my.telegram.org and set "
             "telegram.api_id and telegram.api_hash in the config (or use --emulator)."
         )
+    # Telethon keeps help.getConfig (the DC addresses) on the class, across clients: a new client (the demo's
+    # emulator, then a real account) must ask its own server again rather than dial the last one's DCs.
+    TelegramClient._config = None
     return TelegramClient(
         open_session(session),
         int(api_id),
