@@ -51,6 +51,14 @@ def test_media_on_the_second_dc_come_through_an_exported_authorization(two_dcs, 
     assert counts[(4, "ImportAuthorizationRequest", None)] >= 1
     assert counts[(4, "SetClientDHParamsRequest", None)] >= 1
     assert counts[(2, "GetFileRequest", "FILE_MIGRATE_4")] > 0
+    # One connection per DC carries all its parts: the borrowed sender is shared, not one per part.
+    assert len({r.conn_id for r in emu.log.records if r.dc == 4}) == 1
+    # The snapshot says which DC the parts came from, as the request log does.
+    by_dc = {d.dc: d for d in final.media.by_dc}
+    assert set(by_dc) == {2, 4}
+    for dc in (2, 4):
+        assert by_dc[dc].done == counts[(dc, "GetFileRequest", None)] and by_dc[dc].in_flight == 0
+    assert sum(d.bytes for d in by_dc.values()) == sum(r.bytes for r in emu.log.records)
     # Parts run against both DCs at once: consecutive parts from different DCs, answered within 50 ms, are common.
     parts = sorted((r.t, r.dc) for r in emu.log.records if r.method == "GetFileRequest" and r.error is None)
     both = sum(1 for (t, dc), (t2, dc2) in itertools.pairwise(parts) if dc != dc2 and t2 - t < 0.05)
