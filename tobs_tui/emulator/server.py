@@ -11,6 +11,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from hashlib import sha256
 
 from telethon.crypto import AES, AuthKey, libssl
@@ -21,7 +22,7 @@ from telethon.network.mtprotostate import MTProtoState
 from telethon.tl import functions
 from telethon.tl.core import GzipPacked, MessageContainer
 from telethon.tl.tlobject import TLObject, TLRequest
-from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong
+from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong, UpdateShort
 from telethon.tl.types import RpcError as TlRpcError
 
 from tobs_tui.emulator.errors import RpcError
@@ -168,6 +169,15 @@ class DcServer:
             conn.close()
         for listener in listeners:
             await listener.wait_closed()
+
+    def push(self, auth_key_id: int, update: TLObject) -> None:
+        """Send `update` to every connection of that auth key, on any of the DCs (they share one loop)."""
+        body = bytes(UpdateShort(update, datetime.now(tz=UTC)))
+        for server in self.siblings.values():
+            for conn in list(server._connections):
+                if conn._key_id == auth_key_id:
+                    for session_id in list(conn._sessions):
+                        conn._send(session_id, body, True)
 
     def drop_connections(self) -> None:
         """Close every client connection now (Telethon reconnects and resends what was pending)."""
@@ -363,6 +373,8 @@ class _Connection:
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
         self._log(method, peer, request_params(inner), error or action, sent)
+        while server.api.pending_updates:
+            server.push(*server.api.pending_updates.pop(0))
         if action == "no_reply":
             return
         if error is not None:

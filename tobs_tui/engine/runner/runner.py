@@ -45,7 +45,7 @@ from tobs_tui.engine.snapshot import (
 from tobs_tui.engine.telegram.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.telegram.client import build_client
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
-from tobs_tui.engine.telegram.login import LoginError, LoginFlow
+from tobs_tui.engine.telegram.login import LoginError, LoginFlow, QrCode
 from tobs_tui.engine.telegram.proxycheck import CONNECT_ERRORS, proxy_failure
 from tobs_tui.engine.telegram.source import TelegramSource
 from tobs_tui.engine.telegram.throttle import ThrottleDetector
@@ -242,6 +242,22 @@ class EngineRunner:
     def sign_in(self, code: str) -> concurrent.futures.Future:
         async def run() -> str:
             return await self._need_login().sign_in(code)
+
+        return self._submit(run())
+
+    def qr_code(self) -> concurrent.futures.Future:
+        """Future[QrCode]: a fresh code to draw (call again for a new one before the last expires)."""
+
+        async def run() -> QrCode:
+            return await self._need_login().qr_code()
+
+        return self._submit(run())
+
+    def qr_wait(self) -> concurrent.futures.Future:
+        """Future[str]: "ok" once another app accepted the code, "password_needed", or "refresh"."""
+
+        async def run() -> str:
+            return await self._need_login().qr_wait()
 
         return self._submit(run())
 
