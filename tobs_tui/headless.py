@@ -122,8 +122,12 @@ class _Session:
 
     def __enter__(self) -> EngineRunner:
         self.runner.start()
-        if not self.runner.connect().result():
-            raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        try:
+            if not self.runner.connect().result():
+                raise UsageError("This session is not logged in; run `tobs-tui` once to log in.")
+        except BaseException:
+            self.__exit__()  # `with` calls __exit__ only after __enter__ returned: stop the engine here
+            raise
         return self.runner
 
     def __exit__(self, *exc: object) -> None:

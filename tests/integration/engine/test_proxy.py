@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
 
 import psutil
 import pytest
@@ -114,6 +115,7 @@ def test_export_with_a_dead_proxy_flag_exits_2_with_the_sentence(tmp_path, capsy
         "[network] proxy in the config or --proxy.\n"
     )
     assert PASSWORD not in cli.log_file_path().read_text()
+    assert not [t for t in threading.enumerate() if t.name == "tobs-engine"], "the engine thread was stopped"
 
 
 MT_SECRET = "7a6b5c4d3e2f10293847566574839201"
