@@ -284,6 +284,7 @@ def _media_fields(m: MediaStats) -> dict:
         "bytes_done": m.bytes_done,
         "bytes_expected": m.bytes_expected,
         "bytes_per_s": round(m.bytes_per_s),
+        "by_dc": [{"dc": d.dc, "in_flight": d.in_flight, "done": d.done, "bytes": d.bytes} for d in m.by_dc],
     }
 
 
