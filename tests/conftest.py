@@ -20,6 +20,6 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    for name in ("TOBS_CONFIG", "MEDIA_WORKERS", "MAX_THREADS"):
+    for name in ("TOBS_CONFIG", "MEDIA_WORKERS", "MAX_THREADS", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     yield

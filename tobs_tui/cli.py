@@ -24,6 +24,7 @@ import tomli_w
 
 from tobs_tui import __version__
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
+from tobs_tui.network import env_proxy, redacted
 from tobs_tui.terminal import terminal_text
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the tobs_tui package
@@ -128,6 +129,17 @@ def readable_file(text: str) -> Path:
     return path
 
 
+def add_proxy_argument(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """`--proxy URL`; commands that connect take it after their name too (default SUPPRESS keeps the global one)."""
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=default,
+        help="connect through this proxy for this run: socks5://[user:pass@]host:port, socks4://, http://, "
+        "an MTProxy link tg://proxy?server=..&port=..&secret=.., or none (overrides [network] proxy)",
+    )
+
+
 def build_parser(selected: str | None = None, *, probe: bool = False) -> argparse.ArgumentParser:
     """The full parser; only the `selected` hook's module is imported to add its arguments.
 
@@ -164,6 +176,7 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
         metavar="N",
         help="total worker threads for this run (2..256; 0 = automatic from the CPU count)",
     )
+    add_proxy_argument(parser)
     parser.add_argument(
         "--demo", action="store_true", help="start the dashboard on the built-in Telegram emulator (no account needed)"
     )
@@ -226,13 +239,17 @@ FLAG_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
     ("export", "output_dir"): ("--output-dir", "output_dir"),
     ("workers", "media_download_workers"): ("--media-workers", "media_workers"),
     ("workers", "max_threads"): ("--max-threads", "max_threads"),
+    ("network", "proxy"): ("--proxy", "proxy"),
 }
 
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     overrides: dict[str, dict[str, object]] = {}
     for (section, key), (_, dest) in FLAG_SETTINGS.items():
-        overrides.setdefault(section, {})[key] = getattr(args, dest)
+        overrides.setdefault(section, {})[key] = getattr(args, dest, None)
+    proxy = overrides["network"]["proxy"]
+    if isinstance(proxy, str) and proxy.strip().lower() == "none":
+        overrides["network"]["proxy"] = ""  # `--proxy none`: connect directly whatever the file says
     return overrides
 
 
@@ -281,6 +298,12 @@ _run_log: Path | None = None
 
 def log_dir() -> Path:
     return platformdirs.user_log_path(APP_NAME)
+
+
+def _not_telethon_chatter(record: logging.LogRecord) -> bool:
+    # Telethon warns on every connect attempt it retries; the user gets our one sentence when it gives up, and
+    # the log file keeps each attempt.
+    return record.levelno >= logging.ERROR or not record.name.startswith("telethon")
 
 
 def log_file_path() -> Path:
@@ -353,6 +376,7 @@ def setup_logging(level: str, *, secrets: Iterable[str] = (), stderr: bool = Tru
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(max(logging.WARNING, logging.getLevelName(level)))
         err.setFormatter(TerminalFormatter("tobs-tui: %(levelname)s: %(message)s"))
+        err.addFilter(_not_telethon_chatter)
         handlers.append(err)
     root = logging.getLogger()
     root.setLevel(level)
@@ -396,6 +420,8 @@ def render_settings(settings: Settings) -> str:
             origin = settings.origin_of(section, key)
             if key in ("api_hash", "phone") and value:
                 line = f"# {key} = <set, hidden>"
+            elif key == "proxy" and value != redacted(str(value)):
+                line = "# " + _toml_line(key, redacted(str(value))) + " (password or secret hidden)"
             else:
                 line = _toml_line(key, value)
             lines.append(line if origin == "default" else f"{line}  # {origin}")
@@ -460,6 +486,14 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
     share = settings.workers.critical_share
 
     config_state = "exists" if settings.source else "not found: defaults apply"
+    proxy = settings.network.parsed_proxy()
+    if proxy is not None:
+        proxy_row = f"{proxy.describe()} ({settings.origin_of('network', 'proxy')})"
+    else:
+        proxy_row = "none: a direct connection"
+        unused = env_proxy(os.environ)
+        if unused is not None and not settings.network.use_env_proxy and "network.proxy" not in settings.file_keys:
+            proxy_row += f" ({unused[0]} is set but not used: set [network] use_env_proxy = true to use it)"
     return [
         ("tobs-tui", __version__),
         ("config file", f"{config_path} ({config_state})"),
@@ -469,6 +503,7 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
             f"{settings.telegram.session_path} "
             f"({'exists' if settings.telegram.session_path.exists() else 'not logged in yet'})",
         ),
+        ("proxy", proxy_row),
         ("export dir", f"{out_dir} ({out_state})"),
         ("disk", f"{disk.kind} ({disk.reason})"),
         ("media workers", f"{workers} ({workers_from})"),
@@ -508,7 +543,7 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 teardown_logging(handlers)
         settings = load_for(args)
-        handlers = setup_logging(args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone))
+        handlers = setup_logging(args.log_level, secrets=settings.secrets())
         try:
             return run(args, settings)
         finally:
@@ -524,9 +559,7 @@ def _run(args: argparse.Namespace) -> int:
     args.profile = args.demo_profile or DEFAULT_PROFILE
     args.world = args.demo_world
     # The dashboard owns the terminal: logs go to the file only.
-    handlers = setup_logging(
-        args.log_level, secrets=(settings.telegram.api_hash, settings.telegram.phone), stderr=False
-    )
+    handlers = setup_logging(args.log_level, secrets=settings.secrets(), stderr=False)
     try:
         run_app = importlib.import_module(TUI_MODULE).run_app
         return run_app(args, settings)

@@ -1,6 +1,7 @@
 """Settings: frozen dataclasses, TOML load/save, env and command-line overrides, validation.
 
-Precedence: defaults < TOML file < environment (MEDIA_WORKERS, MAX_THREADS) < command-line overrides.
+Precedence: defaults < TOML file < environment (MEDIA_WORKERS, MAX_THREADS; ALL_PROXY or HTTPS_PROXY only with
+[network] use_env_proxy = true) < command-line overrides.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import platformdirs
 import tomli_w
+
+from tobs_tui.network import PROXY_FORMS, Proxy, ProxyError, env_proxy, parse_proxy, redacted
 
 APP_NAME = "tobs-tui"
 
@@ -95,6 +98,16 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    proxy: str = ""  # "" = a direct connection; see tobs_tui/network.py for the forms
+    use_env_proxy: bool = False  # take ALL_PROXY / HTTPS_PROXY from the environment
+
+    def parsed_proxy(self) -> Proxy | None:
+        """The proxy connections go through (validated when the settings were read)."""
+        return parse_proxy(self.proxy)
+
+
+@dataclass(frozen=True)
 class Override:
     """A value that came from the environment or the command line for this run only.
 
@@ -113,6 +126,7 @@ class Settings:
     export: ExportSettings = field(default_factory=ExportSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     source: Path | None = None  # the file these settings were read from, if any
     file_keys: frozenset[str] = frozenset()  # "section.key" names the file set explicitly
     changed: frozenset[str] = frozenset()  # "section.key" names given new values since loading
@@ -124,6 +138,11 @@ class Settings:
     def pool_sizes(self) -> tuple[int, int]:
         """(critical, standard) worker counts for the engine's two pools."""
         return split_threads(self.total_threads(), self.workers.critical_share)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What a log must never show: the api hash, the phone number, the proxy's password or secret."""
+        proxy = self.network.parsed_proxy()
+        return (self.telegram.api_hash, self.telegram.phone, *(proxy.secrets() if proxy else ()))
 
     def origin_of(self, section: str, key: str) -> str:
         """Where a value came from: an env variable's name, "command line", "config file" or "default"."""
@@ -138,6 +157,7 @@ _SECTION_TYPES: dict[str, type] = {
     "export": ExportSettings,
     "workers": WorkerSettings,
     "ui": UiSettings,
+    "network": NetworkSettings,
 }
 
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -237,6 +257,19 @@ def _timezone(value: object, base: Path) -> str:
     return name
 
 
+def _proxy(value: object, base: Path) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f'a quoted proxy URL ({PROXY_FORMS}), or "" for none')
+    try:
+        parse_proxy(value)
+    except ProxyError as e:
+        raise _Invalid(f"{PROXY_FORMS}, but {e}") from None
+    return value.strip()
+
+
+# Keys whose values hold secrets: a message about a bad value shows it with them blanked out.
+_SECRET_VALUES: dict[tuple[str, str], Callable[[str], str]] = {("network", "proxy"): redacted}
+
 _VALIDATORS: dict[str, dict[str, Validator]] = {
     "telegram": {
         "api_id": _int(0, 2**31 - 1),
@@ -265,6 +298,10 @@ _VALIDATORS: dict[str, dict[str, Validator]] = {
     "ui": {
         "refresh_hz": _float(1, 4),
     },
+    "network": {
+        "proxy": _proxy,
+        "use_env_proxy": _bool,
+    },
 }
 
 
@@ -289,7 +326,9 @@ def _check_value(section: str, key: str, value: object, where: str, base: Path) 
     try:
         return validators[key](value, base)
     except _Invalid as e:
-        raise ConfigError(f"{where}: [{section}] {key} must be {e.allowed}, got {_show(value)}.") from None
+        hide = _SECRET_VALUES.get((section, key))
+        shown = _show(hide(value) if hide is not None and isinstance(value, str) else value)
+        raise ConfigError(f"{where}: [{section}] {key} must be {e.allowed}, got {shown}.") from None
 
 
 # ---------------------------------------------------------------- load
@@ -386,6 +425,19 @@ def load_settings(
             continue
         applied.append(Override(section, key, name, values[section][key]))
         values[section][key] = number
+
+    found = env_proxy(env) if values["network"]["use_env_proxy"] else None
+    if found is not None:
+        name, text = found
+        try:
+            proxy = _proxy(text, Path.cwd())
+        except _Invalid as e:
+            raise ConfigError(
+                f"Environment variable {name} must be {e.allowed}, got {_show(redacted(text))}; fix it, unset it "
+                "or set [network] use_env_proxy = false."
+            ) from None
+        applied.append(Override("network", "proxy", name, values["network"]["proxy"]))
+        values["network"]["proxy"] = proxy
 
     for section, table in (overrides or {}).items():
         for key, value in table.items():

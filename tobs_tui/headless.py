@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from tobs_tui.cli import INTERRUPTED, readable_file
+from tobs_tui.cli import INTERRUPTED, add_proxy_argument, readable_file
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.emulator.profiles import PROFILES
@@ -65,6 +65,7 @@ _USER_ERRORS = (
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
+    add_proxy_argument(p, default=argparse.SUPPRESS)
     p.add_argument(
         "--emulator",
         nargs="?",
@@ -387,6 +388,7 @@ def _media_fields(m: MediaStats) -> dict:
         "bytes_done": m.bytes_done,
         "bytes_expected": m.bytes_expected,
         "bytes_per_s": round(m.bytes_per_s),
+        "by_dc": [{"dc": d.dc, "in_flight": d.in_flight, "done": d.done, "bytes": d.bytes} for d in m.by_dc],
     }
 
 

@@ -439,3 +439,68 @@ def test_a_world_without_the_emulator_is_one_sentence(capsys, tmp_path):
     world = write(tmp_path / "world.json", "{}")
     code, _, err = run_cli(capsys, "export", "--all", "--world", str(world))
     assert code == 2 and err == "--world gives the emulator its world; add --emulator.\n"
+
+
+# ---------------------------------------------------------------- the proxy
+
+
+def test_config_show_and_check_never_show_the_proxy_password(capsys, tmp_path):
+    cfg = write(tmp_path / "c.toml", '[network]\nproxy = "socks5://alice:hunter2-pw@127.0.0.1:1080"\n')
+    code, out, _ = run_cli(capsys, "--config", str(cfg), "config", "show")
+    assert code == 0 and "hunter2-pw" not in out
+    assert '# proxy = "socks5://alice:***@127.0.0.1:1080" (password or secret hidden)  # config file' in out
+    code, out, _ = run_cli(capsys, "--config", str(cfg), "--proxy", "none", "config", "check")
+    assert code == 0 and "[network] proxy is overridden by command line." in out
+
+    bad = write(tmp_path / "bad.toml", '[network]\nproxy = "socks5://alice:hunter2-pw@127.0.0.1"\n')
+    code, out, err = run_cli(capsys, "--config", str(bad), "config", "check")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "the port must be a number" in err and "hunter2-pw" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "toml", "expected"),
+    [
+        ([], {}, "", "proxy          none: a direct connection\n"),
+        (
+            [],
+            {"ALL_PROXY": "socks5://10.1.1.1:1080"},
+            "",
+            "proxy          none: a direct connection (ALL_PROXY is set but not used: set [network] "
+            "use_env_proxy = true to use it)",
+        ),
+        (
+            [],
+            {"ALL_PROXY": "socks5://10.1.1.1:1080"},
+            "[network]\nuse_env_proxy = true\n",
+            "proxy          SOCKS5 proxy 10.1.1.1:1080 (ALL_PROXY)",
+        ),
+        (
+            ["--proxy", "socks5://bob:pw-x1@127.0.0.1:1080"],
+            {},
+            "",
+            "proxy          SOCKS5 proxy 127.0.0.1:1080 (user bob, password hidden) (command line)",
+        ),
+        (
+            [],
+            {},
+            '[network]\nproxy = "tg://proxy?server=127.0.0.1&port=443&secret=dd' + "ab" * 16 + '"\n',
+            "proxy          MTProxy 127.0.0.1:443 (random padding, secret hidden) (config file)",
+        ),
+    ],
+)
+def test_doctor_names_the_proxy_and_where_it_came_from(capsys, tmp_path, monkeypatch, argv, env, toml, expected):
+    cfg = write(tmp_path / "c.toml", toml)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code, out, _ = run_cli(capsys, "--config", str(cfg), *argv, "doctor")
+    assert code == 0
+    assert expected in out
+    assert "pw-x1" not in out and "ab" * 16 not in out
+
+
+def test_proxy_flag_goes_before_or_after_the_command():
+    assert cli.parse_args(["--proxy", "socks5://h:1", "export", "--all"]).proxy == "socks5://h:1"
+    assert cli.parse_args(["export", "--all", "--proxy", "socks5://h:2"]).proxy == "socks5://h:2"
+    assert cli.parse_args(["chats", "--proxy", "none"]).proxy == "none"
+    assert cli.parse_args(["chats"]).proxy is None

@@ -1,6 +1,7 @@
-"""Secrets never leave: a full login and export (media on) with DEBUG logging to the log file, the exported files
-and the dashboard's screen captures never contain the auth key (hex, base64, session string), the api hash, the
-login code or the 2FA password; the session file holding the key is private."""
+"""Secrets never leave: a full login and export (media on, through a SOCKS5 proxy with a password) with DEBUG
+logging to the log file, the exported files and the dashboard's screen captures never contain the auth key (hex,
+base64, session string), the api hash, the login code, the 2FA password or the proxy's password; the session file
+holding the key is private."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import pytest
 from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
+from tests.support.proxies import RunningProxy, running_proxy
 from tests.support.settings import WAIT, engine_settings
 from tobs_tui import cli
+from tobs_tui.config import Settings, settings_with
 from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.engine.telegram.client import open_session
@@ -27,6 +30,11 @@ from tobs_tui.engine.telegram.login import LoginError
 
 API_ID = 611335
 API_HASH = "5ec7e7a9b1c2d3e4f5a6b7c8d9e0f1a2"  # shaped like a real one, and unlike anything else in a run
+PROXY_PASSWORD = "proxy-pw-7Qx2Lm9Vb4"
+
+
+def proxied(settings: Settings, proxy: RunningProxy) -> Settings:
+    return settings_with(settings, "network", proxy=f"socks5://alice:{PROXY_PASSWORD}@127.0.0.1:{proxy.port}")
 
 
 def secret_forms(session_string: str, code: str, password: str) -> dict[str, list[bytes]]:
@@ -48,6 +56,7 @@ def secret_forms(session_string: str, code: str, password: str) -> dict[str, lis
         "session string": [session_string.encode()],
         "api hash": [API_HASH.encode(), API_HASH.upper().encode()],
         "2FA password": [password.encode()],
+        "proxy password": [PROXY_PASSWORD.encode()],
     }
     forms["login code"] = [code.encode()]
     return forms
@@ -77,19 +86,21 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
     # A session file made the way the app makes one, holding the key the login will authorise.
     session_path = Path(os.environ["HOME"]) / ".local" / "share" / "tobs-tui" / "account.session"
     previous_umask = os.umask(0o022)  # a typical umask: files would be world-readable unless made private
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(os.umask, previous_umask)
         session = open_session(session_path)
         parsed = StringSession(fresh)
         session.set_dc(parsed.dc_id, parsed.server_address, parsed.port)
         session.auth_key = AuthKey(parsed.auth_key.key)
         session.save()
         session.close()
-        handlers = cli.setup_logging("DEBUG", secrets=(API_HASH, world.twofa_phone))
+        proxy = stack.enter_context(running_proxy("socks5", "alice", PROXY_PASSWORD))
+        vault = tmp_path / "vault"
+        settings = proxied(engine_settings(vault, media=True), proxy)
+        settings = settings_with(settings, "telegram", api_hash=API_HASH, phone=world.twofa_phone)
+        handlers = cli.setup_logging("DEBUG", secrets=settings.secrets())
         try:
-            vault = tmp_path / "vault"
-            runner = EngineRunner(
-                engine_settings(vault, media=True), session=session_path, api_id=API_ID, api_hash=API_HASH
-            )
+            runner = EngineRunner(settings, session=session_path, api_id=API_ID, api_hash=API_HASH)
             runner.start()
             try:
                 assert runner.connect().result(WAIT) is False
@@ -110,8 +121,6 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
             logging.getLogger("tobs_tui.reliability").debug("end of the secrets run")
         finally:
             cli.teardown_logging(handlers)
-    finally:
-        os.umask(previous_umask)
 
     forms = secret_forms(fresh, world.demo_code, world.twofa_password)
     log_dir = cli.log_file_path().parent
@@ -147,21 +156,24 @@ def test_full_login_and_export_with_debug_logs_leak_no_secret(emulator, tmp_path
 
 @pytest.mark.slow
 async def test_dashboard_screens_never_show_secrets(emulator, tmp_path):
-    from tobs_tui.config import Settings, settings_with
     from tobs_tui.ui.app import TobsApp
 
     world = emulator.world
     fresh = emulator.session_string(authorized=False)
-    settings = settings_with(Settings(), "export", output_dir=str(tmp_path / "vault"))
-    # Not the demo (whose login screen shows the public demo credentials as a hint): a real first login.
-    app = TobsApp(settings, session=fresh, api_id=API_ID, api_hash=API_HASH)
     shots: list[str] = []
-    try:
-        await capture_screens(app, world, shots)
-    finally:
-        if app.runner is not None:  # before the emulator stops, or its client keeps redialling
-            app.runner.stop()
-    assert "two-step" in shots[0] and "wrong" in shots[2]  # the captures really show the screens
+    with running_proxy("socks5", "alice", PROXY_PASSWORD) as proxy:
+        settings = proxied(settings_with(Settings(), "export", output_dir=str(tmp_path / "vault")), proxy)
+        # Not the demo (whose login screen shows the public demo credentials as a hint): a real first login.
+        app = TobsApp(settings, session=fresh, api_id=API_ID, api_hash=API_HASH)
+        try:
+            await capture_screens(app, world, shots)
+        finally:
+            if app.runner is not None:  # before the emulator stops, or its client keeps redialling
+                app.runner.stop()
+    assert "two-step" in shots[0] and "wrong" in shots[2]
+    assert f"SOCKS5 proxy 127.0.0.1:{proxy.port} (user alice, password hidden)" in shots[0].replace(
+        "&#160;", " "
+    )  # the captures really show the screens
     forms = secret_forms(fresh, world.demo_code, world.twofa_password)
     for shot in shots:
         # SVG text escapes some characters; the secrets here are plain hex, digits, letters and dashes.

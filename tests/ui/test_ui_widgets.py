@@ -16,6 +16,7 @@ from tobs_tui.engine.snapshot import (
     ChatKind,
     ChatProgress,
     ChatState,
+    DcParts,
     DialogInfo,
     EngineEvent,
     EventKind,
@@ -318,6 +319,16 @@ def test_pool_numbers_and_media_only_queue():
     assert empty.count(fmt.DASH) == 8
     media = plain(pool_table(None, MediaStats(workers=8, files_done=3, files_queued=17, files_in_flight=5)))
     assert "17" in media and "8" in media
+    assert "DC " not in media  # a run that fetched no part names no data center
+
+
+def test_media_queue_names_the_data_center_of_its_parts():
+    stats = MediaStats(workers=8, by_dc=(DcParts(2, 3, 1_717, 900_000_000), DcParts(4, 2, 692, 500_000_000)))
+    lines = plain(pool_table(None, stats)).splitlines()
+    dc2 = next(line for line in lines if "DC 2 parts" in line)
+    dc4 = next(line for line in lines if "DC 4 parts" in line)
+    assert "1,717 done" in dc2 and "in flight" in dc2 and dc2.rstrip().endswith("3")
+    assert "692 done" in dc4 and dc4.rstrip().endswith("2")
 
 
 def test_summary_headline():

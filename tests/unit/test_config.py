@@ -23,6 +23,7 @@ from tobs_tui.config import (
     settings_with,
     to_toml_dict,
 )
+from tobs_tui.network import parse_proxy
 
 
 def write(path: Path, text: str) -> Path:
@@ -436,11 +437,12 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
 def test_example_file_parses_and_equals_defaults():
     example = REPO / "config.example.toml"
     s = load_settings(example, env={})
-    assert (s.telegram, s.export, s.workers, s.ui) == (
+    assert (s.telegram, s.export, s.workers, s.ui, s.network) == (
         Settings().telegram,
         Settings().export,
         Settings().workers,
         Settings().ui,
+        Settings().network,
     )
 
 
@@ -450,3 +452,56 @@ def test_example_file_documents_every_key():
         assert f"[{section}]" in text
         for key in table:
             assert f"\n{key} = " in text or f"\n# {key} = " in text, key
+
+
+# ---------------------------------------------------------------- the proxy
+
+
+def test_proxy_precedence_file_opt_in_env_flag(tmp_path):
+    cfg = write(tmp_path / "c.toml", '[network]\nproxy = "socks5://127.0.0.1:1080"\n')
+    env = {"ALL_PROXY": "http://10.0.0.1:3128"}
+    from_file = load_settings(cfg, env=env)
+    assert from_file.network.proxy == "socks5://127.0.0.1:1080"  # the environment is not asked: no opt-in
+    assert from_file.origin_of("network", "proxy") == "config file"
+
+    opted = write(tmp_path / "o.toml", '[network]\nproxy = "socks5://127.0.0.1:1080"\nuse_env_proxy = true\n')
+    from_env = load_settings(opted, env=env)
+    assert from_env.network.proxy == "http://10.0.0.1:3128"
+    assert from_env.origin_of("network", "proxy") == "ALL_PROXY"
+    assert to_toml_dict(from_env)["network"]["proxy"] == "socks5://127.0.0.1:1080"  # never saved
+
+    flagged = load_settings(opted, env=env, overrides={"network": {"proxy": "socks4://127.0.0.2:1081"}})
+    assert flagged.network.parsed_proxy() == parse_proxy("socks4://127.0.0.2:1081")
+    assert flagged.origin_of("network", "proxy") == "command line"
+    direct = load_settings(opted, env=env, overrides={"network": {"proxy": ""}})
+    assert direct.network.parsed_proxy() is None
+
+
+def test_bad_proxy_is_one_sentence_without_the_password(tmp_path):
+    cfg = write(tmp_path / "c.toml", '[network]\nproxy = "socks5://alice:hunter2-pw@127.0.0.1"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, env={})
+    msg = str(e.value)
+    assert "[network] proxy" in msg and "the port must be a number" in msg and "alice:***@" in msg
+    assert "hunter2-pw" not in msg and "\n" not in msg and msg.endswith(".")
+
+    cfg = write(tmp_path / "m.toml", '[network]\nproxy = "tg://proxy?server=h&port=443&secret=dd0123"\n')
+    with pytest.raises(ConfigError, match="32 hexadecimal digits") as e:
+        load_settings(cfg, env={})
+    assert "dd0123" not in str(e.value)
+
+
+def test_bad_env_proxy_names_the_variable_and_the_way_out(tmp_path):
+    cfg = write(tmp_path / "c.toml", "[network]\nuse_env_proxy = true\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, env={"HTTPS_PROXY": "https://bob:pw-secret@h:1"})
+    msg = str(e.value)
+    assert msg.startswith("Environment variable HTTPS_PROXY must be") and "use_env_proxy = false" in msg
+    assert "pw-secret" not in msg
+
+
+def test_secrets_include_the_proxy_password_and_secret():
+    s = settings_with(Settings(), "network", proxy="socks5://a:pw-1234@h:1")
+    assert "pw-1234" in s.secrets()
+    mt = settings_with(Settings(), "network", proxy="tg://proxy?server=h&port=1&secret=dd" + "ab" * 16)
+    assert "ab" * 16 in mt.secrets()

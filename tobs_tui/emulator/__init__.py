@@ -15,21 +15,42 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tobs_tui.emulator.handshake import register_public_key
 from tobs_tui.emulator.profiles import Behaviour, Profile, get_profile
 from tobs_tui.emulator.requestlog import Record, RequestLog
 from tobs_tui.emulator.server import DC_ID, DcServer, ServerThread
 from tobs_tui.emulator.sessionfile import session_string, write_session
+from tobs_tui.emulator.transports import check_mtproxy_secret
+
+# Telegram's production DCs are 1 to 5.
+KNOWN_DCS = range(1, 6)
+
+
+def check_dcs(dcs: tuple[int, ...] | str) -> tuple[int, ...]:
+    """The DC ids (a tuple, or text such as "2,4"), first the account's: distinct, each 1..5; ValueError says
+    what is wrong."""
+    shown = dcs if isinstance(dcs, str) else ",".join(map(str, dcs))
+    try:
+        ids = tuple(int(x) for x in dcs.split(",")) if isinstance(dcs, str) else tuple(dcs)
+    except ValueError:
+        ids = ()
+    if not ids or len(set(ids)) != len(ids) or any(dc not in KNOWN_DCS for dc in ids):
+        raise ValueError(
+            f"The data centers must be distinct numbers from 1 to 5, the account's first (e.g. 2,4); got {shown!r}."
+        )
+    return ids
+
 
 if TYPE_CHECKING:
     from tobs_tui.emulator.world import World
 
-__all__ = ["Emulator", "EmulatorProcess", "Profile", "Record", "RequestLog", "start_subprocess"]
+__all__ = ["Emulator", "EmulatorProcess", "Profile", "Record", "RequestLog", "check_dcs", "start_subprocess"]
 
 LOOPBACK = "127.0.0.1"
 
 
 class Emulator:
-    """The emulated DC on its own thread and asyncio loop; usable from any thread or loop (or none)."""
+    """The emulated DCs on their own thread and asyncio loop; usable from any thread or loop (or none)."""
 
     def __init__(
         self,
@@ -37,7 +58,12 @@ class Emulator:
         seed: int = 1,
         world: World | str | Path | None = None,
         overrides: dict[str, Any] | None = None,
+        mtproxy_secret: str | None = None,
+        dcs: tuple[int, ...] = (DC_ID,),
     ) -> None:
+        """`mtproxy_secret` (hex, see check_mtproxy_secret) also opens an MTProxy port in front of the DCs.
+        `dcs`: the data centers served, each on its own port; the account and its login live on the first, files
+        are spread over all of them (docs/EMULATOR.md)."""
         # Imported on first use: the world and its handlers are the heavy part of the package.
         from tobs_tui.emulator.api import Api
         from tobs_tui.emulator.world import World
@@ -46,19 +72,28 @@ class Emulator:
             world = World.synthetic(seed)
         elif isinstance(world, str | Path):
             world = World.load(world)
+        self.dcs = check_dcs(dcs)
+        register_public_key()  # so a client here that meets a DC without a key accepts ours
+        world.file_dcs = self.dcs
         self.world = world
         self.api = Api(world)
         self.seed = seed
         self.log = RequestLog()
         self._overrides = overrides
         self._behaviour = Behaviour(get_profile(profile, overrides), seed)
-        self._server = DcServer(self.api, self._behaviour, self.log, dc_id=DC_ID)
-        self._thread = ServerThread(self._server)
+        secret = check_mtproxy_secret(mtproxy_secret) if mtproxy_secret is not None else None
+        self._servers = {
+            dc: DcServer(self.api, self._behaviour, self.log, dc_id=dc, mtproxy_secret=secret if dc == dcs[0] else None)
+            for dc in self.dcs
+        }
+        self._server = self._servers[self.dcs[0]]
+        self._thread = ServerThread(*self._servers.values())
         self._authorized_key = os.urandom(256)
         self._authorized_key_id = self._server.add_key(self._authorized_key)
         self.api.authorize(self._authorized_key_id)
         self.host = ""
         self.port = 0
+        self.mtproxy_port = 0
 
     @property
     def profile(self) -> Profile:
@@ -68,7 +103,20 @@ class Emulator:
         """Listen on 127.0.0.1 (only: the emulator is never reachable from the network); 0 picks a free port."""
         self._thread.start(LOOPBACK, port)
         self.host, self.port = self._server.host, self._server.port
+        self.mtproxy_port = self._server.mtproxy_port
+        self.api.dcs = [(dc, server.host, server.port) for dc, server in self._servers.items()]
         return self
+
+    def port_of(self, dc: int) -> int:
+        """The port DC `dc` listens on."""
+        return self._servers[dc].port
+
+    def mtproxy_link(self) -> str:
+        """The tg://proxy link of the MTProxy port (only with `mtproxy_secret`), as Telegram apps share one."""
+        secret = self._server.mtproxy_secret
+        if secret is None or not self.mtproxy_port:
+            raise RuntimeError("This emulator has no MTProxy port: give mtproxy_secret and start it.")
+        return f"tg://proxy?server={self.host}&port={self.mtproxy_port}&secret={secret}"
 
     def stop(self) -> None:
         self._thread.stop()
@@ -79,18 +127,22 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def session_string(self, authorized: bool = True) -> str:
-        """A Telethon StringSession for this DC: logged in, or a fresh key that must sign in first."""
+    def session_string(self, authorized: bool = True, dc: int | None = None) -> str:
+        """A Telethon StringSession for the account's DC: logged in, or a fresh key that must sign in first.
+        `dc` names another DC for a fresh key (its login answers PHONE_MIGRATE to the account's DC)."""
+        server = self._server if dc is None else self._servers[dc]
         if authorized:
+            if server is not self._server:
+                raise ValueError("A logged-in session is for the account's own DC; leave dc out.")
             key = self._authorized_key
         else:
             key = os.urandom(256)
-            self._server.add_key(key)
-        return session_string(DC_ID, self.host, self.port, key)
+            server.add_key(key)
+        return session_string(server.dc_id, server.host, server.port, key)
 
     def write_session(self, path: str | Path) -> Path:
         """Write the logged-in session (SQLite if ``path`` ends in .session, else StringSession text), mode 0600."""
-        return write_session(path, DC_ID, self.host, self.port, self._authorized_key)
+        return write_session(path, self._server.dc_id, self.host, self.port, self._authorized_key)
 
     def script(
         self,
@@ -109,9 +161,10 @@ class Emulator:
         new = get_profile(profile, overrides)
         self._thread.call(lambda: self._behaviour.set_profile(new))
 
-    def drop_connections(self) -> None:
-        """Close every client connection, as a network blip would."""
-        self._thread.call(self._server.drop_connections)
+    def drop_connections(self, dc: int | None = None) -> None:
+        """Close every client connection (of one DC, or all), as a network blip would."""
+        for server in self._servers.values() if dc is None else (self._servers[dc],):
+            self._thread.call(server.drop_connections)
 
 
 _ADDRESS_LINE = re.compile(r"listening on ([0-9.]+):(\d+)")

@@ -31,7 +31,11 @@ _LOGIN_METHODS = (
     functions.account.GetPasswordRequest,
     functions.auth.CheckPasswordRequest,
     functions.auth.LogOutRequest,
+    functions.auth.ImportAuthorizationRequest,
+    functions.auth.ExportLoginTokenRequest,
 )
+# How long a QR login token stays good (Telegram's last 30 s).
+LOGIN_TOKEN_TTL_S = 30
 
 
 @dataclass
@@ -61,6 +65,14 @@ class Api:
         self._takeouts: dict[int, int] = {}  # takeout id -> auth_key_id
         self._srp: SrpVerifier | None = None
         self._random_expiries: dict[int, float] = {}  # media id -> when a random fault expired its reference
+        # Every DC the emulator serves, (id, host, port), the account's own first; set when they listen.
+        self.dcs: list[tuple[int, str, int]] = []
+        self._exported: dict[bytes, int] = {}  # auth.exportAuthorization bytes -> the DC they are for
+        # QR login: token -> [the waiting key id, when it expires (time.time()), the phone that accepted it or ""]
+        self._login_tokens: dict[bytes, list[Any]] = {}
+        self._phones: dict[int, str] = {}  # auth key id -> the phone it logged in with
+        # (auth key id, update) the server pushes to that key's connections after the call that made them.
+        self.pending_updates: list[tuple[int, Any]] = []
         self._handlers: dict[type, Callable[[Any, CallContext], Any]] = {
             functions.help.GetConfigRequest: self._get_config,
             functions.help.GetNearestDcRequest: self._get_nearest_dc,
@@ -91,6 +103,10 @@ class Api:
             functions.account.GetPasswordRequest: self._get_password,
             functions.auth.CheckPasswordRequest: self._check_password,
             functions.auth.LogOutRequest: self._log_out,
+            functions.auth.ExportAuthorizationRequest: self._export_authorization,
+            functions.auth.ImportAuthorizationRequest: self._import_authorization,
+            functions.auth.ExportLoginTokenRequest: self._export_login_token,
+            functions.auth.AcceptLoginTokenRequest: self._accept_login_token,
         }
 
     # ----------------------------------------------------------------- the seam the server calls
@@ -201,7 +217,8 @@ class Api:
             expires=datetime.fromtimestamp(now.timestamp() + 3600, tz=UTC),
             test_mode=False,
             this_dc=ctx.dc_id,
-            dc_options=[types.DcOption(ctx.dc_id, ctx.host, ctx.port)],
+            dc_options=[types.DcOption(dc, host, port) for dc, host, port in self.dcs]
+            or [types.DcOption(ctx.dc_id, ctx.host, ctx.port)],
             dc_txt_domain_name="",
             chat_size_max=200,
             megagroup_size_max=200_000,
@@ -527,6 +544,9 @@ class Api:
             raise RpcError(400, "LOCATION_INVALID")
         if bytes(loc.file_reference) != self.world.file_reference(loc.id):
             raise RpcError(400, "FILE_REFERENCE_EXPIRED")
+        stored = self.world.file_dc(loc.id)
+        if stored != ctx.dc_id:
+            raise RpcError(303, f"FILE_MIGRATE_{stored}")
         offset, limit = req.offset, req.limit
         if req.precise:
             if limit <= 0 or limit % 1024 or limit > _MIB:
@@ -561,6 +581,8 @@ class Api:
         return {self._normal_phone(self.world.demo_phone), self._normal_phone(self.world.twofa_phone)}
 
     def _send_code(self, req: Any, ctx: CallContext) -> types.auth.SentCode:
+        if self.dcs and ctx.dc_id != self.dcs[0][0]:
+            raise RpcError(303, f"PHONE_MIGRATE_{self.dcs[0][0]}")  # every account here lives on the first DC
         phone = self._normal_phone(req.phone_number)
         if phone not in self._accounts():
             raise RpcError(400, "PHONE_NUMBER_INVALID")
@@ -578,11 +600,73 @@ class Api:
         if (req.phone_code or "") != self.world.demo_code:
             raise RpcError(400, "PHONE_CODE_INVALID")
         del self._code_sent[ctx.auth_key_id]
+        self._phones[ctx.auth_key_id] = phone
         if phone == self._normal_phone(self.world.twofa_phone):
             self._awaiting_password.add(ctx.auth_key_id)
             raise RpcError(401, "SESSION_PASSWORD_NEEDED")
         self.authorize(ctx.auth_key_id)
         return types.auth.Authorization(self.world.tl_user(SELF_USER_ID))
+
+    def _export_authorization(self, req: Any, ctx: CallContext) -> types.auth.ExportedAuthorization:
+        if req.dc_id == ctx.dc_id or req.dc_id not in {dc for dc, _, _ in self.dcs}:
+            raise RpcError(400, "DC_ID_INVALID")
+        token = mix(self.world.seed, 141, ctx.auth_key_id, req.dc_id, len(self._exported)).to_bytes(8, "big") * 4
+        self._exported[token] = req.dc_id
+        return types.auth.ExportedAuthorization(SELF_USER_ID, token)
+
+    def _import_authorization(self, req: Any, ctx: CallContext) -> types.auth.Authorization:
+        if req.id != SELF_USER_ID or self._exported.get(bytes(req.bytes)) != ctx.dc_id:
+            raise RpcError(400, "AUTH_BYTES_INVALID")
+        del self._exported[bytes(req.bytes)]
+        self.authorize(ctx.auth_key_id)
+        return types.auth.Authorization(self.world.tl_user(SELF_USER_ID))
+
+    def _export_login_token(self, req: Any, ctx: CallContext) -> Any:
+        """A QR login token for this key; once another app accepted it, the login itself (or the 2FA step)."""
+        now = time.time()
+        for token, (key, _expires, accepted) in list(self._login_tokens.items()):
+            if key != ctx.auth_key_id:
+                continue
+            del self._login_tokens[token]
+            if not accepted:
+                continue  # a new token replaces the old ones, as Telegram's do
+            self._phones[ctx.auth_key_id] = accepted
+            if accepted == self._normal_phone(self.world.twofa_phone):
+                self._awaiting_password.add(ctx.auth_key_id)
+                raise RpcError(401, "SESSION_PASSWORD_NEEDED")
+            self.authorize(ctx.auth_key_id)
+            return types.auth.LoginTokenSuccess(types.auth.Authorization(self.world.tl_user(SELF_USER_ID)))
+        token = mix(self.world.seed, 151, ctx.auth_key_id, int(now * 1000)).to_bytes(8, "big") * 4
+        self._login_tokens[token] = [ctx.auth_key_id, now + LOGIN_TOKEN_TTL_S, ""]
+        return types.auth.LoginToken(datetime.fromtimestamp(now + LOGIN_TOKEN_TTL_S, tz=UTC), token)
+
+    def _accept_login_token(self, req: Any, ctx: CallContext) -> types.Authorization:
+        """Another, logged-in app "scanned" the code: the waiting key is told by an updateLoginToken."""
+        entry = self._login_tokens.get(bytes(req.token))
+        if entry is None:
+            raise RpcError(400, "AUTH_TOKEN_INVALID")
+        if entry[1] < time.time():
+            del self._login_tokens[bytes(req.token)]
+            raise RpcError(400, "AUTH_TOKEN_EXPIRED")
+        if entry[2]:
+            raise RpcError(400, "AUTH_TOKEN_ALREADY_ACCEPTED")
+        entry[2] = self._phones.get(ctx.auth_key_id, self._normal_phone(self.world.demo_phone))
+        self.pending_updates.append((entry[0], types.UpdateLoginToken()))
+        now = _now()
+        return types.Authorization(
+            mix(self.world.seed, 152, entry[0]) >> 1,
+            "tobs-tui",
+            "Linux",
+            "",
+            1,
+            "tobs-tui",
+            "1",
+            now,
+            now,
+            "127.0.0.1",
+            "ZZ",
+            "",
+        )
 
     def _verifier(self) -> SrpVerifier:
         if self._srp is None:

@@ -21,17 +21,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--world", metavar="FILE", help="world file (.json or .toml); default: the synthetic world")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic world and of random faults")
+    parser.add_argument(
+        "--dcs",
+        default="2",
+        metavar="IDS",
+        help="data centers to serve, each on its own port, the account's first (e.g. 2,4; default 2)",
+    )
+    parser.add_argument(
+        "--mtproxy-secret",
+        metavar="HEX",
+        help="also serve an MTProxy port with this secret (32 hex digits, or dd and 32 for random padding)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from tobs_tui.emulator import LOOPBACK, Emulator
+    from tobs_tui.emulator import LOOPBACK, Emulator, check_dcs
     from tobs_tui.emulator.server import DC_ID
+    from tobs_tui.emulator.transports import check_mtproxy_secret
 
     if not 0 <= args.port <= 65535:
         print(f"Port {args.port} is out of range; use 0 (any free port) or 1-65535.", file=sys.stderr)
         return 2
     try:
-        emulator = Emulator(profile=args.profile, seed=args.seed, world=args.world)
+        if args.mtproxy_secret is not None:
+            check_mtproxy_secret(args.mtproxy_secret)
+        dcs = check_dcs(args.dcs)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        emulator = Emulator(
+            profile=args.profile, seed=args.seed, world=args.world, mtproxy_secret=args.mtproxy_secret, dcs=dcs
+        )
     except (OSError, ValueError) as e:
         if args.world is None:
             raise
@@ -58,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
             f"(DC {DC_ID}, profile {args.profile}, seed {args.seed}); session written to {path}",
             flush=True,
         )
+        for dc in dcs[1:]:
+            print(f"DC {dc} on {emulator.host}:{emulator.port_of(dc)}", flush=True)
+        if args.mtproxy_secret is not None:
+            print(f"MTProxy on {emulator.host}:{emulator.mtproxy_port}: {emulator.mtproxy_link()}", flush=True)
         # Waking twice a second runs the handlers even if the signal reached another thread while this one
         # slept in a lock: a plain wait() once sat through Ctrl-C for 15 s in a loaded test run.
         while not stop.wait(0.5):

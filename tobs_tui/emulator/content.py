@@ -157,6 +157,22 @@ _POLL = ("Where do we meet?", ("Office", "Café", "Online"))
 class MessageContent:
     """The message half of `World`: builds messages on demand from the specs the world holds."""
 
+    # The DCs files are stored on, the account's own first (the emulator sets more with --dcs).
+    file_dcs: tuple[int, ...] = (DC_ID,)
+
+    # ----------------------------------------------------------------- where files live
+    def file_dc(self, media_id: int) -> int:
+        """The DC that stores this file: with several, a fixed half of the files live off the first one."""
+        dcs = self.file_dcs
+        return dcs[mix(self.seed, 61, media_id) % len(dcs)]
+
+    def named_dc(self, media_id: int) -> int:
+        """The DC a message names for its file. A quarter of the files off the first DC moved there after their
+        message was sent: it still names the first DC, which answers FILE_MIGRATE_X (as Telegram's do)."""
+        stored = self.file_dc(media_id)
+        moved = stored != self.file_dcs[0] and mix(self.seed, 62, media_id) % 4 == 0
+        return self.file_dcs[0] if moved else stored
+
     # ----------------------------------------------------------------- messages
     def _reply_target(self, spec: ChatSpec, msg_id: int) -> int | None:
         if msg_id <= 2:
@@ -396,7 +412,12 @@ class MessageContent:
         for t, edge, _ in PHOTO_SIZES:
             sizes.append(types.PhotoSize(t, edge, edge * 3 // 4, self.media_file(media_id, t).size))
         return types.Photo(
-            media_id, self.access_hash(media_id), self.file_reference(media_id), as_datetime(date), sizes, DC_ID
+            media_id,
+            self.access_hash(media_id),
+            self.file_reference(media_id),
+            as_datetime(date),
+            sizes,
+            self.named_dc(media_id),
         )
 
     def _shared_document(self, date: int) -> types.MessageMediaDocument:
@@ -409,7 +430,7 @@ class MessageContent:
             as_datetime(WORLD_NOW - 400 * 86400),
             "application/pdf",
             f.size,
-            DC_ID,
+            self.named_dc(media_id),
             [types.DocumentAttributeFilename("Team Handbook.pdf")],
         )
         return types.MessageMediaDocument(document=doc)
@@ -460,7 +481,7 @@ class MessageContent:
             as_datetime(date),
             f.mime_type,
             f.size,
-            DC_ID,
+            self.named_dc(media_id),
             attrs,
         )
         return types.MessageMediaDocument(document=doc, **flags)

@@ -26,6 +26,9 @@ class Record:
     params: dict[str, Any] = field(hash=False)
     error: str | None = None  # "FLOOD_WAIT_3", "FILE_REFERENCE_EXPIRED", "drop_before_reply", ...
     bytes: int = 0  # upload.File payload bytes sent
+    client: str = ""  # "host:port" the connection came from (a proxy's, when the client used one)
+    transport: str = ""  # "tcp-full", or "mtproxy" / "mtproxy-padded" through the emulated MTProxy
+    dc: int = 0  # the data center that answered
 
 
 def request_params(request: TLObject) -> dict[str, Any]:
@@ -58,17 +61,22 @@ class RequestLog:
         with self._lock:
             return list(self._records)
 
-    def count(self, method: str | None = None, peer: int | None = None, error: str | None = None) -> int:
+    def count(
+        self, method: str | None = None, peer: int | None = None, error: str | None = None, dc: int | None = None
+    ) -> int:
         """How many records match every filter given (``None`` matches anything)."""
-        return len(self.find(method=method, peer=peer, error=error))
+        return len(self.find(method=method, peer=peer, error=error, dc=dc))
 
-    def find(self, method: str | None = None, peer: int | None = None, error: str | None = None) -> list[Record]:
+    def find(
+        self, method: str | None = None, peer: int | None = None, error: str | None = None, dc: int | None = None
+    ) -> list[Record]:
         return [
             r
             for r in self.records
             if (method is None or r.method == method)
             and (peer is None or r.peer == peer)
             and (error is None or r.error == error)
+            and (dc is None or r.dc == dc)
         ]
 
     def clear(self) -> None:

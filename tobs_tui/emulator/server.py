@@ -11,8 +11,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from hashlib import sha256
-from zlib import crc32
 
 from telethon.crypto import AES, AuthKey, libssl
 from telethon.crypto import aes as _telethon_aes
@@ -22,12 +22,14 @@ from telethon.network.mtprotostate import MTProtoState
 from telethon.tl import functions
 from telethon.tl.core import GzipPacked, MessageContainer
 from telethon.tl.tlobject import TLObject, TLRequest
-from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong
+from telethon.tl.types import BadServerSalt, MsgsAck, NewSessionCreated, Pong, UpdateShort
 from telethon.tl.types import RpcError as TlRpcError
 
 from tobs_tui.emulator.errors import RpcError
+from tobs_tui.emulator.handshake import KeyExchange
 from tobs_tui.emulator.profiles import Behaviour, error_code
 from tobs_tui.emulator.requestlog import Record, RequestLog, request_params
+from tobs_tui.emulator.transports import FullTransport, ObfuscatedTransport, TransportClosed
 
 _log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ _LONG = struct.Struct("<q")
 _BOOL_TRUE = struct.pack("<I", 0x997275B5)
 _BOOL_FALSE = struct.pack("<I", 0xBC799737)
 _AUTH_KEY_NOT_FOUND = struct.pack("<i", -404)
-_MAX_PACKET = 4 * 1024 * 1024
+_NO_KEY = bytes(8)  # the auth key id of a plain-text message
 
 _WRAPPERS = {
     functions.InvokeWithLayerRequest.CONSTRUCTOR_ID,
@@ -121,7 +123,9 @@ class _MsgIds:
 class DcServer:
     """One emulated DC on an asyncio loop: accepts Telethon connections and answers through ``api``."""
 
-    def __init__(self, api, behaviour: Behaviour, log: RequestLog, *, dc_id: int = DC_ID) -> None:
+    def __init__(
+        self, api, behaviour: Behaviour, log: RequestLog, *, dc_id: int = DC_ID, mtproxy_secret: str | None = None
+    ) -> None:
         # Imported here so the package (profiles, CLI parsing, the world) loads without the handlers.
         from tobs_tui.emulator.api import CallContext
 
@@ -133,6 +137,10 @@ class DcServer:
         self.salt = struct.unpack("<q", os.urandom(8))[0]
         self.host = ""
         self.port = 0
+        self.mtproxy_secret = mtproxy_secret
+        self.mtproxy_port = 0
+        self._mtproxy: asyncio.base_events.Server | None = None
+        self.siblings: dict[int, DcServer] = {dc_id: self}  # every DC on this loop, for the MTProxy to route to
         self._keys: dict[int, bytes] = {}
         self._msg_ids = _MsgIds()
         self._server: asyncio.base_events.Server | None = None
@@ -148,14 +156,28 @@ class DcServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await asyncio.start_server(self._accept, host, port)
         self.host, self.port = self._server.sockets[0].getsockname()[:2]
+        if self.mtproxy_secret is not None:
+            # An MTProxy in front of this DC: its own port, the obfuscated transport keyed by the secret.
+            self._mtproxy = await asyncio.start_server(self._accept_mtproxy, host, 0)
+            self.mtproxy_port = self._mtproxy.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        listeners = [s for s in (self._server, self._mtproxy) if s is not None]
+        for listener in listeners:
+            listener.close()
         for conn in list(self._connections):
             conn.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        for listener in listeners:
+            await listener.wait_closed()
+
+    def push(self, auth_key_id: int, update: TLObject) -> None:
+        """Send `update` to every connection of that auth key, on any of the DCs (they share one loop)."""
+        body = bytes(UpdateShort(update, datetime.now(tz=UTC)))
+        for server in self.siblings.values():
+            for conn in list(server._connections):
+                if conn._key_id == auth_key_id:
+                    for session_id in list(conn._sessions):
+                        conn._send(session_id, body, True)
 
     def drop_connections(self) -> None:
         """Close every client connection now (Telethon reconnects and resends what was pending)."""
@@ -163,21 +185,31 @@ class DcServer:
             conn.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(writer, FullTransport(reader))
+
+    async def _accept_mtproxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.mtproxy_secret is not None
+        transport = ObfuscatedTransport(reader, self.mtproxy_secret)
+        try:
+            await transport.handshake()
+        except (asyncio.IncompleteReadError, ConnectionError, TransportClosed):
+            writer.close()
+            return
+        target = self.siblings.get(abs(transport.dc_id))  # negative: a media connection to that DC
+        if target is None:
+            writer.close()
+            return
+        await target._serve(writer, transport)
+
+    async def _serve(self, writer: asyncio.StreamWriter, transport: FullTransport | ObfuscatedTransport) -> None:
         self._next_conn_id += 1
-        conn = _Connection(self, writer, self._next_conn_id)
+        conn = _Connection(self, writer, self._next_conn_id, transport)
         self._connections.add(conn)
         try:
             while not conn.closed:
-                header = await reader.readexactly(8)
-                length, _seq = struct.unpack("<ii", header)
-                if length < 12 or length > _MAX_PACKET:
-                    break
-                rest = await reader.readexactly(length - 8)
-                if crc32(header + rest[:-4]) != struct.unpack("<I", rest[-4:])[0]:
-                    break
-                conn.on_packet(rest[:-4])
+                conn.on_packet(await transport.read())
                 await writer.drain()  # a client that sends but does not read cannot grow our buffers
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, TransportClosed):
             pass
         finally:
             conn.close()
@@ -187,16 +219,25 @@ class DcServer:
 class _Connection:
     """One TCP connection: its transport counter, auth key, sessions and the replies still to be written."""
 
-    def __init__(self, server: DcServer, writer: asyncio.StreamWriter, conn_id: int) -> None:
+    def __init__(
+        self,
+        server: DcServer,
+        writer: asyncio.StreamWriter,
+        conn_id: int,
+        transport: FullTransport | ObfuscatedTransport,
+    ) -> None:
         self.server = server
         self.writer = writer
         self.conn_id = conn_id
+        self.transport = transport
         self.closed = False
-        self._send_counter = 0
         self._key: bytes | None = None
         self._key_id = 0
         self._sessions: dict[int, int] = {}  # session id -> content-related messages sent
         self._media_free: list[float] = []  # when each media stream of this connection is next free
+        self._exchange: KeyExchange | None = None
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.client = f"{peer[0]}:{peer[1]}"
         self._loop = asyncio.get_running_loop()
 
     def close(self) -> None:
@@ -207,6 +248,9 @@ class _Connection:
     # Incoming
 
     def on_packet(self, packet: bytes) -> None:
+        if packet[:8] == _NO_KEY:
+            self._on_plain(packet)
+            return
         if len(packet) < 24 + 32 or len(packet) % 16 != 8:
             self.close()  # not an MTProto 2.0 encrypted message: nothing sensible to answer
             return
@@ -239,6 +283,46 @@ class _Connection:
             return
         self._dispatch(session_id, msg_id, obj)
 
+    def _on_plain(self, packet: bytes) -> None:
+        """A message without a key: a step of the DH exchange that gives this client one."""
+        if len(packet) < 20:
+            self.close()
+            return
+        length = struct.unpack_from("<i", packet, 16)[0]
+        try:
+            request = BinaryReader(packet[20 : 20 + length]).tgread_object()
+        except (TypeNotFoundError, struct.error, BufferError):
+            self.close()
+            return
+        if self._exchange is None:
+            self._exchange = KeyExchange()
+        answer = self._exchange.answer(request)
+        self._log(type(request).__name__, None, {}, None if answer is not None else "refused")
+        if answer is None:
+            self.close()
+            return
+        body = bytes(answer)
+        self._write_frame(_NO_KEY + struct.pack("<qi", self.server._msg_ids.next(True), len(body)) + body)
+        if self._exchange.auth_key is not None:
+            self.server.add_key(self._exchange.auth_key)
+            self._exchange = None
+
+    def _log(self, method: str, peer: int | None, params: dict, error: str | None, sent: int = 0) -> None:
+        self.server.log.add(
+            Record(
+                time.time(),
+                method,
+                self.conn_id,
+                peer,
+                params,
+                error,
+                sent,
+                client=self.client,
+                transport=self.transport.name,
+                dc=self.server.dc_id,
+            )
+        )
+
     def _dispatch(self, session_id: int, msg_id: int, obj: TLObject) -> None:
         if isinstance(obj, MessageContainer):
             for inner in obj.messages:
@@ -267,7 +351,7 @@ class _Connection:
         sent = 0
         body = b""
         if action == "drop_before_reply":
-            server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), action))
+            self._log(method, peer, request_params(inner), action)
             self.close()
             return
         if error is None:
@@ -289,7 +373,9 @@ class _Connection:
                 if method == "GetFileRequest" and action != "no_reply":
                     sent = server.api.bytes_of(result)
                     delay = self._media_delay(sent, delay)
-        server.log.add(Record(time.time(), method, self.conn_id, peer, request_params(inner), error or action, sent))
+        self._log(method, peer, request_params(inner), error or action, sent)
+        while server.api.pending_updates:
+            server.push(*server.api.pending_updates.pop(0))
         if action == "no_reply":
             return
         if error is not None:
@@ -341,16 +427,17 @@ class _Connection:
         self._write_frame(struct.pack("<Q", self._key_id) + msg_key + _encrypt_ige(data, aes_key, aes_iv))
 
     def _write_frame(self, payload: bytes) -> None:
-        frame = struct.pack("<ii", len(payload) + 12, self._send_counter) + payload
-        self._send_counter += 1
-        self.writer.write(frame + struct.pack("<I", crc32(frame)))
+        self.writer.write(self.transport.frame(payload))
 
 
 class ServerThread:
-    """Runs a DcServer on its own thread and asyncio loop, so callers on any loop (or none) can use it."""
+    """Runs the DcServers on one thread and asyncio loop, so callers on any loop (or none) can use them."""
 
-    def __init__(self, server: DcServer) -> None:
+    def __init__(self, server: DcServer, *others: DcServer) -> None:
         self.server = server
+        self.servers = (server, *others)
+        for each in self.servers:
+            each.siblings = {s.dc_id: s for s in self.servers}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="tobs-emulator", daemon=True)
 
@@ -361,7 +448,10 @@ class ServerThread:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(self.server.start(host, port), self._loop).result(10)
+            for each in self.servers:  # the first on the port asked for, the others on free ones
+                asyncio.run_coroutine_threadsafe(
+                    each.start(host, port if each is self.server else 0), self._loop
+                ).result(10)
         except BaseException:
             self.stop()
             raise
@@ -380,7 +470,8 @@ class ServerThread:
         if not self._thread.is_alive():
             return
         try:
-            asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
+            for each in self.servers:
+                asyncio.run_coroutine_threadsafe(each.close(), self._loop).result(10)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)

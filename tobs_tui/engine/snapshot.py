@@ -164,6 +164,16 @@ class MediaFileProgress:
 
 
 @dataclass(frozen=True)
+class DcParts:
+    """Media parts per data center this run: the account's own DC, or one a file lives on."""
+
+    dc: int
+    in_flight: int
+    done: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class MediaStats:
     workers: int
     files_done: int = 0
@@ -178,6 +188,7 @@ class MediaStats:
     files_deduped: int = 0  # stored once, linked again
     parts_cap: int = 0  # the global cap on parts in flight
     files: tuple[MediaFileProgress, ...] = ()
+    by_dc: tuple[DcParts, ...] = ()  # ordered by DC id
 
 
 @dataclass(frozen=True)

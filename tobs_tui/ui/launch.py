@@ -57,7 +57,8 @@ def run_app(args: Namespace, settings: Settings) -> int:
     from tobs_tui.emulator import Emulator
 
     profile = getattr(args, "profile", None) or "realistic"
-    emulator = Emulator(profile=profile, seed=1, world=getattr(args, "world", None)).start()
+    # Two data centers, as a real account meets them: the pools screen shows parts from DC 4 too.
+    emulator = Emulator(profile=profile, seed=1, world=getattr(args, "world", None), dcs=(2, 4)).start()
     try:
         base = demo_dir()
         settings = settings_with(settings, "export", output_dir=str(base / "vault"))

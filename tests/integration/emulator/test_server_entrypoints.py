@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -62,6 +63,44 @@ def test_cli_rejects_a_missing_world_file_in_one_sentence(tmp_path):
     assert done.returncode == 2
     assert "nope.toml" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "s.txt").exists()
+
+
+def test_cli_mtproxy_secret_prints_the_link_and_a_bad_one_is_one_sentence(tmp_path):
+    base = [sys.executable, "-m", "tobs_tui", "emulator", "--profile", "lan", "--port", "0"]
+    base += ["--session-out", str(tmp_path / "s.txt")]
+    done = subprocess.run([*base, "--mtproxy-secret", "ee1234"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("The MTProxy secret must be 32 hexadecimal digits")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    secret = "dd" + "0f" * 16
+    proc = subprocess.Popen([*base, "--mtproxy-secret", secret], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening on 127.0.0.1:" in proc.stdout.readline()
+        line = proc.stdout.readline()
+        assert re.fullmatch(
+            rf"MTProxy on 127\.0\.0\.1:(\d+): tg://proxy\?server=127\.0\.0\.1&port=\1&secret={secret}\n", line
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+
+
+def test_cli_dcs_prints_each_dc_and_a_bad_list_is_one_sentence(tmp_path):
+    base = [sys.executable, "-m", "tobs_tui", "emulator", "--profile", "lan", "--port", "0"]
+    base += ["--session-out", str(tmp_path / "s.txt")]
+    for bad in ("2,2", "2,x", "9"):
+        done = subprocess.run([*base, "--dcs", bad], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert done.stderr.startswith("The data centers must be distinct numbers from 1 to 5")
+        assert len(done.stderr.strip().splitlines()) == 1
+    proc = subprocess.Popen([*base, "--dcs", "2,4"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "(DC 2, profile lan" in proc.stdout.readline()
+        assert re.fullmatch(r"DC 4 on 127\.0\.0\.1:\d+\n", proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
 
 
 async def test_start_subprocess_serves_from_another_process():

@@ -101,3 +101,14 @@ def test_without_a_session_the_user_is_told_to_log_in(capsys):
     code, _out, err = run(["export", "--all"], capsys)
     assert code == 2
     assert "run `tobs-tui` once to log in" in err and "Traceback" not in err
+
+
+def test_json_progress_names_the_data_center_of_the_parts():
+    from tobs_tui.engine import DcParts, MediaStats
+    from tobs_tui.headless import _media_fields
+
+    fields = _media_fields(MediaStats(workers=2, by_dc=(DcParts(2, 1, 10, 1_000), DcParts(4, 0, 7, 700))))
+    assert fields["by_dc"] == [
+        {"dc": 2, "in_flight": 1, "done": 10, "bytes": 1_000},
+        {"dc": 4, "in_flight": 0, "done": 7, "bytes": 700},
+    ]

@@ -26,7 +26,7 @@ from tobs_tui.engine.render import MediaRef
 from tobs_tui.engine.render.corrections import Retried
 from tobs_tui.engine.runtime.pools import DualPool, TaskPriority
 from tobs_tui.engine.runtime.rates import RateMeter
-from tobs_tui.engine.snapshot import EventKind, MediaFileProgress, MediaStats
+from tobs_tui.engine.snapshot import DcParts, EventKind, MediaFileProgress, MediaStats
 from tobs_tui.engine.telegram.source import ChatParked, RequestFailed, TelegramSource
 from tobs_tui.engine.vault.pooled import run_on_pool
 from tobs_tui.engine.vault.store import MediaRecord
@@ -143,6 +143,7 @@ class MediaDownloader:
         self.files_done = self.files_failed = self.files_skipped = self.files_deduped = 0
         self.parts_in_flight = 0
         self.bytes_fetched = 0
+        self._by_dc: dict[int, list[int]] = {}  # DC -> [parts in flight, parts done, bytes]
         # [finished, wanted] bytes per chat: files this run finished (done or reused), and files still to come.
         self._chat_bytes: dict[int, list[int]] = {}
         self._meter = RateMeter()
@@ -176,6 +177,7 @@ class MediaDownloader:
             files_deduped=self.files_deduped,
             parts_cap=self.parts_cap,
             files=live,
+            by_dc=tuple(DcParts(dc, *counts) for dc, counts in sorted(self._by_dc.items())),
         )
 
     def chat_bytes(self, chat_id: int) -> tuple[int, int]:
@@ -495,6 +497,8 @@ class MediaDownloader:
         request = functions.upload.GetFileRequest(location.input(), offset=part * PART_SIZE, limit=PART_SIZE)
         transfer.parts_in_flight += 1
         self.parts_in_flight += 1
+        dc = self._by_dc.setdefault(location.dc_id, [0, 0, 0])
+        dc[0] += 1
         try:
             result = await self.source.call(
                 request, chat_id=transfer.chat_id, part_slot=self._parts, dc_id=location.dc_id
@@ -502,6 +506,9 @@ class MediaDownloader:
         finally:
             transfer.parts_in_flight -= 1
             self.parts_in_flight -= 1
+            dc[0] -= 1
+        dc[1] += 1
+        dc[2] += len(result.bytes)
         self.bytes_fetched += len(result.bytes)
         return result.bytes
 

@@ -45,7 +45,8 @@ from tobs_tui.engine.snapshot import (
 from tobs_tui.engine.telegram.backoff import BackoffPolicy, FloodWaitPolicy
 from tobs_tui.engine.telegram.client import build_client
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
-from tobs_tui.engine.telegram.login import LoginError, LoginFlow
+from tobs_tui.engine.telegram.login import LoginError, LoginFlow, QrCode
+from tobs_tui.engine.telegram.proxycheck import CONNECT_ERRORS, proxy_failure
 from tobs_tui.engine.telegram.source import TelegramSource
 from tobs_tui.engine.telegram.throttle import ThrottleDetector
 from tobs_tui.engine.vault.store import StateStore
@@ -62,6 +63,8 @@ THROTTLE_BASELINE_FLOOR_S = 0.020
 _EVENTS_IN_SNAPSHOT = 50
 # A dialog list older than this when an export starts has its chosen chats' newest ids read again.
 TOPS_FRESH_S = 10.0
+# How long the second look at a proxy that failed may take (it runs only after Telethon gave up on it).
+PROXY_CHECK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class EngineRunner:
         self._session = session
         self._api_id = api_id if api_id is not None else settings.telegram.api_id
         self._api_hash = api_hash if api_hash is not None else settings.telegram.api_hash
+        self._proxy = settings.network.parsed_proxy()
         self._on_snapshot = on_snapshot
         self._on_event = on_event
         self._origin = time.monotonic()
@@ -205,7 +209,7 @@ class EngineRunner:
 
     async def _connect(self) -> bool:
         if self._client is None:
-            self._client = build_client(self._session, self._api_id, self._api_hash)
+            self._client = build_client(self._session, self._api_id, self._api_hash, self._proxy)
             assert self._limit is not None
             self._source = TelegramSource(
                 self._client,
@@ -220,8 +224,12 @@ class EngineRunner:
         if not self._client.is_connected():
             try:
                 await asyncio.wait_for(self._client.connect(), self._settings.export.request_timeout_s)
-            except (TimeoutError, OSError):
-                raise ConnectionError("Could not connect to Telegram; check the network and try again.") from None
+            except CONNECT_ERRORS:
+                if self._proxy is None:
+                    raise ConnectionError("Could not connect to Telegram; check the network and try again.") from None
+                session = self._client.session
+                sentence = await proxy_failure(self._proxy, session.server_address, session.port, PROXY_CHECK_TIMEOUT_S)
+                raise ConnectionError(sentence) from None
         return await self._client.is_user_authorized()
 
     def _need_login(self) -> LoginFlow:
@@ -238,6 +246,22 @@ class EngineRunner:
     def sign_in(self, code: str) -> concurrent.futures.Future:
         async def run() -> str:
             return await self._need_login().sign_in(code)
+
+        return self._submit(run())
+
+    def qr_code(self) -> concurrent.futures.Future:
+        """Future[QrCode]: a fresh code to draw (call again for a new one before the last expires)."""
+
+        async def run() -> QrCode:
+            return await self._need_login().qr_code()
+
+        return self._submit(run())
+
+    def qr_wait(self) -> concurrent.futures.Future:
+        """Future[str]: "ok" once another app accepted the code, "password_needed", or "refresh"."""
+
+        async def run() -> str:
+            return await self._need_login().qr_wait()
 
         return self._submit(run())
 

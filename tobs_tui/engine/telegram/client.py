@@ -1,14 +1,21 @@
 """Builds the Telethon client the engine uses: the session (StringSession or a 0600 `.session` file),
-api credentials, and `flood_sleep_threshold=0` so every FloodWait reaches our own policy."""
+api credentials, the proxy, and `flood_sleep_threshold=0` so every FloodWait reaches our own policy."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from telethon import TelegramClient
+from telethon.network.connection import (
+    ConnectionTcpMTProxyIntermediate,
+    ConnectionTcpMTProxyRandomizedIntermediate,
+)
 from telethon.sessions import SQLiteSession, StringSession
 from telethon.sessions.abstract import Session
+
+from tobs_tui.network import Proxy
 
 
 class CredentialsError(Exception):
@@ -49,13 +56,38 @@ def open_session(session: str | Path) -> Session:
     return file_session
 
 
-def build_client(session: str | Path, api_id: int, api_hash: str) -> TelegramClient:
+def proxy_arguments(proxy: Proxy | None) -> dict[str, Any]:
+    """Telethon's own proxy support: python-socks for SOCKS and HTTP, its MTProxy connection classes."""
+    if proxy is None:
+        return {}
+    if proxy.kind == "mtproxy":
+        # A dd secret asks for random padding, which only the padded intermediate transport carries.
+        kind = (
+            ConnectionTcpMTProxyRandomizedIntermediate if proxy.randomized_padding else ConnectionTcpMTProxyIntermediate
+        )
+        return {"connection": kind, "proxy": (proxy.host, proxy.port, proxy.secret)}
+    return {
+        "proxy": {
+            "proxy_type": proxy.kind,
+            "addr": proxy.host,
+            "port": proxy.port,
+            "username": proxy.username or None,
+            "password": proxy.password or None,
+            "rdns": True,
+        }
+    }
+
+
+def build_client(session: str | Path, api_id: int, api_hash: str, proxy: Proxy | None = None) -> TelegramClient:
     """The client for the engine's own loop (call from inside that loop)."""
     if not api_id or not api_hash:
         raise CredentialsError(
             "No Telegram api_id/api_hash configured; get them at https://my.telegram.org and set "
             "telegram.api_id and telegram.api_hash in the config (or use --emulator)."
         )
+    # Telethon keeps help.getConfig (the DC addresses) on the class, across clients: a new client (the demo's
+    # emulator, then a real account) must ask its own server again rather than dial the last one's DCs.
+    TelegramClient._config = None
     return TelegramClient(
         open_session(session),
         int(api_id),
@@ -69,4 +101,5 @@ def build_client(session: str | Path, api_id: int, api_hash: str) -> TelegramCli
         connection_retries=5,
         retry_delay=1,
         auto_reconnect=True,
+        **proxy_arguments(proxy),
     )

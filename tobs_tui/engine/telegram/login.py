@@ -1,11 +1,16 @@
-"""The login conversation (phone -> code -> optional 2FA password) with every user error as one sentence.
+"""The login conversation (phone -> code, or a QR code another app scans -> optional 2FA password) with every
+user error as one sentence.
 
 Secrets (the code, the password) are never logged or put into error messages.
 """
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+
 from telethon import TelegramClient, errors
+from telethon.tl.custom.qrlogin import QRLogin
 
 
 class LoginError(Exception):
@@ -18,6 +23,18 @@ def _flood_sentence(e: errors.FloodError) -> str:
     return f"Telegram asks to wait {seconds} s (about {minutes} min) before trying to log in again."
 
 
+# A QR code is drawn again this long before its token expires, so the one on screen always still works.
+QR_REFRESH_MARGIN_S = 5.0
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """What to draw: the tg://login URL another Telegram app scans, and when its token expires."""
+
+    url: str
+    expires: datetime.datetime
+
+
 class LoginFlow:
     """Holds the phone and code hash between steps; one instance per client."""
 
@@ -25,6 +42,7 @@ class LoginFlow:
         self._client = client
         self._phone: str | None = None
         self._phone_code_hash: str | None = None
+        self._qr: QRLogin | None = None
 
     async def send_code(self, phone: str) -> None:
         phone = phone.strip().replace(" ", "")
@@ -61,6 +79,46 @@ class LoginFlow:
         except errors.FloodError as e:
             raise LoginError(_flood_sentence(e)) from None
         return "ok"
+
+    async def qr_code(self) -> QrCode:
+        """A fresh QR login code (Telethon's qr_login; each call replaces the last token)."""
+        try:
+            if self._qr is None:
+                # The token is accepted by an updateLoginToken: this client must take updates while it waits.
+                # Telethon turns them on first, then asks for the update state, which a key not yet logged in
+                # may not do; the first half is what counts here.
+                try:
+                    await self._client.set_receive_updates(True)
+                except errors.AuthKeyUnregisteredError:
+                    pass
+                self._qr = await self._client.qr_login()
+            else:
+                await self._qr.recreate()
+        except errors.FloodError as e:
+            raise LoginError(_flood_sentence(e)) from None
+        return QrCode(self._qr.url, self._qr.expires)
+
+    async def qr_wait(self) -> str:
+        """Waits until the code on screen is scanned or is about to expire: "ok", "password_needed" or
+        "refresh" (draw a new code)."""
+        if self._qr is None:
+            raise LoginError("Show a QR code first.")
+        left = (self._qr.expires - datetime.datetime.now(tz=datetime.UTC)).total_seconds() - QR_REFRESH_MARGIN_S
+        try:
+            await self._qr.wait(timeout=max(left, 0.1))
+        except TimeoutError:
+            return "refresh"
+        except errors.SessionPasswordNeededError:
+            await self._stop_updates()
+            return "password_needed"
+        except errors.FloodError as e:
+            raise LoginError(_flood_sentence(e)) from None
+        await self._stop_updates()
+        return "ok"
+
+    async def _stop_updates(self) -> None:
+        self._qr = None
+        await self._client.set_receive_updates(False)
 
     async def check_password(self, password: str) -> None:
         if not password:

@@ -13,13 +13,16 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-STEPS = ("api", "phone", "code", "password")
+from tobs_tui.ui.widgets.qr_code import QrCode
+
+STEPS = ("api", "phone", "code", "password", "qr")
 
 STEP_TEXT = {
     "api": "Your Telegram API credentials. Create them once at https://my.telegram.org → API development tools.",
     "phone": "Your phone number in international format; Telegram sends a login code to your Telegram app.",
     "code": "The login code Telegram just sent to your Telegram app (or by SMS).",
     "password": "This account has two-step verification: enter its password.",
+    "qr": "In Telegram on your phone: Settings → Devices → Link Desktop Device, then scan this code.",
 }
 API_HASH = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -57,14 +60,18 @@ class LoginScreen(Screen[bool]):
             with Vertical(id="step-phone", classes="step"):
                 yield Label("phone")
                 yield Input(placeholder="+15551234567", id="phone")
+                yield Button("Log in with a QR code instead", id="login-qr")
             with Vertical(id="step-code", classes="step"):
                 yield Label("login code")
                 yield Input(placeholder="12345", id="code")
             with Vertical(id="step-password", classes="step"):
                 yield Label("two-step verification password")
                 yield Input(placeholder="password", id="password", password=True)
+            with Vertical(id="step-qr", classes="step"):
+                yield QrCode(id="qr-code")
             yield Label("", id="login-error", classes="field-error")
             yield Button("Continue", variant="primary", id="login-next")
+            yield Static("", id="login-connection")
             yield Static("", id="demo-hint")
         yield Footer()
 
@@ -79,6 +86,9 @@ class LoginScreen(Screen[bool]):
             )
         else:
             hint.display = False
+        network = getattr(getattr(self.app, "settings", None), "network", None)
+        proxy = network.parsed_proxy() if network is not None else None
+        self.query_one("#login-connection", Static).update(f"connection: {proxy.describe() if proxy else 'direct'}")
         phone = getattr(getattr(self.app, "settings", None), "telegram", None)
         if phone is not None and phone.phone:
             self.query_one("#phone", Input).value = phone.phone
@@ -90,8 +100,10 @@ class LoginScreen(Screen[bool]):
             self.query_one(f"#step-{name}").display = name == step
         self.query_one("#login-explain", Label).update(STEP_TEXT[step])
         self.query_one("#login-error", Label).update(error or "")
-        first = {"api": "#api-id", "phone": "#phone", "code": "#code", "password": "#password"}[step]
-        self.query_one(first, Input).focus()
+        first = {"api": "#api-id", "phone": "#phone", "code": "#code", "password": "#password"}.get(step)
+        if first is not None:
+            self.query_one(first, Input).focus()
+        self.query_one("#login-next", Button).display = step != "qr"
 
     def _error(self, text: str) -> None:
         self.query_one("#login-error", Label).update(text)
@@ -112,6 +124,30 @@ class LoginScreen(Screen[bool]):
     @on(Button.Pressed, "#login-next")
     def _pressed(self) -> None:
         self.advance()
+
+    @on(Button.Pressed, "#login-qr")
+    @work(exclusive=True, group="login")
+    async def log_in_with_qr(self) -> None:
+        """Draw a code, wait for another Telegram app to accept it, draw a new one before it expires."""
+        from tobs_tui.engine import LoginError
+        from tobs_tui.ui.app import wait_for
+
+        self.show_step("qr")
+        try:
+            outcome = "refresh"
+            while outcome == "refresh":
+                self.query_one("#qr-code", QrCode).show((await wait_for(self.app.runner.qr_code())).url)
+                outcome = await wait_for(self.app.runner.qr_wait())
+        except LoginError as e:
+            self.show_step("phone", str(e))
+            return
+        except Exception as e:  # the connection, as in advance(): one sentence, and the phone step to retry
+            self.show_step("phone", f"{e or type(e).__name__} Check your connection and try again.")
+            return
+        if outcome == "password_needed":
+            self.show_step("password")
+        else:
+            self.dismiss(True)
 
     @work(exclusive=True, group="login")
     async def advance(self) -> None:

@@ -52,6 +52,10 @@ def pool_table(stats: PoolStats | None, media: MediaStats | None = None) -> Tabl
             ("parts in flight", fmt.count(media.parts_in_flight), "skipped", fmt.count(media.files_skipped)),
             ("bytes", f"{fmt.size(media.bytes_done)} of {expected}", "rate", fmt.mb_per_s(media.bytes_per_s)),
         ]
+        # Which data center the parts came from: the account's own, and those files live on.
+        rows += [
+            (f"DC {d.dc} parts", f"{fmt.count(d.done)} done", "in flight", fmt.count(d.in_flight)) for d in media.by_dc
+        ]
     for row in rows:
         table.add_row(*row)
     return table

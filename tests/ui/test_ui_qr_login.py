@@ -1,0 +1,53 @@
+"""QR login on the login screen: the code is drawn, another app "scans" it through the emulator, the chat list
+follows; with a 2FA account the password step comes next."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.engine.test_qr_login import log_in_with_phone, scan
+from tests.support.waiting import wait_until
+from tests.ui.test_ui_app import SIZE, submit
+from tobs_tui.ui.screens.chats import ChatsScreen
+from tobs_tui.ui.screens.login import LoginScreen
+from tobs_tui.ui.widgets.dialog_table import DialogTable
+from tobs_tui.ui.widgets.qr_code import QrCode, qr_text
+
+
+def test_qr_text_is_a_drawn_code_that_fits_the_login_box():
+    lines = qr_text("tg://login?token=" + "A" * 43).splitlines()
+    assert len(lines) <= 20 and max(map(len, lines)) <= 40
+    assert set("".join(lines)) <= {"█", "▀", "▄", " "}
+
+
+async def wait_for_dialogs(pilot, app) -> None:
+    # As log_in does: the chat list has loaded before the test ends and the app closes under it.
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
+    await wait_until(pilot, lambda: app.screen.query_one(DialogTable).dialog_count > 0, what="dialogs")
+
+
+async def scan_from_screen(pilot, app, session: str) -> None:
+    await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="login")
+    await pilot.click("#login-qr")
+    qr = app.screen.query_one("#qr-code", QrCode)
+    await wait_until(pilot, lambda: qr.data.startswith("tg://login?token="), what="the QR code")
+    assert app.screen.step == "qr" and "█" in str(qr.render())
+    await asyncio.to_thread(scan, session, qr.data)  # the other app runs its own loop
+
+
+async def test_log_in_by_scanning_the_qr_code(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await scan_from_screen(pilot, app, emulator.session_string(authorized=True))
+        await wait_for_dialogs(pilot, app)
+
+
+async def test_qr_login_with_2fa_asks_for_the_password_next(make_app, emulator):
+    world = emulator.world
+    scanner = await asyncio.to_thread(log_in_with_phone, emulator, world.twofa_phone, world.twofa_password)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await scan_from_screen(pilot, app, scanner)
+        await wait_until(pilot, lambda: app.screen.step == "password", what="the password step")
+        await submit(pilot, app, "#password", world.twofa_password)
+        await wait_for_dialogs(pilot, app)
