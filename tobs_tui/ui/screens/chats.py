@@ -11,7 +11,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
-from tobs_tui.engine import ChatKind
+from tobs_tui.engine import ChatKind, ChatSelection, ExportRequest
+from tobs_tui.ui.bridge import EngineBridge
+from tobs_tui.ui.messages import ExportRequested
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -44,6 +46,10 @@ class ChatsScreen(Screen):
         Binding("escape", "focus_table", show=False),
     ]
 
+    def __init__(self, engine: EngineBridge) -> None:
+        super().__init__()
+        self.engine = engine
+
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="chat-filters"):
@@ -61,16 +67,14 @@ class ChatsScreen(Screen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        if getattr(self.app, "logged_in", False):
+        if self.engine.authorized:
             self.load_dialogs()
 
     @work(exclusive=True, group="dialogs")
     async def load_dialogs(self) -> None:
-        from tobs_tui.ui.app import wait_for
-
         self.query_one("#chat-status", Label).update("Loading your chats…")
         try:
-            dialogs = await wait_for(self.app.runner.list_dialogs())
+            dialogs = await self.engine.list_dialogs()
         except Exception as e:
             self.query_one("#chat-status", Label).update(f"Could not load your chats: {e} Press Ctrl+R to retry.")
             return
@@ -80,15 +84,13 @@ class ChatsScreen(Screen):
     def on_screen_resume(self) -> None:
         # An export may have committed more since the list was loaded; the state DB says how far (no request
         # to Telegram), so a running or stopped export's chats never read "never".
-        if getattr(self.app, "logged_in", False) and self.app.runner is not None and self.table.dialog_count:
+        if self.engine.authorized and self.table.dialog_count:
             self._refresh_last_export()
 
     @work(exclusive=True, group="last-export")
     async def _refresh_last_export(self) -> None:
-        from tobs_tui.ui.app import wait_for
-
         try:
-            last_ids = await wait_for(self.app.runner.exported_last_ids())
+            last_ids = await self.engine.exported_last_ids()
         except Exception as e:
             self.notify(f"Could not read the export state: {e}", severity="warning")
             return
@@ -96,10 +98,8 @@ class ChatsScreen(Screen):
 
     @work(group="topics")
     async def _load_topics(self, chat_id: int) -> None:
-        from tobs_tui.ui.app import wait_for
-
         try:
-            topics = await wait_for(self.app.runner.list_topics(chat_id))
+            topics = await self.engine.list_topics(chat_id)
         except Exception as e:
             self.notify(f"Could not load the topics: {e}", severity="error")
             return
@@ -200,10 +200,8 @@ class ChatsScreen(Screen):
 
     # -- start ------------------------------------------------------------------------------------
 
-    def chat_selections(self) -> list:
+    def chat_selections(self) -> list[ChatSelection]:
         """The selected rows as the engine's ChatSelection list (topics grouped under their chat)."""
-        from tobs_tui.engine import ChatSelection
-
         grouped: dict[int, list] = {}
         for (chat_id, topic_id), opts in self.table.selected.items():
             grouped.setdefault(chat_id, []).append((topic_id, opts))
@@ -221,10 +219,7 @@ class ChatsScreen(Screen):
                 "Select chats first: Space marks the chat under the cursor, Ctrl+A marks all shown.", severity="warning"
             )
             return
-        from tobs_tui.engine import ExportRequest
-
-        chats = self.chat_selections()
-        self.app.start_export(ExportRequest(tuple(chats)), len(chats))
+        self.post_message(ExportRequested(ExportRequest(tuple(self.chat_selections()))))
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(

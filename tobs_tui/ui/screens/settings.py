@@ -6,6 +6,7 @@ field and then nothing is applied. Save also writes the config file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.table import Table
@@ -19,6 +20,7 @@ from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, s
 from tobs_tui.engine import EngineSnapshot
 from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.messages import SettingsApplied
 from tobs_tui.ui.screens.live import LiveScreen
 
 # (field id, label, section, key, kind)
@@ -56,6 +58,12 @@ class SettingsScreen(LiveScreen):
         Binding("ctrl+s", "save", "Apply + save", priority=True),
     ]
 
+    def __init__(self, current: Callable[[], Settings], config_path: Path | None) -> None:
+        """`current` reads the app's settings as they are now (login may have added credentials since)."""
+        super().__init__()
+        self.current = current
+        self.config_path = config_path
+
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="settings-body"):
@@ -88,7 +96,7 @@ class SettingsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.query_one("#engine-now").border_title = "In the engine now"
-        self.load(self.app.settings)
+        self.load(self.current())
 
     def load(self, settings: Settings) -> None:
         critical, standard = settings.pool_sizes()
@@ -144,7 +152,7 @@ class SettingsScreen(LiveScreen):
             if field_id not in errors and not 1 <= int(parsed[field_id]) <= 128:
                 errors[field_id] = "from 1 to 128"
 
-        settings: Settings = self.app.settings
+        settings = self.current()
         changes: dict[str, dict[str, object]] = {"workers": {}, "export": {}, "ui": {}}
         if "critical" not in errors and "standard" not in errors:
             critical, standard = int(parsed["critical"]), int(parsed["standard"])
@@ -183,24 +191,26 @@ class SettingsScreen(LiveScreen):
             settings = settings_with(settings, section, **values)
         return settings
 
-    def action_apply(self) -> bool:
+    def action_apply(self) -> Settings | None:
+        """The settings handed to the engine, or None when a field was refused."""
         settings = self.build()
         if settings is None:
-            return False
-        self.app.apply_settings(settings)
+            return None
+        self.post_message(SettingsApplied(settings))
         critical, standard = settings.pool_sizes()
         self.query_one("#settings-result", Label).update(
             f"Applied: pools {critical} + {standard}, media workers "
             f"{settings.workers.media_download_workers or 'auto'}, up to "
             f"{settings.export.max_concurrent_requests} requests at once."
         )
-        return True
+        return settings
 
     def action_save(self) -> None:
-        if not self.action_apply():
+        settings = self.action_apply()
+        if settings is None:
             return
         try:
-            path: Path = save_settings(self.app.settings, self.app.config_path)
+            path = save_settings(settings, self.config_path)
         except ConfigError as e:
             self.query_one("#settings-result", Label).update(str(e))
             return
