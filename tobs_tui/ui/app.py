@@ -327,7 +327,8 @@ class TobsApp(App[int]):
     # -- command palette -----------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" opens its key panel; ours (below) opens the full list of this app's keys.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("Chats", "Pick the chats to export (F2)", lambda: self.switch_mode("chats"))
         yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
         yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
@@ -335,12 +336,13 @@ class TobsApp(App[int]):
         yield SystemCommand(
             "Settings", "Pool sizes, media workers, export options (F6)", lambda: self.switch_mode("settings")
         )
-        yield SystemCommand(
-            "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume
-        )
-        yield SystemCommand(
-            "Cancel export", "Stop the export; the next run continues it (F8)", self.action_cancel_export
-        )
+        if self.export_active:
+            yield SystemCommand(
+                "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume
+            )
+            yield SystemCommand(
+                "Cancel export", "Stop the export; the next run continues it (F8)", self.action_cancel_export
+            )
         yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
         if isinstance(screen, ChatsScreen):
             yield from screen.commands()
