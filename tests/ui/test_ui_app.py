@@ -12,6 +12,7 @@ from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.confirm import ConfirmScreen
 from tobs_tui.ui.screens.login import LoginScreen
 from tobs_tui.ui.screens.settings import SettingsScreen
+from tobs_tui.ui.widgets.chat_progress import ChatProgressList
 from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 SIZE = (140, 42)
@@ -126,11 +127,15 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
         await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.current_mode == "dashboard", what="the dashboard")
         seen: list[int] = []
+        too_soon: list[tuple[float, float]] = []
 
         def progressed() -> bool:
             snap = app.live.latest
             if snap is not None:
                 seen.append(snap.messages_done)
+                slowest = max((c.eta_s for c in snap.chats if c.eta_s is not None), default=None)
+                if slowest is not None and (snap.eta_s is None or snap.eta_s < slowest):
+                    too_soon.append((snap.eta_s, slowest))
             return snap is not None and snap.state is RunState.DONE
 
         await wait_until(pilot, progressed, timeout=60, what="the export to finish")
@@ -139,6 +144,7 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
         assert {c.chat_id for c in snap.chats} == {c.chat_id for c in chats}
         assert all(c.state.value == "done" for c in snap.chats)
         assert len(set(seen)) >= 3, "the dashboard saw the numbers move"
+        assert not too_soon, f"the run's ETA came before its slowest chat's: {too_soon[:3]}"
         assert len(app.live.rates) >= 2
         assert any((settings.export.output_dir).rglob("*.md")), "notes were written to the vault"
         summary = str(app.screen.query_one("#summary").render())
@@ -211,6 +217,13 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
         held = app.live.latest.messages_done
         await pilot.pause(0.8)
         assert app.live.latest.messages_done - held <= 200, "a paused export starts no new requests"
+        # Paused rows say so and promise no ETA (a rate decaying over the pause would stretch it for nothing).
+        paused = app.live.latest
+        assert paused.eta_s is None and all(c.eta_s is None for c in paused.chats)
+        rows = app.screen.query_one(ChatProgressList)
+        line = "".join(seg.text for seg in rows.render_line(1))
+        assert " paused " in line and " running " not in line, line
+        assert line.rstrip().endswith("—"), line
         # Mid-export the chats list shows what is committed so far (read from the state DB on showing it).
         running = app.live.latest.chats[0].chat_id
         await pilot.press("f2")
