@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from textual.widgets import Input, Label
 
 from tests.support.waiting import wait_until
@@ -93,6 +94,42 @@ async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emu
         await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
         await wait_until(pilot, lambda: app.screen.query_one(DialogTable).dialog_count > 0, what="dialogs")
         assert "chats shown" in str(app.screen.query_one("#chat-status", Label).render())
+
+
+def shown(widget) -> str:
+    """The text a widget really puts on screen at its size (clipped or wrapped as the user sees it)."""
+    lines = widget.render_lines(widget.size.region)
+    return " ".join("".join(seg.text for seg in line).strip() for line in lines).strip()
+
+
+@pytest.mark.parametrize("size", [(80, 24), SIZE])
+async def test_a_phone_with_letters_is_refused_in_one_whole_sentence(make_app, emulator, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        await submit(pilot, app, "#phone", "+1555abc0100")
+        await wait_until(pilot, lambda: "letters" in login_error(app), what="the phone message")
+        await pilot.pause()
+        sentence = login_error(app)
+        assert sentence.endswith(".") and "NoneType" not in sentence and "connection" not in sentence
+        assert " ".join(shown(app.screen.query_one("#login-error")).split()) == sentence, "shown whole"
+        assert app.screen.step == "phone"
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)
+        await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
+
+
+async def test_a_flood_wait_at_login_says_how_long(make_app, emulator):
+    emulator.script("SendCodeRequest", nth=1, error="FLOOD_WAIT_2")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)
+        await wait_until(pilot, lambda: "wait" in login_error(app), what="the FloodWait message")
+        assert login_error(app) == "Telegram asks to wait 2 seconds before trying to log in again."
 
 
 async def test_login_with_two_step_password(make_app, emulator):

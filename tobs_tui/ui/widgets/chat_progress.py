@@ -24,6 +24,7 @@ STATE_LOOK = {
     ChatState.PARKED: ("parked", Style(color="yellow")),
     ChatState.CANCELLED: ("cancelled", Style(color="yellow")),
 }
+PAUSED_LOOK = ("paused", Style(color="yellow", bold=True))
 # Running chats first, then waiting ones, finished last: the eye lands on what is moving.
 STATE_ORDER = {
     ChatState.RUNNING: 0,
@@ -55,12 +56,19 @@ def order(chats: tuple[ChatProgress, ...]) -> list[ChatProgress]:
     return sorted(chats, key=lambda c: (STATE_ORDER.get(c.state, 9), c.title.casefold()))
 
 
-def cells(chat: ChatProgress) -> list[str]:
-    running = chat.state is ChatState.RUNNING
+def look(chat: ChatProgress, paused: bool) -> tuple[str, Style | None]:
+    """The state word and its style; a chat that would be running says "paused" while the run is."""
+    if paused and chat.state is ChatState.RUNNING:
+        return PAUSED_LOOK
+    return STATE_LOOK.get(chat.state, (chat.state.value, None))
+
+
+def cells(chat: ChatProgress, paused: bool = False) -> list[str]:
+    running = chat.state is ChatState.RUNNING and not paused
     expected = fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH
     return [
         chat.title,
-        STATE_LOOK.get(chat.state, (chat.state.value, None))[0],
+        look(chat, paused)[0],
         "",  # the bar, drawn separately
         f"{fmt.count(chat.messages_done)} / {expected}",
         fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
@@ -88,10 +96,14 @@ class ChatProgressList(ScrollView):
         super().__init__(id=id)
         self._shown: tuple[ChatProgress, ...] | None = None
         self._rows: list[ChatProgress] = []
+        self._paused = False
 
-    def show(self, chats: tuple[ChatProgress, ...]) -> None:
-        if chats == self._shown:
+    def show(self, chats: tuple[ChatProgress, ...], *, paused: bool = False) -> None:
+        if chats == self._shown and paused == self._paused:
             return
+        if paused != self._paused:
+            self._paused = paused
+            self._rows = []  # every running row changes its words: draw them all again
         self._shown = chats
         rows = order(chats)
         if len(rows) == len(self._rows) and self._rows:
@@ -138,7 +150,7 @@ class ChatProgressList(ScrollView):
             return Strip.blank(width, base)
         chat = self._rows[index]
         segments: list[Segment] = []
-        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat), range(len(COLUMNS))):
+        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat, self._paused), range(len(COLUMNS))):
             if k == 2:
                 segments.extend(bar(chat, w))
             elif k == 0 and chat.error:
@@ -146,7 +158,8 @@ class ChatProgressList(ScrollView):
                 segments.append(Segment(title, base))
                 segments.append(Segment(set_cell_size(f"  {chat.error}", w - len(title)), base + ERROR))
             else:
-                style = base + STATE_LOOK[chat.state][1] if k == 1 and chat.state in STATE_LOOK else base
+                state_style = look(chat, self._paused)[1] if k == 1 else None
+                style = base + state_style if state_style else base
                 segments.append(Segment(self._cell(text, w, right), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
