@@ -215,6 +215,26 @@ async def test_settings_apply_resizes_the_engine_and_save_writes_toml(make_app, 
         assert "saved" in str(screen.query_one("#settings-result", Label).render())
 
 
+async def test_save_writes_only_what_the_user_changed(make_app, emulator, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("# my settings\n[export]\ntimezone = \"UTC\"  # keep\n", encoding="utf-8")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        app.screen.query_one("#concurrency", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "max_concurrent_requests" in config.read_text(), what="the saved file")
+        text = config.read_text()
+        saved = tomllib.loads(text)
+        assert saved["export"]["max_concurrent_requests"] == 7
+        assert text.startswith("# my settings") and '"UTC"  # keep' in text
+        # The automatic thread count, the share and the media kinds were never touched: they stay unwritten.
+        assert "workers" not in saved, text
+        assert "media_kinds" not in saved["export"] and "takeout" not in saved["export"], text
+
+
 async def test_invalid_settings_are_refused_beside_the_field_and_nothing_applies(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -160,7 +160,8 @@ class SettingsScreen(LiveScreen):
             # The config keeps a total and a share; only splits it can say exactly are accepted.
             if not 0.1 <= share <= 0.9 or split_threads(critical + standard, share) != (critical, standard):
                 errors["critical"] = "between 10% and 90% of all workers"
-            else:
+            elif (critical, standard) != settings.pool_sizes():
+                # Only when the user changed them: an untouched automatic total stays automatic in the file.
                 changes["workers"]["max_threads"] = critical + standard
                 changes["workers"]["critical_share"] = share
         for field_id, _, section, key, _ in FIELDS:
