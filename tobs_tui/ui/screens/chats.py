@@ -118,13 +118,29 @@ class ChatsScreen(Screen):
         self.table.focus()
 
     def on_key(self, event: events.Key) -> None:
-        # Typing anywhere on the list goes to the filter: the list itself only needs arrows and space.
-        if self.focused is self.table and event.is_printable and event.character not in (" ", "?"):
-            filter_input = self.query_one("#filter", Input)
+        # Typing anywhere on the list goes to the filter, Backspace too: the list itself only needs arrows
+        # and Space. The status line says which of the two has the keys.
+        if self.focused is not self.table:
+            return
+        filter_input = self.query_one("#filter", Input)
+        if event.key == "backspace":
             filter_input.focus()
-            filter_input.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
+            filter_input.action_delete_left()
+        elif event.is_printable and event.character not in (" ", "?"):
+            filter_input.focus()
+            filter_input.insert_text_at_cursor(event.character or "")
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def on_descendant_focus(self) -> None:
+        if self.table.dialog_count:  # until the list loads, the line says it is loading
+            self._update_status()
+
+    def on_descendant_blur(self) -> None:
+        if self.table.dialog_count:
+            self._update_status()
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
@@ -195,8 +211,16 @@ class ChatsScreen(Screen):
             parts.append(f"{no_media:,} without media")
         if dated:
             parts.append(f"{dated:,} with a since date")
-        parts.append("Space selects · Enter exports" if not picked else "Enter exports the selection")
+        parts.append(self._keys_hint(picked))
         self.query_one("#chat-status", Label).update(" · ".join(parts))
+
+    def _keys_hint(self, picked: int) -> str:
+        """What the keys do where the focus is now."""
+        if self.focused is not None and self.focused.id == "filter":
+            return "typing filters (Space too) · Enter or Esc: back to the list to select"
+        if self.focused is self.table:
+            return "Space selects · type to filter · Enter exports" + (" the selection" if picked else "")
+        return "Esc: back to the list"
 
     # -- start ------------------------------------------------------------------------------------
 
