@@ -46,6 +46,9 @@ class TobsApp(App[int]):
     TITLE = "tobs-tui"
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere keep the same style
     DEFAULT_MODE = "chats"
+    # Classes the stylesheet uses to keep every screen usable at 80x24 (see app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("f2", "switch_mode('chats')", "Chats"),
@@ -106,6 +109,10 @@ class TobsApp(App[int]):
     def logged_in(self) -> bool:
         return self.engine.authorized
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer offers no key for the screen already shown: room for the screen's own keys.
+        return not (action == "switch_mode" and bool(parameters) and parameters[0] == self.current_mode)
+
     # -- engine callbacks (they run on the ENGINE thread) -------------------------------------------
 
     def _snapshot_from_engine(self, snapshot: EngineSnapshot) -> None:
@@ -151,6 +158,7 @@ class TobsApp(App[int]):
     # -- start-up and login ------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.refresh_bindings()  # the footers were built before the first mode was current (see check_action)
         if self.api_id and self.api_hash:
             self.engine.open(self.api_id, self.api_hash)
             self._connect()

@@ -121,7 +121,8 @@ class LoginScreen(Screen[bool]):
         self.query_one("#login-explain", Label).update(STEP_TEXT[step])
         self.query_one("#login-error", Label).update(error or "")
         first = {"api": "#api-id", "phone": "#phone", "code": "#code", "password": "#password"}[step]
-        self.query_one(first, Input).focus()
+        # Focus without scrolling to the field: on a short terminal the screen opens at its heading.
+        self.query_one(first, Input).focus(scroll_visible=False)
 
     def _error(self, text: str) -> None:
         self.query_one("#login-error", Label).update(text)

@@ -77,7 +77,7 @@ class SettingsScreen(LiveScreen):
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
                     yield Input(id=field_id, classes="field-input")
-                    yield Label("", id=f"{field_id}-error", classes="field-error")
+                    yield Label("", id=f"{field_id}-error", classes="field-error").set_styles("display: none;")
                 if field_id == "media-workers":
                     yield Label("", id="disk-info", classes="field-hint")
             with Horizontal(classes="field"):
@@ -179,9 +179,9 @@ class SettingsScreen(LiveScreen):
         changes["export"]["media_kinds"] = list(self.query_one("#media-kinds", SelectionList).selected)
 
         for field_id, *_ in FIELDS:
-            self.query_one(f"#{field_id}-error", Label).update(
-                f"must be {errors[field_id]}" if field_id in errors else ""
-            )
+            error = self.query_one(f"#{field_id}-error", Label)
+            error.update(f"must be {errors[field_id]}" if field_id in errors else "")
+            error.display = field_id in errors  # an empty line under every field would waste a short screen
             self.query_one(f"#{field_id}", Input).set_class(field_id in errors, "invalid")
         if errors:
             self.query_one("#settings-result", Label).update(

@@ -15,6 +15,7 @@ from textual.strip import Strip
 
 from tobs_tui.engine import ChatProgress, ChatState
 from tobs_tui.ui import format as fmt
+from tobs_tui.ui.widgets.columns import fit_columns, fit_title
 
 STATE_LOOK = {
     ChatState.QUEUED: ("queued", Style(dim=True)),
@@ -45,11 +46,28 @@ COLUMNS = (
     ("MB/s", 10, True),
     ("ETA", 8, True),
 )
+CHAT_MIN = 16  # the title keeps at least this much
+BAR_MIN = 6  # the bar shrinks to this before any column goes
+# On a narrow terminal, columns give way in this order (the title, messages and ETA always stay).
+GIVE_WAY = ("Written", "MB/s", "msgs/s", "State", "Progress")
 BAR_DONE = Style(color="cyan")
 BAR_FINISHED = Style(color="green")
 BAR_LEFT = Style(color="grey35")
 HEADER = Style(bold=True)
 ERROR = Style(color="red")
+
+
+def column_widths(total: int) -> list[int]:
+    """Each column's width on a line of `total` cells; 0 for a column that gave way (bar first, then GIVE_WAY)."""
+    fitted = fit_columns(
+        total,
+        [(title, width) for title, width, _ in COLUMNS],
+        flexible="Chat",
+        flexible_min=CHAT_MIN,
+        shrink=[("Progress", BAR_MIN)],
+        give_way=GIVE_WAY,
+    )
+    return [fitted[title] for title, _, _ in COLUMNS]
 
 
 def order(chats: tuple[ChatProgress, ...]) -> list[ChatProgress]:
@@ -125,9 +143,7 @@ class ChatProgressList(ScrollView):
         self.refresh()
 
     def _widths(self) -> list[int]:
-        total = self.scrollable_content_region.width
-        fixed = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
-        return [w or max(10, total - fixed) for _, w, _ in COLUMNS]
+        return column_widths(self.scrollable_content_region.width)
 
     @staticmethod
     def _cell(text: str, width: int, right: bool) -> str:
@@ -143,7 +159,11 @@ class ChatProgressList(ScrollView):
             text = "No export yet: pick chats on the Chats screen (F2) and press Enter." if y == 0 else ""
             return Strip([Segment(set_cell_size(text, width), base + Style(dim=True))])
         if y == 0:
-            segments = [Segment(self._cell(t, w, r) + " ", base + HEADER) for (t, _, r), w in zip(COLUMNS, widths)]
+            segments = [
+                Segment(self._cell(fit_title(t, w), w, r) + " ", base + HEADER)
+                for (t, _, r), w in zip(COLUMNS, widths)
+                if w
+            ]
             return Strip(segments).adjust_cell_length(width, base)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._rows):
@@ -151,6 +171,8 @@ class ChatProgressList(ScrollView):
         chat = self._rows[index]
         segments: list[Segment] = []
         for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat, self._paused), range(len(COLUMNS))):
+            if not w:
+                continue
             if k == 2:
                 segments.extend(bar(chat, w))
             elif k == 0 and chat.error:

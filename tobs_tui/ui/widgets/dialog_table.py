@@ -21,6 +21,7 @@ from textual.strip import Strip
 
 from tobs_tui.engine import ChatKind, DialogInfo, TopicInfo
 from tobs_tui.ui import format as fmt
+from tobs_tui.ui.widgets.columns import fit_columns, fit_title
 
 # Single-cell symbols that common monospace fonts carry, so columns line up in every terminal.
 KIND_ICON = {
@@ -71,6 +72,10 @@ COLUMNS = (
     Column("since", "Since", 11),
 )
 SORTABLE = ("kind", "title", "username", "messages", "unread", "export")
+TITLE_MIN = 16
+# On a narrow terminal the username narrows first, then columns give way in this order.
+SHRINK = (("username", 12),)
+GIVE_WAY = ("unread", "username", "since", "export")
 
 
 def last_export_text(d: DialogInfo) -> str:
@@ -355,6 +360,8 @@ class DialogTable(ScrollView, can_focus=True):
     def _column_at(self, x: int) -> str | None:
         pos = 0
         for column, width in zip(COLUMNS, self._widths()):
+            if not width:
+                continue
             if pos <= x < pos + width + 1:
                 return column.key
             pos += width + 1
@@ -363,9 +370,15 @@ class DialogTable(ScrollView, can_focus=True):
     # -- drawing --------------------------------------------------------------------------------
 
     def _widths(self) -> list[int]:
-        total = self.scrollable_content_region.width
-        fixed = sum(c.width for c in COLUMNS) + len(COLUMNS) - 1
-        return [c.width or max(12, total - fixed) for c in COLUMNS]
+        fitted = fit_columns(
+            self.scrollable_content_region.width,
+            [(c.key, c.width) for c in COLUMNS],
+            flexible="title",
+            flexible_min=TITLE_MIN,
+            shrink=SHRINK,
+            give_way=GIVE_WAY,
+        )
+        return [fitted[c.key] for c in COLUMNS]
 
     def _cells(self, row: tuple[DialogInfo, TopicInfo | None]) -> list[str]:
         d, topic = row
@@ -415,6 +428,8 @@ class DialogTable(ScrollView, can_focus=True):
         # One segment per column: each cell is placed on its own, which keeps columns straight everywhere.
         segments = []
         for column, width, text in zip(COLUMNS, widths, cells):
+            if not width:
+                continue
             if column.align == "right" and len(text) < width:
                 text = " " * (width - len(text)) + text
             cell_style = style
@@ -435,6 +450,7 @@ class DialogTable(ScrollView, can_focus=True):
                 if column.key == self.sort_column:
                     arrow = " ▼" if self.sort_reverse else " ▲"
                 titles.append(column.title + arrow)
+            titles = [fit_title(t, w) for t, w in zip(titles, widths)]
             style = base + self.get_component_rich_style("dialog-table--header")
             return self._line(titles, widths, style).extend_cell_length(width, style)
         index = int(self.scroll_y) + y - 1
