@@ -151,6 +151,31 @@ async def test_login_with_two_step_password(make_app, emulator):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
 
 
+async def test_sizes_of_private_chats_and_basic_groups_are_fetched_for_the_rows_shown(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        table = app.screen.query_one(DialogTable)
+        await pilot.pause()
+
+        def shown():
+            return [d for d, topic in table._rows[: table.size.height - 1] if topic is None and not d.ids_per_chat]
+
+        assert shown(), "the demo's first screen holds private chats, bots or basic groups"
+        await wait_until(pilot, lambda: all(d.message_count is not None for d in shown()), what="their sizes")
+        for d in shown():
+            assert d.message_estimate == emulator.world.chats[d.chat_id].count
+        asked = {r.peer for r in emulator.log.find(method="GetHistoryRequest")}
+        assert {d.chat_id for d in shown()} <= asked
+        calls = emulator.log.count(method="GetHistoryRequest")
+        assert calls <= len(asked), "one call per chat"
+        # Loading the list again keeps the sizes without asking Telegram again.
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: table.dialog_count > 0 and all(d.message_count for d in shown()), what="reload")
+        await pilot.pause(0.5)
+        assert emulator.log.count(method="GetHistoryRequest") == calls
+
+
 async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
     emulator.set_profile("lan", {"latency_ms": 100.0})  # a few seconds of export for the dashboard to follow
     app = make_app()

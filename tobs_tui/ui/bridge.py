@@ -104,6 +104,10 @@ class EngineBridge:
     async def list_topics(self, chat_id: int) -> list[TopicInfo]:
         return list(await wait_for(self._need().list_topics(chat_id)))
 
+    async def message_counts(self, chat_ids: tuple[int, ...]) -> dict[int, int]:
+        """Every count the engine knows, after asking for these chats' (one cheap call each, cached)."""
+        return dict(await wait_for(self._need().message_counts(chat_ids)))
+
     async def exported_last_ids(self) -> dict[int, int]:
         return dict(await wait_for(self._need().exported_last_ids()))
 

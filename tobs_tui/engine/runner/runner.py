@@ -17,7 +17,7 @@ import threading
 import time
 import zoneinfo
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ THROTTLE_BASELINE_FLOOR_S = 0.020
 _EVENTS_IN_SNAPSHOT = 50
 # A dialog list older than this when an export starts has its chosen chats' newest ids read again.
 TOPS_FRESH_S = 10.0
+COUNTS_AT_ONCE = 100  # message counts fetched per message_counts call (a screenful of rows is ~40)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class EngineRunner:
         self._login: LoginFlow | None = None
         self._dialogs: dict[int, DialogInfo] = {}
         self._dialogs_at = -math.inf  # when the list was read (monotonic)
+        self._counts: dict[int, int] = {}  # message counts asked for by chat id (loop only)
         self._exporter: Exporter | None = None
         self._export_task: asyncio.Task | None = None
         self._unpaused: asyncio.Event | None = None
@@ -255,7 +257,10 @@ class EngineRunner:
     async def _list_dialogs(self) -> list[DialogInfo]:
         dialogs = await self._need_source().dialogs()
         last_ids = await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
-        result = [DialogInfo(**{**d.__dict__, "last_exported_id": last_ids.get(d.chat_id)}) for d in dialogs]
+        result = [
+            dataclasses.replace(d, last_exported_id=last_ids.get(d.chat_id), message_count=self._counts.get(d.chat_id))
+            for d in dialogs
+        ]
         self._dialogs = {d.chat_id: d for d in result}
         self._dialogs_at = time.monotonic()
         return result
@@ -289,6 +294,21 @@ class EngineRunner:
 
         async def run() -> dict[int, int]:
             return await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
+
+        return self._submit(run())
+
+    def message_counts(self, chat_ids: Iterable[int]) -> concurrent.futures.Future:
+        """Message counts of chats whose ids cannot tell (private chats, bots, basic groups), for the rows a
+        reader shows: one history call of one message each, through the same request limit and FloodWait
+        handling as an export, remembered for the runner's life. Chats that cannot be read now are left out."""
+        asked = list(dict.fromkeys(chat_ids))
+
+        async def run() -> dict[int, int]:
+            source = self._need_source()
+            wanted = [c for c in asked if c not in self._counts][:COUNTS_AT_ONCE]
+            found = await asyncio.gather(*(source.message_count(c) for c in wanted))
+            self._counts.update({c: n for c, n in zip(wanted, found) if n is not None})
+            return dict(self._counts)
 
         return self._submit(run())
 

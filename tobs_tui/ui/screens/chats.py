@@ -11,8 +11,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
-from tobs_tui.engine import ChatKind, ChatSelection, ExportRequest
-from tobs_tui.ui.bridge import EngineBridge
+from tobs_tui.engine import ChatKind, ChatSelection, ExportRequest, NotConnectedError
+from tobs_tui.ui.bridge import EngineBridge, NotStartedError
 from tobs_tui.ui.messages import ExportRequested
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
@@ -173,6 +173,19 @@ class ChatsScreen(Screen):
     @on(DialogTable.SelectionChanged)
     def _selection_changed(self) -> None:
         self._update_status()
+
+    @on(DialogTable.CountsWanted)
+    def _counts_wanted(self, event: DialogTable.CountsWanted) -> None:
+        if self.engine.authorized:
+            self._load_counts(event.chat_ids)
+
+    @work(group="counts")
+    async def _load_counts(self, chat_ids: tuple[int, ...]) -> None:
+        try:
+            counts = await self.engine.message_counts(chat_ids)
+        except (NotStartedError, NotConnectedError):
+            return  # logged out meanwhile: the rows keep their "—"
+        self.table.set_counts(counts)
 
     @on(DialogTable.TopicsWanted)
     def _topics_wanted(self, event: DialogTable.TopicsWanted) -> None:

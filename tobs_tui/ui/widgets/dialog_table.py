@@ -84,7 +84,7 @@ def last_export_text(d: DialogInfo) -> str:
         return "never"
     if new == 0:
         return "up to date"
-    return f"{new:,} new" if d.message_estimate is not None else "has new"
+    return f"{new:,} new" if d.ids_per_chat else "has new"
 
 
 def _sort_value(d: DialogInfo, column: str):
@@ -142,6 +142,13 @@ class DialogTable(ScrollView, can_focus=True):
             super().__init__()
             self.table = table
 
+    class CountsWanted(Message):
+        """Rows on screen whose chats' sizes their ids cannot tell (private chats, bots, basic groups)."""
+
+        def __init__(self, chat_ids: tuple[int, ...]) -> None:
+            super().__init__()
+            self.chat_ids = chat_ids
+
     class TopicsWanted(Message):
         """A forum row was expanded and its topics are not loaded yet."""
 
@@ -164,6 +171,8 @@ class DialogTable(ScrollView, can_focus=True):
         self.kind_filter: frozenset[ChatKind] | None = None
         self.sort_column = "messages"
         self.sort_reverse = True
+        self._counts_asked: set[int] = set()
+        self._counts_pending: set[int] = set()
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -183,6 +192,40 @@ class DialogTable(ScrollView, can_focus=True):
         known = {d.chat_id for d in self._dialogs}
         self.selected = {k: v for k, v in self.selected.items() if k[0] in known}
         self._resort()
+
+    def set_counts(self, counts: dict[int, int]) -> None:
+        """Message counts fetched for shown rows. Rows keep their places (no resort under the reader's eyes)."""
+        fresh = {
+            d.chat_id: replace(d, message_count=counts[d.chat_id])
+            for d in self._dialogs
+            if d.chat_id in counts and d.message_count != counts[d.chat_id]
+        }
+        if not fresh:
+            return
+
+        def swap(d: DialogInfo) -> DialogInfo:
+            return fresh.get(d.chat_id, d)
+
+        self._dialogs = [swap(d) for d in self._dialogs]
+        self._sorted = [swap(d) for d in self._sorted]
+        self._matched = [swap(d) for d in self._matched]
+        self._rows = [(swap(d), topic) for d, topic in self._rows]
+        self.refresh()
+
+    def _want_count(self, d: DialogInfo) -> None:
+        # Called while drawing a row: collect the shown chats without a size and ask for them once, together.
+        if d.ids_per_chat or d.message_count is not None or d.chat_id in self._counts_asked:
+            return
+        if not self._counts_pending:
+            self.call_later(self._ask_counts)
+        self._counts_pending.add(d.chat_id)
+
+    def _ask_counts(self) -> None:
+        wanted = tuple(self._counts_pending - self._counts_asked)
+        self._counts_asked |= self._counts_pending
+        self._counts_pending = set()
+        if wanted:
+            self.post_message(self.CountsWanted(wanted))
 
     def set_last_exported(self, last_ids: dict[int, int]) -> None:
         """Committed ids from the state DB (an export moved on since the list was loaded)."""
@@ -457,6 +500,8 @@ class DialogTable(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, base)
         row = self._rows[index]
+        if row[1] is None:
+            self._want_count(row[0])
         style = base
         if row[1] is not None:
             style += self.get_component_rich_style("dialog-table--topic")
