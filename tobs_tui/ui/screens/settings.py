@@ -69,6 +69,11 @@ class SettingsScreen(LiveScreen):
         with Horizontal(id="settings-body"):
             yield from self._form()
             yield Static(engine_now(None), id="engine-now")
+        # Outside the scrolling form: the buttons and what they did stay in view however tall the form is.
+        with Horizontal(id="settings-buttons"):
+            yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
+            yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
+            yield Label("", id="settings-result")
         yield Footer()
 
     def _form(self) -> ComposeResult:
@@ -89,10 +94,6 @@ class SettingsScreen(LiveScreen):
             with Horizontal(classes="field field-tall"):
                 yield Label("Media kinds", classes="field-label")
                 yield SelectionList[str](*((kind, kind) for kind in MEDIA_KINDS), id="media-kinds")
-            with Horizontal(id="settings-buttons"):
-                yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
-                yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
-            yield Label("", id="settings-result")
 
     def on_mount(self) -> None:
         self.query_one("#engine-now").border_title = "In the engine now"
