@@ -207,7 +207,7 @@ def with_dashboard(emu: EmulatorProcess, out: Path, window: float) -> Shown:
             while not (app.logged_in and app.runner is not None):
                 await pilot.pause(0.05)
             request = await asyncio.get_running_loop().run_in_executor(None, _request, app.runner)
-            assert app.start_export(request, len(request.chats))
+            assert app.start_export(request)
             while app.live.latest is None or app.live.latest.messages_done == 0:
                 await pilot.pause(0.05)
             keys: list[tuple[float, float]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from textual.widgets import Input, Label
 
 from tests.support.waiting import wait_until
@@ -12,6 +13,7 @@ from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.confirm import ConfirmScreen
 from tobs_tui.ui.screens.login import LoginScreen
 from tobs_tui.ui.screens.settings import SettingsScreen
+from tobs_tui.ui.widgets.chat_progress import ChatProgressList
 from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 SIZE = (140, 42)
@@ -94,6 +96,42 @@ async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emu
         assert "chats shown" in str(app.screen.query_one("#chat-status", Label).render())
 
 
+def shown(widget) -> str:
+    """The text a widget really puts on screen at its size (clipped or wrapped as the user sees it)."""
+    lines = widget.render_lines(widget.size.region)
+    return " ".join("".join(seg.text for seg in line).strip() for line in lines).strip()
+
+
+@pytest.mark.parametrize("size", [(80, 24), SIZE])
+async def test_a_phone_with_letters_is_refused_in_one_whole_sentence(make_app, emulator, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        await submit(pilot, app, "#phone", "+1555abc0100")
+        await wait_until(pilot, lambda: "letters" in login_error(app), what="the phone message")
+        await pilot.pause()
+        sentence = login_error(app)
+        assert sentence.endswith(".") and "NoneType" not in sentence and "connection" not in sentence
+        assert " ".join(shown(app.screen.query_one("#login-error")).split()) == sentence, "shown whole"
+        assert app.screen.step == "phone"
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)
+        await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
+
+
+async def test_a_flood_wait_at_login_says_how_long(make_app, emulator):
+    emulator.script("SendCodeRequest", nth=1, error="FLOOD_WAIT_2")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)
+        await wait_until(pilot, lambda: "wait" in login_error(app), what="the FloodWait message")
+        assert login_error(app) == "Telegram asks to wait 2 seconds before trying to log in again."
+
+
 async def test_login_with_two_step_password(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -113,6 +151,31 @@ async def test_login_with_two_step_password(make_app, emulator):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen), what="the chat list")
 
 
+async def test_sizes_of_private_chats_and_basic_groups_are_fetched_for_the_rows_shown(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        table = app.screen.query_one(DialogTable)
+        await pilot.pause()
+
+        def shown():
+            return [d for d, topic in table._rows[: table.size.height - 1] if topic is None and not d.ids_per_chat]
+
+        assert shown(), "the demo's first screen holds private chats, bots or basic groups"
+        await wait_until(pilot, lambda: all(d.message_count is not None for d in shown()), what="their sizes")
+        for d in shown():
+            assert d.message_estimate == emulator.world.chats[d.chat_id].count
+        asked = {r.peer for r in emulator.log.find(method="GetHistoryRequest")}
+        assert {d.chat_id for d in shown()} <= asked
+        calls = emulator.log.count(method="GetHistoryRequest")
+        assert calls <= len(asked), "one call per chat"
+        # Loading the list again keeps the sizes without asking Telegram again.
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: table.dialog_count > 0 and all(d.message_count for d in shown()), what="reload")
+        await pilot.pause(0.5)
+        assert emulator.log.count(method="GetHistoryRequest") == calls
+
+
 async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
     emulator.set_profile("lan", {"latency_ms": 100.0})  # a few seconds of export for the dashboard to follow
     app = make_app()
@@ -126,11 +189,15 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
         await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.current_mode == "dashboard", what="the dashboard")
         seen: list[int] = []
+        too_soon: list[tuple[float, float]] = []
 
         def progressed() -> bool:
             snap = app.live.latest
             if snap is not None:
                 seen.append(snap.messages_done)
+                slowest = max((c.eta_s for c in snap.chats if c.eta_s is not None), default=None)
+                if slowest is not None and (snap.eta_s is None or snap.eta_s < slowest):
+                    too_soon.append((snap.eta_s, slowest))
             return snap is not None and snap.state is RunState.DONE
 
         await wait_until(pilot, progressed, timeout=60, what="the export to finish")
@@ -139,6 +206,7 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
         assert {c.chat_id for c in snap.chats} == {c.chat_id for c in chats}
         assert all(c.state.value == "done" for c in snap.chats)
         assert len(set(seen)) >= 3, "the dashboard saw the numbers move"
+        assert not too_soon, f"the run's ETA came before its slowest chat's: {too_soon[:3]}"
         assert len(app.live.rates) >= 2
         assert any((settings.export.output_dir).rglob("*.md")), "notes were written to the vault"
         summary = str(app.screen.query_one("#summary").render())
@@ -170,6 +238,26 @@ async def test_settings_apply_resizes_the_engine_and_save_writes_toml(make_app, 
         assert saved["workers"]["max_threads"] == 9
         assert app.settings.pool_sizes() == (6, 3)
         assert "saved" in str(screen.query_one("#settings-result", Label).render())
+
+
+async def test_save_writes_only_what_the_user_changed(make_app, emulator, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("# my settings\n[export]\ntimezone = \"UTC\"  # keep\n", encoding="utf-8")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        app.screen.query_one("#concurrency", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "max_concurrent_requests" in config.read_text(), what="the saved file")
+        text = config.read_text()
+        saved = tomllib.loads(text)
+        assert saved["export"]["max_concurrent_requests"] == 7
+        assert text.startswith("# my settings") and '"UTC"  # keep' in text
+        # The automatic thread count, the share and the media kinds were never touched: they stay unwritten.
+        assert "workers" not in saved, text
+        assert "media_kinds" not in saved["export"] and "takeout" not in saved["export"], text
 
 
 async def test_invalid_settings_are_refused_beside_the_field_and_nothing_applies(make_app, emulator):
@@ -211,6 +299,13 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
         held = app.live.latest.messages_done
         await pilot.pause(0.8)
         assert app.live.latest.messages_done - held <= 200, "a paused export starts no new requests"
+        # Paused rows say so and promise no ETA (a rate decaying over the pause would stretch it for nothing).
+        paused = app.live.latest
+        assert paused.eta_s is None and all(c.eta_s is None for c in paused.chats)
+        rows = app.screen.query_one(ChatProgressList)
+        line = "".join(seg.text for seg in rows.render_line(1))
+        assert " paused " in line and " running " not in line, line
+        assert line.rstrip().endswith("—"), line
         # Mid-export the chats list shows what is committed so far (read from the state DB on showing it).
         running = app.live.latest.chats[0].chat_id
         await pilot.press("f2")

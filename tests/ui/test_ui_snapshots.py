@@ -18,7 +18,9 @@ from tobs_tui.ui.app import DemoInfo, TobsApp
 from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-SIZE = (140, 40)
+# The large terminal the screenshots show, and the smallest one every screen must stay usable in.
+SIZES = {"": (140, 40), "-80x24": (80, 24)}
+sizes = pytest.mark.parametrize("suffix", list(SIZES))
 
 
 def fixed_settings() -> Settings:
@@ -52,16 +54,18 @@ async def feed(app: TobsApp, pilot) -> None:
     await pilot.pause(1.2)  # charts draw the newest data within a second
 
 
-async def test_login_screen(tmp_path):
+@sizes
+async def test_login_screen(tmp_path, suffix):
     app = offline_app(demo=DemoInfo("realistic", "+15550100", "12345", "+15550199", "tobs-demo-2fa"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZES[suffix]) as pilot:
         await pilot.pause()
-        check(app, "login", tmp_path)
+        check(app, f"login{suffix}", tmp_path)
 
 
-async def test_chats_screen(tmp_path):
+@sizes
+async def test_chats_screen(tmp_path, suffix):
     app = offline_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZES[suffix]) as pilot:
         app.pop_screen()
         await pilot.pause()
         table = app.screen.query_one(DialogTable)
@@ -72,23 +76,25 @@ async def test_chats_screen(tmp_path):
         table.set_options(media=False)
         table.focus()
         await pilot.pause()
-        check(app, "chats", tmp_path)
+        check(app, f"chats{suffix}", tmp_path)
 
 
+@sizes
 @pytest.mark.parametrize("mode", ["dashboard", "pools", "throttle", "settings"])
-async def test_live_screens(mode, tmp_path):
+async def test_live_screens(mode, tmp_path, suffix):
     app = offline_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZES[suffix]) as pilot:
         await app.switch_mode(mode)
         await pilot.pause()
         await feed(app, pilot)
-        check(app, mode, tmp_path)
+        check(app, f"{mode}{suffix}", tmp_path)
 
 
-async def test_help_screen(tmp_path):
+@sizes
+async def test_help_screen(tmp_path, suffix):
     app = offline_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZES[suffix]) as pilot:
         await app.switch_mode("dashboard")
         await pilot.press("f1")
         await pilot.pause()
-        check(app, "help", tmp_path)
+        check(app, f"help{suffix}", tmp_path)

@@ -62,14 +62,20 @@ class DialogInfo:
     unread: int
     is_forum: bool = False
     last_exported_id: int | None = None  # from the state DB; None = never exported
+    message_count: int | None = None  # counted on request (`EngineRunner.message_counts`) where ids cannot tell
+
+    @property
+    def ids_per_chat(self) -> bool:
+        """Channels and supergroups number their messages per chat; private chats and basic groups share one
+        id sequence per account."""
+        return self.kind in (ChatKind.CHANNEL, ChatKind.SUPERGROUP, ChatKind.FORUM)
 
     @property
     def message_estimate(self) -> int | None:
         """Messages in the chat, from its newest id: channels and supergroups number their messages per chat,
-        but private chats and basic groups share one id sequence per account, so there it is unknown (None)."""
-        if self.kind in (ChatKind.CHANNEL, ChatKind.SUPERGROUP, ChatKind.FORUM):
-            return self.top_message_id
-        return None
+        but private chats and basic groups share one id sequence per account, so there it is the count asked
+        for separately, or unknown (None) until then."""
+        return self.top_message_id if self.ids_per_chat else self.message_count
 
     @property
     def new_since_export(self) -> int | None:

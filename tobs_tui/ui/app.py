@@ -6,11 +6,9 @@ concurrent futures) and reads the frozen snapshots and events the runner hands o
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -18,35 +16,29 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tobs_tui.config import Settings, save_settings, settings_with
-from tobs_tui.engine import EngineEvent, EngineSnapshot, EventKind, RunState
+from tobs_tui.engine import EngineEvent, EngineRunner, EngineSnapshot, EventKind, ExportRequest, RunState
 from tobs_tui.terminal import terminal_text
+from tobs_tui.ui.bridge import EngineBridge, wait_for
 from tobs_tui.ui.history import LiveHistory
-from tobs_tui.ui.messages import EventArrived, ExportFinished, LoggedIn, SnapshotArrived
+from tobs_tui.ui.messages import (
+    EventArrived,
+    ExportFinished,
+    ExportRequested,
+    LoggedIn,
+    SettingsApplied,
+    SnapshotArrived,
+)
 from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.confirm import ConfirmScreen
 from tobs_tui.ui.screens.dashboard import DashboardScreen
 from tobs_tui.ui.screens.help import HelpScreen
 from tobs_tui.ui.screens.live import LiveScreen
-from tobs_tui.ui.screens.login import LoginScreen
+from tobs_tui.ui.screens.login import DemoInfo, LoginScreen
 from tobs_tui.ui.screens.pools import PoolsScreen
 from tobs_tui.ui.screens.settings import SettingsScreen
 from tobs_tui.ui.screens.throttle import ThrottleScreen
 
-
-@dataclass(frozen=True)
-class DemoInfo:
-    """What the login screen shows when the app runs against the built-in emulator."""
-
-    profile: str
-    phone: str
-    code: str
-    twofa_phone: str
-    twofa_password: str
-
-
-async def wait_for(future: Any) -> Any:
-    """Await a runner future (concurrent.futures) on the UI loop without blocking it."""
-    return await asyncio.wrap_future(future)
+__all__ = ["DemoInfo", "TobsApp"]
 
 
 class TobsApp(App[int]):
@@ -54,14 +46,10 @@ class TobsApp(App[int]):
 
     TITLE = "tobs-tui"
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere keep the same style
-    MODES = {
-        "chats": ChatsScreen,
-        "dashboard": DashboardScreen,
-        "pools": PoolsScreen,
-        "throttle": ThrottleScreen,
-        "settings": SettingsScreen,
-    }
     DEFAULT_MODE = "chats"
+    # Classes the stylesheet uses to keep every screen usable at 80x24 (see app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("f2", "switch_mode('chats')", "Chats"),
@@ -84,7 +72,6 @@ class TobsApp(App[int]):
         api_hash: str | None = None,
         demo: DemoInfo | None = None,
         config_path: Path | None = None,
-        runner_factory: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -97,19 +84,37 @@ class TobsApp(App[int]):
         self.demo = demo
         self.config_path = config_path
         self.live = LiveHistory()
-        self.runner: Any = None
-        self.logged_in = False
-        self.export_future: Any = None
-        if runner_factory is None:
-            from tobs_tui.engine import EngineRunner
-
-            runner_factory = EngineRunner
-        self._runner_factory = runner_factory
+        self.engine = EngineBridge(
+            session=session,
+            settings=lambda: self.settings,
+            on_snapshot=self._snapshot_from_engine,
+            on_event=self._event_from_engine,
+        )
+        self.export_future: Future[EngineSnapshot] | None = None
+        # Screens get what they need when they are built, so none of them has to reach back into the app.
+        self.add_mode("chats", lambda: ChatsScreen(self.engine))
+        self.add_mode("dashboard", DashboardScreen)
+        self.add_mode("pools", PoolsScreen)
+        self.add_mode("throttle", ThrottleScreen)
+        self.add_mode("settings", lambda: SettingsScreen(lambda: self.settings, self.config_path))
         self._pending_snapshot: EngineSnapshot | None = None
         self._snapshot_posted = False
         self.sub_title = f"demo · emulator ({demo.profile})" if demo else ""
 
-    # -- engine bridge (the two callbacks run on the ENGINE thread) --------------------------------
+    @property
+    def runner(self) -> EngineRunner | None:
+        """The engine runner, once credentials started one."""
+        return self.engine.runner
+
+    @property
+    def logged_in(self) -> bool:
+        return self.engine.authorized
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer offers no key for the screen already shown: room for the screen's own keys.
+        return not (action == "switch_mode" and bool(parameters) and parameters[0] == self.current_mode)
+
+    # -- engine callbacks (they run on the ENGINE thread) -------------------------------------------
 
     def _snapshot_from_engine(self, snapshot: EngineSnapshot) -> None:
         # Coalesce: if the UI has not taken the last one yet, it will simply find this newer one.
@@ -153,40 +158,28 @@ class TobsApp(App[int]):
 
     # -- start-up and login ------------------------------------------------------------------------
 
-    def make_runner(self, api_id: int, api_hash: str) -> None:
-        """(Re)build the engine runner for these credentials and start its thread."""
-        if self.runner is not None:
-            self.runner.stop()
-        self.api_id, self.api_hash = api_id, api_hash
-        self.runner = self._runner_factory(
-            self.settings,
-            session=self.session,
-            api_id=api_id,
-            api_hash=api_hash,
-            on_snapshot=self._snapshot_from_engine,
-            on_event=self._event_from_engine,
-        )
-        self.runner.start()
-        self.runner.set_snapshot_rate(self.settings.ui.refresh_hz)
-
     def on_mount(self) -> None:
+        self.refresh_bindings()  # the footers were built before the first mode was current (see check_action)
         if self.api_id and self.api_hash:
-            self.make_runner(self.api_id, self.api_hash)
+            self.engine.open(self.api_id, self.api_hash)
             self._connect()
         else:
-            self.push_screen(LoginScreen(step="api"), self._login_done)
+            self.push_screen(self._login_screen("api"), self._login_done)
+
+    def _login_screen(self, step: str, error: str | None = None) -> LoginScreen:
+        return LoginScreen(self.engine, step=step, error=error, demo=self.demo, phone=self.settings.telegram.phone)
 
     @work(exclusive=True, group="connect")
     async def _connect(self) -> None:
         try:
-            authorized = await wait_for(self.runner.connect())
+            authorized = await self.engine.connect()
         except Exception as e:
-            self.push_screen(LoginScreen(step="api", error=str(e)), self._login_done)
+            self.push_screen(self._login_screen("api", str(e)), self._login_done)
             return
         if authorized:
             self.post_message(LoggedIn())
         else:
-            self.push_screen(LoginScreen(step="phone"), self._login_done)
+            self.push_screen(self._login_screen("phone"), self._login_done)
 
     def _login_done(self, ok: bool | None) -> None:
         if ok:
@@ -194,7 +187,9 @@ class TobsApp(App[int]):
 
     @on(LoggedIn)
     def _logged_in(self) -> None:
-        self.logged_in = True
+        self.engine.authorized = True
+        if self.engine.credentials is not None:
+            self.api_id, self.api_hash = self.engine.credentials
         typed = (self.api_id, self.api_hash) != self._given_credentials
         if (
             self.demo is None
@@ -225,7 +220,11 @@ class TobsApp(App[int]):
         running = self.export_future is not None and not self.export_future.done()
         return running or (snap is not None and snap.state.is_active)
 
-    def start_export(self, request: Any, chats: int) -> bool:
+    @on(ExportRequested)
+    def _export_requested(self, message: ExportRequested) -> None:
+        self.start_export(message.request)
+
+    def start_export(self, request: ExportRequest) -> bool:
         if self.runner is None or not self.logged_in:
             self.notify("Log in first.", severity="warning")
             return False
@@ -233,14 +232,15 @@ class TobsApp(App[int]):
             self.notify("An export is already running; cancel it (F8) or wait for it to finish.", severity="warning")
             return False
         self.live.clear()
-        self.export_future = self.runner.start_export(request)
+        self.export_future = self.engine.start_export(request)
         self._await_export(self.export_future)
         self.switch_mode("dashboard")
+        chats = len(request.chats)
         self.notify(f"Exporting {chats} chat{'s' if chats != 1 else ''}.")
         return True
 
     @work(group="export")
-    async def _await_export(self, future: Any) -> None:
+    async def _await_export(self, future: Future[EngineSnapshot]) -> None:
         try:
             snapshot = await wait_for(future)
         except Exception as e:
@@ -298,7 +298,7 @@ class TobsApp(App[int]):
             )
         )
         if sure:
-            await wait_for(self.runner.cancel())
+            await self.engine.cancel()
 
     @work(exclusive=True, group="quit")
     async def action_quit(self) -> None:
@@ -311,20 +311,22 @@ class TobsApp(App[int]):
             if not sure:
                 return
             self.notify("Stopping the export cleanly…")
-            await wait_for(self.runner.cancel())
+            await self.engine.cancel()
         await self.shutdown_engine()
         self.exit(0)
 
     async def shutdown_engine(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            await asyncio.to_thread(runner.stop)
+        await self.engine.close()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     # -- settings ------------------------------------------------------------------------------------
+
+    @on(SettingsApplied)
+    def _settings_applied(self, message: SettingsApplied) -> None:
+        self.apply_settings(message.settings)
 
     def apply_settings(self, settings: Settings) -> None:
         """Hand new settings to the running engine: pools resize and limits change at once."""
@@ -339,7 +341,8 @@ class TobsApp(App[int]):
     # -- command palette -----------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" opens its key panel; ours (below) opens the full list of this app's keys.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("Chats", "Pick the chats to export (F2)", lambda: self.switch_mode("chats"))
         yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
         yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
@@ -347,12 +350,13 @@ class TobsApp(App[int]):
         yield SystemCommand(
             "Settings", "Pool sizes, media workers, export options (F6)", lambda: self.switch_mode("settings")
         )
-        yield SystemCommand(
-            "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume
-        )
-        yield SystemCommand(
-            "Cancel export", "Stop the export; the next run continues it (F8)", self.action_cancel_export
-        )
+        if self.export_active:
+            yield SystemCommand(
+                "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume
+            )
+            yield SystemCommand(
+                "Cancel export", "Stop the export; the next run continues it (F8)", self.action_cancel_export
+            )
         yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
         if isinstance(screen, ChatsScreen):
             yield from screen.commands()

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tobs_tui.engine import EngineEvent, EngineSnapshot
+from tobs_tui.config import Settings
+from tobs_tui.engine import EngineEvent, EngineSnapshot, ExportRequest
 
 
 class SnapshotArrived(Message):
@@ -36,3 +37,17 @@ class ExportFinished(Message):
 
     snapshot: EngineSnapshot | None
     error: str | None = None
+
+
+@dataclass
+class ExportRequested(Message):
+    """The user asked to export these chats (the chat list posts it; the app starts the run)."""
+
+    request: ExportRequest
+
+
+@dataclass
+class SettingsApplied(Message):
+    """The settings screen accepted new values; the app hands them to the running engine."""
+
+    settings: Settings

@@ -37,15 +37,18 @@ class ProgressReport:
         self._bytes_meter.reset()
         self._chat_bytes_meters = {}
 
-    def chat(self, run: ChatRun, media: MediaDownloader | None) -> ChatProgress:
+    def chat(self, run: ChatRun, media: MediaDownloader | None, *, paused: bool = False) -> ChatProgress:
         media_done, media_expected = media.chat_bytes(run.info.chat_id) if media else (0, 0)
         bytes_meter = self._chat_bytes_meters.get(run.info.chat_id)
         if bytes_meter is None:  # not setdefault: that would build a meter per chat for every snapshot
             bytes_meter = self._chat_bytes_meters[run.info.chat_id] = RateMeter()
-        if run.state is ChatState.RUNNING:
+        moving = run.state is ChatState.RUNNING and not paused
+        if moving:
             run.meter.update(run.done)
             bytes_meter.update(run.bytes_done + media_done)
-        moving = run.state is ChatState.RUNNING
+        elif paused:
+            run.meter.hold()
+            bytes_meter.hold()
         return ChatProgress(
             chat_id=run.info.chat_id,
             title=run.info.title,
@@ -79,14 +82,19 @@ class ProgressReport:
         run_errors: tuple[str, ...],
     ) -> EngineSnapshot:
         runs = list(runs)
-        chats = tuple(self.chat(r, media) for r in runs)
+        paused = state is RunState.PAUSED
+        chats = tuple(self.chat(r, media, paused=paused) for r in runs)
         done = sum(c.messages_done for c in chats)
         expected = sum(c.messages_expected for c in chats)
         written = sum(c.bytes_done for c in chats)
-        active = state.is_active
+        # While paused nothing moves: no rates, no ETA, and the pause does not drag the smoothed rates down.
+        active = state.is_active and not paused
         if active:
             self._total_meter.update(done)
             self._bytes_meter.update(written)
+        elif paused:
+            self._total_meter.hold()
+            self._bytes_meter.hold()
         errors = run_errors + tuple(r.error for r in runs if r.error)
         return EngineSnapshot(
             t=time.monotonic() - self._origin,
@@ -98,7 +106,7 @@ class ProgressReport:
             msgs_per_s_instant=self._total_meter.instant if active else 0.0,
             bytes_per_s=self._bytes_meter.smoothed if active else 0.0,
             bytes_per_s_instant=self._bytes_meter.instant if active else 0.0,
-            eta_s=self._total_meter.eta(expected - done) if active else None,
+            eta_s=run_eta(self._total_meter.eta(expected - done), chats) if active else None,
             requests_in_flight=limit.in_flight if limit is not None else 0,
             concurrency_limit=limit.limit if limit is not None else 0,
             flood_waits=flood_waits,
@@ -111,3 +119,11 @@ class ProgressReport:
             media_workers_auto=media_workers_auto,
             errors=errors,
         )
+
+
+def run_eta(total_eta: float | None, chats: Sequence[ChatProgress]) -> float | None:
+    """The run's ETA from its total rate, but never before its slowest running chat can finish."""
+    slowest = max((c.eta_s for c in chats if c.eta_s is not None), default=None)
+    if total_eta is None or slowest is None:
+        return total_eta if slowest is None else slowest
+    return max(total_eta, slowest)

@@ -17,7 +17,7 @@ import threading
 import time
 import zoneinfo
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ _EVENTS_IN_SNAPSHOT = 50
 TOPS_FRESH_S = 10.0
 # How long the second look at a proxy that failed may take (it runs only after Telethon gave up on it).
 PROXY_CHECK_TIMEOUT_S = 5.0
+COUNTS_AT_ONCE = 100  # message counts fetched per message_counts call (a screenful of rows is ~40)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class EngineRunner:
         self._login: LoginFlow | None = None
         self._dialogs: dict[int, DialogInfo] = {}
         self._dialogs_at = -math.inf  # when the list was read (monotonic)
+        self._counts: dict[int, int] = {}  # message counts asked for by chat id (loop only)
         self._exporter: Exporter | None = None
         self._export_task: asyncio.Task | None = None
         self._unpaused: asyncio.Event | None = None
@@ -288,7 +290,10 @@ class EngineRunner:
                 f"Telegram refused to list your chats ({e.message}); nothing was exported, try again later."
             ) from e
         last_ids = await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
-        result = [DialogInfo(**{**d.__dict__, "last_exported_id": last_ids.get(d.chat_id)}) for d in dialogs]
+        result = [
+            dataclasses.replace(d, last_exported_id=last_ids.get(d.chat_id), message_count=self._counts.get(d.chat_id))
+            for d in dialogs
+        ]
         self._dialogs = {d.chat_id: d for d in result}
         self._dialogs_at = time.monotonic()
         return result
@@ -322,6 +327,21 @@ class EngineRunner:
 
         async def run() -> dict[int, int]:
             return await asyncio.get_running_loop().run_in_executor(None, self._exported_last_ids)
+
+        return self._submit(run())
+
+    def message_counts(self, chat_ids: Iterable[int]) -> concurrent.futures.Future:
+        """Message counts of chats whose ids cannot tell (private chats, bots, basic groups), for the rows a
+        reader shows: one history call of one message each, through the same request limit and FloodWait
+        handling as an export, remembered for the runner's life. Chats that cannot be read now are left out."""
+        asked = list(dict.fromkeys(chat_ids))
+
+        async def run() -> dict[int, int]:
+            source = self._need_source()
+            wanted = [c for c in asked if c not in self._counts][:COUNTS_AT_ONCE]
+            found = await asyncio.gather(*(source.message_count(c) for c in wanted))
+            self._counts.update({c: n for c, n in zip(wanted, found) if n is not None})
+            return dict(self._counts)
 
         return self._submit(run())
 

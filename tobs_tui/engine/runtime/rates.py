@@ -57,6 +57,11 @@ class RateMeter:
         rate = self.smoothed
         return remaining / rate if rate > 1e-9 else None
 
+    def hold(self) -> None:
+        """Forget the last sample but keep the smoothed rate: time spent paused is not slow progress."""
+        self._samples.clear()
+        self._last = None
+
     def reset(self) -> None:
         self._samples.clear()
         self._smoothed = None

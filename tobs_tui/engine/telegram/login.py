@@ -7,20 +7,34 @@ Secrets (the code, the password) are never logged or put into error messages.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 
 from telethon import TelegramClient, errors
 from telethon.tl.custom.qrlogin import QRLogin
+
+# What a phone number may look like once spaces, dashes, dots and brackets are gone: E.164 allows 15 digits.
+PHONE = re.compile(r"\+?[0-9]{5,15}")
 
 
 class LoginError(Exception):
     """A login step failed for a reason the user can fix; str() is one clear sentence."""
 
 
+def wait_words(seconds: int) -> str:
+    """A wait as a person says it: "2 seconds", "5 min 30 s", "3 h 20 min"."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def _flood_sentence(e: errors.FloodError) -> str:
     seconds = int(getattr(e, "seconds", 0) or 0)
-    minutes = max(1, round(seconds / 60))
-    return f"Telegram asks to wait {seconds} s (about {minutes} min) before trying to log in again."
+    return f"Telegram asks to wait {wait_words(seconds)} before trying to log in again."
 
 
 # A QR code is drawn again this long before its token expires, so the one on screen always still works.
@@ -45,9 +59,14 @@ class LoginFlow:
         self._qr: QRLogin | None = None
 
     async def send_code(self, phone: str) -> None:
-        phone = phone.strip().replace(" ", "")
+        phone = re.sub(r"[\s().-]", "", phone)
         if not phone:
             raise LoginError("Enter your phone number in international format, e.g. +15551234567.")
+        if not PHONE.fullmatch(phone):
+            # Checked before sending: Telethon turns such a number into None and fails with a type error.
+            raise LoginError(
+                "A phone number is a + and up to 15 digits, e.g. +15551234567; check it for letters or symbols."
+            )
         try:
             sent = await self._client.send_code_request(phone)
         except errors.PhoneNumberInvalidError:

@@ -334,6 +334,27 @@ class TelegramSource:
             last = fresh[-1]
             offset_topic, offset_id, offset_date = last.id, last.top_message, last.date
 
+    async def message_count(self, chat_id: int) -> int | None:
+        """How many messages a chat holds, by one history call for a single message (the reply carries the
+        total); None when the chat cannot be read now."""
+        try:
+            r = await self.call(
+                functions.messages.GetHistoryRequest(
+                    peer=self.input_peer(chat_id),
+                    offset_id=0,
+                    offset_date=None,
+                    add_offset=0,
+                    limit=1,
+                    max_id=0,
+                    min_id=0,
+                    hash=0,
+                ),
+                chat_id=chat_id,
+            )
+        except (errors.RPCError, ChatParked, RequestFailed, ChatUnavailable):
+            return None
+        return int(getattr(r, "count", len(r.messages)))
+
     # -- history ----------------------------------------------------------------------------------
     async def history_batch(
         self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT

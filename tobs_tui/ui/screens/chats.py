@@ -12,8 +12,10 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select
 
-from tobs_tui.engine import ChatKind
+from tobs_tui.engine import ChatKind, ChatSelection, ExportRequest, NotConnectedError
 from tobs_tui.terminal import terminal_text
+from tobs_tui.ui.bridge import EngineBridge, NotStartedError
+from tobs_tui.ui.messages import ExportRequested
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
 
@@ -46,6 +48,10 @@ class ChatsScreen(Screen):
         Binding("escape", "focus_table", show=False),
     ]
 
+    def __init__(self, engine: EngineBridge) -> None:
+        super().__init__()
+        self.engine = engine
+
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="chat-filters"):
@@ -63,16 +69,14 @@ class ChatsScreen(Screen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        if getattr(self.app, "logged_in", False):
+        if self.engine.authorized:
             self.load_dialogs()
 
     @work(exclusive=True, group="dialogs")
     async def load_dialogs(self) -> None:
-        from tobs_tui.ui.app import wait_for
-
         self.query_one("#chat-status", Label).update("Loading your chats…")
         try:
-            dialogs = await wait_for(self.app.runner.list_dialogs())
+            dialogs = await self.engine.list_dialogs()
         except Exception as e:
             # As text, not markup: the error may quote Telegram ("[Errno 2]", a title).
             failed = terminal_text(f"Could not load your chats: {e} Press Ctrl+R to retry.")
@@ -84,15 +88,13 @@ class ChatsScreen(Screen):
     def on_screen_resume(self) -> None:
         # An export may have committed more since the list was loaded; the state DB says how far (no request
         # to Telegram), so a running or stopped export's chats never read "never".
-        if getattr(self.app, "logged_in", False) and self.app.runner is not None and self.table.dialog_count:
+        if self.engine.authorized and self.table.dialog_count:
             self._refresh_last_export()
 
     @work(exclusive=True, group="last-export")
     async def _refresh_last_export(self) -> None:
-        from tobs_tui.ui.app import wait_for
-
         try:
-            last_ids = await wait_for(self.app.runner.exported_last_ids())
+            last_ids = await self.engine.exported_last_ids()
         except Exception as e:
             self.notify(terminal_text(f"Could not read the export state: {e}"), severity="warning", markup=False)
             return
@@ -100,10 +102,8 @@ class ChatsScreen(Screen):
 
     @work(group="topics")
     async def _load_topics(self, chat_id: int) -> None:
-        from tobs_tui.ui.app import wait_for
-
         try:
-            topics = await wait_for(self.app.runner.list_topics(chat_id))
+            topics = await self.engine.list_topics(chat_id)
         except Exception as e:
             self.notify(terminal_text(f"Could not load the topics: {e}"), severity="error", markup=False)
             return
@@ -122,13 +122,29 @@ class ChatsScreen(Screen):
         self.table.focus()
 
     def on_key(self, event: events.Key) -> None:
-        # Typing anywhere on the list goes to the filter: the list itself only needs arrows and space.
-        if self.focused is self.table and event.is_printable and event.character not in (" ", "?"):
-            filter_input = self.query_one("#filter", Input)
+        # Typing anywhere on the list goes to the filter, Backspace too: the list itself only needs arrows
+        # and Space. The status line says which of the two has the keys.
+        if self.focused is not self.table:
+            return
+        filter_input = self.query_one("#filter", Input)
+        if event.key == "backspace":
             filter_input.focus()
-            filter_input.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
+            filter_input.action_delete_left()
+        elif event.is_printable and event.character not in (" ", "?"):
+            filter_input.focus()
+            filter_input.insert_text_at_cursor(event.character or "")
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def on_descendant_focus(self) -> None:
+        if self.table.dialog_count:  # until the list loads, the line says it is loading
+            self._update_status()
+
+    def on_descendant_blur(self) -> None:
+        if self.table.dialog_count:
+            self._update_status()
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
@@ -161,6 +177,19 @@ class ChatsScreen(Screen):
     @on(DialogTable.SelectionChanged)
     def _selection_changed(self) -> None:
         self._update_status()
+
+    @on(DialogTable.CountsWanted)
+    def _counts_wanted(self, event: DialogTable.CountsWanted) -> None:
+        if self.engine.authorized:
+            self._load_counts(event.chat_ids)
+
+    @work(group="counts")
+    async def _load_counts(self, chat_ids: tuple[int, ...]) -> None:
+        try:
+            counts = await self.engine.message_counts(chat_ids)
+        except (NotStartedError, NotConnectedError):
+            return  # logged out meanwhile: the rows keep their "—"
+        self.table.set_counts(counts)
 
     @on(DialogTable.TopicsWanted)
     def _topics_wanted(self, event: DialogTable.TopicsWanted) -> None:
@@ -199,15 +228,21 @@ class ChatsScreen(Screen):
             parts.append(f"{no_media:,} without media")
         if dated:
             parts.append(f"{dated:,} with a since date")
-        parts.append("Space selects · Enter exports" if not picked else "Enter exports the selection")
+        parts.append(self._keys_hint(picked))
         self.query_one("#chat-status", Label).update(" · ".join(parts))
+
+    def _keys_hint(self, picked: int) -> str:
+        """What the keys do where the focus is now."""
+        if self.focused is not None and self.focused.id == "filter":
+            return "typing filters (Space too) · Enter or Esc: back to the list to select"
+        if self.focused is self.table:
+            return "Space selects · type to filter · Enter exports" + (" the selection" if picked else "")
+        return "Esc: back to the list"
 
     # -- start ------------------------------------------------------------------------------------
 
-    def chat_selections(self) -> list:
+    def chat_selections(self) -> list[ChatSelection]:
         """The selected rows as the engine's ChatSelection list (topics grouped under their chat)."""
-        from tobs_tui.engine import ChatSelection
-
         grouped: dict[int, list] = {}
         for (chat_id, topic_id), opts in self.table.selected.items():
             grouped.setdefault(chat_id, []).append((topic_id, opts))
@@ -225,10 +260,7 @@ class ChatsScreen(Screen):
                 "Select chats first: Space marks the chat under the cursor, Ctrl+A marks all shown.", severity="warning"
             )
             return
-        from tobs_tui.engine import ExportRequest
-
-        chats = self.chat_selections()
-        self.app.start_export(ExportRequest(tuple(chats)), len(chats))
+        self.post_message(ExportRequested(ExportRequest(tuple(self.chat_selections()))))
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(

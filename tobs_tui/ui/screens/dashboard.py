@@ -44,6 +44,7 @@ class DashboardScreen(LiveScreen):
             bar.update(total=max(snap.messages_expected, snap.messages_done), progress=snap.messages_done)
         else:
             bar.update(total=None)
-        self.query_one(ChatProgressList).show(snap.chats if snap else ())
+        paused = snap is not None and snap.state is RunState.PAUSED
+        self.query_one(ChatProgressList).show(snap.chats if snap else (), paused=paused)
         self.query_one(ThroughputChart).show(live.rates, live.series_version)
         self.query_one(EventLog).show(live.events, live.events_version)

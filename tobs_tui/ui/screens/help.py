@@ -24,7 +24,10 @@ KEYS = (
     (
         "Chats",
         (
-            ("type", "filter by title, @username or id"),
+            (
+                "type, Backspace",
+                "filter by title, @username or id (the filter then has the keys; Enter or Esc returns)",
+            ),
             ("↑ ↓ PgUp PgDn", "move (also while typing in the filter)"),
             ("Space", "select / unselect the chat or topic"),
             ("Ctrl+A / Ctrl+N", "select all shown / none"),

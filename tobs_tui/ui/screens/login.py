@@ -6,6 +6,8 @@ Every wrong value gets one sentence under its field and another try; secrets are
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,6 +15,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
+from tobs_tui.engine import LoginError
+from tobs_tui.ui.bridge import EngineBridge
 from tobs_tui.ui.widgets.qr_code import QrCode
 
 STEPS = ("api", "phone", "code", "password", "qr")
@@ -27,24 +31,50 @@ STEP_TEXT = {
 API_HASH = re.compile(r"[0-9a-fA-F]{32}")
 
 
+@dataclass(frozen=True)
+class DemoInfo:
+    """What the login screen shows when the app runs against the built-in emulator."""
+
+    profile: str
+    phone: str
+    code: str
+    twofa_phone: str
+    twofa_password: str
+
+
+class InputRefused(ValueError):
+    """A typed value is refused before anything is sent; str() is the one sentence to show."""
+
+
 def check_api(api_id: str, api_hash: str) -> tuple[int, str]:
-    """Raises ValueError with the one sentence to show under the field."""
+    """Raises InputRefused with the one sentence to show under the field."""
     api_id = api_id.strip()
     if not api_id.isdigit() or int(api_id) <= 0:
-        raise ValueError("The api id is a whole number (e.g. 1234567); copy it from my.telegram.org.")
+        raise InputRefused("The api id is a whole number (e.g. 1234567); copy it from my.telegram.org.")
     api_hash = api_hash.strip()
     if not API_HASH.fullmatch(api_hash):
-        raise ValueError("The api hash is 32 hexadecimal characters; copy it from my.telegram.org.")
+        raise InputRefused("The api hash is 32 hexadecimal characters; copy it from my.telegram.org.")
     return int(api_id), api_hash.lower()
 
 
 class LoginScreen(Screen[bool]):
     """Dismisses with True once the session is authorised."""
 
-    def __init__(self, step: str = "phone", error: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: EngineBridge,
+        *,
+        step: str = "phone",
+        error: str | None = None,
+        demo: DemoInfo | None = None,
+        phone: str = "",
+    ) -> None:
         super().__init__()
+        self.engine = engine
         self.first_step = step
         self.first_error = error
+        self.demo = demo
+        self.known_phone = phone
         self.step: str | None = None  # set once the step's fields are on screen
 
     def compose(self) -> ComposeResult:
@@ -76,7 +106,7 @@ class LoginScreen(Screen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        demo = getattr(self.app, "demo", None)
+        demo = self.demo
         hint = self.query_one("#demo-hint", Static)
         if demo is not None:
             hint.update(
@@ -89,9 +119,8 @@ class LoginScreen(Screen[bool]):
         network = getattr(getattr(self.app, "settings", None), "network", None)
         proxy = network.parsed_proxy() if network is not None else None
         self.query_one("#login-connection", Static).update(f"connection: {proxy.describe() if proxy else 'direct'}")
-        phone = getattr(getattr(self.app, "settings", None), "telegram", None)
-        if phone is not None and phone.phone:
-            self.query_one("#phone", Input).value = phone.phone
+        if self.known_phone:
+            self.query_one("#phone", Input).value = self.known_phone
         self.show_step(self.first_step, self.first_error)
 
     def show_step(self, step: str, error: str | None = None) -> None:
@@ -102,7 +131,8 @@ class LoginScreen(Screen[bool]):
         self.query_one("#login-error", Label).update(error or "")
         first = {"api": "#api-id", "phone": "#phone", "code": "#code", "password": "#password"}.get(step)
         if first is not None:
-            self.query_one(first, Input).focus()
+            # Focus without scrolling to the field: on a short terminal the screen opens at its heading.
+            self.query_one(first, Input).focus(scroll_visible=False)
         self.query_one("#login-next", Button).display = step != "qr"
 
     def _error(self, text: str) -> None:
@@ -129,15 +159,12 @@ class LoginScreen(Screen[bool]):
     @work(exclusive=True, group="login")
     async def log_in_with_qr(self) -> None:
         """Draw a code, wait for another Telegram app to accept it, draw a new one before it expires."""
-        from tobs_tui.engine import LoginError
-        from tobs_tui.ui.app import wait_for
-
         self.show_step("qr")
         try:
             outcome = "refresh"
             while outcome == "refresh":
-                self.query_one("#qr-code", QrCode).show((await wait_for(self.app.runner.qr_code())).url)
-                outcome = await wait_for(self.app.runner.qr_wait())
+                self.query_one("#qr-code", QrCode).show(await self.engine.qr_url())
+                outcome = await self.engine.qr_wait()
         except LoginError as e:
             self.show_step("phone", str(e))
             return
@@ -151,52 +178,49 @@ class LoginScreen(Screen[bool]):
 
     @work(exclusive=True, group="login")
     async def advance(self) -> None:
-        from tobs_tui.engine import LoginError
-        from tobs_tui.ui.app import wait_for
-
-        app = self.app
+        """Send the current step's value; the step's handler moves on, dismisses, or raises one sentence."""
+        steps: dict[str | None, Callable[[], Awaitable[None]]] = {
+            "api": self._send_api,
+            "phone": self._send_phone,
+            "code": self._send_code,
+            "password": self._send_password,
+        }
         self._busy(True)
         try:
-            if self.step == "api":
-                try:
-                    api_id, api_hash = check_api(
-                        self.query_one("#api-id", Input).value, self.query_one("#api-hash", Input).value
-                    )
-                except ValueError as e:
-                    self._error(str(e))
-                    return
-                app.make_runner(api_id, api_hash)
-                authorized = await wait_for(app.runner.connect())
-                if authorized:
-                    self.dismiss(True)
-                    return
-                self.show_step("phone")
-            elif self.step == "phone":
-                await wait_for(app.runner.send_code(self.query_one("#phone", Input).value))
-                self.show_step("code")
-            elif self.step == "code":
-                outcome = await wait_for(app.runner.sign_in(self.query_one("#code", Input).value))
-                if outcome == "password_needed":
-                    self.show_step("password")
-                else:
-                    self.dismiss(True)
-                    return
-            else:
-                password = self.query_one("#password", Input)
-                try:
-                    await wait_for(app.runner.check_password(password.value))
-                finally:
-                    password.value = ""  # never keep the password around in the widget
-                self.dismiss(True)
-                return
-        except LoginError as e:
+            await steps[self.step]()
+        except (LoginError, InputRefused) as e:
             self._error(str(e))
-            return
         except Exception as e:
             self._error(
                 f"{e} Check your connection and press Continue to retry."
                 if str(e)
                 else f"{type(e).__name__}: check your connection and press Continue to retry."
             )
-            return
-        self._busy(False)
+        else:
+            self._busy(False)
+
+    async def _send_api(self) -> None:
+        api_id, api_hash = check_api(self.query_one("#api-id", Input).value, self.query_one("#api-hash", Input).value)
+        self.engine.open(api_id, api_hash)
+        if await self.engine.connect():
+            self.dismiss(True)
+        else:
+            self.show_step("phone")
+
+    async def _send_phone(self) -> None:
+        await self.engine.send_code(self.query_one("#phone", Input).value)
+        self.show_step("code")
+
+    async def _send_code(self) -> None:
+        if await self.engine.sign_in(self.query_one("#code", Input).value) == "password_needed":
+            self.show_step("password")
+        else:
+            self.dismiss(True)
+
+    async def _send_password(self) -> None:
+        password = self.query_one("#password", Input)
+        try:
+            await self.engine.check_password(password.value)
+        finally:
+            password.value = ""  # never keep the password around in the widget
+        self.dismiss(True)

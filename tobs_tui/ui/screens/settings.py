@@ -6,6 +6,7 @@ field and then nothing is applied. Save also writes the config file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.table import Table
@@ -19,6 +20,7 @@ from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, s
 from tobs_tui.engine import EngineSnapshot
 from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
+from tobs_tui.ui.messages import SettingsApplied
 from tobs_tui.ui.screens.live import LiveScreen
 
 # (field id, label, section, key, kind)
@@ -56,11 +58,22 @@ class SettingsScreen(LiveScreen):
         Binding("ctrl+s", "save", "Apply + save", priority=True),
     ]
 
+    def __init__(self, current: Callable[[], Settings], config_path: Path | None) -> None:
+        """`current` reads the app's settings as they are now (login may have added credentials since)."""
+        super().__init__()
+        self.current = current
+        self.config_path = config_path
+
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal(id="settings-body"):
             yield from self._form()
             yield Static(engine_now(None), id="engine-now")
+        # Outside the scrolling form: the buttons and what they did stay in view however tall the form is.
+        with Horizontal(id="settings-buttons"):
+            yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
+            yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
+            yield Label("", id="settings-result")
         yield Footer()
 
     def _form(self) -> ComposeResult:
@@ -69,7 +82,7 @@ class SettingsScreen(LiveScreen):
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
                     yield Input(id=field_id, classes="field-input")
-                    yield Label("", id=f"{field_id}-error", classes="field-error")
+                    yield Label("", id=f"{field_id}-error", classes="field-error").set_styles("display: none;")
                 if field_id == "media-workers":
                     yield Label("", id="disk-info", classes="field-hint")
             with Horizontal(classes="field"):
@@ -81,14 +94,10 @@ class SettingsScreen(LiveScreen):
             with Horizontal(classes="field field-tall"):
                 yield Label("Media kinds", classes="field-label")
                 yield SelectionList[str](*((kind, kind) for kind in MEDIA_KINDS), id="media-kinds")
-            with Horizontal(id="settings-buttons"):
-                yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
-                yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
-            yield Label("", id="settings-result")
 
     def on_mount(self) -> None:
         self.query_one("#engine-now").border_title = "In the engine now"
-        self.load(self.app.settings)
+        self.load(self.current())
 
     def load(self, settings: Settings) -> None:
         critical, standard = settings.pool_sizes()
@@ -144,7 +153,7 @@ class SettingsScreen(LiveScreen):
             if field_id not in errors and not 1 <= int(parsed[field_id]) <= 128:
                 errors[field_id] = "from 1 to 128"
 
-        settings: Settings = self.app.settings
+        settings = self.current()
         changes: dict[str, dict[str, object]] = {"workers": {}, "export": {}, "ui": {}}
         if "critical" not in errors and "standard" not in errors:
             critical, standard = int(parsed["critical"]), int(parsed["standard"])
@@ -152,7 +161,8 @@ class SettingsScreen(LiveScreen):
             # The config keeps a total and a share; only splits it can say exactly are accepted.
             if not 0.1 <= share <= 0.9 or split_threads(critical + standard, share) != (critical, standard):
                 errors["critical"] = "between 10% and 90% of all workers"
-            else:
+            elif (critical, standard) != settings.pool_sizes():
+                # Only when the user changed them: an untouched automatic total stays automatic in the file.
                 changes["workers"]["max_threads"] = critical + standard
                 changes["workers"]["critical_share"] = share
         for field_id, _, section, key, _ in FIELDS:
@@ -170,9 +180,9 @@ class SettingsScreen(LiveScreen):
         changes["export"]["media_kinds"] = list(self.query_one("#media-kinds", SelectionList).selected)
 
         for field_id, *_ in FIELDS:
-            self.query_one(f"#{field_id}-error", Label).update(
-                f"must be {errors[field_id]}" if field_id in errors else ""
-            )
+            error = self.query_one(f"#{field_id}-error", Label)
+            error.update(f"must be {errors[field_id]}" if field_id in errors else "")
+            error.display = field_id in errors  # an empty line under every field would waste a short screen
             self.query_one(f"#{field_id}", Input).set_class(field_id in errors, "invalid")
         if errors:
             self.query_one("#settings-result", Label).update(
@@ -183,24 +193,26 @@ class SettingsScreen(LiveScreen):
             settings = settings_with(settings, section, **values)
         return settings
 
-    def action_apply(self) -> bool:
+    def action_apply(self) -> Settings | None:
+        """The settings handed to the engine, or None when a field was refused."""
         settings = self.build()
         if settings is None:
-            return False
-        self.app.apply_settings(settings)
+            return None
+        self.post_message(SettingsApplied(settings))
         critical, standard = settings.pool_sizes()
         self.query_one("#settings-result", Label).update(
             f"Applied: pools {critical} + {standard}, media workers "
             f"{settings.workers.media_download_workers or 'auto'}, up to "
             f"{settings.export.max_concurrent_requests} requests at once."
         )
-        return True
+        return settings
 
     def action_save(self) -> None:
-        if not self.action_apply():
+        settings = self.action_apply()
+        if settings is None:
             return
         try:
-            path: Path = save_settings(self.app.settings, self.app.config_path)
+            path = save_settings(settings, self.config_path)
         except ConfigError as e:
             self.query_one("#settings-result", Label).update(str(e))
             return

@@ -16,6 +16,7 @@ from textual.strip import Strip
 from tobs_tui.engine import ChatProgress, ChatState
 from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
+from tobs_tui.ui.widgets.columns import fit_columns, fit_title
 
 STATE_LOOK = {
     ChatState.QUEUED: ("queued", Style(dim=True)),
@@ -25,6 +26,7 @@ STATE_LOOK = {
     ChatState.PARKED: ("parked", Style(color="yellow")),
     ChatState.CANCELLED: ("cancelled", Style(color="yellow")),
 }
+PAUSED_LOOK = ("paused", Style(color="yellow", bold=True))
 # Running chats first, then waiting ones, finished last: the eye lands on what is moving.
 STATE_ORDER = {
     ChatState.RUNNING: 0,
@@ -45,6 +47,10 @@ COLUMNS = (
     ("MB/s", 10, True),
     ("ETA", 8, True),
 )
+CHAT_MIN = 16  # the title keeps at least this much
+BAR_MIN = 6  # the bar shrinks to this before any column goes
+# On a narrow terminal, columns give way in this order (the title, messages and ETA always stay).
+GIVE_WAY = ("Written", "MB/s", "msgs/s", "State", "Progress")
 BAR_DONE = Style(color="cyan")
 BAR_FINISHED = Style(color="green")
 BAR_LEFT = Style(color="grey35")
@@ -52,16 +58,36 @@ HEADER = Style(bold=True)
 ERROR = Style(color="red")
 
 
+def column_widths(total: int) -> list[int]:
+    """Each column's width on a line of `total` cells; 0 for a column that gave way (bar first, then GIVE_WAY)."""
+    fitted = fit_columns(
+        total,
+        [(title, width) for title, width, _ in COLUMNS],
+        flexible="Chat",
+        flexible_min=CHAT_MIN,
+        shrink=[("Progress", BAR_MIN)],
+        give_way=GIVE_WAY,
+    )
+    return [fitted[title] for title, _, _ in COLUMNS]
+
+
 def order(chats: tuple[ChatProgress, ...]) -> list[ChatProgress]:
     return sorted(chats, key=lambda c: (STATE_ORDER.get(c.state, 9), c.title.casefold()))
 
 
-def cells(chat: ChatProgress) -> list[str]:
-    running = chat.state is ChatState.RUNNING
+def look(chat: ChatProgress, paused: bool) -> tuple[str, Style | None]:
+    """The state word and its style; a chat that would be running says "paused" while the run is."""
+    if paused and chat.state is ChatState.RUNNING:
+        return PAUSED_LOOK
+    return STATE_LOOK.get(chat.state, (chat.state.value, None))
+
+
+def cells(chat: ChatProgress, paused: bool = False) -> list[str]:
+    running = chat.state is ChatState.RUNNING and not paused
     expected = fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH
     return [
         terminal_text(chat.title),
-        STATE_LOOK.get(chat.state, (chat.state.value, None))[0],
+        look(chat, paused)[0],
         "",  # the bar, drawn separately
         f"{fmt.count(chat.messages_done)} / {expected}",
         fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
@@ -89,10 +115,14 @@ class ChatProgressList(ScrollView):
         super().__init__(id=id)
         self._shown: tuple[ChatProgress, ...] | None = None
         self._rows: list[ChatProgress] = []
+        self._paused = False
 
-    def show(self, chats: tuple[ChatProgress, ...]) -> None:
-        if chats == self._shown:
+    def show(self, chats: tuple[ChatProgress, ...], *, paused: bool = False) -> None:
+        if chats == self._shown and paused == self._paused:
             return
+        if paused != self._paused:
+            self._paused = paused
+            self._rows = []  # every running row changes its words: draw them all again
         self._shown = chats
         rows = order(chats)
         if len(rows) == len(self._rows) and self._rows:
@@ -114,9 +144,7 @@ class ChatProgressList(ScrollView):
         self.refresh()
 
     def _widths(self) -> list[int]:
-        total = self.scrollable_content_region.width
-        fixed = sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1
-        return [w or max(10, total - fixed) for _, w, _ in COLUMNS]
+        return column_widths(self.scrollable_content_region.width)
 
     @staticmethod
     def _cell(text: str, width: int, right: bool) -> str:
@@ -132,14 +160,20 @@ class ChatProgressList(ScrollView):
             text = "No export yet: pick chats on the Chats screen (F2) and press Enter." if y == 0 else ""
             return Strip([Segment(set_cell_size(text, width), base + Style(dim=True))])
         if y == 0:
-            segments = [Segment(self._cell(t, w, r) + " ", base + HEADER) for (t, _, r), w in zip(COLUMNS, widths)]
+            segments = [
+                Segment(self._cell(fit_title(t, w), w, r) + " ", base + HEADER)
+                for (t, _, r), w in zip(COLUMNS, widths)
+                if w
+            ]
             return Strip(segments).adjust_cell_length(width, base)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, base)
         chat = self._rows[index]
         segments: list[Segment] = []
-        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat), range(len(COLUMNS))):
+        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat, self._paused), range(len(COLUMNS))):
+            if not w:
+                continue
             if k == 2:
                 segments.extend(bar(chat, w))
             elif k == 0 and chat.error:
@@ -148,7 +182,8 @@ class ChatProgressList(ScrollView):
                 error = terminal_text(chat.error)
                 segments.append(Segment(set_cell_size(f"  {error}", w - len(title)), base + ERROR))
             else:
-                style = base + STATE_LOOK[chat.state][1] if k == 1 and chat.state in STATE_LOOK else base
+                state_style = look(chat, self._paused)[1] if k == 1 else None
+                style = base + state_style if state_style else base
                 segments.append(Segment(self._cell(text, w, right), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)

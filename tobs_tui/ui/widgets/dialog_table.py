@@ -22,6 +22,7 @@ from textual.strip import Strip
 from tobs_tui.engine import ChatKind, DialogInfo, TopicInfo
 from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
+from tobs_tui.ui.widgets.columns import fit_columns, fit_title
 
 # Single-cell symbols that common monospace fonts carry, so columns line up in every terminal.
 KIND_ICON = {
@@ -72,6 +73,10 @@ COLUMNS = (
     Column("since", "Since", 11),
 )
 SORTABLE = ("kind", "title", "username", "messages", "unread", "export")
+TITLE_MIN = 16
+# On a narrow terminal the username narrows first, then columns give way in this order.
+SHRINK = (("username", 12),)
+GIVE_WAY = ("unread", "username", "since", "export")
 
 
 def last_export_text(d: DialogInfo) -> str:
@@ -80,7 +85,7 @@ def last_export_text(d: DialogInfo) -> str:
         return "never"
     if new == 0:
         return "up to date"
-    return f"{new:,} new" if d.message_estimate is not None else "has new"
+    return f"{new:,} new" if d.ids_per_chat else "has new"
 
 
 def _sort_value(d: DialogInfo, column: str):
@@ -138,6 +143,13 @@ class DialogTable(ScrollView, can_focus=True):
             super().__init__()
             self.table = table
 
+    class CountsWanted(Message):
+        """Rows on screen whose chats' sizes their ids cannot tell (private chats, bots, basic groups)."""
+
+        def __init__(self, chat_ids: tuple[int, ...]) -> None:
+            super().__init__()
+            self.chat_ids = chat_ids
+
     class TopicsWanted(Message):
         """A forum row was expanded and its topics are not loaded yet."""
 
@@ -160,6 +172,8 @@ class DialogTable(ScrollView, can_focus=True):
         self.kind_filter: frozenset[ChatKind] | None = None
         self.sort_column = "messages"
         self.sort_reverse = True
+        self._counts_asked: set[int] = set()
+        self._counts_pending: set[int] = set()
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -179,6 +193,40 @@ class DialogTable(ScrollView, can_focus=True):
         known = {d.chat_id for d in self._dialogs}
         self.selected = {k: v for k, v in self.selected.items() if k[0] in known}
         self._resort()
+
+    def set_counts(self, counts: dict[int, int]) -> None:
+        """Message counts fetched for shown rows. Rows keep their places (no resort under the reader's eyes)."""
+        fresh = {
+            d.chat_id: replace(d, message_count=counts[d.chat_id])
+            for d in self._dialogs
+            if d.chat_id in counts and d.message_count != counts[d.chat_id]
+        }
+        if not fresh:
+            return
+
+        def swap(d: DialogInfo) -> DialogInfo:
+            return fresh.get(d.chat_id, d)
+
+        self._dialogs = [swap(d) for d in self._dialogs]
+        self._sorted = [swap(d) for d in self._sorted]
+        self._matched = [swap(d) for d in self._matched]
+        self._rows = [(swap(d), topic) for d, topic in self._rows]
+        self.refresh()
+
+    def _want_count(self, d: DialogInfo) -> None:
+        # Called while drawing a row: collect the shown chats without a size and ask for them once, together.
+        if d.ids_per_chat or d.message_count is not None or d.chat_id in self._counts_asked:
+            return
+        if not self._counts_pending:
+            self.call_later(self._ask_counts)
+        self._counts_pending.add(d.chat_id)
+
+    def _ask_counts(self) -> None:
+        wanted = tuple(self._counts_pending - self._counts_asked)
+        self._counts_asked |= self._counts_pending
+        self._counts_pending = set()
+        if wanted:
+            self.post_message(self.CountsWanted(wanted))
 
     def set_last_exported(self, last_ids: dict[int, int]) -> None:
         """Committed ids from the state DB (an export moved on since the list was loaded)."""
@@ -356,6 +404,8 @@ class DialogTable(ScrollView, can_focus=True):
     def _column_at(self, x: int) -> str | None:
         pos = 0
         for column, width in zip(COLUMNS, self._widths()):
+            if not width:
+                continue
             if pos <= x < pos + width + 1:
                 return column.key
             pos += width + 1
@@ -364,9 +414,15 @@ class DialogTable(ScrollView, can_focus=True):
     # -- drawing --------------------------------------------------------------------------------
 
     def _widths(self) -> list[int]:
-        total = self.scrollable_content_region.width
-        fixed = sum(c.width for c in COLUMNS) + len(COLUMNS) - 1
-        return [c.width or max(12, total - fixed) for c in COLUMNS]
+        fitted = fit_columns(
+            self.scrollable_content_region.width,
+            [(c.key, c.width) for c in COLUMNS],
+            flexible="title",
+            flexible_min=TITLE_MIN,
+            shrink=SHRINK,
+            give_way=GIVE_WAY,
+        )
+        return [fitted[c.key] for c in COLUMNS]
 
     def _cells(self, row: tuple[DialogInfo, TopicInfo | None]) -> list[str]:
         d, topic = row
@@ -416,6 +472,8 @@ class DialogTable(ScrollView, can_focus=True):
         # One segment per column: each cell is placed on its own, which keeps columns straight everywhere.
         segments = []
         for column, width, text in zip(COLUMNS, widths, cells):
+            if not width:
+                continue
             if column.align == "right" and len(text) < width:
                 text = " " * (width - len(text)) + text
             cell_style = style
@@ -436,12 +494,15 @@ class DialogTable(ScrollView, can_focus=True):
                 if column.key == self.sort_column:
                     arrow = " ▼" if self.sort_reverse else " ▲"
                 titles.append(column.title + arrow)
+            titles = [fit_title(t, w) for t, w in zip(titles, widths)]
             style = base + self.get_component_rich_style("dialog-table--header")
             return self._line(titles, widths, style).extend_cell_length(width, style)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, base)
         row = self._rows[index]
+        if row[1] is None:
+            self._want_count(row[0])
         style = base
         if row[1] is not None:
             style += self.get_component_rich_style("dialog-table--topic")

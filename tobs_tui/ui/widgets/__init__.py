@@ -1,0 +1,1 @@
+"""One file per widget; widgets draw engine data and never reach into the app."""
