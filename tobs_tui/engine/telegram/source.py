@@ -203,13 +203,10 @@ class TelegramSource:
                 flood.seconds, throttled=self.throttle.is_throttled(), premium=premium, consecutive=floods - 1
             )
             if decision.action == "give_up":
-                raise ChatParked(
-                    flood.seconds,
-                    f"Telegram asked to wait {flood.seconds} s; the chat is parked and a later run continues it.",
-                )
+                raise ChatParked(flood.seconds, decision.reason)
             self._emit(
                 EventKind.FLOOD_WAIT,
-                f"FloodWait on {method}: Telegram asked {flood.seconds} s, "
+                f"Telegram asked for a {flood.seconds} s pause on {method}; "
                 f"waiting {decision.wait_s:g} s ({decision.reason}).",
                 seconds=decision.wait_s,
                 chat_id=chat_id,
