@@ -29,6 +29,7 @@ class AdaptiveLimit:
         self._decrease_factor = decrease_factor
         self._cond = asyncio.Condition()
         self._wakers: set[asyncio.Task] = set()
+        self._before_probe: int | None = None  # the limit a probe halved, while it runs
         self.increases = 0
         self.decreases = 0
 
@@ -69,6 +70,8 @@ class AdaptiveLimit:
         if throttled:
             self._decrease(window=self._in_flight - 1)
             return
+        if self._before_probe is not None:
+            return  # a probe holds the limit where it put it until it is decided
         self._healthy_streak += 1
         # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
         # the classic "+1 per round trip").
@@ -92,6 +95,29 @@ class AdaptiveLimit:
             self._limit = new
             self.decreases += 1
             self._hold = max(0, window)
+
+    def probe(self) -> None:
+        """Halve the requests in flight to see whether a rise in latency persists with fewer (ThrottleDetector);
+        `end_probe` restores them if it did not."""
+        if self._before_probe is None:
+            self._before_probe = self._limit
+            self._healthy_streak = 0
+            self._limit = max(1, self._limit // 2)
+            # If the rise is confirmed, the replies already on their way count as the cut's, as after a decrease.
+            self._hold = max(0, self._in_flight - 1)
+
+    def end_probe(self, *, restore: bool) -> None:
+        """The probe is decided: `restore` puts back the limit it halved (the rise was our own queueing)."""
+        if self._before_probe is None:
+            return
+        if restore:
+            self._limit = min(self._max, max(self._limit, self._before_probe))
+            self._notify_soon()
+        self._before_probe = None
+
+    @property
+    def probing(self) -> bool:
+        return self._before_probe is not None
 
     def set_max(self, max_limit: int) -> None:
         """Live change of the cap (settings panel); the current limit is clamped into it."""

@@ -118,7 +118,10 @@ class TelegramSource:
         emit: EmitEvent,
         gate: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        idle_clock: Callable[[], float] | None = None,
     ) -> None:
+        """`idle_clock` gives the seconds the loop has spent waiting for the network (runtime/loop_idle.py);
+        without it, every latency counts as the server's."""
         self.client = client
         self.throttle = throttle
         self.policy = policy
@@ -127,6 +130,7 @@ class TelegramSource:
         self._emit = emit
         self._gate = gate
         self._clock = clock
+        self._idle_clock = idle_clock
         self._entities: dict[int, object] = {}
         self.takeout_id: int | None = None
         self.takeout_state = "off"
@@ -155,6 +159,8 @@ class TelegramSource:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
             async with self.limit.slot() if part_slot is None else part_slot:
                 started = self._clock()
+                idle = self._idle_clock() if self._idle_clock is not None else 0.0
+                in_flight = self.limit.in_flight
                 try:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
                     # reply lands, and a cancelled export would then fetch on and hang on a full queue.
@@ -176,13 +182,13 @@ class TelegramSource:
                     lost = True
                 except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
                     if part_slot is None:
-                        self.throttle.record(self._clock() - started, method)
+                        self._record_latency(started, idle, in_flight, method)
                     flood = e
                     lost = False
                 else:
                     self.requests += 1
                     if part_slot is None:
-                        self.throttle.record(self._clock() - started, method)
+                        self._record_latency(started, idle, in_flight, method)
                         self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
             if lost:
@@ -212,6 +218,22 @@ class TelegramSource:
                 chat_id=chat_id,
             )
             await asyncio.sleep(decision.wait_s)
+
+    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
+        latency = self._clock() - started
+        local = 0.0
+        if self._idle_clock is not None:
+            # The loop idled only while nothing of ours was ready to run: that part of the round trip was the
+            # server's and the network's for certain; the rest our own CPU may have spent while the reply waited.
+            local = max(0.0, latency - (self._idle_clock() - idle))
+        change = self.throttle.record(latency, method, local_s=local, in_flight=in_flight)
+        # A rise seen with several requests in flight is tried with half as many before it counts as throttling.
+        if change == "probe_start":
+            self.limit.probe()
+        elif change == "probe_refuted":
+            self.limit.end_probe(restore=True)
+        elif change == "throttle_start":
+            self.limit.end_probe(restore=False)
 
     async def _send(self, wire, dc_id: int | None):
         if dc_id is None or dc_id == self.client.session.dc_id:

@@ -1,0 +1,50 @@
+"""Our own CPU is not Telegram throttling: a `lan` export beside two CPU-burning processes reports no throttling
+and keeps its requests in flight, while a server that really slows down is still caught."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+
+from tests.support.runners import runner_factory, running_emulator
+from tests.support.settings import WAIT
+from tobs_tui.config import Settings
+from tobs_tui.emulator.world import World
+from tobs_tui.engine import ChatSelection, EngineSnapshot, ExportRequest
+from tobs_tui.engine.snapshot import EventKind, RunState
+
+BURNERS = 2  # as many as the CI machine has cores
+
+
+def burn_cpu(count: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def test_a_lan_export_beside_cpu_burners_is_not_throttled_and_keeps_its_requests_in_flight(tmp_path):
+    world = World({"seed": 5, "chats": [{"kind": "supergroup", "title": "Busy", "messages": 20_000, "media": 0.2}]})
+    limits: list[int] = []
+
+    def on_snapshot(snap: EngineSnapshot) -> None:
+        if snap.state is RunState.RUNNING and snap.messages_done:
+            limits.append(snap.concurrency_limit)
+
+    burners = burn_cpu(BURNERS)
+    try:
+        with running_emulator(world=world) as emu, runner_factory(emu, tmp_path / "vault") as make:
+            runner = make(on_snapshot=on_snapshot)
+            assert runner.connect().result(WAIT) is True
+            chats = tuple(ChatSelection(d.chat_id) for d in runner.list_dialogs().result(WAIT))
+            final = runner.start_export(ExportRequest(chats=chats)).result(WAIT)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert final.state is RunState.DONE and final.messages_done == 20_000, final.errors
+    starts = [e.message for e in final.events if e.kind is EventKind.THROTTLE_START]
+    assert starts == [], starts
+    assert not final.throttle.is_throttled and not final.throttle.spans
+    # In flight: the limit grows from its start (half the cap) and a probe that found our own queueing puts back
+    # what it took; most of the export runs at the cap.
+    cap = Settings().export.max_concurrent_requests
+    assert limits and statistics.median(limits) >= cap - 1, limits
