@@ -21,17 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--world", metavar="FILE", help="world file (.json or .toml); default: the synthetic world")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic world and of random faults")
+    parser.add_argument(
+        "--latency-ms", type=float, metavar="MS", help="delay before every reply, in place of the profile's own"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tobs_tui.emulator import LOOPBACK, Emulator
     from tobs_tui.emulator.server import DC_ID
 
+    if args.latency_ms is not None and not 0 <= args.latency_ms <= 60_000:
+        print(f"--latency-ms {args.latency_ms:g} is out of range; use 0-60000.", file=sys.stderr)
+        return 2
     if not 0 <= args.port <= 65535:
         print(f"Port {args.port} is out of range; use 0 (any free port) or 1-65535.", file=sys.stderr)
         return 2
     try:
-        emulator = Emulator(profile=args.profile, seed=args.seed, world=args.world)
+        overrides = {"latency_ms": args.latency_ms} if args.latency_ms is not None else None
+        emulator = Emulator(profile=args.profile, seed=args.seed, world=args.world, overrides=overrides)
     except (OSError, ValueError) as e:
         if args.world is None:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -143,9 +144,14 @@ def test_the_loop_counts_only_the_time_it_waited_for_the_network_as_idle():
             deadline = loop.time() + 0.2
             while loop.time() < deadline:  # busy, yielding to the loop now and then: not idle
                 await asyncio.sleep(0)
-            return slept, selector.idle_s() - start
+            idle_while_busy = selector.idle_s() - start
+            spun = time.perf_counter()
+            while time.perf_counter() - spun < 0.05:  # this turn has been busy for 50 ms so far
+                pass
+            return slept, idle_while_busy, selector.recent_busy_s()
 
-        slept, busy = loop.run_until_complete(work())
+        slept, busy, recent = loop.run_until_complete(work())
     finally:
         loop.close()
     assert slept >= 0.15 and busy < 0.05, (slept, busy)
+    assert 0.05 <= recent < 0.5, recent  # the latest turns: the current busy one and a few short ones

@@ -7,11 +7,13 @@ import statistics
 import subprocess
 import sys
 
-from tests.support.runners import runner_factory, running_emulator
-from tests.support.settings import WAIT
+import tomli_w
+
+from tests.support.settings import WAIT, engine_settings
 from tobs_tui.config import Settings
-from tobs_tui.emulator.world import World
-from tobs_tui.engine import ChatSelection, EngineSnapshot, ExportRequest
+from tobs_tui.emulator import start_subprocess
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.engine import ChatSelection, EngineRunner, EngineSnapshot, ExportRequest
 from tobs_tui.engine.snapshot import EventKind, RunState
 
 BURNERS = 2  # as many as the CI machine has cores
@@ -22,7 +24,9 @@ def burn_cpu(count: int) -> list[subprocess.Popen]:
 
 
 def test_a_lan_export_beside_cpu_burners_is_not_throttled_and_keeps_its_requests_in_flight(tmp_path):
-    world = World({"seed": 5, "chats": [{"kind": "supergroup", "title": "Busy", "messages": 20_000, "media": 0.2}]})
+    world = tmp_path / "world.toml"
+    chats = [{"kind": "supergroup", "title": "Busy", "messages": 20_000, "media": 0.2}]
+    world.write_text(tomli_w.dumps({"seed": 5, "chats": chats}), encoding="utf-8")
     limits: list[int] = []
 
     def on_snapshot(snap: EngineSnapshot) -> None:
@@ -31,11 +35,23 @@ def test_a_lan_export_beside_cpu_burners_is_not_throttled_and_keeps_its_requests
 
     burners = burn_cpu(BURNERS)
     try:
-        with running_emulator(world=world) as emu, runner_factory(emu, tmp_path / "vault") as make:
-            runner = make(on_snapshot=on_snapshot)
-            assert runner.connect().result(WAIT) is True
-            chats = tuple(ChatSelection(d.chat_id) for d in runner.list_dialogs().result(WAIT))
-            final = runner.start_export(ExportRequest(chats=chats)).result(WAIT)
+        # The emulator in its own process, as Telegram is: the burners starve it too, but it does not share
+        # our interpreter.
+        with start_subprocess("lan", world_path=world) as emu:
+            runner = EngineRunner(
+                engine_settings(tmp_path / "vault"),
+                session=emu.session_string,
+                api_id=DEMO_API_ID,
+                api_hash=DEMO_API_HASH,
+                on_snapshot=on_snapshot,
+            )
+            runner.start()
+            try:
+                assert runner.connect().result(WAIT) is True
+                selection = tuple(ChatSelection(d.chat_id) for d in runner.list_dialogs().result(WAIT))
+                final = runner.start_export(ExportRequest(chats=selection)).result(WAIT)
+            finally:
+                runner.stop()
     finally:
         for burner in burners:
             burner.kill()

@@ -215,7 +215,7 @@ class EngineRunner:
                 timeout_s=self._settings.export.request_timeout_s,
                 emit=self._emit,
                 gate=self._wait_unpaused,
-                idle_clock=self._selector.idle_s if self._selector is not None else None,
+                loop_clock=self._selector,
             )
             self._login = LoginFlow(self._client)
         if not self._client.is_connected():

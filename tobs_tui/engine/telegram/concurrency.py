@@ -1,11 +1,13 @@
 """The adaptive in-flight request limit: additive increase while healthy, multiplicative decrease on
 throttling or FloodWait (AIMD), always within [1, max_limit], at most one decrease per window of replies.
-Used from the engine's loop only."""
+A free slot goes to the most urgent waiter (the lowest priority number). Used from the engine's loop only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 
 
@@ -27,8 +29,9 @@ class AdaptiveLimit:
         self._hold = 0
         self._increase_every = increase_every
         self._decrease_factor = decrease_factor
-        self._cond = asyncio.Condition()
-        self._wakers: set[asyncio.Task] = set()
+        # Waiting requests: (priority, arrival, future); a future's result means its slot was taken for it.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._before_probe: int | None = None  # the limit a probe halved, while it runs
         self.increases = 0
         self.decreases = 0
@@ -46,19 +49,36 @@ class AdaptiveLimit:
         return self._in_flight
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self._in_flight < self._limit)
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        """Hold one request slot. When slots are short, lower `priority` numbers go first (the export gives its
+        oldest id range the lowest, so the range the writer waits for is never starved by ranges ahead of it)."""
+        if self._in_flight < self._limit and not self._waiters:
             self._in_flight += 1
+        else:
+            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (priority, next(self._arrivals), granted))
+            try:
+                await granted
+            except asyncio.CancelledError:
+                if granted.done() and not granted.cancelled():
+                    self._release()  # the slot was taken for us just as we were cancelled: hand it on
+                raise
         try:
             yield
         finally:
-            self._in_flight -= 1
-            await self._wake()
+            self._release()
 
-    async def _wake(self) -> None:
-        async with self._cond:
-            self._cond.notify_all()
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._grant()
+
+    def _grant(self) -> None:
+        """Give free slots to the most urgent waiters (those cancelled meanwhile are skipped)."""
+        while self._waiters and self._in_flight < self._limit:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                self._in_flight += 1
+                granted.set_result(None)
 
     def on_success(self, *, throttled: bool) -> None:
         """A request came back (it still holds its slot); grow by one after a streak of healthy replies, shrink
@@ -79,7 +99,7 @@ class AdaptiveLimit:
             self._healthy_streak = 0
             self._limit += 1
             self.increases += 1
-            self._notify_soon()
+            self._grant()
 
     def on_flood(self) -> None:
         """A FloodWait (its request has left its slot): the server told us outright we are too fast."""
@@ -112,7 +132,7 @@ class AdaptiveLimit:
             return
         if restore:
             self._limit = min(self._max, max(self._limit, self._before_probe))
-            self._notify_soon()
+            self._grant()
         self._before_probe = None
 
     @property
@@ -125,10 +145,4 @@ class AdaptiveLimit:
             raise ValueError("max_limit must be at least 1")
         self._max = max_limit
         self._limit = min(self._limit, max_limit)
-        self._notify_soon()
-
-    def _notify_soon(self) -> None:
-        # Called from synchronous code on the engine loop; waiters re-check the limit when woken.
-        task = asyncio.get_running_loop().create_task(self._wake())
-        self._wakers.add(task)  # a reference, or the task may be collected before it runs
-        task.add_done_callback(self._wakers.discard)
+        self._grant()

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from telethon import TelegramClient, errors, utils
 from telethon.tl import functions, types
@@ -47,6 +48,14 @@ class RequestFailed(Exception):
 
 
 EmitEvent = Callable[..., None]  # emit(kind, message, *, seconds=None, chat_id=None)
+
+
+class LoopClock(Protocol):
+    """The engine loop's timing (runtime/loop_idle.IdleTimedSelector)."""
+
+    def idle_s(self) -> float: ...
+
+    def recent_busy_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -118,10 +127,10 @@ class TelegramSource:
         emit: EmitEvent,
         gate: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        idle_clock: Callable[[], float] | None = None,
+        loop_clock: LoopClock | None = None,
     ) -> None:
-        """`idle_clock` gives the seconds the loop has spent waiting for the network (runtime/loop_idle.py);
-        without it, every latency counts as the server's."""
+        """`loop_clock` times the engine loop's waits and turns (runtime/loop_idle.py); without it, every
+        latency counts as the server's."""
         self.client = client
         self.throttle = throttle
         self.policy = policy
@@ -130,7 +139,7 @@ class TelegramSource:
         self._emit = emit
         self._gate = gate
         self._clock = clock
-        self._idle_clock = idle_clock
+        self._loop_clock = loop_clock
         self._entities: dict[int, object] = {}
         self.takeout_id: int | None = None
         self.takeout_state = "off"
@@ -141,7 +150,14 @@ class TelegramSource:
 
     # -- the one door every request goes through --------------------------------------------------
     async def call(
-        self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None, dc_id: int | None = None
+        self,
+        request,
+        *,
+        chat_id: int | None = None,
+        takeout: bool = True,
+        part_slot=None,
+        dc_id: int | None = None,
+        priority: int = 0,
     ):
         """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
         and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
@@ -157,9 +173,9 @@ class TelegramSource:
             wire = request
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
-            async with self.limit.slot() if part_slot is None else part_slot:
+            async with self.limit.slot(priority) if part_slot is None else part_slot:
                 started = self._clock()
-                idle = self._idle_clock() if self._idle_clock is not None else 0.0
+                idle = self._loop_clock.idle_s() if self._loop_clock is not None else 0.0
                 in_flight = self.limit.in_flight
                 try:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
@@ -222,10 +238,13 @@ class TelegramSource:
     def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
         latency = self._clock() - started
         local = 0.0
-        if self._idle_clock is not None:
-            # The loop idled only while nothing of ours was ready to run: that part of the round trip was the
-            # server's and the network's for certain; the rest our own CPU may have spent while the reply waited.
-            local = max(0.0, latency - (self._idle_clock() - idle))
+        if self._loop_clock is not None:
+            # The server's share is at least the time the loop idled during the round trip (nothing of ours was
+            # ready to run, so the reply had not arrived), and at least the latency less what the loop's latest
+            # turns spent busy (a reply reaches its task within those turns of arriving). The rest is ours.
+            waited = self._loop_clock.idle_s() - idle
+            server = max(waited, latency - self._loop_clock.recent_busy_s())
+            local = max(0.0, latency - server)
         change = self.throttle.record(latency, method, local_s=local, in_flight=in_flight)
         # A rise seen with several requests in flight is tried with half as many before it counts as throttling.
         if change == "probe_start":
@@ -354,7 +373,7 @@ class TelegramSource:
 
     # -- history ----------------------------------------------------------------------------------
     async def history_batch(
-        self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT
+        self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT, priority: int = 0
     ) -> HistoryBatch:
         """The oldest `limit` messages with after < id (< before), ascending, with the entities they carry.
 
@@ -375,6 +394,7 @@ class TelegramSource:
                     hash=0,
                 ),
                 chat_id=chat_id,
+                priority=priority,
             )
         except _UNAVAILABLE as e:
             raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None
