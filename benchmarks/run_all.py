@@ -32,6 +32,7 @@ MODULES = (
     "ab_pools",
     "ab_concurrency",
     "ab_backoff",
+    "ab_latency",
     "ab_media_workers",
     "ab_media",
     "tui_cpu",

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HEX",
         help="also serve an MTProxy port with this secret (32 hex digits, or dd and 32 for random padding)",
     )
+    parser.add_argument(
+        "--latency-ms", type=float, metavar="MS", help="delay before every reply, in place of the profile's own"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from tobs_tui.emulator.server import DC_ID
     from tobs_tui.emulator.transports import check_mtproxy_secret
 
+    if args.latency_ms is not None and not 0 <= args.latency_ms <= 60_000:
+        print(f"--latency-ms {args.latency_ms:g} is out of range; use 0-60000.", file=sys.stderr)
+        return 2
     if not 0 <= args.port <= 65535:
         print(f"Port {args.port} is out of range; use 0 (any free port) or 1-65535.", file=sys.stderr)
         return 2
@@ -50,8 +56,14 @@ def run(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return 2
     try:
+        overrides = {"latency_ms": args.latency_ms} if args.latency_ms is not None else None
         emulator = Emulator(
-            profile=args.profile, seed=args.seed, world=args.world, mtproxy_secret=args.mtproxy_secret, dcs=dcs
+            profile=args.profile,
+            seed=args.seed,
+            world=args.world,
+            overrides=overrides,
+            mtproxy_secret=args.mtproxy_secret,
+            dcs=dcs,
         )
     except (OSError, ValueError) as e:
         if args.world is None:

@@ -135,6 +135,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# `lan` with a fixed delay before every reply and nothing else: real round-trip times without rate limits, to
+# show how far requests in flight carry an export (the bound is requests in flight x 100 messages / round trip).
+LATENCY_PROFILES = (50, 100, 200)
+PROFILES.update({f"latency{ms}": Profile(f"latency{ms}", latency_ms=float(ms)) for ms in LATENCY_PROFILES})
+
+
 def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profile:
     """The named profile with ``overrides`` applied; a clear ValueError for unknown names."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -113,3 +114,44 @@ async def test_a_window_of_slow_replies_cuts_the_limit_once():
     release.set()
     await asyncio.gather(*tasks)
     assert limit.limit == 4 and limit.decreases == 1
+
+
+async def test_a_probe_halves_the_limit_and_puts_it_back_when_refuted():
+    limit = AdaptiveLimit(8, initial=8)
+    limit.probe()
+    assert (limit.limit, limit.probing) == (4, True)
+    for _ in range(20):  # healthy replies do not grow it while the probe runs
+        limit.on_success(throttled=False)
+    assert limit.limit == 4
+    limit.end_probe(restore=True)
+    assert (limit.limit, limit.probing) == (8, False)
+    limit.probe()
+    limit.end_probe(restore=False)  # confirmed: the halved limit stays
+    assert limit.limit == 4
+
+
+def test_the_loop_counts_only_the_time_it_waited_for_the_network_as_idle():
+    from tobs_tui.engine.runtime.loop_idle import idle_timed_loop
+
+    loop, selector = idle_timed_loop()
+    try:
+
+        async def work() -> tuple[float, float]:
+            start = selector.idle_s()
+            await asyncio.sleep(0.2)  # nothing to run: idle
+            slept = selector.idle_s() - start
+            start = selector.idle_s()
+            deadline = loop.time() + 0.2
+            while loop.time() < deadline:  # busy, yielding to the loop now and then: not idle
+                await asyncio.sleep(0)
+            idle_while_busy = selector.idle_s() - start
+            spun = time.perf_counter()
+            while time.perf_counter() - spun < 0.05:  # this turn has been busy for 50 ms so far
+                pass
+            return slept, idle_while_busy, selector.recent_busy_s()
+
+        slept, busy, recent = loop.run_until_complete(work())
+    finally:
+        loop.close()
+    assert slept >= 0.15 and busy < 0.05, (slept, busy)
+    assert 0.05 <= recent < 0.5, recent  # the latest turns: the current busy one and a few short ones

@@ -37,6 +37,8 @@ def test_flood_wait_goes_through_our_policy_and_is_an_event(make_runner, emulato
     assert final.flood_waits == 1
     waits = [e for e in events if e.kind is EventKind.FLOOD_WAIT]
     assert len(waits) == 1 and waits[0].seconds == 3.0  # healthy server: s + 1
+    # Each fact once: what Telegram asked, what we wait, and why the difference.
+    assert waits[0].message == "Telegram asked for a 2 s pause on GetHistoryRequest; waiting 3 s (1 s of margin)."
     assert any(e.kind is EventKind.FLOOD_WAIT for e in final.events)
     assert exported_ids(tmp_path / "vault", chat) == list(emulator.world.chats[chat].ids())
 

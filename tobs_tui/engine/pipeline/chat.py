@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
@@ -44,14 +45,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ranges of 10 pages, each fetching up to 8 ahead of the writer: the next ranges are (nearly) whole when the
-# writer reaches them, so fetching never waits on one range's requests in sequence. Measured on `lan` against
-# 2,000 ids and 4 ahead: 0.74-0.76 of raw iter_messages instead of 0.66-0.69, +9 MB peak (at most 8 ranges x 8
-# pages buffered). The price: a range's last page is partly empty where ids have gaps (deleted messages), about
-# one request in 20 more than whole pages on a sparse chat, against one in 40 with 2,000-id ranges.
+# Ranges of 10 pages, fetched page after page, several ranges at once: up to twice the request limit of ranges
+# run ahead of the writer, and the request limit gives a free slot to the oldest range first, so the range the
+# writer needs next is never starved by those behind it while every slot stays busy at long round trips. What
+# the ranges hold ahead of the writer is bounded in pages (AHEAD_PAGES) rather than per range, so a range never
+# stops half-way while others sit idle. The price of ranges: a range's last page is partly empty where ids have
+# gaps (deleted messages), about one request in 20 more than whole pages on a sparse chat.
 RANGE_IDS = 1_000  # ids per range when a channel's history is split for concurrent fetching
 SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
-RANGE_QUEUE = 8  # batches a range may fetch ahead of the writer (bounds memory)
+TAIL_RANGE_IDS = 200  # ids per range among the chat's last ids
+TAIL_RANGES_PER_SLOT = 4  # short ranges at the end, per request slot
+AHEAD_PAGES = 64  # pages fetched and not yet taken by the writer, in all ranges but its own (bounds memory)
+RANGES_PER_SLOT = 2  # ranges running per request slot: one waiting for a slot whenever another's reply lands
 MERGE_BATCHES = 4  # waiting batches of one range rendered and committed together
 RENDER_AHEAD = 4  # batches rendering in worker processes while the oldest is committed
 RECENT_INDEX = 20_000  # reply targets kept in memory per chat before falling back to the state DB
@@ -93,6 +98,10 @@ class ChatExport:
         self.dir_name = ""
         self._headers: dict[tuple[str, str], str] = {}
         self.staging = False  # a back-fill's batches are being prepared (loop side; each batch carries it on)
+        # Fetching ahead of the writer: the range it writes, the pages other ranges hold for it (in all and each).
+        self._head, self._ahead = 0, 0
+        self._counted: dict[int, int] = {}
+        self._room = asyncio.Condition()
 
     # -- setup ---------------------------------------------------------------------------------------
     async def prepare(self) -> int:
@@ -260,26 +269,33 @@ class ChatExport:
     def _ranges(self, after: int, top: int) -> list[tuple[int, int | None]]:
         if self.info.kind not in SPLITTABLE or top - after <= SPLIT_ABOVE:
             return [(after, None)]
-        bounds = list(range(after, top, RANGE_IDS))
+        # The last ids go in short ranges: at the end nothing is left to fetch beside the last ranges, and a
+        # range's pages come one round trip after another.
+        tail = max(after, top - TAIL_RANGES_PER_SLOT * self.x.source.limit.max_limit * TAIL_RANGE_IDS)
+        bounds = [*range(after, tail, RANGE_IDS), *range(tail, top, TAIL_RANGE_IDS)]
         # The last range has no upper bound: it ends at the chat's newest id (see _fetch_batches).
-        return [(lo, lo + RANGE_IDS + 1) for lo in bounds[:-1]] + [(bounds[-1], None)]
+        return [(lo, hi + 1) for lo, hi in itertools.pairwise(bounds)] + [(bounds[-1], None)]
 
     async def _fetch_in_order(self, ranges: list[tuple[int, int | None]]) -> None:
-        queues: list[asyncio.Queue[HistoryBatch | None]] = [asyncio.Queue(RANGE_QUEUE) for _ in ranges]
+        queues: list[asyncio.Queue[HistoryBatch | None]] = [asyncio.Queue() for _ in ranges]
         tasks: dict[int, asyncio.Task] = {}
         # One task per batch being rendered (in worker processes) and then committed after the one before it,
         # oldest first: the loop goes on preparing the next batches while a commit waits for its fsyncs.
         commits: deque[asyncio.Task] = deque()
+        self._head, self._ahead = 0, 0
+        self._counted.clear()
 
         def ensure(i: int) -> None:
             if i < len(ranges) and i not in tasks:
-                tasks[i] = asyncio.create_task(self._fetch_range(ranges[i], queues[i]))
+                tasks[i] = asyncio.create_task(self._fetch_range(i, ranges[i], queues[i]))
 
         try:
             for i in range(len(ranges)):
-                # Ranges ahead of the writer are fetched while it works; how many is bounded by the limit.
-                for j in range(i, min(len(ranges), i + max(1, self.x.source.limit.limit))):
+                # Ranges ahead of the writer are fetched while it works, enough for every slot the limit may
+                # reach: those without a slot wait for one, behind the older ranges.
+                for j in range(i, min(len(ranges), i + RANGES_PER_SLOT * self.x.source.limit.max_limit)):
                     ensure(j)
+                await self._move_head(i)
                 while (batch := await self._next_group(queues[i])) is not None:
                     prepared = await self._prepare(batch)
                     rendered = self.x.render(prepared.job)
@@ -299,6 +315,19 @@ class ChatExport:
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def _move_head(self, i: int) -> None:
+        """The writer reached range `i`: its pages no longer count as ahead of it, and it may always fetch."""
+        async with self._room:
+            self._head = i
+            self._ahead -= self._counted.pop(i, 0)
+            self._room.notify_all()
+
+    async def _wait_for_room(self, index: int) -> None:
+        """Ranges ahead of the writer fetch while fewer than AHEAD_PAGES pages wait for it; its own range always."""
+        if index > self._head and self._ahead >= AHEAD_PAGES:
+            async with self._room:
+                await self._room.wait_for(lambda: index <= self._head or self._ahead < AHEAD_PAGES)
 
     @staticmethod
     async def _next_group(queue: asyncio.Queue) -> HistoryBatch | None:
@@ -327,15 +356,15 @@ class ChatExport:
             raw=tuple(r for b in group for r in b.raw) if all(b.raw for b in group) else (),
         )
 
-    async def _fetch_range(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
+    async def _fetch_range(self, index: int, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
         try:
-            await self._fetch_batches(bounds, queue)
+            await self._fetch_batches(index, bounds, queue)
         except Exception:
             # Wake the writer: it sees the end marker and then this task's exception via result().
             await queue.put(None)
             raise
 
-    async def _fetch_batches(self, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
+    async def _fetch_batches(self, index: int, bounds: tuple[int, int | None], queue: asyncio.Queue) -> None:
         after, before = bounds
         # The last range ends at the chat's newest id when the export started (the runner reads it again if
         # the dialog list is old): a full last page needs no call to learn that nothing is newer, and a chat
@@ -343,11 +372,16 @@ class ChatExport:
         # if a page fetched anyway holds it, else with the next one, which starts after the last id written.
         top = self.info.top_message_id if before is None else 0
         while not 0 < top <= after:
-            batch = await self.x.source.history_batch(self.chat_id, after=after, before=before)
+            await self._wait_for_room(index)
+            # The oldest range first when requests wait for a slot: the writer needs it soonest.
+            batch = await self.x.source.history_batch(self.chat_id, after=after, before=before, priority=index)
             if batch.count is not None and self.info.kind not in SPLITTABLE and not self.run.expected:
                 record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
                 self.run.expected = max(0, batch.count - (record.message_count if record else 0))
             if batch.messages:
+                if index > self._head:
+                    self._ahead += 1
+                    self._counted[index] = self._counted.get(index, 0) + 1
                 await queue.put(batch)
                 after = batch.messages[-1].id
             if batch.exhausted:

@@ -16,7 +16,9 @@ _SECONDS_PER_HOUR = 3600.0
 class FloodDecision:
     action: Literal["wait", "give_up"]
     wait_s: float  # "wait": sleep this long, then retry; "give_up": when the chat may resume
-    reason: str  # one sentence for the log and the event stream
+    # "wait": why the wait is longer than Telegram asked, as a clause the caller puts in its one sentence
+    # ("1 s of margin"); "give_up": the whole sentence for the user.
+    reason: str
 
 
 class BackoffPolicy(Protocol):
@@ -75,21 +77,19 @@ class FloodWaitPolicy:
         if premium:
             # FLOOD_PREMIUM_WAIT is a download-speed cap for non-Premium accounts, not a penalty:
             # waiting longer than asked does not lift it, so only the usual one-second margin.
-            return FloodDecision(
-                "wait", seconds + 1.0, f"Download speed limit for non-Premium accounts: waiting {seconds + 1} s."
-            )
+            return FloodDecision("wait", seconds + 1.0, "the download speed limit of accounts without Premium")
         # Two FloodWaits in a row mean the server is pacing us even if the latency window has
         # not caught up yet (the detector needs samples; a flood can come first).
         pacing = throttled or consecutive >= 2
-        if pacing:
-            extra = min(0.5 * seconds, self.extra_cap_s)
-            why = "throttled" if throttled else f"{consecutive} FloodWaits in a row"
-        else:
-            extra = 1.0
-            why = "not throttled"
+        extra = min(0.5 * seconds, self.extra_cap_s) if pacing else 1.0
         # The cap trims our padding only; we never retry before Telegram's own deadline.
         wait = max(float(seconds), min(seconds + extra, self.max_wait_s))
-        return FloodDecision("wait", wait, f"FloodWait of {seconds} s ({why}): waiting {wait:g} s.")
+        margin = f"{wait - seconds:g} s of margin"
+        if throttled:
+            margin += " while Telegram is slowing our requests"
+        elif pacing:
+            margin += f" after {consecutive} FloodWaits in a row"
+        return FloodDecision("wait", wait, margin)
 
 
 class FixedBackoff:
@@ -104,4 +104,4 @@ class FixedBackoff:
         _check_seconds(seconds)
         if seconds >= self.give_up_after_s:
             return _give_up(seconds)
-        return FloodDecision("wait", seconds + 1.0, f"FloodWait of {seconds} s: waiting {seconds + 1} s.")
+        return FloodDecision("wait", seconds + 1.0, "1 s of margin")

@@ -1,11 +1,13 @@
 """The adaptive in-flight request limit: additive increase while healthy, multiplicative decrease on
 throttling or FloodWait (AIMD), always within [1, max_limit], at most one decrease per window of replies.
-Used from the engine's loop only."""
+A free slot goes to the most urgent waiter (the lowest priority number). Used from the engine's loop only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 
 
@@ -27,8 +29,10 @@ class AdaptiveLimit:
         self._hold = 0
         self._increase_every = increase_every
         self._decrease_factor = decrease_factor
-        self._cond = asyncio.Condition()
-        self._wakers: set[asyncio.Task] = set()
+        # Waiting requests: (priority, arrival, future); a future's result means its slot was taken for it.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._before_probe: int | None = None  # the limit a probe halved, while it runs
         self.increases = 0
         self.decreases = 0
 
@@ -45,19 +49,36 @@ class AdaptiveLimit:
         return self._in_flight
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self._in_flight < self._limit)
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        """Hold one request slot. When slots are short, lower `priority` numbers go first (the export gives its
+        oldest id range the lowest, so the range the writer waits for is never starved by ranges ahead of it)."""
+        if self._in_flight < self._limit and not self._waiters:
             self._in_flight += 1
+        else:
+            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (priority, next(self._arrivals), granted))
+            try:
+                await granted
+            except asyncio.CancelledError:
+                if granted.done() and not granted.cancelled():
+                    self._release()  # the slot was taken for us just as we were cancelled: hand it on
+                raise
         try:
             yield
         finally:
-            self._in_flight -= 1
-            await self._wake()
+            self._release()
 
-    async def _wake(self) -> None:
-        async with self._cond:
-            self._cond.notify_all()
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._grant()
+
+    def _grant(self) -> None:
+        """Give free slots to the most urgent waiters (those cancelled meanwhile are skipped)."""
+        while self._waiters and self._in_flight < self._limit:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                self._in_flight += 1
+                granted.set_result(None)
 
     def on_success(self, *, throttled: bool) -> None:
         """A request came back (it still holds its slot); grow by one after a streak of healthy replies, shrink
@@ -69,6 +90,8 @@ class AdaptiveLimit:
         if throttled:
             self._decrease(window=self._in_flight - 1)
             return
+        if self._before_probe is not None:
+            return  # a probe holds the limit where it put it until it is decided
         self._healthy_streak += 1
         # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
         # the classic "+1 per round trip").
@@ -76,7 +99,7 @@ class AdaptiveLimit:
             self._healthy_streak = 0
             self._limit += 1
             self.increases += 1
-            self._notify_soon()
+            self._grant()
 
     def on_flood(self) -> None:
         """A FloodWait (its request has left its slot): the server told us outright we are too fast."""
@@ -93,16 +116,33 @@ class AdaptiveLimit:
             self.decreases += 1
             self._hold = max(0, window)
 
+    def probe(self) -> None:
+        """Halve the requests in flight to see whether a rise in latency persists with fewer (ThrottleDetector);
+        `end_probe` restores them if it did not."""
+        if self._before_probe is None:
+            self._before_probe = self._limit
+            self._healthy_streak = 0
+            self._limit = max(1, self._limit // 2)
+            # If the rise is confirmed, the replies already on their way count as the cut's, as after a decrease.
+            self._hold = max(0, self._in_flight - 1)
+
+    def end_probe(self, *, restore: bool) -> None:
+        """The probe is decided: `restore` puts back the limit it halved (the rise was our own queueing)."""
+        if self._before_probe is None:
+            return
+        if restore:
+            self._limit = min(self._max, max(self._limit, self._before_probe))
+            self._grant()
+        self._before_probe = None
+
+    @property
+    def probing(self) -> bool:
+        return self._before_probe is not None
+
     def set_max(self, max_limit: int) -> None:
         """Live change of the cap (settings panel); the current limit is clamped into it."""
         if max_limit < 1:
             raise ValueError("max_limit must be at least 1")
         self._max = max_limit
         self._limit = min(self._limit, max_limit)
-        self._notify_soon()
-
-    def _notify_soon(self) -> None:
-        # Called from synchronous code on the engine loop; waiters re-check the limit when woken.
-        task = asyncio.get_running_loop().create_task(self._wake())
-        self._wakers.add(task)  # a reference, or the task may be collected before it runs
-        task.add_done_callback(self._wakers.discard)
+        self._grant()

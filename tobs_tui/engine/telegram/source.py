@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from telethon import TelegramClient, errors, utils
 from telethon.tl import functions, types
@@ -48,6 +48,14 @@ class RequestFailed(Exception):
 
 
 EmitEvent = Callable[..., None]  # emit(kind, message, *, seconds=None, chat_id=None)
+
+
+class LoopClock(Protocol):
+    """The engine loop's timing (runtime/loop_idle.IdleTimedSelector)."""
+
+    def idle_s(self) -> float: ...
+
+    def recent_busy_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,10 @@ class TelegramSource:
         emit: EmitEvent,
         gate: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        loop_clock: LoopClock | None = None,
     ) -> None:
+        """`loop_clock` times the engine loop's waits and turns (runtime/loop_idle.py); without it, every
+        latency counts as the server's."""
         self.client = client
         self.throttle = throttle
         self.policy = policy
@@ -128,6 +139,7 @@ class TelegramSource:
         self._emit = emit
         self._gate = gate
         self._clock = clock
+        self._loop_clock = loop_clock
         self._entities: dict[int, object] = {}
         self.takeout_id: int | None = None
         self.takeout_state = "off"
@@ -138,7 +150,14 @@ class TelegramSource:
 
     # -- the one door every request goes through --------------------------------------------------
     async def call(
-        self, request, *, chat_id: int | None = None, takeout: bool = True, part_slot=None, dc_id: int | None = None
+        self,
+        request,
+        *,
+        chat_id: int | None = None,
+        takeout: bool = True,
+        part_slot=None,
+        dc_id: int | None = None,
+        priority: int = 0,
     ):
         """`part_slot` marks a media part: it holds that slot (the media parts cap) instead of the request limit,
         and its latency, which is transfer time at the connection's bandwidth cap rather than round-trip time,
@@ -154,8 +173,10 @@ class TelegramSource:
             wire = request
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
-            async with self.limit.slot() if part_slot is None else part_slot:
+            async with self.limit.slot(priority) if part_slot is None else part_slot:
                 started = self._clock()
+                idle = self._loop_clock.idle_s() if self._loop_clock is not None else 0.0
+                in_flight = self.limit.in_flight
                 try:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
                     # reply lands, and a cancelled export would then fetch on and hang on a full queue.
@@ -177,13 +198,13 @@ class TelegramSource:
                     lost = True
                 except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
                     if part_slot is None:
-                        self.throttle.record(self._clock() - started, method)
+                        self._record_latency(started, idle, in_flight, method)
                     flood = e
                     lost = False
                 else:
                     self.requests += 1
                     if part_slot is None:
-                        self.throttle.record(self._clock() - started, method)
+                        self._record_latency(started, idle, in_flight, method)
                         self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
             if lost:
@@ -204,18 +225,34 @@ class TelegramSource:
                 flood.seconds, throttled=self.throttle.is_throttled(), premium=premium, consecutive=floods - 1
             )
             if decision.action == "give_up":
-                raise ChatParked(
-                    flood.seconds,
-                    f"Telegram asked to wait {flood.seconds} s; the chat is parked and a later run continues it.",
-                )
+                raise ChatParked(flood.seconds, decision.reason)
             self._emit(
                 EventKind.FLOOD_WAIT,
-                f"FloodWait on {method}: Telegram asked {flood.seconds} s, "
+                f"Telegram asked for a {flood.seconds} s pause on {method}; "
                 f"waiting {decision.wait_s:g} s ({decision.reason}).",
                 seconds=decision.wait_s,
                 chat_id=chat_id,
             )
             await asyncio.sleep(decision.wait_s)
+
+    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
+        latency = self._clock() - started
+        local = 0.0
+        if self._loop_clock is not None:
+            # The server's share is at least the time the loop idled during the round trip (nothing of ours was
+            # ready to run, so the reply had not arrived), and at least the latency less what the loop's latest
+            # turns spent busy (a reply reaches its task within those turns of arriving). The rest is ours.
+            waited = self._loop_clock.idle_s() - idle
+            server = max(waited, latency - self._loop_clock.recent_busy_s())
+            local = max(0.0, latency - server)
+        change = self.throttle.record(latency, method, local_s=local, in_flight=in_flight)
+        # A rise seen with several requests in flight is tried with half as many before it counts as throttling.
+        if change == "probe_start":
+            self.limit.probe()
+        elif change == "probe_refuted":
+            self.limit.end_probe(restore=True)
+        elif change == "throttle_start":
+            self.limit.end_probe(restore=False)
 
     async def _send(self, wire, dc_id: int | None):
         if dc_id is None or dc_id == self.client.session.dc_id:
@@ -357,7 +394,7 @@ class TelegramSource:
 
     # -- history ----------------------------------------------------------------------------------
     async def history_batch(
-        self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT
+        self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT, priority: int = 0
     ) -> HistoryBatch:
         """The oldest `limit` messages with after < id (< before), ascending, with the entities they carry.
 
@@ -378,6 +415,7 @@ class TelegramSource:
                     hash=0,
                 ),
                 chat_id=chat_id,
+                priority=priority,
             )
         except _UNAVAILABLE as e:
             raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import threading
@@ -236,3 +237,74 @@ def test_baseline_is_the_quantile_of_the_last_history_samples():
         last = sorted(seen[-50:])
         expected = percentile(last, min(max(det.baseline_quantile, _MIN_BELOW / len(last)), 0.5))
         assert det.get_stats()["baseline_latency_ms"] == pytest.approx(expected * 1000.0)
+
+
+def closed_loop(latency_of, *, in_flight_known: bool, limit: int = 8, until: float = 30.0) -> tuple[list[float], int]:
+    """A client keeping `limit` requests in flight against a server answering after `latency_of(t, in_flight)`,
+    acting on the detector's changes as TelegramSource does: the times of throttle starts, and probes refuted."""
+    clock = FakeClock()
+    clock.now = 0.0
+    det = ThrottleDetector(clock=clock, baseline_floor_s=0.02)
+    current, in_flight, seq = limit, 0, 0
+    due: list[tuple[float, int, int]] = []
+    starts: list[float] = []
+    while clock.now < until:
+        while in_flight < current:
+            in_flight += 1
+            seq += 1
+            heapq.heappush(due, (clock.now + latency_of(clock.now, in_flight), seq, in_flight))
+        clock.now, _, sent_with = heapq.heappop(due)
+        in_flight -= 1
+        change = det.record(latency_of(clock.now, sent_with), in_flight=sent_with if in_flight_known else 1)
+        if change == "probe_start":
+            current = max(1, current // 2)
+        elif change == "probe_refuted":
+            current = limit
+        elif change == "throttle_start":
+            starts.append(clock.now)
+            current = max(1, current // 2)
+    return starts, det.probes_refuted
+
+
+def server_step(t: float, n: int) -> float:
+    return 0.06 + (0.4 if t >= 10 else 0.0)  # the `throttled` profile's episode: +400 ms per reply from t = 10 s
+
+
+def server_ramp(t: float, n: int) -> float:
+    return 0.06 + (min(0.6, 0.05 * (t - 10)) if t >= 10 else 0.0)  # soft throttling as a bucket drains
+
+
+def our_queueing(t: float, n: int) -> float:
+    return 0.005 * n * (4 if t >= 10 else 1)  # replies served one after another, 4x slower from t = 10 s
+
+
+@pytest.mark.parametrize("server", [server_step, server_ramp])
+@pytest.mark.parametrize("limit", [2, 4, 8, 16])
+def test_a_probe_confirms_a_server_slowdown_as_fast_as_the_window_alone(server, limit):
+    old, _ = closed_loop(server, in_flight_known=False, limit=limit)  # every reply taken as sent alone: no probe
+    new, refuted = closed_loop(server, in_flight_known=True, limit=limit)
+    assert old and new and refuted == 0
+    # At most one reply's latency later (the ramp's window fills a little slower while the probe halves the load).
+    assert new[0] <= old[0] + 0.1, (old[0], new[0])
+
+
+def test_a_rise_that_falls_with_fewer_requests_in_flight_is_our_queueing_not_throttling(caplog):
+    caplog.set_level(logging.INFO, logger="tobs_tui.engine.telegram.throttle")
+    old, _ = closed_loop(our_queueing, in_flight_known=False)
+    assert old, "without the probe, our own queueing reads as throttling"
+    new, refuted = closed_loop(our_queueing, in_flight_known=True)
+    assert new == [] and refuted >= 1
+    assert "our own requests queueing" in caplog.text
+
+
+def test_our_share_of_latency_never_counts():
+    det, clock, events = make()
+    feed(det, clock, [0.05] * 200)
+    for _ in range(200):  # the loop was busy for most of each round trip: the server's share stays 50 ms
+        clock.now += 0.1
+        det.record(0.5, local_s=0.45)
+    assert events == [] and not det.is_throttled()
+    stats = det.get_stats()
+    assert stats["avg_latency_ms"] == pytest.approx(50.0) and stats["avg_local_ms"] == pytest.approx(450.0)
+    with pytest.raises(ValueError):
+        det.record(0.1, local_s=-0.01)
