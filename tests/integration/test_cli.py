@@ -413,7 +413,7 @@ def test_an_unknown_emulator_profile_is_a_usage_error(capsys, argv):
     code, _, err = run_cli(capsys, *argv)
     line = _one_usage_error(err)
     assert code == 2
-    assert "invalid choice: 'bogus' (choose from 'hostile', 'lan', 'realistic', 'throttled')" in line
+    assert "invalid choice: 'bogus' (choose from " in line
 
 
 @pytest.mark.parametrize("prefix", [["export", "--emulator", "lan", "--all"], ["chats", "--emulator"], ["--demo"]])
