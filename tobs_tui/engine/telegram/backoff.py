@@ -40,7 +40,7 @@ def _give_up(seconds: int) -> FloodDecision:
     return FloodDecision(
         "give_up",
         float(seconds),
-        f"Telegram asked for a wait of {_hours(seconds)}; the chat is parked and the next run continues it.",
+        f"Telegram asked for a wait of {_hours(seconds)} ({seconds} s); the chat is parked and the next run continues it.",
     )
 
 
