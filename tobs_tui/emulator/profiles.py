@@ -15,7 +15,7 @@ from typing import Any
 # hostile profile could stall the handshake instead of exercising the caller's error handling.
 BOOTSTRAP_METHODS = frozenset({"GetConfigRequest", "GetStateRequest", "GetDifferenceRequest"})
 
-ACTIONS = ("drop_before_reply", "drop_after_reply", "no_reply")
+ACTIONS = ("drop_before_reply", "drop_after_reply", "no_reply", "vanish")
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,8 @@ class _Connection:
         code = error_code(error) if error else 0
         sent = 0
         body = b""
+        if action == "vanish" and peer is not None and peer in server.api.world.chats:
+            server.api.world.delete_chat(peer)  # the chat goes just before this call: it and every later one fail
         if action == "drop_before_reply":
             self._log(method, peer, request_params(inner), action)
             self.close()
