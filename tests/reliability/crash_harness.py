@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.child import REPO, child_env
@@ -311,15 +312,27 @@ _UNCLEAN = ("Traceback (most recent call last)", "was never retrieved", "Task wa
 
 
 def _run(
-    cmd: list[str], env: dict[str, str], log: Path, after_s: float | None = None, sig: int = signal.SIGKILL
+    cmd: list[str],
+    env: dict[str, str],
+    log: Path,
+    after_s: float | None = None,
+    sig: int = signal.SIGKILL,
+    armed: Callable[[], bool] | None = None,
 ) -> Run:
-    """Run the export, sending `sig` after `after_s` (None: let it finish); its output is appended to `log`."""
+    """Run the export, sending `sig` after `after_s` (None: let it finish); its output is appended to `log`.
+
+    With `armed`, the `after_s` count starts only once `armed()` is true (polled every 20 ms): a kill aimed at
+    a phase of the run, however long the start-up before it took on a busy machine."""
     with tempfile.TemporaryFile() as capture:
         # Its own process group, so the render and media workers it starts can be found after it died.
         proc = subprocess.Popen(
             cmd, env=env, cwd=REPO, stdout=capture, stderr=subprocess.STDOUT, start_new_session=True
         )
         signalled = False
+        if armed is not None and after_s is not None:
+            deadline = time.monotonic() + RUN_TIMEOUT_S
+            while proc.poll() is None and not armed() and time.monotonic() < deadline:
+                time.sleep(0.02)
         try:
             code = proc.wait(RUN_TIMEOUT_S if after_s is None else after_s)
         except subprocess.TimeoutExpired:
