@@ -57,7 +57,7 @@ def test_export_by_username_and_title(tmp_path, world_file, capsys):
     summary = re.search(r"Exported 420 messages from 2 chats in ([\d.]+) s \((\d+) msg/s over the ([\d.]+) s", out)
     assert summary, out
     wall, rate, export_s = float(summary[1]), int(summary[2]), float(summary[3])
-    assert wall > export_s > 0 and rate > 0
+    assert wall >= export_s >= 0 and rate > 0  # printed to 0.1 s: a short export may round to the same
     folders = sorted(p.name for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(folders) == 2 and folders[0].startswith("Small News (")
     assert (out_dir / "result.json").is_file(), "the vault's account-level result.json"
