@@ -185,6 +185,23 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
     assert any(n.startswith("Rebuilt the export state from the notes of 2 chats") for n in notices), notices
 
 
+def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
+    """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
+    result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""
+    world = emulator.world
+    chats = [chat_of(world, "Crash Channel"), chat_of(world, "Crash Forum")]
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), chats).state is RunState.DONE
+    jsonl = {p.name: p.read_bytes() for p in (vault / ".tobs" / "json").glob("*.jsonl")}
+    results = {c: (chat_dir(vault, c) / "result.json").read_bytes() for c in chats}
+    assert len(jsonl) == len(chats) and all(b'"photo":"' in data or b'"file":"' in data for data in jsonl.values())
+    shutil.rmtree(vault / ".tobs")
+    final = export(make_runner(media=True), chats)
+    assert final.state is RunState.DONE, final.errors
+    assert {p.name: p.read_bytes() for p in (vault / ".tobs" / "json").glob("*.jsonl")} == jsonl
+    assert {c: (chat_dir(vault, c) / "result.json").read_bytes() for c in chats} == results
+
+
 def test_a_damaged_state_db_is_moved_aside_with_a_sentence_and_rebuilt(tmp_path, capsys):
     vault = tmp_path / "vault"
     argv = headless_argv(tmp_path, vault, "--no-media")
