@@ -250,7 +250,7 @@ def beyond_engine(alone: Window, shown: Window) -> float:
 
 
 def run(quick: bool, tmp: Path, log: Callable[[str], None]) -> list[Row]:
-    window = 6.0 if quick else 15.0
+    window = 2.5 if quick else 15.0
     rounds = 1 if quick else 3
     alone: list[Window] = []
     shown: list[Shown] = []
