@@ -23,6 +23,11 @@ def two_dcs():
         yield emu
 
 
+def media_chats(dialogs) -> list:
+    """Every chat but the 10,000-message supergroup: some 350 files, plenty for both DCs, in a few seconds."""
+    return [d for d in dialogs if d.title != "Ten Thousand"]
+
+
 def make_runner(emu, tmp_path, session: str, *, media: bool = True) -> EngineRunner:
     runner = EngineRunner(
         engine_settings(tmp_path / "vault", media=media),
@@ -40,7 +45,7 @@ def test_media_on_the_second_dc_come_through_an_exported_authorization(two_dcs, 
     try:
         assert runner.connect().result(WAIT) is True
         dialogs = runner.list_dialogs().result(WAIT)
-        final = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in dialogs))).result(WAIT)
+        final = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in media_chats(dialogs)))).result(WAIT)
     finally:
         runner.stop()
     assert final.state is RunState.DONE, final.errors
@@ -71,7 +76,7 @@ def test_a_dropped_media_dc_connection_reconnects_without_a_new_login(two_dcs, t
     try:
         assert runner.connect().result(WAIT) is True
         dialogs = runner.list_dialogs().result(WAIT)
-        future = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in dialogs)))
+        future = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in media_chats(dialogs))))
         assert wait_for(lambda: emu.log.count(method="GetFileRequest", dc=4) >= 20, step=0.01)
         emu.drop_connections(dc=4)
         final = future.result(WAIT)
