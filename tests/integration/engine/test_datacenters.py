@@ -45,7 +45,9 @@ def test_media_on_the_second_dc_come_through_an_exported_authorization(two_dcs, 
     try:
         assert runner.connect().result(WAIT) is True
         dialogs = runner.list_dialogs().result(WAIT)
-        final = runner.start_export(ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in media_chats(dialogs)))).result(WAIT)
+        final = runner.start_export(
+            ExportRequest(chats=tuple(ChatSelection(d.chat_id) for d in media_chats(dialogs)))
+        ).result(WAIT)
     finally:
         runner.stop()
     assert final.state is RunState.DONE, final.errors
