@@ -375,6 +375,15 @@ def test_no_command_starts_the_dashboard_with_demo_flags(capsys, tmp_path, fake_
     assert calls == [(True, "realistic", world, tmp_path / "v"), (True, "hostile", None, Path.home() / "TelegramVault")]
 
 
+def test_a_broken_demo_world_is_one_sentence_and_exit_2(capsys, tmp_path):
+    """The real launcher: the world file is read before the dashboard starts, and its fault is one sentence."""
+    world = write(tmp_path / "world.toml", 'seed = "x"\n')
+    code, out, err = run_cli(capsys, "--demo", "--world", str(world), "--output-dir", str(tmp_path / "v"))
+    assert code == 2 and out == ""
+    assert err.startswith("tobs-tui: ") and "'seed' must be a whole number" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_no_dashboard_module_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.setattr(cli, "TUI_MODULE", "tobs_tui.not_there")
     code, _, err = run_cli(capsys)

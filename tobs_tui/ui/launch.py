@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,10 +10,8 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from tobs_tui.config import APP_NAME, Settings, settings_with
-
-# The emulator accepts any credentials; these only fill the api fields Telethon requires.
-DEMO_API_ID = 1
-DEMO_API_HASH = "0123456789abcdef0123456789abcdef"
+from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
+from tobs_tui.terminal import terminal_text
 
 if TYPE_CHECKING:
     from tobs_tui.emulator import Emulator
@@ -58,7 +57,12 @@ def run_app(args: Namespace, settings: Settings) -> int:
 
     profile = getattr(args, "profile", None) or "realistic"
     # Two data centers, as a real account meets them: the pools screen shows parts from DC 4 too.
-    emulator = Emulator(profile=profile, seed=1, world=getattr(args, "world", None), dcs=(2, 4)).start()
+    try:
+        emulator = Emulator(profile=profile, seed=1, world=getattr(args, "world", None), dcs=(2, 4))
+    except ValueError as e:  # a world file that cannot be read: its reader's sentence names the file and the fault
+        print(f"tobs-tui: {terminal_text(str(e))}", file=sys.stderr)
+        return 2
+    emulator.start()
     try:
         base = demo_dir()
         settings = settings_with(settings, "export", output_dir=str(base / "vault"))
