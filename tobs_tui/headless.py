@@ -182,7 +182,7 @@ def run_chats(args: argparse.Namespace, settings: Settings, out: TextIO | None =
     out = out or sys.stdout
     try:
         with _Session(args, settings) as runner:
-            dialogs = runner.list_dialogs().result()
+            dialogs = with_counts(runner, runner.list_dialogs().result())
     except _USER_ERRORS as e:
         print(terminal_text(str(e)), file=sys.stderr)
         return 2
@@ -198,6 +198,17 @@ def run_chats(args: argparse.Namespace, settings: Settings, out: TextIO | None =
         print(f"{d.chat_id:>15}  {d.kind.value:<10} {estimate:>9} {exported:>9}  {name}", file=out)
     print(f"{len(dialogs)} dialogs", file=out)
     return 0
+
+
+def with_counts(runner: EngineRunner, dialogs: list[DialogInfo], chunk: int = 50) -> list[DialogInfo]:
+    """The dialogs with a message count where ids cannot tell (private chats, bots, basic groups): one history
+    call of one message each, `chunk` chats per runner call, through the export's request limit and FloodWait
+    handling. A chat that cannot be read now keeps its unknown size."""
+    unknown = [d.chat_id for d in dialogs if d.message_estimate is None]
+    counts: dict[int, int] = {}
+    for start in range(0, len(unknown), chunk):
+        counts.update(runner.message_counts(unknown[start : start + chunk]).result())
+    return [dataclasses.replace(d, message_count=counts[d.chat_id]) if d.chat_id in counts else d for d in dialogs]
 
 
 def match_chats(wanted: list[str], dialogs: list[DialogInfo]) -> list[DialogInfo]:

@@ -95,6 +95,13 @@ def test_chats_lists_dialogs(world_file, capsys):
     code, out, err = run(["chats", "--emulator", "--world", str(world_file)], capsys)
     assert code == 0, err
     assert "Small News (@small_news)" in out and "4 dialogs" in out
+    # A basic group's ids are the account's, not its own: its size is counted, not shown as unknown.
+    group = next(line.split() for line in out.splitlines() if " group " in line and line.endswith("Twin"))
+    assert group[1:3] == ["group", "10"], group
+    code, out, err = run(["chats", "--json", "--emulator", "--world", str(world_file)], capsys)
+    assert code == 0, err
+    rows = {(r["kind"], r["title"]): r for r in map(json.loads, out.splitlines())}
+    assert rows[("group", "Twin")]["message_count"] == 10
 
 
 def test_without_a_session_the_user_is_told_to_log_in(capsys):
