@@ -210,3 +210,37 @@ def test_a_topic_selection_then_the_whole_forum(make_runner, emulator, tmp_path)
     again = runner.start_export(ExportRequest(chats=(ChatSelection(forum),))).result(WAIT)
     assert again.messages_done == 0
     assert all(r.params["offset_id"] > spec.top_id for r in emulator.log.records if r.method == "GetHistoryRequest")
+
+
+def test_a_partly_chosen_forum_counts_the_messages_of_its_chosen_topics(make_runner, emulator, tmp_path):
+    """Progress counts what is written: the chosen topics' messages, not the whole forum's ids scanned, from the
+    moment the chat starts; a later run of the same topics counts only their new messages."""
+    world = emulator.world
+    forum = next(c for c in world.chat_ids() if world.chats[c].kind == "forum")
+    spec = world.chats[forum]
+    seen: list[tuple[int, int]] = []
+
+    def on_snapshot(snapshot):
+        seen.extend((c.messages_done, c.messages_expected) for c in snapshot.chats if c.state is ChatState.RUNNING)
+
+    runner = make_runner(on_snapshot=on_snapshot)
+    runner.set_snapshot_rate(100)
+    assert runner.connect().result(WAIT)
+    runner.list_dialogs().result(WAIT)
+    emulator.set_profile("lan", {"latency_ms": 40.0})  # pages slow enough for snapshots of the running chat
+    chosen = tuple(t.topic_id for t in runner.list_topics(forum).result(WAIT) if t.topic_id != 1)[:2]
+    in_topics = [i for i in spec.ids() if world.topic_of(spec, i) in chosen]
+    assert 0 < len(in_topics) < spec.count // 2
+    final = runner.start_export(ExportRequest(chats=(ChatSelection(forum, topic_ids=chosen),))).result(WAIT)
+    assert final.state is RunState.DONE, final.errors
+    assert final.messages_done == final.messages_expected == len(in_topics)
+    assert seen and all(expected == len(in_topics) and done <= expected for done, expected in seen), seen[-5:]
+
+    world.add_messages(forum, 200)
+    new = [i for i in spec.ids() if world.topic_of(spec, i) in chosen and i > max(in_topics)]
+    seen.clear()
+    runner.list_dialogs().result(WAIT)
+    again = runner.start_export(ExportRequest(chats=(ChatSelection(forum, topic_ids=chosen),))).result(WAIT)
+    assert again.state is RunState.DONE, again.errors
+    assert again.messages_done == len(new) > 0, (again.messages_done, len(new))
+    assert all(expected == len(new) for _, expected in seen), (seen[-5:], len(new))

@@ -80,6 +80,11 @@ class ChatRun:
     started: float | None = None
     finished: float | None = None
 
+    @property
+    def partial_forum(self) -> bool:
+        """Some topics of a forum chosen: progress counts the messages written, not the forum's ids scanned."""
+        return self.info.is_forum and bool(self.selection.topic_ids)
+
 
 class ChatExport:
     """One chat's run: resume point, topic routing, ordered range fetching and batch commits."""
@@ -171,7 +176,7 @@ class ChatExport:
         after = await self.prepare()
         await self.repair()
         top = self.info.top_message_id
-        if self.info.kind in SPLITTABLE:
+        if self.info.kind in SPLITTABLE and not self.run.partial_forum:  # a partial forum's: Exporter.run
             self.run.expected = max(0, top - after)
         await self._backfill()
         ranges = self._ranges(after, top)
@@ -584,9 +589,12 @@ class ChatExport:
             # The commit runs on regardless; count it if it landed, so progress matches the vault.
             await asyncio.wait([fut])
             if not fut.cancelled() and fut.exception() is None:
-                self._account(prepared.fetched, fut.result())
+                self._account(self._progress_of(prepared), fut.result())
             raise
-        self._account(prepared.fetched, written)
+        self._account(self._progress_of(prepared), written)
+
+    def _progress_of(self, prepared: PreparedBatch) -> int:
+        return len(prepared.rows) if self.run.partial_forum else prepared.fetched
 
     def _account(self, messages: int, written: int) -> None:
         self.run.done += messages

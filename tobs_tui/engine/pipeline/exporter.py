@@ -72,6 +72,8 @@ class Exporter:
             self.runs[info.chat_id] = ChatRun(
                 info=info, selection=sel, expected=max(0, info.top_message_id) if info.kind in SPLITTABLE else 0
             )
+        # A partly chosen forum's size is its chosen topics', known before it starts (one call per topic).
+        await asyncio.gather(*(self._chosen_topics_expected(r) for r in self.runs.values() if r.partial_forum))
         gate = asyncio.Semaphore(max(1, self.options.chats_at_once))
 
         async def one(run: ChatRun) -> None:
@@ -93,6 +95,21 @@ class Exporter:
             if tasks and "json" in self.options.formats:
                 # Every chat has stopped: the account-level file agrees with each chat's result.json.
                 await asyncio.shield(self._write_account_json())
+
+    async def _chosen_topics_expected(self, run: ChatRun) -> None:
+        """Messages still to write in the chosen topics of a forum: each topic's size (one thread call each) less
+        what its notes hold; the whole forum's estimate stays when a size cannot be asked."""
+        cid, wanted = run.info.chat_id, run.selection.topic_ids or ()
+        sizes = await asyncio.gather(*(self.source.topic_count(cid, t) for t in wanted))
+        if any(n is None for n in sizes):
+            return
+        record = await self.in_pool(self.vault.store.chat_progress, cid)
+        written = (
+            await self.in_pool(self.vault.store.topic_message_counts, cid, record.dir_name, wanted)
+            if record is not None and record.dir_name
+            else {}
+        )
+        run.expected = sum(max(0, (n or 0) - written.get(t, 0)) for t, n in zip(wanted, sizes, strict=True))
 
     async def _write_account_json(self) -> None:
         try:

@@ -392,6 +392,28 @@ class TelegramSource:
             return None
         return int(getattr(r, "count", len(r.messages)))
 
+    async def topic_count(self, chat_id: int, topic_id: int) -> int | None:
+        """How many messages a forum topic holds, by one thread call for a single message (the reply carries the
+        thread's total); None when it cannot be read now."""
+        try:
+            r = await self.call(
+                functions.messages.GetRepliesRequest(
+                    peer=self.input_peer(chat_id),
+                    msg_id=topic_id,
+                    offset_id=0,
+                    offset_date=None,
+                    add_offset=0,
+                    limit=1,
+                    max_id=0,
+                    min_id=0,
+                    hash=0,
+                ),
+                chat_id=chat_id,
+            )
+        except (errors.RPCError, ChatParked, RequestFailed, ChatUnavailable):
+            return None
+        return int(getattr(r, "count", len(r.messages)))
+
     # -- history ----------------------------------------------------------------------------------
     async def history_batch(
         self, chat_id: int, *, after: int, before: int | None = None, limit: int = HISTORY_LIMIT, priority: int = 0

@@ -502,6 +502,19 @@ class StateStore:
             )
         return [row[0] for row in rows]
 
+    def topic_message_counts(self, chat_id: int, chat_dir: str, topic_ids: Iterable[int]) -> dict[int, int]:
+        """Committed messages of each forum topic: rows whose note is in `chat_dir`/topics/<name> (<id>)/, whatever
+        the topic was called when they were written."""
+        base = chat_dir.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        counts = {}
+        for topic in topic_ids:
+            row = self._read(
+                "SELECT count(*) FROM messages WHERE chat_id = ? AND note LIKE ? ESCAPE '\\'",
+                (chat_id, f"{base}/topics/% ({topic})/%"),
+            )
+            counts[topic] = row[0][0]
+        return counts
+
     def note_ids(self, chat_id: int, note: str) -> list[int]:
         return self.committed_ids(chat_id, note, -(2**63))
 
