@@ -260,6 +260,37 @@ async def test_save_writes_only_what_the_user_changed(make_app, emulator, tmp_pa
         assert "media_kinds" not in saved["export"] and "takeout" not in saved["export"], text
 
 
+async def test_a_proxy_set_in_settings_is_saved_and_its_password_never_shown(make_app, emulator, tmp_path):
+    config = tmp_path / "config.toml"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        screen = app.screen
+        field = screen.query_one("#proxy", Input)
+        assert field.value == ""
+        field.value = "socks9://127.0.0.1:1080"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        error = str(screen.query_one("#proxy-error", Label).render())
+        assert error.startswith("must be a proxy URL: ") and "does not start with socks5://" in error, error
+        assert not config.exists(), "nothing was applied or saved"
+        field.value = "socks5://alice:hunter22@127.0.0.1:1080"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: config.exists(), what="the saved file")
+        assert tomllib.loads(config.read_text())["network"]["proxy"] == "socks5://alice:hunter22@127.0.0.1:1080"
+        assert app.settings.network.proxy.endswith("@127.0.0.1:1080")
+        assert field.value == "socks5://alice:***@127.0.0.1:1080", "the typed password leaves the screen"
+        assert "next start" in str(screen.query_one("#settings-result", Label).render())
+        # Saved again untouched, the field's "***" is not taken for a new password.
+        screen.query_one("#concurrency", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "max_concurrent_requests" in config.read_text(), what="the second save")
+        assert "hunter22" in config.read_text() and "***" not in config.read_text()
+        assert "hunter22" not in app.export_screenshot()
+
+
 async def test_invalid_settings_are_refused_beside_the_field_and_nothing_applies(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

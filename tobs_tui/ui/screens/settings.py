@@ -1,4 +1,5 @@
-"""Settings: pool sizes, media workers, concurrency cap, takeout, media kinds, export dir, time zone, refresh rate.
+"""Settings: pool sizes, media workers, concurrency cap, takeout, media kinds, export dir, time zone, refresh rate,
+proxy.
 
 Apply hands every value to the running engine at once; a single invalid value is refused beside its
 field and then nothing is applied. Save also writes the config file.
@@ -18,6 +19,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, SelectionList,
 
 from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with, split_threads
 from tobs_tui.engine import EngineSnapshot
+from tobs_tui.network import redacted
 from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.messages import SettingsApplied
@@ -32,6 +34,7 @@ FIELDS = (
     ("output-dir", "Export directory", "export", "output_dir", "path"),
     ("timezone", "Time zone (IANA name, UTC or local)", "export", "timezone", "str"),
     ("refresh", "Dashboard refresh rate (Hz, 1–4)", "ui", "refresh_hz", "float"),
+    ("proxy", "Proxy URL (empty = direct; used from the next start)", "network", "proxy", "proxy"),
 )
 
 
@@ -109,6 +112,8 @@ class SettingsScreen(LiveScreen):
             "output-dir": str(settings.export.output_dir),
             "timezone": settings.export.timezone,
             "refresh": f"{settings.ui.refresh_hz:g}",
+            # Its password or secret never reaches the screen: left as shown, the saved value stays.
+            "proxy": redacted(settings.network.proxy),
         }
         for field_id, value in values.items():
             self.query_one(f"#{field_id}", Input).value = value
@@ -154,7 +159,7 @@ class SettingsScreen(LiveScreen):
                 errors[field_id] = "from 1 to 128"
 
         settings = self.current()
-        changes: dict[str, dict[str, object]] = {"workers": {}, "export": {}, "ui": {}}
+        changes: dict[str, dict[str, object]] = {"workers": {}, "export": {}, "ui": {}, "network": {}}
         if "critical" not in errors and "standard" not in errors:
             critical, standard = int(parsed["critical"]), int(parsed["standard"])
             share = round(critical / (critical + standard), 3)
@@ -165,14 +170,19 @@ class SettingsScreen(LiveScreen):
                 # Only when the user changed them: an untouched automatic total stays automatic in the file.
                 changes["workers"]["max_threads"] = critical + standard
                 changes["workers"]["critical_share"] = share
-        for field_id, _, section, key, _ in FIELDS:
+        for field_id, _, section, key, kind in FIELDS:
             if key is None or field_id in errors:
                 continue
             value = parsed[field_id]
+            if kind == "proxy" and value == redacted(settings.network.proxy):
+                continue  # untouched (shown without its password): the saved proxy stays as it is
             try:
                 settings_with(settings, section, **{key: value})
             except ConfigError as e:
-                errors[field_id] = str(e).split(" must be ", 1)[-1].rsplit(", got", 1)[0]
+                reason = str(e).split(" must be ", 1)[-1].rsplit(", got", 1)[0]
+                if kind == "proxy":  # the forms are long; the field's hint names them, the error says what is off
+                    reason = "a proxy URL: " + reason.split(", but ", 1)[-1]
+                errors[field_id] = reason
                 continue
             changes[section][key] = value
         changes["export"]["takeout"] = self.query_one("#takeout", Switch).value
@@ -198,16 +208,20 @@ class SettingsScreen(LiveScreen):
         settings = self.build()
         if settings is None:
             return None
+        proxy_changed = settings.network.proxy != self.current().network.proxy
         self.post_message(SettingsApplied(settings))
+        self.query_one("#proxy", Input).value = redacted(settings.network.proxy)  # a typed password leaves the screen
         critical, standard = settings.pool_sizes()
         self.query_one("#settings-result", Label).update(
             f"Applied: pools {critical} + {standard}, media workers "
             f"{settings.workers.media_download_workers or 'auto'}, up to "
             f"{settings.export.max_concurrent_requests} requests at once."
+            + (" The proxy is used from the next start (save it to keep it)." if proxy_changed else "")
         )
         return settings
 
     def action_save(self) -> None:
+        proxy_before = self.current().network.proxy
         settings = self.action_apply()
         if settings is None:
             return
@@ -216,7 +230,10 @@ class SettingsScreen(LiveScreen):
         except ConfigError as e:
             self.query_one("#settings-result", Label).update(str(e))
             return
-        self.query_one("#settings-result", Label).update(f"Applied and saved to {path}.")
+        self.query_one("#settings-result", Label).update(
+            f"Applied and saved to {path}."
+            + (" The proxy is used from the next start." if settings.network.proxy != proxy_before else "")
+        )
         self.notify(f"Settings saved to {path}.")
 
     @on(Button.Pressed, "#apply")
