@@ -467,3 +467,28 @@ async def test_hostile_titles_show_as_inert_text_in_the_chat_list(make_app):
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, repr(shown)
     for expected in ("closing [/] tag [bold red]x", "esc \\x1b[2J bell \\x07", "fake\\nrow", "rtl \\u202egpj.exe"):
         assert sum(expected in row for row in rows) == 1, (expected, rows)
+
+
+async def test_a_dead_proxy_at_login_is_its_own_sentence_without_a_second_guess(make_app, settings):
+    """The engine names the proxy and what to do; the login screen adds only how to retry."""
+    import socket
+
+    from tobs_tui.config import settings_with
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    app = make_app(settings=settings_with(settings, "network", proxy=f"socks5://bob:pw123@127.0.0.1:{port}"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), timeout=60, what="the login screen")
+
+        def error() -> str:
+            return str(app.screen.query_one("#login-error", Label).render())
+
+        await wait_until(pilot, lambda: "proxy" in error(), timeout=60, what="the proxy sentence")
+        assert f"SOCKS5 proxy 127.0.0.1:{port}" in error() and "pw123" not in error()
+        app.screen.query_one("#api-id", Input).value = "1"
+        await submit(pilot, app, "#api-hash", "0123456789abcdef0123456789abcdef")  # Enter there is Continue
+        await wait_until(pilot, lambda: "press Continue to retry" in error(), timeout=60, what="the retry sentence")
+        assert f"SOCKS5 proxy 127.0.0.1:{port}" in error()
+        assert "check your connection" not in error().lower(), error()

@@ -168,6 +168,9 @@ class LoginScreen(Screen[bool]):
         except LoginError as e:
             self.show_step("phone", str(e))
             return
+        except ConnectionError as e:  # the engine's own sentence: the network, or the proxy by name
+            self.show_step("phone", f"{e} Then try again.")
+            return
         except Exception as e:  # the connection, as in advance(): one sentence, and the phone step to retry
             self.show_step("phone", f"{e or type(e).__name__} Check your connection and try again.")
             return
@@ -190,6 +193,8 @@ class LoginScreen(Screen[bool]):
             await steps[self.step]()
         except (LoginError, InputRefused) as e:
             self._error(str(e))
+        except ConnectionError as e:  # the engine's own sentence already says what to check (the proxy by name)
+            self._error(f"{e} Then press Continue to retry.")
         except Exception as e:
             self._error(
                 f"{e} Check your connection and press Continue to retry."
