@@ -83,7 +83,7 @@ def test_config_check_reports_every_fault_at_once(capsys, tmp_path, monkeypatch)
     ):
         assert sum(part in line for line in lines) == 1, part
     assert sum("MAX_THREADS" in line for line in lines) == 1
-    assert sum("99" in line for line in lines) == 1
+    assert sum("--media-workers must be" in line and "got 99" in line for line in lines) == 1
 
 
 def test_config_check_missing_explicit_file(capsys, tmp_path):
