@@ -51,3 +51,20 @@ async def test_qr_login_with_2fa_asks_for_the_password_next(make_app, emulator):
         await wait_until(pilot, lambda: app.screen.step == "password", what="the password step")
         await submit(pilot, app, "#password", world.twofa_password)
         await wait_for_dialogs(pilot, app)
+
+
+async def test_at_80x24_the_whole_code_is_in_view(make_app):
+    """Header, the box's heading and one line of instructions leave the code every row above the footer."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="login"
+        )
+        await pilot.click("#login-qr")
+        qr = app.screen.query_one("#qr-code", QrCode)
+        await wait_until(pilot, lambda: qr.data.startswith("tg://login?token="), what="the QR code")
+        await pilot.pause()
+        footer_row = 23
+        assert qr.region.height == len(str(qr.render()).splitlines())
+        assert qr.region.y + qr.region.height <= footer_row, qr.region
+        assert qr.region.x >= 0 and qr.region.x + qr.region.width <= 80

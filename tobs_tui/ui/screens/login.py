@@ -26,7 +26,7 @@ STEP_TEXT = {
     "phone": "Your phone number in international format; Telegram sends a login code to your Telegram app.",
     "code": "The login code Telegram just sent to your Telegram app (or by SMS).",
     "password": "This account has two-step verification: enter its password.",
-    "qr": "In Telegram on your phone: Settings → Devices → Link Desktop Device, then scan this code.",
+    "qr": "In Telegram on your phone: Settings → Devices → Link Desktop Device.",
 }
 API_HASH = re.compile(r"[0-9a-fA-F]{32}")
 
