@@ -184,11 +184,13 @@ class _Script:
 
 
 class _Bucket:
-    __slots__ = ("stamp", "tokens")
+    __slots__ = ("flood_until", "stamp", "strikes", "tokens")
 
     def __init__(self, burst: float, now: float) -> None:
         self.tokens = burst
         self.stamp = now
+        self.flood_until = 0.0  # when the last FloodWait it answered ends
+        self.strikes = 0  # requests that came before a FloodWait ended, since the last that did not
 
 
 class Behaviour:
@@ -255,7 +257,7 @@ class Behaviour:
                 rate *= p.takeout_factor
             bucket = self._bucket(auth_key_id, method, rate, burst)
             if bucket.tokens < 1:
-                return Decision(delay, f"FLOOD_WAIT_{math.ceil((1 - bucket.tokens) / rate)}")
+                return Decision(delay, self._flood_wait(bucket, rate))
             knee = burst * p.soft_throttle_from
             if bucket.tokens < knee and p.soft_throttle_ms:
                 delay += p.soft_throttle_ms / 1000 * (1 - bucket.tokens / knee)
@@ -266,6 +268,20 @@ class Behaviour:
         if bucket is not None:
             bucket.tokens -= 1
         return Decision(delay)
+
+    def _flood_wait(self, bucket: _Bucket, rate: float) -> str:
+        """FLOOD_WAIT_X for an empty bucket, X the seconds until a token frees. A request that comes before the
+        last FloodWait's X ran out is a strike: it costs the bucket as many tokens as there are strikes in a row
+        (1, 2, 3 …), so each early retry lengthens the wait, as Telegram's repeated floods do."""
+        now = time.monotonic()
+        if now < bucket.flood_until:
+            bucket.strikes += 1
+            bucket.tokens -= bucket.strikes
+        else:
+            bucket.strikes = 0
+        seconds = math.ceil((1 - bucket.tokens) / rate)
+        bucket.flood_until = max(bucket.flood_until, now + seconds)
+        return f"FLOOD_WAIT_{seconds}"
 
     def _latency(self) -> float:
         p = self._profile
@@ -325,6 +341,7 @@ class Behaviour:
         if bucket is not None and limit is not None:
             rate = limit[0] * (self._profile.takeout_factor if takeout else 1)
             bucket.tokens = 1 - seconds * rate
+            bucket.flood_until = max(bucket.flood_until, time.monotonic() + seconds)
         return f"FLOOD_WAIT_{seconds}", None
 
 

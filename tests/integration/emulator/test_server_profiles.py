@@ -68,9 +68,25 @@ def test_flood_storm_keeps_flooding_until_the_bucket_refills():
     b = Behaviour(get_profile("lan", {"rate_limits": {"*": (1.0, 10.0)}, "flood_wait_rate": 0.5}), 3)
     errors = [b.decide("GetHistoryRequest", None, 1, False).error for _ in range(20)]
     first = next(i for i, e in enumerate(errors) if e)
-    # The drawn wait empties the bucket: every later call in the storm answers the same wait.
+    # The drawn wait empties the bucket: every later call in the storm flood-waits, and as each comes before
+    # the wait ran out, each wait is longer than the one before.
     assert errors[first].startswith("FLOOD_WAIT_")
-    assert set(errors[first:]) == {errors[first]}
+    waits = [int(e.removeprefix("FLOOD_WAIT_")) for e in errors[first:]]
+    assert all(e.startswith("FLOOD_WAIT_") for e in errors[first:])
+    assert waits == sorted(waits) and waits[-1] > waits[0]
+
+
+def test_early_retries_lengthen_the_wait_and_one_after_it_ends_does_not(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("tobs_tui.emulator.profiles.time.monotonic", lambda: now[0])
+    b = Behaviour(get_profile("lan", {"rate_limits": {"*": (1.0, 2.0)}}), 1)
+    assert [b.decide("GetHistoryRequest", None, 1, False).error for _ in range(2)] == [None, None]
+    assert b.decide("GetHistoryRequest", None, 1, False).error == "FLOOD_WAIT_1"
+    # Retried at once, three times: 1 + 1, then + 2, then + 3 tokens owed.
+    early = [b.decide("GetHistoryRequest", None, 1, False).error for _ in range(3)]
+    assert early == ["FLOOD_WAIT_2", "FLOOD_WAIT_4", "FLOOD_WAIT_7"]
+    now[0] += 7.0  # waited the whole last wait: the bucket has refilled what it owed, no strike
+    assert b.decide("GetHistoryRequest", None, 1, False).error is None
 
 
 def test_takeout_delay_only_on_init_takeout():
