@@ -177,6 +177,15 @@ class ThrottleDetector:
             )
         return kind
 
+    def spike(self, server_s: float) -> bool:
+        """One reply slowed far past the baseline on the server's side (3x it, and 100 ms more): a token bucket
+        running dry slows its replies just before it refuses them, sooner than the window's mean can show it."""
+        with self._lock:
+            if self._count < self.min_samples:
+                return False
+            reference = self._reference()
+            return server_s > max(self.factor * reference, reference + 0.1)
+
     def _trimmed_mean(self) -> float:
         # The verdict drops the slowest 5 % of the window: two stragglers among twenty early
         # requests must not look like throttling, while a real throttle slows far more than 5 %.
@@ -262,13 +271,16 @@ class ThrottleDetector:
             # window (which fills more slowly now) to show it too.
             if probe_mid > threshold:
                 self._probe = None
-                return self._start(now, info)
+                # What crossed the line is the probe's median, not the window's mean: the warning says that one.
+                return self._start(now, {**info, "trimmed_mean_ms": probe_mid * 1000.0})
         if self._probe_seen >= (PROBE_MAX if probe_mid is not None else 3 * PROBE_MAX):
             # Undecided for long: a rise that persisted past the threshold all this while is throttling. One
             # that persisted below it ends the probe without a verdict (and the next rise starts another); with
             # no reply sent with fewer in flight at all, the window decides as it would without a probe.
             self._probe = None
-            if (probe_mid is not None and probe_mid > threshold) or mean > threshold:
+            if probe_mid is not None and probe_mid > threshold:
+                return self._start(now, {**info, "trimmed_mean_ms": probe_mid * 1000.0})
+            if mean > threshold:
                 return self._start(now, info)
             return self._refute(mean, info, tolerate=False)
         return None
