@@ -28,6 +28,44 @@ async def test_limit_grows_while_healthy_and_halves_on_flood():
     assert limit.limit == 1, "never below one"
 
 
+async def test_after_a_flood_growth_stops_below_its_level_until_the_hold_ends():
+    now = [0.0]
+    limit = AdaptiveLimit(8, initial=4, increase_every=1, ceiling_hold_s=30.0, clock=lambda: now[0])
+    held = []
+    for _ in range(3):  # three requests in flight when the fourth's FloodWait comes back
+        cm = limit.slot()
+        await cm.__aenter__()
+        held.append(cm)
+    limit.on_flood()
+    assert limit.limit == 2 and limit.ceiling == 3
+    for cm in held:
+        await cm.__aexit__(None, None, None)
+    for _ in range(3):
+        limit.on_flood()  # the replies already on their way when it came: absorbed, no second cut
+    assert limit.limit == 2
+    for _ in range(50):
+        limit.on_success(throttled=False)
+    assert limit.limit == 3, "grows to the ceiling, not past it, while the hold lasts"
+    now[0] = 31.0
+    for _ in range(50):
+        limit.on_success(throttled=False)
+    assert limit.ceiling is None and limit.limit == 8, "after the hold the old level may be tried again"
+    # A FloodWait at the same level again holds twice as long.
+    limit = AdaptiveLimit(8, initial=2, increase_every=1, ceiling_hold_s=30.0, clock=lambda: now[0])
+    async with limit.slot():
+        limit.on_flood()
+    assert limit.ceiling == 1
+    limit.on_success(throttled=False)  # the one reply that was on its way
+    now[0] += 31.0
+    async with limit.slot():
+        limit.on_flood()
+    until = now[0] + 60.0
+    now[0] = until - 1
+    assert limit.ceiling == 1
+    now[0] = until
+    assert limit.ceiling is None
+
+
 async def test_slots_never_exceed_the_limit_and_a_raised_cap_lets_waiters_in():
     limit = AdaptiveLimit(1, initial=1, increase_every=1)
     peak = 0

@@ -8,14 +8,22 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 
 class AdaptiveLimit:
     """An asyncio semaphore whose size moves with the server's health."""
 
     def __init__(
-        self, max_limit: int, *, initial: int | None = None, increase_every: int = 8, decrease_factor: float = 0.5
+        self,
+        max_limit: int,
+        *,
+        initial: int | None = None,
+        increase_every: int = 8,
+        decrease_factor: float = 0.5,
+        ceiling_hold_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_limit < 1:
             raise ValueError("max_limit must be at least 1")
@@ -33,6 +41,15 @@ class AdaptiveLimit:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
         self._before_probe: int | None = None  # the limit a probe halved, while it runs
+        # A FloodWait at N requests in flight means N is more than the server's rate allows: growth stops one
+        # below it (the ceiling) until `hold` seconds pass without another, then may try N again. A FloodWait
+        # at the ceiling's edge doubles the hold (up to 8x), so a rate limit costs a few FloodWaits per export,
+        # not one per cycle of growth.
+        self._clock = clock
+        self._ceiling: int | None = None
+        self._ceiling_until = 0.0
+        self._hold_s = ceiling_hold_s
+        self._base_hold_s = ceiling_hold_s
         self.increases = 0
         self.decreases = 0
 
@@ -95,18 +112,54 @@ class AdaptiveLimit:
         self._healthy_streak += 1
         # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
         # the classic "+1 per round trip").
-        if self._healthy_streak >= max(self._increase_every, self._limit) and self._limit < self._max:
+        if self._healthy_streak >= max(self._increase_every, self._limit) and self._limit < self._grow_to():
             self._healthy_streak = 0
             self._limit += 1
             self.increases += 1
             self._grant()
+
+    def _grow_to(self) -> int:
+        """How far additive increase may go now: the cap, or one below the last FloodWait's level while its
+        hold lasts."""
+        if self._ceiling is None:
+            return self._max
+        if self._clock() >= self._ceiling_until:
+            self._ceiling = None  # held long enough without a FloodWait: the old level may be tried again
+            return self._max
+        return min(self._max, self._ceiling)
+
+    @property
+    def ceiling(self) -> int | None:
+        """The level growth stops at after a FloodWait (None: the cap), while its hold lasts."""
+        return None if self._ceiling is None or self._clock() >= self._ceiling_until else self._ceiling
 
     def on_flood(self) -> None:
         """A FloodWait (its request has left its slot): the server told us outright we are too fast."""
         if self._hold:
             self._hold -= 1
             return
+        self._hold_below(self._in_flight + 1)  # the requests in flight when it was sent, itself included
         self._decrease(window=self._in_flight)
+
+    def on_slowed(self) -> None:
+        """A reply slowed far past the baseline (it still holds its slot): the rate the server allows is nearly
+        used up, and the requests in flight will use the rest. Down to one at once, before they earn FloodWaits;
+        growth stops below this level for a while, as after a FloodWait."""
+        if self._hold:
+            self._hold -= 1
+            return
+        if self._limit > 1:
+            self._hold_below(self._in_flight)
+            self._healthy_streak = 0
+            self._limit = 1
+            self.decreases += 1
+            self._hold = max(0, self._in_flight - 1)
+
+    def _hold_below(self, level: int) -> None:
+        if self._ceiling is not None and level <= self._ceiling + 1:
+            self._hold_s = min(self._hold_s * 2, self._base_hold_s * 8)  # the same level again: hold longer
+        self._ceiling = max(1, min(level, self._limit) - 1)
+        self._ceiling_until = self._clock() + self._hold_s
 
     def _decrease(self, *, window: int) -> None:
         self._healthy_streak = 0

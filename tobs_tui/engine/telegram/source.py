@@ -147,6 +147,9 @@ class TelegramSource:
         self.timeouts = 0
         self.requests = 0
         self._reconnect_lock = asyncio.Lock()
+        # Method -> when Telegram's last FloodWait on it ends (time.monotonic, as asyncio.sleep counts). Telegram limits each method per
+        # account, not per chat: a request of any chat sent before then earns a FloodWait of its own.
+        self._flood_until: dict[str, float] = {}
 
     # -- the one door every request goes through --------------------------------------------------
     async def call(
@@ -170,10 +173,13 @@ class TelegramSource:
         while True:
             if self._gate is not None:
                 await self._gate()
+            await self._after_flood(method)
             wire = request
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
             async with self.limit.slot(priority) if part_slot is None else part_slot:
+                if self._flood_until.get(method, 0.0) > time.monotonic():
+                    continue  # a FloodWait came back while this request waited for its slot: wait it out first
                 started = self._clock()
                 idle = self._loop_clock.idle_s() if self._loop_clock is not None else 0.0
                 in_flight = self.limit.in_flight
@@ -204,8 +210,11 @@ class TelegramSource:
                 else:
                     self.requests += 1
                     if part_slot is None:
-                        self._record_latency(started, idle, in_flight, method)
-                        self.limit.on_success(throttled=self.throttle.is_throttled())
+                        spike = self._record_latency(started, idle, in_flight, method)
+                        if spike:
+                            self.limit.on_slowed()
+                        else:
+                            self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
             if lost:
                 if attempts >= _MAX_ATTEMPTS:
@@ -233,9 +242,18 @@ class TelegramSource:
                 seconds=decision.wait_s,
                 chat_id=chat_id,
             )
+            until = time.monotonic() + decision.wait_s
+            self._flood_until[method] = max(self._flood_until.get(method, 0.0), until)
             await asyncio.sleep(decision.wait_s)
 
-    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
+    async def _after_flood(self, method: str) -> None:
+        """Hold a request until a FloodWait on its method has run out (another chat's request may have earned
+        it): one FloodWait per episode, where every request in the queue would otherwise earn its own."""
+        while (wait := self._flood_until.get(method, 0.0) - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
+    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> bool:
+        """Feeds the ThrottleDetector; True when this reply alone was slowed far past the baseline (a spike)."""
         latency = self._clock() - started
         local = 0.0
         if self._loop_clock is not None:
@@ -253,6 +271,7 @@ class TelegramSource:
             self.limit.end_probe(restore=True)
         elif change == "throttle_start":
             self.limit.end_probe(restore=False)
+        return self.throttle.spike(latency - local)
 
     async def _send(self, wire, dc_id: int | None):
         if dc_id is None or dc_id == self.client.session.dc_id:
