@@ -2,6 +2,7 @@
 rate over the profile's rate-limit ceiling (the fastest any client could fetch that history).
 
     python -m benchmarks.ab_concurrency --messages 10000 [--runs 2]   # the adaptive export alone, at any size
+    python -m benchmarks.ab_concurrency --messages 20000 --chats 3   # the same messages over 3 chats at once
     python -m benchmarks.ab_concurrency --messages 5000 --runs 1 --timeline   # and when each request went out
 """
 
@@ -41,9 +42,14 @@ def ceiling_seconds(profile: str, messages: int) -> float:
     return max(p.latency_ms / 1000, (calls - burst) / rate)
 
 
-def export_of_ceiling(messages: int, work: Path, cap: int) -> dict[str, float]:
-    """One export of a `messages`-message supergroup on a fresh `realistic` emulator, against the ceiling."""
-    chats = [{"kind": "supergroup", "title": "Concurrency", "messages": messages, "media": 0.2}]
+def export_of_ceiling(messages: int, work: Path, cap: int, n_chats: int = 1) -> dict[str, float]:
+    """One export of `messages` messages (one supergroup, or `n_chats` exported at once, the account's one
+    getHistory bucket shared) on a fresh `realistic` emulator, against the ceiling."""
+    sizes = [messages // n_chats + (1 if i < messages % n_chats else 0) for i in range(n_chats)]
+    chats = [
+        {"kind": "supergroup", "title": f"Concurrency {i + 1}", "messages": n, "media": 0.2}
+        for i, n in enumerate(sizes)
+    ]
     ceiling = ceiling_seconds("realistic", messages)
     # A fresh emulator each run: its token buckets start full, as the ceiling assumes, whichever side ran before.
     with emulator("realistic", chats) as emu:
@@ -142,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The adaptive export's rate over the `realistic` ceiling.")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--chats", type=int, default=1, help="split the messages over this many chats")
     parser.add_argument(
         "--timeline",
         action="store_true",
@@ -152,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         for _ in range(args.runs):
             with _timeline(args.timeline) as requests:
-                r = export_of_ceiling(args.messages, Path(tmp), cap)
+                r = export_of_ceiling(args.messages, Path(tmp), cap, args.chats)
             for sent, answered, method, outcome, limit in requests:
                 print(f"{sent:7.3f} {answered:7.3f}  {method:<20} {outcome:<16} limit {limit}")
             print(
                 json.dumps(
                     {
                         "messages": args.messages,
+                        "chats": args.chats,
                         "ceiling_s": ceiling_seconds("realistic", args.messages),
                         **{k: round(v, 3) for k, v in r.items()},
                     }
