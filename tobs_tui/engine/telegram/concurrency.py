@@ -141,20 +141,6 @@ class AdaptiveLimit:
         self._hold_below(self._in_flight + 1)  # the requests in flight when it was sent, itself included
         self._decrease(window=self._in_flight)
 
-    def on_slowed(self) -> None:
-        """A reply slowed far past the baseline (it still holds its slot): the rate the server allows is nearly
-        used up, and the requests in flight will use the rest. Down to one at once, before they earn FloodWaits;
-        growth stops below this level for a while, as after a FloodWait."""
-        if self._hold:
-            self._hold -= 1
-            return
-        if self._limit > 1:
-            self._hold_below(self._in_flight)
-            self._healthy_streak = 0
-            self._limit = 1
-            self.decreases += 1
-            self._hold = max(0, self._in_flight - 1)
-
     def _hold_below(self, level: int) -> None:
         if self._ceiling is not None and level <= self._ceiling + 1:
             self._hold_s = min(self._hold_s * 2, self._base_hold_s * 8)  # the same level again: hold longer

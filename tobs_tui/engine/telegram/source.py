@@ -210,11 +210,8 @@ class TelegramSource:
                 else:
                     self.requests += 1
                     if part_slot is None:
-                        spike = self._record_latency(started, idle, in_flight, method)
-                        if spike:
-                            self.limit.on_slowed()
-                        else:
-                            self.limit.on_success(throttled=self.throttle.is_throttled())
+                        self._record_latency(started, idle, in_flight, method)
+                        self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
             if lost:
                 if attempts >= _MAX_ATTEMPTS:
@@ -252,8 +249,7 @@ class TelegramSource:
         while (wait := self._flood_until.get(method, 0.0) - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
-    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> bool:
-        """Feeds the ThrottleDetector; True when this reply alone was slowed far past the baseline (a spike)."""
+    def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
         latency = self._clock() - started
         local = 0.0
         if self._loop_clock is not None:
@@ -271,7 +267,6 @@ class TelegramSource:
             self.limit.end_probe(restore=True)
         elif change == "throttle_start":
             self.limit.end_probe(restore=False)
-        return self.throttle.spike(latency - local)
 
     async def _send(self, wire, dc_id: int | None):
         if dc_id is None or dc_id == self.client.session.dc_id:

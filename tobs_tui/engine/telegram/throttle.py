@@ -177,15 +177,6 @@ class ThrottleDetector:
             )
         return kind
 
-    def spike(self, server_s: float) -> bool:
-        """One reply slowed far past the baseline on the server's side (3x it, and 100 ms more): a token bucket
-        running dry slows its replies just before it refuses them, sooner than the window's mean can show it."""
-        with self._lock:
-            if self._count < self.min_samples:
-                return False
-            reference = self._reference()
-            return server_s > max(self.factor * reference, reference + 0.1)
-
     def _trimmed_mean(self) -> float:
         # The verdict drops the slowest 5 % of the window: two stragglers among twenty early
         # requests must not look like throttling, while a real throttle slows far more than 5 %.
