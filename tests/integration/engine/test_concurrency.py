@@ -50,19 +50,24 @@ async def test_after_a_flood_growth_stops_below_its_level_until_the_hold_ends():
     for _ in range(50):
         limit.on_success(throttled=False)
     assert limit.ceiling is None and limit.limit == 8, "after the hold the old level may be tried again"
-    # A FloodWait at the same level again holds twice as long.
+    # A FloodWait at the same level again, once growth has tried it after the hold, holds twice as long.
     limit = AdaptiveLimit(8, initial=2, increase_every=1, ceiling_hold_s=30.0, clock=lambda: now[0])
     async with limit.slot():
-        limit.on_flood()
-    assert limit.ceiling == 1
+        async with limit.slot():
+            pass
+        limit.on_flood()  # one other in flight: it came at level 2
+    assert limit.limit == 1 and limit.ceiling == 1
     limit.on_success(throttled=False)  # the one reply that was on its way
     now[0] += 31.0
+    for _ in range(5):
+        limit.on_success(throttled=False)
+    assert limit.limit >= 2 and limit.ceiling is None
     async with limit.slot():
-        limit.on_flood()
-    until = now[0] + 60.0
-    now[0] = until - 1
+        limit.on_flood()  # level 2 again (this one holds a slot too)
+    start = now[0]
+    now[0] = start + 59.0
     assert limit.ceiling == 1
-    now[0] = until
+    now[0] = start + 60.0
     assert limit.ceiling is None
 
 

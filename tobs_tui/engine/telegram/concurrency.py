@@ -48,6 +48,7 @@ class AdaptiveLimit:
         self._clock = clock
         self._ceiling: int | None = None
         self._ceiling_until = 0.0
+        self._flood_level: int | None = None  # the level the last FloodWait came at (kept past its hold)
         self._hold_s = ceiling_hold_s
         self._base_hold_s = ceiling_hold_s
         self.increases = 0
@@ -142,9 +143,13 @@ class AdaptiveLimit:
         self._decrease(window=self._in_flight)
 
     def _hold_below(self, level: int) -> None:
-        if self._ceiling is not None and level <= self._ceiling + 1:
-            self._hold_s = min(self._hold_s * 2, self._base_hold_s * 8)  # the same level again: hold longer
-        self._ceiling = max(1, min(level, self._limit) - 1)
+        level = min(level, self._limit)
+        if self._flood_level is not None and level <= self._flood_level:
+            self._hold_s = min(self._hold_s * 2, self._base_hold_s * 8)  # that level again: hold longer
+        else:
+            self._hold_s = self._base_hold_s
+        self._flood_level = level
+        self._ceiling = max(1, level - 1)
         self._ceiling_until = self._clock() + self._hold_s
 
     def _decrease(self, *, window: int) -> None:

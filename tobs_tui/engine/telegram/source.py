@@ -147,8 +147,8 @@ class TelegramSource:
         self.timeouts = 0
         self.requests = 0
         self._reconnect_lock = asyncio.Lock()
-        # Method -> when Telegram's last FloodWait on it ends (time.monotonic, as asyncio.sleep counts). Telegram limits each method per
-        # account, not per chat: a request of any chat sent before then earns a FloodWait of its own.
+        # Method -> when Telegram's last FloodWait on it ends (time.monotonic, as asyncio.sleep counts). Telegram
+        # limits each method per account, not per chat: a request of any chat sent before then earns its own.
         self._flood_until: dict[str, float] = {}
 
     # -- the one door every request goes through --------------------------------------------------
