@@ -178,7 +178,7 @@ class TelegramSource:
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
             async with self.limit.slot(priority) if part_slot is None else part_slot:
-                if self._flood_until.get(method, 0.0) > time.monotonic():
+                if self._flood_left(method) > 0:
                     continue  # a FloodWait came back while this request waited for its slot: wait it out first
                 started = self._clock()
                 idle = self._loop_clock.idle_s() if self._loop_clock is not None else 0.0
@@ -246,8 +246,12 @@ class TelegramSource:
     async def _after_flood(self, method: str) -> None:
         """Hold a request until a FloodWait on its method has run out (another chat's request may have earned
         it): one FloodWait per episode, where every request in the queue would otherwise earn its own."""
-        while (wait := self._flood_until.get(method, 0.0) - time.monotonic()) > 0:
+        while (wait := self._flood_left(method)) > 0:
             await asyncio.sleep(wait)
+
+    def _flood_left(self, method: str) -> float:
+        """Seconds until the last FloodWait on `method` ends (0 or less: none is running)."""
+        return self._flood_until.get(method, 0.0) - time.monotonic()
 
     def _record_latency(self, started: float, idle: float, in_flight: int, method: str) -> None:
         latency = self._clock() - started
@@ -388,32 +392,19 @@ class TelegramSource:
     async def message_count(self, chat_id: int) -> int | None:
         """How many messages a chat holds, by one history call for a single message (the reply carries the
         total); None when the chat cannot be read now."""
-        try:
-            r = await self.call(
-                functions.messages.GetHistoryRequest(
-                    peer=self.input_peer(chat_id),
-                    offset_id=0,
-                    offset_date=None,
-                    add_offset=0,
-                    limit=1,
-                    max_id=0,
-                    min_id=0,
-                    hash=0,
-                ),
-                chat_id=chat_id,
-            )
-        except (errors.RPCError, ChatParked, RequestFailed, ChatUnavailable):
-            return None
-        return int(getattr(r, "count", len(r.messages)))
+        return await self._count(functions.messages.GetHistoryRequest, chat_id)
 
     async def topic_count(self, chat_id: int, topic_id: int) -> int | None:
         """How many messages a forum topic holds, by one thread call for a single message (the reply carries the
         thread's total); None when it cannot be read now."""
+        return await self._count(functions.messages.GetRepliesRequest, chat_id, msg_id=topic_id)
+
+    async def _count(self, request_type, chat_id: int, **which: int) -> int | None:
         try:
             r = await self.call(
-                functions.messages.GetRepliesRequest(
+                request_type(
                     peer=self.input_peer(chat_id),
-                    msg_id=topic_id,
+                    **which,
                     offset_id=0,
                     offset_date=None,
                     add_offset=0,
