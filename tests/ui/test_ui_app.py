@@ -43,6 +43,13 @@ async def log_in(pilot, app, phone: str, code: str, password: str | None = None)
     await wait_until(pilot, lambda: app.screen.query_one(DialogTable).dialog_count > 0, what="dialogs")
 
 
+async def open_settings(pilot, app, emulator) -> None:
+    """Log in to the demo account and open the settings screen (F6)."""
+    await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+    await pilot.press("f6")
+    await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+
+
 def small_chats(app, n: int, lo: int = 300, hi: int = 3_000):
     """The n smallest non-forum chats with lo..hi messages. Only chats that number their own messages
     qualify: a private chat's newest id counts the whole account's messages, so a chat of 300 could pass
@@ -216,9 +223,7 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
 async def test_settings_apply_resizes_the_engine_and_save_writes_toml(make_app, emulator, tmp_path):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
-        await pilot.press("f6")
-        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        await open_settings(pilot, app, emulator)
         screen = app.screen
         screen.query_one("#media-workers", Input).value = "5"
         screen.query_one("#critical", Input).value = "6"
@@ -245,9 +250,7 @@ async def test_save_writes_only_what_the_user_changed(make_app, emulator, tmp_pa
     config.write_text("# my settings\n[export]\ntimezone = \"UTC\"  # keep\n", encoding="utf-8")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
-        await pilot.press("f6")
-        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        await open_settings(pilot, app, emulator)
         app.screen.query_one("#concurrency", Input).value = "7"
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: "max_concurrent_requests" in config.read_text(), what="the saved file")
@@ -264,9 +267,7 @@ async def test_a_proxy_set_in_settings_is_saved_and_its_password_never_shown(mak
     config = tmp_path / "config.toml"
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
-        await pilot.press("f6")
-        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        await open_settings(pilot, app, emulator)
         screen = app.screen
         field = screen.query_one("#proxy", Input)
         assert field.value == ""
@@ -294,9 +295,7 @@ async def test_a_proxy_set_in_settings_is_saved_and_its_password_never_shown(mak
 async def test_invalid_settings_are_refused_beside_the_field_and_nothing_applies(make_app, emulator):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
-        await pilot.press("f6")
-        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the settings screen")
+        await open_settings(pilot, app, emulator)
         before = app.settings
         screen = app.screen
         screen.query_one("#media-workers", Input).value = "7"
