@@ -254,6 +254,13 @@ def test_history_keeps_each_latency_sample_and_event_once():
     assert list(live.queue_depth["media"]) == [9.0] * 4, "the media queue depth comes from MediaStats"
 
 
+def test_a_snapshot_delivered_after_a_newer_one_changes_nothing():
+    live = LiveHistory()
+    for t in (5.0, 6.0, 5.99):
+        live.add_snapshot(snapshot(t))
+    assert [p.t for p in live.rates] == [5.0, 6.0] and live.latest.t == 6.0
+
+
 def test_history_starts_over_when_a_new_engine_clock_begins():
     live = LiveHistory()
     live.add_snapshot(snapshot(20.0))

@@ -20,6 +20,11 @@ class RatePoint:
     bytes_per_s: float
 
 
+# A snapshot at most this much older than the latest one is a late delivery, not a new engine clock (a new
+# runner's clock starts at zero, seconds behind a run the dashboard has followed).
+LATE_SNAPSHOT_S = 1.0
+
+
 class LiveHistory:
     """Bounded series built from the snapshot stream; screens draw from it when they appear."""
 
@@ -38,6 +43,9 @@ class LiveHistory:
 
     def add_snapshot(self, snap: EngineSnapshot) -> None:
         if self.latest is not None and snap.t < self.latest.t:
+            if self.latest.t - snap.t < LATE_SNAPSHOT_S:
+                # Built a moment before the latest on another thread and delivered after it: nothing new.
+                return
             # A new engine run restarted its clock: the old series no longer line up.
             self.clear()
         self.latest = snap
