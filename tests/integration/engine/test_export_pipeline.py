@@ -81,6 +81,31 @@ def test_a_split_chat_is_written_in_order(make_runner, emulator, tmp_path, monke
     assert in_file_order == list(world.chats[big].ids())
 
 
+def test_the_short_ranges_at_the_end_all_fetch_while_the_writer_is_on_a_long_one(
+    make_runner, emulator, tmp_path, monkeypatch
+):
+    """The window of ranges fetched ahead of the writer is counted in ids: the chat's last ids, in short ranges,
+    do not wait for the writer to reach them one by one (at long round trips they sat idle behind it)."""
+    from tobs_tui.engine.pipeline.chat import ChatExport
+
+    started: list[tuple[int, tuple[int, int | None], int]] = []
+    fetch = ChatExport._fetch_range
+
+    async def recorded(self, index, bounds, queue):
+        started.append((index, bounds, self._head))
+        await fetch(self, index, bounds, queue)
+
+    monkeypatch.setattr(ChatExport, "_fetch_range", recorded)
+    world = emulator.world
+    big = next(c for c in world.chat_ids() if world.chats[c].count == 10_000)
+    final = export(make_runner(max_concurrent_requests=8), [big])
+    assert final.state is RunState.DONE, final.errors
+    long = [i for i, (lo, hi), _ in started if hi is not None and hi - lo > 300]
+    short = [(i, head) for i, (lo, hi), head in started if hi is None or hi - lo <= 300]
+    assert long and len(short) > 16, started
+    assert all(head <= max(long) for _, head in short), short
+
+
 def test_incremental_rerun_fetches_only_new_messages(make_runner, emulator, tmp_path):
     world = emulator.world
     chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")

@@ -295,11 +295,15 @@ class ChatExport:
                 tasks[i] = asyncio.create_task(self._fetch_range(i, ranges[i], queues[i]))
 
         try:
+            started = 0
             for i in range(len(ranges)):
                 # Ranges ahead of the writer are fetched while it works, enough for every slot the limit may
-                # reach: those without a slot wait for one, behind the older ranges.
-                for j in range(i, min(len(ranges), i + RANGES_PER_SLOT * self.x.source.limit.max_limit)):
-                    ensure(j)
+                # reach: those without a slot wait for one, behind the older ranges. The window is counted in
+                # ids, not ranges, so the short ranges at the end all run while the writer is still on a long one.
+                reach = ranges[i][0] + RANGES_PER_SLOT * self.x.source.limit.max_limit * RANGE_IDS
+                while started < len(ranges) and (started <= i or ranges[started][0] < reach):
+                    ensure(started)
+                    started += 1
                 await self._move_head(i)
                 while (batch := await self._next_group(queues[i])) is not None:
                     prepared = await self._prepare(batch)
