@@ -11,8 +11,8 @@ from tobs_tui.engine.runtime.rates import RateMeter
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
 
 
-async def test_limit_grows_while_healthy_and_halves_on_flood():
-    limit = AdaptiveLimit(8, initial=2, increase_every=4)
+async def test_limit_grows_while_healthy_and_restarts_at_one_on_flood():
+    limit = AdaptiveLimit(8, initial=2, increase_every=4, slow_start=False, ceiling_hold_s=0.0)
     for _ in range(4):
         limit.on_success(throttled=False)
     assert limit.limit == 3
@@ -20,12 +20,44 @@ async def test_limit_grows_while_healthy_and_halves_on_flood():
         limit.on_success(throttled=False)
     assert limit.limit == 8, "bounded by the cap"
     limit.on_flood()
-    assert limit.limit == 4
+    assert limit.limit == 1, "a FloodWait starts again from one request"
+    assert limit.slow_start, "and doubles back up to half the level it came at"
+    for _ in range(3):
+        limit.on_success(throttled=False)
+    assert limit.limit == 4 and not limit.slow_start
+    for _ in range(3):
+        limit.on_success(throttled=False)
+    assert limit.limit == 4, "one per window past half the level"
     limit.on_success(throttled=True)
     assert limit.limit == 2
     limit.on_flood()
     limit.on_flood()
     assert limit.limit == 1, "never below one"
+
+
+async def test_slow_start_doubles_per_round_trip_until_the_server_pushes_back():
+    limit = AdaptiveLimit(16, initial=2)
+    assert limit.slow_start
+    for _ in range(2):  # the first round trip's two replies
+        limit.on_success(throttled=False)
+    assert limit.limit == 4
+    for _ in range(4):
+        limit.on_success(throttled=False)
+    assert limit.limit == 8
+    limit.end_slow_start()  # replies slowing (ThrottleDetector.rising)
+    for _ in range(7):
+        limit.on_success(throttled=False)
+    assert limit.limit == 8, "additive from here: one per window of eight"
+    limit.on_success(throttled=False)
+    assert limit.limit == 9
+    # A throttled reply or a probe ends it too.
+    limit = AdaptiveLimit(16, initial=4)
+    limit.on_success(throttled=True)
+    assert limit.limit == 2 and not limit.slow_start
+    limit = AdaptiveLimit(16, initial=4)
+    limit.probe()
+    limit.end_probe(restore=True)
+    assert limit.limit == 4 and not limit.slow_start
 
 
 async def test_after_a_flood_growth_stops_below_its_level_until_the_hold_ends():
@@ -37,12 +69,12 @@ async def test_after_a_flood_growth_stops_below_its_level_until_the_hold_ends():
         await cm.__aenter__()
         held.append(cm)
     limit.on_flood()
-    assert limit.limit == 2 and limit.ceiling == 3
+    assert limit.limit == 1 and limit.ceiling == 3
     for cm in held:
         await cm.__aexit__(None, None, None)
     for _ in range(3):
         limit.on_flood()  # the replies already on their way when it came: absorbed, no second cut
-    assert limit.limit == 2
+    assert limit.limit == 1 and limit.decreases == 1
     for _ in range(50):
         limit.on_success(throttled=False)
     assert limit.limit == 3, "grows to the ceiling, not past it, while the hold lasts"
@@ -156,7 +188,7 @@ async def test_a_window_of_slow_replies_cuts_the_limit_once():
     await asyncio.sleep(0.01)
     release.set()
     await asyncio.gather(*tasks)
-    assert limit.limit == 4 and limit.decreases == 1
+    assert limit.limit == 1 and limit.decreases == 1
 
 
 async def test_a_probe_halves_the_limit_and_puts_it_back_when_refuted():

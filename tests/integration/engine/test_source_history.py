@@ -1,17 +1,19 @@
 """History batches: a short one ends the chat without another call, and render jobs travel to worker processes
-as the replies' TL bytes without changing a note."""
+as the replies' TL bytes without changing a note; after a FloodWait, one request goes before the rest."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import pickle
 import struct
+import time
 
 import pytest
 from telethon import TelegramClient
 from telethon.extensions import BinaryReader
 from telethon.sessions import StringSession
-from telethon.tl import types
+from telethon.tl import functions, types
 
 from tobs_tui.engine.render.workers import RenderJob, render_job
 from tobs_tui.engine.telegram.backoff import FloodWaitPolicy
@@ -112,3 +114,44 @@ async def test_the_fast_reader_decodes_every_reply_as_telethon_does(source):
                 break
             after = batch.messages[-1].id
     assert compared > 1_000
+
+
+async def test_after_a_flood_wait_one_request_goes_first_and_the_rest_follow_its_reply(source, emulator):
+    """Requests held by a FloodWait do not all go at once when it runs out: one goes, the rest follow its reply.
+    Media parts hold their own slots (not the request limit, which a FloodWait cuts to one), so this is what
+    keeps sixteen parts from meeting a bucket that refilled a few tokens."""
+    chat = next(d.chat_id for d in await source.dialogs() if d.kind.value in ("channel", "supergroup"))
+    peer = source.input_peer(chat)
+    sends: list[tuple[float, float, str]] = []
+    send = source._send
+
+    async def timed(wire, dc_id):
+        sent = time.monotonic()
+        outcome = "ok"
+        try:
+            return await send(wire, dc_id)
+        except Exception as e:
+            outcome = type(e).__name__
+            raise
+        finally:
+            sends.append((sent, time.monotonic(), outcome))
+
+    source._send = timed
+    parts = asyncio.Semaphore(16)  # as MediaDownloader's parts cap: not the request limit
+
+    async def page(offset: int) -> None:
+        request = functions.messages.GetHistoryRequest(
+            peer=peer, offset_id=offset, offset_date=None, add_offset=0, limit=10, max_id=0, min_id=0, hash=0
+        )
+        await source.call(request, part_slot=parts)
+
+    emulator.script("GetHistoryRequest", nth=1, error="FLOOD_WAIT_1")
+    first = asyncio.create_task(page(1))
+    while not sends:  # the FloodWait is back: its hold is on
+        await asyncio.sleep(0.01)
+    await asyncio.gather(first, *(page(10 * k) for k in range(2, 6)))
+    assert source.flood_waits == 1
+    after = sorted(s for s in sends if s[2] == "ok")
+    assert len(after) == 5
+    trial_back = after[0][1]
+    assert all(sent >= trial_back for sent, _, _ in after[1:]), after

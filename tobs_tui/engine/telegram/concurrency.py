@@ -23,6 +23,7 @@ class AdaptiveLimit:
         increase_every: int = 8,
         decrease_factor: float = 0.5,
         ceiling_hold_s: float = 30.0,
+        slow_start: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_limit < 1:
@@ -36,6 +37,12 @@ class AdaptiveLimit:
         # load before it, so they must not cut the limit again (as TCP halves its window once per round trip).
         self._hold = 0
         self._increase_every = increase_every
+        # Slow start: below this level, one more slot per healthy reply, so the limit doubles every round trip
+        # instead of growing by one per window (at long round trips the climb from half the cap took a second
+        # of a few-second export). It runs to the cap until the server first pushes back (throttling, a
+        # probe, replies slowing); after a FloodWait the limit starts again at one and runs up to half the
+        # level the FloodWait came at, as TCP does after a timeout. 0: off.
+        self._slow_start_to = max_limit if slow_start else 0
         self._decrease_factor = decrease_factor
         # Waiting requests: (priority, arrival, future); a future's result means its slot was taken for it.
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -112,8 +119,9 @@ class AdaptiveLimit:
             return  # a probe holds the limit where it put it until it is decided
         self._healthy_streak += 1
         # Additive increase: one more slot per window of healthy replies (a window is at least the limit,
-        # the classic "+1 per round trip").
-        if self._healthy_streak >= max(self._increase_every, self._limit) and self._limit < self._grow_to():
+        # the classic "+1 per round trip"); in slow start, one per reply.
+        window = 1 if self.slow_start else max(self._increase_every, self._limit)
+        if self._healthy_streak >= window and self._limit < self._grow_to():
             self._healthy_streak = 0
             self._limit += 1
             self.increases += 1
@@ -140,7 +148,21 @@ class AdaptiveLimit:
             self._hold -= 1
             return
         self._hold_below(self._in_flight + 1)  # the requests in flight when it was sent, itself included
+        level = self._limit
         self._decrease(window=self._in_flight)
+        # The requests held by the wait go one at a time after it (see TelegramSource), then double per round
+        # trip while the replies stay quick, up to half the level that drew it.
+        self._slow_start_to = max(1, level // 2)
+        self._limit = 1
+
+    @property
+    def slow_start(self) -> bool:
+        return self._limit < self._slow_start_to
+
+    def end_slow_start(self) -> None:
+        """Replies are slowing (ThrottleDetector.rising): additive growth from here, before anything is cut."""
+        self._slow_start_to = 0
+        self._healthy_streak = 0
 
     def _hold_below(self, level: int) -> None:
         level = min(level, self._limit)
@@ -154,6 +176,7 @@ class AdaptiveLimit:
 
     def _decrease(self, *, window: int) -> None:
         self._healthy_streak = 0
+        self._slow_start_to = 0
         new = max(1, int(self._limit * self._decrease_factor))
         if new < self._limit:
             self._limit = new
@@ -164,6 +187,7 @@ class AdaptiveLimit:
         """Halve the requests in flight to see whether a rise in latency persists with fewer (ThrottleDetector);
         `end_probe` restores them if it did not."""
         if self._before_probe is None:
+            self._slow_start_to = 0
             self._before_probe = self._limit
             self._healthy_streak = 0
             self._limit = max(1, self._limit // 2)

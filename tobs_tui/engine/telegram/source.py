@@ -150,6 +150,10 @@ class TelegramSource:
         # Method -> when Telegram's last FloodWait on it ends (time.monotonic, as asyncio.sleep counts). Telegram
         # limits each method per account, not per chat: a request of any chat sent before then earns its own.
         self._flood_until: dict[str, float] = {}
+        # After a FloodWait runs out, one request of its method goes first and the rest follow its reply: the
+        # requests held by the wait would otherwise all go at once into a bucket that holds a few tokens.
+        self._reopen: set[str] = set()  # methods whose next request is that first one
+        self._trial: dict[str, asyncio.Future[None]] = {}  # method -> its first request, while out
 
     # -- the one door every request goes through --------------------------------------------------
     async def call(
@@ -178,8 +182,9 @@ class TelegramSource:
             if takeout and self.takeout_id is not None:
                 wire = functions.InvokeWithTakeoutRequest(self.takeout_id, request)
             async with self.limit.slot(priority) if part_slot is None else part_slot:
-                if self._flood_left(method) > 0:
+                if self._flood_left(method) > 0 or method in self._trial:
                     continue  # a FloodWait came back while this request waited for its slot: wait it out first
+                trial = self._start_trial(method)
                 started = self._clock()
                 idle = self._loop_clock.idle_s() if self._loop_clock is not None else 0.0
                 in_flight = self.limit.in_flight
@@ -213,6 +218,11 @@ class TelegramSource:
                         self._record_latency(started, idle, in_flight, method)
                         self.limit.on_success(throttled=self.throttle.is_throttled())
                     return result
+                finally:
+                    if trial is not None:
+                        # Set before this task next yields: a FloodWait on it is on record when the rest wake.
+                        del self._trial[method]
+                        trial.set_result(None)
             if lost:
                 if attempts >= _MAX_ATTEMPTS:
                     raise RequestFailed(
@@ -241,13 +251,27 @@ class TelegramSource:
             )
             until = time.monotonic() + decision.wait_s
             self._flood_until[method] = max(self._flood_until.get(method, 0.0), until)
+            self._reopen.add(method)
             await asyncio.sleep(decision.wait_s)
 
     async def _after_flood(self, method: str) -> None:
         """Hold a request until a FloodWait on its method has run out (another chat's request may have earned
         it): one FloodWait per episode, where every request in the queue would otherwise earn its own."""
-        while (wait := self._flood_left(method)) > 0:
-            await asyncio.sleep(wait)
+        while True:
+            if (wait := self._flood_left(method)) > 0:
+                await asyncio.sleep(wait)
+            elif (trial := self._trial.get(method)) is not None:
+                await asyncio.wait([trial])  # not `await trial`: a cancel here must not cancel the trial
+            else:
+                return
+
+    def _start_trial(self, method: str) -> asyncio.Future[None] | None:
+        """The first request after a FloodWait on `method` ran out becomes its trial (see _after_flood)."""
+        if method not in self._reopen:
+            return None
+        self._reopen.discard(method)
+        trial = self._trial[method] = asyncio.get_running_loop().create_future()
+        return trial
 
     def _flood_left(self, method: str) -> float:
         """Seconds until the last FloodWait on `method` ends (0 or less: none is running)."""
@@ -264,6 +288,8 @@ class TelegramSource:
             server = max(waited, latency - self._loop_clock.recent_busy_s())
             local = max(0.0, latency - server)
         change = self.throttle.record(latency, method, local_s=local, in_flight=in_flight)
+        if self.limit.slow_start and self.throttle.rising():
+            self.limit.end_slow_start()  # the server is slowing: grow by one per window from here
         # A rise seen with several requests in flight is tried with half as many before it counts as throttling.
         if change == "probe_start":
             self.limit.probe()

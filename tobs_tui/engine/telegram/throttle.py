@@ -25,6 +25,7 @@ from tobs_tui.engine.snapshot import LatencySample, ThrottleStats
 log = logging.getLogger(__name__)
 
 _MIN_BELOW = 5
+RISING_FACTOR = 1.5  # a reply this much slower than the baseline ends the in-flight limit's slow start
 # A probe decides on the last this many replies sent with fewer requests in flight.
 PROBE_SAMPLES = 5
 # A rise persists when the probe's replies keep at least this share of the latency that started it; halving
@@ -298,6 +299,12 @@ class ThrottleDetector:
     def is_throttled(self) -> bool:
         with self._lock:
             return self._throttled
+
+    def rising(self, factor: float = RISING_FACTOR) -> bool:
+        """The latest reply's server share is above `factor` x the baseline, once a few replies made one: the
+        early sign a bucket is draining, long before the window's mean crosses the throttle threshold."""
+        with self._lock:
+            return len(self._history) >= _MIN_BELOW and self._history[-1] > factor * self._reference()
 
     def get_stats(self) -> dict:
         with self._lock:

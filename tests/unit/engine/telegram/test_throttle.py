@@ -62,6 +62,18 @@ def test_no_verdict_before_min_samples():
     assert [e[0] for e in events] == ["throttle_start"]
 
 
+def test_rising_sees_one_slow_reply_long_before_a_verdict():
+    det, clock, events = make()
+    feed(det, clock, [0.06] * (_MIN_BELOW - 2) + [0.2])
+    assert not det.rising(), "no baseline from fewer than a handful of replies"
+    feed(det, clock, [0.06] * 10)
+    assert not det.rising()
+    feed(det, clock, [0.085])  # jitter
+    assert not det.rising()
+    feed(det, clock, [0.1])  # a bucket draining: 1.67x
+    assert det.rising() and not det.is_throttled() and events == []
+
+
 def test_spike_starts_throttle_with_timestamp_and_logs(caplog):
     det, clock, events = make()
     feed(det, clock, [0.05] * 200)
