@@ -45,13 +45,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ranges of 10 pages, fetched page after page, several ranges at once: up to twice the request limit of ranges
+# Ranges of 5 pages, fetched page after page, several ranges at once: up to twice the request limit of ranges
 # run ahead of the writer, and the request limit gives a free slot to the oldest range first, so the range the
 # writer needs next is never starved by those behind it while every slot stays busy at long round trips. What
 # the ranges hold ahead of the writer is bounded in pages (AHEAD_PAGES) rather than per range, so a range never
-# stops half-way while others sit idle. The price of ranges: a range's last page is partly empty where ids have
-# gaps (deleted messages), about one request in 20 more than whole pages on a sparse chat.
-RANGE_IDS = 1_000  # ids per range when a channel's history is split for concurrent fetching
+# stops half-way while others sit idle. A range's pages come one round trip after another, and the writer takes
+# them in order: with 10-page ranges it fell behind the fetching, and at 50 ms per reply a fifth of the export
+# was the writer catching up after the last reply. The price of ranges: a range's last page is partly empty
+# where ids have gaps (deleted messages), about one request in 10 more than whole pages on a sparse chat.
+RANGE_IDS = 500  # ids per range when a channel's history is split for concurrent fetching
 SPLIT_ABOVE = 2 * RANGE_IDS  # a chat is split only when it has more new ids than this
 TAIL_RANGE_IDS = 200  # ids per range among the chat's last ids
 TAIL_RANGES_PER_SLOT = 4  # short ranges at the end, per request slot
