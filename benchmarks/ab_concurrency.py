@@ -145,16 +145,16 @@ def rows(s: Samples, messages: int, ceiling: float, cap: int) -> list[Row]:
         _of_ceiling(
             "system.realistic_of_ceiling",
             SYSTEM,
-            "`realistic` export rate / rate-limit ceiling (the adaptive runs of section 5)",
+            "`realistic` export rate / rate-limit ceiling, 5,000 messages (the adaptive runs of section 5)",
             s,
             "adaptive",
-            floods,
-            goal=True,
+            floods + "; the goal (>= 0.9) is measured on 20,000 messages, in the two rows below: at 5,000 the "
+            "one-off costs of the burst running dry and of the last reply weigh 15 %",
         ),
     ]
 
 
-def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note: str, goal: bool = False) -> Row:
+def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note: str) -> Row:
     values = s.of(variant, "of_ceiling")
     value = statistics.median(values)
     return Row(
@@ -164,8 +164,6 @@ def _of_ceiling(id: str, section: str, name: str, s: Samples, variant: str, note
         value=value,
         unit="x",
         a=spread_text(values, "{:.3f}"),
-        goal=">= 0.9" if goal else "",
-        met=value >= 0.9 if goal else None,
         note=note,
         spread=(min(values), max(values)),
     )
