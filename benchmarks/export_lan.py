@@ -1,7 +1,7 @@
 """Export rate of the engine against the raw Telethon `iter_messages` rate, measured in the same run.
 
 The emulator runs in its own process on the `lan` profile (no delay, no limits), so both numbers are bounded by
-the same server; the ratio is the engine's overhead (goal >= 0.7). Also reports the peak RSS of this process
+the same server; the ratio is the engine's overhead (goal >= 0.9 on a quiet machine). Also reports the peak RSS of this process
 while exporting one large chat, sampled over the export so a growing footprint shows.
 
     python -m benchmarks.export_lan [--messages 100000] [--repeat 1]
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 "raw_telethon": raws,
                 "engine": engines,
                 "ratio": round(eng / raw, 3),
-                "goal_ratio": 0.7,
+                "goal_ratio": 0.9,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             }
         )
