@@ -1,6 +1,7 @@
-"""The adaptive in-flight request limit: additive increase while healthy, multiplicative decrease on
-throttling or FloodWait (AIMD), always within [1, max_limit], at most one decrease per window of replies.
-A free slot goes to the most urgent waiter (the lowest priority number). Used from the engine's loop only."""
+"""The adaptive in-flight request limit: slow start until the server first pushes back, then additive increase
+while healthy and multiplicative decrease on throttling (AIMD); a FloodWait starts it again at one. Always within
+[1, max_limit], at most one decrease per window of replies. A free slot goes to the most urgent waiter (the
+lowest priority number). Used from the engine's loop only."""
 
 from __future__ import annotations
 
