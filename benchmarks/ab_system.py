@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -72,7 +71,8 @@ def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list
     if s.of("export", "messages") != s.of("raw", "messages"):
         raise AssertionError(f"the export and iter_messages saw different message counts: {s.values}")
     load = spread_text(s.of("export", "load"), "{:.1f}")
-    cpu = statistics.median(s.of("export", "cpu_us"))
+    used = s.of("export", "cpu_us")
+    cpu = s.median("export", "cpu_us")
     return [
         ratio_row(
             "system.lan_vs_raw",
@@ -108,11 +108,11 @@ def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list
             name="Client CPU per message, the export (engine process and render workers)",
             value=cpu,
             unit="µs",
-            a=spread_text(s.of("export", "cpu_us"), "{:.0f}"),
+            a=spread_text(used, "{:.0f}"),
             goal=f"<= {CPU_GOAL_US:g} µs",
             met=cpu <= CPU_GOAL_US,
-            note=f"Markdown + JSON on; raw iter_messages {statistics.median(s.of('raw', 'cpu_us')):.0f} µs.",
-            spread=(min(s.of("export", "cpu_us")), max(s.of("export", "cpu_us"))),
+            note=f"Markdown + JSON on; raw iter_messages {s.median('raw', 'cpu_us'):.0f} µs.",
+            spread=(min(used), max(used)),
         ),
     ]
 
