@@ -3,14 +3,19 @@
 Decoding a history reply is the largest cost both processes pay per message (the engine when Telethon reads
 the reply, a render worker when it decodes the reply's bytes again). Telethon's generated `from_reader` code
 calls the reader's primitives about twenty times per message; this reader answers them with precompiled
-structs and without the bookkeeping Telethon keeps for its error messages.
+structs and without the bookkeeping Telethon keeps for its error messages. The `message` constructor itself,
+most of a reply, is decoded by `read_message` in one function: the same object Telethon's generated code and
+its `Message.__init__` build, without sixty keyword arguments passed twice (0.8x the time per reply).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from telethon import utils
 from telethon.extensions import BinaryReader
 from telethon.tl import types
 from telethon.tl.alltlobjects import tlobjects
@@ -93,6 +98,10 @@ class FastReader(BinaryReader):
     def tgread_object(self):
         pos = self.position
         (constructor_id,) = _UINT(self.stream, pos)
+        fast = _READERS.get(constructor_id)
+        if fast is not None:
+            self.position = pos + 4
+            return fast(self)
         clazz = tlobjects.get(constructor_id)
         field = _PEERS.get(clazz)
         if field is not None:
@@ -108,3 +117,163 @@ class FastReader(BinaryReader):
             return super().tgread_object()  # booleans, core objects and the unknown: Telethon's own handling
         self.position = pos + 4
         return clazz.from_reader(self)
+
+
+# The `message` constructor this decoder was written against: its id is the CRC of its TL definition, so the
+# same id means the same layout. Another Telethon (another layer) has another id, and decodes through its own
+# generated code as before.
+MESSAGE_CONSTRUCTOR = 0x7600B9D3
+_Message = tlobjects.get(MESSAGE_CONSTRUCTOR)
+_PeerUser, _PeerChannel, _MediaEmpty = types.PeerUser, types.PeerChannel, types.MessageMediaEmpty
+_MESSAGE_HEAD = struct.Struct("<iii").unpack_from  # flags, flags2, id
+
+
+def _marked_id(peer: Any) -> int:
+    """utils.get_peer_id for the peers a message carries, without its isinstance chain."""
+    kind = type(peer)
+    if kind is _PeerUser:
+        return peer.user_id
+    if kind is _PeerChannel and 0 < peer.channel_id <= 9999999999:
+        return -(1000000000000 + peer.channel_id)
+    return utils.get_peer_id(peer)
+
+
+def read_message(reader: FastReader) -> Any:
+    """One `message` (after its constructor id): the object Telethon's generated `from_reader` builds, with the
+    attributes its `Message.__init__` sets, in one step. Optional fields are read in the schema's order."""
+    stream = reader.stream
+    flags, flags2, mid = _MESSAGE_HEAD(stream, reader.position)
+    reader.position += 12
+    obj = reader.tgread_object
+    from_id = obj() if flags & 256 else None
+    from_boosts_applied = reader.read_int() if flags & 536870912 else None
+    from_rank = reader.tgread_string() if flags2 & 4096 else None
+    peer_id = obj()
+    saved_peer_id = obj() if flags & 268435456 else None
+    fwd_from = obj() if flags & 4 else None
+    via_bot_id = reader.read_long() if flags & 2048 else None
+    via_business_bot_id = reader.read_long() if flags2 & 1 else None
+    guestchat_via_from = obj() if flags2 & 524288 else None
+    reply_to = obj() if flags & 8 else None
+    date = reader.tgread_date()
+    message = reader.tgread_string()
+    media = obj() if flags & 512 else None
+    if type(media) is _MediaEmpty:
+        media = None
+    reply_markup = obj() if flags & 64 else None
+    if flags & 128:
+        reader.position += 4  # the vector's constructor
+        entities = [obj() for _ in range(reader.read_int())]
+    else:
+        entities = None
+    views = reader.read_int() if flags & 1024 else None
+    forwards = reader.read_int() if flags & 1024 else None
+    replies = obj() if flags & 8388608 else None
+    edit_date = reader.tgread_date() if flags & 32768 else None
+    post_author = reader.tgread_string() if flags & 65536 else None
+    grouped_id = reader.read_long() if flags & 131072 else None
+    reactions = obj() if flags & 1048576 else None
+    if flags & 4194304:
+        reader.position += 4
+        restriction_reason = [obj() for _ in range(reader.read_int())]
+    else:
+        restriction_reason = None
+    ttl_period = reader.read_int() if flags & 33554432 else None
+    quick_reply_shortcut_id = reader.read_int() if flags & 1073741824 else None
+    effect = reader.read_long() if flags2 & 4 else None
+    factcheck = obj() if flags2 & 8 else None
+    report_delivery_until_date = reader.tgread_date() if flags2 & 32 else None
+    paid_message_stars = reader.read_long() if flags2 & 64 else None
+    suggested_post = obj() if flags2 & 128 else None
+    schedule_repeat_period = reader.read_int() if flags2 & 1024 else None
+    summary_from_language = reader.tgread_string() if flags2 & 2048 else None
+    rich_message = obj() if flags2 & 8192 else None
+
+    out = bool(flags & 2)
+    post = bool(flags & 16384)
+    if from_id is not None:
+        sender_id = _marked_id(from_id)
+    elif peer_id and (post or (not out and type(peer_id) is _PeerUser)):
+        sender_id = _marked_id(peer_id)
+    else:
+        sender_id = None
+    msg = _new(_Message)
+    msg.__dict__ = {
+        "id": mid,
+        "peer_id": peer_id,
+        "date": date,
+        "message": message,
+        "out": out,
+        "mentioned": bool(flags & 16),
+        "media_unread": bool(flags & 32),
+        "silent": bool(flags & 8192),
+        "post": post,
+        "from_scheduled": bool(flags & 262144),
+        "legacy": bool(flags & 524288),
+        "edit_hide": bool(flags & 2097152),
+        "pinned": bool(flags & 16777216),
+        "noforwards": bool(flags & 67108864),
+        "invert_media": bool(flags & 134217728),
+        "offline": bool(flags2 & 2),
+        "video_processing_pending": bool(flags2 & 16),
+        "paid_suggested_post_stars": bool(flags2 & 256),
+        "paid_suggested_post_ton": bool(flags2 & 512),
+        "from_id": from_id,
+        "from_boosts_applied": from_boosts_applied,
+        "from_rank": from_rank,
+        "saved_peer_id": saved_peer_id,
+        "fwd_from": fwd_from,
+        "via_bot_id": via_bot_id,
+        "via_business_bot_id": via_business_bot_id,
+        "guestchat_via_from": guestchat_via_from,
+        "reply_to": reply_to,
+        "media": media,
+        "reply_markup": reply_markup,
+        "entities": entities,
+        "views": views,
+        "forwards": forwards,
+        "replies": replies,
+        "edit_date": edit_date,
+        "post_author": post_author,
+        "grouped_id": grouped_id,
+        "reactions": reactions,
+        "restriction_reason": restriction_reason,
+        "ttl_period": ttl_period,
+        "quick_reply_shortcut_id": quick_reply_shortcut_id,
+        "effect": effect,
+        "factcheck": factcheck,
+        "report_delivery_until_date": report_delivery_until_date,
+        "paid_message_stars": paid_message_stars,
+        "suggested_post": suggested_post,
+        "schedule_repeat_period": schedule_repeat_period,
+        "summary_from_language": summary_from_language,
+        "rich_message": rich_message,
+        "action": None,
+        "reactions_are_possible": None,
+        "_client": None,
+        "_text": None,
+        "_file": None,
+        "_reply_message": None,
+        "_buttons": None,
+        "_buttons_flat": None,
+        "_buttons_count": None,
+        "_via_bot": None,
+        "_via_input_bot": None,
+        "_action_entities": None,
+        "_linked_chat": None,
+        "_chat_peer": peer_id,
+        "_input_chat": None,
+        "_chat": None,
+        "_broadcast": post,
+        "_sender_id": sender_id,
+        "_sender": None,
+        "_input_sender": None,
+        "_forward": None,
+        "_reply_to_chat": None,
+        "_reply_to_sender": None,
+    }
+    return msg
+
+
+# Constructors decoded here rather than by Telethon's generated code, when this Telethon has them.
+_READERS: dict[int, Callable[[FastReader], Any]] = {MESSAGE_CONSTRUCTOR: read_message} if _Message is not None else {}
