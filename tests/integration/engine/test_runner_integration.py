@@ -81,6 +81,27 @@ def test_render_workers_start_when_stderr_has_no_fd():
     assert done.stdout.strip() == "worker True"
 
 
+def _niceness() -> int:
+    import os
+
+    return os.nice(0)
+
+
+def test_render_workers_stand_back_from_the_engine_process_for_a_core():
+    """A render worker runs RENDER_NICENESS lower in priority than the process that started it, so the
+    engine's loop and commit threads get a core first (docs/PERFORMANCE.md, section 1)."""
+    import os
+
+    from tobs_tui.engine.render.workers import RENDER_NICENESS, RenderPool
+
+    pool = RenderPool(1)
+    try:
+        worker = pool.executor.submit(_niceness).result(60)
+    finally:
+        pool.shutdown()
+    assert worker == min(19, os.nice(0) + RENDER_NICENESS)
+
+
 def test_a_chats_rate_counts_the_same_bytes_as_the_total(make_runner, emulator):
     """Notes and media both: one chat's MB/s is the run's MB/s (they used to measure notes only vs everything)."""
     chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].title == "News Channel")
