@@ -1,5 +1,13 @@
 """A/B 1: dual pools (critical + standard) vs one FIFO pool of the same total size, during a real export
-through the EngineRunner while media post-processing (hashing) keeps landing on the pool."""
+through the EngineRunner while media post-processing (hashing) keeps landing on the pool.
+
+Two measures of the HIGH-task wait. The export's own commits are closed-loop: a chat submits its next commit
+only after the last one is done, so a commit stuck behind a FIFO burst holds back the ones that would have
+waited with it, and the FIFO's worst moments leave only a sample or two each (coordinated omission; the p95
+then moves with how many bursts the export happens to last). An open-loop probe submits a trivial HIGH task
+every PROBE_EVERY_S whatever happened to the last: its waits sample the whole export evenly, which is what
+"how long does a HIGH task wait" means, and the goal is read on them. Both are reported.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ SECTION = "1. Dual pools vs one FIFO pool"
 ROWS = (
     "pools.high_wait_p95",
     "pools.high_wait_p99",
+    "pools.commit_wait_p95",
     "pools.high_wait_p95_load_vs_none",
     "pools.export_time",
     "pools.postprocess_done",
@@ -40,6 +49,7 @@ HASHES = 6  # per burst: SHA-256 of a finished file (NORMAL, as the media stage 
 HASH_BYTES = 4 * 1024 * 1024
 THUMBNAILS = 4  # per burst: a video thumbnail (LOW, as the media stage submits it) ...
 THUMBNAIL_WAIT_S = 0.08  # ... whose worker waits this long on the ffmpeg child (ffmpeg is not on this machine)
+PROBE_EVERY_S = 0.005  # the open-loop probe's period: some 350 samples in a 2.5 s export (a submit takes the GIL too)
 
 
 class TimedPool(DualPool):
@@ -67,6 +77,31 @@ class TimedPool(DualPool):
 
             return super().submit_sync(timed, *args, priority=priority, **kwargs)
         return super().submit_sync(fn, *args, priority=priority, **kwargs)
+
+
+class Probe:
+    """Submits a trivial HIGH task every PROBE_EVERY_S, not waiting for any, and keeps each one's queue wait."""
+
+    def __init__(self, pool: DualPool) -> None:
+        self._pool = pool
+        self.waits: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._feed, name="bench-probe", daemon=True)
+
+    def _feed(self) -> None:
+        waits = self.waits
+        submit = DualPool.submit_sync  # the pool's own submit: TimedPool counts the export's tasks only
+        while not self._stop.wait(PROBE_EVERY_S):
+            queued = time.monotonic()
+            submit(self._pool, lambda q=queued: waits.append(time.monotonic() - q), priority=TaskPriority.HIGH)
+
+    def start(self) -> Callable[[], None]:
+        self._thread.start()
+        return self.stop
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class PostProcessing:
@@ -127,24 +162,32 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
         def one() -> dict[str, float]:
             pool = make()
 
+            probe = Probe(pool)
+
             def during(runner: EngineRunner) -> Callable[[], None]:
-                loads[name] = PostProcessing(pool)
-                return loads[name].start()
+                stops = [probe.start()]
+                if load:
+                    loads[name] = PostProcessing(pool)
+                    stops.append(loads[name].start())
+
+                def stop_all() -> None:
+                    for stop in stops:
+                        stop()
+
+                return stop_all
 
             result = export_all(
-                emu,
-                fresh_dir(work, f"pools-{name}-"),
-                pools=pool,
-                during=during if load else None,
-                max_threads=TOTAL_THREADS,
+                emu, fresh_dir(work, f"pools-{name}-"), pools=pool, during=during, max_threads=TOTAL_THREADS
             )
-            waits = pool.high_waits
+            waits, probed = pool.high_waits, probe.waits
             done = loads[name].done if load else 0
             return {
                 "export_s": result.seconds,
-                "high_p95_ms": percentile(waits, 0.95) * 1000,
-                "high_p99_ms": percentile(waits, 0.99) * 1000,
-                "high_p50_ms": percentile(waits, 0.5) * 1000,
+                "high_p95_ms": percentile(probed, 0.95) * 1000,
+                "high_p99_ms": percentile(probed, 0.99) * 1000,
+                "high_p50_ms": percentile(probed, 0.5) * 1000,
+                "probes": len(probed),
+                "commit_p95_ms": percentile(waits, 0.95) * 1000,
                 "high_tasks": len(waits),
                 "postprocess_per_s": done / result.seconds,
                 "messages": result.messages,
@@ -173,11 +216,13 @@ def rows(s: Samples, critical: int, standard: int) -> list[Row]:
         f"thumbnail jobs blocking {THUMBNAIL_WAIT_S * 1000:.0f} ms on a child process (LOW)"
     )
     high = s.of("dual", "high_tasks")
+    probes = s.of("dual", "probes")
+    probe = f"an open-loop probe: a trivial HIGH task every {PROBE_EVERY_S * 1000:g} ms"
     return [
         ratio_row(
             "pools.high_wait_p95",
             SECTION,
-            f"HIGH-task queue wait p95, dual / FIFO ({layout})",
+            f"HIGH-task queue wait p95 at any moment, dual / FIFO ({layout})",
             s,
             "high_p95_ms",
             "dual",
@@ -186,7 +231,34 @@ def rows(s: Samples, critical: int, standard: int) -> list[Row]:
             goal=f"<= {P95_GOAL:g}",
             met=lambda v: v <= P95_GOAL,
             estimate="HIGH never waits behind NORMAL/LOW",
-            note=f"A/B values in ms; {spread_text(high, '{:.0f}')} HIGH tasks per export; load: {load}.",
+            note=f"A/B values in ms; {probe} ({spread_text(probes, '{:.0f}')} per export) beside the export; "
+            f"load: {load}.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.high_wait_p99",
+            SECTION,
+            "HIGH-task queue wait p99 at any moment, dual / FIFO",
+            s,
+            "high_p99_ms",
+            "dual",
+            "fifo",
+            better="lower",
+            note="A/B values in ms; the same probe.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.commit_wait_p95",
+            SECTION,
+            "The export's own commits (HIGH): queue wait p95, dual / FIFO",
+            s,
+            "commit_p95_ms",
+            "dual",
+            "fifo",
+            better="lower",
+            note=f"A/B values in ms; {spread_text(high, '{:.0f}')} commits per export. Closed loop: a chat's next "
+            "commit waits for its last, so a FIFO burst delays one or two commits and holds back the rest; this "
+            "p95 moves with how many bursts an export lasts.",
             fmt="{:.2f}",
         ),
         ratio_row(
@@ -197,21 +269,8 @@ def rows(s: Samples, critical: int, standard: int) -> list[Row]:
             "high_p95_ms",
             "dual",
             "dual_idle",
-            note="A/B values in ms: 1.0 is perfect isolation; what is left without load is the time a woken "
-            "worker waits for the GIL while the engine's loop thread runs Python.",
-            fmt="{:.2f}",
-        ),
-        ratio_row(
-            "pools.high_wait_p99",
-            SECTION,
-            "HIGH-task queue wait p99, dual / FIFO",
-            s,
-            "high_p99_ms",
-            "dual",
-            "fifo",
-            better="lower",
-            note="A/B values in ms: the tail, where a burst of post-processing "
-            "sits ahead of a write in the FIFO queue.",
+            note="A/B values in ms, the probe's: 1.0 is perfect isolation; what is left without load is the time "
+            "a woken worker waits for a core and the GIL while the engine runs Python.",
             fmt="{:.2f}",
         ),
         ratio_row(
