@@ -277,3 +277,98 @@ def read_message(reader: FastReader) -> Any:
 
 # Constructors decoded here rather than by Telethon's generated code, when this Telethon has them.
 _READERS: dict[int, Callable[[FastReader], Any]] = {MESSAGE_CONSTRUCTOR: read_message} if _Message is not None else {}
+
+
+# Entities that are an offset and a length and nothing else: by their constructor ids in this layer (the same
+# id means the same layout; a changed entity has a new id and decodes through Telethon's code).
+_SPAN_ENTITIES = {
+    0xBB92BA95: "MessageEntityUnknown",
+    0xFA04579D: "MessageEntityMention",
+    0x6F635B0D: "MessageEntityHashtag",
+    0x6CEF8AC7: "MessageEntityBotCommand",
+    0x6ED02538: "MessageEntityUrl",
+    0x64E475C2: "MessageEntityEmail",
+    0xBD610BC9: "MessageEntityBold",
+    0x826F8B60: "MessageEntityItalic",
+    0x28A20571: "MessageEntityCode",
+    0x4C4E743F: "MessageEntityCashtag",
+    0x9B69E34B: "MessageEntityPhone",
+    0x9C4E7E8B: "MessageEntityUnderline",
+    0xBF0693D4: "MessageEntityStrike",
+    0x761E6AF4: "MessageEntityBankCard",
+    0x32CA960F: "MessageEntitySpoiler",
+}
+_TEXT_URL, _REACTIONS, _REACTION_COUNT, _REACTION_EMOJI = 0x76A6D327, 0x0A339F0B, 0xA3D1CB80, 0x1B2286B8
+_SPAN = struct.Struct("<ii").unpack_from
+
+
+def _span_reader(cls: type) -> Callable[[FastReader], Any]:
+    def read(reader: FastReader) -> Any:
+        pos = reader.position
+        offset, length = _SPAN(reader.stream, pos)
+        reader.position = pos + 8
+        entity = _new(cls)
+        entity.__dict__ = {"offset": offset, "length": length}
+        return entity
+
+    return read
+
+
+def _read_text_url(reader: FastReader) -> Any:
+    pos = reader.position
+    offset, length = _SPAN(reader.stream, pos)
+    reader.position = pos + 8
+    entity = _new(types.MessageEntityTextUrl)
+    entity.__dict__ = {"offset": offset, "length": length, "url": reader.tgread_string()}
+    return entity
+
+
+def _vector(reader: FastReader) -> list[Any]:
+    reader.position += 4  # the vector's constructor
+    obj = reader.tgread_object
+    return [obj() for _ in range(reader.read_int())]
+
+
+def _read_reactions(reader: FastReader) -> Any:
+    flags = reader.read_int()
+    results = _vector(reader)
+    reactions = _new(types.MessageReactions)
+    reactions.__dict__ = {
+        "results": results,
+        "min": bool(flags & 1),
+        "can_see_list": bool(flags & 4),
+        "reactions_as_tags": bool(flags & 8),
+        "recent_reactions": _vector(reader) if flags & 2 else None,
+        "top_reactors": _vector(reader) if flags & 16 else None,
+    }
+    return reactions
+
+
+def _read_reaction_count(reader: FastReader) -> Any:
+    flags = reader.read_int()
+    chosen_order = reader.read_int() if flags & 1 else None
+    reaction = reader.tgread_object()
+    count = _new(types.ReactionCount)
+    count.__dict__ = {"reaction": reaction, "count": reader.read_int(), "chosen_order": chosen_order}
+    return count
+
+
+def _read_reaction_emoji(reader: FastReader) -> Any:
+    emoji = _new(types.ReactionEmoji)
+    emoji.__dict__ = {"emoticon": reader.tgread_string()}
+    return emoji
+
+
+_READERS.update({cid: _span_reader(tlobjects[cid]) for cid in _SPAN_ENTITIES if cid in tlobjects})
+_READERS.update(
+    {
+        cid: read
+        for cid, read in (
+            (_TEXT_URL, _read_text_url),
+            (_REACTIONS, _read_reactions),
+            (_REACTION_COUNT, _read_reaction_count),
+            (_REACTION_EMOJI, _read_reaction_emoji),
+        )
+        if cid in tlobjects
+    }
+)

@@ -11,6 +11,7 @@ from telethon.extensions import BinaryReader
 from telethon.tl import types
 from telethon.tl.alltlobjects import tlobjects
 
+from tobs_tui.engine.telegram import tlreader
 from tobs_tui.engine.telegram.tlreader import MESSAGE_CONSTRUCTOR, FastReader
 
 DATE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -44,16 +45,13 @@ OPTIONAL = {
     "reply_to": lambda r: types.MessageReplyHeader(reply_to_msg_id=r.randint(1, 999), forum_topic=r.random() < 0.5),
     "media": lambda r: r.choice([types.MessageMediaEmpty(), types.MessageMediaGeo(types.GeoPointEmpty())]),
     "reply_markup": lambda r: types.ReplyKeyboardHide(),
-    "entities": lambda r: [
-        r.choice([types.MessageEntityBold(0, 3), types.MessageEntityTextUrl(1, 2, "https://e.org/ü")])
-        for _ in range(r.randint(0, 3))
-    ],
+    "entities": lambda r: [_entity(r) for _ in range(r.randint(0, 4))],
     "views": lambda r: r.randint(0, 10**6),
     "replies": lambda r: types.MessageReplies(replies=r.randint(0, 9), replies_pts=3),
     "edit_date": lambda r: datetime(2025, 1, 2, tzinfo=UTC),
     "post_author": lambda r: "Bé" * r.randint(0, 200),  # past 253 bytes: the long length form
     "grouped_id": lambda r: r.randint(-(2**63), 2**63 - 1),
-    "reactions": lambda r: types.MessageReactions(results=[types.ReactionCount(types.ReactionEmoji("👍"), 2)]),
+    "reactions": lambda r: _reactions(r),
     "restriction_reason": lambda r: [types.RestrictionReason("ios", "porn", "no")],
     "ttl_period": lambda r: r.randint(1, 86400),
     "quick_reply_shortcut_id": lambda r: r.randint(1, 99),
@@ -65,6 +63,38 @@ OPTIONAL = {
 }
 
 
+def _entity(r: random.Random) -> types.TypeMessageEntity:
+    """Any entity: the span-only kinds and TextUrl that FastReader decodes itself, and others it hands on."""
+    offset, length = r.randint(0, 2**31 - 1), r.randint(-5, 2**31 - 1)
+    kind = r.choice([*(tlobjects[cid] for cid in tlreader._SPAN_ENTITIES), types.MessageEntityTextUrl, None])
+    if kind is types.MessageEntityTextUrl:
+        return kind(offset, length, r.choice(["", "https://e.org/ü", "x" * 300]))
+    if kind is None:
+        return r.choice([types.MessageEntityMentionName(offset, length, 7), types.MessageEntityPre(0, 1, "py")])
+    return kind(offset, length)
+
+
+def _reaction(r: random.Random) -> types.TypeReaction:
+    return r.choice([types.ReactionEmoji(r.choice(["👍", "❤", ""])), types.ReactionCustomEmoji(2**40)])
+
+
+def _reactions(r: random.Random) -> types.MessageReactions:
+    counts = [
+        types.ReactionCount(_reaction(r), r.randint(0, 999), r.choice([None, r.randint(0, 9)]))
+        for _ in range(r.randint(0, 3))
+    ]
+    recent = [types.MessagePeerReaction(r.choice(PEERS), DATE, _reaction(r), big=r.random() < 0.5)]
+    top = [types.MessageReactor(count=3, top=True, peer_id=r.choice(PEERS))]
+    return types.MessageReactions(
+        results=counts,
+        min=r.random() < 0.5,
+        can_see_list=r.random() < 0.5,
+        reactions_as_tags=r.random() < 0.5,
+        recent_reactions=recent if r.random() < 0.5 else None,
+        top_reactors=top if r.random() < 0.5 else None,
+    )
+
+
 def _message(rng: random.Random) -> types.Message:
     fields = {name: make(rng) for name, make in OPTIONAL.items() if rng.random() < 0.5}
     if "views" in fields:
@@ -74,9 +104,13 @@ def _message(rng: random.Random) -> types.Message:
     return types.Message(id=rng.randint(1, 2**31 - 1), peer_id=rng.choice(PEERS), date=DATE, message=text, **fields)
 
 
-def test_this_telethon_has_the_message_constructor_the_fast_decoder_reads():
-    """If a Telethon upgrade changes `message`, its generated code decodes it and this test says so."""
+def test_this_telethon_has_every_constructor_the_fast_decoder_reads():
+    """If a Telethon upgrade changes one of them, its generated code decodes it and this test says so."""
     assert MESSAGE_CONSTRUCTOR in tlobjects, "message's layout changed: update tlreader.read_message"
+    for cid, name in tlreader._SPAN_ENTITIES.items():
+        assert tlobjects.get(cid).__name__ == name, f"{name}'s layout changed: update tlreader"
+    ours = {tlreader._TEXT_URL, tlreader._REACTIONS, tlreader._REACTION_COUNT, tlreader._REACTION_EMOJI}
+    assert ours | set(tlreader._SPAN_ENTITIES) | {MESSAGE_CONSTRUCTOR} == set(tlreader._READERS)
 
 
 @pytest.mark.parametrize("seed", range(300))
