@@ -307,7 +307,7 @@ def _span_reader(cls: type) -> Callable[[FastReader], Any]:
         pos = reader.position
         offset, length = _SPAN(reader.stream, pos)
         reader.position = pos + 8
-        entity = _new(cls)
+        entity: Any = _new(cls)
         entity.__dict__ = {"offset": offset, "length": length}
         return entity
 
