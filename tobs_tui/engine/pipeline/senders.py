@@ -60,13 +60,15 @@ class SenderPreloader:
         carried = {pid: e for e in entities.values() if (pid := _peer_id(e)) is not None}
         wanted: list[int] = []
         seen: set[int] = set()
+        titled: set[int] = set()  # a batch is one chat's: its title is named once, not once per message
         for message in messages:
             sender = self._sender_of(message)
             if sender is not None and sender not in seen:
                 seen.add(sender)
                 wanted.append(sender)
             chat = getattr(message, "chat_id", None)
-            if chat is not None and chat in carried:
+            if chat is not None and chat not in titled and chat in carried:
+                titled.add(chat)
                 self._titles[chat] = display_name(carried[chat])
         self._batch = {}
         missing: list[int] = []

@@ -146,6 +146,19 @@ async def test_channel_posts_use_the_signature_else_the_channel_title():
     assert pre.stats()["network_calls"] == 0
 
 
+async def test_a_chat_renamed_between_batches_is_named_by_the_newer_batch():
+    """The title is read once per batch (not once per message), and again from each batch's own copy."""
+    pre = SenderPreloader(Resolver({}))
+    news = types.PeerChannel(600)
+    first = [msg(i, None, peer=news, post=True) for i in (1, 2)]
+    await pre.preload(first, {utils.get_peer_id(NEWS): NEWS})
+    assert pre.name_of(first[1]) == "Daily News"
+    renamed = types.Channel(id=600, title="Evening News", photo=types.ChatPhotoEmpty(), date=WHEN, access_hash=2)
+    later = msg(3, None, peer=news, post=True)
+    await pre.preload([later], {utils.get_peer_id(NEWS): renamed})
+    assert pre.name_of(later) == "Evening News"
+
+
 async def test_anonymous_admin_speaks_as_the_group():
     pre = SenderPreloader(Resolver({}))
     anon = msg(1, None, post_author="Boss")
