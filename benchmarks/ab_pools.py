@@ -31,6 +31,7 @@ from benchmarks.harness import (
 )
 from tobs_tui.config import split_threads
 from tobs_tui.engine import DualPool, EngineRunner, TaskPriority
+from tobs_tui.engine.render.workers import RENDER_NICENESS, RenderPool
 
 SECTION = "1. Dual pools vs one FIFO pool"
 ROWS = (
@@ -38,6 +39,8 @@ ROWS = (
     "pools.high_wait_p99",
     "pools.commit_wait_p95",
     "pools.high_wait_p95_load_vs_none",
+    "pools.render_niceness_wait",
+    "pools.render_niceness_export_time",
     "pools.export_time",
     "pools.postprocess_done",
 )
@@ -158,7 +161,13 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
     critical, standard = split_threads(TOTAL_THREADS)
     loads: dict[str, PostProcessing] = {}
 
-    def variant(name: str, make: Callable[[], TimedPool], *, load: bool = True) -> Callable[[], dict[str, float]]:
+    # Render workers at the engine process's own priority, for the A/B of their niceness (started once, warm).
+    plain = RenderPool(niceness=0)
+    plain.warm()
+
+    def variant(
+        name: str, make: Callable[[], TimedPool], *, load: bool = True, render: RenderPool | None = None
+    ) -> Callable[[], dict[str, float]]:
         def one() -> dict[str, float]:
             pool = make()
 
@@ -177,7 +186,12 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
                 return stop_all
 
             result = export_all(
-                emu, fresh_dir(work, f"pools-{name}-"), pools=pool, during=during, max_threads=TOTAL_THREADS
+                emu,
+                fresh_dir(work, f"pools-{name}-"),
+                pools=pool,
+                during=during,
+                render_pool=render,
+                max_threads=TOTAL_THREADS,
             )
             waits, probed = pool.high_waits, probe.waits
             done = loads[name].done if load else 0
@@ -195,17 +209,24 @@ def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
 
         return one
 
-    with emulator("lan", chats) as emu:
-        samples = run_rounds(
-            {
-                "dual": variant("dual", lambda: TimedPool(critical, standard)),
-                "fifo": variant("fifo", lambda: TimedPool.fifo(TOTAL_THREADS)),
-                # The same dual pools with no post-processing at all: the HIGH wait the layout cannot remove.
-                "dual_idle": variant("dual_idle", lambda: TimedPool(critical, standard), load=False),
-            },
-            rounds,
-            progress,
-        )
+    try:
+        with emulator("lan", chats) as emu:
+            samples = run_rounds(
+                {
+                    "dual": variant("dual", lambda: TimedPool(critical, standard)),
+                    "fifo": variant("fifo", lambda: TimedPool.fifo(TOTAL_THREADS)),
+                    # The same dual pools with no post-processing at all: the HIGH wait the layout cannot remove.
+                    "dual_idle": variant("dual_idle", lambda: TimedPool(critical, standard), load=False),
+                    # ... and with the render workers at the engine process's priority.
+                    "dual_idle_plain": variant(
+                        "dual_idle_plain", lambda: TimedPool(critical, standard), load=False, render=plain
+                    ),
+                },
+                rounds,
+                progress,
+            )
+    finally:
+        plain.shutdown()
     return rows(samples, critical, standard)
 
 
@@ -272,6 +293,31 @@ def rows(s: Samples, critical: int, standard: int) -> list[Row]:
             note="A/B values in ms, the probe's: 1.0 is perfect isolation; what is left without load is the time "
             "a woken worker waits for a core and the GIL while the engine runs Python.",
             fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.render_niceness_wait",
+            SECTION,
+            f"HIGH-task queue wait p95, no load, render workers at niceness +{RENDER_NICENESS} / at the engine's own",
+            s,
+            "high_p95_ms",
+            "dual_idle",
+            "dual_idle_plain",
+            better="lower",
+            note="A/B values in ms, the probe's: the render processes are CPU-bound, and a woken critical worker "
+            "waits for a core they hold unless they stand back.",
+            fmt="{:.2f}",
+        ),
+        ratio_row(
+            "pools.render_niceness_export_time",
+            SECTION,
+            f"Export time, no load, render workers at niceness +{RENDER_NICENESS} / at the engine's own",
+            s,
+            "export_s",
+            "dual_idle",
+            "dual_idle_plain",
+            better="lower",
+            note="A/B values in s.",
+            fmt="{:.3f}",
         ),
         ratio_row(
             "pools.export_time",

@@ -30,6 +30,7 @@ from tobs_tui.engine import (
     RunState,
 )
 from tobs_tui.engine import percentile as sorted_percentile
+from tobs_tui.engine.render.workers import RenderPool
 
 WAIT_S = 600  # no single export in the suite may take longer; a hang fails the run instead of stalling it
 
@@ -229,6 +230,7 @@ def export_all(
     policy: BackoffPolicy | None = None,
     during: Callable[[EngineRunner], Callable[[], None]] | None = None,
     before: Callable[[], None] | None = None,
+    render_pool: RenderPool | None = None,
     **settings: Any,
 ) -> ExportResult:
     """Export every dialog of the emulator's world into `out` with a fresh EngineRunner; the clock runs from
@@ -244,6 +246,7 @@ def export_all(
         on_event=events.append,
         pools=pools,
         policy=policy,
+        render_pool=render_pool,
     )
     stop_load: Callable[[], None] | None = None
     try:

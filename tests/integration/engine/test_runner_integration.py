@@ -94,12 +94,14 @@ def test_render_workers_stand_back_from_the_engine_process_for_a_core():
 
     from tobs_tui.engine.render.workers import RENDER_NICENESS, RenderPool
 
-    pool = RenderPool(1)
+    pools = RenderPool(1), RenderPool(1, niceness=0)  # the second is the benchmarks' baseline
     try:
-        worker = pool.executor.submit(_niceness).result(60)
+        standing_back, plain = (pool.executor.submit(_niceness).result(60) for pool in pools)
     finally:
-        pool.shutdown()
-    assert worker == min(19, os.nice(0) + RENDER_NICENESS)
+        for pool in pools:
+            pool.shutdown()
+    assert standing_back == min(19, os.nice(0) + RENDER_NICENESS)
+    assert plain == os.nice(0)
 
 
 def test_a_chats_rate_counts_the_same_bytes_as_the_total(make_runner, emulator):

@@ -95,14 +95,14 @@ def _warm() -> int:
     return os.getpid()
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(parent: int, niceness: int = 0) -> None:
     """Worker initializer: ignore Ctrl-C, follow the parent's fate, keep the collector out of the rendering's way."""
     # A terminal's Ctrl-C reaches the whole process group; the engine process decides how the export stops and
     # shuts the workers down itself. SIGINT arrived blocked (see _QuietSpawnExecutor): ignore it, then unblock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent(parent)
-    _yield_cpu()
+    _yield_cpu(niceness)
     # Rendering allocates a great many short-lived, acyclic objects, freed by their reference counts; young
     # collections every 700 of them only re-scan the imported modules and the job in hand. For the worker's
     # whole life: it ends with its engine.
@@ -117,10 +117,11 @@ def _init_worker(parent: int) -> None:
 RENDER_NICENESS = 10
 
 
-def _yield_cpu() -> None:
-    """Lower this worker's scheduling priority by RENDER_NICENESS, where the system has such a thing."""
-    with contextlib.suppress(AttributeError, OSError):  # no os.nice on Windows; a sandbox may refuse it
-        os.nice(RENDER_NICENESS)
+def _yield_cpu(niceness: int) -> None:
+    """Lower this worker's scheduling priority by `niceness`, where the system has such a thing."""
+    if niceness:
+        with contextlib.suppress(AttributeError, OSError):  # no os.nice on Windows; a sandbox may refuse it
+            os.nice(niceness)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -191,7 +192,8 @@ class _QuietSpawnExecutor(ProcessPoolExecutor):
 class RenderPool:
     """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, niceness: int = RENDER_NICENESS) -> None:
+        """`niceness`: how much lower than this process the workers run (0: the same; the A/B's baseline)."""
         self.workers = max(1, workers or os.cpu_count() or 1)
         _start_resource_tracker()
         # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
@@ -199,7 +201,7 @@ class RenderPool:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), niceness),
         )
 
     def warm(self) -> None:

@@ -108,8 +108,10 @@ class EngineRunner:
         on_event: Callable[[EngineEvent], None] | None = None,
         pools: DualPool | None = None,
         policy: BackoffPolicy | None = None,
+        render_pool: RenderPool | None = None,
     ) -> None:
-        # pools/policy replace the defaults (the benchmarks' A/B baselines: one FIFO pool, fixed backoff).
+        # pools/policy/render_pool replace the defaults (the benchmarks' A/B baselines: one FIFO pool, fixed
+        # backoff, render workers at normal priority); a render pool given here is its owner's to shut down.
         self._settings = settings
         self._session = session
         self._api_id = api_id if api_id is not None else settings.telegram.api_id
@@ -141,6 +143,7 @@ class EngineRunner:
         self._export_task: asyncio.Task | None = None
         self._unpaused: asyncio.Event | None = None
         self._render_pool: RenderPool | None = None
+        self._given_render_pool = render_pool
         self._state = RunState.IDLE
         self._media_workers = settings.workers.media_download_workers or 0
         self._media: MediaDownloader | None = None
@@ -159,7 +162,7 @@ class EngineRunner:
             ready = threading.Event()
             self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
             # Started now so its worker processes are warm by the time the first export renders.
-            self._render_pool = shared_render_pool()
+            self._render_pool = self._given_render_pool or shared_render_pool()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="tobs-engine", daemon=True)
             self._thread.start()
             ready.wait()
