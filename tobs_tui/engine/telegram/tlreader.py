@@ -3,9 +3,11 @@
 Decoding a history reply is the largest cost both processes pay per message (the engine when Telethon reads
 the reply, a render worker when it decodes the reply's bytes again). Telethon's generated `from_reader` code
 calls the reader's primitives about twenty times per message; this reader answers them with precompiled
-structs and without the bookkeeping Telethon keeps for its error messages. The `message` constructor itself,
-most of a reply, is decoded by `read_message` in one function: the same object Telethon's generated code and
-its `Message.__init__` build, without sixty keyword arguments passed twice (0.8x the time per reply).
+structs and without the bookkeeping Telethon keeps for its error messages. The most frequent constructors of
+a reply are decoded here, not by Telethon's generated code: `message` by `read_message` in one function (the
+same object that code and its `Message.__init__` build, without sixty keyword arguments passed twice), the
+span-only entities, text links and reactions likewise. Together 0.87x the time per reply (a render worker's
+decoding of a real export's jobs, both ways alternated in one run).
 """
 
 from __future__ import annotations
