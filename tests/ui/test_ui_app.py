@@ -183,6 +183,29 @@ async def test_sizes_of_private_chats_and_basic_groups_are_fetched_for_the_rows_
         assert emulator.log.count(method="GetHistoryRequest") == calls
 
 
+async def test_answers_that_arrive_while_the_chat_list_is_taken_down_are_dropped(make_app, emulator):
+    """Closing the app removes a screen's widgets before it stops the screen's workers; a worker that was
+    awaiting the engine (sizes, topics, the export state, the list itself) then finds no table. Its answer is
+    dropped and the app closes cleanly (it used to end with NoMatches)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        screen = app.screen
+        assert isinstance(screen, ChatsScreen)
+        ids = tuple(d.chat_id for d in screen.table._dialogs)
+        await screen.query_one(DialogTable).remove()
+        await screen.query_one("#chat-status", Label).remove()
+        workers = [
+            screen._load_counts(ids),
+            screen._load_topics(ids[0]),
+            screen._refresh_last_export(),
+            screen.load_dialogs(),
+        ]
+        for worker in workers:
+            await worker.wait()  # raises WorkerFailed if the worker did
+        assert app._exception is None
+
+
 async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
     # A few seconds of export for the dashboard to follow (at 100 ms per reply, 8 in flight, the engine now
     # exports these chats in about a second).

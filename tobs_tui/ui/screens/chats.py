@@ -67,6 +67,13 @@ class ChatsScreen(Screen):
     def table(self) -> DialogTable:
         return self.query_one(DialogTable)
 
+    def _still_shown(self) -> DialogTable | None:
+        """The chat table, or None once it is gone. A worker that awaited the engine can wake while the screen
+        is being taken down (the app closing removes its widgets before it stops the screen's workers): what it
+        brought then has nowhere to go, and looking for the table would end the app with an error."""
+        tables = self.query(DialogTable)
+        return tables.first() if tables else None
+
     def on_mount(self) -> None:
         self.table.focus()
         if self.engine.authorized:
@@ -74,15 +81,16 @@ class ChatsScreen(Screen):
 
     @work(exclusive=True, group="dialogs")
     async def load_dialogs(self) -> None:
-        self.query_one("#chat-status", Label).update("Loading your chats…")
+        self._say("Loading your chats…")
         try:
             dialogs = await self.engine.list_dialogs()
         except Exception as e:
             # As text, not markup: the error may quote Telegram ("[Errno 2]", a title).
-            failed = terminal_text(f"Could not load your chats: {e} Press Ctrl+R to retry.")
-            self.query_one("#chat-status", Label).update(Text(failed))
+            self._say(Text(terminal_text(f"Could not load your chats: {e} Press Ctrl+R to retry.")))
             return
-        self.table.set_dialogs(dialogs)
+        if (table := self._still_shown()) is None:
+            return
+        table.set_dialogs(dialogs)
         self._update_status()
 
     def on_screen_resume(self) -> None:
@@ -98,7 +106,8 @@ class ChatsScreen(Screen):
         except Exception as e:
             self.notify(terminal_text(f"Could not read the export state: {e}"), severity="warning", markup=False)
             return
-        self.table.set_last_exported(last_ids)
+        if (table := self._still_shown()) is not None:
+            table.set_last_exported(last_ids)
 
     @work(group="topics")
     async def _load_topics(self, chat_id: int) -> None:
@@ -107,7 +116,9 @@ class ChatsScreen(Screen):
         except Exception as e:
             self.notify(terminal_text(f"Could not load the topics: {e}"), severity="error", markup=False)
             return
-        self.table.set_topics(chat_id, topics)
+        if (table := self._still_shown()) is None:
+            return
+        table.set_topics(chat_id, topics)
         self._update_status()
 
     # -- filter, sort, type ---------------------------------------------------------------------
@@ -139,11 +150,12 @@ class ChatsScreen(Screen):
         event.prevent_default()
 
     def on_descendant_focus(self) -> None:
-        if self.table.dialog_count:  # until the list loads, the line says it is loading
+        # Until the list loads, the line says it is loading; focus also moves while the screen is taken down.
+        if (table := self._still_shown()) is not None and table.dialog_count:
             self._update_status()
 
     def on_descendant_blur(self) -> None:
-        if self.table.dialog_count:
+        if (table := self._still_shown()) is not None and table.dialog_count:
             self._update_status()
 
     @on(Select.Changed, "#kind")
@@ -189,7 +201,8 @@ class ChatsScreen(Screen):
             counts = await self.engine.message_counts(chat_ids)
         except (NotStartedError, NotConnectedError):
             return  # logged out meanwhile: the rows keep their "—"
-        self.table.set_counts(counts)
+        if (table := self._still_shown()) is not None:
+            table.set_counts(counts)
 
     @on(DialogTable.TopicsWanted)
     def _topics_wanted(self, event: DialogTable.TopicsWanted) -> None:
@@ -229,7 +242,12 @@ class ChatsScreen(Screen):
         if dated:
             parts.append(f"{dated:,} with a since date")
         parts.append(self._keys_hint(picked))
-        self.query_one("#chat-status", Label).update(" · ".join(parts))
+        self._say(" · ".join(parts))
+
+    def _say(self, status: str | Text) -> None:
+        """The status line under the table; there is none while the screen is taken down."""
+        for label in self.query("#chat-status").results(Label):
+            label.update(status)
 
     def _keys_hint(self, picked: int) -> str:
         """What the keys do where the focus is now."""
