@@ -206,6 +206,20 @@ async def test_answers_that_arrive_while_the_chat_list_is_taken_down_are_dropped
         assert app._exception is None
 
 
+async def test_a_login_answer_that_arrives_while_the_login_screen_is_taken_down_is_dropped(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        screen = app.screen
+        app.screen.query_one("#phone", Input).value = emulator.world.demo_phone
+        await screen.query_one("#login").remove()
+        for start in (screen.advance, screen.log_in_with_qr):  # one group, exclusive: one after the other
+            await start().wait()  # raises WorkerFailed if the worker did
+        assert app._exception is None
+
+
 async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, settings):
     # A few seconds of export for the dashboard to follow (at 100 ms per reply, 8 in flight, the engine now
     # exports these chats in about a second).

@@ -5,13 +5,15 @@ Every wrong value gets one sentence under its field and another try; secrets are
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
@@ -155,10 +157,24 @@ class LoginScreen(Screen[bool]):
     def _pressed(self) -> None:
         self.advance()
 
+    @contextlib.contextmanager
+    def _unless_taken_down(self) -> Iterator[None]:
+        """A login request that answers while the screen is taken down (closing the app removes its widgets
+        before it stops its workers) finds none of them: that answer has nowhere to go, and is dropped."""
+        try:
+            yield
+        except NoMatches:
+            if self.query("#login-error"):
+                raise  # the screen is whole: a real fault
+
     @on(Button.Pressed, "#login-qr")
     @work(exclusive=True, group="login")
     async def log_in_with_qr(self) -> None:
         """Draw a code, wait for another Telegram app to accept it, draw a new one before it expires."""
+        with self._unless_taken_down():
+            await self._log_in_with_qr()
+
+    async def _log_in_with_qr(self) -> None:
         self.show_step("qr")
         try:
             outcome = "refresh"
@@ -182,6 +198,10 @@ class LoginScreen(Screen[bool]):
     @work(exclusive=True, group="login")
     async def advance(self) -> None:
         """Send the current step's value; the step's handler moves on, dismisses, or raises one sentence."""
+        with self._unless_taken_down():
+            await self._advance()
+
+    async def _advance(self) -> None:
         steps: dict[str | None, Callable[[], Awaitable[None]]] = {
             "api": self._send_api,
             "phone": self._send_phone,
