@@ -52,7 +52,7 @@ HASHES = 6  # per burst: SHA-256 of a finished file (NORMAL, as the media stage 
 HASH_BYTES = 4 * 1024 * 1024
 THUMBNAILS = 4  # per burst: a video thumbnail (LOW, as the media stage submits it) ...
 THUMBNAIL_WAIT_S = 0.08  # ... whose worker waits this long on the ffmpeg child (ffmpeg is not on this machine)
-PROBE_EVERY_S = 0.005  # the open-loop probe's period: some 350 samples in a 2.5 s export (a submit takes the GIL too)
+PROBE_EVERY_S = 0.005  # the open-loop probe's period: 350-500 samples in a 2.5 s export (a submit takes the GIL too)
 
 
 class TimedPool(DualPool):
