@@ -181,11 +181,35 @@ def _sigint_blocked():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextlib.contextmanager
+def _keyboard_interrupt_held():
+    """On the main thread, a Ctrl-C that arrives meanwhile raises its KeyboardInterrupt at the end, not inside.
+
+    Blocking SIGINT in this thread does not keep Python from raising KeyboardInterrupt here: the kernel hands
+    the signal to another thread and Python raises it in the main thread at its next instruction, which may be
+    between starting a worker process and sending it what it is to run (the worker then dies of "Ran out of
+    input", with a traceback on the user's terminal). Elsewhere nothing can be raised here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
+
+
 class _QuietSpawnExecutor(ProcessPoolExecutor):
-    """Starts its worker processes (on submit, as they are needed) with SIGINT blocked."""
+    """Starts its worker processes (on submit, as they are needed) with SIGINT blocked, and whole."""
 
     def submit(self, fn, /, *args, **kwargs):
-        with _sigint_blocked():
+        with _keyboard_interrupt_held(), _sigint_blocked():
             return super().submit(fn, *args, **kwargs)
 
 
