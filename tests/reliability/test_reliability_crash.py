@@ -6,6 +6,8 @@ lines, once each, where they were typed). The full run is
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.reliability.crash_harness import SHORT_WORLD_TOML, Run, _stop_problems, crash_run
@@ -40,3 +42,19 @@ def test_a_signal_that_lands_as_the_export_ends_is_judged_by_what_it_printed():
     # The shutdown is still checked after the end.
     trace = summary + "Traceback (most recent call last):\n  ...\n"
     assert len(_stop_problems("TERM", 4.2, Run(0, trace, True, 0))) == 1
+
+
+def test_a_ctrl_c_that_said_its_sentence_may_end_by_the_signal_itself():
+    said = "Interrupted; the next run continues where it stopped.\n"
+    assert _stop_problems("INT", 0.36, Run(-signal.SIGINT, said, True, 0)) == []
+    # Silent, or by another signal, or with a traceback: still an unclean stop.
+    assert _stop_problems("INT", 2.0, Run(-signal.SIGINT, "exporting…\n", True, 0)) == [
+        "SIGINT after 2.00 s: exit -2, expected 130"
+    ]
+    assert _stop_problems("TERM", 2.0, Run(-signal.SIGINT, said, True, 0)) == [
+        "SIGTERM after 2.00 s: exit -2, expected 130"
+    ]
+    assert (
+        len(_stop_problems("INT", 0.36, Run(-signal.SIGINT, said + "Traceback (most recent call last):\n", True, 0)))
+        == 1
+    )
