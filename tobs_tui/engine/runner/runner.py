@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ChatSelection", "EngineRunner", "ExportRequest", "LoginError", "NotConnectedError"]
 
 _EVENTS_KEPT = 200
+_STOP_TASKS_S = 5.0  # how long tasks left on the loop at stop get to end once cancelled
 # Telegram's round trips are tens to hundreds of ms and its throttling adds hundreds; below 50 ms a 3x rise is
 # the scheduler of a machine short of CPU (on 2 cores beside two CPU-burning processes the server's share of a
 # loopback reply reached 60-70 ms with our loop idle), so the throttle thresholds never start below 3 x 50 ms.
@@ -184,6 +185,13 @@ class EngineRunner:
         try:
             loop.run_forever()
         finally:
+            # What stop() did not end itself (the disk measurement of a runner stopped as it started, say) is
+            # cancelled and given its turn, as asyncio.run does, rather than destroyed pending with the loop.
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=_STOP_TASKS_S))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
