@@ -147,6 +147,15 @@ class _Session:
                     raise
                 raise UsageError(str(e)) from None  # the world file's reader names the file and the fault
             self.emulator = emulator.start()
+        try:
+            self.runner = self._make_runner(args, settings)
+        except BaseException:  # a Ctrl-C while the engine loads: the emulator's loop stops, not left running
+            if self.emulator is not None:
+                self.emulator.stop()
+            raise
+
+    def _make_runner(self, args: argparse.Namespace, settings: Settings) -> EngineRunner:
+        if self.emulator is not None:
             session: str | Path = self.emulator.session_string(authorized=True)
             api_id, api_hash = DEMO_API_ID, DEMO_API_HASH
         else:
@@ -156,7 +165,7 @@ class _Session:
             api_id, api_hash = None, None
         # What the engine found changed in the vault (edits kept, files repaired): said in the summary.
         self.vault_notices: list[str] = []
-        self.runner = EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash, on_event=self._on_event)
+        return EngineRunner(settings, session=session, api_id=api_id, api_hash=api_hash, on_event=self._on_event)
 
     def _on_event(self, event: EngineEvent) -> None:
         if event.kind is EventKind.VAULT:
