@@ -82,21 +82,16 @@ class TimedPool(DualPool):
         return super().submit_sync(fn, *args, priority=priority, **kwargs)
 
 
-class Probe:
-    """Submits a trivial HIGH task every PROBE_EVERY_S, not waiting for any, and keeps each one's queue wait."""
+class _Feeder:
+    """A thread that keeps submitting to the pool (its `_feed`) from start() until stop()."""
 
-    def __init__(self, pool: DualPool) -> None:
+    def __init__(self, pool: DualPool, name: str) -> None:
         self._pool = pool
-        self.waits: list[float] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._feed, name="bench-probe", daemon=True)
+        self._thread = threading.Thread(target=self._feed, name=name, daemon=True)
 
     def _feed(self) -> None:
-        waits = self.waits
-        submit = DualPool.submit_sync  # the pool's own submit: TimedPool counts the export's tasks only
-        while not self._stop.wait(PROBE_EVERY_S):
-            queued = time.monotonic()
-            submit(self._pool, lambda q=queued: waits.append(time.monotonic() - q), priority=TaskPriority.HIGH)
+        raise NotImplementedError
 
     def start(self) -> Callable[[], None]:
         self._thread.start()
@@ -107,18 +102,31 @@ class Probe:
         self._thread.join()
 
 
-class PostProcessing:
+class Probe(_Feeder):
+    """Submits a trivial HIGH task every PROBE_EVERY_S, not waiting for any, and keeps each one's queue wait."""
+
+    def __init__(self, pool: DualPool) -> None:
+        super().__init__(pool, "bench-probe")
+        self.waits: list[float] = []
+
+    def _feed(self) -> None:
+        waits = self.waits
+        submit = DualPool.submit_sync  # the pool's own submit: TimedPool counts the export's tasks only
+        while not self._stop.wait(PROBE_EVERY_S):
+            queued = time.monotonic()
+            submit(self._pool, lambda q=queued: waits.append(time.monotonic() - q), priority=TaskPriority.HIGH)
+
+
+class PostProcessing(_Feeder):
     """An open-loop load shaped like the media stage's own post-processing: every BURST_EVERY_S a burst of
     SHA-256 hashes (NORMAL) and thumbnail jobs (LOW, a worker blocked on a child process), the same offered work
     for both pool layouts whatever they manage to complete."""
 
     def __init__(self, pool: DualPool) -> None:
-        self._pool = pool
+        super().__init__(pool, "bench-postprocess")
         self._data = os.urandom(HASH_BYTES)
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self.done = 0
-        self._thread = threading.Thread(target=self._feed, name="bench-postprocess", daemon=True)
 
     def _hash(self) -> None:
         hashlib.sha256(self._data).digest()  # releases the GIL, as hashing a file does
@@ -139,14 +147,6 @@ class PostProcessing:
             for _ in range(THUMBNAILS):
                 self._pool.submit_sync(self._thumbnail, priority=TaskPriority.LOW)
             self._stop.wait(BURST_EVERY_S)
-
-    def start(self) -> Callable[[], None]:
-        self._thread.start()
-        return self.stop
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
