@@ -140,6 +140,12 @@ def _marked_id(peer: Any) -> int:
     return utils.get_peer_id(peer)
 
 
+def _vector(reader: FastReader) -> list[Any]:
+    reader.position += 4  # the vector's constructor
+    obj = reader.tgread_object
+    return [obj() for _ in range(reader.read_int())]
+
+
 def read_message(reader: FastReader) -> Any:
     """One `message` (after its constructor id): the object Telethon's generated `from_reader` builds, with the
     attributes its `Message.__init__` sets, in one step. Optional fields are read in the schema's order."""
@@ -163,11 +169,7 @@ def read_message(reader: FastReader) -> Any:
     if type(media) is _MediaEmpty:
         media = None
     reply_markup = obj() if flags & 64 else None
-    if flags & 128:
-        reader.position += 4  # the vector's constructor
-        entities = [obj() for _ in range(reader.read_int())]
-    else:
-        entities = None
+    entities = _vector(reader) if flags & 128 else None
     views = reader.read_int() if flags & 1024 else None
     forwards = reader.read_int() if flags & 1024 else None
     replies = obj() if flags & 8388608 else None
@@ -175,11 +177,7 @@ def read_message(reader: FastReader) -> Any:
     post_author = reader.tgread_string() if flags & 65536 else None
     grouped_id = reader.read_long() if flags & 131072 else None
     reactions = obj() if flags & 1048576 else None
-    if flags & 4194304:
-        reader.position += 4
-        restriction_reason = [obj() for _ in range(reader.read_int())]
-    else:
-        restriction_reason = None
+    restriction_reason = _vector(reader) if flags & 4194304 else None
     ttl_period = reader.read_int() if flags & 33554432 else None
     quick_reply_shortcut_id = reader.read_int() if flags & 1073741824 else None
     effect = reader.read_long() if flags2 & 4 else None
@@ -323,12 +321,6 @@ def _read_text_url(reader: FastReader) -> Any:
     entity = _new(types.MessageEntityTextUrl)
     entity.__dict__ = {"offset": offset, "length": length, "url": reader.tgread_string()}
     return entity
-
-
-def _vector(reader: FastReader) -> list[Any]:
-    reader.position += 4  # the vector's constructor
-    obj = reader.tgread_object
-    return [obj() for _ in range(reader.read_int())]
 
 
 def _read_reactions(reader: FastReader) -> Any:
