@@ -1,5 +1,6 @@
-"""What the engine's own message blocks look like in a month note, so recovery can tell bytes a cut-short
-commit left past the committed length (only such blocks) from text a person typed there (anything else)."""
+"""What the engine's own message blocks look like in a month note: where each ends (its id), so a note's whole
+messages can be found among text a person typed around them. (Which bytes past a note's committed length a
+cut-short commit wrote is not read from their look: see intents.py.)"""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import re
 # quote or code block (render/markdown.py `render_message`). `^` in message text is always escaped, so an
 # unescaped id followed by a blank line only ever ends a block.
 _BLOCK_END = re.compile(rb"(?: |\n\n)\^m(\d+)\n\n")
-# A message block opens with its sender in bold, a service line with the gear; the first line carries the date.
+# A message block opens with its sender in bold, a service line with the gear.
 _OPENINGS = (b"**", "⚙ ".encode())
-_STAMP = re.compile(r" · \d{1,4}-\d\d-\d\d \d\d:\d\d".encode())
 _BLOCK_ID = re.compile(rb"(?:^| )\^m(\d+)\n", re.MULTILINE)
 
 
@@ -21,55 +21,6 @@ def separator(committed_end: bytes) -> bytes:
     if not committed_end or committed_end.endswith(b"\n\n"):
         return b""
     return b"\n" if committed_end.endswith(b"\n") else b"\n\n"
-
-
-def leading_blocks(extra: bytes, after_id: int) -> tuple[int, bool]:
-    """Bytes past a note's committed end: how many leading bytes are whole engine blocks (with a separator
-    before them) for ids above `after_id`, in id order, and whether all of `extra` could have been written by
-    the engine (those blocks, then the start of one more, or the zeros a power cut leaves)."""
-    pos = 0
-    while pos < 2 and extra[pos : pos + 1] == b"\n":
-        pos += 1  # the separator after a person's text (separator())
-    whole = 0
-    last = after_id
-    while pos < len(extra):
-        rest = extra[pos:]
-        if not rest.strip(b"\0"):
-            return whole, True
-        end = _BLOCK_END.search(extra, pos)
-        if end is None:
-            return whole, _opens_block(rest)
-        block = extra[pos : end.end()]
-        block_id = int(end.group(1))
-        first_line = block.split(b"\n", 1)[0]
-        if block_id <= last or not block.startswith(_OPENINGS) or not _STAMP.search(first_line):
-            return whole, False
-        last = block_id
-        pos = whole = end.end()
-    return whole, True
-
-
-def _opens_block(partial: bytes) -> bool:
-    """Whether `partial` is the start of a block cut short (it has no id yet): an opening, and a whole first
-    line with the date, or a first line that could still become one."""
-    if any(opening.startswith(partial) for opening in _OPENINGS):
-        return True
-    if not partial.startswith(_OPENINGS):
-        return False
-    first_line, newline, _ = partial.partition(b"\n")
-    if newline:
-        return _STAMP.search(first_line) is not None
-    if first_line.startswith(b"**"):
-        # After the sender's name comes the signature in brackets or the date, nothing else (an escaped star
-        # in the name may sit right before the closing stars, so every "**" is tried).
-        name = first_line[2:]
-        closings = [i for i in range(len(name) - 1) if name[i : i + 2] == b"**"]
-        return not closings or any(_header_goes_on(name[i + 2 :]) for i in closings)
-    return True
-
-
-def _header_goes_on(after: bytes) -> bool:
-    return any(after.startswith(w) or w.startswith(after) for w in (" · ".encode(), b" ("))
 
 
 def block_ids(text: bytes) -> list[int]:
@@ -103,6 +54,18 @@ def whole_blocks(note: bytes) -> tuple[list[int], int]:
         ids.append(int(match.group(1)))
         end = match.end()
     return ids, end
+
+
+def after_last_block(note: bytes) -> bytes:
+    """What follows a note's last whole message block (its front matter and link when it has none): a person's
+    text, or the start of a block when the note was cut short inside one."""
+    end = whole_blocks(note)[1] or header_end(note)
+    return note[end:]
+
+
+def opens_like_a_block(text: bytes) -> bool:
+    """Whether `text` starts the way the engine's blocks do (a sender in bold, a service line's gear)."""
+    return text.lstrip(b"\n").startswith(_OPENINGS)
 
 
 def header_end(note: bytes) -> int:

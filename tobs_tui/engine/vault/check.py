@@ -11,9 +11,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from tobs_tui.engine.vault.blocks import leading_blocks
+from tobs_tui.engine.vault.intents import engine_bytes, read_intents
 from tobs_tui.engine.vault.rebuild import chat_folders, month_notes
-from tobs_tui.engine.vault.vault import Vault
+from tobs_tui.engine.vault.vault import Vault, in_the_way
 
 STATE_FILE = ".tobs/state.sqlite"
 
@@ -73,7 +73,6 @@ def check_vault(root: Path) -> VaultCheck:
             ).fetchall()
             lost = {row[0] for row in db.execute("SELECT path FROM media WHERE status = 'lost'")}
             repairs = db.execute("SELECT path, chat_id FROM repairs").fetchall() if _has(db, "repairs") else []
-            last_ids = _last_ids(db)
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
@@ -86,8 +85,9 @@ def check_vault(root: Path) -> VaultCheck:
             problems.append(VaultProblem(folder.name, "is not in the export state (rebuilt by an export)", chat_id))
     for path, chat_id in repairs:
         problems.append(VaultProblem(path, "lost messages that were not fetched again yet", chat_id))
+    intents = read_intents(root / ".tobs" / "intents")
     for path, chat_id, length, tail in files:
-        problem, note = _file_problem(root, path, length, tail, last_ids.get((chat_id, path), 0))
+        problem, note = _file_problem(root, path, length, tail, intents.get(path))
         if problem:
             problems.append(VaultProblem(path, problem, chat_id))
         if note:
@@ -103,24 +103,31 @@ def _has(db: sqlite3.Connection, table: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
 
 
-def _last_ids(db: sqlite3.Connection) -> dict[tuple[int, str], int]:
-    rows = db.execute("SELECT chat_id, note, max(msg_id) FROM messages GROUP BY chat_id, note").fetchall()
-    return {(chat_id, f"{note}.md"): last for chat_id, note, last in rows}
-
-
-def _file_problem(root: Path, rel: str, length: int, tail: bytes, last_id: int) -> tuple[str | None, str | None]:
+def _file_problem(
+    root: Path, rel: str, length: int, tail: bytes, intent: tuple[int, bytes] | None
+) -> tuple[str | None, str | None]:
     path = root / rel
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return ("was deleted" if length else None), None
+    except NotADirectoryError:
+        return (
+            f"cannot be reached: a file is in the way at {in_the_way(path).relative_to(root).as_posix()} (move it away)",
+            None,
+        )
     if stat.S_ISLNK(st.st_mode):
         return "is a symlink: an export refuses to write through it", None
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder: an export needs the file there (move the folder away)", None
     if st.st_nlink > 1:
         return f"has {st.st_nlink - 1} other hard link(s): an export refuses to write to it", None
-    if length == 0:
-        return "was left by an interrupted run (an export removes it)", None
     with open(path, "rb") as f:
+        if length == 0:
+            data = f.read()
+            if rel.endswith(".md") and engine_bytes(data, 0, intent) < len(data):
+                return None, "text typed into a note an interrupted run had begun (kept)"
+            return "was left by an interrupted run (an export removes it)", None
         if st.st_size < length:
             return f"is {length - st.st_size} bytes shorter than exported (cut short or edited by hand)", None
         f.seek(length - len(tail))
@@ -129,9 +136,12 @@ def _file_problem(root: Path, rel: str, length: int, tail: bytes, last_id: int) 
         if st.st_size == length:
             return None, None
         extra = f.read()
-    if rel.endswith(".md") and not leading_blocks(extra, last_id)[1]:
-        return None, "text added by hand at the end (kept; new messages go after it)"
-    return f"holds {len(extra)} bytes an interrupted run left (an export rolls them back)", None
+    ours = engine_bytes(extra, length, intent) if rel.endswith(".md") else len(extra)
+    typed = "text added by hand at the end (kept; new messages go after it)"
+    if ours == 0:
+        return None, typed
+    rolled = f"holds {ours} bytes an interrupted run left (an export rolls them back)"
+    return rolled, (typed if ours < len(extra) else None)
 
 
 def _media_problem(root: Path, rel: str, size: int | None, sha256: str | None) -> str | None:

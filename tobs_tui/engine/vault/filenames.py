@@ -180,6 +180,8 @@ def refuse_links(path: str | os.PathLike[str]) -> None:
         return
     if stat.S_ISLNK(st.st_mode):
         raise symlink_refused(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(path))
     if st.st_nlink > 1:
         raise hard_link_refused(path, st.st_nlink)
 
@@ -193,10 +195,13 @@ def open_for_writing(path: str | os.PathLike[str], flags: int, mode: int = 0o644
         if exc.errno == errno.ELOOP:
             raise symlink_refused(path) from None
         raise
-    links = os.fstat(fd).st_nlink
-    if links > 1:
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):  # a folder's link count is its subfolders, not other names of its bytes
         os.close(fd)
-        raise hard_link_refused(path, links)
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(path))
+    if st.st_nlink > 1:
+        os.close(fd)
+        raise hard_link_refused(path, st.st_nlink)
     return fd
 
 

@@ -312,6 +312,19 @@ class StateStore:
             ]
         )
 
+    def adopt_files(self, chat_id: int, files: dict[str, tuple[int, bytes]]) -> None:
+        """Files a person put where the chat's next notes go: committed as they are (path -> length, tail), so
+        the engine appends after them and a recovery never rolls them back."""
+        self._write(
+            [
+                (
+                    "INSERT INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+                    " SET chat_id = excluded.chat_id, length = excluded.length, tail = excluded.tail",
+                    [(p, chat_id, length, tail) for p, (length, tail) in files.items()],
+                )
+            ]
+        )
+
     def set_file(self, path: str, *, length: int, tail: bytes) -> None:
         self._write([(_SET_FILE, (length, tail, path))])
 

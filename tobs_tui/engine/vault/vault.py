@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.blocks import header_end, leading_blocks, separator, whole_blocks
+from tobs_tui.engine.vault.blocks import after_last_block, header_end, opens_like_a_block, separator, whole_blocks
 from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
+from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
 from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
@@ -139,18 +141,36 @@ def write_error(exc: OSError | sqlite3.Error, where: Path) -> VaultWriteError:
             " export again.",
             errno_code=code,
         )
+    named = getattr(exc, "filename", None)
     if code in _NO_PERMISSION:
         return VaultWriteError(
-            f"You do not have permission to write to {where}; fix its permissions or choose another folder.",
+            f"You do not have permission to write to {named or where}; fix its permissions or choose another folder.",
+            errno_code=code,
+        )
+    if named and code in (errno.EISDIR, errno.EEXIST) and os.path.isdir(named):
+        return VaultWriteError(
+            f"{named} is a folder where the export keeps a file of its own; move the folder away and run the"
+            " export again.",
             errno_code=code,
         )
     if code in (errno.ENOTDIR, errno.EEXIST):
         return VaultWriteError(
-            f"A file is in the way at {where}; move it or choose another export folder.", errno_code=code
+            f"A file is in the way at {in_the_way(named) if named else where}; move it or choose another export"
+            " folder.",
+            errno_code=code,
         )
     return VaultWriteError(
         f"Writing to {where} failed ({exc}); check the disk and run the export again.", errno_code=code
     )
+
+
+def in_the_way(path: str | os.PathLike[str]) -> Path:
+    """For a path that could not be reached: its first folder that is a file instead (else the path itself)."""
+    current = Path(path)
+    for parent in reversed(current.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return current
 
 
 def fsync_dir(path: Path) -> None:
@@ -189,6 +209,21 @@ def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
     return os.pread(fd, len(tail), end - len(tail)) == tail
 
 
+def _truncate(path: Path, length: int) -> None:
+    """Cut a file back to `length` and make it durable (recovery opens files read-only until it must write)."""
+    fd = open_for_writing(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, length)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _must_be_a_file(fd: int, path: Path) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+
+
 def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int = 1 << 20) -> None:
     src.seek(start)
     left = end - start
@@ -198,6 +233,9 @@ def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int =
             raise OSError(errno.EIO, f"{getattr(src, 'name', 'a file')} ended before its committed length")
         out.write(data)
         left -= len(data)
+
+
+_HEADER_READ = 1 << 16  # enough for any month note's front matter, a person's keys included
 
 
 def _month_header_length(head: bytes) -> int:
@@ -224,9 +262,10 @@ class Vault:
             raise VaultWriteError(f"The export folder {self.root} is a file; choose a folder and run the export again.")
         self.state_dir = self.root / STATE_DIR
         self.tmp_dir = self.state_dir / "tmp"
+        self.intents_dir = self.state_dir / "intents"  # what each chat's commit is appending (intents.py)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            for d in (self.state_dir, self.tmp_dir, self.state_dir / "json"):
+            for d in (self.state_dir, self.tmp_dir, self.state_dir / "json", self.intents_dir):
                 safe_path(self.root, str(d.relative_to(self.root)))
                 d.mkdir(exist_ok=True)
             self._lock_fd = open_for_writing(self.state_dir / "lock", os.O_RDWR | os.O_CREAT)
@@ -300,7 +339,16 @@ class Vault:
     # recovery --------------------------------------------------------------------------------------
 
     def recover(self) -> RecoveryReport:
-        """Roll every file back to its committed length and drop temp files; call once before any writer."""
+        """Roll every file back to its committed length and drop temp files; call once before any writer.
+
+        Something other than a file where the export keeps one (a folder, a file where a folder goes, a file
+        that may not be opened) is a VaultWriteError saying where."""
+        try:
+            return self._recover()
+        except OSError as exc:
+            raise write_error(exc, Path(exc.filename) if exc.filename else self.root) from exc
+
+    def _recover(self) -> RecoveryReport:
         truncated: list[tuple[str, int, int]] = []
         removed: list[str] = []
         missing: list[str] = []
@@ -311,10 +359,11 @@ class Vault:
         damaged: list[str] = []
         repairs: list[tuple[int, str]] = []
         self._settle_rewrites()
+        intents = read_intents(self.intents_dir)
         for record in self.store.all_files():
             path = safe_path(self.root, record.path)
             if record.length == 0:
-                if path.exists() and self._keep_new_note(record, path):
+                if path.exists() and self._keep_new_note(record, path, intents.get(record.path)):
                     modified.append(record.path)
                     continue
                 if path.exists():
@@ -324,13 +373,16 @@ class Vault:
                 self.store.forget_file(record.path)
                 continue
             try:
-                fd = open_for_writing(path, os.O_RDWR)
+                # Read-only until something has to change: a note made read-only by hand that needs no
+                # change is no reason to stop.
+                fd = open_for_writing(path, os.O_RDONLY)
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
                 repairs.append((record.chat_id, record.path))
                 continue
             try:
+                _must_be_a_file(fd, path)
                 size = os.fstat(fd).st_size
                 ours = size >= record.length and _bytes_before(fd, record.length, record.tail)
                 cut = self._cut_short(record, fd, size) if size < record.length else None
@@ -343,22 +395,24 @@ class Vault:
                         os.unlink(path)
                         self.store.forget_file(record.path)
                     else:
-                        os.ftruncate(fd, cut)
-                        os.fsync(fd)
+                        if cut < size:
+                            _truncate(path, cut)
                         self._adopt(record.path, fd, cut)
+                        if self._text_after_blocks(fd, cut):
+                            # A person's text after the whole messages left stays; the rest comes after it.
+                            modified.append(record.path)
                 elif not ours:
                     # Someone edited a committed note: keep their bytes and append after them.
                     modified.append(record.path)
                     self._adopt(record.path, fd, size)
                 elif size > record.length:
-                    cut = self._uncommitted(record, fd, size)
+                    cut = self._uncommitted(record, fd, size, intents.get(record.path))
                     if cut == size - record.length:
-                        os.ftruncate(fd, record.length)
-                        os.fsync(fd)
+                        _truncate(path, record.length)
                         truncated.append((record.path, size, record.length))
                     else:
                         # A person added text after the committed bytes (maybe after what a cut-short commit
-                        # left there): theirs stays, the engine's uncommitted blocks go, appends come after it.
+                        # left there): theirs stays, the engine's uncommitted bytes go, appends come after it.
                         modified.append(record.path)
                         if cut:
                             self._drop_uncommitted(record, fd, cut)
@@ -372,8 +426,13 @@ class Vault:
             self.store.add_repairs(repairs)
         temp_deleted = 0
         for leftover in self.tmp_dir.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                continue  # the engine makes no folders there: someone else's, left alone
             leftover.unlink()
             temp_deleted += 1
+        for intent in self.intents_dir.iterdir():  # every file is rolled back to its commit: nothing pending
+            if not intent.is_dir() or intent.is_symlink():
+                intent.unlink()
         self._drop_spliced_leftovers()
         self._recovered = True
         return RecoveryReport(
@@ -388,29 +447,32 @@ class Vault:
             lost_media=tuple(lost),
         )
 
-    def _keep_new_note(self, record: FileRecord, path: Path) -> bool:
-        """A note an unfinished commit created, which a person then typed into: their text stays with the
-        note's front matter (the uncommitted blocks go) and it becomes a committed note. False when the file
-        holds only what the engine wrote (recover() deletes it)."""
+    def _keep_new_note(self, record: FileRecord, path: Path, intent: tuple[int, bytes] | None) -> bool:
+        """A note an unfinished commit created, which a person then typed into (or a person's own file at that
+        path): their text stays, with the note's front matter when the engine wrote it, and the note becomes a
+        committed one. False when the file holds only what the engine wrote (recover() deletes it)."""
         if not record.path.endswith(".md"):
             return False
         fd = open_for_writing(path, os.O_RDONLY)
         try:
+            _must_be_a_file(fd, path)
             data = os.pread(fd, os.fstat(fd).st_size, 0)
         finally:
             os.close(fd)
-        start = header_end(data)
-        whole, ours = leading_blocks(data[start:], 0)
-        if ours:
+        ours = engine_bytes(data, 0, intent)
+        if ours == len(data):
             return False
-        kept = data[:start] + data[start + whole :]
+        start = min(header_end(data), ours)  # the front matter the commit wrote stays with their text
+        kept = data[:start] + data[ours:]
         self.write_file_atomic(record.path, kept)
         self.store.set_file(record.path, length=len(kept), tail=kept[-TAIL_BYTES:])
         return True
 
     def _cut_short(self, record: FileRecord, fd: int, size: int) -> int | None:
-        """A file shorter than committed: the length to keep when it is what the engine wrote, cut short by
-        hand (its whole messages are the first ones it held), else None (a person's edit, kept)."""
+        """A file shorter than committed whose whole messages are the first ones it held: the length to keep
+        (messages after them are fetched again). That is where its last whole message ends when only blank
+        lines follow; the whole file when a person wrote something after it (their text stays, the messages
+        come after it). None when it is not such a file (a person's edit, kept as it is)."""
         data = os.pread(fd, size, 0)
         if not record.path.endswith(".md"):
             end = data.rfind(b"\n") + 1  # the JSONL: whole lines stay
@@ -420,9 +482,20 @@ class Vault:
         if len(ids) >= len(committed) or ids != committed[: len(ids)]:
             return None
         if ids:
-            return end
-        # No whole message left: only what the note starts with (its front matter and link) may remain.
-        return 0 if b"^m" not in data and (not data or data.startswith(b"---\n")) else None
+            return end if not data[end:].strip() else size
+        # No whole message left: the note goes when only what it starts with (its front matter and link) is
+        # left, and stays whole when a person wrote something there too.
+        if b"^m" in data or (data and not data.startswith(b"---\n")):
+            return None
+        head = _month_header_length(data)
+        return 0 if not data or (head and not data[head:].strip()) else size
+
+    @staticmethod
+    def _text_after_blocks(fd: int, length: int) -> bool:
+        """Whether a person wrote after a note's last whole block (the start of a block cut short is not that:
+        its repair completes it, ChatWriter._partial_block)."""
+        rest = after_last_block(os.pread(fd, length, 0))
+        return bool(rest.strip()) and not opens_like_a_block(rest)
 
     def _lost_media(self) -> list[str]:
         """Downloaded files deleted or cut short by hand: recorded as lost, so the export fetches them again."""
@@ -446,14 +519,12 @@ class Vault:
         """The file as it is now becomes the committed one."""
         self.store.set_file(rel, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)))
 
-    def _uncommitted(self, record: FileRecord, fd: int, size: int) -> int:
+    def _uncommitted(self, record: FileRecord, fd: int, size: int, intent: tuple[int, bytes] | None) -> int:
         """How many bytes past the committed length a cut-short commit wrote: all of them for the JSONL (nobody
-        edits it), for a note only the engine's own blocks of messages after the note's last committed one."""
+        edits it), for a note what its commit recorded it was appending (intents.py), the rest is a person's."""
         if not record.path.endswith(".md"):
             return size - record.length
-        extra = os.pread(fd, size - record.length, record.length)
-        whole, all_ours = leading_blocks(extra, self.store.last_note_id(record.chat_id, record.path))
-        return len(extra) if all_ours else whole
+        return engine_bytes(os.pread(fd, size - record.length, record.length), record.length, intent)
 
     def _drop_uncommitted(self, record: FileRecord, fd: int, cut: int) -> None:
         """Remove `cut` bytes of uncommitted blocks right after the committed ones, keeping what follows them.
@@ -599,6 +670,11 @@ class ChatWriter:
         # starts a paragraph of its own.
         self._open_ends = vault.store.open_ended_notes(chat_id)
         self._pending: dict[str, list[bytes]] = {}
+        self._heads: dict[str, bytes] = {}  # a new note's month header, written when the note is created
+        # Files this writer created: a commit retried after a disk error finds its own bytes in them.
+        self._created: set[str] = set()
+        self._intent = intent_path(vault.intents_dir, chat_id)
+        self._repairing = set(vault.store.repairs(chat_id))  # files recovery found cut short by hand
         self._lock = threading.Lock()
         self._dirs_made: set[Path] = set()  # folders this writer has created or found: no mkdir per commit
 
@@ -621,10 +697,43 @@ class ChatWriter:
         if chunks is None:
             chunks = self._pending[rel] = []
             if header is not None and rel not in self._lengths:
-                chunks.append(header.encode("utf-8", "replace"))
-            elif rel in self._open_ends:
-                chunks.append(separator(self._open_ends[rel]))
+                self._heads[rel] = header.encode("utf-8", "replace")
         chunks.append(data)
+
+    def _found_in_the_way(self, new_files: list[str]) -> dict[str, tuple[int, bytes]]:
+        """Notes of a person's own at paths where this commit creates a note (the vault is theirs; they may
+        write "2026-01.md" before its first message arrives): path -> (length, tail). The engine appends after
+        their text instead of writing over it. A folder in the way is left to fail the commit with a sentence."""
+        found: dict[str, tuple[int, bytes]] = {}
+        for rel in new_files:
+            if rel in self._created or not rel.endswith(".md") or rel.startswith(f"{STATE_DIR}/"):
+                continue
+            try:
+                fd = os.open(safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    continue  # a symlink: the write refuses it with its own sentence
+                raise
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                    found[rel] = (st.st_size, os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES)))
+            finally:
+                os.close(fd)
+        return found
+
+    def _partial_block(self, rel: str) -> bytes:
+        """What a committed note holds after its last whole block (see blocks.after_last_block); empty when
+        that is more than the last 64 KiB."""
+        length = self._lengths[rel]
+        start = max(0, length - (1 << 16))
+        with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as f:
+            window = os.pread(f.fileno(), length - start, start)
+        if start and not whole_blocks(window)[1]:
+            return b""
+        return after_last_block(window)
 
     def commit(
         self,
@@ -641,14 +750,43 @@ class ChatWriter:
         """
         with self._lock:
             store = self.vault.store
-            pending = {rel: b"".join(chunks) for rel, chunks in self._pending.items()}
-            pending = {rel: data for rel, data in pending.items() if data}
-            new_files = [rel for rel in pending if rel not in self._lengths]
+            bodies = {rel: b"".join(chunks) for rel, chunks in self._pending.items()}
+            bodies = {rel: data for rel, data in bodies.items() if data}
+            new_files = [rel for rel in bodies if rel not in self._lengths]
             lengths: dict[str, int] = {}
             tails: dict[str, bytes] = {}
             try:
+                theirs = self._found_in_the_way(new_files)
+                if theirs:
+                    store.adopt_files(self.chat_id, theirs)
+                    for rel, (length, tail) in theirs.items():
+                        self._lengths[rel] = length
+                        if not tail.endswith(b"\n\n"):
+                            self._open_ends[rel] = tail
+                    new_files = [rel for rel in new_files if rel not in theirs]
                 if new_files:
                     store.register_new_files(self.chat_id, new_files)
+                pending: dict[str, bytes] = {}
+                for rel, body in bodies.items():
+                    if rel in self._lengths:
+                        open_end = self._open_ends.get(rel)
+                        if open_end is None:
+                            pending[rel] = body
+                        elif (
+                            rel in self._repairing
+                            and (partial := self._partial_block(rel))
+                            and body.startswith(partial)
+                        ):
+                            # A note cut short inside a block, being repaired: the block's start is there.
+                            pending[rel] = body[len(partial) :]
+                        else:
+                            # After a person's text without a blank line after it, a block starts a paragraph.
+                            pending[rel] = separator(open_end) + body
+                    else:
+                        pending[rel] = self._heads.get(rel, b"") + body
+                notes = [(rel, self._lengths.get(rel, 0), data) for rel, data in pending.items() if rel.endswith(".md")]
+                if notes:
+                    write_intent(self._intent, notes)  # before the first byte: see engine/vault/intents.py
                 dirs_to_sync: set[Path] = set()
                 for rel, data in pending.items():
                     path = safe_path(self.vault.root, rel)
@@ -659,12 +797,19 @@ class ChatWriter:
                         dirs_to_sync.add(path.parent)
                     offset = self._lengths.get(rel, 0)
                     end = offset + len(data)
+                    # A note this commit creates is created, never opened: a file that appeared there since the
+                    # check above is someone's, and the commit stops with a sentence (and adopts it when retried).
+                    flags = os.O_WRONLY | os.O_CREAT
+                    if rel in new_files and rel not in self._created and rel.endswith(".md"):
+                        flags |= os.O_EXCL
                     try:
-                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
+                        fd = open_for_writing(path, flags)
                     except FileNotFoundError:
                         # Its folder went away during the export: made again, as on the first commit.
                         dirs_to_sync.update(self.vault.make_dirs(path.parent))
-                        fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT)
+                        fd = open_for_writing(path, flags)
+                    if rel in new_files:
+                        self._created.add(rel)
                     try:
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
@@ -691,6 +836,7 @@ class ChatWriter:
             self._lengths.update(lengths)
             for rel in lengths:
                 self._open_ends.pop(rel, None)
+                self._heads.pop(rel, None)
             self._pending.clear()
 
     def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:
@@ -773,12 +919,19 @@ class ChatWriter:
         intent: list[tuple[int, bytes]] = []
 
         def fill(out: BinaryIO) -> None:
-            with open(staged_path, "rb") as src:
-                _copy_range(src, out, 0, staged_length)
-            if final_length:
-                with open(safe_path(self.vault.root, final), "rb") as src:
-                    skip = _month_header_length(src.read(4096)) if final.endswith(".md") else 0
-                    _copy_range(src, out, skip, final_length)
+            if not final_length:
+                with open(staged_path, "rb", opener=_no_follow) as src:
+                    _copy_range(src, out, 0, staged_length)
+                return
+            with open(safe_path(self.vault.root, final), "rb", opener=_no_follow) as own:
+                head = _month_header_length(own.read(_HEADER_READ)) if final.endswith(".md") else 0
+                # The note's own start stays (its front matter may hold a person's keys); the staged start,
+                # the same month's header as the engine writes it, goes.
+                _copy_range(own, out, 0, head)
+                with open(staged_path, "rb", opener=_no_follow) as src:
+                    skip = _month_header_length(src.read(_HEADER_READ)) if head else 0
+                    _copy_range(src, out, skip, staged_length)
+                _copy_range(own, out, head, final_length)
 
         def record(new_length: int, tail: bytes) -> None:
             store.begin_splice(self.chat_id, final, staged, length=new_length, tail=tail)

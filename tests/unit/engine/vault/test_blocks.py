@@ -1,4 +1,5 @@
-"""Telling a cut-short commit's bytes (the engine's own blocks) from text a person added to a month note."""
+"""Telling a cut-short commit's bytes from text a person added to a month note: by what the commit recorded it
+was appending (engine/vault/intents.py), never by how the bytes look."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tobs_tui.engine.vault.blocks import block_ids, leading_blocks, separator
+from tobs_tui.engine.vault.blocks import block_ids, separator
+from tobs_tui.engine.vault.intents import engine_bytes, read_intents, write_intent
 
 GOLDEN = Path(__file__).parents[1] / "render" / "golden"
 BLOCKS = (
@@ -14,44 +16,50 @@ BLOCKS = (
     + "**Bob** · 2024-01-05 10:01\nShe wrote:\n\n> quoted\n\n^m52\n\n".encode()
     + "⚙ **Bob** joined the group · 2024-01-05 10:02 ^m53\n\n".encode()
 )
+AT = 1234  # the note's committed length
 
 
 @pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.md")), ids=lambda p: p.stem)
-def test_every_rendered_block_and_every_cut_of_it_is_the_engines(golden):
+def test_every_cut_of_a_recorded_commit_is_the_engines(golden):
     block = golden.read_bytes()
-    assert leading_blocks(block, 0) == (len(block), True)
-    for cut in range(len(block)):
-        assert leading_blocks(block[:cut], 0)[1], f"a commit cut after {cut} bytes is not recognised"
+    for cut in range(1, len(block) + 1):
+        assert engine_bytes(block[:cut], AT, (AT, block)) == cut, f"a commit cut after {cut} bytes"
 
 
-def test_blocks_the_note_already_holds_are_not_a_torn_write():
-    assert leading_blocks(BLOCKS, 50) == (len(BLOCKS), True)
-    assert leading_blocks(BLOCKS, 51) == (0, False), "an id at or below the committed one is not ours"
-    assert leading_blocks(BLOCKS + b"\0" * 4096, 50) == (len(BLOCKS), True), "zeros a power cut leaves"
+def test_zeros_a_power_cut_leaves_in_or_after_the_commits_bytes_are_the_engines():
+    assert engine_bytes(BLOCKS + b"\0" * 4096, AT, (AT, BLOCKS)) == len(BLOCKS) + 4096
+    holed = BLOCKS[:10] + b"\0" * 20 + BLOCKS[30:]
+    assert engine_bytes(holed, AT, (AT, BLOCKS)) == len(BLOCKS)
+    assert engine_bytes(b"\0" * 512, AT, None) == 512, "zeros are never a person's text"
 
 
 @pytest.mark.parametrize(
     "typed",
-    [
-        "My own comment\n",
-        "\n## Thoughts\n- one\n",
-        "**Important**: call Bob\n",
-        "**Bob** said hi\n",
-        "*",
-        "^m99\n\n",
-    ],
+    ["My own comment\n", "\n## Thoughts\n- one\n", "**Important**: call Bob\n", "**Bob** said hi\n", "*", "^m99\n\n"],
 )
 def test_text_a_person_typed_is_theirs(typed):
-    whole, ours = leading_blocks(typed.encode(), 0)
-    assert (whole, ours) == (0, False) or typed == "*"
-    whole, ours = leading_blocks(BLOCKS + typed.encode(), 50)
-    assert whole == len(BLOCKS) and (not ours or typed == "*")
+    text = typed.encode()
+    assert engine_bytes(text, AT, None) == 0, "no commit was recorded"
+    assert engine_bytes(text, AT, (AT - 100, text)) == 0, "the record is of an earlier commit, at another offset"
+    assert engine_bytes(BLOCKS + text, AT, (AT, BLOCKS)) == len(BLOCKS), "typed after a cut-short commit"
+    if not BLOCKS.startswith(text):  # what the commit itself would have written there cannot be told apart
+        assert engine_bytes(text + BLOCKS, AT, (AT, BLOCKS)) < len(text), "typed where the commit's bytes go"
+
+
+def test_a_record_survives_a_cut_in_its_own_writing_by_its_whole_entries(tmp_path):
+    entries = [("Chat (1)/2024/2024-01.md", 10, BLOCKS), ("Chat (1)/2024/2024-02.md", 0, b"x" * 50)]
+    write_intent(tmp_path / "1", entries)
+    assert read_intents(tmp_path) == {rel: (offset, data) for rel, offset, data in entries}
+    whole = (tmp_path / "1").read_bytes()
+    (tmp_path / "1").write_bytes(whole[:-10])
+    assert read_intents(tmp_path) == {entries[0][0]: (10, BLOCKS)}
+    (tmp_path / "2").mkdir()  # not a record: ignored
+    assert read_intents(tmp_path) == {entries[0][0]: (10, BLOCKS)}
 
 
 def test_the_separator_puts_the_next_block_in_a_paragraph_of_its_own():
     assert separator(b"") == b"" and separator(b"^m5\n\n") == b""
     assert separator(b"my note\n") == b"\n" and separator(b"my note") == b"\n\n"
-    assert leading_blocks(b"\n" + BLOCKS, 50) == (len(BLOCKS) + 1, True)
 
 
 def test_block_ids_in_file_order():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def tree(root: Path) -> dict[str, bytes]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.is_file() and not rel.startswith((".tobs/state.sqlite", ".tobs/lock")):
+        if path.is_file() and not rel.startswith((".tobs/state.sqlite", ".tobs/lock", ".tobs/intents/")):
             out[rel] = path.read_bytes()
     return out
 
@@ -82,28 +83,49 @@ def test_appends_commit_and_resume_without_repeating_headers(tmp_path, reference
     assert reference[NOTE].count(b"---\nid: 1") == 1
 
 
-def test_recover_rolls_back_everything_past_the_last_commit(tmp_path, reference):
+class Died(BaseException):
+    """The process ends here, as with a kill -9: nothing after it runs, no handler sees it."""
+
+
+def die_in_commit(monkeypatch, torn: dict[str, int]) -> None:
+    """The next commits write only the first `torn[file]` bytes of what they append to each file named (all of
+    the others'), and the process dies before the state records them: what a kill inside a commit leaves."""
+
+    def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        keep = next((n for rel, n in torn.items() if name.endswith(rel)), len(data))
+        os.pwrite(fd, data[:keep], offset)
+
+    def commit_batch(*args, **kwargs):
+        raise Died
+
+    monkeypatch.setattr(vault_module, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(os, "ftruncate", lambda fd, length: None)  # the kill lands before the commit's truncate
+    monkeypatch.setattr(vault_module.StateStore, "commit_batch", commit_batch)
+
+
+def test_recover_rolls_back_everything_past_the_last_commit(tmp_path, reference, monkeypatch):
     with Vault(tmp_path) as v:
         v.recover()
-        write_batches(v, 1, 50)
+        write_batches(v, 1, 45)
         w = v.chat_writer(1)
-        # What a crash mid-commit leaves: torn tails, a file the commit had just created, a temp file.
-        with open(tmp_path / NOTE, "ab") as f:
-            f.write(b"**Bob** \xc2\xb7 2024-01-05 10:")
-        with open(tmp_path / w.json_rel, "ab") as f:
-            f.write(b'{"id":51,"te')
-        v.store.register_new_files(1, ["Chat (1)/2024/2024-02.md"])
-        (tmp_path / "Chat (1)/2024/2024-02.md").write_bytes(b"---\nid: 1\n---\nmessage 51")
+        json_rel = w.json_rel
+    # What a kill inside a commit leaves: torn tails, a file the commit had just created, a temp file.
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(tmp_path) as v:
+        v.recover()
+        die_in_commit(m, {NOTE: 30, json_rel: 12, "2024-02.md": 20})
         (tmp_path / ".tobs/tmp/tmpabc.tmp").write_bytes(b"partial index")
+        write_batches(v, 46, 55, batch=10)
+    assert (tmp_path / "Chat (1)/2024/2024-02.md").stat().st_size == 20
     with Vault(tmp_path) as v:
         report = v.recover()
         assert [t[0] for t in report.truncated] == [".tobs/json/1.jsonl", NOTE]
-        assert report.rolled_back_bytes == len(b"**Bob** \xc2\xb7 2024-01-05 10:") + len(b'{"id":51,"te')
+        assert report.rolled_back_bytes == 30 + 12
         assert report.removed == ("Chat (1)/2024/2024-02.md",)
         assert report.temp_files_deleted == 1
         assert not (tmp_path / "Chat (1)/2024/2024-02.md").exists()
         assert v.recover().clean
-        write_batches(v, 51, 100)
+        write_batches(v, 46, 100)
     assert tree(tmp_path) == reference
 
 
@@ -496,18 +518,28 @@ def test_text_a_person_appends_to_a_note_is_kept_and_new_messages_follow_it(tmp_
         assert v.recover().clean
 
 
-def test_blocks_a_cut_short_commit_left_go_but_text_typed_after_them_stays(tmp_path):
+def _torn_commit(root: Path, monkeypatch, ids: range, keep: int) -> None:
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(root) as v:
+        v.recover()
+        die_in_commit(m, {NOTE: keep})
+        write_blocks(v, ids)
+
+
+def test_blocks_a_cut_short_commit_left_go_but_text_typed_after_them_stays(tmp_path, monkeypatch):
     with Vault(tmp_path) as v:
         v.recover()
         write_blocks(v, range(1, 11))
     committed = (tmp_path / NOTE).read_bytes()
     torn = _block(11) + _block(12)
-    (tmp_path / NOTE).write_bytes(committed + torn + _block(13)[:20])
+    _torn_commit(tmp_path, monkeypatch, range(11, 14), len(torn) + 20)
+    assert (tmp_path / NOTE).read_bytes() == committed + torn + _block(13)[:20]
     with Vault(tmp_path) as v:
         report = v.recover()
         assert report.modified == () and report.truncated == ((NOTE, len(committed + torn) + 20, len(committed)),)
     assert (tmp_path / NOTE).read_bytes() == committed
-    (tmp_path / NOTE).write_bytes(committed + torn + b"\nMy note after the crash\n")
+    _torn_commit(tmp_path, monkeypatch, range(11, 14), len(torn))
+    with open(tmp_path / NOTE, "ab") as f:
+        f.write(b"\nMy note after the crash\n")
     with Vault(tmp_path) as v:
         report = v.recover()
         assert report.modified == (NOTE,) and report.rolled_back_bytes == len(torn)
@@ -515,10 +547,55 @@ def test_blocks_a_cut_short_commit_left_go_but_text_typed_after_them_stays(tmp_p
     assert (tmp_path / NOTE).read_bytes() == committed + b"\nMy note after the crash\n" + b"\n" + _block(11)
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        b"**My summary**",  # bold, no newline: Obsidian saves the last line so
+        b"*",
+        b"**Alice** (me)",
+        "**Bob** · 2024-01-05 10:".encode(),  # looks like the start of a block, but no commit wrote it
+        b"\0\0typed after zeros",
+    ],
+)
+def test_text_typed_at_the_end_of_a_note_is_never_taken_for_a_cut_short_commit(tmp_path, typed):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    with open(tmp_path / NOTE, "ab") as f:
+        f.write(typed)
+    edited = (tmp_path / NOTE).read_bytes()
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.truncated == () and report.modified == (NOTE,)
+        write_blocks(v, range(11, 12))
+    assert (tmp_path / NOTE).read_bytes() == edited + b"\n\n" + _block(11)
+
+
+def test_a_block_pasted_at_the_end_of_a_note_stays(tmp_path, monkeypatch):
+    """A block copied from another note (an engine block, newer id) after the last commit, and after a commit
+    cut short whose own bytes do go."""
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    committed = (tmp_path / NOTE).read_bytes()
+    pasted = "**Carol** · 2024-02-01 09:00\nfrom another chat ^m500\n\n".encode()
+    with open(tmp_path / NOTE, "ab") as f:
+        f.write(pasted)
+    with Vault(tmp_path) as v:
+        assert v.recover().modified == (NOTE,)
+    assert (tmp_path / NOTE).read_bytes() == committed + pasted
+    _torn_commit(tmp_path, monkeypatch, range(11, 13), 10)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.rolled_back_bytes == 10
+    assert (tmp_path / NOTE).read_bytes() == committed + pasted
+
+
 def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(tmp_path):
     from tobs_tui.engine.media.files import MediaFiles
     from tobs_tui.engine.media.stage import MediaItem
     from tobs_tui.engine.runtime.threads import mark_pool_thread
+    from tobs_tui.engine.vault.store import MediaRecord
 
     root, outside = tmp_path / "vault", tmp_path / "precious.bin"
     outside.write_bytes(b"precious")
@@ -527,6 +604,8 @@ def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(t
         (root / "Chat (1)" / "media").mkdir(parents=True)
         os.link(outside, root / "Chat (1)" / "media" / "5_photo.jpg.part")
         item = MediaItem(msg_id=5, media_id=9, kind="photo", file_name=None, mime_type=None, size=100, month="")
+        # The state DB claims the part file (a download in progress): an unclaimed one would be left alone.
+        v.store.upsert_media(MediaRecord(1, 5, 9, "photo", "Chat (1)/media/5_photo.jpg", 100, 0, "partial"))
         files = MediaFiles(v)
 
         def open_part() -> None:
@@ -538,14 +617,21 @@ def test_a_hard_linked_part_file_is_refused_and_the_other_file_keeps_its_bytes(t
     assert outside.read_bytes() == b"precious"
 
 
-def test_a_person_typing_into_a_note_an_unfinished_commit_created_keeps_their_text(tmp_path):
+def test_a_person_typing_into_a_note_an_unfinished_commit_created_keeps_their_text(tmp_path, monkeypatch):
     header = "---\nchat_id: 1\nmonth: \"2024-03\"\n---\n\n[[Chat (1)/Chat (1)|Chat (1)]] · 2024-03\n\n"
     new_note = "Chat (1)/2024/2024-03.md"
     with Vault(tmp_path) as v:
         v.recover()
         write_blocks(v, range(1, 5))
-        v.store.register_new_files(1, [new_note])  # a commit that died after creating the note
-        (tmp_path / new_note).write_bytes((header + block(5) + block(6) + "Typed after the crash\n").encode())
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(tmp_path) as v:  # a commit that died
+        v.recover()
+        die_in_commit(m, {})
+        w = v.chat_writer(1)
+        for i in (5, 6):
+            w.append(new_note, block(i), header=header)
+        w.commit(last_id=6, messages=[])
+    with open(tmp_path / new_note, "a") as f:
+        f.write("Typed after the crash\n")
     with Vault(tmp_path) as v:
         report = v.recover()
         assert report.modified == (new_note,) and report.removed == ()
@@ -554,12 +640,16 @@ def test_a_person_typing_into_a_note_an_unfinished_commit_created_keeps_their_te
         w.commit(last_id=5, messages=[(5, new_note.removesuffix(".md"), "Bob", "")])
     expected = header + "Typed after the crash\n" + "\n" + block(5)
     assert (tmp_path / new_note).read_text() == expected
-    (tmp_path / "Chat (1)/2024/2024-04.md").parent.mkdir(exist_ok=True)
+    april = "Chat (1)/2024/2024-04.md"
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(tmp_path) as v:
+        v.recover()
+        die_in_commit(m, {april: len(header.encode()) + 30})
+        w = v.chat_writer(1)
+        w.append(april, block(7), header=header)
+        w.commit(last_id=7, messages=[])
+    assert (tmp_path / april).read_bytes() == (header + block(7)).encode()[: len(header.encode()) + 30]
     with Vault(tmp_path) as v:
-        v.store.register_new_files(1, ["Chat (1)/2024/2024-04.md"])
-        (tmp_path / "Chat (1)/2024/2024-04.md").write_bytes((header + block(7)[:30]).encode())
-    with Vault(tmp_path) as v:
-        assert v.recover().removed == ("Chat (1)/2024/2024-04.md",), "only the engine's bytes: removed"
+        assert v.recover().removed == (april,), "only the engine's bytes: removed"
 
 
 # ---------------------------------------------------------------- back-fill splices
@@ -626,3 +716,228 @@ def test_a_splice_cut_short_splices_each_file_exactly_once(tmp_path, monkeypatch
         assert v.store.pending_rewrites() == []
         v.chat_writer(1).splice_staged()
     assert tree(tmp_path) == _spliced(tmp_path)
+
+
+# ---------------------------------------------------------------- the vault is the user's
+
+
+@pytest.mark.parametrize("theirs", [b"Buy milk", b"# February plans\n", b"---\ntags: [mine]\n---\n\nnotes\n\n"])
+def test_a_note_a_person_wrote_where_the_next_month_note_goes_is_kept_and_the_messages_follow_it(
+    tmp_path, monkeypatch, theirs
+):
+    february = tmp_path / "Chat (1)/2024/2024-02.md"
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+    february.write_bytes(theirs)
+    # A commit that dies after writing its first bytes there: theirs stay.
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(tmp_path) as v:
+        v.recover()
+        die_in_commit(m, {"2024-02.md": 7})
+        write_batches(v, 51, 55)
+    assert february.read_bytes().startswith(theirs)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.removed == () and ("Chat (1)/2024/2024-02.md", len(theirs) + 7, len(theirs)) in report.truncated
+        assert february.read_bytes() == theirs
+        write_batches(v, 51, 60)
+    body = "".join(block(i) for i in range(51, 61)).encode()
+    assert february.read_bytes() == theirs + separator(theirs) + body
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+
+
+def test_a_note_that_appears_between_the_check_and_the_create_stops_the_commit_and_is_adopted_on_retry(
+    tmp_path, monkeypatch
+):
+    february = tmp_path / "Chat (1)/2024/2024-02.md"
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+        w = v.chat_writer(1)
+        looked = w._found_in_the_way
+
+        def look_then_someone_writes(new_files):
+            found = looked(new_files)
+            february.write_bytes(b"typed just now\n")
+            return found
+
+        w.append(note_of(51), block(51), header=HEADER)
+        monkeypatch.setattr(w, "_found_in_the_way", look_then_someone_writes)
+        with pytest.raises(VaultWriteError, match="in the way"):
+            w.commit(last_id=51, messages=[(51, note_of(51)[:-3], "Bob", "")])
+        monkeypatch.undo()
+        assert february.read_bytes() == b"typed just now\n"
+        w.commit(last_id=51, messages=[(51, note_of(51)[:-3], "Bob", "")])
+    assert february.read_bytes() == b"typed just now\n\n" + block(51).encode()
+
+
+@pytest.mark.parametrize(
+    ("replace", "kept_after"),
+    [
+        (b"MY SUMMARY of the rest\n", b"MY SUMMARY of the rest\n"),
+        (b"\n\n   \n", b""),  # only blank lines after the last whole message: nothing of a person's
+    ],
+)
+def test_messages_deleted_from_a_notes_end_come_back_after_what_a_person_wrote_in_their_place(
+    tmp_path, replace, kept_after
+):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    whole = (tmp_path / NOTE).read_bytes()
+    kept = whole[: whole.index(_block(9))]
+    (tmp_path / NOTE).write_bytes(kept + replace)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.cut_short == (NOTE,) and v.store.repairs(1) == [NOTE]
+        assert report.modified == ((NOTE,) if kept_after else ())
+        assert (tmp_path / NOTE).read_bytes() == kept + kept_after
+        w = v.chat_writer(1)
+        assert w.last_id_in(NOTE) == 8
+        w.append(NOTE, (_block(9) + _block(10)).decode(), header=HEADER)  # what ChatExport.repair appends
+        w.commit(last_id=0, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == kept + kept_after + separator(kept + kept_after) + _block(9) + _block(10)
+
+
+def test_a_note_whose_messages_were_all_replaced_by_a_persons_text_keeps_it(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    mine = MONTH_HEADER.encode() + b"I summarised this month: trip booked.\n"
+    (tmp_path / NOTE).write_bytes(mine)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.cut_short == (NOTE,) and report.missing == ()
+    assert (tmp_path / NOTE).read_bytes() == mine
+
+
+def test_a_backfill_keeps_the_front_matter_a_person_edited(tmp_path):
+    _backfill_vault(tmp_path)
+    note = tmp_path / NOTE
+    edited = note.read_bytes().replace(b'month: "2024-01"\n', b'month: "2024-01"\ntags: [trip, FM-MARK]\n', 1)
+    assert edited != note.read_bytes()
+    note.write_bytes(edited)
+    with Vault(tmp_path) as v:
+        assert v.recover().modified == (NOTE,)
+        assert v.chat_writer(1).splice_staged() == 3
+    expected = _spliced(tmp_path)[NOTE].replace(b'month: "2024-01"\n', b'month: "2024-01"\ntags: [trip, FM-MARK]\n')
+    assert note.read_bytes() == expected
+
+
+def _immutable(path: Path) -> bool:
+    """Make a file unwritable even for root (who ignores file modes): chattr +i where it works, else mode 444."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return True
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False).returncode == 0
+    return done
+
+
+def test_a_read_only_note_that_needs_no_change_does_not_stop_the_export(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 60)
+    if not _immutable(tmp_path / NOTE):
+        pytest.skip("no way to make a file read-only for this user here")
+    try:
+        with Vault(tmp_path) as v:
+            assert v.recover().clean
+            write_batches(v, 61, 70)  # February's note only
+        with Vault(tmp_path) as v:
+            v.recover()
+            w = v.chat_writer(1)
+            w.append(NOTE, block(1), header=HEADER)
+            with pytest.raises(VaultWriteError, match=r"permission to write to .*2024-01\.md"):
+                w.commit(last_id=71, messages=[])
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / NOTE)], capture_output=True, check=False)
+        (tmp_path / NOTE).chmod(0o644)
+
+
+@pytest.mark.parametrize("where", ["note", "year folder", "chat folder", "jsonl"])
+def test_something_else_in_the_way_of_a_committed_file_is_one_sentence(tmp_path, where):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 20)
+        json_rel = v.chat_writer(1).json_rel
+    if where == "note":
+        (tmp_path / NOTE).unlink()
+        (tmp_path / NOTE).mkdir()
+        said = rf"{re.escape(str(tmp_path / NOTE))} is a folder where the export keeps a file"
+    elif where == "jsonl":
+        (tmp_path / json_rel).unlink()
+        (tmp_path / json_rel).mkdir()
+        said = r"1\.jsonl is a folder where the export keeps a file"
+    else:
+        folder = tmp_path / ("Chat (1)/2024" if where == "year folder" else "Chat (1)")
+        shutil.rmtree(folder)
+        folder.write_text("my file")
+        said = rf"A file is in the way at {re.escape(str(folder))};"
+    with Vault(tmp_path) as v, pytest.raises(VaultWriteError, match=said):
+        v.recover()
+
+
+def test_a_folder_in_the_temp_folder_does_not_stop_the_recovery_and_is_left_alone(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        (v.tmp_dir / "leftover").mkdir()
+        (v.tmp_dir / "leftover" / "x").write_bytes(b"x")
+    with Vault(tmp_path) as v:
+        assert v.recover().temp_files_deleted == 0
+    assert (tmp_path / ".tobs/tmp/leftover/x").read_bytes() == b"x", "the engine makes no folders there: not its own"
+
+
+def test_a_folder_where_a_new_note_goes_is_one_sentence_and_left_alone(tmp_path):
+    february = tmp_path / "Chat (1)/2024/2024-02.md"
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+        february.mkdir()
+        (february / "mine.txt").write_bytes(b"mine")
+        with pytest.raises(VaultWriteError, match=r"2024-02\.md is a folder where the export keeps a file"):
+            write_batches(v, 51, 55)
+    assert (february / "mine.txt").read_bytes() == b"mine"
+
+
+def test_verify_tells_typed_text_from_a_cut_short_commit_and_names_what_is_in_the_way(tmp_path, monkeypatch):
+    from tobs_tui.engine.vault.check import check_vault
+
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    with open(tmp_path / NOTE, "ab") as f:
+        f.write(b"**My summary**")
+    found = check_vault(tmp_path)
+    assert found.ok and [n for n in found.notes if n.startswith(f"{NOTE}: text added by hand")]
+    _torn_commit(tmp_path, monkeypatch, range(11, 13), 30)
+    found = check_vault(tmp_path)
+    assert [p.problem for p in found.problems] == ["holds 30 bytes an interrupted run left (an export rolls them back)"]
+    shutil.rmtree(tmp_path / "Chat (1)/2024")
+    (tmp_path / "Chat (1)/2024").write_bytes(b"my file")
+    found = check_vault(tmp_path)
+    assert [p.problem for p in found.problems] == [
+        "cannot be reached: a file is in the way at Chat (1)/2024 (move it away)"
+    ]
+
+
+@pytest.mark.parametrize("cut_in", [9, 1])
+def test_a_note_cut_short_inside_a_block_is_repaired_byte_for_byte(tmp_path, cut_in):
+    """Cut at any byte (a sync tool, a damaged disk): the start of the cut block is the engine's; the repair
+    completes it instead of writing the message again after it."""
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        w.append(NOTE, "".join(block(i) for i in range(1, 11)), header=MONTH_HEADER)
+        w.commit(last_id=10, messages=[(i, NOTE.removesuffix(".md"), "Bob", "") for i in range(1, 11)])
+    whole = (tmp_path / NOTE).read_bytes()
+    cut = whole.index(_block(cut_in)) + 17
+    (tmp_path / NOTE).write_bytes(whole[:cut])
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.cut_short == (NOTE,) and report.modified == ()
+        w = v.chat_writer(1)
+        assert w.last_id_in(NOTE) == cut_in - 1
+        w.append(NOTE, "".join(block(i) for i in range(cut_in, 11)), header=MONTH_HEADER)  # the repair's append
+        w.commit(last_id=0, messages=[])
+    assert (tmp_path / NOTE).read_bytes() == whole

@@ -112,7 +112,7 @@ def tree(root: Path) -> dict[str, bytes]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.is_file() and not rel.startswith((".tobs/state.sqlite", ".tobs/lock")):
+        if path.is_file() and not rel.startswith((".tobs/state.sqlite", ".tobs/lock", ".tobs/intents/")):
             out[rel] = path.read_bytes()
     return out
 
