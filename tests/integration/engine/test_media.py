@@ -30,6 +30,7 @@ from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.content import HOSTILE_FILE_NAMES, HOSTILE_TITLE
 from tobs_tui.emulator.world import World
 from tobs_tui.engine.media import downloader as media_mod
+from tobs_tui.engine.media import files as files_mod
 from tobs_tui.engine.media.downloader import MediaDownloader
 from tobs_tui.engine.media.locations import PART_SIZE, file_location, parts_in_flight_for
 from tobs_tui.engine.media.stage import ChatContext, media_item
@@ -41,7 +42,7 @@ from tobs_tui.engine.telegram.backoff import FloodWaitPolicy
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
 from tobs_tui.engine.telegram.source import TelegramSource
 from tobs_tui.engine.telegram.throttle import ThrottleDetector
-from tobs_tui.engine.vault.filenames import chat_dir_name
+from tobs_tui.engine.vault.filenames import chat_dir_name, numbered_name
 from tobs_tui.engine.vault.vault import Vault
 
 MiB = 1024 * 1024
@@ -506,6 +507,181 @@ async def test_a_crash_between_rename_and_record_finishes_without_fetching(make_
     assert again[item.msg_id].status == "ok" and emu.log.count(method="GetFileRequest") == 0
     assert (record.status, record.sha256) == ("done", emu.world.sha256_of_media(item.media_id))
     assert sha256(root / record.path) == record.sha256 and not list(root.rglob("*.part"))
+
+
+# -- the vault is the user's: names the engine has not written are left alone -------------------------------
+
+
+def _numbered(rel: str, n: int = 2) -> str:
+    head, _, name = rel.rpartition("/")
+    return f"{head}/{numbered_name(name, n)}"
+
+
+def _rows(root: Path) -> dict[int, tuple[str, str]]:
+    db = sqlite3.connect(root / ".tobs" / "state.sqlite")
+    try:
+        return {m: (p, st) for m, p, st in db.execute("SELECT msg_id, path, status FROM media")}
+    finally:
+        db.close()
+
+
+async def test_files_of_the_users_at_new_names_are_left_alone(make_emu, tmp_path):
+    emu = make_emu(MEDIA_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root) as h:
+        chat = h.chat_id("Media Channel")
+        items = await h.items(chat)
+        doc = next(i for i in items if i.kind == "document" and i.media_id != emu.world.shared_document_id)
+        photo = next(i for i in items if i.kind == "photo")
+        other = next(i for i in items if i.kind not in ("document", "photo") and i.size <= PART_SIZE)
+        picked = [doc, photo, other]
+        default = {i.msg_id: media_mod.media_rel_path(h.context(chat).dir_name, i) for i in picked}
+        mine = {
+            root / default[doc.msg_id]: b"MY OWN PLAN - do not lose",
+            root / (default[photo.msg_id] + ".part"): b"MY PART FILE",
+        }
+        for path, data in mine.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        (root / default[other.msg_id]).mkdir(parents=True)  # a folder of theirs where the file would go
+        _, refs = await h.download(chat, picked)
+    for path, data in mine.items():
+        assert path.read_bytes() == data, f"{path.name} of the user's was changed"
+    assert (root / default[other.msg_id]).is_dir()
+    rows = _rows(root)
+    for item in picked:
+        ref = refs[item.msg_id]
+        assert ref.status == "ok" and ref.path == _numbered(default[item.msg_id]), ref
+        assert rows[item.msg_id] == (ref.path, "done"), "the state DB records the name used"
+        assert sha256(root / ref.path) == emu.world.sha256_of_media(item.media_id)
+    assert sorted(p.name for p in root.rglob("*.part")) == [Path(default[photo.msg_id]).name + ".part"]
+
+
+async def test_a_file_stored_once_is_linked_beside_a_file_of_the_users(make_emu, tmp_path):
+    emu = make_emu(MEDIA_WORLD)
+    root = tmp_path / "vault"
+    shared = emu.world.shared_document_id
+    async with harness(emu, root) as h:
+        first, second = h.chat_id("Media Channel"), h.chat_id("Family")
+        await h.download(first, [i for i in await h.items(first) if i.media_id == shared])
+        again = [i for i in await h.items(second) if i.media_id == shared][:1]
+        rel = media_mod.media_rel_path(h.context(second).dir_name, again[0])
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"mine")
+        (root / (rel + ".part")).write_bytes(b"my part")
+        _, refs = await h.download(second, again)
+    assert (root / rel).read_bytes() == b"mine" and (root / (rel + ".part")).read_bytes() == b"my part"
+    ref = refs[again[0].msg_id]
+    assert ref.path == _numbered(rel) and _rows(root)[again[0].msg_id] == (ref.path, "done")
+    assert sha256(root / ref.path) == emu.world.sha256_of_media(shared)
+    assert sum(fetched_offsets(emu, shared).values()) == -(-emu.world.file_size(shared) // PART_SIZE)
+
+
+async def test_a_thumbnail_of_the_users_is_left_alone(make_emu, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ffmpeg"
+    fake.write_text("#!/bin/sh\nfor last; do :; done\nprintf '\\377\\330thumb' > \"$last\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    emu = make_emu(MEDIA_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root, postprocess=True) as h:
+        chat = h.chat_id("Media Channel")
+        video = next(i for i in await h.items(chat) if i.kind in media_mod.THUMBNAIL_KINDS)
+        rel = media_mod.media_rel_path(h.context(chat).dir_name, video)
+        mine = root / (rel + ".thumb.jpg")
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        mine.write_bytes(b"my picture")
+        _, refs = await h.download(chat, [video])
+        await h.downloader.close()
+    assert mine.read_bytes() == b"my picture"
+    assert not (root / rel).exists(), "the video took a name whose thumbnail is free"
+    ref = refs[video.msg_id]
+    assert ref.path == _numbered(rel) and sha256(root / ref.path) == emu.world.sha256_of_media(video.media_id)
+    assert (root / (ref.path + ".thumb.jpg")).read_bytes() == b"\xff\xd8thumb"
+
+
+async def test_a_file_that_takes_the_name_during_the_download_is_left_alone(make_emu, tmp_path, monkeypatch):
+    emu = make_emu(BIG_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root) as h:
+        chat = emu.world.chat_ids()[0]
+        item = await biggest(h, chat)
+        rel = media_mod.media_rel_path(h.context(chat).dir_name, item)
+        original = h.downloader._files.write_part
+
+        def write_part(transfer, part, data):
+            (root / rel).write_bytes(b"saved by the user meanwhile")  # while the parts come in
+            return original(transfer, part, data)
+
+        monkeypatch.setattr(h.downloader._files, "write_part", write_part)
+        _, refs = await h.download(chat, [item])
+    assert (root / rel).read_bytes() == b"saved by the user meanwhile"
+    ref = refs[item.msg_id]
+    assert ref.path == _numbered(rel) and _rows(root)[item.msg_id] == (ref.path, "done")
+    assert sha256(root / ref.path) == emu.world.sha256_of_media(item.media_id)
+    assert not list(root.rglob("*.part"))
+
+
+async def test_an_unfinished_download_whose_name_was_taken_goes_on_beside_it(make_emu, tmp_path):
+    emu = make_emu(BIG_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root) as h:
+        chat = emu.world.chat_ids()[0]
+        item = await biggest(h, chat)
+        await h.download(chat, [item])
+        done = h.vault.store.media_record(chat, item.msg_id)
+        # What a failed (or parked) run leaves: every part in "<name>.part", the row "failed". Then the user
+        # saves a file of their own under the name.
+        os.replace(root / done.path, root / (done.path + ".part"))
+        h.vault.store.start_media(
+            dataclasses.replace(done, status="failed", sha256=None), range(item.size // PART_SIZE)
+        )
+        (root / done.path).write_bytes(b"mine now")
+        emu.log.clear()
+        _, refs = await h.download(chat, [item])
+    assert (root / done.path).read_bytes() == b"mine now"
+    ref = refs[item.msg_id]
+    assert ref.path == _numbered(done.path) and _rows(root)[item.msg_id] == (ref.path, "done")
+    assert sha256(root / ref.path) == emu.world.sha256_of_media(item.media_id)
+    assert set(fetched_offsets(emu, item.media_id)) == {(item.size // PART_SIZE) * PART_SIZE}, "recorded parts kept"
+    assert not list(root.rglob("*.part"))
+
+
+class _Killed(BaseException):
+    pass
+
+
+async def test_a_part_file_is_claimed_in_the_state_before_it_is_created(make_emu, tmp_path, monkeypatch):
+    emu = make_emu(BIG_WORLD)
+    root = tmp_path / "vault"
+    seen: list[tuple[str, str | None]] = []
+    real_open = files_mod.open_for_writing
+
+    def open_then_die(path, flags, mode=0o644):
+        fd = real_open(path, flags, mode)
+        rel = Path(path).relative_to(root).as_posix().removesuffix(".part")
+        db = sqlite3.connect(root / ".tobs" / "state.sqlite")
+        seen.append((rel, next((r[0] for r in db.execute("SELECT path FROM media WHERE path = ?", (rel,))), None)))
+        db.close()
+        os.close(fd)
+        raise _Killed  # the process dies right after creating the part file
+
+    async with harness(emu, root) as h:
+        chat = emu.world.chat_ids()[0]
+        item = await biggest(h, chat)
+        rel = media_mod.media_rel_path(h.context(chat).dir_name, item)
+        monkeypatch.setattr(files_mod, "open_for_writing", open_then_die)
+        with pytest.raises(_Killed):
+            await h.download(chat, [item])
+        monkeypatch.setattr(files_mod, "open_for_writing", real_open)
+    assert seen == [(rel, rel)], "the row naming the part file is there before the file"
+    assert (root / (rel + ".part")).exists()
+    async with harness(emu, root) as h:
+        _, refs = await h.download(chat, [item])
+    assert refs[item.msg_id].path == rel, "the next run knows the part file for its own"
+    assert sha256(root / rel) == emu.world.sha256_of_media(item.media_id) and not list(root.rglob("*.part"))
 
 
 # -- resume after a kill ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import replace
 from telethon import errors, utils
 from telethon.tl import functions, types
 
-from tobs_tui.engine.media.files import DownloadFailed, MediaFiles, Transfer
+from tobs_tui.engine.media.files import REFETCHING, DownloadFailed, MediaFiles, Transfer
 from tobs_tui.engine.media.locations import PART_SIZE, FileLocation, file_location, part_end, parts_in_flight_for
 from tobs_tui.engine.media.stage import ChatContext, MediaItem, media_item, media_rel_path, skip_reason
 from tobs_tui.engine.media.thumbnails import THUMBNAIL_KINDS, Thumbnailer
@@ -131,9 +131,10 @@ class MediaDownloader:
         self._by_media: dict[int, asyncio.Future] = {}
         self._post: set[asyncio.Future] = set()
         self._failed_now: set[tuple[int, int]] = set()
-        self._files = MediaFiles(vault)
         ffmpeg = shutil.which("ffmpeg") if postprocess else None
         self._thumbnailer = Thumbnailer(vault, ffmpeg) if ffmpeg else None
+        # With thumbnails on, a video's new name must be free for its ".thumb.jpg" too.
+        self._files = MediaFiles(vault, thumbnail_kinds=THUMBNAIL_KINDS if self._thumbnailer else ())
         if postprocess and ffmpeg is None:
             emit(
                 EventKind.INFO,
@@ -359,8 +360,9 @@ class MediaDownloader:
         )
 
     async def _reuse(self, chat_id: int, item: MediaItem, rel: str, source: MediaRecord) -> MediaRef:
-        """The same Telegram file is on disk already: a hard link at this message's path, else its path."""
-        path = await self._in_pool(self._files.link, rel, source.path)
+        """The same Telegram file is on disk already: a hard link at this message's path (or the next free name),
+        else its path."""
+        path = await self._in_pool(self._files.link, chat_id, item, rel, source.path)
         await self._in_pool(
             self.store.finish_media,
             MediaRecord(
@@ -373,7 +375,7 @@ class MediaDownloader:
                 source.size or 0,
                 "done",
                 source.sha256,
-                None if path == rel else f"stored once at {source.path}",
+                f"stored once at {source.path}" if path == source.path and rel != source.path else None,
             ),
         )
         self.files_deduped += 1
@@ -418,18 +420,20 @@ class MediaDownloader:
                 item.msg_id,
                 item.media_id,
                 item.kind,
-                rel,
+                transfer.rel,  # the path open_part chose: rel, or a free name next to it
                 transfer.bytes_done,
                 transfer.bytes_done,
                 "done",
                 digest,
             )
-            await self._in_pool(self._files.commit_file, transfer, done)
+            done = await self._in_pool(self._files.commit_file, transfer, done)
             if self._thumbnailer is not None and item.kind in THUMBNAIL_KINDS:
-                self._thumbnail(rel)
+                self._thumbnail(done.path)
             return done
         except DownloadFailed as e:
-            # The part list stays: a re-run resumes this file from the bytes it has.
+            # The part list stays: a re-run resumes this file from the bytes it has. The engine's own file
+            # downloaded again stays "lost" at its path (the notes link it), so the next run does the same.
+            status, reason = ("lost", REFETCHING) if transfer.own_target else ("failed", str(e))
             await self._in_pool(
                 self.store.upsert_media,
                 MediaRecord(
@@ -437,11 +441,11 @@ class MediaDownloader:
                     item.msg_id,
                     item.media_id,
                     item.kind,
-                    rel,
+                    transfer.rel,
                     location.size,
                     transfer.bytes_done,
-                    "failed",
-                    reason=str(e),
+                    status,
+                    reason=reason,
                 ),
             )
             raise

@@ -1,23 +1,42 @@
 """The media stage's disk work, run on the pools: a file's "<name>.part" opened with the parts an earlier run
 made durable, each part written and recorded, the finished file hashed and renamed into place, and a file
-stored once reused by a hard link."""
+stored once reused by a hard link.
+
+The vault is the user's: a name the engine has not written before is only used when nothing is there (nor at
+its "<name>.part" and, for videos with thumbnails on, "<name>.thumb.jpg"); else the file takes the first free
+"<stem> (n)<ext>" and the state DB records that path. What the state DB says is the engine's own:
+
+* a row `done` or `lost` at a path: the file there (downloaded, then maybe deleted or changed by hand);
+* a row `partial` or `failed` at a path: its "<path>.part", recorded *before* the part file is created, so a
+  crash in between leaves a row that claims it and never a part file nobody claims;
+* a row `lost` whose reason is `REFETCHING`: the engine's file there is being downloaded again, and its
+  "<path>.part" is the engine's too."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tobs_tui.engine.media.locations import PART_SIZE, part_end
 from tobs_tui.engine.media.stage import MediaItem
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
+from tobs_tui.engine.vault.filenames import numbered_name, open_for_writing, safe_path
 from tobs_tui.engine.vault.store import MediaRecord
 from tobs_tui.engine.vault.vault import Vault, fsync_dir, pwrite_all, write_error
 
 _LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
+PART_SUFFIX = ".part"
+THUMB_SUFFIX = ".thumb.jpg"
+# The reason of a `lost` row while the engine downloads its own file at that path again: the path stays (the
+# notes link it) and its "<path>.part" is the engine's.
+REFETCHING = "The file was deleted or changed by hand; it is being downloaded again."
+_WROTE = frozenset({"done", "lost"})  # the engine wrote the file at the row's path
+_IN_PROGRESS = frozenset({"partial", "failed"})  # the row's "<path>.part" is the engine's
+_MAX_NUMBERED = 1000
 
 
 class DownloadFailed(Exception):
@@ -37,6 +56,12 @@ class Transfer:
     bytes_done: int
     parts_in_flight: int = 0
     fd: int | None = None
+    # The target is the engine's own file, downloaded again: it is replaced, and the path never changes.
+    own_target: bool = False
+
+
+def side(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 def sha256_of(path: Path) -> str:
@@ -47,13 +72,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _own_name(path: str, rel: str, msg_id: int) -> bool:
+    """`path` is this message's own file at `rel` (or a numbered name next to it), not another message's file it
+    points at (a file stored once where hard links are refused)."""
+    head, _, name = path.rpartition("/")
+    return path == rel or (head == rel.rpartition("/")[0] and name.startswith(f"{msg_id}_"))
+
+
 class MediaFiles:
     """Every method runs on a pool thread (`@pool_side`); the downloader on the loop hands them its work."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, *, thumbnail_kinds: Collection[str] = ()) -> None:
         self.vault = vault
         self.store = vault.store
         self.root = vault.root
+        self._thumbnail_kinds = frozenset(thumbnail_kinds)
 
     @pool_side
     def intact(self, record: MediaRecord) -> bool:
@@ -62,26 +95,75 @@ class MediaFiles:
         except (OSError, ValueError):
             return False
 
+    # -- names -------------------------------------------------------------------------------------
+    def _sides(self, kind: str) -> tuple[str, ...]:
+        """The names next to a file the engine also writes: its part file, and a video's thumbnail."""
+        return (PART_SUFFIX, THUMB_SUFFIX) if kind in self._thumbnail_kinds else (PART_SUFFIX,)
+
+    def free_name(self, rel: str, sides: tuple[str, ...], *, first: int = 1) -> str:
+        """`rel` when nothing (file, folder or link) is at it or its side names, else the first free
+        "<stem> (n)<ext>" next to it."""
+        head, _, name = rel.rpartition("/")
+        folder = safe_path(self.root, head) if head else self.root
+        for n in range(first, _MAX_NUMBERED):
+            candidate = name if n == 1 else numbered_name(name, n)
+            if not any(os.path.lexists(folder / (candidate + s)) for s in ("", *sides)):
+                return f"{head}/{candidate}" if head else candidate
+        raise DownloadFailed(f"Every name for {name} up to ({_MAX_NUMBERED - 1}) is taken by files of yours.")
+
+    def _drop_part(self, rel: str) -> None:
+        """The engine's own "<rel>.part" (the state DB claims it), of a download that is no longer needed."""
+        part = side(safe_path(self.root, rel), PART_SUFFIX)
+        if os.path.isfile(part) and not os.path.islink(part):
+            part.unlink()
+
+    def _make_dirs(self, directory: Path) -> None:
+        for parent in self.vault.make_dirs(directory):
+            fsync_dir(parent)
+
+    # -- a file stored once --------------------------------------------------------------------------
     @pool_side
-    def link(self, rel: str, source_rel: str) -> str:
-        if rel == source_rel:
-            return rel
+    def link(self, chat_id: int, item: MediaItem, rel: str, source_rel: str) -> str:
+        """The same Telegram file is on disk at `source_rel`: a hard link for this message, at `rel` (or the
+        next free name); `source_rel` itself where hard links are refused. Returns the path used."""
         root = self.root
-        source, target = safe_path(root, source_rel), safe_path(root, rel)
+        previous = self.store.media_record(chat_id, item.msg_id)
+        own = False
         try:
-            # This message's own download, left half done by an earlier run (parked, failed, killed), is not
-            # needed any more: without this its ".part" would stay in the vault for good.
-            stale = target.with_name(target.name + ".part")
-            if stale.exists():
-                stale.unlink()
-            if target.exists() and os.path.samefile(source, target):
+            if previous is not None and (previous.status in _IN_PROGRESS or previous.reason == REFETCHING):
+                # This message's own download, left half done by an earlier run (parked, failed, killed), is not
+                # needed any more: without this its ".part" would stay in the vault for good.
+                self._drop_part(previous.path)
+            if rel == source_rel:
                 return rel
-            self._make_dirs(target.parent)
-            tmp = target.with_name(target.name + ".link")
-            if tmp.exists():
-                tmp.unlink()
-            os.link(source, tmp)
-            os.replace(tmp, target)
+            if (
+                previous is not None
+                and previous.status in _WROTE
+                and previous.media_id == item.media_id
+                and _own_name(previous.path, rel, item.msg_id)
+            ):
+                rel, own = previous.path, True  # the engine's own file, deleted or changed by hand: replaced
+            source = safe_path(root, source_rel)
+            if own:
+                target = safe_path(root, rel)
+                if os.path.lexists(target) and os.path.samefile(source, target):
+                    return rel
+                self._make_dirs(target.parent)
+                tmp = self.vault.tmp_dir / f"{os.getpid()}-{item.msg_id}-{os.urandom(6).hex()}.link"
+                os.link(source, tmp)
+                os.replace(tmp, target)
+            else:
+                self._make_dirs(safe_path(root, rel).parent)
+                for _ in range(3):
+                    rel = self.free_name(rel, (PART_SUFFIX,))
+                    target = safe_path(root, rel)
+                    try:
+                        os.link(source, target)  # never over anything: a name taken meanwhile is EEXIST
+                        break
+                    except FileExistsError:
+                        continue
+                else:
+                    raise DownloadFailed(f"Files of yours kept taking the name {target.name}.")
             fsync_dir(target.parent)
             return rel
         except OSError as exc:
@@ -89,49 +171,99 @@ class MediaFiles:
                 return source_rel  # no hard links here: the embed points at the one stored copy
             raise write_error(exc, root) from exc
 
-    def _make_dirs(self, directory: Path) -> None:
-        for parent in self.vault.make_dirs(directory):
-            fsync_dir(parent)
-
+    # -- a download ------------------------------------------------------------------------------------
     @pool_side
     def open_part(self, chat_id: int, item: MediaItem, rel: str, size: int | None) -> Transfer:
-        """Open "<name>.part", keeping the parts an earlier run made durable; the state DB then says exactly
-        which parts the file holds."""
-        target = safe_path(self.root, rel)
-        part_path = target.with_name(target.name + ".part")
+        """Open the download's "<name>.part", keeping the parts an earlier run made durable; the state DB then says
+        exactly which parts the file holds. A name the state DB does not claim is used only when nothing is there,
+        and the row naming it is written before its part file is created."""
         previous = self.store.media_record(chat_id, item.msg_id)
-        same_file = previous is not None and previous.media_id == item.media_id and previous.size == size
-        recorded = self.store.media_parts(rel) if same_file else set()
+        sides = self._sides(item.kind)
+        own_target = own_part = False
+        recorded: set[int] = set()
+        if previous is not None and previous.media_id == item.media_id:
+            if previous.status in _IN_PROGRESS:
+                rel, own_part = previous.path, True
+            elif previous.status in _WROTE and _own_name(previous.path, rel, item.msg_id):
+                rel, own_target = previous.path, True
+                own_part = previous.status == "lost" and previous.reason == REFETCHING
+            if own_part and previous.size == size:
+                recorded = self.store.media_parts(rel)
+        # A lost file is downloaded again at its path (the notes link it), its row saying so meanwhile.
+        status, reason = ("lost", REFETCHING) if own_target else ("partial", None)
+
+        def record(path: str, parts: set[int], got: int) -> None:
+            row = MediaRecord(chat_id, item.msg_id, item.media_id, item.kind, path, size, got, status, None, reason)
+            self.store.start_media(row, parts)
+
+        fd: int | None = None
         try:
+            if previous is not None and previous.media_id != item.media_id and previous.status in _IN_PROGRESS:
+                self._drop_part(previous.path)  # the message holds another file now (edited): no use any more
+            target = safe_path(self.root, rel)
+            part_path = side(target, PART_SUFFIX)
             self._make_dirs(target.parent)
+            if not own_part:
+                if own_target and os.path.lexists(part_path):
+                    raise DownloadFailed(
+                        f"A file of yours is at {part_path.name}, the name this file is downloaded under before it"
+                        " takes its own; it was left alone, so move or rename it and run the export again."
+                    )
+                fd, rel = self._create_part(rel, sides, fixed=own_target, record=lambda path: record(path, set(), 0))
+                return Transfer(
+                    chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, set(), 0, fd=fd, own_target=own_target
+                )
             if (
                 size is not None
                 and recorded == set(range(-(-size // PART_SIZE)))
-                and not part_path.exists()
-                and target.exists()
+                and not os.path.lexists(part_path)
+                and target.is_file()
                 and target.stat().st_size == size
             ):
                 # Renamed into place just before a crash, before the state DB said so: finish it from there.
                 os.replace(target, part_path)
             fd = open_for_writing(part_path, os.O_RDWR | os.O_CREAT)
-        except OSError as exc:
-            raise write_error(exc, self.root) from exc
-        try:
             have = os.fstat(fd).st_size
             kept = {p for p in recorded if part_end(p, size) <= have}
             if not kept:
                 os.ftruncate(fd, 0)  # whatever is there belongs to no recorded part
             got = sum(part_end(p, size) - p * PART_SIZE for p in kept)
-            self.store.start_media(
-                MediaRecord(chat_id, item.msg_id, item.media_id, item.kind, rel, size, got, "partial"), kept
-            )
+            if not own_target and os.path.lexists(target):
+                # A file of the user's took the name while this download was unfinished: it goes on under the
+                # next free name, the state DB naming that first.
+                rel = self.free_name(rel, sides, first=2)
+                record(rel, kept, got)
+                target = safe_path(self.root, rel)
+                os.rename(part_path, side(target, PART_SUFFIX))
+                fsync_dir(target.parent)
+            else:
+                record(rel, kept, got)
         except OSError as exc:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
             raise write_error(exc, self.root) from exc
         except BaseException:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
             raise
-        return Transfer(chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, kept, got, fd=fd)
+        return Transfer(
+            chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, kept, got, fd=fd, own_target=own_target
+        )
+
+    def _create_part(self, rel: str, sides: tuple[str, ...], *, fixed: bool, record) -> tuple[int, str]:
+        """A new part file under a name nothing is at: the row claiming it first, then the file (O_EXCL), so a
+        crash between the two leaves a row that claims the name, never a file of the engine's nobody claims."""
+        for _ in range(3):
+            name = rel if fixed else self.free_name(rel, sides)
+            record(name)
+            try:
+                fd = open_for_writing(side(safe_path(self.root, name), PART_SUFFIX), os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                if fixed:
+                    break
+                continue  # taken between the look and the open: the next free name
+            return fd, name
+        raise DownloadFailed(f"Files of yours kept taking the name {rel.rsplit('/', 1)[-1]}{PART_SUFFIX}.")
 
     @pool_side
     def write_part(self, transfer: Transfer, part: int, data: bytes) -> None:
@@ -152,18 +284,27 @@ class MediaFiles:
         assert transfer.fd is not None
         if os.fstat(transfer.fd).st_size != transfer.bytes_done:
             raise DownloadFailed("The partial file changed on disk while it was being downloaded.")
-        target = safe_path(self.root, transfer.rel)
-        return sha256_of(target.with_name(target.name + ".part"))
+        return sha256_of(side(safe_path(self.root, transfer.rel), PART_SUFFIX))
 
     @pool_side
-    def commit_file(self, transfer: Transfer, done: MediaRecord) -> None:
-        """On the critical pool: the finished file takes its name, then the state DB says so."""
+    def commit_file(self, transfer: Transfer, done: MediaRecord) -> MediaRecord:
+        """On the critical pool: the finished file takes its name, then the state DB says so. Returns the row,
+        whose path is another free name when something of the user's took the name during the download."""
         target = safe_path(self.root, transfer.rel)
+        part_path = side(target, PART_SUFFIX)
         try:
             assert transfer.fd is not None
             os.fsync(transfer.fd)
-            os.replace(target.with_name(target.name + ".part"), target)
+            if not transfer.own_target and os.path.lexists(target):
+                transfer.rel = self.free_name(transfer.rel, self._sides(done.kind), first=2)
+                self.store.start_media(
+                    replace(done, path=transfer.rel, status="partial", sha256=None), transfer.done_parts
+                )
+                target = safe_path(self.root, transfer.rel)
+            os.replace(part_path, target)
             fsync_dir(target.parent)
         except OSError as exc:
             raise write_error(exc, self.root) from exc
+        done = replace(done, path=transfer.rel)
         self.store.finish_media(done)
+        return done

@@ -1,14 +1,17 @@
 """Video thumbnails: ffmpeg's first frame as "<name>.thumb.jpg" next to the video, made on the standard pool
-(LOW) after the file is committed."""
+(LOW) after the file is committed. Nothing already at that name is replaced: a file of the user's stays (the
+video's own name was chosen with that name free), and so does the thumbnail of an earlier download of it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import tempfile
 
+from tobs_tui.engine.media.files import THUMB_SUFFIX
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.vault.filenames import UnsafePathError, safe_path
 from tobs_tui.engine.vault.vault import Vault, fsync_dir
 
 THUMBNAIL_KINDS = frozenset({"video", "round", "animation"})
@@ -23,7 +26,10 @@ class Thumbnailer:
     def make(self, rel: str) -> str | None:
         """ffmpeg's first frame as `<name>.thumb.jpg` next to the video; returns a sentence when it failed."""
         source = safe_path(self.vault.root, rel)
-        target = safe_path(self.vault.root, rel + ".thumb.jpg")
+        try:
+            target = safe_path(self.vault.root, rel + THUMB_SUFFIX)
+        except UnsafePathError as exc:
+            return f"No thumbnail for {source.name}: {exc}"
         fd, tmp = tempfile.mkstemp(dir=self.vault.tmp_dir, suffix=".jpg")
         os.close(fd)
         try:
@@ -50,8 +56,8 @@ class Thumbnailer:
                 return f"No thumbnail for {source.name}: ffmpeg could not read it."
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-            os.replace(tmp, target)
-            tmp = ""
+            if not _place_new(tmp, target):
+                return f"No thumbnail for {source.name}: {target.name} is there already and was left alone."
             fsync_dir(target.parent)
             return None
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -62,3 +68,21 @@ class Thumbnailer:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+
+def _place_new(tmp: str, target: os.PathLike[str]) -> bool:
+    """`tmp` under the name `target` unless something (a file, folder or link) is there: a hard link never
+    replaces a name. False when the name was taken; `tmp` stays for the caller to remove."""
+    try:
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES):
+            raise
+    # No hard links on this file system: look, then rename (a name taken in between is the only window).
+    if os.path.lexists(target):
+        return False
+    os.replace(tmp, target)
+    return True

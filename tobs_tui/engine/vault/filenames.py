@@ -156,6 +156,16 @@ def media_file_name(msg_id: int, original: str | None, kind: str, mime_type: str
     return prefix + kind_part + (ext + ".txt" if ext.lower() in _NOTE_EXTENSIONS else ext)
 
 
+def numbered_name(name: str, n: int, *, max_bytes: int = 120) -> str:
+    """ "<stem> (n)<ext>": the n-th name to try when a file's own name is taken by something the export did not
+    write ("122_Plan.pdf" -> "122_Plan (2).pdf"); the extension stays last and the result within max_bytes."""
+    match = _EXTENSION.search(name)
+    ext = match.group(0) if match and match.start() > 0 else ""
+    tag = f" ({n})"
+    stem = _truncate(name[: len(name) - len(ext)], max_bytes - len((tag + ext).encode())).rstrip(". ")
+    return stem + tag + ext
+
+
 def symlink_refused(path: str | os.PathLike[str]) -> UnsafePathError:
     return UnsafePathError(
         f"{path} is a symlink inside the export dir; refusing to write through it, "

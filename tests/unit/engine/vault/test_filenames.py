@@ -14,6 +14,7 @@ from tobs_tui.engine.vault.filenames import (
     UnsafePathError,
     chat_dir_name,
     media_file_name,
+    numbered_name,
     safe_path,
     sanitize_component,
     topic_dir_name,
@@ -214,3 +215,14 @@ def test_media_files_are_never_notes(original):
 def test_no_media_file_name_ends_like_a_note(original, mime):
     name = media_file_name(7, original, "document", mime)
     assert not name.lower().endswith((".md", ".markdown", ".canvas", ".base"))
+
+
+def test_numbered_names_keep_the_extension_last_and_fit():
+    assert numbered_name("122_Quarterly Plan 122.pdf", 2) == "122_Quarterly Plan 122 (2).pdf"
+    assert numbered_name("132_photo.jpg", 3) == "132_photo (3).jpg"
+    assert numbered_name("101_a.md.txt", 2) == "101_a.md (2).txt", "still not a note Obsidian opens"
+    assert numbered_name("7_README", 2) == "7_README (2)"
+    long = media_file_name(5, "x" * 300 + ".pdf", "document", None)
+    numbered = numbered_name(long, 12)
+    assert numbered.endswith(" (12).pdf") and len(numbered.encode()) <= 120
+    assert sanitize_component(numbered) == numbered
