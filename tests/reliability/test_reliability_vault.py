@@ -17,6 +17,7 @@ from tests.support.settings import WAIT
 from tests.support.vaults import chat_dir, notes_of
 from tobs_tui.cli import main
 from tobs_tui.engine import ChatSelection, ExportRequest
+from tobs_tui.engine.render.notes import INDEX_BEGIN, INDEX_END
 from tobs_tui.engine.snapshot import EventKind, RunState
 
 
@@ -175,7 +176,7 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
     final = export(make_runner(on_event=events.append), chats, since=datetime.date(2100, 1, 1))
     assert final.state is RunState.DONE, final.errors
     for note, data in before.items():
-        if note.parent.name.isdigit():  # month notes (index notes are rewritten whole, by design)
+        if note.parent.name.isdigit():  # month notes (an index note's own part is rewritten, by design)
             assert note.read_bytes().startswith(data), f"{note} was written over"
     for chat in chats:
         ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
@@ -338,3 +339,137 @@ def test_a_note_restored_by_a_run_without_media_still_embeds_its_files(make_runn
     note.unlink()
     assert export(make_runner(media=False), [chat]).state is RunState.DONE
     assert note.read_bytes() == before
+
+
+# ---------------------------------------------------------------- the index note is shared with its user
+
+
+def index_of(vault: Path, chat_id: int) -> Path:
+    folder = chat_dir(vault, chat_id)
+    return folder / f"{folder.name}.md"
+
+
+def month_links(vault: Path, chat_id: int) -> list[str]:
+    folder = chat_dir(vault, chat_id)
+    return sorted(f"- [[{p.relative_to(vault).with_suffix('').as_posix()}|" for p in folder.glob("[0-9]*/*.md"))
+
+
+def test_text_added_to_the_index_note_survives_later_runs_while_its_counts_and_links_follow(
+    make_runner, emulator, tmp_path
+):
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    index = index_of(vault, channel)
+    text = index.read_text(encoding="utf-8")
+    # A key of their own in the front matter, a paragraph above the engine's part and a section below it.
+    text = text.replace("\nlast_export:", "\ntags:\n  - travel\nlast_export:", 1)
+    text = text.replace(f"\n{INDEX_BEGIN}", f"\nMY-INTRO: the chat of the 2024 trip.\n\n{INDEX_BEGIN}", 1)
+    text += "\n## My summary\nINDEX-MARK: this chat is where we planned the trip.\n"
+    index.write_text(text, encoding="utf-8")
+
+    world.add_messages(channel, 30)
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    after = index.read_text(encoding="utf-8")
+    assert "\ntags:\n  - travel\nlast_export:" in after
+    assert f"\nMY-INTRO: the chat of the 2024 trip.\n\n{INDEX_BEGIN}\n" in after
+    assert after.endswith(f"{INDEX_END}\n\n## My summary\nINDEX-MARK: this chat is where we planned the trip.\n")
+    count = len(world.chats[channel].ids())
+    assert f"\nmessages: {count}\n" in after, "the engine's counts follow the export"
+    assert [line for line in after.splitlines() if line.startswith("- [[")] == [
+        line for link in month_links(vault, channel) for line in after.splitlines() if line.startswith(link)
+    ], "one link to each month note, the new ones included, and no other"
+    assert after.count(INDEX_BEGIN) == 1 and after.count("INDEX-MARK") == 1
+
+
+def test_an_index_note_from_before_the_markers_keeps_the_users_text_when_it_is_rewritten(
+    make_runner, emulator, tmp_path
+):
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    index = index_of(vault, channel)
+    new_style = index.read_text(encoding="utf-8")
+    # What the version without markers wrote, then a paragraph the user typed after it.
+    old_style = new_style.replace(f"{INDEX_BEGIN}\n", "").replace(f"\n{INDEX_END}\n", "")
+    assert INDEX_BEGIN not in old_style and old_style.endswith("]]\n")
+    index.write_text(old_style + "\nINDEX-MARK: my words.\n", encoding="utf-8")
+
+    world.add_messages(channel, 3)
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    after = index.read_text(encoding="utf-8")
+    assert after.endswith(f"{INDEX_END}\n\nINDEX-MARK: my words.\n"), after
+    assert after.count("# Crash Channel") == 1, "the old heading and list were the engine's: replaced, not repeated"
+    assert len([line for line in after.splitlines() if line.startswith("- [[")]) == len(month_links(vault, channel))
+
+
+def test_a_read_only_index_note_is_left_as_it_is_and_the_run_says_so(make_runner, emulator, tmp_path):
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    index = index_of(vault, channel)
+    with open(index, "a", encoding="utf-8") as f:
+        f.write("\nDo not touch.\n")
+    index.chmod(0o444)
+    before = index.read_bytes()
+    world.add_messages(channel, 3)
+    events = []
+    final = export(make_runner(on_event=events.append), [channel])
+    assert final.state is RunState.DONE, final.errors
+    assert index.read_bytes() == before and oct(index.stat().st_mode & 0o777) == "0o444"
+    rel = index.relative_to(vault).as_posix()
+    assert [e.message for e in events if e.kind is EventKind.VAULT] == [
+        f"{rel} is read-only, so its message counts and links to month notes were not updated; make it writable"
+        " (chmod u+w) to have the next export update them."
+    ]
+    index.chmod(0o600)  # writable again: updated, their text kept, their permissions too
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    assert index.read_text(encoding="utf-8").endswith(f"{INDEX_END}\n\nDo not touch.\n")
+    assert f"messages: {len(world.chats[channel].ids())}\n" in index.read_text(encoding="utf-8")
+    assert oct(index.stat().st_mode & 0o777) == "0o600"
+
+
+# ---------------------------------------------------------------- the vault's result.json cannot be written
+
+
+def test_a_vault_result_json_that_cannot_be_written_is_a_run_error_in_the_snapshot(make_runner, emulator, tmp_path):
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    (vault / "result.json").mkdir(parents=True)  # a folder in its way
+    events = []
+    final = export(make_runner(on_event=events.append), [channel])
+    sentence = (
+        f"The vault's result.json was not updated: a folder is in the way at {vault / 'result.json'}; move or"
+        " rename it and run the export again, which writes it from the messages already exported."
+    )
+    assert final.state is RunState.FAILED and list(final.errors) == [sentence]
+    assert [e.message for e in events if e.kind is EventKind.ERROR] == [sentence], "the event log says it"
+    assert [c.state.value for c in final.chats] == ["done"], "the chat itself was exported"
+    assert result_ids(chat_dir(vault, channel)) == list(world.chats[channel].ids())
+    (vault / "result.json").rmdir()
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    account = json.loads((vault / "result.json").read_text(encoding="utf-8"))
+    assert [len(c["messages"]) for c in account["chats"]["list"]] == [len(world.chats[channel].ids())]
+
+
+def test_headless_export_says_the_vault_result_json_was_not_written_and_exits_1(tmp_path, capsys):
+    vault = tmp_path / "vault"
+    (vault / "result.json").mkdir(parents=True)
+    sentence = (
+        f"The vault's result.json was not updated: a folder is in the way at {vault / 'result.json'}; move or"
+        " rename it and run the export again, which writes it from the messages already exported."
+    )
+    assert main(headless_argv(tmp_path, vault, "--no-media", "--json-progress")) == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["summary"]
+    assert summary["errors"] == [sentence] and summary["state"] == "failed"
+    assert [c["state"] for c in summary["chats"]] == ["done"]
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 1
+    out = capsys.readouterr().out
+    assert f"  error: {sentence}\n" in out, out
+    (vault / "result.json").rmdir()
+    assert main(headless_argv(tmp_path, vault, "--no-media")) == 0
+    assert (vault / "result.json").is_file()

@@ -4,8 +4,14 @@ vault's account-level result.json, every chat's messages in Telegram Desktop's w
 
 from __future__ import annotations
 
+import errno
 import functools
+import logging
+import os
+import stat
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tobs_tui.engine.media.stage import ChatContext
@@ -17,18 +23,21 @@ from tobs_tui.engine.render.corrections import (
 from tobs_tui.engine.render.json_export import chat_header
 from tobs_tui.engine.render.notes import index_note
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.snapshot import ChatKind
-from tobs_tui.engine.vault.filenames import safe_path
+from tobs_tui.engine.snapshot import ChatKind, EventKind
+from tobs_tui.engine.vault.filenames import UnsafePathError, safe_path, symlink_refused
 from tobs_tui.engine.vault.jsonl import stream_account_json, stream_result_json
-from tobs_tui.engine.vault.vault import Vault, jsonl_rel
+from tobs_tui.engine.vault.vault import Vault, VaultWriteError, jsonl_rel, write_error
 
 if TYPE_CHECKING:
     from tobs_tui.engine.pipeline.chat import ChatExport
+
+log = logging.getLogger(__name__)
 
 # How a chat's result.json is laid out; a vault whose chat was written with an older layout gets that chat's file
 # written again at the end of the next export. 2: file paths relative to the result.json's own folder.
 RESULT_JSON_LAYOUT = 2
 ACCOUNT_JSON = "result.json"
+NOTE_MODE = 0o644  # what Vault.write_stream_atomic gives a file it writes
 ABOUT = (
     "Telegram chats exported by tobs-tui in Telegram Desktop's JSON export format. Each chat's folder holds its"
     " notes, its media and its own result.json; file paths in this file are relative to this file's folder."
@@ -66,23 +75,128 @@ def write_summary(chat: ChatExport) -> None:
     if record is None or record.last_id == 0:
         return
     notes = sorted(p for p in chat.store.note_lengths(chat.chat_id) if p.endswith(".md") and not p.startswith("."))
-    text = index_note(
-        chat_id=chat.chat_id,
-        kind=chat.info.kind.value,
-        title=chat.info.title,
-        username=chat.info.username,
-        first_id=record.first_id or 0,
-        last_id=record.last_id,
-        message_count=record.message_count,
-        last_export=record.last_export or time.time(),
-        dir_name=chat.dir_name,
-        notes=notes,
-    )
-    chat.writer.write_index_note(f"{chat.dir_name}/{chat.dir_name}.md", text)
+    rel = f"{chat.dir_name}/{chat.dir_name}.md"
+    vault = chat.writer.vault
+    try:
+        notice = write_index_note(
+            vault,
+            rel,
+            functools.partial(
+                index_note,
+                chat_id=chat.chat_id,
+                kind=chat.info.kind.value,
+                title=chat.info.title,
+                username=chat.info.username,
+                first_id=record.first_id or 0,
+                last_id=record.last_id,
+                message_count=record.message_count,
+                last_export=record.last_export or time.time(),
+                dir_name=chat.dir_name,
+                notes=notes,
+            ),
+        )
+    except VaultWriteError as e:
+        # Said once result.json had its turn: one file in the way does not keep the other stale.
+        failed: VaultWriteError | None = whole_file_error(e, vault.root / rel, "its index note")
+    else:
+        failed = None
+        if notice is not None:
+            # Emitted from the pool thread: the runner's emit only appends to a deque and hands the event on.
+            chat.x.emit(EventKind.VAULT, notice, chat_id=chat.chat_id)
     if "json" in chat.x.options.formats:
         header = chat_header(chat.info.title, chat.info.kind, chat.chat_id, chat.info.username)
-        chat.writer.write_result_json(f"{chat.dir_name}/result.json", header)
+        try:
+            chat.writer.write_result_json(f"{chat.dir_name}/result.json", header)
+        except VaultWriteError as e:
+            raise whole_file_error(e, vault.root / chat.dir_name / "result.json", "its result.json") from e
         chat.store.set_result_json_layout(chat.chat_id, RESULT_JSON_LAYOUT)
+    if failed is not None:
+        raise failed
+
+
+@pool_side
+def write_index_note(vault: Vault, rel: str, render: Callable[..., str]) -> str | None:
+    """Write a chat's index note, `render(old=<the note as it is now, or None>)`, atomically: the engine's front
+    matter keys and marked part change, everything else a person wrote in it stays (render/notes.py). The old
+    note is read without following a link; a note the user made read-only (no write permission for its owner)
+    or that cannot be read is left as it is: returns the sentence that says so, else None. A note that is
+    written keeps its permissions."""
+    path = safe_path(vault.root, rel)  # refuses a symlink on the way or as the note itself
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink_refused(path) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return (
+                f"Could not read {rel}, so its message counts and links to month notes were not updated; give"
+                " yourself read and write permission on it to have the next export update them."
+            )
+        raise write_error(exc, path) from exc
+    old: str | None = None
+    mode = None
+    if fd is not None:
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise VaultWriteError(f"A folder is in the way at {path}", errno_code=errno.EISDIR)
+            if not stat.S_ISREG(st.st_mode):
+                raise VaultWriteError(f"Something else is in the way at {path}", errno_code=errno.EEXIST)
+            if not st.st_mode & stat.S_IWUSR:
+                return (
+                    f"{rel} is read-only, so its message counts and links to month notes were not updated; make it"
+                    " writable (chmod u+w) to have the next export update them."
+                )
+            mode = stat.S_IMODE(st.st_mode)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                old = f.read().decode("utf-8", "surrogateescape")
+        except OSError as exc:
+            raise write_error(exc, path) from exc
+        finally:
+            os.close(fd)
+    data = render(old=old).encode("utf-8", "surrogateescape")
+    vault.write_file_atomic(rel, data)
+    if mode is not None and mode != NOTE_MODE:
+        _restore_mode(path, mode)
+    return None
+
+
+def _restore_mode(path: Path, mode: int) -> None:
+    """Give the rewritten note the permissions the old one had (write_file_atomic makes it 0644)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # replaced by someone in between: theirs now
+    try:
+        os.fchmod(fd, mode)
+    except OSError as exc:
+        log.warning("Could not give %s back its permissions %o: %s", path, mode, exc)
+    finally:
+        os.close(fd)
+
+
+def whole_file_error(error: VaultWriteError | UnsafePathError, path: Path, what: str) -> VaultWriteError:
+    """One sentence for a whole file of the vault (an index note, a result.json) that could not be written:
+    which file, why, what to do, and that nothing exported is lost (it is written from the export state)."""
+    code = getattr(error, "errno", None)
+    if isinstance(error, UnsafePathError):
+        return VaultWriteError(str(error))
+    again = f"and run the export again, which writes {what} from the messages already exported"
+    if code == errno.EISDIR:
+        return VaultWriteError(f"a folder is in the way at {path}; move or rename it {again}.", errno_code=code)
+    if code == errno.ENOTDIR:
+        return VaultWriteError(f"a file is in the way of {path}; move or rename it {again}.", errno_code=code)
+    if code == errno.EEXIST:
+        return VaultWriteError(f"something else is in the way at {path}; move or rename it {again}.", errno_code=code)
+    if code in (errno.EACCES, errno.EPERM):
+        return VaultWriteError(
+            f"you do not have permission to write {path} (or its folder); fix the permissions {again}.",
+            errno_code=code,
+        )
+    text = str(error)
+    return VaultWriteError(text[:1].lower() + text[1:], errno_code=code)
 
 
 @pool_side
@@ -104,8 +218,14 @@ def write_account_json(vault: Vault) -> int:
             fill = functools.partial(
                 stream_result_json, header=header, jsonl_path=jsonl, length=length, folder=record.dir_name
             )
-            vault.write_stream_atomic(f"{record.dir_name}/result.json", fill)
-            store.set_result_json_layout(record.chat_id, RESULT_JSON_LAYOUT)
+            try:
+                vault.write_stream_atomic(f"{record.dir_name}/result.json", fill)
+            except (VaultWriteError, UnsafePathError) as e:
+                # The old file stays (the same messages, paths from the vault root) and its layout unrecorded, so
+                # the next export tries again; the vault's own file below does not depend on it.
+                log.warning("%s/result.json was not rewritten in the current layout: %s", record.dir_name, e)
+            else:
+                store.set_result_json_layout(record.chat_id, RESULT_JSON_LAYOUT)
         chats.append((header, jsonl, length))
     count = 0
 
@@ -113,5 +233,9 @@ def write_account_json(vault: Vault) -> int:
         nonlocal count
         count = stream_account_json(out, ABOUT, CHATS_ABOUT, chats)
 
-    vault.write_stream_atomic(ACCOUNT_JSON, fill_account)
+    try:
+        vault.write_stream_atomic(ACCOUNT_JSON, fill_account)
+    except (VaultWriteError, UnsafePathError) as e:
+        # One sentence; the exporter says it as a run error ("The vault's result.json was not updated: …").
+        raise whole_file_error(e, vault.root / ACCOUNT_JSON, "it") from e
     return count

@@ -446,7 +446,7 @@ class EngineRunner:
                 vault,
                 self._pools,
                 options,
-                emit=self._emit,
+                emit=self._emit_from_export,
                 media_stage=self._media,
                 render_pool=self._render_pool,
             )
@@ -600,6 +600,15 @@ class EngineRunner:
                 self._on_event(event)
             except Exception:
                 log.exception("The event callback failed")
+
+    def _emit_from_export(
+        self, kind: EventKind, message: str, *, seconds: float | None = None, chat_id: int | None = None
+    ) -> None:
+        """The exporter's events. An error of no one chat (the vault's result.json not written) is an error of the
+        run: the summary lists it and the run ends failed, as a chat's error does."""
+        if kind is EventKind.ERROR and chat_id is None and message not in self._run_errors:
+            self._run_errors.append(message)
+        self._emit(kind, message, seconds=seconds, chat_id=chat_id)
 
     def _throttle_event(self, kind: str, t: float, info: dict) -> None:
         # Called from ThrottleDetector.record, which runs on the engine loop.

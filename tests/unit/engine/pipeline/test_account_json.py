@@ -1,4 +1,5 @@
-"""The vault root's result.json: every chat, streamed from the committed lines, memory flat at a million."""
+"""The vault root's result.json: every chat, streamed from the committed lines, memory flat at a million; what
+stands in the way of it or of a chat's index note."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.unit.engine.vault.test_vault import CHILD_ENV
-from tobs_tui.engine.pipeline.finish import write_account_json
+from tobs_tui.engine.pipeline.finish import RESULT_JSON_LAYOUT, write_account_json, write_index_note
 from tobs_tui.engine.runtime.threads import mark_pool_thread
 from tobs_tui.engine.vault.jsonl import encode_line
-from tobs_tui.engine.vault.vault import Vault
+from tobs_tui.engine.vault.vault import Vault, VaultWriteError
 
 ACCOUNT_CHILD = r"""
 import json, resource, sys, time
@@ -105,3 +108,45 @@ def test_the_account_file_for_a_million_messages_keeps_memory_flat(tmp_path):
     with open(tmp_path / "result.json", "rb") as f:
         f.seek(-120, 2)
         assert f.read().endswith(b'Other (2)/media/photo/2023-11/500000.jpg"}\n    ]\n   }\n  ]\n }\n}\n')
+
+
+def test_a_folder_in_the_way_of_a_chat_file_does_not_stop_the_account_file_and_one_in_its_own_way_is_a_sentence(
+    tmp_path,
+):
+    with Vault(tmp_path) as v:
+        v.recover()
+        fill(v, 7, "Seven", 25)
+        fill(v, 9, "Nine", 12)
+        (tmp_path / "Seven (7)" / "result.json").mkdir(parents=True)  # its old-layout file cannot be rewritten
+        assert on_pool_thread(write_account_json, v) == 37
+        account = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+        assert [len(c["messages"]) for c in account["chats"]["list"]] == [25, 12]
+        assert v.store.result_json_layouts() == {9: RESULT_JSON_LAYOUT}, "Seven's is tried again next time"
+
+        (tmp_path / "result.json").unlink()
+        (tmp_path / "result.json").mkdir()
+        with pytest.raises(VaultWriteError) as caught:
+            on_pool_thread(write_account_json, v)
+    assert str(caught.value) == (
+        f"a folder is in the way at {tmp_path / 'result.json'}; move or rename it and run the export again, which"
+        " writes it from the messages already exported."
+    )
+
+
+def test_an_index_note_keeps_bytes_that_are_not_utf8_and_a_folder_in_its_way_is_not_read(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        note = tmp_path / "Seven (7)" / "Seven (7).md"
+        note.parent.mkdir()
+        note.write_bytes(b"caf\xe9 \xff my notes\n")
+
+        def render(old):
+            return f"---\nid: 7\n---\n{old}"
+
+        assert on_pool_thread(write_index_note, v, "Seven (7)/Seven (7).md", render) is None
+        assert note.read_bytes() == b"---\nid: 7\n---\ncaf\xe9 \xff my notes\n"
+        note.unlink()
+        note.mkdir()
+        with pytest.raises(VaultWriteError, match="A folder is in the way"):
+            on_pool_thread(write_index_note, v, "Seven (7)/Seven (7).md", render)
+        assert note.is_dir()
