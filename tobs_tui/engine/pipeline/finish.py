@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 # written again at the end of the next export. 2: file paths relative to the result.json's own folder.
 RESULT_JSON_LAYOUT = 2
 ACCOUNT_JSON = "result.json"
-NOTE_MODE = 0o644  # what Vault.write_stream_atomic gives a file it writes
 ABOUT = (
     "Telegram chats exported by tobs-tui in Telegram Desktop's JSON export format. Each chat's folder holds its"
     " notes, its media and its own result.json; file paths in this file are relative to this file's folder."
@@ -157,24 +156,8 @@ def write_index_note(vault: Vault, rel: str, render: Callable[..., str]) -> str 
         finally:
             os.close(fd)
     data = render(old=old).encode("utf-8", "surrogateescape")
-    vault.write_file_atomic(rel, data)
-    if mode is not None and mode != NOTE_MODE:
-        _restore_mode(path, mode)
+    vault.write_file_atomic(rel, data, mode=0o644 if mode is None else mode)
     return None
-
-
-def _restore_mode(path: Path, mode: int) -> None:
-    """Give the rewritten note the permissions the old one had (write_file_atomic makes it 0644)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return  # replaced by someone in between: theirs now
-    try:
-        os.fchmod(fd, mode)
-    except OSError as exc:
-        log.warning("Could not give %s back its permissions %o: %s", path, mode, exc)
-    finally:
-        os.close(fd)
 
 
 def whole_file_error(error: VaultWriteError | UnsafePathError, path: Path, what: str) -> VaultWriteError:

@@ -614,9 +614,9 @@ class Vault:
             changed.append(current.parent)
         return changed
 
-    def write_file_atomic(self, rel_path: str, data: bytes) -> None:
+    def write_file_atomic(self, rel_path: str, data: bytes, *, mode: int = 0o644) -> None:
         """Write a whole file: temp in .tobs/tmp, fsync, rename over the target, fsync its dir."""
-        self.write_stream_atomic(rel_path, lambda out: out.write(data))
+        self.write_stream_atomic(rel_path, lambda out: out.write(data), mode=mode)
 
     def write_stream_atomic(
         self,
@@ -624,10 +624,12 @@ class Vault:
         fill: Callable[[BinaryIO], object],
         *,
         before_replace: Callable[[int, bytes], None] | None = None,
+        mode: int = 0o644,
     ) -> bool:
         """fill(out) writes the content; returning False keeps the target as it is. before_replace(length, tail)
         runs once the temp file is durable, just before the rename (ChatWriter.rewrite records its intent
-        there). Returns whether the target was replaced."""
+        there). The file has `mode` from its first moment under its name. Returns whether the target was
+        replaced."""
         target = safe_path(self.root, rel_path)
         tmp_name: str | None = None
         try:
@@ -642,7 +644,7 @@ class Vault:
                 if before_replace is not None:
                     length = out.tell()
                     before_replace(length, os.pread(out.fileno(), TAIL_BYTES, max(0, length - TAIL_BYTES)))
-            os.chmod(tmp_name, 0o644)
+            os.chmod(tmp_name, mode)
             os.replace(tmp_name, target)
             tmp_name = None
             fsync_dir(target.parent)
@@ -953,9 +955,6 @@ class ChatWriter:
         with open(path, "rb") as f:
             f.seek(max(0, end - TAIL_BYTES))
             return f.read(min(end, TAIL_BYTES))
-
-    def write_index_note(self, rel_path: str, text: str) -> None:
-        self.vault.write_file_atomic(rel_path, text.encode("utf-8", "replace"))
 
     def write_result_json(self, rel_path: str, header: dict) -> int:
         """Atomically write result.json from the committed JSONL, file paths relative to its folder; returns the

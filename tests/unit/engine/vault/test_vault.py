@@ -305,7 +305,7 @@ def test_planted_symlink_is_never_followed_for_writing(tmp_path):
         with pytest.raises(UnsafePathError):
             w.commit(last_id=1, messages=[])
         with pytest.raises(UnsafePathError):
-            w.write_index_note("Chat (1)/Chat.md", "index")
+            v.write_file_atomic("Chat (1)/Chat.md", b"index")
         (root / "Other (2)").mkdir()
         os.symlink(outside / "victim.md", root / "Other (2)" / "Other.md")
         with pytest.raises(UnsafePathError):
@@ -313,13 +313,14 @@ def test_planted_symlink_is_never_followed_for_writing(tmp_path):
     assert list(outside.iterdir()) == []
 
 
-def test_index_note_is_replaced_atomically(tmp_path):
+def test_a_whole_file_is_replaced_atomically_with_the_mode_asked_for(tmp_path):
     with Vault(tmp_path) as v:
         v.recover()
-        w = v.chat_writer(1)
-        w.write_index_note("Chat (1)/Chat.md", "first\n")
-        w.write_index_note("Chat (1)/Chat.md", "second ✓\n")
+        v.write_file_atomic("Chat (1)/Chat.md", b"first\n")
+        assert (tmp_path / "Chat (1)/Chat.md").stat().st_mode & 0o777 == 0o644
+        v.write_file_atomic("Chat (1)/Chat.md", "second ✓\n".encode(), mode=0o600)
         assert (tmp_path / "Chat (1)/Chat.md").read_text() == "second ✓\n"
+        assert (tmp_path / "Chat (1)/Chat.md").stat().st_mode & 0o777 == 0o600
         assert list((tmp_path / ".tobs/tmp").iterdir()) == []
 
 

@@ -98,8 +98,8 @@ with Vault(root) as v:
                 rows.append((i, note.removesuffix(".md"), "Bob", text[:20]))
             w.commit(last_id=ids[-1], messages=rows)
         rec = v.store.chat_progress(cid)
-        w.write_index_note(f"{d}/{d}.md", f"---\nid: {cid}\nrange: {rec.first_id}-{rec.last_id}\n"
-                                          f"messages: {rec.message_count}\n---\n")
+        v.write_file_atomic(f"{d}/{d}.md", f"---\nid: {cid}\nrange: {rec.first_id}-{rec.last_id}\n"
+                                           f"messages: {rec.message_count}\n---\n".encode())
         w.write_result_json(f"{d}/result.json", {"name": title, "type": "private_group", "id": cid})
 print("done", flush=True)
 '''
