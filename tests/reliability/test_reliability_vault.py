@@ -306,6 +306,9 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
     media[1].write_bytes(bytes(len(media[1].read_bytes())))  # same size, other bytes
     with open(last_note(vault, int(folder.name.rsplit("(", 1)[1][:-1])), "a", encoding="utf-8") as f:
         f.write("\nmy comment\n")
+    index = folder / f"{folder.name}.md"
+    index.unlink()
+    (vault / "result.json").unlink()
     damaged = snapshot_of(vault)
 
     assert main(verify) == 1
@@ -316,7 +319,9 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
     assert f"{media[0].relative_to(vault).as_posix()}: was deleted" in out
     assert f"{media[1].relative_to(vault).as_posix()}: has other bytes than were downloaded" in out
     assert "kept: " in out and "text added by hand at the end" in out
-    assert "4 problem(s) in the vault" in out and "tobs-tui verify --repair" in out
+    assert f"{index.relative_to(vault).as_posix()}: was deleted (an export writes it again)" in out
+    assert "\nresult.json: was deleted (an export writes it again)" in out
+    assert "6 problem(s) in the vault" in out and "tobs-tui verify --repair" in out
     assert snapshot_of(vault) == damaged, "verify alone changes nothing"
 
     assert main([*verify, "--repair"]) == 0
@@ -327,6 +332,7 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
         if not path.endswith("result.json"):
             assert after[path].startswith(data), f"{path} was not restored"
     assert result_ids(folder) == list(range(1, 201))
+    assert index.is_file() and (vault / "result.json").is_file()
 
 
 def test_a_note_restored_by_a_run_without_media_still_embeds_its_files(make_runner, emulator, tmp_path):

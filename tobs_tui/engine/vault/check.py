@@ -33,7 +33,7 @@ class VaultCheck:
     chats: int
     files: int
     media: int
-    folders: tuple[int, ...] = ()  # the chats that have a folder in the vault
+    folders: tuple[int, ...] = ()  # the chats the vault holds (its state's, or its folders' when that is lost)
 
     @property
     def ok(self) -> bool:
@@ -66,7 +66,10 @@ def check_vault(root: Path) -> VaultCheck:
             damage = db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if damage != "ok":
                 raise sqlite3.DatabaseError(damage)
-            chats = db.execute("SELECT chat_id FROM chats").fetchall()
+            chats = db.execute("SELECT chat_id, dir_name, last_id FROM chats").fetchall()
+            with_json = (
+                {row[0] for row in db.execute("SELECT chat_id FROM result_json")} if _has(db, "result_json") else set()
+            )
             files = db.execute("SELECT path, chat_id, length, tail FROM files ORDER BY path").fetchall()
             media = db.execute(
                 "SELECT chat_id, path, size, sha256 FROM media WHERE status IN ('done', 'lost') ORDER BY path"
@@ -92,15 +95,49 @@ def check_vault(root: Path) -> VaultCheck:
             problems.append(VaultProblem(path, problem, chat_id))
         if note:
             notes.append(f"{path}: {note}")
+    problems += _whole_files(root, chats, with_json)
     for chat_id, path, size, sha256 in media:
         problem = "was deleted or cut short by hand" if path in lost else _media_problem(root, path, size, sha256)
         if problem:
             problems.append(VaultProblem(path, problem, chat_id, media=True))
-    return VaultCheck(tuple(problems), tuple(notes), len(known), len(files), len(media))
+    return VaultCheck(tuple(problems), tuple(notes), len(known), len(files), len(media), tuple(sorted(known)))
 
 
 def _has(db: sqlite3.Connection, table: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
+
+
+def _whole_files(root: Path, chats: list[tuple], with_json: set[int]) -> list[VaultProblem]:
+    """The files an export writes whole at its end: each chat's index note (once it has messages) and, when it
+    wrote them, its result.json and the vault's."""
+    found = []
+    for chat_id, dir_name, last_id in chats:
+        wanted = [f"{dir_name}/{dir_name}.md"] if last_id else []
+        if chat_id in with_json:
+            wanted.append(f"{dir_name}/result.json")
+        for rel in wanted:
+            if problem := _whole_file_problem(root, rel):
+                found.append(VaultProblem(rel, problem, chat_id))
+    if with_json and (problem := _whole_file_problem(root, "result.json")):
+        found.append(VaultProblem("result.json", problem))
+    return found
+
+
+def _whole_file_problem(root: Path, rel: str) -> str | None:
+    path = root / rel
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "was deleted (an export writes it again)"
+    except NotADirectoryError:
+        return (
+            f"cannot be reached: a file is in the way at {in_the_way(path).relative_to(root).as_posix()} (move it away)"
+        )
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink: an export refuses to write through it"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder: an export needs the file there (move the folder away)"
+    return None
 
 
 def _file_problem(
