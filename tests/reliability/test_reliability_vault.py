@@ -14,7 +14,7 @@ import pytest
 
 from tests.reliability.crash_harness import WORLD_TOML
 from tests.support.settings import WAIT
-from tests.support.vaults import chat_dir, notes_of
+from tests.support.vaults import chat_dir, month_of, notes_of
 from tobs_tui.cli import main
 from tobs_tui.engine import ChatSelection, ExportRequest
 from tobs_tui.engine.render.notes import INDEX_BEGIN, INDEX_END
@@ -479,3 +479,32 @@ def test_headless_export_says_the_vault_result_json_was_not_written_and_exits_1(
     (vault / "result.json").rmdir()
     assert main(headless_argv(tmp_path, vault, "--no-media")) == 0
     assert (vault / "result.json").is_file()
+
+
+def test_a_note_written_where_the_next_month_note_goes_is_kept_and_the_run_says_so(make_runner, emulator, tmp_path):
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    spec = world.chat(channel)
+    last_month = month_of(spec.date_of(spec.count))
+    while month_of(spec.date_of(spec.count)) == last_month:
+        world.add_messages(channel, 1)
+    month = month_of(spec.date_of(spec.count))
+    note = chat_dir(vault, channel) / month[:4] / f"{month}.md"
+    note.parent.mkdir(exist_ok=True)
+    mine = "# Plans for the month\n\nBook the venue"
+    note.write_text(mine, encoding="utf-8")
+    events = []
+    assert export(make_runner(on_event=events.append), [channel]).state is RunState.DONE
+    text = note.read_text(encoding="utf-8")
+    assert text.startswith(mine + "\n\n**"), text[:200]
+    assert "^m" in text and "---\nchat_id" not in text, "the messages follow their text; no front matter after it"
+    rel = note.relative_to(vault).as_posix()
+    said = [e.message for e in events if e.kind is EventKind.VAULT and e.message.startswith(rel)]
+    assert said == [
+        f"{rel} was already there, not written by this export; your text in it was kept and \"Crash Channel\"'s"
+        " messages of that month were added after it."
+    ]
+    ids = [i for ids in notes_of(chat_dir(vault, channel)).values() for i in ids]
+    assert ids == list(world.chats[channel].ids()), "every message once, in id order"

@@ -621,13 +621,21 @@ class ChatExport:
             self.writer.append_json_line(rendered.json, staged=prepared.staged)
             written += len(rendered.json)
         # The pending media rows ride in the batch's own transaction: one fsync less, and never one without the other.
-        self.writer.commit(
+        theirs = self.writer.commit(
             last_id=prepared.last_id,
             messages=prepared.rows,
             topic_last_ids=prepared.topic_last or None,
             media=prepared.media_records,
             backfill_after=prepared.last_id if prepared.staged else None,
         )
+        for note in theirs:
+            # On a pool thread: the runner's emit only queues the event.
+            self.x.emit(
+                EventKind.VAULT,
+                f"{note} was already there, not written by this export; your text in it was kept and"
+                f" \"{self.info.title}\"'s messages of that month were added after it.",
+                chat_id=self.chat_id,
+            )
         return written
 
     def _remember(self, row: tuple[int, str, str, str]) -> None:

@@ -745,8 +745,10 @@ class ChatWriter:
         topic_last_ids: dict[int, int] | None = None,
         media: Iterable[MediaRecord] = (),
         backfill_after: int | None = None,
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Write the buffered appends at their committed offsets, fsync, then commit the state in one transaction.
+        Returns the notes of a person's own found where this commit created notes: adopted, the messages after
+        their text (to tell them).
 
         On a disk error raises VaultWriteError and keeps the buffer, so commit() can be retried once space is free.
         """
@@ -840,6 +842,7 @@ class ChatWriter:
                 self._open_ends.pop(rel, None)
                 self._heads.pop(rel, None)
             self._pending.clear()
+            return tuple(theirs)
 
     def rewrite(self, rel: str, transform: Callable[[BinaryIO, int, BinaryIO], bool]) -> bool:
         """Replace a committed file whole: transform(its file, committed length, out) writes the new content
