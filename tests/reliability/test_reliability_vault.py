@@ -186,6 +186,33 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
     assert any(n.startswith("Rebuilt the export state from the notes of 2 chats") for n in notices), notices
 
 
+@pytest.mark.parametrize("media", [False, True])
+def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulator, tmp_path, media):
+    """A sync that drops dot-folders, and a month note deleted too: the JSONL (from result.json) still knows
+    its messages, so they are fetched again into that note; the notes left are not touched."""
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=media), [channel]).state is RunState.DONE
+    notes = sorted(p for p in chat_dir(vault, channel).rglob("*.md") if p.parent.name.isdigit())
+    assert len(notes) >= 3
+    gone = [notes[len(notes) // 2], notes[0]]
+    before = {p: p.read_bytes() for p in notes}
+    media_before = {p: p.read_bytes() for p in (chat_dir(vault, channel) / "media").rglob("*") if p.is_file()}
+    shutil.rmtree(vault / ".tobs")
+    for note in gone:
+        note.unlink()
+    events = []
+    final = export(make_runner(media=media, on_event=events.append), [channel])
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        assert note.read_bytes() == data, f"{note} differs after the repair"
+    assert {p: p.read_bytes() for p in (chat_dir(vault, channel) / "media").rglob("*") if p.is_file()} == media_before
+    assert result_ids(chat_dir(vault, channel)) == list(world.chats[channel].ids())
+    notices = [e.message for e in events if e.kind is EventKind.VAULT]
+    assert any(n.startswith('Repaired "Crash Channel"') for n in notices), notices
+
+
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
     """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
     result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,6 +59,7 @@ class Transfer:
     fd: int | None = None
     # The target is the engine's own file, downloaded again: it is replaced, and the path never changes.
     own_target: bool = False
+    wanted: str = ""  # the name the file was asked for, when a file already there made it take another
 
 
 def side(path: Path, suffix: str) -> Path:
@@ -152,6 +154,8 @@ class MediaFiles:
                 tmp = self.vault.tmp_dir / f"{os.getpid()}-{item.msg_id}-{os.urandom(6).hex()}.link"
                 os.link(source, tmp)
                 os.replace(tmp, target)
+            elif self._same_file(rel, source):
+                return rel  # the same bytes are there already (a link made before the state was lost, or a copy)
             else:
                 self._make_dirs(safe_path(root, rel).parent)
                 for _ in range(3):
@@ -177,6 +181,7 @@ class MediaFiles:
         """Open the download's "<name>.part", keeping the parts an earlier run made durable; the state DB then says
         exactly which parts the file holds. A name the state DB does not claim is used only when nothing is there,
         and the row naming it is written before its part file is created."""
+        wanted = rel
         previous = self.store.media_record(chat_id, item.msg_id)
         sides = self._sides(item.kind)
         own_target = own_part = False
@@ -211,7 +216,16 @@ class MediaFiles:
                     )
                 fd, rel = self._create_part(rel, sides, fixed=own_target, record=lambda path: record(path, set(), 0))
                 return Transfer(
-                    chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, set(), 0, fd=fd, own_target=own_target
+                    chat_id,
+                    item.msg_id,
+                    rel,
+                    rel.rsplit("/", 1)[-1],
+                    size,
+                    set(),
+                    0,
+                    fd=fd,
+                    own_target=own_target,
+                    wanted=wanted if rel != wanted else "",
                 )
             if (
                 size is not None
@@ -247,7 +261,16 @@ class MediaFiles:
                 os.close(fd)
             raise
         return Transfer(
-            chat_id, item.msg_id, rel, rel.rsplit("/", 1)[-1], size, kept, got, fd=fd, own_target=own_target
+            chat_id,
+            item.msg_id,
+            rel,
+            rel.rsplit("/", 1)[-1],
+            size,
+            kept,
+            got,
+            fd=fd,
+            own_target=own_target,
+            wanted=wanted if rel != wanted else "",
         )
 
     def _create_part(self, rel: str, sides: tuple[str, ...], *, fixed: bool, record) -> tuple[int, str]:
@@ -287,6 +310,28 @@ class MediaFiles:
         return sha256_of(side(safe_path(self.root, transfer.rel), PART_SUFFIX))
 
     @pool_side
+    def _same_file(self, rel: str, source: Path) -> bool:
+        """A regular file at `rel` that is `source` or holds its bytes."""
+        path = safe_path(self.root, rel)
+        try:
+            st, src = os.lstat(path), os.stat(source)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != src.st_size:
+            return False
+        return os.path.samestat(st, src) or sha256_of(path) == sha256_of(source)
+
+    def _same_bytes(self, rel: str, done: MediaRecord) -> bool:
+        """A regular file (not a symlink) at `rel` holding exactly the downloaded bytes: nothing is written to it."""
+        path = safe_path(self.root, rel)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != done.size or not done.sha256:
+            return False
+        return sha256_of(path) == done.sha256
+
     def commit_file(self, transfer: Transfer, done: MediaRecord) -> MediaRecord:
         """On the critical pool: the finished file takes its name, then the state DB says so. Returns the row,
         whose path is another free name when something of the user's took the name during the download."""
@@ -295,6 +340,17 @@ class MediaFiles:
         try:
             assert transfer.fd is not None
             os.fsync(transfer.fd)
+            for name in (transfer.wanted, transfer.rel):
+                if name and not transfer.own_target and self._same_bytes(name, done):
+                    # The very bytes are already at the name asked for (the engine's own file whose row a lost
+                    # state did not bring back, or the user's copy of it): used as they are, nothing replaced.
+                    os.unlink(part_path)
+                    done = replace(done, path=name)
+                    self.store.finish_media(done)
+                    if name != transfer.rel:
+                        self.store.forget_media_parts(transfer.rel)
+                    transfer.rel = name
+                    return done
             if not transfer.own_target and os.path.lexists(target):
                 transfer.rel = self.free_name(transfer.rel, self._sides(done.kind), first=2)
                 self.store.start_media(

@@ -112,6 +112,8 @@ def _whole_files(root: Path, chats: list[tuple], with_json: set[int]) -> list[Va
     wrote them, its result.json and the vault's."""
     found = []
     for chat_id, dir_name, last_id in chats:
+        if not dir_name:
+            continue  # a chat whose export never got as far as naming its folder
         wanted = [f"{dir_name}/{dir_name}.md"] if last_id else []
         if chat_id in with_json:
             wanted.append(f"{dir_name}/result.json")

@@ -115,10 +115,21 @@ def rebuild_state(
         length, lines = _committed_jsonl(root / json_rel, last_id)
         if not lines and (folder / "result.json").is_file():
             length, lines = _jsonl_from_result(folder / "result.json", last_id, json_rel, write_atomic)
+        lost_notes: set[str] = set()
         if lines:
             with open(root / json_rel, "rb") as f:
                 f.seek(max(0, length - TAIL_BYTES))
                 files[json_rel] = (length, f.read(min(length, TAIL_BYTES)))
+            if not topics:
+                # Messages the JSONL holds and no note does: their month note was deleted with the state (a
+                # forum's topics are not told by the JSONL, so only outside forums). Indexed in the note they
+                # belong to, which the repair writes again.
+                in_notes = {r[0] for r in rows}
+                for msg_id, month, sender in _jsonl_messages(root / json_rel, length):
+                    if msg_id not in in_notes:
+                        lost = f"{folder.name}/{month[:4]}/{month}"
+                        rows.append((msg_id, lost, sender, ""))
+                        lost_notes.add(f"{lost}.md")
         store.restore_chat(
             chat_id,
             title=title,
@@ -133,8 +144,26 @@ def rebuild_state(
         if lines < count and ((root / json_rel).exists() or (folder / "result.json").exists()):
             # The JSONL holds fewer messages than the notes: the rest are fetched again (ChatExport.repair).
             store.add_repairs([(chat_id, json_rel)])
+        if lost_notes:
+            store.add_repairs([(chat_id, rel) for rel in sorted(lost_notes)])
         rebuilt.append(RebuiltChat(chat_id, folder.name, count, lines))
     return rebuilt
+
+
+def _jsonl_messages(path: Path, length: int) -> Iterator[tuple[int, str, str]]:
+    """(id, month "YYYY-MM", sender) of each message in a JSONL's first `length` bytes; a month note holds the
+    messages whose local date (result.json's "date") falls in its month."""
+    with open(path, "rb") as f:
+        data = f.read(length)
+    for line in data.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        date, msg_id = item.get("date"), item.get("id")
+        if isinstance(msg_id, int) and isinstance(date, str) and re.fullmatch(r"\d{4}-\d\d-.*", date):
+            sender = item.get("from") or item.get("actor") or ""
+            yield msg_id, date[:7], sender if isinstance(sender, str) else ""
 
 
 def _plain(markdown: str) -> str:

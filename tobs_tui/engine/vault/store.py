@@ -531,6 +531,10 @@ class StateStore:
     def note_ids(self, chat_id: int, note: str) -> list[int]:
         return self.committed_ids(chat_id, note, -(2**63))
 
+    def forget_media_parts(self, path: str) -> None:
+        """The part list of a part file that is gone (its download ended under another name)."""
+        self._write([("DELETE FROM media_parts WHERE path = ?", (path,))])
+
     def finish_media(self, record: MediaRecord) -> None:
         """The file is complete (or given up): its final record, and its part list dropped."""
         self._write(
