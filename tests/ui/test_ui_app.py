@@ -103,13 +103,19 @@ async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emu
         assert "chats shown" in str(app.screen.query_one("#chat-status", Label).render())
 
 
-def shown(widget) -> str:
-    """The text a widget really puts on screen at its size (clipped or wrapped as the user sees it)."""
-    lines = widget.render_lines(widget.size.region)
-    return " ".join("".join(seg.text for seg in line).strip() for line in lines).strip()
+def shown(app, widget) -> str:
+    """The text the user sees of a widget: the screen's rows inside the part of its region that is on screen
+    (what its containers and the screen clip away is not seen, however wide the widget renders itself)."""
+    geo = app.screen.find_widget(widget)
+    region = geo.region.intersection(geo.clip).intersection(app.screen.region)
+    strips = app.screen._compositor.render_strips()
+    lines = (
+        "".join(seg.text for seg in strips[y].crop(region.x, region.right)) for y in range(region.y, region.bottom)
+    )
+    return " ".join(line.strip() for line in lines).strip()
 
 
-@pytest.mark.parametrize("size", [(80, 24), SIZE])
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), SIZE, (200, 60)])
 async def test_a_phone_with_letters_is_refused_in_one_whole_sentence(make_app, emulator, size):
     app = make_app()
     async with app.run_test(size=size) as pilot:
@@ -121,7 +127,7 @@ async def test_a_phone_with_letters_is_refused_in_one_whole_sentence(make_app, e
         await pilot.pause()
         sentence = login_error(app)
         assert sentence.endswith(".") and "NoneType" not in sentence and "connection" not in sentence
-        assert " ".join(shown(app.screen.query_one("#login-error")).split()) == sentence, "shown whole"
+        assert " ".join(shown(app, app.screen.query_one("#login-error")).split()) == sentence, "shown whole"
         assert app.screen.step == "phone"
         await submit(pilot, app, "#phone", emulator.world.demo_phone)
         await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from textual.widgets import Button, Input, Label
+
 from tests.integration.engine.test_qr_login import log_in_with_phone, scan
 from tests.support.waiting import wait_until
 from tests.ui.test_ui_app import SIZE, submit
@@ -75,3 +77,30 @@ async def test_at_80x24_the_whole_code_is_in_view(make_app):
         assert qr.region.height == len(str(qr.render()).splitlines())
         assert qr.region.y + qr.region.height <= footer_row, qr.region
         assert qr.region.x >= 0 and qr.region.x + qr.region.width <= 80
+
+
+async def show_qr(pilot, app) -> QrCode:
+    await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="login")
+    await click_qr_button(pilot, app)
+    qr = app.screen.query_one("#qr-code", QrCode)
+    await wait_until(pilot, lambda: qr.data.startswith("tg://login?token="), what="the QR code")
+    await pilot.pause()
+    return qr
+
+
+async def test_esc_or_the_back_button_leaves_the_qr_code_for_the_phone_login(make_app, emulator):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_qr(pilot, app)
+        back = app.screen.query_one("#login-qr-back", Button)
+        geo = app.screen.find_widget(back)
+        assert geo.region.intersection(geo.clip) == back.region and back.region.bottom <= 23, "in view at 80x24"
+        assert "Esc" in str(app.screen.query_one("#qr-side Label", Label).render()), "the screen says how to go back"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen.step == "phone", what="the phone step again")
+        assert app.screen.query_one("#phone", Input).display and not app.screen.query_one("#step-qr").display
+        await show_qr(pilot, app)
+        await pilot.click("#login-qr-back")
+        await wait_until(pilot, lambda: app.screen.step == "phone", what="the phone step again")
+        await submit(pilot, app, "#phone", emulator.world.demo_phone)  # the phone login works after the QR code
+        await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")

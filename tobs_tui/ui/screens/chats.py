@@ -10,7 +10,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select
+from textual.widgets import Header, Input, Label, Select
 
 from tobs_tui.engine import ChatKind, ChatSelection, ExportRequest, NotConnectedError
 from tobs_tui.terminal import terminal_text
@@ -18,6 +18,7 @@ from tobs_tui.ui.bridge import EngineBridge, NotStartedError
 from tobs_tui.ui.messages import ExportRequested
 from tobs_tui.ui.screens.since import SinceScreen
 from tobs_tui.ui.widgets.dialog_table import SORTABLE, DialogTable
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 
 KIND_FILTERS: tuple[tuple[str, frozenset[ChatKind] | None], ...] = (
     ("All chats", None),
@@ -61,7 +62,7 @@ class ChatsScreen(Screen):
             )
         yield DialogTable(id="dialogs")
         yield Label("Loading your chats…", id="chat-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> DialogTable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, ProgressBar
+from textual.widgets import Header, ProgressBar
 
 from tobs_tui.engine import RunState
 from tobs_tui.ui.history import LiveHistory
@@ -12,6 +12,7 @@ from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
 from tobs_tui.ui.widgets.charts import ThroughputChart
 from tobs_tui.ui.widgets.chat_progress import ChatProgressList
 from tobs_tui.ui.widgets.event_log import EventLog
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 from tobs_tui.ui.widgets.run_summary import RunSummary
 
 
@@ -27,11 +28,12 @@ class DashboardScreen(LiveScreen):
             yield ThroughputChart(id="throughput")
             with Vertical(id="events-box"):
                 yield EventLog(id="events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#total", ProgressBar).display = False
         self.query_one("#chats").border_title = "Chats"
+        self.query_one("#throughput").border_title = "Throughput"
         self.query_one("#events-box").border_title = "Recent events"
 
     def refresh_live(self, live: LiveHistory) -> None:

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Header, Input, Label, Static
 
 from tobs_tui.engine import LoginError
 from tobs_tui.ui.bridge import EngineBridge
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 from tobs_tui.ui.widgets.qr_code import QrCode
 
 STEPS = ("api", "phone", "code", "password", "qr")
@@ -30,6 +32,7 @@ STEP_TEXT = {
     "password": "This account has two-step verification: enter its password.",
     "qr": "In Telegram on your phone: Settings → Devices → Link Desktop Device.",
 }
+QR_BACK = "Esc or the button below goes back to logging in with your phone number and a code."
 API_HASH = re.compile(r"[0-9a-fA-F]{32}")
 
 
@@ -61,6 +64,8 @@ def check_api(api_id: str, api_hash: str) -> tuple[int, str]:
 
 class LoginScreen(Screen[bool]):
     """Dismisses with True once the session is authorised."""
+
+    BINDINGS = [Binding("escape", "back", "Back to phone login")]
 
     def __init__(
         self,
@@ -99,13 +104,16 @@ class LoginScreen(Screen[bool]):
             with Vertical(id="step-password", classes="step"):
                 yield Label("two-step verification password")
                 yield Input(placeholder="password", id="password", password=True)
-            with Vertical(id="step-qr", classes="step"):
+            with Horizontal(id="step-qr", classes="step"):
                 yield QrCode(id="qr-code")
+                with Vertical(id="qr-side"):
+                    yield Label(QR_BACK)
+                    yield Button("Back to phone login", id="login-qr-back")
             yield Label("", id="login-error", classes="field-error")
             yield Button("Continue", variant="primary", id="login-next")
             yield Static("", id="login-connection")
             yield Static("", id="demo-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         demo = self.demo
@@ -136,6 +144,18 @@ class LoginScreen(Screen[bool]):
             # Focus without scrolling to the field: on a short terminal the screen opens at its heading.
             self.query_one(first, Input).focus(scroll_visible=False)
         self.query_one("#login-next", Button).display = step != "qr"
+        self.refresh_bindings()  # Esc goes back only from the QR code
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.step == "qr" if action == "back" else True
+
+    @on(Button.Pressed, "#login-qr-back")
+    def action_back(self) -> None:
+        """Leave the QR code for the phone number and code: the code on screen is dropped unscanned."""
+        if self.step != "qr":
+            return
+        self.workers.cancel_group(self, "login")
+        self.show_step("phone")
 
     def _error(self, text: str) -> None:
         self.query_one("#login-error", Label).update(text)

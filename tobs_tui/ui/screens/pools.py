@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 from tobs_tui.ui.widgets.pool_panel import PoolPanel
 from tobs_tui.ui.widgets.run_summary import RunSummary
 
@@ -22,7 +23,7 @@ class PoolsScreen(LiveScreen):
             yield PoolPanel("critical", id="pool-critical")
             yield PoolPanel("standard", id="pool-standard")
             yield PoolPanel("media", id="pool-media")
-        yield Footer()
+        yield KeyFooter()
 
     def refresh_live(self, live: LiveHistory) -> None:
         snap = live.latest

@@ -15,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static, Switch
+from textual.widgets import Button, Header, Input, Label, SelectionList, Static, Switch
 
 from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with, split_threads
 from tobs_tui.engine import EngineSnapshot
@@ -24,6 +24,7 @@ from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.messages import SettingsApplied
 from tobs_tui.ui.screens.live import LiveScreen
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 
 # (field id, label, section, key, kind)
 FIELDS = (
@@ -77,7 +78,7 @@ class SettingsScreen(LiveScreen):
             yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
             yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
             yield Label("", id="settings-result")
-        yield Footer()
+        yield KeyFooter()
 
     def _form(self) -> ComposeResult:
         with VerticalScroll(id="settings-form"):

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tobs_tui.engine import EngineEvent, EngineSnapshot, EventKind
 from tobs_tui.ui import format as fmt
@@ -14,6 +14,7 @@ from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
 from tobs_tui.ui.widgets.charts import LatencyChart
 from tobs_tui.ui.widgets.event_log import event_line
+from tobs_tui.ui.widgets.key_footer import KeyFooter
 
 
 def detector_table(snap: EngineSnapshot | None, events: list[EngineEvent]) -> Table:
@@ -52,7 +53,7 @@ class ThrottleScreen(LiveScreen):
             with Vertical(id="detector"):
                 yield Static(detector_table(None, []), id="detector-stats")
                 yield Static("", id="flood-list")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detector").border_title = "Throttle detector"

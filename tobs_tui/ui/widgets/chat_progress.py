@@ -6,9 +6,12 @@ and the dashboard redraws them up to four times a second.
 
 from __future__ import annotations
 
-from rich.cells import set_cell_size
+import re
+
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -55,7 +58,10 @@ BAR_DONE = Style(color="cyan")
 BAR_FINISHED = Style(color="green")
 BAR_LEFT = Style(color="grey35")
 HEADER = Style(bold=True)
-ERROR = Style(color="red")
+REASON_LOOK = {ChatState.FAILED: Style(color="red"), ChatState.PARKED: Style(color="yellow")}
+# What a short reason leads with: the error Telegram named ("(BAD_REQUEST)"), or the wait it asked for.
+TELEGRAM_CODE = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
+WAIT = re.compile(r"\bwait of ([0-9][0-9.,]* ?[a-z]+)")
 
 
 def column_widths(total: int) -> list[int]:
@@ -95,6 +101,24 @@ def cells(chat: ChatProgress, paused: bool = False) -> list[str]:
         fmt.mb_per_s(chat.bytes_per_s) if running else fmt.DASH,
         fmt.duration(chat.eta_s) if running else fmt.DASH,
     ]
+
+
+def short_reason(error: str) -> str:
+    """The gist of the engine's sentence for a one-line row: the error Telegram named or the wait it asked for
+    first, then the sentence as far as it fits (the whole one is in the recent events)."""
+    error = terminal_text(error)
+    for pattern, lead in ((WAIT, "wait "), (TELEGRAM_CODE, "")):
+        found = pattern.search(error)
+        if found:
+            return f"{lead}{found.group(1)}: {error}"
+    return error
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in `width` cells, ending with an ellipsis when it does not fit."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(0, width - 1)) + "…" if width > 0 else ""
 
 
 def bar(chat: ChatProgress, width: int) -> list[Segment]:
@@ -143,13 +167,20 @@ class ChatProgressList(ScrollView):
         self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
         self.refresh()
 
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """The pointer on a failed or parked row shows its whole sentence."""
+        offset = event.get_content_offset(self)
+        index = -1 if offset is None or offset.y < 1 else int(self.scroll_y) + offset.y - 1  # 0: the header line
+        chat = self._rows[index] if 0 <= index < len(self._rows) else None
+        self.tooltip = terminal_text(chat.error) if chat is not None and chat.error else None
+
     def _widths(self) -> list[int]:
         return column_widths(self.scrollable_content_region.width)
 
     @staticmethod
     def _cell(text: str, width: int, right: bool) -> str:
-        if right and len(text) < width:
-            text = " " * (width - len(text)) + text
+        if right and cell_len(text) < width:
+            text = " " * (width - cell_len(text)) + text
         return set_cell_size(text, width)
 
     def render_line(self, y: int) -> Strip:
@@ -160,27 +191,35 @@ class ChatProgressList(ScrollView):
             text = "No export yet: pick chats on the Chats screen (F2) and press Enter." if y == 0 else ""
             return Strip([Segment(set_cell_size(text, width), base + Style(dim=True))])
         if y == 0:
-            segments = [
+            header = [
                 Segment(self._cell(fit_title(t, w), w, r) + " ", base + HEADER)
                 for (t, _, r), w in zip(COLUMNS, widths)
                 if w
             ]
-            return Strip(segments).adjust_cell_length(width, base)
+            return Strip(header).adjust_cell_length(width, base)
         index = int(self.scroll_y) + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, base)
         chat = self._rows[index]
         segments: list[Segment] = []
-        for (_, _, right), w, text, k in zip(COLUMNS, widths, cells(chat, self._paused), range(len(COLUMNS))):
+        texts = cells(chat, self._paused)
+        # A failed or parked row says why where its bar and rates would be (they stand still), keeping its
+        # messages at the end; the whole sentence is in the recent events.
+        reason = short_reason(chat.error) if chat.error and chat.state is not ChatState.RUNNING else None
+        for (_, _, right), w, text, k in zip(COLUMNS, widths, texts, range(len(COLUMNS))):
             if not w:
+                continue
+            if reason is not None and k >= 2:
+                if k == min(j for j in range(2, len(widths)) if widths[j]):  # the first column after State
+                    span = sum(cw + 1 for cw in widths[2:] if cw) - 1
+                    messages = texts[3]
+                    room = max(0, span - cell_len(messages) - 2)
+                    style = base + REASON_LOOK.get(chat.state, REASON_LOOK[ChatState.FAILED])
+                    segments.append(Segment(set_cell_size(cut(reason, room), room + 2), style))
+                    segments.append(Segment(messages + " ", base))
                 continue
             if k == 2:
                 segments.extend(bar(chat, w))
-            elif k == 0 and chat.error:
-                title = set_cell_size(text, min(w, len(text)))
-                segments.append(Segment(title, base))
-                error = terminal_text(chat.error)
-                segments.append(Segment(set_cell_size(f"  {error}", w - len(title)), base + ERROR))
             else:
                 state_style = look(chat, self._paused)[1] if k == 1 else None
                 style = base + state_style if state_style else base
