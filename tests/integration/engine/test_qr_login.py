@@ -106,3 +106,20 @@ def test_a_qr_login_of_an_account_with_2fa_asks_for_the_password(emulator, qr_ru
     assert waiting.result(WAIT) == "password_needed"
     qr_runner.check_password(world.twofa_password).result(WAIT)
     assert qr_runner.list_dialogs().result(WAIT)
+
+
+def test_a_qr_code_dropped_unscanned_stops_the_updates_and_the_phone_login_goes_on(emulator, qr_runner):
+    """The login screen goes back from the QR code to the phone number: the wait is cancelled, the client
+    stops taking updates (a QR login needs them, nothing else does), and logging in with a code still works."""
+    assert qr_runner.connect().result(WAIT) is False
+    qr_runner.qr_code().result(WAIT)
+    waiting = qr_runner.qr_wait()
+    time.sleep(0.3)
+    assert waiting.cancel()
+    client = qr_runner._client
+    deadline = time.monotonic() + WAIT
+    while not client._no_updates and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client._no_updates, "the client still takes updates after the QR code was dropped"
+    assert qr_runner.send_code(emulator.world.demo_phone).result(WAIT) is None
+    assert qr_runner.sign_in(emulator.world.demo_code).result(WAIT) == "ok"

@@ -6,6 +6,7 @@ Secrets (the code, the password) are never logged or put into error messages.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
 from dataclasses import dataclass
@@ -127,6 +128,11 @@ class LoginFlow:
             await self._qr.wait(timeout=max(left, 0.1))
         except TimeoutError:
             return "refresh"
+        except asyncio.CancelledError:
+            # The code was dropped unscanned (the login screen went back to the phone number): the updates
+            # that would have said it was scanned are not wanted any more.
+            await self._stop_updates()
+            raise
         except errors.SessionPasswordNeededError:
             await self._stop_updates()
             return "password_needed"
