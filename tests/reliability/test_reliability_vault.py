@@ -188,8 +188,8 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
 
 @pytest.mark.parametrize("media", [False, True])
 def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulator, tmp_path, media):
-    """A sync that drops dot-folders, and a month note deleted too: the JSONL (from result.json) still knows
-    its messages, so they are fetched again into that note; the notes left are not touched."""
+    """A sync that drops dot-folders, and month notes and media files deleted too: the JSONL (from result.json)
+    still knows their messages and files, so they are fetched again; what is left is not touched."""
     world = emulator.world
     channel = chat_of(world, "Crash Channel")
     vault = tmp_path / "vault"
@@ -202,6 +202,8 @@ def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulato
     shutil.rmtree(vault / ".tobs")
     for note in gone:
         note.unlink()
+    for file in sorted(p for p in media_before if not p.name.endswith(".thumb.jpg"))[:3]:
+        file.unlink()  # with the state gone, nothing but the notes and result.json says they were there
     events = []
     final = export(make_runner(media=media, on_event=events.append), [channel])
     assert final.state is RunState.DONE, final.errors

@@ -243,7 +243,9 @@ class MediaDownloader:
                 )
                 return []
             item = media_item(message, self.options.tz) if message is not None else None
-            if item is None or item.media_id != record.media_id or file_location(item.media) is None:
+            # A row rebuilt from the vault does not know which Telegram file it was (media_id None): the message's.
+            known = record.media_id is None or item is None or item.media_id == record.media_id
+            if item is None or not known or file_location(item.media) is None:
                 # The message was deleted, or its file replaced or emptied: nothing to fetch or correct, now or
                 # in later runs (a failed row is given up, so no run asks for the message again).
                 if record.status in ("failed", "lost"):

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import note_blocks
 from tobs_tui.engine.vault.jsonl import PathRebase
-from tobs_tui.engine.vault.store import TAIL_BYTES, StateStore
+from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
 
 _CHAT_DIR = re.compile(r".* \((-?\d+)\)")
 _MONTH = re.compile(r"\d{1,4}-\d\d\.md")
@@ -116,6 +116,7 @@ def rebuild_state(
         if not lines and (folder / "result.json").is_file():
             length, lines = _jsonl_from_result(folder / "result.json", last_id, json_rel, write_atomic)
         lost_notes: set[str] = set()
+        media: list[MediaRecord] = []
         if lines:
             with open(root / json_rel, "rb") as f:
                 f.seek(max(0, length - TAIL_BYTES))
@@ -125,11 +126,18 @@ def rebuild_state(
                 # forum's topics are not told by the JSONL, so only outside forums). Indexed in the note they
                 # belong to, which the repair writes again.
                 in_notes = {r[0] for r in rows}
-                for msg_id, month, sender in _jsonl_messages(root / json_rel, length):
+                for msg_id, month, sender, _ in _jsonl_messages(root / json_rel, length):
                     if msg_id not in in_notes:
                         lost = f"{folder.name}/{month[:4]}/{month}"
                         rows.append((msg_id, lost, sender, ""))
                         lost_notes.add(f"{lost}.md")
+            # The files the notes embed, as downloaded (which Telegram file is not known: None): recovery then
+            # finds the ones deleted with the state, and the export downloads them again to the same paths.
+            media = [
+                MediaRecord(chat_id, msg_id, None, path.split("/")[2], path, None, 0, "done")
+                for msg_id, _, _, path in _jsonl_messages(root / json_rel, length)
+                if path is not None and path.startswith(f"{folder.name}/media/") and path.count("/") >= 4
+            ]
         store.restore_chat(
             chat_id,
             title=title,
@@ -139,6 +147,7 @@ def rebuild_state(
             messages=rows,
             files=files,
             topic_last_ids=topics,
+            media=media,
         )
         count = len({r[0] for r in rows})
         if lines < count and ((root / json_rel).exists() or (folder / "result.json").exists()):
@@ -150,9 +159,9 @@ def rebuild_state(
     return rebuilt
 
 
-def _jsonl_messages(path: Path, length: int) -> Iterator[tuple[int, str, str]]:
-    """(id, month "YYYY-MM", sender) of each message in a JSONL's first `length` bytes; a month note holds the
-    messages whose local date (result.json's "date") falls in its month."""
+def _jsonl_messages(path: Path, length: int) -> Iterator[tuple[int, str, str, str | None]]:
+    """(id, month "YYYY-MM", sender, its file's vault path or None) of each message in a JSONL's first `length`
+    bytes; a month note holds the messages whose local date (result.json's "date") falls in its month."""
     with open(path, "rb") as f:
         data = f.read(length)
     for line in data.splitlines():
@@ -163,7 +172,8 @@ def _jsonl_messages(path: Path, length: int) -> Iterator[tuple[int, str, str]]:
         date, msg_id = item.get("date"), item.get("id")
         if isinstance(msg_id, int) and isinstance(date, str) and re.fullmatch(r"\d{4}-\d\d-.*", date):
             sender = item.get("from") or item.get("actor") or ""
-            yield msg_id, date[:7], sender if isinstance(sender, str) else ""
+            file = item.get("photo") or item.get("file")
+            yield msg_id, date[:7], sender if isinstance(sender, str) else "", file if isinstance(file, str) else None
 
 
 def _plain(markdown: str) -> str:

@@ -242,6 +242,7 @@ class StateStore:
         messages: list[tuple[int, str, str, str]],
         files: dict[str, tuple[int, bytes]],
         topic_last_ids: dict[int, int],
+        media: Iterable[MediaRecord] = (),
     ) -> None:
         """A chat's state as read back from the vault (vault/rebuild.py), in one transaction."""
         ids = sorted({m[0] for m in messages})
@@ -264,6 +265,7 @@ class StateStore:
                     "INSERT OR REPLACE INTO topics (chat_id, topic_id, last_id) VALUES (?, ?, ?)",
                     [(chat_id, t, i) for t, i in topic_last_ids.items()],
                 ),
+                (_UPSERT_MEDIA, [_media_row(r) for r in media]),
             ]
         )
 
