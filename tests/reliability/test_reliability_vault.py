@@ -186,17 +186,19 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
     assert any(n.startswith("Rebuilt the export state from the notes of 2 chats") for n in notices), notices
 
 
-@pytest.mark.parametrize("media", [False, True])
-def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulator, tmp_path, media):
+@pytest.mark.parametrize(
+    ("title", "media"), [("Crash Channel", False), ("Crash Channel", True), ("Crash Group", False)]
+)
+def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulator, tmp_path, title, media):
     """A sync that drops dot-folders, and month notes and media files deleted too: the JSONL (from result.json)
     still knows their messages and files, so they are fetched again; what is left is not touched."""
     world = emulator.world
-    channel = chat_of(world, "Crash Channel")
+    channel = chat_of(world, title)
     vault = tmp_path / "vault"
     assert export(make_runner(media=media), [channel]).state is RunState.DONE
     notes = sorted(p for p in chat_dir(vault, channel).rglob("*.md") if p.parent.name.isdigit())
-    assert len(notes) >= 3
-    gone = [notes[len(notes) // 2], notes[0]]
+    assert len(notes) >= 2
+    gone = [notes[0]] + ([notes[len(notes) // 2]] if len(notes) >= 3 else [])
     before = {p: p.read_bytes() for p in notes}
     media_before = {p: p.read_bytes() for p in (chat_dir(vault, channel) / "media").rglob("*") if p.is_file()}
     shutil.rmtree(vault / ".tobs")
@@ -212,7 +214,7 @@ def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulato
     assert {p: p.read_bytes() for p in (chat_dir(vault, channel) / "media").rglob("*") if p.is_file()} == media_before
     assert result_ids(chat_dir(vault, channel)) == list(world.chats[channel].ids())
     notices = [e.message for e in events if e.kind is EventKind.VAULT]
-    assert any(n.startswith('Repaired "Crash Channel"') for n in notices), notices
+    assert any(n.startswith(f'Repaired "{title}"') for n in notices), notices
 
 
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from telethon.tl import types
 
 from tobs_tui.engine.render.workers import RenderJob
-from tobs_tui.engine.vault.store import MediaRecord
+from tobs_tui.engine.vault.store import SNIPPET_CHARS, MediaRecord
 
 GENERAL_TOPIC = 1
-SNIPPET_CHARS = 160  # enough text for any reply preview; stored per message in the state DB
 
 
 def topic_of(message) -> int:

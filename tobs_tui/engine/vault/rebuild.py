@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import note_blocks
 from tobs_tui.engine.vault.jsonl import PathRebase
-from tobs_tui.engine.vault.store import TAIL_BYTES, MediaRecord, StateStore
+from tobs_tui.engine.vault.store import SNIPPET_CHARS, TAIL_BYTES, MediaRecord, StateStore
 
 _CHAT_DIR = re.compile(r".* \((-?\d+)\)")
 _MONTH = re.compile(r"\d{1,4}-\d\d\.md")
@@ -121,22 +121,29 @@ def rebuild_state(
             with open(root / json_rel, "rb") as f:
                 f.seek(max(0, length - TAIL_BYTES))
                 files[json_rel] = (length, f.read(min(length, TAIL_BYTES)))
+            lines_of = {line.msg_id: line for line in _jsonl_messages(root / json_rel, length)}
+            # Reply previews as the export stored them (its sender and the start of the raw text), where the
+            # JSONL has the message; the notes' Markdown is only a stand-in for that.
+            rows = [
+                (i, note, line.sender, line.text[:SNIPPET_CHARS]) if (line := lines_of.get(i)) else (i, note, who, text)
+                for i, note, who, text in rows
+            ]
             if not topics:
                 # Messages the JSONL holds and no note does: their month note was deleted with the state (a
                 # forum's topics are not told by the JSONL, so only outside forums). Indexed in the note they
                 # belong to, which the repair writes again.
                 in_notes = {r[0] for r in rows}
-                for msg_id, month, sender, _ in _jsonl_messages(root / json_rel, length):
-                    if msg_id not in in_notes:
-                        lost = f"{folder.name}/{month[:4]}/{month}"
-                        rows.append((msg_id, lost, sender, ""))
+                for line in lines_of.values():
+                    if line.msg_id not in in_notes:
+                        lost = f"{folder.name}/{line.month[:4]}/{line.month}"
+                        rows.append((line.msg_id, lost, line.sender, line.text[:SNIPPET_CHARS]))
                         lost_notes.add(f"{lost}.md")
             # The files the notes embed, as downloaded (which Telegram file is not known: None): recovery then
             # finds the ones deleted with the state, and the export downloads them again to the same paths.
             media = [
-                MediaRecord(chat_id, msg_id, None, path.split("/")[2], path, None, 0, "done")
-                for msg_id, _, _, path in _jsonl_messages(root / json_rel, length)
-                if path is not None and path.startswith(f"{folder.name}/media/") and path.count("/") >= 4
+                MediaRecord(chat_id, line.msg_id, None, line.file.split("/")[2], line.file, None, 0, "done")
+                for line in lines_of.values()
+                if line.file is not None and line.file.startswith(f"{folder.name}/media/") and line.file.count("/") >= 4
             ]
         store.restore_chat(
             chat_id,
@@ -159,21 +166,41 @@ def rebuild_state(
     return rebuilt
 
 
-def _jsonl_messages(path: Path, length: int) -> Iterator[tuple[int, str, str, str | None]]:
-    """(id, month "YYYY-MM", sender, its file's vault path or None) of each message in a JSONL's first `length`
-    bytes; a month note holds the messages whose local date (result.json's "date") falls in its month."""
+@dataclass(frozen=True)
+class _Line:
+    """What a JSONL line says of its message that the state keeps."""
+
+    msg_id: int
+    month: str  # "YYYY-MM" of its local date (result.json's "date"): the month note that holds it
+    sender: str  # as the notes name it: a channel post's signature, else the sender (a service message's actor)
+    text: str  # the raw text, entities' text included
+    file: str | None  # its file's vault path, when it was downloaded
+
+
+def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
+    """The messages of a JSONL's first `length` bytes."""
     with open(path, "rb") as f:
         data = f.read(length)
-    for line in data.splitlines():
+    for raw in data.splitlines():
         try:
-            item = json.loads(line)
+            item = json.loads(raw)
         except ValueError:
             continue
         date, msg_id = item.get("date"), item.get("id")
-        if isinstance(msg_id, int) and isinstance(date, str) and re.fullmatch(r"\d{4}-\d\d-.*", date):
-            sender = item.get("from") or item.get("actor") or ""
-            file = item.get("photo") or item.get("file")
-            yield msg_id, date[:7], sender if isinstance(sender, str) else "", file if isinstance(file, str) else None
+        if not (isinstance(msg_id, int) and isinstance(date, str) and re.fullmatch(r"\d{4}-\d\d-.*", date)):
+            continue
+        sender = item.get("author") or item.get("from") or item.get("actor") or ""
+        text = item.get("text")
+        if isinstance(text, list):
+            text = "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in text)
+        file = item.get("photo") or item.get("file")
+        yield _Line(
+            msg_id,
+            date[:7],
+            sender if isinstance(sender, str) else "",
+            text if isinstance(text, str) else "",
+            file if isinstance(file, str) else None,
+        )
 
 
 def _plain(markdown: str) -> str:

@@ -158,6 +158,7 @@ def _media_row(r: MediaRecord) -> tuple:
 
 
 TAIL_BYTES = 32
+SNIPPET_CHARS = 160  # of a message's text, stored with it for reply previews (enough for any)
 _SET_FILE = "UPDATE files SET length = ?, tail = ? WHERE path = ?"
 
 

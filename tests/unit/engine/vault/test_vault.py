@@ -942,3 +942,43 @@ def test_a_note_cut_short_inside_a_block_is_repaired_byte_for_byte(tmp_path, cut
         w.append(NOTE, "".join(block(i) for i in range(cut_in, 11)), header=MONTH_HEADER)  # the repair's append
         w.commit(last_id=0, messages=[])
     assert (tmp_path / NOTE).read_bytes() == whole
+
+
+def test_a_rebuilt_state_takes_senders_and_reply_previews_from_the_json_lines(tmp_path):
+    """The notes show a message as Markdown (escaped, formatted, a channel post under its signature); the JSONL
+    keeps its raw text and sender as the export stored them for reply previews, so a rebuilt state (and every
+    note repaired from it) says the same as the state that was lost."""
+    folder = "Chan (-1001)"
+    note = f"{folder}/2024/2024-01.md"
+    header = '---\nchat_id: -1001\nchat: "Chan"\nmonth: "2024-01"\n---\n\n[[Chan (-1001)/Chan (-1001)|Chan (-1001)]] · 2024-01\n\n'
+    blocks = [
+        "**Chan** (Ann) · 2024-01-05 10:00\n**bold** text \\#tag and \\*stars\\* ^m1\n\n",
+        "**Bob** · 2024-01-05 10:01\nplain ^m2\n\n",
+    ]
+    lines = [
+        {
+            "id": 1,
+            "type": "message",
+            "date": "2024-01-05T10:00:00",
+            "from": "Chan",
+            "author": "Ann",
+            "text": [{"type": "bold", "text": "bold"}, " text #tag and *stars*"],
+        },
+        {"id": 2, "type": "message", "date": "2024-01-05T10:01:00", "from": "Bob", "text": "plain"},
+    ]
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(-1001)
+        for block in blocks:
+            w.append(note, block, header=header)
+        w.append_json_line(b"".join(encode_line(line) for line in lines))
+        w.commit(
+            last_id=2, messages=[(1, note[:-3], "Ann", "bold text #tag and *stars*"), (2, note[:-3], "Bob", "plain")]
+        )
+        v.store.upsert_chat(-1001, title="Chan", kind="channel", username=None, dir_name=folder)
+        before = v.store.lookup_messages(-1001, [1, 2])
+    for f in (tmp_path / ".tobs").glob("state.sqlite*"):
+        f.unlink()
+    with Vault(tmp_path) as v:
+        assert v.recover().rebuilt
+        assert v.store.lookup_messages(-1001, [1, 2]) == before
