@@ -453,7 +453,9 @@ def load_settings(
                 problems.extend(e.messages)
                 continue
             except _Invalid as e:
-                problems.append(f"{flag} must be {e.allowed}, got {_show(value)}.")
+                secret = _SECRET_VALUES.get((section, key))
+                shown = secret(value) if secret is not None and isinstance(value, str) else value
+                problems.append(f"{flag} must be {e.allowed}, got {_show(shown)}.")
                 continue
             saved = next((o.saved_value for o in applied if (o.section, o.key) == (section, key)), values[section][key])
             applied = [o for o in applied if (o.section, o.key) != (section, key)]

@@ -220,3 +220,23 @@ async def capture_screens(app, world, shots: list[str]) -> None:
             await pilot.press(key)
             await pilot.pause(0.3)
             shots.append(app.export_screenshot())
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        f"socks5://alice:{PROXY_PASSWORD}@127.0.0.1:99999",  # a bad port
+        f"http://alice:{PROXY_PASSWORD}@",  # no host
+        "tg://proxy?port=443&secret=dd0123456789abcdef0123456789abcdef",  # no server
+        "tg://proxy?server=h&port=443&secret=dd0123456789abcdef0123456789abcdefff",  # a secret of the wrong length
+    ],
+)
+def test_a_proxy_flag_that_cannot_be_used_is_said_without_its_password_or_secret(tmp_path, capsys, proxy):
+    from tobs_tui import cli
+
+    code = cli.main(["export", "--all", "--emulator", "--proxy", proxy, "--out", str(tmp_path / "v")])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert code == 2 and said.count("\n") == 1, said
+    assert PROXY_PASSWORD not in said and "0123456789abcdef0123" not in said, said
+    assert "***" in said
