@@ -123,9 +123,13 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
 
 def _date(text: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+    # A day ahead of this machine's clock is still today somewhere.
+    if day > datetime.date.today() + datetime.timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text} is in the future, so no message is from then yet; give a past date")
+    return day
 
 
 class _Session:

@@ -141,6 +141,13 @@ def test_bad_flag_values(capsys):
     assert code == 2 and "expected a whole number, got 'many'" in err
 
 
+@pytest.mark.parametrize(("since", "said"), [("2026-13-01", "is not a date"), ("2999-01-01", "is in the future")])
+def test_a_start_date_that_cannot_be_is_a_usage_error(capsys, tmp_path, since, said):
+    code, _, err = run_cli(capsys, "export", "--all", "--emulator", "--since", since, "--out", str(tmp_path / "v"))
+    assert code == 2 and said in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "v").exists()
+
+
 def test_demo_flags_are_checked(capsys):
     code, _, err = run_cli(capsys, "--profile", "hostile")
     assert code == 2 and "add --demo" in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support.settings import WAIT
 from tests.support.vaults import chat_dir, month_of, notes_of
 from tobs_tui.engine import ChatSelection, ExportRequest
@@ -208,6 +210,20 @@ def test_since_starts_at_that_date(make_runner, emulator, tmp_path):
     seen = sorted(i for ids_ in notes_of(chat_dir(tmp_path / "vault", chat)).values() for i in ids_)
     expected = [i for i in ids if datetime.datetime.fromtimestamp(spec.date_of_id(i), datetime.UTC).date() >= middle]
     assert seen == expected
+
+
+@pytest.mark.parametrize("since", ["1970-01-01", "1969-12-31", "0001-01-01"])
+def test_a_start_date_before_1970_is_the_whole_history(make_runner, emulator, tmp_path, since):
+    """Telegram reads an offset date of 0 or less as none (the newest message): such a start date used to
+    export nothing."""
+    import datetime
+
+    world = emulator.world
+    chat = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
+    final = export(make_runner(), [chat], since=datetime.date.fromisoformat(since))
+    assert final.state is RunState.DONE, final.errors
+    seen = sorted(i for ids_ in notes_of(chat_dir(tmp_path / "vault", chat)).values() for i in ids_)
+    assert seen == list(world.chats[chat].ids())
 
 
 def test_a_topic_selection_then_the_whole_forum(make_runner, emulator, tmp_path):

@@ -158,6 +158,10 @@ class ChatExport:
     async def _first_id_before(self, since: datetime.date) -> int:
         """The newest id older than `since` (so the export starts at the first message on that day)."""
         start = datetime.datetime.combine(since, datetime.time(), tzinfo=self.x.options.tz)
+        if start.timestamp() <= 0:
+            # Telegram reads an offset_date of 0 or less as none at all (the newest message); nothing in
+            # Telegram is older than 1970, so the whole history is what such a date asks for.
+            return 0
         r = await self.x.source.call(
             functions.messages.GetHistoryRequest(
                 peer=self.x.source.input_peer(self.chat_id),
