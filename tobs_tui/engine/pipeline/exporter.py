@@ -113,7 +113,7 @@ class Exporter:
 
     async def _write_account_json(self) -> None:
         try:
-            await self.in_pool(write_account_json, self.vault)
+            await self.in_pool(write_account_json, self.vault, lambda said: self.emit(EventKind.VAULT, said))
         except VaultWriteError as e:
             self.emit(EventKind.ERROR, f"The vault's result.json was not updated: {e}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import logging
 import os
 import stat
@@ -26,7 +27,7 @@ from tobs_tui.engine.runtime.threads import pool_side
 from tobs_tui.engine.snapshot import ChatKind, EventKind
 from tobs_tui.engine.vault.filenames import UnsafePathError, safe_path, symlink_refused
 from tobs_tui.engine.vault.jsonl import stream_account_json, stream_result_json
-from tobs_tui.engine.vault.vault import Vault, VaultWriteError, jsonl_rel, write_error
+from tobs_tui.engine.vault.vault import Vault, VaultWriteError, fsync_dir, jsonl_rel, write_error
 
 if TYPE_CHECKING:
     from tobs_tui.engine.pipeline.chat import ChatExport
@@ -182,11 +183,44 @@ def whole_file_error(error: VaultWriteError | UnsafePathError, path: Path, what:
     return VaultWriteError(text[:1].lower() + text[1:], errno_code=code)
 
 
+def _set_aside_someone_elses(vault: Vault) -> str | None:
+    """A result.json at the vault root that this engine did not write (Telegram Desktop's own export is a
+    result.json too, and --out may be its folder) is renamed to a free name beside it, never written over.
+    Returns the sentence that says so. The engine's own file starts with its own "about"."""
+    path = safe_path(vault.root, ACCOUNT_JSON)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None  # a link or something unreadable: the write below refuses it with its own sentence
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.pread(fd, 4096, 0)
+    finally:
+        os.close(fd)
+    if json.dumps(ABOUT).encode() in head:
+        return None
+    for n in range(1, 1000):
+        name = "result (not written by tobs-tui).json" if n == 1 else f"result (not written by tobs-tui) ({n}).json"
+        aside = vault.root / name
+        if not os.path.lexists(aside):
+            os.rename(path, aside)
+            fsync_dir(vault.root)
+            return (
+                f"A result.json this export did not write was in {vault.root}; it was kept as \"{name}\" and the"
+                " vault's own result.json written in its place."
+            )
+    return None
+
+
 @pool_side
-def write_account_json(vault: Vault) -> int:
+def write_account_json(vault: Vault, say: Callable[[str], None] | None = None) -> int:
     """The vault root's result.json: every chat with committed JSON lines, its messages as in its own
     result.json (streamed from the same lines, so memory stays flat). A chat's own result.json written with an
-    older layout is written again first. Call once no chat is being written. Returns the message count."""
+    older layout is written again first. Call once no chat is being written. Returns the message count.
+    `say` hears what became of a result.json found there that this engine did not write."""
     store = vault.store
     layouts = store.result_json_layouts()
     chats = []
@@ -217,7 +251,12 @@ def write_account_json(vault: Vault) -> int:
         count = stream_account_json(out, ABOUT, CHATS_ABOUT, chats)
 
     try:
+        notice = _set_aside_someone_elses(vault)
+        if notice is not None and say is not None:
+            say(notice)
         vault.write_stream_atomic(ACCOUNT_JSON, fill_account)
+    except OSError as e:
+        raise whole_file_error(write_error(e, vault.root / ACCOUNT_JSON), vault.root / ACCOUNT_JSON, "it") from e
     except (VaultWriteError, UnsafePathError) as e:
         # One sentence; the exporter says it as a run error ("The vault's result.json was not updated: …").
         raise whole_file_error(e, vault.root / ACCOUNT_JSON, "it") from e

@@ -150,3 +150,28 @@ def test_an_index_note_keeps_bytes_that_are_not_utf8_and_a_folder_in_its_way_is_
         with pytest.raises(VaultWriteError, match="A folder is in the way"):
             on_pool_thread(write_index_note, v, "Seven (7)/Seven (7).md", render)
         assert note.is_dir()
+
+
+def test_a_result_json_this_engine_did_not_write_is_kept_beside_the_vaults_own(tmp_path):
+    """--out may be the folder of Telegram Desktop's own export, whose result.json has the same name."""
+    theirs = b'{\n "about": "Here is the data you requested.",\n "chats": {"list": []}\n}\n'
+    (tmp_path / "result.json").write_bytes(theirs)
+    said: list[str] = []
+    with Vault(tmp_path) as v:
+        v.recover()
+        fill(v, 7, "Seven", 5)
+        assert on_pool_thread(write_account_json, v, said.append) == 5
+        assert (tmp_path / "result (not written by tobs-tui).json").read_bytes() == theirs
+        assert json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))["chats"]["list"][0]["id"] == 7
+        assert said == [
+            f"A result.json this export did not write was in {tmp_path}; it was kept as \"result (not written by"
+            " tobs-tui).json\" and the vault's own result.json written in its place."
+        ]
+        # The vault's own file is written over on the next run, as before: nothing more is set aside.
+        fill(v, 9, "Nine", 3)
+        assert on_pool_thread(write_account_json, v, said.append) == 8
+    assert len(said) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("result")) == [
+        "result (not written by tobs-tui).json",
+        "result.json",
+    ]
