@@ -7,6 +7,8 @@ and `--version` loads nothing beyond this file.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
 import logging.handlers
@@ -567,9 +569,32 @@ def _run(args: argparse.Namespace) -> int:
         teardown_logging(handlers)
 
 
+def _output_gone() -> None:
+    """Standard output's reader has gone (`| head`): what is still to print goes nowhere, and Python's flush at
+    exit finds nothing to complain about."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _os_error_sentence(e: OSError) -> str:
+    """An OSError no command said better: what failed, on which path, and what to do."""
+    named = f" ({str(e.filename)[:80]}{'…' if len(str(e.filename)) > 80 else ''})" if e.filename else ""
+    if e.errno == errno.ENAMETOOLONG:
+        return f"A path is too long for the file system{named}; choose a shorter one."
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and not e.filename:
+        return "Could not write the output: the disk it goes to is full; free some space or send it elsewhere."
+    return f"{e.strerror or e}{named}; check that path and try again."
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
+    # Started with standard output or error closed (`>&-`): they go nowhere rather than failing every print.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's whole life
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     try:
         try:
             args = parse_args(argv)
@@ -588,3 +613,17 @@ def main(argv: list[str] | None = None) -> int:
         if chosen_command(argv) == "export":
             print(INTERRUPTED, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _output_gone()
+        if chosen_command(argv) == "export":
+            print(
+                "tobs-tui: The program reading the output stopped, so the export stopped; the next run continues"
+                " where it stopped.",
+                file=sys.stderr,
+            )
+            return 1
+        return 0  # a listing cut short by its reader (`| head`) is what was asked for
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            print(f"tobs-tui: {terminal_text(_os_error_sentence(e))}", file=sys.stderr)
+        return 2 if e.errno == errno.ENAMETOOLONG else 1

@@ -520,3 +520,32 @@ def test_proxy_flag_goes_before_or_after_the_command():
     assert cli.parse_args(["export", "--all", "--proxy", "socks5://h:2"]).proxy == "socks5://h:2"
     assert cli.parse_args(["chats", "--proxy", "none"]).proxy == "none"
     assert cli.parse_args(["chats"]).proxy is None
+
+
+# ---------------------------------------------------------------- where the output goes
+
+
+def test_a_path_too_long_is_one_sentence(capsys, tmp_path):
+    long = str(tmp_path / ("a" * 300))
+    for argv in (["export", "--all", "--emulator", "--out", long], ["verify", "--out", long]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.startswith("tobs-tui: A path is too long") and err.count("\n") == 1, err
+
+
+def _shell(command: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HOME": str(tmp_path), "TOBS_CONFIG": str(tmp_path / "none.toml")}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_output_to_a_closed_stream_a_full_disk_or_a_reader_that_stops(tmp_path):
+    world = tmp_path / "many.json"
+    world.write_text('{"chats": [{"kind": "supergroup", "messages": 5, "repeat": 3000, "span_days": 1}]}')
+    py = f"{sys.executable} -m tobs_tui"
+    listing = _shell(f"{py} chats --emulator --world {world} | head -1; exit ${{PIPESTATUS[0]}}", tmp_path)
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr and listing.stderr == "", listing.stderr
+    assert listing.stdout.split() == ["ID", "KIND", "MESSAGES", "EXPORTED", "TITLE"]
+    full = _shell(f"{py} config show > /dev/full", tmp_path)
+    assert full.returncode == 1 and full.stderr.count("\n") == 1 and "the disk it goes to is full" in full.stderr
+    closed = _shell(f"{py} export --emulator lan --chat Bob --no-media --out {tmp_path / 'v'} >&-", tmp_path)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    assert (tmp_path / "v" / "result.json").is_file()
