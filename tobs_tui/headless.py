@@ -39,6 +39,7 @@ from tobs_tui.engine import (
     VaultCheck,
     VaultLockedError,
     VaultWriteError,
+    cannot_check,
     check_vault,
     mark_media_lost,
 )
@@ -285,6 +286,10 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     vault = Path(args.out or settings.export.output_dir).expanduser()
     if not vault.is_dir():
         print(f"There is no vault at {vault}; pass --out with the folder you export to.", file=sys.stderr)
+        return 2
+    refused = cannot_check(vault)
+    if refused:
+        print(refused, file=sys.stderr)
         return 2
     check = check_vault(vault)
     _print_check(check, vault, out, repairing=args.repair)

@@ -350,8 +350,8 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
     assert f"{media[0].relative_to(vault).as_posix()}: was deleted" in out
     assert f"{media[1].relative_to(vault).as_posix()}: has other bytes than were downloaded" in out
     assert "kept: " in out and "text added by hand at the end" in out
-    assert f"{index.relative_to(vault).as_posix()}: was deleted (an export writes it again)" in out
-    assert "\nresult.json: was deleted (an export writes it again)" in out
+    assert f"{index.relative_to(vault).as_posix()}: is missing (an export writes it again)" in out
+    assert "\nresult.json: is missing (an export writes it again)" in out
     assert "6 problem(s) in the vault" in out and "tobs-tui verify --repair" in out
     assert snapshot_of(vault) == damaged, "verify alone changes nothing"
 
@@ -539,3 +539,29 @@ def test_a_note_written_where_the_next_month_note_goes_is_kept_and_the_run_says_
     ]
     ids = [i for ids in notes_of(chat_dir(vault, channel)).values() for i in ids]
     assert ids == list(world.chats[channel].ids()), "every message once, in id order"
+
+
+def test_verify_says_why_it_cannot_check_a_folder(tmp_path, capsys):
+    from tobs_tui.engine.vault.vault import Vault
+
+    cases = {
+        "empty": ("There is no vault at", None),
+        "dot file": ("is a file, where an export keeps its state folder", lambda p: (p / ".tobs").write_text("x")),
+        "state folder": (
+            "is not a file, where an export keeps its state",
+            lambda p: (p / ".tobs/state.sqlite").mkdir(parents=True),
+        ),
+    }
+    for name, (said, make) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if make:
+            make(folder)
+        assert main(["verify", "--out", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, (name, err)
+    busy = tmp_path / "busy"
+    with Vault(busy):  # an export holds the vault's lock while it writes
+        assert main(["verify", "--out", str(busy)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"An export is writing to {busy} now (pid ") and "once it has finished" in err

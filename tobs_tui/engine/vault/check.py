@@ -4,6 +4,7 @@ planted links, no chat folder the state does not know."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
@@ -44,6 +45,36 @@ class VaultCheck:
         if any(p.chat_id is None for p in self.problems):
             return self.folders
         return tuple(sorted({p.chat_id for p in self.problems if p.chat_id is not None}))
+
+
+def cannot_check(vault: Path) -> str | None:
+    """Why `vault` cannot be checked now, in a sentence: it holds no export, its state is not a file, or an
+    export is writing to it (its lock is held; taken shared for a moment, nothing is written)."""
+    state_dir = vault / ".tobs"
+    state = state_dir / "state.sqlite"
+    if os.path.lexists(state_dir) and not state_dir.is_dir():
+        return f"{state_dir} is a file, where an export keeps its state folder; move it away and export again."
+    if os.path.lexists(state) and not state.is_file():
+        return f"{state} is not a file, where an export keeps its state; move it away and export again."
+    if not state.is_file() and not any(True for _ in chat_folders(vault)):
+        return (
+            f"There is no vault at {vault}: it holds no export (no {state.relative_to(vault)} and no chat folders);"
+            " pass --out with the folder you export to."
+        )
+    try:
+        fd = os.open(state_dir / "lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        return f"An export is writing to {vault} now (pid {holder}); run verify once it has finished."
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing releases the shared lock
+    return None
 
 
 def check_vault(root: Path) -> VaultCheck:
@@ -130,7 +161,7 @@ def _whole_file_problem(root: Path, rel: str) -> str | None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return "was deleted (an export writes it again)"
+        return "is missing (an export writes it again)"
     except NotADirectoryError:
         return (
             f"cannot be reached: a file is in the way at {in_the_way(path).relative_to(root).as_posix()} (move it away)"
