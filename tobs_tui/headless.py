@@ -42,6 +42,7 @@ from tobs_tui.engine import (
     cannot_check,
     check_vault,
     mark_media_lost,
+    session_file,
 )
 from tobs_tui.terminal import terminal_json, terminal_text
 
@@ -165,8 +166,8 @@ class _Session:
             api_id, api_hash = DEMO_API_ID, DEMO_API_HASH
         else:
             session = Path(settings.telegram.session_path).expanduser()
-            if not session.exists():
-                raise UsageError(f"No Telegram session at {session}; run `tobs-tui` once to log in.")
+            if not session_file(session).is_file():
+                raise UsageError(f"No Telegram session at {session_file(session)}; run `tobs-tui` once to log in.")
             api_id, api_hash = None, None
         # What the engine found changed in the vault (edits kept, files repaired): said in the summary.
         self.vault_notices: list[str] = []

@@ -549,3 +549,16 @@ def test_output_to_a_closed_stream_a_full_disk_or_a_reader_that_stops(tmp_path):
     closed = _shell(f"{py} export --emulator lan --chat Bob --no-media --out {tmp_path / 'v'} >&-", tmp_path)
     assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
     assert (tmp_path / "v" / "result.json").is_file()
+
+
+def test_a_session_path_that_is_no_session_is_one_sentence(capsys, tmp_path):
+    garbage = tmp_path / "bad.session"
+    garbage.write_text("not a database")
+    cases = [(garbage, "is not a Telegram session"), (tmp_path, f"No Telegram session at {tmp_path}.session")]
+    for path, said in cases:
+        config = write(
+            tmp_path / "c.toml", f'[telegram]\nsession_path = "{path}"\napi_id = 1\napi_hash = "{"0" * 32}"\n'
+        )
+        code, _, err = run_cli(capsys, "--config", str(config), "chats")
+        assert code == 2 and said in err and err.count("\n") == 1, err
+    assert not (tmp_path.parent / f"{tmp_path.name}.session").exists(), "no session was made beside the folder"

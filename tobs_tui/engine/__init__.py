@@ -46,7 +46,7 @@ if TYPE_CHECKING:
         TopicInfo,
     )
     from tobs_tui.engine.telegram.backoff import BackoffPolicy, FixedBackoff, FloodDecision, FloodWaitPolicy
-    from tobs_tui.engine.telegram.client import CredentialsError, build_client
+    from tobs_tui.engine.telegram.client import CredentialsError, build_client, session_file
     from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
     from tobs_tui.engine.telegram.entities import display_name
     from tobs_tui.engine.telegram.login import LoginError
@@ -96,6 +96,7 @@ _HOMES = {
     "FloodWaitPolicy": "tobs_tui.engine.telegram.backoff",
     "CredentialsError": "tobs_tui.engine.telegram.client",
     "build_client": "tobs_tui.engine.telegram.client",
+    "session_file": "tobs_tui.engine.telegram.client",
     "AdaptiveLimit": "tobs_tui.engine.telegram.concurrency",
     "LoginError": "tobs_tui.engine.telegram.login",
     "TelegramSource": "tobs_tui.engine.telegram.source",
@@ -169,6 +170,7 @@ __all__ = [
     "TelegramSource",
     "Vault",
     "build_client",
+    "session_file",
     "chat_dir_name",
     "percentile",
 ]

@@ -4,6 +4,7 @@ api credentials, the proxy, and `flood_sleep_threshold=0` so every FloodWait rea
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ class _StringSession(StringSession):
         return None
 
 
+def session_file(session: str | Path) -> Path:
+    """The file a file session lives in: Telethon names it "<name>.session"."""
+    path = Path(session).expanduser()
+    return path if path.suffix == ".session" else path.with_name(path.name + ".session")
+
+
 def open_session(session: str | Path) -> Session:
     """Open the session; a file session is created with mode 0600 (it holds the auth key).
 
@@ -43,15 +50,20 @@ def open_session(session: str | Path) -> Session:
     session (one row each, per history page), and the engine resolves peers from its own dialog list."""
     if not is_session_path(session):
         return _StringSession(session)
-    path = Path(session).expanduser()
-    if path.suffix != ".session":
-        path = path.with_name(path.name + ".session")
+    path = session_file(session)
+    if path.is_dir():
+        raise CredentialsError(f"The session file {path} is a folder; point session_path at a file and log in again.")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Create it ourselves first: SQLite would create it with the umask's mode (often 0644).
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
-    file_session = SQLiteSession(str(path))
+    try:
+        file_session = SQLiteSession(str(path))
+    except sqlite3.DatabaseError as e:
+        raise CredentialsError(
+            f"The session file {path} is not a Telegram session ({e}); move it away and run `tobs-tui` to log in again."
+        ) from None
     file_session.save_entities = False
     return file_session
 
