@@ -119,6 +119,15 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def folder_path(text: str) -> Path:
+    """An argparse type: a folder's path, which may not be empty (Path("") would quietly be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty path names no folder; give the folder's path (. for the current one)"
+        )
+    return Path(text)
+
+
 def readable_file(text: str) -> Path:
     """An argparse type: a path to a file this user can read (what is in it is checked by whoever reads it)."""
     path = Path(text).expanduser()
@@ -165,7 +174,7 @@ def build_parser(selected: str | None = None, *, probe: bool = False) -> argpars
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper, help="detail of the log file (default: INFO)"
     )
-    parser.add_argument("--output-dir", type=Path, metavar="DIR", help="export directory for this run")
+    parser.add_argument("--output-dir", type=folder_path, metavar="DIR", help="export directory for this run")
     parser.add_argument(
         "--media-workers",
         type=_whole_number,

@@ -225,7 +225,13 @@ def _str(value: object, base: Path) -> str:
 def _path(value: object, base: Path) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         raise _Invalid("a non-empty path string")
-    p = Path(os.fspath(value).strip()).expanduser()
+    text = os.fspath(value).strip()
+    if "\0" in text:  # no file system takes one: each would fail later, in the middle of a run
+        raise _Invalid("a path without a NUL character (\\u0000)")
+    try:
+        p = Path(text).expanduser()
+    except RuntimeError:  # "~name" of a user that does not exist, or no home directory to expand "~" to
+        raise _Invalid("a path whose ~ can be expanded (no such user or home directory)") from None
     return p if p.is_absolute() else base / p
 
 
@@ -343,17 +349,54 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     return platformdirs.user_config_path(APP_NAME) / "config.toml"
 
 
+# No setting nests deeper than a list in a section; a file nested far deeper is refused before anything walks it,
+# so no check or message about it can run out of stack.
+MAX_NESTING = 32
+
+
+def nesting_depth(value: object, limit: int = MAX_NESTING) -> int:
+    """How deeply lists and tables nest in `value` (a scalar is 0), counted level by level without recursion and
+    no further than `limit` + 1."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
+    return depth
+
+
+def _parse_fault(exc: BaseException) -> str | None:
+    """Why a TOML parser gave up on a file that may be valid TOML, in words, or None for a plain syntax error."""
+    if isinstance(exc, RecursionError):
+        return "is nested too deeply to read"
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        return "holds a number too large to read (more than 4300 digits)"
+    return None
+
+
 def _read_toml(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read()
+        # A byte order mark is not TOML, but editors on Windows write one: it says nothing, so it goes.
+        data = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"Config file {path} is not valid TOML ({e}); fix that line or delete the file.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"Config file {path} is not UTF-8 text; save it as UTF-8.") from None
+    except (RecursionError, ValueError) as e:
+        fault = _parse_fault(e)
+        if fault is None:
+            raise
+        raise ConfigError(f"Config file {path} {fault}; fix the file.") from None
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise ConfigError(f"Cannot read config file {path} ({reason}); check that it is a readable file.") from None
+    if nesting_depth(data) > MAX_NESTING:
+        raise ConfigError(f"Config file {path} is nested too deeply (more than {MAX_NESTING} levels); fix the file.")
+    return data
 
 
 def load_settings(
@@ -520,7 +563,7 @@ def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], ta
     import tomlkit.exceptions
 
     try:
-        existing = target.read_text(encoding="utf-8")
+        existing = target.read_text(encoding="utf-8").removeprefix("\ufeff")
     except OSError:  # none yet (or no place for one: writing it says so)
         return "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(data)
     except UnicodeDecodeError:
@@ -533,6 +576,11 @@ def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], ta
         raise ConfigError(
             f"Config file {target} is not valid TOML any more ({e}); fix that line, then save again."
         ) from None
+    except (RecursionError, ValueError) as e:
+        fault = _parse_fault(e)
+        if fault is None:
+            raise
+        raise ConfigError(f"Config file {target} {fault} any more; fix the file, then save again.") from None
     for name in sorted({k.split(".", 1)[0] for k in changed}):
         table = doc.get(name)
         if table is None:

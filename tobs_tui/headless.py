@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from tobs_tui.cli import INTERRUPTED, add_proxy_argument, readable_file
+from tobs_tui.cli import INTERRUPTED, add_proxy_argument, folder_path, readable_file
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.emulator.profiles import PROFILES
@@ -90,7 +90,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--chat", action="append", metavar="ID|@USERNAME|TITLE", help="a chat to export (repeatable)")
     which.add_argument("--all", action="store_true", help="export every dialog")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
+    p.add_argument("--out", type=folder_path, default=None, metavar="DIR", help="the vault folder (default: config)")
     p.add_argument(
         "--since",
         type=_date,
@@ -116,7 +116,7 @@ def add_chats_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="the vault folder (default: config)")
+    p.add_argument("--out", type=folder_path, default=None, metavar="DIR", help="the vault folder (default: config)")
     p.add_argument(
         "--repair", action="store_true", help="export the chats with problems again, fetching what is missing"
     )

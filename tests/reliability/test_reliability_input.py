@@ -88,6 +88,96 @@ def test_fuzzed_env_values_through_the_command_line(capsys, monkeypatch, name, v
     assert_one_sentence(code, err)
 
 
+DEEP_JSON = '{"seed": ' + "[" * 5000 + "]" * 5000 + "}"
+DEEP_TOML = "a = " + "[" * 5000 + "]" * 5000 + "\n"
+BIG_NUMBER = "a = " + "9" * 5000 + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [(DEEP_TOML, "is nested too deeply to read; fix the file."), (BIG_NUMBER, "holds a number too large to read")],
+)
+@pytest.mark.parametrize("command", [["config", "check"], ["config", "show"], ["doctor"]])
+def test_a_config_nested_too_deeply_or_with_a_huge_number_is_one_sentence(tmp_path, capsys, text, said, command):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text, encoding="utf-8")
+    code, out, err = run_cli(["--config", str(cfg), *command], capsys)
+    assert_one_sentence(code, err)
+    assert code == 2 and not out and err.count("\n") == 1 and said in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("w.json", DEEP_JSON, "is nested too deeply to read; fix the file."),
+        ("w.toml", DEEP_TOML.replace("a =", "seed ="), "is nested too deeply to read; fix the file."),
+        ("w.json", '{"seed": ' + "9" * 5000 + "}", "holds a number too large to read (more than 4300 digits)"),
+    ],
+)
+@pytest.mark.parametrize(
+    "argv", [["chats", "--emulator"], ["emulator", "--session-out", "s.txt"]], ids=["chats", "emulator"]
+)
+def test_a_world_nested_too_deeply_or_with_a_huge_number_is_one_sentence(tmp_path, capsys, name, text, said, argv):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run_cli([*argv, "--world", str(path)], capsys)
+    assert code == 2 and not out and err.count("\n") == 1 and said in err and "Traceback" not in err, err
+    assert "set_int_max_str_digits" not in err
+
+
+@pytest.mark.parametrize("seed", ["-5", "99999999999999999999999", "18446744073709551616", "x"])
+def test_an_emulator_seed_out_of_range_is_a_usage_error(tmp_path, capsys, seed):
+    code, out, err = run_cli(["emulator", "--session-out", str(tmp_path / "s.txt"), "--seed", seed], capsys)
+    assert code == 2 and not out and "Traceback" not in err and "world file" not in err, err
+    assert f"argument --seed: must be a whole number between 0 and 2**64-1, got '{seed}'" in err, err
+    assert not (tmp_path / "s.txt").exists()
+
+
+def test_an_ee_mtproxy_secret_says_fake_tls_is_not_supported(tmp_path, capsys):
+    secret = "ee" + "0f" * 16 + b"example.com".hex()
+    code, _, err = run_cli(["emulator", "--session-out", str(tmp_path / "s.txt"), "--mtproxy-secret", secret], capsys)
+    assert code == 2 and err.count("\n") == 1 and "starting with ee (fake-TLS) is not supported" in err, err
+    assert "characters" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "--all", "--emulator", "--out", ""],
+        ["export", "--all", "--emulator", "--out", "  "],
+        ["--output-dir", "", "export", "--all", "--emulator"],
+        ["--output-dir", "", "config", "check"],
+        ["verify", "--out", ""],
+    ],
+)
+def test_an_empty_path_flag_is_a_usage_error_and_writes_nothing(tmp_path, capsys, monkeypatch, argv):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and not out and "Traceback" not in err, err
+    assert "an empty path names no folder; give the folder's path (. for the current one)" in err, err
+    assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", ["[export]\noutput_dir", "[telegram]\nsession_path"])
+@pytest.mark.parametrize("command", [["config", "check"], ["doctor"], ["export", "--all", "--emulator"]])
+def test_a_nul_in_a_path_setting_is_one_sentence_for_every_command(tmp_path, capsys, key, command):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'{key} = "{tmp_path}/v\\u0000x"\n', encoding="utf-8")
+    code, out, err = run_cli(["--config", str(cfg), *command], capsys)
+    assert_one_sentence(code, err)
+    assert code == 2 and not out and err.count("\n") == 1 and "must be a path without a NUL character" in err, err
+    assert key.split("\n")[1] in err and not (tmp_path / "v").exists()
+
+
+def test_a_config_with_a_byte_order_mark_is_valid(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[workers]\nmax_threads = 6\n")
+    code, out, err = run_cli(["--config", str(cfg), "config", "check"], capsys)
+    assert code == 0 and "is valid (1 setting set" in out and not err, err
+
+
 def test_wrong_login_code_and_password_are_one_sentence_each(make_runner, emulator):
     world = emulator.world
     runner = make_runner(authorized=False)

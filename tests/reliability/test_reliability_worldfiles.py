@@ -47,6 +47,41 @@ BAD_JSON = [
     ('{"users": [{"id": -5}]}', "'id' of user 1 must be a whole number"),
     ('{"users": [{"id": 2000, "first_name": ["a"]}]}', "'first_name' of user 1 must be text"),
     ('{"generated_users": 3, "chats": [{"messages": 10, "span_days": 20000, "repeat": 80000}]}', "before 1970"),
+    ('{"seed": ' + "[" * 5000 + "]" * 5000 + "}", "is nested too deeply to read; fix the file"),
+    ('{"seed": ' + "[" * 100 + "]" * 100 + "}", "is nested too deeply (more than 32 levels); fix the file"),
+    ('{"seed": ' + "9" * 5000 + "}", "holds a number too large to read (more than 4300 digits); fix the file"),
+    ('{"bar": 2}', "Unknown key 'bar' at the top of the world file; known keys"),
+    ('{"chats": [{"foo": 1}]}', "Unknown key 'foo' in chat 1 of the world file"),
+    ('{"users": [{"id": 100}]}', "user 1 has id 100, the id of the logged-in account"),
+    ('{"users": [{"id": 5}, {"id": 5}]}', "user 2 has id 5, which user 1 has already"),
+    ('{"users": [{"first_name": "A"}, {"id": 1000}]}', "which user 1 (it has no 'id', so it got the next free one)"),
+    ('{"generated_users": 3, "users": [{"id": 1001}]}', "generated_users gives to a generated user (ids 1000 to 1002)"),
+    (
+        '{"users": [{"id": 5}], "chats": [{"kind": "private", "user": 5}, {"kind": "private", "user": 5}]}',
+        "chat 2 is a second private chat with user 5; Telegram has one private chat per user",
+    ),
+    (
+        '{"users": [{"id": 5}], "chats": [{"kind": "private", "repeat": 2}]}',
+        "chat 1 needs a user without a private chat, but every user has one",
+    ),
+    ('{"chats": [{"username": "bad name!"}]}', "'username' of chat 1 must be a Telegram username"),
+    ('{"chats": [{"username": "abc"}]}', "'username' of chat 1 must be a Telegram username: 5 to 32"),
+    ('{"chats": [{"username": "abcde_"}]}', "'username' of chat 1 must be a Telegram username"),
+    ('{"chats": [{"username": "1abcde"}]}', "'username' of chat 1 must be a Telegram username"),
+    ('{"users": [{"id": 5, "username": "' + "a" * 33 + '"}]}', "'username' of user 1 must be a Telegram username"),
+    ('{"self": {"username": "me"}}', "'username' of [self] must be a Telegram username"),
+    (
+        '{"chats": [{"username": "shared_name"}, {"kind": "channel", "username": "Shared_Name"}]}',
+        "chat 2 has the username 'Shared_Name', which chat 1 has already; Telegram usernames are unique",
+    ),
+    ('{"self": {"username": "tobs_demo2"}, "users": [{"id": 5, "username": "TOBS_demo2"}]}', "which [self] has"),
+    (
+        '{"chats": [{"kind": "group", "username": "group_name"}]}',
+        "chat 1 is a group chat, which cannot have 'username'",
+    ),
+    ('{"generated_users": 3, "chats": [{"kind": "private", "members": [1000]}]}', "cannot have 'members'"),
+    ('{"chats": [{"kind": "supergroup", "topics": ["a"]}]}', "cannot have 'topics' on Telegram"),
+    ('{"generated_users": 3, "chats": [{"kind": "channel", "user": 1000}]}', "cannot have 'user' on Telegram"),
 ]
 
 
@@ -55,7 +90,7 @@ def one_sentence(message: str) -> None:
     assert "Traceback" not in message and "Error" not in message.split(":")[0], message
 
 
-@pytest.mark.parametrize(("text", "needle"), BAD_JSON, ids=[t for t, _ in BAD_JSON])
+@pytest.mark.parametrize(("text", "needle"), BAD_JSON, ids=[t if len(t) < 80 else t[:76] + "..." for t, _ in BAD_JSON])
 def test_every_bad_json_world_file_is_one_sentence(tmp_path, text, needle):
     path = tmp_path / "w.json"
     path.write_text(text, encoding="utf-8")
@@ -85,6 +120,36 @@ def test_bad_bytes_toml_and_other_names_are_one_sentence(tmp_path, name, content
     assert needle in str(caught.value), str(caught.value)
     assert "not valid YAML" not in str(caught.value)
     one_sentence(str(caught.value))
+
+
+@pytest.mark.parametrize("name", ["w.json", "w.toml"])
+def test_a_byte_order_mark_at_the_start_is_ignored(tmp_path, name):
+    path = tmp_path / name
+    text = '{"seed": 7}' if name == "w.json" else "seed = 7\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert World.load(path).seed == 7
+
+
+def test_the_same_username_in_another_kind_of_peer_and_valid_usernames_load():
+    world = World(
+        {
+            "self": {"username": "Ada_Lovelace_1815"},
+            "users": [{"id": 5, "username": "grace_h"}],
+            "chats": [{"kind": "channel", "username": "a" * 32}, {"kind": "private", "user": 5}],
+        }
+    )
+    assert world.peer_by_username("@GRACE_H") == 5 and world.peer_by_username("a" * 32) is not None
+
+
+def test_private_chats_without_a_user_pass_over_users_that_have_one():
+    """The next user in turn, unless an earlier chat took that user: no chat is dropped without a word."""
+    world = World(
+        {
+            "users": [{"id": 5}, {"id": 6}, {"id": 7}],
+            "chats": [{"kind": "private", "user": 6}, {"kind": "private", "repeat": 2}],
+        }
+    )
+    assert sorted(world.chat_ids()) == [5, 6, 7]
 
 
 def test_the_largest_values_the_loader_accepts_are_served(make_runner, tmp_path):

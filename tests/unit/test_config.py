@@ -199,6 +199,49 @@ def test_invalid_toml_names_the_file_and_the_line(tmp_path):
     assert str(cfg) in msg and "not valid TOML" in msg and "line 2" in msg
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[export]\nmedia_kinds = " + "[" * 5000 + "]" * 5000 + "\n", "is nested too deeply"),
+        ("a = " + "[" * 100 + "]" * 100 + "\n", "is nested too deeply (more than 32 levels)"),
+        ("[workers]\nmax_threads = " + "9" * 5000 + "\n", "holds a number too large to read"),
+    ],
+    ids=["deep-5000", "deep-100", "5000-digits"],
+)
+def test_a_file_nested_too_deeply_or_with_a_huge_number_is_one_sentence(tmp_path, text, said):
+    cfg = write(tmp_path / "c.toml", text)
+    msg = str(pytest.raises(ConfigError, load_settings, cfg, env={}).value)
+    assert msg.startswith(f"Config file {cfg} ") and said in msg and msg.endswith("; fix the file.")
+    assert "\n" not in msg and "sys.set_int_max_str_digits" not in msg
+
+
+def test_a_byte_order_mark_at_the_start_is_ignored(tmp_path):
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[workers]\nmax_threads = 6\n")
+    s = load_settings(cfg, env={})
+    assert s.workers.max_threads == 6
+    save_settings(settings_with(s, "workers", max_threads=8))  # saving into it keeps working too
+    assert load_settings(cfg, env={}).workers.max_threads == 8
+
+
+@pytest.mark.parametrize(("section", "key"), [("export", "output_dir"), ("telegram", "session_path")])
+def test_a_nul_in_any_path_setting_is_refused_naming_the_key(tmp_path, section, key):
+    cfg = write(tmp_path / "c.toml", f'[{section}]\n{key} = "/tmp/v\\u0000x"\n')
+    msg = str(pytest.raises(ConfigError, load_settings, cfg, env={}).value)
+    assert (
+        msg
+        == f'Config file {cfg}: [{section}] {key} must be a path without a NUL character (\\u0000), got "/tmp/v\\u0000x".'
+    )
+    with pytest.raises(ConfigError, match="without a NUL character"):
+        settings_with(Settings(), section, **{key: "a\0b"})
+
+
+def test_a_path_whose_tilde_names_no_user_is_refused(tmp_path):
+    cfg = write(tmp_path / "c.toml", '[export]\noutput_dir = "~no_such_user_tobs/v"\n')
+    msg = str(pytest.raises(ConfigError, load_settings, cfg, env={}).value)
+    assert "[export] output_dir must be a path whose ~ can be expanded" in msg and "\n" not in msg
+
+
 def test_unreadable_and_non_utf8_files(tmp_path):
     d = tmp_path / "adir.toml"
     d.mkdir()

@@ -9,6 +9,19 @@ import threading
 
 from tobs_tui.emulator.profiles import PROFILES
 
+MAX_SEED = 2**64 - 1  # what a world file's seed may be too
+
+
+def _seed(text: str) -> int:
+    """An argparse type: the seed, a usage error (exit 2) when it is not a whole number in range."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number between 0 and 2**64-1, got {text!r}")
+    return seed
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="realistic", choices=sorted(PROFILES), help="behaviour profile")
@@ -20,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write the session: a SQLite file if PATH ends in .session, else a StringSession text file",
     )
     parser.add_argument("--world", metavar="FILE", help="world file (.json or .toml); default: the synthetic world")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic world and of random faults")
+    parser.add_argument(
+        "--seed", type=_seed, default=1, help="seed of the synthetic world and of random faults (0 to 2**64-1)"
+    )
     parser.add_argument(
         "--dcs",
         default="2",

@@ -15,6 +15,7 @@ MAX_PACKET = 4 * 1024 * 1024
 _INTERMEDIATE = b"\xee\xee\xee\xee"
 _PADDED = b"\xdd\xdd\xdd\xdd"
 _SECRET = re.compile(r"(dd)?[0-9a-f]{32}")
+_FAKE_TLS = re.compile(r"ee[0-9a-f]{32}(?:[0-9a-f]{2})*")  # ee, the key, then the hex of the domain it mimics
 
 
 class TransportClosed(Exception):
@@ -24,6 +25,11 @@ class TransportClosed(Exception):
 def check_mtproxy_secret(text: str) -> str:
     """The secret in lowercase hex: 32 digits, or "dd" and 32 for random padding; ValueError says what is wrong."""
     secret = text.strip().lower()
+    if _FAKE_TLS.fullmatch(secret):
+        raise ValueError(
+            "The MTProxy secret must be 32 hexadecimal digits, or dd and 32 for random padding; a secret starting "
+            "with ee (fake-TLS) is not supported, so use e.g. dd followed by `openssl rand -hex 16`."
+        )
     if not _SECRET.fullmatch(secret):
         raise ValueError(
             f"The MTProxy secret must be 32 hexadecimal digits, or dd and 32 for random padding (got {len(secret)} "

@@ -44,6 +44,14 @@ from .specs import (
 )
 from .worldfile import WorldFileError, check_sections, read_world_file, synthetic_data
 
+# The kinds of chat that can have each key _check_kind_keys refuses elsewhere.
+_SEE_KINDS = {
+    "username": "supergroup, channel or forum",
+    "user": "private",
+    "members": "group, supergroup, channel or forum",
+    "topics": "forum",
+}
+
 
 class World(MessageContent):
     """A deterministic Telegram world; see docs/WORLD.md for the file format and the demo credentials."""
@@ -116,11 +124,27 @@ class World(MessageContent):
                 spec.username = f"{first.lower()}_{i}_bot".encode("ascii", "ignore").decode()
             self.users[next_id] = spec
             next_id += 1
-        for raw in data.get("users", []):
+        generated = next_id - 1000
+        owners: dict[int, str] = {}  # user id -> which user of the file has it, for a message about a clash
+        for n, raw in enumerate(data.get("users", []), 1):
             uid = int(raw.get("id", next_id))
             next_id = max(next_id, uid) + 1
+            if uid == SELF_USER_ID:
+                raise WorldFileError(
+                    f"In the world file, user {n} has id {uid}, the id of the logged-in account (its names go "
+                    f"under [self]); give user {n} another id."
+                )
+            if uid in owners:
+                raise WorldFileError(
+                    f"In the world file, user {n} has id {uid}, which {owners[uid]} has already; give each user its "
+                    "own id."
+                )
             if uid in self.users:
-                raise WorldFileError(f"User id {uid} appears twice in the world file; give each user its own id.")
+                raise WorldFileError(
+                    f"In the world file, user {n} has id {uid}, which generated_users gives to a generated user "
+                    f"(ids 1000 to {1000 + generated - 1}); give user {n} an id of {1000 + generated} or more."
+                )
+            owners[uid] = f"user {n}" if "id" in raw else f"user {n} (it has no 'id', so it got the next free one)"
             self.users[uid] = UserSpec(
                 uid,
                 raw.get("first_name", ""),
@@ -131,19 +155,22 @@ class World(MessageContent):
                 bool(raw.get("bot", False)),
             )
         others = [u for u in self.users if u != SELF_USER_ID]
+        named: dict[str, str] = {}  # lowercased username -> what has it, for a message about a clash
         for u in self.users.values():
             if u.username:
+                what = "[self]" if u.id == SELF_USER_ID else f"user {u.id}"
+                self._claim_username(u.username, what, named)
                 self._by_username[u.username.lower()] = u.id
+        with_private: set[int] = set()
         next_group, next_channel = 2000, 1_100_000_000
         rank = 0
-        for raw in data.get("chats", []):
+        for n, raw in enumerate(data.get("chats", []), 1):
             repeat = int(raw.get("repeat", 1))
+            kind = raw.get("kind", "supergroup")
+            if kind not in KINDS:
+                raise WorldFileError(f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}.")
+            self._check_kind_keys(raw, kind, n)
             for copy in range(repeat):
-                kind = raw.get("kind", "supergroup")
-                if kind not in KINDS:
-                    raise WorldFileError(
-                        f"Unknown chat kind {kind!r} in the world file; use one of {', '.join(KINDS)}."
-                    )
                 count = max(1, int(raw.get("messages", 100)))
                 title = raw.get("title", f"{kind.title()} {rank}")
                 if repeat > 1:
@@ -153,12 +180,24 @@ class World(MessageContent):
                     if uid is None:
                         if not others:
                             raise WorldFileError("A private chat needs a user; add [[users]] or generated_users.")
-                        uid = others[(rank + copy) % len(others)]
+                        # The next user in turn; one that has a private chat already is passed over.
+                        start = (rank + copy) % len(others)
+                        free = [u for u in others[start:] + others[:start] if u not in with_private]
+                        if not free:
+                            raise WorldFileError(
+                                f"In the world file, chat {n} needs a user without a private chat, but every user "
+                                "has one (Telegram has one private chat per user); add users or lower 'repeat'."
+                            )
+                        uid = free[0]
                     uid = int(uid)
                     if uid not in self.users:
                         raise WorldFileError(f"Private chat with unknown user {uid}; list that user under [[users]].")
-                    if uid in self.chats:
-                        continue  # one private chat per user, as on Telegram
+                    if uid in with_private:
+                        raise WorldFileError(
+                            f"In the world file, chat {n} is a second private chat with user {uid}; Telegram has one "
+                            "private chat per user, so remove one or give it another user."
+                        )
+                    with_private.add(uid)
                     peer_id, raw_id = uid, uid
                     u = self.users[uid]
                     title = " ".join(p for p in (u.first_name, u.last_name) if p) or "Deleted Account"
@@ -216,6 +255,7 @@ class World(MessageContent):
                             )
                         spec.topics.append(TopicSpec(tid, topic_title, (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98)[k % 4]))
                 if spec.username:
+                    self._claim_username(spec.username, f"chat {n}", named)
                     self._by_username[spec.username.lower()] = peer_id
                 self.chats[peer_id] = spec
                 rank += 1
@@ -231,6 +271,33 @@ class World(MessageContent):
         shared = mix(self.seed, 13) & ~0xF
         self.shared_document_id = shared | DOCUMENT
         self._check_servable()
+
+    @staticmethod
+    def _claim_username(username: str, what: str, named: dict[str, str]) -> None:
+        """Telegram usernames are unique, whatever their case, among users and chats alike."""
+        key = username.lower()
+        if key in named:
+            raise WorldFileError(
+                f"In the world file, {what} has the username {username!r}, which {named[key]} has already; "
+                "Telegram usernames are unique, so give each its own."
+            )
+        named[key] = what
+
+    @staticmethod
+    def _check_kind_keys(raw: dict[str, Any], kind: str, n: int) -> None:
+        """A key that this kind of chat cannot have on Telegram would be silently ignored: it is refused instead."""
+        cannot = {
+            "username": ("private", "group"),  # a private chat's name is its user's; basic groups are never public
+            "user": ("group", "supergroup", "channel", "forum"),
+            "members": ("private",),
+            "topics": ("private", "group", "supergroup", "channel"),
+        }
+        for key, kinds in cannot.items():
+            if key in raw and kind in kinds:
+                raise WorldFileError(
+                    f"In the world file, chat {n} is a {kind} chat, which cannot have {key!r} on Telegram; remove "
+                    f"it, or make the chat a kind that has it ({_SEE_KINDS[key]})."
+                )
 
     def _check_servable(self) -> None:
         """Every user, chat and topic as the server will send them: what cannot be written in TL is refused

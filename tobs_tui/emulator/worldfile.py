@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ class WorldFileError(ValueError):
 # What each key may hold: only values the emulator can serve as Telegram would, so a world file that loads is a
 # world the server can answer about (a numeric title or an id past 64 bits would fail on every reply instead).
 _WHOLE, _NUMBER, _TEXT, _FLAG, _TEXTS, _WHOLES = "whole", "number", "text", "flag", "texts", "wholes"
+_USERNAME = "username"
+# Telegram's rule for a public username: 5-32 characters of a-z, 0-9 and _, starting with a letter, not ending in _.
+USERNAME_RULE = "a Telegram username: 5 to 32 letters (a-z), digits or underscores, starting with a letter"
+_USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]")
 # Telegram ids have at most 52 significant bits; a basic group's or channel's raw id must stay below the 10^12 of
 # the marked ids (-100…), or it reads as another kind of chat.
 _MAX_USER_ID = 2**52 - 1
@@ -33,12 +38,12 @@ _TOP: dict[str, tuple] = {
     "users": None,
     "chats": None,
 }
-_SELF: dict[str, tuple] = {"first_name": (_TEXT,), "last_name": (_TEXT,), "username": (_TEXT,)}
+_SELF: dict[str, tuple] = {"first_name": (_TEXT,), "last_name": (_TEXT,), "username": (_USERNAME,)}
 _USER: dict[str, tuple] = {
     "id": (_WHOLE, 1, _MAX_USER_ID),
     "first_name": (_TEXT,),
     "last_name": (_TEXT,),
-    "username": (_TEXT,),
+    "username": (_USERNAME,),
     "phone": (_TEXT,),
     "deleted": (_FLAG,),
     "bot": (_FLAG,),
@@ -50,7 +55,7 @@ _CHAT: dict[str, tuple] = {
     "messages": (_WHOLE, 1, _MAX_MESSAGE_ID),
     "media": (_NUMBER, 0.0, 1.0),
     "members": (_WHOLES, 1, _MAX_USER_ID),
-    "username": (_TEXT,),
+    "username": (_USERNAME,),
     "signatures": (_FLAG,),
     "topics": (_TEXTS,),
     "span_days": (_NUMBER, 0.001, 20_000.0),
@@ -87,6 +92,9 @@ def _fault(value: Any, spec: tuple) -> str | None:
     kind = spec[0]
     if kind == _TEXT:
         return _text_fault(value)
+    if kind == _USERNAME:
+        ok = isinstance(value, str) and _USERNAME_RE.fullmatch(value) is not None
+        return None if ok else f"{USERNAME_RULE} and not ending in one"
     if kind == _FLAG:
         return None if isinstance(value, bool) else "true or false"
     if kind == _WHOLE:
@@ -110,9 +118,8 @@ def _check_table(section: Any, specs: dict[str, tuple | None], where: str) -> No
         raise WorldFileError(f"In the world file, {where} must be a table of keys, not {_shown(section)}; {_SEE}.")
     unknown = sorted(set(section) - set(specs))
     if unknown:
-        raise WorldFileError(
-            f"Unknown key {unknown[0]!r} in {where} of the world file; known keys: {', '.join(sorted(specs))}."
-        )
+        place = "at the top of the world file" if where == _TOP_WHERE else f"in {where} of the world file"
+        raise WorldFileError(f"Unknown key {unknown[0]!r} {place}; known keys: {', '.join(sorted(specs))}.")
     for key, spec in specs.items():
         if spec is not None and key in section:
             fault = _fault(section[key], spec)
@@ -140,7 +147,8 @@ def read_world_file(path: str | Path) -> dict[str, Any]:
             "so write it in one of them and name it so."
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark, which Windows editors write, says nothing and goes.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise WorldFileError(f"Cannot read the world file {path}: {exc.strerror}; check the path.") from exc
     except UnicodeDecodeError as exc:
@@ -149,9 +157,38 @@ def read_world_file(path: str | Path) -> dict[str, Any]:
             "save it as UTF-8."
         ) from exc
     try:
-        return json.loads(text, parse_constant=_no_constant) if suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        data = json.loads(text, parse_constant=_no_constant) if suffix == ".json" else tomllib.loads(text)
+    except RecursionError:
+        raise WorldFileError(f"The world file {path} is nested too deeply to read; fix the file.") from None
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors too
+        if "integer string conversion" in str(exc):
+            raise WorldFileError(
+                f"The world file {path} holds a number too large to read (more than 4300 digits); fix the file."
+            ) from None
         raise WorldFileError(f"The world file {path} is not valid {suffix[1:].upper()}: {exc}.") from exc
+    if _nesting_depth(data) > _MAX_NESTING:
+        raise WorldFileError(
+            f"The world file {path} is nested too deeply (more than {_MAX_NESTING} levels); fix the file."
+        )
+    return data
+
+
+# No key nests deeper than a list in a chat; a file nested far deeper is refused before anything walks it, so no
+# check or message about it can run out of stack.
+_MAX_NESTING = 32
+
+
+def _nesting_depth(value: Any, limit: int = _MAX_NESTING) -> int:
+    """How deeply lists and tables nest in `value` (a scalar is 0), counted level by level without recursion and
+    no further than `limit` + 1."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
+    return depth
 
 
 def _no_constant(name: str) -> Any:
@@ -160,6 +197,8 @@ def _no_constant(name: str) -> Any:
 
 def check_sections(data: Any) -> None:
     """Every section of a world file holds only known keys, each with a value the emulator can serve."""
+    if _nesting_depth(data) > _MAX_NESTING:
+        raise WorldFileError(f"The world file is nested too deeply (more than {_MAX_NESTING} levels); fix the file.")
     if not isinstance(data, dict):
         raise WorldFileError(f"A world file holds a table of keys at the top, not {_shown(data)}; {_SEE}.")
     _check_table(data, _TOP, _TOP_WHERE)
