@@ -30,17 +30,22 @@ def intent_path(intents_dir: Path, chat_id: int) -> Path:
 
 
 def write_intent(path: Path, entries: list[tuple[str, int, bytes]]) -> None:
-    """Record (note, offset, bytes) for each note a commit appends to, replacing the chat's last record."""
+    """Record (note, offset, bytes) for each note a commit appends to, replacing the chat's last record.
+
+    Written beside it and renamed over it: a record cut short (a full disk, a kill) leaves the last whole one,
+    which still names the bytes an earlier attempt of this commit may have left in a note."""
     blob = b"".join(
         _ENTRY.pack(len(name := rel.encode()), offset, len(data)) + name + data for rel, offset, data in entries
     )
-    fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    temp = path.with_name(f"{path.name}.new")
+    fd = open_for_writing(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
         view = memoryview(blob)
         while view:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+    os.replace(temp, path)
 
 
 def read_intents(intents_dir: Path) -> dict[str, tuple[int, bytes]]:
@@ -52,6 +57,8 @@ def read_intents(intents_dir: Path) -> dict[str, tuple[int, bytes]]:
     except (FileNotFoundError, NotADirectoryError):
         return found
     for name in names:
+        if name.endswith(".new"):
+            continue  # a record cut short in its writing: the one it was to replace still stands
         try:
             fd = os.open(intents_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:

@@ -209,19 +209,34 @@ def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
     return os.pread(fd, len(tail), end - len(tail)) == tail
 
 
-def _truncate(path: Path, length: int) -> None:
-    """Cut a file back to `length` and make it durable (recovery opens files read-only until it must write)."""
-    fd = open_for_writing(path, os.O_WRONLY)
+def _open_to_check(path: Path) -> tuple[int, bool]:
+    """A committed file opened for recovery: for writing when it may be written, else read-only (a note made
+    read-only by hand that needs no change is no reason to stop). Returns the descriptor and whether it can
+    write; a truncate goes through this very descriptor, so an editor's save by rename in between is not cut.
+    O_NONBLOCK: a FIFO planted there must not hang the run (it is then refused as not a file)."""
     try:
-        os.ftruncate(fd, length)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return open_for_writing(path, os.O_RDWR | os.O_NONBLOCK), True
+    except PermissionError:
+        return open_for_writing(path, os.O_RDONLY | os.O_NONBLOCK), False
+
+
+def _truncate(fd: int, writable: bool, path: Path, length: int) -> None:
+    """Cut the file back to `length` and make it durable."""
+    if not writable:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    os.ftruncate(fd, length)
+    os.fsync(fd)
 
 
 def _must_be_a_file(fd: int, path: Path) -> None:
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not stat.S_ISREG(mode):
+        raise VaultWriteError(
+            f"{path} is not a file (a pipe, socket or device), where the export keeps a file of its own; move it"
+            " away and run the export again."
+        )
 
 
 def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int = 1 << 20) -> None:
@@ -375,7 +390,7 @@ class Vault:
             try:
                 # Read-only until something has to change: a note made read-only by hand that needs no
                 # change is no reason to stop.
-                fd = open_for_writing(path, os.O_RDONLY)
+                fd, writable = _open_to_check(path)
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
@@ -396,7 +411,7 @@ class Vault:
                         self.store.forget_file(record.path)
                     else:
                         if cut < size:
-                            _truncate(path, cut)
+                            _truncate(fd, writable, path, cut)
                         self._adopt(record.path, fd, cut)
                         if self._text_after_blocks(fd, cut):
                             # A person's text after the whole messages left stays; the rest comes after it.
@@ -408,7 +423,7 @@ class Vault:
                 elif size > record.length:
                     cut = self._uncommitted(record, fd, size, intents.get(record.path))
                     if cut == size - record.length:
-                        _truncate(path, record.length)
+                        _truncate(fd, writable, path, record.length)
                         truncated.append((record.path, size, record.length))
                     else:
                         # A person added text after the committed bytes (maybe after what a cut-short commit
@@ -453,7 +468,7 @@ class Vault:
         committed one. False when the file holds only what the engine wrote (recover() deletes it)."""
         if not record.path.endswith(".md"):
             return False
-        fd = open_for_writing(path, os.O_RDONLY)
+        fd = open_for_writing(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
             _must_be_a_file(fd, path)
             data = os.pread(fd, os.fstat(fd).st_size, 0)
@@ -677,6 +692,8 @@ class ChatWriter:
         self._created: set[str] = set()
         self._intent = intent_path(vault.intents_dir, chat_id)
         self._repairing = set(vault.store.repairs(chat_id))  # files recovery found cut short by hand
+        # Files a failed attempt of the pending commit wrote to: bytes past their committed length are its own.
+        self._attempted: set[str] = set()
         self._lock = threading.Lock()
         self._dirs_made: set[Path] = set()  # folders this writer has created or found: no mkdir per commit
 
@@ -711,7 +728,9 @@ class ChatWriter:
             if rel in self._created or not rel.endswith(".md") or rel.startswith(f"{STATE_DIR}/"):
                 continue
             try:
-                fd = os.open(safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(
+                    safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                )
             except (FileNotFoundError, IsADirectoryError):
                 continue
             except OSError as exc:
@@ -722,9 +741,29 @@ class ChatWriter:
                 st = os.fstat(fd)
                 if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                     found[rel] = (st.st_size, os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES)))
+                elif stat.S_ISREG(st.st_mode):
+                    self._created.add(rel)  # an empty file holds nothing to keep: the note is written into it
             finally:
                 os.close(fd)
         return found
+
+    def _moved_end(self, rel: str) -> tuple[int, bytes] | None:
+        """A committed note whose size is no longer its committed length though no attempt of this commit wrote
+        to it: a person edited its end during the run. Its size now and last bytes; None when it is as committed
+        (or gone, or not a note: the write says what is wrong)."""
+        if rel not in self._lengths or rel in self._attempted or not rel.endswith(".md"):
+            return None
+        try:
+            fd = os.open(safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size == self._lengths[rel]:
+                return None
+            return st.st_size, os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES))
+        finally:
+            os.close(fd)
 
     def _partial_block(self, rel: str) -> bytes:
         """What a committed note holds after its last whole block (see blocks.after_last_block); empty when
@@ -788,7 +827,15 @@ class ChatWriter:
                             pending[rel] = separator(open_end) + body
                     else:
                         pending[rel] = self._heads.get(rel, b"") + body
-                notes = [(rel, self._lengths.get(rel, 0), data) for rel, data in pending.items() if rel.endswith(".md")]
+                offsets = {rel: self._lengths.get(rel, 0) for rel in pending}
+                for rel in pending:
+                    moved = self._moved_end(rel)
+                    if moved is not None:
+                        # A person changed the note's end during this run (Obsidian open on the vault): their
+                        # bytes stay, and the messages go after them.
+                        offsets[rel], their_tail = moved
+                        pending[rel] = separator(their_tail) + bodies[rel]
+                notes = [(rel, offsets[rel], data) for rel, data in pending.items() if rel.endswith(".md")]
                 if notes:
                     write_intent(self._intent, notes)  # before the first byte: see engine/vault/intents.py
                 dirs_to_sync: set[Path] = set()
@@ -799,11 +846,11 @@ class ChatWriter:
                         self._dirs_made.add(path.parent)
                     if rel in new_files:
                         dirs_to_sync.add(path.parent)
-                    offset = self._lengths.get(rel, 0)
+                    offset = offsets[rel]
                     end = offset + len(data)
                     # A note this commit creates is created, never opened: a file that appeared there since the
                     # check above is someone's, and the commit stops with a sentence (and adopts it when retried).
-                    flags = os.O_WRONLY | os.O_CREAT
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK  # O_NONBLOCK: a FIFO there must not hang us
                     if rel in new_files and rel not in self._created and rel.endswith(".md"):
                         flags |= os.O_EXCL
                     try:
@@ -814,7 +861,9 @@ class ChatWriter:
                         fd = open_for_writing(path, flags)
                     if rel in new_files:
                         self._created.add(rel)
+                    self._attempted.add(rel)
                     try:
+                        _must_be_a_file(fd, path)
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
                         os.ftruncate(fd, end)
@@ -838,6 +887,7 @@ class ChatWriter:
             except (OSError, sqlite3.OperationalError) as exc:
                 raise write_error(exc, self.vault.root) from exc
             self._lengths.update(lengths)
+            self._attempted.clear()
             for rel in lengths:
                 self._open_ends.pop(rel, None)
                 self._heads.pop(rel, None)
@@ -920,6 +970,11 @@ class ChatWriter:
         store = self.vault.store
         staged_length = self._lengths[staged]
         final_length = self._lengths.get(final, 0)
+        if not final_length and final.endswith(".md"):
+            # A note of a person's where the back-fill's month note goes: kept, after the staged messages.
+            theirs = self._found_in_the_way([final]).get(final)
+            if theirs is not None:
+                final_length = theirs[0]
         staged_path = safe_path(self.vault.root, staged)
         intent: list[tuple[int, bytes]] = []
 

@@ -982,3 +982,102 @@ def test_a_rebuilt_state_takes_senders_and_reply_previews_from_the_json_lines(tm
     with Vault(tmp_path) as v:
         assert v.recover().rebuilt
         assert v.store.lookup_messages(-1001, [1, 2]) == before
+
+
+# ---------------------------------------------------------------- found by review
+
+
+def test_a_commit_that_fails_twice_on_a_full_disk_keeps_the_record_of_its_first_attempt(tmp_path, monkeypatch):
+    """Attempt 1 leaves half its bytes in the note (the disk filled); attempt 2 cannot even write its record.
+    The record of attempt 1 must still stand, so the next run rolls its bytes back instead of keeping them as
+    a person's text."""
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 11))
+    committed = (tmp_path / NOTE).read_bytes()
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with Vault(tmp_path) as v:
+        v.recover()
+        w = v.chat_writer(1)
+        for i in range(11, 14):
+            w.append(NOTE, block(i), header=HEADER)
+
+        def half_then_full(fd: int, data: bytes, offset: int) -> None:
+            os.pwrite(fd, data[: len(data) // 2], offset)
+            raise full
+
+        with monkeypatch.context() as m:
+            m.setattr(vault_module, "pwrite_all", half_then_full)
+            with pytest.raises(VaultWriteError, match="full"):
+                w.commit(last_id=13, messages=[])
+        real_write = os.write
+        with monkeypatch.context() as m:
+            m.setattr(os, "write", lambda fd, data: (_ for _ in ()).throw(full))
+            with pytest.raises(VaultWriteError, match="full"):
+                w.commit(last_id=13, messages=[])
+        assert os.write is real_write
+    assert len((tmp_path / NOTE).read_bytes()) > len(committed)
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert report.modified == () and [t[0] for t in report.truncated] == [NOTE]
+    assert (tmp_path / NOTE).read_bytes() == committed
+
+
+def test_a_fifo_where_a_note_is_is_one_sentence_not_a_hang(tmp_path):
+    import threading
+
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 5))
+    (tmp_path / NOTE).unlink()
+    os.mkfifo(tmp_path / NOTE)
+    outcome: list[BaseException | None] = []
+
+    def recover() -> None:
+        try:
+            with Vault(tmp_path) as v:
+                v.recover()
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=recover, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "recovery hung on the FIFO"
+    assert isinstance(outcome[0], VaultWriteError) and "is not a file (a pipe" in str(outcome[0])
+
+
+def test_an_empty_file_where_the_next_note_goes_is_written_into(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+        february = tmp_path / "Chat (1)/2024/2024-02.md"
+        february.touch()
+        write_batches(v, 51, 55)
+    assert february.read_bytes() == (HEADER + "".join(block(i) for i in range(51, 56))).encode()
+
+
+def test_text_typed_at_a_notes_end_while_the_export_runs_stays_and_the_messages_follow_it(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_blocks(v, range(1, 6))
+        with open(tmp_path / NOTE, "ab") as f:
+            f.write(b"typed while it ran")  # Obsidian open on the vault during the export
+        typed = (tmp_path / NOTE).read_bytes()
+        write_blocks(v, range(6, 8))
+    assert (tmp_path / NOTE).read_bytes() == typed + b"\n\n" + _block(6) + _block(7)
+    with Vault(tmp_path) as v:
+        assert v.recover().clean
+
+
+def test_a_backfill_into_a_month_note_a_person_wrote_keeps_their_note(tmp_path):
+    _backfill_vault(tmp_path)
+    older = tmp_path / "Chat (1)/2023/2023-12.md"
+    older.parent.mkdir()
+    older.write_bytes(b"My notes for December\n")
+    with Vault(tmp_path) as v:
+        v.recover()
+        assert v.chat_writer(1).splice_staged() == 3
+    expected = ("---\nolder\n---\n" + "".join(f"message {i}\n" for i in range(31, 41))).encode()
+    assert older.read_bytes() == expected + b"My notes for December\n"
