@@ -770,3 +770,31 @@ async def test_a_killed_download_resumes_from_the_bytes_it_has(make_emu, tmp_pat
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
     _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+
+
+async def test_a_name_the_user_takes_at_every_try_is_never_claimed(make_emu, tmp_path, monkeypatch):
+    """Between the look for a free name and the create, a file of the user's appears there, every time: the
+    download gives up, and no row is left claiming their files (a later run would take them for its own)."""
+    emu = make_emu(MEDIA_WORLD)
+    root = tmp_path / "vault"
+    async with harness(emu, root) as h:
+        chat = h.chat_id("Media Channel")
+        item = next(i for i in await h.items(chat) if i.kind == "photo")
+        files = h.downloader._files
+        real_free_name = files.free_name
+        taken: list[Path] = []
+
+        def free_name_then_taken(rel, sides, *, first=1):
+            name = real_free_name(rel, sides, first=first)
+            part = root / (name + ".part")
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(b"MINE")  # the user, in between
+            taken.append(part)
+            return name
+
+        monkeypatch.setattr(files, "free_name", free_name_then_taken)
+        _, refs = await h.download(chat, [item])
+    assert refs[item.msg_id].status == "failed" and len(taken) == 3
+    assert all(p.read_bytes() == b"MINE" for p in taken)
+    claimed = {root / f"{path}.part" for path, _ in _rows(root).values()}
+    assert not claimed & set(taken), "a row claims a part file of the user's"

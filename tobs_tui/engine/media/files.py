@@ -119,6 +119,13 @@ class MediaFiles:
         if os.path.isfile(part) and not os.path.islink(part):
             part.unlink()
 
+    def _unclaim(self, chat_id: int, msg_id: int, previous: MediaRecord | None) -> None:
+        """The message's row as it was before a claim on a name that turned out taken."""
+        if previous is None:
+            self.store.forget_media(chat_id, msg_id)
+        else:
+            self.store.upsert_media(previous)
+
     def _make_dirs(self, directory: Path) -> None:
         for parent in self.vault.make_dirs(directory):
             fsync_dir(parent)
@@ -214,7 +221,13 @@ class MediaFiles:
                         f"A file of yours is at {part_path.name}, the name this file is downloaded under before it"
                         " takes its own; it was left alone, so move or rename it and run the export again."
                     )
-                fd, rel = self._create_part(rel, sides, fixed=own_target, record=lambda path: record(path, set(), 0))
+                fd, rel = self._create_part(
+                    rel,
+                    sides,
+                    fixed=own_target,
+                    record=lambda path: record(path, set(), 0),
+                    undo=lambda: self._unclaim(chat_id, item.msg_id, previous),
+                )
                 return Transfer(
                     chat_id,
                     item.msg_id,
@@ -273,18 +286,21 @@ class MediaFiles:
             wanted=wanted if rel != wanted else "",
         )
 
-    def _create_part(self, rel: str, sides: tuple[str, ...], *, fixed: bool, record) -> tuple[int, str]:
+    def _create_part(self, rel: str, sides: tuple[str, ...], *, fixed: bool, record, undo) -> tuple[int, str]:
         """A new part file under a name nothing is at: the row claiming it first, then the file (O_EXCL), so a
-        crash between the two leaves a row that claims the name, never a file of the engine's nobody claims."""
+        crash between the two leaves a row that claims the name, never a file of the engine's nobody claims.
+        A name taken between the look and the open is the user's: the claim on it is undone (`undo`) before
+        anything else, so no later run takes their file for a part file of its own."""
         for _ in range(3):
             name = rel if fixed else self.free_name(rel, sides)
             record(name)
             try:
                 fd = open_for_writing(side(safe_path(self.root, name), PART_SUFFIX), os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
+                undo()
                 if fixed:
                     break
-                continue  # taken between the look and the open: the next free name
+                continue  # the next free name
             return fd, name
         raise DownloadFailed(f"Files of yours kept taking the name {rel.rsplit('/', 1)[-1]}{PART_SUFFIX}.")
 

@@ -417,6 +417,9 @@ class StateStore:
 
     # media -----------------------------------------------------------------------------------------
 
+    def forget_media(self, chat_id: int, msg_id: int) -> None:
+        self._write([("DELETE FROM media WHERE chat_id = ? AND msg_id = ?", (chat_id, msg_id))])
+
     def upsert_media(self, record: MediaRecord) -> None:
         self._write([(_UPSERT_MEDIA, _media_row(record))])
 
