@@ -204,6 +204,20 @@ class MediaFiles:
         # A lost file is downloaded again at its path (the notes link it), its row saying so meanwhile.
         status, reason = ("lost", REFETCHING) if own_target else ("partial", None)
 
+        def transfer(path: str, parts: set[int], got: int, fd: int) -> Transfer:
+            return Transfer(
+                chat_id,
+                item.msg_id,
+                path,
+                path.rsplit("/", 1)[-1],
+                size,
+                parts,
+                got,
+                fd=fd,
+                own_target=own_target,
+                wanted=wanted if path != wanted else "",
+            )
+
         def record(path: str, parts: set[int], got: int) -> None:
             row = MediaRecord(chat_id, item.msg_id, item.media_id, item.kind, path, size, got, status, None, reason)
             self.store.start_media(row, parts)
@@ -228,18 +242,7 @@ class MediaFiles:
                     record=lambda path: record(path, set(), 0),
                     undo=lambda: self._unclaim(chat_id, item.msg_id, previous),
                 )
-                return Transfer(
-                    chat_id,
-                    item.msg_id,
-                    rel,
-                    rel.rsplit("/", 1)[-1],
-                    size,
-                    set(),
-                    0,
-                    fd=fd,
-                    own_target=own_target,
-                    wanted=wanted if rel != wanted else "",
-                )
+                return transfer(rel, set(), 0, fd)
             if (
                 size is not None
                 and recorded == set(range(-(-size // PART_SIZE)))
@@ -273,18 +276,7 @@ class MediaFiles:
             if fd is not None:
                 os.close(fd)
             raise
-        return Transfer(
-            chat_id,
-            item.msg_id,
-            rel,
-            rel.rsplit("/", 1)[-1],
-            size,
-            kept,
-            got,
-            fd=fd,
-            own_target=own_target,
-            wanted=wanted if rel != wanted else "",
-        )
+        return transfer(rel, kept, got, fd)
 
     def _create_part(self, rel: str, sides: tuple[str, ...], *, fixed: bool, record, undo) -> tuple[int, str]:
         """A new part file under a name nothing is at: the row claiming it first, then the file (O_EXCL), so a

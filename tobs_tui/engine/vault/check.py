@@ -156,40 +156,36 @@ def _whole_files(root: Path, chats: list[tuple], with_json: set[int]) -> list[Va
     return found
 
 
-def _whole_file_problem(root: Path, rel: str) -> str | None:
+def _found_at(root: Path, rel: str, missing: str | None) -> tuple[os.stat_result | None, str | None]:
+    """What is at `rel` (not following a link): its stat when it is a file, else what is wrong there (`missing`
+    when nothing is)."""
     path = root / rel
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return "is missing (an export writes it again)"
+        return None, missing
     except NotADirectoryError:
-        return (
+        return None, (
             f"cannot be reached: a file is in the way at {in_the_way(path).relative_to(root).as_posix()} (move it away)"
         )
     if stat.S_ISLNK(st.st_mode):
-        return "is a symlink: an export refuses to write through it"
+        return None, "is a symlink: an export refuses to write through it"
     if stat.S_ISDIR(st.st_mode):
-        return "is a folder: an export needs the file there (move the folder away)"
-    return None
+        return None, "is a folder: an export needs the file there (move the folder away)"
+    return st, None
+
+
+def _whole_file_problem(root: Path, rel: str) -> str | None:
+    return _found_at(root, rel, "is missing (an export writes it again)")[1]
 
 
 def _file_problem(
     root: Path, rel: str, length: int, tail: bytes, intent: tuple[int, bytes] | None
 ) -> tuple[str | None, str | None]:
     path = root / rel
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return ("was deleted" if length else None), None
-    except NotADirectoryError:
-        return (
-            f"cannot be reached: a file is in the way at {in_the_way(path).relative_to(root).as_posix()} (move it away)",
-            None,
-        )
-    if stat.S_ISLNK(st.st_mode):
-        return "is a symlink: an export refuses to write through it", None
-    if stat.S_ISDIR(st.st_mode):
-        return "is a folder: an export needs the file there (move the folder away)", None
+    st, problem = _found_at(root, rel, "was deleted" if length else None)
+    if st is None:
+        return problem, None
     if st.st_nlink > 1:
         return f"has {st.st_nlink - 1} other hard link(s): an export refuses to write to it", None
     with open(path, "rb") as f:

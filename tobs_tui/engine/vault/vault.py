@@ -220,6 +220,11 @@ def _open_to_check(path: Path) -> tuple[int, bool]:
         return open_for_writing(path, os.O_RDONLY | os.O_NONBLOCK), False
 
 
+def _tail(fd: int, size: int) -> bytes:
+    """The last bytes of a file of `size` bytes: what the state keeps to know its committed end again."""
+    return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+
+
 def _truncate(fd: int, writable: bool, path: Path, length: int) -> None:
     """Cut the file back to `length` and make it durable."""
     if not writable:
@@ -532,7 +537,7 @@ class Vault:
 
     def _adopt(self, rel: str, fd: int, size: int) -> None:
         """The file as it is now becomes the committed one."""
-        self.store.set_file(rel, length=size, tail=os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)))
+        self.store.set_file(rel, length=size, tail=_tail(fd, size))
 
     def _uncommitted(self, record: FileRecord, fd: int, size: int, intent: tuple[int, bytes] | None) -> int:
         """How many bytes past the committed length a cut-short commit wrote: all of them for the JSONL (nobody
@@ -658,7 +663,7 @@ class Vault:
                 os.fsync(out.fileno())
                 if before_replace is not None:
                     length = out.tell()
-                    before_replace(length, os.pread(out.fileno(), TAIL_BYTES, max(0, length - TAIL_BYTES)))
+                    before_replace(length, _tail(out.fileno(), length))
             os.chmod(tmp_name, mode)
             os.replace(tmp_name, target)
             tmp_name = None
@@ -727,24 +732,13 @@ class ChatWriter:
         for rel in new_files:
             if rel in self._created or not rel.endswith(".md") or rel.startswith(f"{STATE_DIR}/"):
                 continue
-            try:
-                fd = os.open(
-                    safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-                )
-            except (FileNotFoundError, IsADirectoryError):
-                continue
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    continue  # a symlink: the write refuses it with its own sentence
-                raise
-            try:
-                st = os.fstat(fd)
-                if stat.S_ISREG(st.st_mode) and st.st_size > 0:
-                    found[rel] = (st.st_size, os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES)))
-                elif stat.S_ISREG(st.st_mode):
-                    self._created.add(rel)  # an empty file holds nothing to keep: the note is written into it
-            finally:
-                os.close(fd)
+            now = self._as_it_is(rel)
+            if now is None:
+                continue  # nothing there, or a folder or a link: the write fails on it with its own sentence
+            if now[0]:
+                found[rel] = now
+            else:
+                self._created.add(rel)  # an empty file holds nothing to keep: the note is written into it
         return found
 
     def _moved_end(self, rel: str) -> tuple[int, bytes] | None:
@@ -754,14 +748,25 @@ class ChatWriter:
         if rel not in self._lengths or rel in self._attempted or not rel.endswith(".md"):
             return None
         try:
-            fd = os.open(safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            now = self._as_it_is(rel)
         except OSError:
             return None
+        return None if now is None or now[0] == self._lengths[rel] else now
+
+    def _as_it_is(self, rel: str) -> tuple[int, bytes] | None:
+        """The size and last bytes of the file at `rel` now, opened without following a link or blocking on a
+        FIFO; None when nothing, a link or anything but a file is there. Other errors are raised."""
+        try:
+            fd = os.open(safe_path(self.vault.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size == self._lengths[rel]:
-                return None
-            return st.st_size, os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES))
+            return (st.st_size, _tail(fd, st.st_size)) if stat.S_ISREG(st.st_mode) else None
         finally:
             os.close(fd)
 
