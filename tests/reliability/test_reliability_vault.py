@@ -386,6 +386,15 @@ def index_of(vault: Path, chat_id: int) -> Path:
     return folder / f"{folder.name}.md"
 
 
+def exported_with_index(make_runner, emulator, tmp_path: Path):
+    """The world, "Crash Channel" exported once, its vault and its index note."""
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    return world, channel, vault, index_of(vault, channel)
+
+
 def month_links(vault: Path, chat_id: int) -> list[str]:
     folder = chat_dir(vault, chat_id)
     return sorted(f"- [[{p.relative_to(vault).with_suffix('').as_posix()}|" for p in folder.glob("[0-9]*/*.md"))
@@ -394,11 +403,7 @@ def month_links(vault: Path, chat_id: int) -> list[str]:
 def test_text_added_to_the_index_note_survives_later_runs_while_its_counts_and_links_follow(
     make_runner, emulator, tmp_path
 ):
-    world = emulator.world
-    channel = chat_of(world, "Crash Channel")
-    vault = tmp_path / "vault"
-    assert export(make_runner(), [channel]).state is RunState.DONE
-    index = index_of(vault, channel)
+    world, channel, vault, index = exported_with_index(make_runner, emulator, tmp_path)
     text = index.read_text(encoding="utf-8")
     # A key of their own in the front matter, a paragraph above the engine's part and a section below it.
     text = text.replace("\nlast_export:", "\ntags:\n  - travel\nlast_export:", 1)
@@ -423,11 +428,7 @@ def test_text_added_to_the_index_note_survives_later_runs_while_its_counts_and_l
 def test_an_index_note_from_before_the_markers_keeps_the_users_text_when_it_is_rewritten(
     make_runner, emulator, tmp_path
 ):
-    world = emulator.world
-    channel = chat_of(world, "Crash Channel")
-    vault = tmp_path / "vault"
-    assert export(make_runner(), [channel]).state is RunState.DONE
-    index = index_of(vault, channel)
+    world, channel, vault, index = exported_with_index(make_runner, emulator, tmp_path)
     new_style = index.read_text(encoding="utf-8")
     # What the version without markers wrote, then a paragraph the user typed after it.
     old_style = new_style.replace(f"{INDEX_BEGIN}\n", "").replace(f"\n{INDEX_END}\n", "")
@@ -443,11 +444,7 @@ def test_an_index_note_from_before_the_markers_keeps_the_users_text_when_it_is_r
 
 
 def test_a_read_only_index_note_is_left_as_it_is_and_the_run_says_so(make_runner, emulator, tmp_path):
-    world = emulator.world
-    channel = chat_of(world, "Crash Channel")
-    vault = tmp_path / "vault"
-    assert export(make_runner(), [channel]).state is RunState.DONE
-    index = index_of(vault, channel)
+    world, channel, vault, index = exported_with_index(make_runner, emulator, tmp_path)
     with open(index, "a", encoding="utf-8") as f:
         f.write("\nDo not touch.\n")
     index.chmod(0o444)

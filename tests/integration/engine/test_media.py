@@ -468,14 +468,19 @@ async def test_postprocessing_without_ffmpeg_is_skipped_with_an_event(make_emu, 
     assert not list((tmp_path / "vault").rglob("*.thumb.jpg"))
 
 
-async def test_postprocessing_makes_video_thumbnails_on_the_standard_pool(make_emu, tmp_path, monkeypatch):
-    # ffmpeg is not installed on the test machines; a stand-in with its command line writes the output file.
+def fake_ffmpeg(tmp_path: Path, monkeypatch) -> None:
+    """ffmpeg is not installed on the test machines: a stand-in on PATH takes its command line and writes the
+    output file (a tiny JPEG-looking thumbnail)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "ffmpeg"
     fake.write_text("#!/bin/sh\nfor last; do :; done\nprintf '\\377\\330thumb' > \"$last\"\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+async def test_postprocessing_makes_video_thumbnails_on_the_standard_pool(make_emu, tmp_path, monkeypatch):
+    fake_ffmpeg(tmp_path, monkeypatch)
     emu = make_emu(MEDIA_WORLD)
     async with harness(emu, tmp_path / "vault", postprocess=True) as h:
         items, refs = await h.download(h.chat_id("Media Channel"))
@@ -578,12 +583,7 @@ async def test_a_file_stored_once_is_linked_beside_a_file_of_the_users(make_emu,
 
 
 async def test_a_thumbnail_of_the_users_is_left_alone(make_emu, tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "ffmpeg"
-    fake.write_text("#!/bin/sh\nfor last; do :; done\nprintf '\\377\\330thumb' > \"$last\"\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_ffmpeg(tmp_path, monkeypatch)
     emu = make_emu(MEDIA_WORLD)
     root = tmp_path / "vault"
     async with harness(emu, root, postprocess=True) as h:
