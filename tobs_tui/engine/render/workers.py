@@ -181,35 +181,42 @@ def _sigint_blocked():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-@contextlib.contextmanager
-def _keyboard_interrupt_held():
-    """On the main thread, a Ctrl-C that arrives meanwhile raises its KeyboardInterrupt at the end, not inside.
+# The signals that stop an export (Ctrl-C; `kill`, `docker stop`): held while a worker process starts.
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
 
-    Blocking SIGINT in this thread does not keep Python from raising KeyboardInterrupt here: the kernel hands
-    the signal to another thread and Python raises it in the main thread at its next instruction, which may be
-    between starting a worker process and sending it what it is to run (the worker then dies of "Ran out of
-    input", with a traceback on the user's terminal). Elsewhere nothing can be raised here."""
+
+@contextlib.contextmanager
+def _stop_signals_held():
+    """On the main thread, a Ctrl-C or SIGTERM that arrives meanwhile takes effect at the end, not inside.
+
+    Blocking a signal in this thread does not keep it out: the kernel hands it to another thread, and then
+    Python raises KeyboardInterrupt in the main thread at its next instruction, or SIGTERM's default action
+    ends the process there, which may be between starting a worker process and sending it what it is to run
+    (the worker then dies of "Ran out of input", with a traceback on the user's terminal). Elsewhere no
+    handler can be changed, and nothing is held."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = {signum: signal.signal(signum, lambda got, frame: caught.append(got)) for signum in _STOPPING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        if callable(previous):
-            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
-        elif previous == signal.SIG_DFL:
-            signal.raise_signal(signal.SIGINT)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    for got in dict.fromkeys(caught):  # each once, in the order they came
+        handler = previous[signal.Signals(got)]
+        if callable(handler):
+            handler(got, None)  # Python's own SIGINT handler raises KeyboardInterrupt; the export's SIGTERM one too
+        elif handler in (signal.SIG_DFL, None):
+            signal.raise_signal(got)
 
 
 class _QuietSpawnExecutor(ProcessPoolExecutor):
     """Starts its worker processes (on submit, as they are needed) with SIGINT blocked, and whole."""
 
     def submit(self, fn, /, *args, **kwargs):
-        with _keyboard_interrupt_held(), _sigint_blocked():
+        with _stop_signals_held(), _sigint_blocked():
             return super().submit(fn, *args, **kwargs)
 
 
