@@ -32,19 +32,38 @@ def encode_line(item: dict) -> bytes:
 
 def iter_committed_lines(path: Path, length: int) -> Iterator[bytes]:
     """Each JSONL line (without its newline) within the first `length` bytes; bytes past it are uncommitted."""
+    for block in _committed_blocks(path, length):
+        yield from _lines(block)
+
+
+_BLOCK = 1 << 20  # bytes read at a time when a JSONL is streamed into a result.json
+
+
+def _committed_blocks(path: Path, length: int) -> Iterator[bytes]:
+    """The first `length` bytes of `path` in blocks of whole lines (the last block may end inside a line, where
+    `length` does); a line is never split between blocks."""
     if length <= 0:
         return
     remaining = length
+    carry = b""
     with open(path, "rb") as f:
-        for line in f:
-            if len(line) > remaining:
-                line = line[:remaining]
-            remaining -= len(line)
-            stripped = line.rstrip(b"\n")
-            if stripped:
-                yield stripped
-            if remaining <= 0:
-                return
+        while remaining > 0:
+            chunk = f.read(min(_BLOCK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if cut:
+                yield data[:cut]
+    if carry:
+        yield carry
+
+
+def _lines(block: bytes) -> list[bytes]:
+    """A block's non-empty lines, without their newlines."""
+    return [line for line in block.split(b"\n") if line]
 
 
 # The keys whose value is a file's path in a committed line. The lines hold vault-relative paths; a result.json
@@ -63,6 +82,7 @@ class PathRebase:
         self._pairs = [(b'"' + key + b'":"' + self._prefix, b'"' + key + b'":"') for key in _PATH_KEYS]
 
     def __call__(self, line: bytes) -> bytes:
+        """`line` rebased; also a block of whole lines (a path never spans a newline)."""
         if not self._prefix or self._prefix not in line:
             return line
         for old, new in self._pairs:
@@ -82,12 +102,15 @@ class PathRebase:
 
 def stream_messages(out: BinaryIO, jsonl_path: Path, length: int, rebase: PathRebase, indent: bytes) -> int:
     """Write `"messages": [every committed line]` (no trailing comma or newline) to out; memory stays flat.
-    Returns the count."""
+    Returns the count. A block of lines at a time: rebased and joined in one call each, not line by line."""
     out.write(indent + b'"messages": [')
     count = 0
-    for line in iter_committed_lines(jsonl_path, length):
-        out.write((b",\n" if count else b"\n") + indent + b" " + rebase(line))
-        count += 1
+    between = b",\n" + indent + b" "
+    for block in _committed_blocks(jsonl_path, length):
+        lines = _lines(rebase(block))
+        if lines:
+            out.write((between if count else b"\n" + indent + b" ") + between.join(lines))
+            count += len(lines)
     out.write(b"\n" + indent + b"]" if count else b"]")
     return count
 
