@@ -20,14 +20,14 @@ from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_
 from tobs_tui.engine.render.json_export import message_to_json
 from tobs_tui.engine.render.markdown import default_peer_name
 from tobs_tui.engine.runtime import gc_tuning as heap
-from tobs_tui.engine.telegram.tlreader import FastReader
+from tobs_tui.engine.telegram.tlreader import FastReader, LeanMessage
 from tobs_tui.engine.vault.jsonl import encode_line
 
 
 @dataclass(frozen=True)
 class RenderJob:
     tz: datetime.tzinfo
-    messages: tuple[Any, ...]  # Telethon Message / MessageService objects (they pickle as plain data)
+    messages: tuple[Any, ...]  # the messages to render, in order (with `raw`, as the engine read them: lean)
     names: dict[int, str]  # message id -> sender's display name
     targets: dict[int, ReplyTarget]
     media: dict[int, MediaRef]
@@ -51,13 +51,17 @@ class RenderJob:
         return replace(self, messages=(), ids=tuple(m.id for m in self.messages))
 
     def decoded(self) -> tuple[Any, ...]:
-        if not self.ids:
+        """The messages to render, whole: decoded from `raw` when the job has it (the engine process reads
+        replies lean, tlreader.LeanMessage, which no renderer takes)."""
+        if not self.raw:
+            if any(type(m) is LeanMessage for m in self.messages):
+                raise TypeError("a render job of lean messages needs the replies' bytes to decode them whole")
             return self.messages
         by_id = {}
         for raw in self.raw:
             for m in FastReader(raw).tgread_object().messages:
                 by_id[m.id] = m
-        return tuple(by_id[i] for i in self.ids)
+        return tuple(by_id[i] for i in self.ids or [m.id for m in self.messages])
 
 
 @dataclass(frozen=True)

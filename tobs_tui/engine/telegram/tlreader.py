@@ -366,3 +366,192 @@ _READERS.update(
         if cid in tlobjects
     }
 )
+
+
+class LeanMessage:
+    """What the engine process reads of a `message`: its id, date, text, sender, chat, reply and forward headers,
+    bot, media and album. The render workers decode the whole message again from the reply's bytes; here its
+    entities, reactions and the other fields only they show are stepped over, not built."""
+
+    __slots__ = (
+        "chat_id",
+        "date",
+        "from_id",
+        "fwd_from",
+        "grouped_id",
+        "id",
+        "media",
+        "message",
+        "out",
+        "peer_id",
+        "post",
+        "post_author",
+        "reply_to",
+        "sender_id",
+        "via_bot_id",
+    )
+    id: int
+    peer_id: Any
+    from_id: Any
+    date: datetime
+    message: str
+    out: bool
+    post: bool
+    post_author: str | None
+    media: Any
+    reply_to: Any
+    fwd_from: Any
+    via_bot_id: int | None
+    grouped_id: int | None
+    sender_id: int | None  # marked, as Telethon's Message.sender_id
+    chat_id: int  # marked, as Telethon's Message.chat_id
+    action = None  # a `message` has none; a service message (`messageService`) decodes whole, action and all
+
+
+def _skip_entities(reader: FastReader) -> None:
+    """Step over a vector of message entities: the span-only kinds and text links by their lengths, the rest
+    decoded and dropped."""
+    stream = reader.stream
+    (count,) = _INT(stream, reader.position + 4)  # after the vector's constructor
+    reader.position += 8
+    for _ in range(count):
+        (cid,) = _UINT(stream, reader.position)
+        if cid in _SPAN_ENTITIES:
+            reader.position += 12
+        elif cid == _TEXT_URL:
+            reader.position += 12
+            reader.tgread_bytes()
+        else:
+            reader.tgread_object()
+
+
+_COUNT_HEAD = struct.Struct("<Ii").unpack_from  # a reactionCount's constructor and flags
+
+
+def _skip_reactions(reader: FastReader) -> None:
+    """Step over a `messageReactions` (after its constructor id): its counts by their lengths, the rest decoded
+    and dropped."""
+    stream = reader.stream
+    (flags,) = _INT(stream, reader.position)
+    (count,) = _INT(stream, reader.position + 8)  # after the flags and the vector's constructor
+    reader.position += 12
+    for _ in range(count):
+        (cid, count_flags) = _COUNT_HEAD(stream, reader.position)
+        if cid != _REACTION_COUNT:
+            raise ValueError(f"unexpected constructor {cid:08x} among a message's reactions")
+        reader.position += 12 if count_flags & 1 else 8
+        if _UINT(stream, reader.position)[0] == _REACTION_EMOJI:
+            reader.position += 4
+            reader.tgread_bytes()
+        else:
+            reader.tgread_object()
+        reader.position += 4  # the count
+    if flags & 2:
+        _vector(reader)
+    if flags & 16:
+        _vector(reader)
+
+
+def read_lean_message(reader: FastReader) -> LeanMessage:
+    """One `message` (after its constructor id) as a LeanMessage, every field stepped over in the schema's
+    order as read_message reads it."""
+    stream = reader.stream
+    flags, flags2, mid = _MESSAGE_HEAD(stream, reader.position)
+    reader.position += 12
+    obj = reader.tgread_object
+    from_id = obj() if flags & 256 else None
+    if flags & 536870912:  # from_boosts_applied
+        reader.position += 4
+    if flags2 & 4096:  # from_rank
+        reader.tgread_bytes()
+    peer_id = obj()
+    if flags & 268435456:  # saved_peer_id
+        obj()
+    fwd_from = obj() if flags & 4 else None
+    via_bot_id = reader.read_long() if flags & 2048 else None
+    if flags2 & 1:  # via_business_bot_id
+        reader.position += 8
+    if flags2 & 524288:  # guestchat_via_from
+        obj()
+    reply_to = obj() if flags & 8 else None
+    date = reader.tgread_date()
+    message = reader.tgread_string()
+    media = obj() if flags & 512 else None
+    if type(media) is _MediaEmpty:
+        media = None
+    if flags & 64:  # reply_markup
+        obj()
+    if flags & 128:
+        _skip_entities(reader)
+    if flags & 1024:  # views, forwards
+        reader.position += 8
+    if flags & 8388608:  # replies
+        obj()
+    if flags & 32768:  # edit_date
+        reader.position += 4
+    post_author = reader.tgread_string() if flags & 65536 else None
+    grouped_id = reader.read_long() if flags & 131072 else None
+    if flags & 1048576:
+        (cid,) = _UINT(stream, reader.position)
+        if cid == _REACTIONS:
+            reader.position += 4
+            _skip_reactions(reader)
+        else:
+            obj()
+    if flags & 4194304:  # restriction_reason
+        _vector(reader)
+    reader.position += 4 * (bool(flags & 33554432) + bool(flags & 1073741824))  # ttl_period, quick_reply_shortcut_id
+    if flags2 & 4:  # effect
+        reader.position += 8
+    if flags2 & 8:  # factcheck
+        obj()
+    if flags2 & 32:  # report_delivery_until_date
+        reader.position += 4
+    if flags2 & 64:  # paid_message_stars
+        reader.position += 8
+    if flags2 & 128:  # suggested_post
+        obj()
+    if flags2 & 1024:  # schedule_repeat_period
+        reader.position += 4
+    if flags2 & 2048:  # summary_from_language
+        reader.tgread_bytes()
+    if flags2 & 8192:  # rich_message
+        obj()
+    if reader.position > len(stream):
+        raise BufferError(f"No more data left to read (a message ends past the reply's {len(stream)} bytes)")
+
+    out = bool(flags & 2)
+    post = bool(flags & 16384)
+    msg = _new(LeanMessage)
+    msg.id = mid
+    msg.peer_id = peer_id
+    msg.from_id = from_id
+    msg.date = date
+    msg.message = message
+    msg.out = out
+    msg.post = post
+    msg.post_author = post_author
+    msg.media = media
+    msg.reply_to = reply_to
+    msg.fwd_from = fwd_from
+    msg.via_bot_id = via_bot_id
+    msg.grouped_id = grouped_id
+    if from_id is not None:
+        msg.sender_id = _marked_id(from_id)
+    elif post or (not out and type(peer_id) is _PeerUser):
+        msg.sender_id = _marked_id(peer_id)
+    else:
+        msg.sender_id = None
+    msg.chat_id = _marked_id(peer_id)
+    return msg
+
+
+class LeanReader(FastReader):
+    """A FastReader that reads each `message` as a LeanMessage (the engine process's history replies)."""
+
+    def tgread_object(self):
+        pos = self.position
+        if _UINT(self.stream, pos)[0] == MESSAGE_CONSTRUCTOR and _Message is not None:
+            self.position = pos + 4
+            return read_lean_message(self)
+        return super().tgread_object()

@@ -12,7 +12,7 @@ from telethon.tl import types
 from telethon.tl.alltlobjects import tlobjects
 
 from tobs_tui.engine.telegram import tlreader
-from tobs_tui.engine.telegram.tlreader import MESSAGE_CONSTRUCTOR, FastReader
+from tobs_tui.engine.telegram.tlreader import MESSAGE_CONSTRUCTOR, FastReader, LeanReader
 
 DATE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 PEERS = (types.PeerUser(7), types.PeerChat(12), types.PeerChannel(1300000001), types.PeerUser(10**12 + 5))
@@ -130,3 +130,40 @@ def test_a_cut_message_raises_instead_of_inventing_fields():
     for cut in (3, 11, len(data) // 2, len(data) - 1):
         with pytest.raises((BufferError, IndexError, struct.error)):
             FastReader(data[:cut]).tgread_object()
+
+
+LEAN_FIELDS = [f for f in tlreader.LeanMessage.__slots__ if f not in ("sender_id", "chat_id")]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_lean_message_holds_what_the_whole_one_does_and_ends_where_it_does(seed):
+    message = _message(random.Random(seed))
+    data = bytes(message)
+    whole = BinaryReader(data).tgread_object()
+    reader = LeanReader(data + b"\x01\x02\x03\x04")  # a next object follows it in a reply
+    lean = reader.tgread_object()
+    assert type(lean) is tlreader.LeanMessage
+    assert reader.tell_position() == len(data)
+    assert {f: getattr(lean, f) for f in LEAN_FIELDS} == {f: getattr(whole, f) for f in LEAN_FIELDS}
+    assert (lean.sender_id, lean.chat_id, lean.action) == (whole.sender_id, whole.chat_id, None)
+
+
+def test_a_reply_of_lean_messages_keeps_its_users_and_service_messages_whole():
+    rng = random.Random(5)
+    messages = [_message(rng) for _ in range(20)]
+    service = types.MessageService(id=9, peer_id=PEERS[0], date=DATE, action=types.MessageActionPinMessage())
+    user = types.User(id=7, first_name="Ann", access_hash=3)
+    reply = types.messages.MessagesSlice(count=21, messages=[*messages, service], topics=[], chats=[], users=[user])
+    data = bytes(reply)
+    got = LeanReader(data).tgread_object()
+    assert [m.id for m in got.messages] == [m.id for m in messages] + [9]
+    assert vars(got.messages[-1]) == vars(BinaryReader(bytes(service)).tgread_object())
+    assert got.users[0].first_name == "Ann"
+
+
+def test_a_cut_lean_message_raises_instead_of_inventing_fields():
+    for seed in range(40):
+        data = bytes(_message(random.Random(seed)))
+        for cut in (3, 11, len(data) // 2, len(data) - 1):
+            with pytest.raises((BufferError, IndexError, struct.error, ValueError)):
+                LeanReader(data[:cut]).tgread_object()
