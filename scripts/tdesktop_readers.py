@@ -71,14 +71,18 @@ READERS = {
         " capture_output=True, text=True)\n"
         "if done.returncode:\n"
         "    print(json.dumps({'error': done.stderr.strip().splitlines()[-1:]})); sys.exit()\n"
-        "out, chat = {}, None\n"
+        # Each chat of the list in its order: its name (an empty line for a chat named null), its senders' counts,
+        # then a blank line.
+        "out, heading = [], True\n"
         "for line in done.stdout.splitlines():\n"
         "    m = re.match(r'^(.*): (\\d+) messages?$', line)\n"
-        "    if m and chat is not None:\n"
-        "        out[chat]['count'] += int(m.group(2))\n"
-        "    elif line.strip() and not m:\n"
-        "        chat = line; out[chat] = {'count': 0}\n"
-        "print(json.dumps(out))\n",
+        "    if heading:\n"
+        "        out.append({'name': line, 'count': 0}); heading = False\n"
+        "    elif m:\n"
+        "        out[-1]['count'] += int(m.group(2))\n"
+        "    elif not line.strip():\n"
+        "        heading = True\n"
+        "print(json.dumps({'chats': out}))\n",
     ),
     "telegram-export-md": Reader(
         "telegram-export-md==0.4.1",
@@ -124,7 +128,7 @@ def what_the_vault_holds(vault: Path) -> dict:
         messages = result["messages"]
         with_text = [m for m in messages if m["type"] == "message" and _plain(m["text"]).strip()]
         topics = sorted(int(t.name.rsplit("(", 1)[1].rstrip(")")) for t in (folder / "topics").glob("*(*)"))
-        chats[folder.name] = {"name": result["name"], "count": len(messages), "text": len(with_text), "topics": topics}
+        chats[folder.name] = {"id": result["id"], "count": len(messages), "text": len(with_text), "topics": topics}
     return chats
 
 
@@ -138,12 +142,17 @@ def compare(name: str, said: dict, vault: Path, chats: dict) -> list[str]:
         return [f"! {name}: {said['error']}"]
     lines = []
     if name == "telegramstats":
+        # It names chats only by "name" (null for a deleted account, as Telegram Desktop writes it; two chats may
+        # share one), so its chats are matched to the vault's by their place in the account-level list.
         account = json.loads((vault / "result.json").read_text(encoding="utf-8"))["chats"]["list"]
-        for folder, ours in chats.items():
-            got = said.get(ours["name"], {}).get("count")
-            listed = next((len(c["messages"]) for c in account if c["name"] == ours["name"]), None)
-            ok = got == listed == ours["count"]
-            lines.append(f"{'' if ok else '! '}{name}: {folder}: {got} messages (vault: {ours['count']})")
+        counted = said["chats"]
+        if len(counted) != len(account):
+            return [f"! {name}: {len(counted)} chats read, the account-level file lists {len(account)}"]
+        by_id = {ours["id"]: (folder, ours) for folder, ours in chats.items()}
+        for listed, got in zip(account, counted, strict=True):
+            folder, ours = by_id.get(listed["id"], (f"chat {listed['id']}", {"count": None}))
+            ok = got["count"] == len(listed["messages"]) == ours["count"]
+            lines.append(f"{'' if ok else '! '}{name}: {folder}: {got['count']} messages (vault: {ours['count']})")
         return lines
     for folder, result in said.items():
         ours = chats.get(folder)

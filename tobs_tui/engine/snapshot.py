@@ -63,6 +63,10 @@ class DialogInfo:
     is_forum: bool = False
     last_exported_id: int | None = None  # from the state DB; None = never exported
     message_count: int | None = None  # counted on request (`EngineRunner.message_counts`) where ids cannot tell
+    # A user's first name as Telegram has it ("" for none, as a deleted account's), which Telegram Desktop's
+    # result.json names a private chat by; None for a group or channel.
+    first_name: str | None = None
+    is_self: bool = False  # the account's own chat: Saved Messages
 
     @property
     def ids_per_chat(self) -> bool:

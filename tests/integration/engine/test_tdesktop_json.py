@@ -180,8 +180,8 @@ class Reference:
             item["action"] = "topic_edit"
             if a.title:
                 item["new_title"] = a.title
-            if a.icon_emoji_id is not None:
-                item["new_icon_emoji_id"] = a.icon_emoji_id
+            # An optional that always holds a value (export_data_types.h): 0 when the icon did not change.
+            item["new_icon_emoji_id"] = a.icon_emoji_id or 0
         elif isinstance(a, t.MessageActionChatAddUser):
             item.update(action="invite_members", members=[self.name(u) for u in a.users])
         elif isinstance(a, t.MessageActionPinMessage):
@@ -301,6 +301,15 @@ def read(path: Path):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def header_name(world, chat_id: int) -> str | None:
+    """writeDialogStart's "name": a user's first name (ParseDialogsInfo), null when empty (StringAllowNull), as a
+    deleted account's is; a group's or channel's title."""
+    if chat_id > 0:
+        user = world.users[chat_id]
+        return None if user.deleted else (user.first_name or None)
+    return world.chats[chat_id].title
+
+
 @pytest.mark.parametrize("chat_id", list(CHATS))
 def test_every_message_is_what_telegram_desktop_writes(exported, chat_id):
     vault, world = exported
@@ -308,7 +317,7 @@ def test_every_message_is_what_telegram_desktop_writes(exported, chat_id):
     folder = chat_dir(vault, chat_id)
     result = read(folder / "result.json")
     bare = chat_id if chat_id > 0 else (-chat_id - CHANNEL_MARK if chat_id < -CHANNEL_MARK else -chat_id)
-    assert [result[k] for k in ("name", "type", "id")] == [spec.title, CHATS[chat_id], bare]
+    assert [result[k] for k in ("name", "type", "id")] == [header_name(world, chat_id), CHATS[chat_id], bare]
     assert list(result) == ["name", "type", "id", "messages"]
     messages, _ = world.messages(spec, list(spec.ids()))
     reference = Reference(world, spec, folder)
@@ -465,3 +474,49 @@ def test_public_readers_count_what_the_vault_holds(exported, tmp_path):
     lines = done.stdout.splitlines()
     assert sum(line.startswith("tg-parser: ") for line in lines) == len(CHATS)
     assert sum(line.startswith("telegramstats: ") for line in lines) == len(CHATS)
+
+
+def test_saved_messages_and_private_chats_are_headed_as_telegram_desktop_heads_them(tmp_path):
+    """writeDialogStart: Saved Messages has type "saved_messages" and no "name"; a private chat is named by the
+    user's first name. The vault's own result.json lists them the same way, also after a state DB from before
+    first names were kept, once the chat is exported again."""
+    from tests.support.runners import runner_factory, running_emulator
+    from tobs_tui.emulator.world import SELF_USER_ID, World
+
+    world_file = tmp_path / "world.toml"
+    world_file.write_text(
+        'seed = 3\n[[users]]\nid = 5001\nfirst_name = "Grace"\nlast_name = "Hopper"\n'
+        f'[[chats]]\nkind = "private"\nuser = {SELF_USER_ID}\nmessages = 5\n'
+        '[[chats]]\nkind = "private"\nuser = 5001\nmessages = 5\n',
+        encoding="utf-8",
+    )
+    vault = tmp_path / "vault"
+    with running_emulator(world=World.load(world_file)) as emu, runner_factory(emu, vault) as make:
+        export_chats(make(), [SELF_USER_ID, 5001])
+        saved = read(chat_dir(vault, SELF_USER_ID) / "result.json")
+        assert [list(saved)[:3], saved["type"], saved["id"]] == [["type", "id", "messages"], "saved_messages", 100]
+        assert read(chat_dir(vault, 5001) / "result.json")["name"] == "Grace"
+        listed = {c["id"]: c for c in read(vault / "result.json")["chats"]["list"]}
+        assert "name" not in listed[SELF_USER_ID] and listed[SELF_USER_ID]["type"] == "saved_messages"
+        assert listed[5001]["name"] == "Grace"
+
+        # A state DB made before first names were kept: the columns are added, the title stands in for the
+        # name until the chat is exported again.
+        db = sqlite3.connect(vault / ".tobs" / "state.sqlite")
+        try:
+            columns = "chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
+            db.executescript(
+                "CREATE TABLE old (chat_id INTEGER PRIMARY KEY, title TEXT NOT NULL, kind TEXT NOT NULL,"
+                " username TEXT, dir_name TEXT NOT NULL, first_id INTEGER, last_id INTEGER NOT NULL DEFAULT 0,"
+                " message_count INTEGER NOT NULL DEFAULT 0, last_export REAL);"
+                f" INSERT INTO old SELECT {columns} FROM chats; DROP TABLE chats; ALTER TABLE old RENAME TO chats;"
+            )
+        finally:
+            db.close()
+        emu.world.add_messages(5001, 2)
+        export_chats(make(), [SELF_USER_ID])
+        listed = {c["id"]: c for c in read(vault / "result.json")["chats"]["list"]}
+        assert listed[5001]["name"] == "Grace Hopper" and listed[SELF_USER_ID]["type"] == "saved_messages"
+        export_chats(make(), [5001])
+        listed = {c["id"]: c for c in read(vault / "result.json")["chats"]["list"]}
+        assert listed[5001]["name"] == "Grace" and len(listed[5001]["messages"]) == 7

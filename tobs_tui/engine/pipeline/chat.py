@@ -123,6 +123,8 @@ class ChatExport:
             kind=self.info.kind.value,
             username=self.info.username,
             dir_name=self.dir_name,
+            first_name=self.info.first_name,
+            is_self=self.info.is_self,
         )
         after = record.last_id if record else 0
         if self.info.is_forum:

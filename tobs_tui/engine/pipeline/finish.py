@@ -104,7 +104,10 @@ def write_summary(chat: ChatExport) -> None:
             # Emitted from the pool thread: the runner's emit only appends to a deque and hands the event on.
             chat.x.emit(EventKind.VAULT, notice, chat_id=chat.chat_id)
     if "json" in chat.x.options.formats:
-        header = chat_header(chat.info.title, chat.info.kind, chat.chat_id, chat.info.username)
+        info = chat.info
+        header = chat_header(
+            info.title, info.kind, chat.chat_id, info.username, first_name=info.first_name, is_self=info.is_self
+        )
         try:
             chat.writer.write_result_json(f"{chat.dir_name}/result.json", header)
         except VaultWriteError as e:
@@ -229,7 +232,14 @@ def write_account_json(vault: Vault, say: Callable[[str], None] | None = None) -
         length = store.note_lengths(record.chat_id).get(rel)
         if not length or record.last_id == 0:
             continue
-        header = chat_header(record.title, ChatKind(record.kind), record.chat_id, record.username)
+        header = chat_header(
+            record.title,
+            ChatKind(record.kind),
+            record.chat_id,
+            record.username,
+            first_name=record.first_name,
+            is_self=record.is_self,
+        )
         jsonl = safe_path(vault.root, rel)
         if layouts.get(record.chat_id, 0) < RESULT_JSON_LAYOUT:
             fill = functools.partial(

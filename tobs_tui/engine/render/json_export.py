@@ -31,6 +31,7 @@ _DISCARD_REASONS = {
     "PhoneCallDiscardReasonBusy": "busy",
     "PhoneCallDiscardReasonDisconnect": "disconnect",
     "PhoneCallDiscardReasonHangup": "hangup",
+    "PhoneCallDiscardReasonMigrateConferenceCall": "migrate_conference_all",  # Telegram Desktop's spelling
 }
 
 
@@ -56,10 +57,28 @@ def chat_type(kind: ChatKind, username: str | None, *, is_self: bool = False) ->
     return "public_supergroup" if username else "private_supergroup"
 
 
-def chat_header(title: str, kind: ChatKind, marked_id: int, username: str | None = None) -> dict:
-    """The top of a result.json, to which the writer adds "messages"."""
+def chat_header(
+    title: str,
+    kind: ChatKind,
+    marked_id: int,
+    username: str | None = None,
+    *,
+    first_name: str | None = None,
+    is_self: bool = False,
+) -> dict:
+    """The top of a result.json, to which the writer adds "messages". As Telegram Desktop writes it: a private
+    or bot chat is named by the user's first name (null when there is none, as for a deleted account), Saved
+    Messages by no name at all. `first_name` None for a user means it is not known (a state DB from before it
+    was kept): the chat's title stands in until the chat is exported again."""
     bare, _ = tl_utils.resolve_id(marked_id)
-    return {"name": writable(title), "type": chat_type(kind, username), "id": bare}
+    header: dict = {}
+    if not is_self:
+        if kind in (ChatKind.USER, ChatKind.BOT) and first_name is not None:
+            header["name"] = writable(first_name) or None
+        else:
+            header["name"] = writable(title)
+    header.update(type=chat_type(kind, username, is_self=is_self), id=bare)
+    return header
 
 
 def _date(moment, ctx: RenderContext) -> tuple[str, str]:
@@ -150,7 +169,8 @@ def message_to_json(message, ctx: RenderContext, username: Usernames = _no_usern
         item["edited"], item["edited_unixtime"] = _date(message.edit_date, ctx)
     sender = _sender_id(message)
     if service:
-        if sender is not None:
+        # Telegram Desktop names no actor of a bot's permission to write (the user gave it, in a mini app).
+        if sender is not None and type(getattr(message, "action", None)).__name__ != "MessageActionBotAllowed":
             item["actor"] = _sender_name(message, sender, ctx)
             item["actor_id"] = peer_ref(sender)
         _action_fields(item, message, ctx)
@@ -187,7 +207,8 @@ def message_to_json(message, ctx: RenderContext, username: Usernames = _no_usern
         rows = _button_rows(getattr(message, "reply_markup", None))
         if rows:
             item["inline_bot_buttons"] = rows
-    reactions = _reactions(message, ctx)
+    # Telegram Desktop reads reactions of messages only, never of service messages.
+    reactions = None if service else _reactions(message, ctx)
     if reactions:
         item["reactions"] = reactions
     return item
@@ -510,6 +531,24 @@ def _names(ids, ctx: RenderContext) -> list[str]:
     return [writable(ctx.peer_name(user_id)) for user_id in ids or []]
 
 
+def _bot_allowed(item: dict, action: Any) -> None:
+    """A bot allowed to write: Telegram Desktop's name for how (an attachment menu, a mini app's request, an app
+    or a website's login) and the app or domain it names; an empty name is left out, as it leaves it out."""
+    app: Any = getattr(action, "app", None)
+    if action.attach_menu:
+        item["action"] = "attach_menu_bot_allowed"
+    elif action.from_request:
+        item["action"] = "web_app_bot_allowed"
+    elif isinstance(app, tl.BotApp) and app.id:
+        item.update(action="allow_sending_messages", reason_app_id=app.id)
+        if app.title:
+            item["reason_app_name"] = writable(app.title)
+    else:
+        item["action"] = "allow_sending_messages"
+        if action.domain:
+            item["reason_domain"] = writable(action.domain)
+
+
 def _action_fields(item: dict, message, ctx: RenderContext) -> None:
     action: Any = getattr(message, "action", None)
     name = type(action).__name__
@@ -521,8 +560,6 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         "MessageActionScreenshotTaken": "take_screenshot",
         "MessageActionContactSignUp": "joined_telegram",
         "MessageActionChatJoinedByRequest": "join_group_by_request",
-        "MessageActionBotAllowed": "allow_sending_messages",
-        "MessageActionRequestedPeer": "requested_peer",
     }
     if name in simple:
         item["action"] = simple[name]
@@ -554,6 +591,11 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         reason = _DISCARD_REASONS.get(type(action.reason).__name__)
         if reason:
             item["discard_reason"] = reason
+    elif name == "MessageActionBotAllowed":
+        _bot_allowed(item, action)
+    elif name == "MessageActionRequestedPeer":
+        # Telegram Desktop also writes "peers", as a string of its own internal peer numbers: left out.
+        item.update(action="requested_peer", button_id=action.button_id)
     elif name == "MessageActionCustomAction":
         item["information_text"] = writable(action.message)
     elif name == "MessageActionGroupCall":
@@ -580,8 +622,8 @@ def _action_fields(item: dict, message, ctx: RenderContext) -> None:
         item["action"] = "topic_edit"
         if action.title:
             item["new_title"] = writable(action.title)
-        if action.icon_emoji_id is not None:  # 0 when the icon was removed, as Telegram Desktop writes it
-            item["new_icon_emoji_id"] = action.icon_emoji_id
+        # Always there, as Telegram Desktop writes it: 0 when the icon did not change (or was removed).
+        item["new_icon_emoji_id"] = action.icon_emoji_id or 0
     else:
         # Actions Telegram Desktop has no name for keep a readable one in the same style.
         base = name.removeprefix("MessageAction") or "unknown"

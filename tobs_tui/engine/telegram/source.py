@@ -368,6 +368,8 @@ class TelegramSource:
                         top_message_id=d.top_message,
                         unread=d.unread_count,
                         is_forum=bool(getattr(entity, "forum", False)),
+                        first_name=(entity.first_name or "") if isinstance(entity, types.User) else None,
+                        is_self=bool(getattr(entity, "is_self", False)),
                     )
                 )
             if isinstance(r, types.messages.Dialogs) or not r.dialogs or new == 0 or last is None:

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS chats (
     first_id    INTEGER,
     last_id     INTEGER NOT NULL DEFAULT 0,
     message_count INTEGER NOT NULL DEFAULT 0,
-    last_export REAL
+    last_export REAL,
+    first_name  TEXT,
+    is_self     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS topics (
     chat_id  INTEGER NOT NULL,
@@ -124,6 +126,10 @@ class ChatRecord:
     last_id: int  # highest committed message id; 0 = nothing yet
     message_count: int
     last_export: float | None  # time.time() of the last commit
+    # A user's first name as Telegram has it ("" for none, as a deleted account's), for result.json's "name";
+    # None for a group or channel, and for a user not exported since the state DB learnt first names.
+    first_name: str | None = None
+    is_self: bool = False  # the user's own chat: Saved Messages
 
 
 @dataclass(frozen=True)
@@ -157,9 +163,25 @@ def _media_row(r: MediaRecord) -> tuple:
     return (r.chat_id, r.msg_id, r.media_id, r.kind, r.path, r.size, r.bytes_done, r.status, r.sha256, r.reason)
 
 
+# Columns added to a table after its first release: a state DB made before gets them when it is opened.
+_ADDED_COLUMNS = {
+    "chats": (("first_name", "TEXT"), ("is_self", "INTEGER NOT NULL DEFAULT 0")),
+}
 TAIL_BYTES = 32
 SNIPPET_CHARS = 160  # of a message's text, stored with it for reply previews (enough for any)
 _SET_FILE = "UPDATE files SET length = ?, tail = ? WHERE path = ?"
+
+
+_CHAT_COLUMNS = (
+    "chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export, first_name, is_self"
+)
+
+
+def _chat_record(row: tuple) -> ChatRecord:
+    chat_id, title, kind, username, dir_name, first_id, last_id, count, last_export, first_name, is_self = row
+    return ChatRecord(
+        chat_id, title, kind, username, dir_name, first_id, last_id, count, last_export, first_name, bool(is_self)
+    )
 
 
 class StateStore:
@@ -176,6 +198,14 @@ class StateStore:
         # FULL: a commit that returned is on disk even after power loss, which the vault's offsets rely on.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -203,27 +233,35 @@ class StateStore:
 
     def chat_progress(self, chat_id: int) -> ChatRecord | None:
         rows = self._read(
-            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
-            " FROM chats WHERE chat_id = ?",
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE chat_id = ?",
             (chat_id,),
         )
-        return ChatRecord(*rows[0]) if rows else None
+        return _chat_record(rows[0]) if rows else None
 
     def all_chats(self) -> list[ChatRecord]:
-        rows = self._read(
-            "SELECT chat_id, title, kind, username, dir_name, first_id, last_id, message_count, last_export"
-            " FROM chats ORDER BY chat_id"
-        )
-        return [ChatRecord(*row) for row in rows]
+        rows = self._read(f"SELECT {_CHAT_COLUMNS} FROM chats ORDER BY chat_id")
+        return [_chat_record(row) for row in rows]
 
-    def upsert_chat(self, chat_id: int, *, title: str, kind: str, username: str | None, dir_name: str) -> None:
+    def upsert_chat(
+        self,
+        chat_id: int,
+        *,
+        title: str,
+        kind: str,
+        username: str | None,
+        dir_name: str,
+        first_name: str | None = None,
+        is_self: bool = False,
+    ) -> None:
         self._write(
             [
                 (
-                    "INSERT INTO chats (chat_id, title, kind, username, dir_name) VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO chats (chat_id, title, kind, username, dir_name, first_name, is_self)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title, kind = excluded.kind,"
-                    " username = excluded.username, dir_name = excluded.dir_name",
-                    (chat_id, title, str(getattr(kind, "value", kind)), username, dir_name),
+                    " username = excluded.username, dir_name = excluded.dir_name, first_name = excluded.first_name,"
+                    " is_self = excluded.is_self",
+                    (chat_id, title, str(getattr(kind, "value", kind)), username, dir_name, first_name, int(is_self)),
                 )
             ]
         )
