@@ -147,7 +147,8 @@ def add_proxy_argument(parser: argparse.ArgumentParser, default: object = None) 
         metavar="URL",
         default=default,
         help="connect through this proxy for this run: socks5://[user:pass@]host:port, socks4://, http://, "
-        "an MTProxy link tg://proxy?server=..&port=..&secret=.., or none (overrides [network] proxy)",
+        "a proxy link as Telegram shares them (tg://proxy?…, tg://socks?…, https://t.me/proxy?…), or none (overrides"
+        " [network] proxy)",
     )
 
 

@@ -1,10 +1,13 @@
-"""The way to Telegram: a SOCKS or HTTP proxy URL, or an MTProxy link, read and checked into a `Proxy`.
+"""The way to Telegram: a SOCKS or HTTP proxy URL, or a proxy link as Telegram shares them, read and checked into
+a `Proxy`.
 
 Proxy passwords and MTProxy secrets are secrets: `Proxy.label` and `redacted` never show them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,9 +19,13 @@ SOCKS_KINDS = ("socks5", "socks4", "http")
 ENV_PROXY_VARIABLES = ("all_proxy", "ALL_PROXY", "https_proxy", "HTTPS_PROXY")
 PROXY_FORMS = (
     "socks5://[user:password@]host:port, socks4://host:port, http://[user:password@]host:port, "
-    "or an MTProxy link tg://proxy?server=HOST&port=PORT&secret=HEX"
+    "or a proxy link as Telegram shares them (tg://proxy?server=HOST&port=PORT&secret=SECRET, tg://socks?…, "
+    "https://t.me/proxy?…)"
 )
 _HEX = re.compile(r"[0-9a-fA-F]*")
+# The hosts of Telegram's web links, as its clients read them (TDLib's LinkManager): t.me and its two aliases.
+_T_ME = ("t.me", "telegram.me", "telegram.dog")
+_T_ME_START = re.compile(r"(?i)(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)[/:?]")
 
 
 class ProxyError(ValueError):
@@ -34,7 +41,9 @@ class Proxy:
     port: int
     username: str = ""
     password: str = field(default="", repr=False)
-    secret: str = field(default="", repr=False)  # MTProxy: 32 hex digits, or "dd" and 32 for random padding
+    # MTProxy: its secret in lowercase hex, however it was written: 32 digits, or "dd" and 32 for random padding.
+    secret: str = field(default="", repr=False)
+    written_secret: str = field(default="", repr=False, compare=False)  # the secret as the link wrote it
 
     @property
     def address(self) -> str:
@@ -42,7 +51,13 @@ class Proxy:
 
     @property
     def randomized_padding(self) -> bool:
-        return self.kind == "mtproxy" and self.secret[:2].lower() == "dd"
+        """A secret of 17 bytes whose first is 0xdd (a 16-byte one is plain, whatever its first byte)."""
+        return self.kind == "mtproxy" and len(self.secret) == 34 and self.secret.startswith("dd")
+
+    @property
+    def key(self) -> bytes:
+        """An MTProxy's 16-byte key: the secret without its dd."""
+        return bytes.fromhex(self.secret[-32:])
 
     @property
     def label(self) -> str:
@@ -62,7 +77,9 @@ class Proxy:
         """Every form of its secrets a log could carry, for the log redactor."""
         out = [self.password] if self.password else []
         if self.secret:
-            out += [self.secret, self.secret[-32:], self.secret.lower(), self.secret[-32:].lower()]
+            out += [self.secret, self.secret[-32:], self.secret.upper(), self.secret[-32:].upper()]
+        if self.written_secret:
+            out.append(self.written_secret)
         return tuple(out)
 
 
@@ -72,19 +89,80 @@ def _port(text: str | None) -> int:
     return int(text)
 
 
+def _link_values(query: str) -> dict[str, str]:
+    return {k: v[0].strip() for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+
 def _mtproxy(query: str) -> Proxy:
-    values = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-    host = values.get("server", "").strip()
+    values = _link_values(query)
+    host = values.get("server", "")
     if not host:
         raise ProxyError("the MTProxy link has no server=")
-    port = _port(values.get("port", "").strip())
-    secret = values.get("secret", "").strip()
-    if secret[:2].lower() == "ee":
-        raise ProxyError("fake-TLS secrets (starting with ee) are not supported; ask the proxy's owner for a dd secret")
-    core = secret[2:] if secret[:2].lower() == "dd" and len(secret) == 34 else secret
-    if len(core) != 32 or not _HEX.fullmatch(core):
-        raise ProxyError("the MTProxy secret must be 32 hexadecimal digits, or dd and 32 hexadecimal digits")
-    return Proxy("mtproxy", host, port, secret=secret)
+    port = _port(values.get("port"))
+    written = values.get("secret", "")
+    return Proxy("mtproxy", host, port, secret=mtproxy_secret(written), written_secret=written)
+
+
+def _socks_link(query: str) -> Proxy:
+    """tg://socks?server=…&port=…&user=…&pass=…: a SOCKS5 proxy, as Telegram's clients read the link."""
+    values = _link_values(query)
+    host = values.get("server", "")
+    if not host:
+        raise ProxyError("the SOCKS link has no server=")
+    return Proxy("socks5", host, _port(values.get("port")), values.get("user", ""), values.get("pass", ""))
+
+
+def mtproxy_secret(text: str) -> str:
+    """An MTProxy secret as Telegram's clients read one (TDLib's ProxySecret): hex in either case, else base64url,
+    else base64; 16 bytes is a plain secret whatever its first byte, 17 starting with 0xdd asks for random
+    padding, 18 or more starting with 0xee is fake-TLS. Returns it in lowercase hex; raises ProxyError."""
+    text = text.strip()
+    raw: bytes | None = None
+    if len(text) % 2 == 0 and _HEX.fullmatch(text):
+        raw = bytes.fromhex(text)
+    else:
+        padded = text + "=" * (-len(text) % 4)
+        for altchars in (b"-_", b"+/"):
+            try:
+                raw = base64.b64decode(padded, altchars=altchars, validate=True)
+                break
+            except (binascii.Error, ValueError):
+                continue
+    if raw is not None and len(raw) >= 18 and raw[0] == 0xEE:
+        raise ProxyError(
+            "it is a fake-TLS MTProxy (its secret starts with ee), which the Telegram library tobs-tui connects "
+            "with cannot speak; ask the proxy's owner for its dd secret, or use another proxy"
+        )
+    if raw is None or not (len(raw) == 16 or (len(raw) == 17 and raw[0] == 0xDD)):
+        raise ProxyError(
+            "the MTProxy secret must be 16 bytes, or dd and 16 bytes for random padding, written in hexadecimal "
+            "(32 or 34 digits) or base64"
+        )
+    return raw.hex()
+
+
+def _telegram_link(text: str) -> Proxy | None:
+    """The proxy one of Telegram's own links names (tg:proxy, tg://socks, t.me/proxy, telegram.dog/socks…, with
+    or without http(s)://), or None when `text` is not such a link."""
+    if _T_ME_START.match(text):
+        text = "https://" + text
+    url = urlsplit(text)
+    scheme = url.scheme.lower()
+    if scheme == "tg":
+        what = (url.netloc or url.path).strip("/").lower()
+    elif scheme in ("http", "https") and (url.hostname or "").removeprefix("www.") in _T_ME:
+        if url.port not in (None, 80, 443):
+            return None
+        what = url.path.strip("/").lower()
+    else:
+        return None
+    if what == "proxy":
+        return _mtproxy(url.query)
+    if what == "socks":
+        return _socks_link(url.query)
+    if scheme == "tg":
+        raise ProxyError("a tg:// link names a proxy only as tg://proxy?… or tg://socks?…")
+    return None
 
 
 def parse_proxy(text: str) -> Proxy | None:
@@ -93,16 +171,17 @@ def parse_proxy(text: str) -> Proxy | None:
     if not text or text.lower() == "none":
         return None
     try:
+        link = _telegram_link(text)
+        if link is not None:
+            return link
         url = urlsplit(text)
         scheme = url.scheme.lower()
-        if (scheme == "tg" and url.netloc.lower() == "proxy") or (
-            scheme == "https" and url.netloc.lower() in ("t.me", "telegram.me") and url.path == "/proxy"
-        ):
-            return _mtproxy(url.query)
         if scheme == "socks5h":
             scheme = "socks5"  # names resolve at the proxy either way
         if scheme not in SOCKS_KINDS:
-            raise ProxyError("it does not start with socks5://, socks4://, http:// or tg://proxy?")
+            raise ProxyError("it does not start with socks5://, socks4://, http://, tg://proxy? or tg://socks?")
+        if "@" in url.path + url.query + url.fragment:  # the user name or password holds a / ? or #
+            raise ProxyError("a / ? or # in its user name or password must be written percent-encoded (%2F, %3F, %23)")
         if url.path not in ("", "/") or url.query:
             raise ProxyError("a proxy URL has nothing after host:port")
         host = url.hostname or ""
@@ -118,9 +197,10 @@ def parse_proxy(text: str) -> Proxy | None:
 
 
 def redacted(text: str) -> str:
-    """A proxy setting with its password and secret replaced by "***", even when it does not parse."""
-    text = re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", text)
-    return re.sub(r"(?i)(secret=)[^&#]*", r"\1***", text)
+    """A proxy setting with its password and secret replaced by "***", even when it does not parse: a link's
+    secret= and pass=, and everything between a URL's user name and the last @ (a password may hold @ or /)."""
+    text = re.sub(r"(?i)((?:secret|pass)=)[^&#]*", r"\1***", text)
+    return re.sub(r"(//[^:/@?#]*:).*@", r"\1***@", text)
 
 
 def env_proxy(env: Mapping[str, str]) -> tuple[str, str] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from tobs_tui.network import Proxy, ProxyError, env_proxy, parse_proxy, redacted
@@ -42,8 +44,8 @@ def test_accepted_forms(text, expected):
         ("socks5://h:1080/path", "nothing after host:port"),
         ("http://[::1:3128", "not a well-formed URL"),
         ("tg://proxy?port=443&secret=" + SECRET, "no server="),
-        ("tg://proxy?server=h&port=443&secret=abc", "32 hexadecimal digits"),
-        ("tg://proxy?server=h&port=443&secret=" + "zz" * 16, "32 hexadecimal digits"),
+        ("tg://proxy?server=h&port=443&secret=abc", "must be 16 bytes"),
+        ("tg://proxy?server=h&port=443&secret=" + "zz" * 16, "must be 16 bytes"),
         ("tg://proxy?server=h&port=443&secret=ee" + SECRET + "676f6f676c652e636f6d", "fake-TLS"),
     ],
 )
@@ -76,6 +78,104 @@ def test_labels_and_descriptions_never_show_the_password_or_secret():
 )
 def test_redacted(text, shown):
     assert redacted(text) == shown
+
+
+KEY = bytes.fromhex(SECRET)
+DD_KEY = "dd" + SECRET[2:]  # a plain 16-byte secret whose first byte is 0xdd (one in 256 of them)
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Telegram's link forms, as its clients read them (TDLib's LinkManager).
+        (f"tg:proxy?server=h&port=1&secret={SECRET}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"TG://PROXY?server=h&port=1&secret={SECRET}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"t.me/proxy?server=h&port=1&secret={SECRET}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"http://t.me/proxy?server=h&port=1&secret={SECRET}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"https://www.telegram.dog/proxy/?server=h&port=1&secret={SECRET}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"https://telegram.me:443/proxy?server=h&port=1&secret={SECRET}#x", ("mtproxy", "h", 1, "", "", SECRET)),
+        ("tg://socks?server=s.example&port=1080&user=al&pass=p%40ss", ("socks5", "s.example", 1080, "al", "p@ss", "")),
+        ("https://t.me/socks?server=s&port=9", ("socks5", "s", 9, "", "", "")),
+        ("tg:socks?server=::1&port=9&user=u", ("socks5", "::1", 9, "u", "", "")),
+        # Secrets (TDLib's ProxySecret): hex in either case, else base64url, else base64; 16 bytes is plain
+        # whatever its first byte, 17 starting with 0xdd asks for random padding.
+        (f"tg://proxy?server=h&port=1&secret={SECRET.upper()}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (f"tg://proxy?server=h&port=1&secret=DD{SECRET.upper()}", ("mtproxy", "h", 1, "", "", "dd" + SECRET)),
+        (f"tg://proxy?server=h&port=1&secret={DD_KEY}", ("mtproxy", "h", 1, "", "", DD_KEY)),
+        (f"tg://proxy?server=h&port=1&secret={b64url(KEY)}", ("mtproxy", "h", 1, "", "", SECRET)),
+        (
+            f"tg://proxy?server=h&port=1&secret={b64url(bytes([0xDD]) + KEY)}",
+            ("mtproxy", "h", 1, "", "", "dd" + SECRET),
+        ),
+        (
+            f"tg://proxy?server=h&port=1&secret={base64.b64encode(bytes([0xDD, 0xFB]) + KEY[2:]).decode()}",
+            ("mtproxy", "h", 1, "", "", "ddfb" + SECRET[4:]),
+        ),
+        ("socks5://alice:p@ssw0rd@127.0.0.1:1080", ("socks5", "127.0.0.1", 1080, "alice", "p@ssw0rd", "")),
+    ],
+)
+def test_telegram_links_and_secrets_read_as_telegram_reads_them(text, expected):
+    proxy = parse_proxy(text)
+    assert proxy is not None
+    assert (proxy.kind, proxy.host, proxy.port, proxy.username, proxy.password, proxy.secret) == expected
+    assert proxy.randomized_padding == (len(proxy.secret) == 34)
+
+
+def test_a_plain_secret_starting_with_dd_or_ee_is_plain():
+    for first in ("dd", "ee"):
+        proxy = parse_proxy(f"tg://proxy?server=h&port=1&secret={first}{SECRET[2:]}")
+        assert proxy is not None and not proxy.randomized_padding
+        assert proxy.key == bytes.fromhex(first + SECRET[2:])
+    padded = parse_proxy(f"tg://proxy?server=h&port=1&secret=dd{SECRET}")
+    assert padded is not None and padded.randomized_padding and padded.key == KEY
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "ee" + SECRET + "676f6f676c652e636f6d",  # hex
+        b64url(bytes([0xEE]) + KEY + b"google.com"),  # base64url, as Telegram's apps write fake-TLS secrets
+    ],
+)
+def test_a_fake_tls_secret_is_refused_with_the_reason(secret):
+    with pytest.raises(ProxyError, match="fake-TLS MTProxy") as e:
+        parse_proxy(f"tg://proxy?server=h&port=1&secret={secret}")
+    assert secret not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("tg://socks?server=h&port=1&user=u&pass=hunter2", "hunter2"),
+        ("https://t.me/socks?server=h&port=1&pass=hunter2&user=u", "hunter2"),
+        ("socks5://alice:p@ssw0rd@127.0.0.1:1080", "ssw0rd"),
+        ("socks5://alice:pa/ss@127.0.0.1:1080", "pa/ss"),
+        ("http://bob:a?b#c@h:1", "a?b#c"),
+    ],
+)
+def test_passwords_in_every_form_are_redacted(text, hidden):
+    assert hidden not in redacted(text)
+    try:
+        proxy = parse_proxy(text)
+    except ProxyError as e:
+        assert hidden not in str(e)
+    else:
+        assert proxy is not None and hidden not in (proxy.label + proxy.describe() + repr(proxy))
+
+
+def test_a_password_with_an_unencoded_slash_says_how_to_write_it():
+    with pytest.raises(ProxyError, match="percent-encoded"):
+        parse_proxy("socks5://alice:pa/ss@127.0.0.1:1080")
+
+
+def test_the_secret_as_written_is_among_the_secrets_a_log_hides():
+    written = b64url(bytes([0xDD]) + KEY)
+    proxy = parse_proxy(f"tg://proxy?server=h&port=1&secret={written}")
+    assert proxy is not None and written in proxy.secrets() and proxy.secret in proxy.secrets()
 
 
 def test_env_proxy_order():

@@ -73,7 +73,7 @@ class ObfuscatedTransport:
     def __init__(self, reader: asyncio.StreamReader, secret: str) -> None:
         self._reader = reader
         self._key = bytes.fromhex(secret[-32:])
-        self._padded_only = secret.startswith("dd")
+        self._padded_only = len(secret) == 34  # dd and the key; a 32-digit key may start with dd too
         self._decrypt: AESModeCTR | None = None
         self._encrypt: AESModeCTR | None = None
         self.padded = False

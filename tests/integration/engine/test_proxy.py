@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import socket
@@ -32,14 +33,17 @@ def proxied_runner(emulator, tmp_path, proxy_url: str, *, media: bool = False, *
 
 
 @pytest.mark.parametrize(
-    ("kind", "user"),
-    [("socks5", "alice"), ("socks4", ""), ("http", "bob")],
+    ("kind", "user", "link"),
+    [("socks5", "alice", False), ("socks4", "", False), ("http", "bob", False), ("socks5", "carol", True)],
 )
-def test_an_export_runs_through_the_proxy_and_every_connection_comes_from_it(emulator, tmp_path, kind, user):
+def test_an_export_runs_through_the_proxy_and_every_connection_comes_from_it(emulator, tmp_path, kind, user, link):
     password = PASSWORD if user else ""
     with running_proxy(kind, user, password) as proxy:
         credentials = f"{user}:{password}@" if user else ""
-        runner = proxied_runner(emulator, tmp_path, f"{kind}://{credentials}127.0.0.1:{proxy.port}", media=True)
+        url = f"{kind}://{credentials}127.0.0.1:{proxy.port}"
+        if link:  # as Telegram shares a SOCKS proxy
+            url = f"tg://socks?server=127.0.0.1&port={proxy.port}&user={user}&pass={password}"
+        runner = proxied_runner(emulator, tmp_path, url, media=True)
         try:
             assert runner.connect().result(WAIT) is True
             dialogs = runner.list_dialogs().result(WAIT)
@@ -121,10 +125,24 @@ def test_export_with_a_dead_proxy_flag_exits_2_with_the_sentence(tmp_path, capsy
 MT_SECRET = "7a6b5c4d3e2f10293847566574839201"
 
 
-@pytest.mark.parametrize("secret", [MT_SECRET, "dd" + MT_SECRET])
-def test_an_export_runs_through_the_emulators_mtproxy(tmp_path, secret):
+def _base64url(secret: str) -> str:
+    return base64.urlsafe_b64encode(bytes.fromhex(secret)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("secret", "written"),
+    [
+        (MT_SECRET, str),
+        ("dd" + MT_SECRET, str),
+        ("dd" + MT_SECRET, str.upper),  # hex is case-free
+        ("dd" + MT_SECRET, _base64url),  # as Telegram's apps may share it
+        ("dd" + MT_SECRET[2:], str),  # a plain secret whose first byte is 0xdd: no padding, all 16 bytes its key
+    ],
+)
+def test_an_export_runs_through_the_emulators_mtproxy(tmp_path, secret, written):
     with running_emulator(world=World.synthetic(1, scale="test"), mtproxy_secret=secret) as emu:
-        runner = proxied_runner(emu, tmp_path, emu.mtproxy_link())
+        link = emu.mtproxy_link().replace(f"secret={secret}", f"secret={written(secret)}")
+        runner = proxied_runner(emu, tmp_path, link)
         try:
             assert runner.connect().result(WAIT) is True
             dialogs = runner.list_dialogs().result(WAIT)
@@ -135,7 +153,7 @@ def test_an_export_runs_through_the_emulators_mtproxy(tmp_path, secret):
         assert final.state is RunState.DONE, final.errors
         assert final.messages_done > 0
         transports = {r.transport for r in emu.log.records}
-        assert transports == {"mtproxy-padded" if secret.startswith("dd") else "mtproxy"}
+        assert transports == {"mtproxy-padded" if len(secret) == 34 else "mtproxy"}
 
 
 def test_a_wrong_mtproxy_secret_is_one_sentence_without_it(tmp_path):

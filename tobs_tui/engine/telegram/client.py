@@ -68,15 +68,32 @@ def open_session(session: str | Path) -> Session:
     return file_session
 
 
+def _mtproxy_key(secret: str) -> bytes:
+    """The 16-byte key of a secret in network.mtproxy_secret's form (lowercase hex, a padded one with its dd)."""
+    return bytes.fromhex(secret)[-16:]
+
+
+class _MTProxy(ConnectionTcpMTProxyIntermediate):
+    """Telethon's MTProxy transport with the secret as tobs-tui read it: Telethon's own reading takes a leading
+    "dd" for the padding mark whatever the secret's length, so a plain secret whose first byte is 0xdd (one
+    in 256) lost a byte of its key, and an uppercase "DD" was kept as part of it."""
+
+    normalize_secret = staticmethod(_mtproxy_key)
+
+
+class _PaddedMTProxy(ConnectionTcpMTProxyRandomizedIntermediate):
+    """The same, with random padding (a dd secret)."""
+
+    normalize_secret = staticmethod(_mtproxy_key)
+
+
 def proxy_arguments(proxy: Proxy | None) -> dict[str, Any]:
     """Telethon's own proxy support: python-socks for SOCKS and HTTP, its MTProxy connection classes."""
     if proxy is None:
         return {}
     if proxy.kind == "mtproxy":
         # A dd secret asks for random padding, which only the padded intermediate transport carries.
-        kind = (
-            ConnectionTcpMTProxyRandomizedIntermediate if proxy.randomized_padding else ConnectionTcpMTProxyIntermediate
-        )
+        kind = _PaddedMTProxy if proxy.randomized_padding else _MTProxy
         return {"connection": kind, "proxy": (proxy.host, proxy.port, proxy.secret)}
     return {
         "proxy": {
