@@ -187,7 +187,8 @@ def test_a_lost_state_is_rebuilt_from_the_vault_and_no_note_is_written_over(make
 
 
 @pytest.mark.parametrize(
-    ("title", "media"), [("Crash Channel", False), ("Crash Channel", True), ("Crash Group", False)]
+    ("title", "media"),
+    [("Crash Channel", False), ("Crash Channel", True), ("Crash Group", False), ("Crash Forum", False)],
 )
 def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulator, tmp_path, title, media):
     """A sync that drops dot-folders, and month notes and media files deleted too: the JSONL (from result.json)
@@ -311,6 +312,32 @@ def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(mak
         assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
     assert any("by hand" in n for n in notices), notices
     assert any(n.startswith("Repaired ") for n in notices), notices
+
+
+@pytest.mark.parametrize("state", ["kept", "lost"])
+def test_a_renamed_topics_deleted_note_comes_back_where_it_was(make_runner, emulator, tmp_path, state):
+    """A topic renamed on Telegram after its notes were written: its deleted note comes back at the path it had,
+    whether the state knows it (the repair writes where the state says) or is rebuilt (from the JSONL)."""
+    world = emulator.world
+    forum = chat_of(world, "Crash Forum")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [forum]).state is RunState.DONE
+    folder = chat_dir(vault, forum)
+    topic = next(t for t in world.chats[forum].topics if t.id != 1)
+    notes = sorted((folder / "topics").glob(f"* ({topic.id})/*/*.md"))
+    before = {p: p.read_bytes() for p in folder.rglob("*.md") if p.parent.name.isdigit()}
+    if state == "lost":
+        shutil.rmtree(vault / ".tobs")
+    notes[-1].unlink()
+    topic.title = "Renamed on Telegram"
+    events: list = []
+    final = export(make_runner(on_event=events.append), [forum])
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        assert note.read_bytes() == data, f"{note} differs after the repair"
+    ids = [i for ids in notes_of(folder).values() for i in ids]
+    assert sorted(ids) == list(world.chats[forum].ids()), "every message exactly once"
+    assert any(e.message.startswith('Repaired "Crash Forum"') for e in events if e.kind is EventKind.VAULT)
 
 
 # ---------------------------------------------------------------- tobs-tui verify

@@ -207,7 +207,7 @@ class ChatExport:
                 batch = await self.x.source.messages_by_id(self.chat_id, chunk)
                 if not batch.messages:
                     continue
-                prepared = await self._prepare(batch, only=frozenset(chunk))
+                prepared = await self._prepare(batch, only=frozenset(chunk), into=note)
                 rendered = await self.x.render(prepared.job)
                 await self.x.in_pool(self._append_repair, rel, prepared, rendered)
                 restored += len(prepared.job.messages)
@@ -405,10 +405,14 @@ class ChatExport:
                 break
         await queue.put(None)
 
-    async def _prepare(self, batch: HistoryBatch, *, only: frozenset[int] | None = None) -> PreparedBatch:
+    async def _prepare(
+        self, batch: HistoryBatch, *, only: frozenset[int] | None = None, into: str | None = None
+    ) -> PreparedBatch:
         """In batch order on the loop: sender names, the media stage, topic routing and reply targets — all a
         renderer needs, as plain data, so rendering itself can run anywhere. `only`: a repair's messages,
-        committed before, whatever the topics chosen now (topic progress stays as it is)."""
+        committed before, whatever the topics chosen now (topic progress stays as it is). `into`: the note (path
+        without ".md") a repair restores, where the state says these messages were: a forum topic renamed
+        since has its notes under another folder name now."""
         x = self.x
         opts = x.options
         staged = self.staging
@@ -455,7 +459,7 @@ class ChatExport:
                 base = f"{self.dir_name}/topics/{tdir}"
             elif not kept(m):
                 continue
-            note = f"{base}/{month[:4]}/{month}"
+            note = f"{base}/{month[:4]}/{month}" if into is None else into
             keep.append(m)
             path = f"{note}.md"
             notes.append(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import note_blocks
+from tobs_tui.engine.vault.filenames import topic_dir_name
 from tobs_tui.engine.vault.jsonl import PathRebase
 from tobs_tui.engine.vault.store import SNIPPET_CHARS, TAIL_BYTES, MediaRecord, StateStore
 
@@ -22,6 +23,7 @@ _LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
 _FRONT_FIELD = re.compile(r"^(\w+): (.*)$", re.MULTILINE)
 _UNESCAPE = re.compile(r"\\(.)")
 _SNIPPET_CHARS = 80
+GENERAL_TOPIC = 1  # a forum's General topic: messages that are in no other
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def rebuild_state(
         files: dict[str, tuple[int, bytes]] = {}
         rows: list[tuple[int, str, str, str]] = []
         topics: dict[int, int] = {}
+        topic_of: dict[int, int] = {}  # message id -> its forum topic, for the messages the notes hold
+        topic_dirs: dict[int, str] = {}  # forum topic -> its folder (vault-relative), where notes of it are
         for note, topic in notes:
             data = note.read_bytes()
             rel = note.relative_to(root).as_posix()
@@ -108,6 +112,9 @@ def rebuild_state(
                 rows.append((msg_id, rel.removesuffix(".md"), _plain(sender), _plain(snippet)[:_SNIPPET_CHARS]))
                 if topic is not None:
                     topics[topic] = max(topics.get(topic, 0), msg_id)
+                    topic_of[msg_id] = topic
+            if topic is not None:
+                topic_dirs.setdefault(topic, note.parent.parent.relative_to(root).as_posix())
         if not rows:
             continue
         last_id = max(r[0] for r in rows)
@@ -128,16 +135,24 @@ def rebuild_state(
                 (i, note, line.sender, line.text[:SNIPPET_CHARS]) if (line := lines_of.get(i)) else (i, note, who, text)
                 for i, note, who, text in rows
             ]
-            if not topics:
-                # Messages the JSONL holds and no note does: their month note was deleted with the state (a
-                # forum's topics are not told by the JSONL, so only outside forums). Indexed in the note they
-                # belong to, which the repair writes again.
-                in_notes = {r[0] for r in rows}
-                for line in lines_of.values():
-                    if line.msg_id not in in_notes:
-                        lost = f"{folder.name}/{line.month[:4]}/{line.month}"
-                        rows.append((line.msg_id, lost, line.sender, line.text[:SNIPPET_CHARS]))
-                        lost_notes.add(f"{lost}.md")
+            # Messages the JSONL holds and no note does: their month note was deleted with the state. Indexed in
+            # the note they belong to, which the repair writes again; in a forum, in their topic's, when the
+            # JSONL's reply ids lead to it (forum_topics).
+            in_notes = {r[0] for r in rows}
+            found = forum_topics(lines_of, topic_of) if topics or kind == "forum" else None
+            for line in lines_of.values():
+                if line.msg_id in in_notes:
+                    continue
+                if found is None:
+                    base = folder.name
+                elif (topic := found.get(line.msg_id)) is not None:
+                    base = topic_dirs.get(topic) or f"{folder.name}/topics/{_topic_dir(topic, lines_of)}"
+                    topics[topic] = max(topics.get(topic, 0), line.msg_id)  # exported: not fetched again
+                else:
+                    continue  # its topic cannot be told: left out rather than restored into the wrong one
+                lost = f"{base}/{line.month[:4]}/{line.month}"
+                rows.append((line.msg_id, lost, line.sender, line.text[:SNIPPET_CHARS]))
+                lost_notes.add(f"{lost}.md")
             # The files the notes embed, as downloaded (which Telegram file is not known: None): recovery then
             # finds the ones deleted with the state, and the export downloads them again to the same paths.
             media = [
@@ -166,6 +181,52 @@ def rebuild_state(
     return rebuilt
 
 
+def forum_topics(lines: dict[int, _Line], known: dict[int, int]) -> dict[int, int]:
+    """The forum topic of each JSONL message whose topic the JSONL tells, as readers of Telegram Desktop's
+    export tell it (docs/FORMAT.md): a topic's first message is its topic_created message, a message in a topic
+    replies to that message or to another message of the topic, and one that replies to none is in General.
+    `known`: the topics of messages the notes hold. A pin is in the topic of the message it pinned. A reply to a
+    message neither holds, and another service message (no reply id in the JSONL) than a topic's first, cannot
+    be told and is left out."""
+    topics = dict(known)
+
+    def topic(msg_id: int) -> int | None:
+        seen: list[int] = []
+        at: int | None = msg_id
+        result: int | None = None
+        while at is not None:
+            if at in topics:
+                result = topics[at]
+                break
+            line = lines.get(at)
+            if line is None or at in seen:
+                break
+            seen.append(at)
+            if line.created_topic is not None:
+                result = at
+                break
+            if line.reply_to is None:
+                if not line.service:
+                    result = GENERAL_TOPIC
+                break
+            at = line.reply_to
+        if result is not None:
+            for i in seen:
+                topics[i] = result
+        return result
+
+    return {i: t for i in lines if (t := topic(i)) is not None}
+
+
+def _topic_dir(topic: int, lines: dict[int, _Line]) -> str:
+    """A topic folder's name when none of its notes are left: from its title when the export has its first
+    message (General's is "General"), as the export names them."""
+    line = lines.get(topic)
+    if line is not None and line.created_topic:
+        return topic_dir_name(line.created_topic, topic)
+    return topic_dir_name("General" if topic == GENERAL_TOPIC else f"Topic {topic}", topic)
+
+
 @dataclass(frozen=True)
 class _Line:
     """What a JSONL line says of its message that the state keeps."""
@@ -175,6 +236,10 @@ class _Line:
     sender: str  # as the notes name it: a channel post's signature, else the sender (a service message's actor)
     text: str  # the raw text, entities' text included
     file: str | None  # its file's vault path, when it was downloaded
+    # reply_to_message_id: the message it answers (in a forum, also its topic's first); a pin's pinned message
+    reply_to: int | None = None
+    service: bool = False
+    created_topic: str | None = None  # the title of the forum topic this message created
 
 
 def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
@@ -194,12 +259,21 @@ def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
         if isinstance(text, list):
             text = "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in text)
         file = item.get("photo") or item.get("file")
+        service = item.get("type") == "service"
+        # A pin names the message it pinned, which is in the pin's topic.
+        reply_to = item.get("message_id") if service and item.get("action") == "pin_message" else None
+        reply_to = item.get("reply_to_message_id", reply_to)
+        title = item.get("title")
+        created = item.get("action") == "topic_created"
         yield _Line(
             msg_id,
             date[:7],
             sender if isinstance(sender, str) else "",
             text if isinstance(text, str) else "",
             file if isinstance(file, str) else None,
+            reply_to if isinstance(reply_to, int) and not isinstance(reply_to, bool) else None,
+            service,
+            (title if isinstance(title, str) else "") if created else None,
         )
 
 
