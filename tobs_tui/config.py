@@ -101,6 +101,9 @@ class UiSettings:
 class NetworkSettings:
     proxy: str = ""  # "" = a direct connection; see tobs_tui/network.py for the forms
     use_env_proxy: bool = False  # take ALL_PROXY / HTTPS_PROXY from the environment
+    # Reach Telegram's data centers at their IPv6 addresses (from Telegram's own list, as its apps do): for a
+    # host with no IPv4 route. Off: IPv4, which every network that reaches Telegram has.
+    ipv6: bool = False
 
     def parsed_proxy(self) -> Proxy | None:
         """The proxy connections go through (validated when the settings were read)."""
@@ -307,6 +310,7 @@ _VALIDATORS: dict[str, dict[str, Validator]] = {
     "network": {
         "proxy": _proxy,
         "use_env_proxy": _bool,
+        "ipv6": _bool,
     },
 }
 

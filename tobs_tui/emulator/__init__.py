@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "EmulatorProcess", "Profile", "Record", "RequestLog", "check_dcs", "start_subprocess"]
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_IPV6 = "::1"
 
 
 class Emulator:
@@ -60,10 +61,13 @@ class Emulator:
         overrides: dict[str, Any] | None = None,
         mtproxy_secret: str | None = None,
         dcs: tuple[int, ...] = (DC_ID,),
+        ipv6: bool = False,
     ) -> None:
         """`mtproxy_secret` (hex, see check_mtproxy_secret) also opens an MTProxy port in front of the DCs.
         `dcs`: the data centers served, each on its own port; the account and its login live on the first, files
-        are spread over all of them (docs/EMULATOR.md)."""
+        are spread over all of them (docs/EMULATOR.md). `ipv6`: listen on ::1 instead, and list the DCs as IPv6
+        addresses (Telegram lists both kinds; a client set to use IPv6 takes those)."""
+        self.loopback = LOOPBACK_IPV6 if ipv6 else LOOPBACK
         # Imported on first use: the world and its handlers are the heavy part of the package.
         from tobs_tui.emulator.api import Api
         from tobs_tui.emulator.world import World
@@ -100,8 +104,9 @@ class Emulator:
         return self._behaviour.profile
 
     def start(self, port: int = 0) -> Emulator:
-        """Listen on 127.0.0.1 (only: the emulator is never reachable from the network); 0 picks a free port."""
-        self._thread.start(LOOPBACK, port)
+        """Listen on 127.0.0.1 or ::1 (only: the emulator is never reachable from the network); 0 picks a free
+        port."""
+        self._thread.start(self.loopback, port)
         self.host, self.port = self._server.host, self._server.port
         self.mtproxy_port = self._server.mtproxy_port
         self.api.dcs = [(dc, server.host, server.port) for dc, server in self._servers.items()]

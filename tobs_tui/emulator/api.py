@@ -217,8 +217,8 @@ class Api:
             expires=datetime.fromtimestamp(now.timestamp() + 3600, tz=UTC),
             test_mode=False,
             this_dc=ctx.dc_id,
-            dc_options=[types.DcOption(dc, host, port) for dc, host, port in self.dcs]
-            or [types.DcOption(ctx.dc_id, ctx.host, ctx.port)],
+            dc_options=[types.DcOption(dc, host, port, ipv6=":" in host or None) for dc, host, port in self.dcs]
+            or [types.DcOption(ctx.dc_id, ctx.host, ctx.port, ipv6=":" in ctx.host or None)],
             dc_txt_domain_name="",
             chat_size_max=200,
             megagroup_size_max=200_000,

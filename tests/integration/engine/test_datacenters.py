@@ -4,6 +4,7 @@ a fresh login on the wrong DC moved by PHONE_MIGRATE, all through real Telethon 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 
 import pytest
@@ -133,3 +134,41 @@ def test_get_config_lists_every_dc(two_dcs):
         (2, "127.0.0.1", two_dcs.port_of(2)),
         (4, "127.0.0.1", two_dcs.port_of(4)),
     ]
+
+
+def ipv6_runner(emu, tmp_path, session: str) -> EngineRunner:
+    settings = engine_settings(tmp_path / "vault", media=True)
+    settings = dataclasses.replace(settings, network=dataclasses.replace(settings.network, ipv6=True))
+    runner = EngineRunner(settings, session=session, api_id=DEMO_API_ID, api_hash=DEMO_API_HASH)
+    runner.start()
+    return runner
+
+
+def test_with_ipv6_on_every_dc_is_dialled_at_its_ipv6_address(tmp_path):
+    """[network] ipv6: the DCs Telegram lists at IPv6 addresses are dialled there, media DCs included."""
+    with running_emulator(world=World.synthetic(1, scale="test"), dcs=(2, 4), ipv6=True) as emu:
+        runner = ipv6_runner(emu, tmp_path, emu.session_string())
+        try:
+            assert runner.connect().result(WAIT) is True
+            dialogs = runner.list_dialogs().result(WAIT)
+            chats = tuple(ChatSelection(d.chat_id) for d in media_chats(dialogs))
+            final = runner.start_export(ExportRequest(chats=chats)).result(WAIT)
+        finally:
+            runner.stop()
+        assert final.state is RunState.DONE, final.errors
+        assert final.media.files_failed == 0 and final.media.files_done > 0
+        assert {r.dc for r in emu.log.records if r.method == "GetFileRequest" and r.error is None} == {2, 4}
+        assert emu.log.records and all(r.client.startswith("::1") for r in emu.log.records), "an IPv4 connection"
+
+
+def test_with_ipv6_on_a_session_of_another_server_keeps_its_address(two_dcs, tmp_path):
+    """A session made over IPv4 with a server that is not one of Telegram's (here the emulator) stays there:
+    Telethon would move it to Telegram's own DC 2 at its IPv6 address."""
+    emu = two_dcs
+    runner = ipv6_runner(emu, tmp_path, emu.session_string())
+    try:
+        assert runner.connect().result(WAIT) is True
+        assert runner.list_dialogs().result(WAIT)
+    finally:
+        runner.stop()
+    assert emu.log.records and all(r.client.startswith("127.0.0.1") for r in emu.log.records)

@@ -226,7 +226,9 @@ class EngineRunner:
 
     async def _connect(self) -> bool:
         if self._client is None:
-            self._client = build_client(self._session, self._api_id, self._api_hash, self._proxy)
+            self._client = build_client(
+                self._session, self._api_id, self._api_hash, self._proxy, ipv6=self._settings.network.ipv6
+            )
             assert self._limit is not None
             self._source = TelegramSource(
                 self._client,

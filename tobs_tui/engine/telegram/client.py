@@ -3,6 +3,7 @@ api credentials, the proxy, and `flood_sleep_threshold=0` so every FloodWait rea
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sqlite3
 from pathlib import Path
@@ -87,6 +88,40 @@ class _PaddedMTProxy(ConnectionTcpMTProxyRandomizedIntermediate):
     normalize_secret = staticmethod(_mtproxy_key)
 
 
+# Telegram's production data centers at their IPv4 and IPv6 addresses, as Telegram's own client library has them
+# built in (TDLib, ConnectionCreator); port 443 serves both.
+PRODUCTION_DCS = {
+    1: ("149.154.175.50", "2001:b28:f23d:f001::a"),
+    2: ("149.154.167.51", "2001:67c:4e8:f002::a"),
+    3: ("149.154.175.100", "2001:b28:f23d:f003::a"),
+    4: ("149.154.167.91", "2001:67c:4e8:f004::a"),
+    5: ("149.154.171.5", "2001:b28:f23f:f005::a"),
+}
+PRODUCTION_PORT = 443
+
+
+def address_family(session: Session, ipv6: bool) -> bool:
+    """Whether to dial IPv6 for this session, asked for `ipv6`; re-points a session of a production DC at the
+    same DC's address of the family asked for.
+
+    Telethon meets a session whose address is of the other family by moving it to DC 2 with the key it has,
+    which logs out an account whose home is another DC. A session of Telegram's own DCs is moved to the same
+    DC's other address (the key stays valid there); any other server (a test server, the emulator) keeps the
+    family it was made with."""
+    address = session.server_address
+    if not address or (":" in address) == ipv6:
+        return ipv6
+    try:
+        is_global = ipaddress.ip_address(address).is_global
+    except ValueError:
+        is_global = False
+    if session.dc_id in PRODUCTION_DCS and is_global:
+        session.set_dc(session.dc_id, PRODUCTION_DCS[session.dc_id][int(ipv6)], PRODUCTION_PORT)
+        session.save()
+        return ipv6
+    return ":" in address
+
+
 def proxy_arguments(proxy: Proxy | None) -> dict[str, Any]:
     """Telethon's own proxy support: python-socks for SOCKS and HTTP, its MTProxy connection classes."""
     if proxy is None:
@@ -107,8 +142,11 @@ def proxy_arguments(proxy: Proxy | None) -> dict[str, Any]:
     }
 
 
-def build_client(session: str | Path, api_id: int, api_hash: str, proxy: Proxy | None = None) -> TelegramClient:
-    """The client for the engine's own loop (call from inside that loop)."""
+def build_client(
+    session: str | Path, api_id: int, api_hash: str, proxy: Proxy | None = None, *, ipv6: bool = False
+) -> TelegramClient:
+    """The client for the engine's own loop (call from inside that loop). `ipv6`: dial the data centers at their
+    IPv6 addresses (Telegram's list has both; a session made over IPv4 keeps its home DC's IPv4 address)."""
     if not api_id or not api_hash:
         raise CredentialsError(
             "No Telegram api_id/api_hash configured; get them at https://my.telegram.org and set "
@@ -117,8 +155,10 @@ def build_client(session: str | Path, api_id: int, api_hash: str, proxy: Proxy |
     # Telethon keeps help.getConfig (the DC addresses) on the class, across clients: a new client (the demo's
     # emulator, then a real account) must ask its own server again rather than dial the last one's DCs.
     TelegramClient._config = None
+    opened = open_session(session)
+    ipv6 = address_family(opened, ipv6)
     return TelegramClient(
-        open_session(session),
+        opened,
         int(api_id),
         api_hash,
         # Every FloodWait must pass through FloodWaitPolicy and become a visible event.
@@ -130,5 +170,6 @@ def build_client(session: str | Path, api_id: int, api_hash: str, proxy: Proxy |
         connection_retries=5,
         retry_delay=1,
         auto_reconnect=True,
+        use_ipv6=ipv6,
         **proxy_arguments(proxy),
     )
