@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -312,6 +313,73 @@ def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(mak
         assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
     assert any("by hand" in n for n in notices), notices
     assert any(n.startswith("Repaired ") for n in notices), notices
+
+
+@pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
+def test_json_lines_lost_before_any_result_json_are_fetched_again(make_runner, emulator, tmp_path, title):
+    """A first export stopped before it wrote result.json, then its state lost (`.tobs/` holds the JSONL): the
+    notes say which messages were exported, and their JSON lines are fetched again, in order, before new ones."""
+    world = emulator.world
+    chat = chat_of(world, title)
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    folder = chat_dir(vault, chat)
+    shutil.rmtree(vault / ".tobs")
+    (folder / "result.json").unlink()
+    (vault / "result.json").unlink()
+    world.add_messages(chat, 5)
+    final = export(make_runner(), [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert result_ids(folder) == list(world.chats[chat].ids())
+    account = json.loads((vault / "result.json").read_text(encoding="utf-8"))["chats"]["list"]
+    assert [m["id"] for m in account[0]["messages"]] == list(world.chats[chat].ids())
+
+
+@pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
+def test_notes_saved_with_crlf_line_ends_are_read_back_after_the_state_is_lost(make_runner, emulator, tmp_path, title):
+    """A sync or an editor on Windows turns the notes' line ends to CRLF, and the state is lost: their blocks
+    are read back as they are, so no message is written a second time, and the notes keep their bytes."""
+    world = emulator.world
+    chat = chat_of(world, title)
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    folder = chat_dir(vault, chat)
+    for note in (p for p in folder.rglob("*.md") if p.parent.name.isdigit()):
+        note.write_bytes(note.read_bytes().replace(b"\n", b"\r\n"))
+    before = {p: p.read_bytes() for p in folder.rglob("*.md") if p.parent.name.isdigit()}
+    shutil.rmtree(vault / ".tobs")
+    world.add_messages(chat, 5)
+    final = export(make_runner(), [chat])
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        assert note.read_bytes().startswith(data), f"{note} was changed"
+    ids = [i for ids in notes_of(folder).values() for i in ids]
+    assert sorted(ids) == list(world.chats[chat].ids()), "every message exactly once"
+
+
+def test_a_forums_general_notes_deleted_with_the_state_come_back_with_their_pins(tmp_path):
+    """General holds the chat's first message, pins and replies to them: none of them carries its topic in the
+    JSONL, yet each comes back into General's notes, byte for byte, and no other note changes."""
+    from tests.support.runners import runner_factory, running_emulator
+    from tobs_tui.emulator.world import World
+
+    world = World(tomllib.loads('seed = 5\n[[chats]]\nkind = "forum"\ntitle = "Pins"\nmessages = 1500\n'))
+    forum = chat_of(world, "Pins")
+    vault = tmp_path / "vault"
+    with running_emulator(world=world) as emu, runner_factory(emu, vault) as make:
+        assert export(make(), [forum]).state is RunState.DONE
+        folder = chat_dir(vault, forum)
+        before = {p: p.read_bytes() for p in folder.rglob("*.md") if p.parent.name.isdigit()}
+        general = [p for p in before if p.parts[-3].endswith(" (1)")]
+        assert general and sum(before[p].count(b"pinned") for p in general) >= 3
+        shutil.rmtree(vault / ".tobs")
+        for note in general:
+            note.unlink()
+        final = export(make(), [forum])
+    assert final.state is RunState.DONE, final.errors
+    assert {p: p.read_bytes() for p in before} == before
+    ids = [i for ids in notes_of(folder).values() for i in ids]
+    assert sorted(ids) == list(world.chats[forum].ids()), "every message exactly once"
 
 
 @pytest.mark.parametrize("state", ["kept", "lost"])

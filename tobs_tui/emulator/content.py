@@ -231,7 +231,12 @@ class MessageContent:
                 action = types.MessageActionChatAddUser([added])
             else:
                 action = types.MessageActionPinMessage()
-                reply_to = types.MessageReplyHeader(reply_to_msg_id=gid(mid - 1 - rng.randrange(min(mid - 1, 20))))
+                pinned = mid - 1 - rng.randrange(min(mid - 1, 20))
+                if spec.kind == "forum" and self.topic_of(spec, mid) == 1:
+                    # Telegram pins per topic: a pin in General pins one of General's messages.
+                    while pinned > 1 and self.topic_of(spec, pinned) != 1:
+                        pinned -= 1
+                reply_to = types.MessageReplyHeader(reply_to_msg_id=gid(pinned))
         topic = self.topic_of(spec, mid) if spec.kind == "forum" else 1
         if action is not None:
             if topic != 1 and topic != mid:

@@ -196,7 +196,13 @@ class ChatExport:
         """Notes and the JSONL that were deleted or cut short by hand (found by Vault.recover) get the messages
         they held fetched again and appended in id order, before any new message; each batch commits like
         any other, so a run stopped halfway continues the repair next time."""
-        for rel in await self.x.in_pool(self.store.repairs, self.chat_id):
+        repairs = await self.x.in_pool(self.store.repairs, self.chat_id)
+        if "json" in self.x.options.formats and await self.x.in_pool(self._json_lines_missing):
+            # Messages in the notes and no JSONL at all: a state rebuilt from the notes after the JSONL went
+            # with it before any result.json was written (the first export stopped), or JSON turned on since.
+            await self.x.in_pool(self.store.add_repairs, [(self.chat_id, self.writer.json_rel)])
+            repairs = sorted({*repairs, self.writer.json_rel})
+        for rel in repairs:
             json = rel == self.writer.json_rel
             after = await self.x.in_pool(self.writer.last_id_in, rel)
             note = None if json else rel.removesuffix(".md")
@@ -218,6 +224,13 @@ class ChatExport:
                 f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}.",
                 chat_id=self.chat_id,
             )
+
+    @pool_side
+    def _json_lines_missing(self) -> bool:
+        record = self.store.chat_progress(self.chat_id)
+        return bool(record and record.message_count) and not self.store.note_lengths(self.chat_id).get(
+            self.writer.json_rel
+        )
 
     @pool_side
     def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:

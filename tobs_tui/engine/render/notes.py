@@ -98,9 +98,11 @@ def merge_index_note(old: str | None, fields: dict[str, str], region: list[str],
       wrote right after the remaining marker, or at the top of the text, are taken as the engine's and
       replaced; anything that cannot be told apart from a person's text is kept, and the new part goes where
       the old one began (the top of the text when nothing is found)."""
-    lines = [] if old is None else _LINE_RE.findall(old)  # only \n ends a line, as in Obsidian's editor
+    # A byte order mark (an editor on Windows wrote the note) stays where it is, before the front matter.
+    bom = "\ufeff" if old and old.startswith("\ufeff") else ""
+    lines = [] if old is None else _LINE_RE.findall(old[len(bom) :])  # only \n ends a line, as in Obsidian's editor
     matter, body = _split_front_matter(lines)
-    out = ["---\n", *_merge_front_matter(matter, fields), "---\n"]
+    out = [bom, "---\n", *_merge_front_matter(matter, fields), "---\n"]
     headings = {f"# {plain_heading(title)}"}
     old_title = _old_title(matter or [])
     if old_title is not None:

@@ -9,16 +9,17 @@ import re
 # A block ends with its id: after a space at the end of its last paragraph, or on a line of its own after a
 # quote or code block (render/markdown.py `render_message`). `^` in message text is always escaped, so an
 # unescaped id followed by a blank line only ever ends a block.
-_BLOCK_END = re.compile(rb"(?: |\n\n)\^m(\d+)\n\n")
+# A note saved with CRLF line ends (a sync or an editor on Windows) ends its blocks the same way.
+_BLOCK_END = re.compile(rb"(?: |\r?\n\r?\n)\^m(\d+)\r?\n\r?\n")
 # A message block opens with its sender in bold, a service line with the gear.
 _OPENINGS = (b"**", "⚙ ".encode())
-_BLOCK_ID = re.compile(rb"(?:^| )\^m(\d+)\n", re.MULTILINE)
+_BLOCK_ID = re.compile(rb"(?:^| )\^m(\d+)\r?\n", re.MULTILINE)
 
 
 def separator(committed_end: bytes) -> bytes:
     """What goes before the next block so it starts a paragraph of its own after a note's committed bytes (a
     person's text that does not end with a blank line)."""
-    if not committed_end or committed_end.endswith(b"\n\n"):
+    if not committed_end or committed_end.endswith((b"\n\n", b"\n\r\n")):
         return b""
     return b"\n" if committed_end.endswith(b"\n") else b"\n\n"
 
@@ -32,6 +33,7 @@ def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
     """(id, sender, first text line) of every whole block in a note, as Markdown (escapes kept); the front
     matter and text a person added between blocks are skipped."""
     found: list[tuple[int, str, str]] = []
+    note = note.replace(b"\r\n", b"\n")  # a note saved with CRLF line ends: its blocks read the same
     start = 0
     for end in _BLOCK_END.finditer(note):
         block = note[start : end.start()]

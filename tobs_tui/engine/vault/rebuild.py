@@ -64,6 +64,7 @@ def front_matter(path: Path) -> dict[str, str]:
             head = f.read(4096)
     except OSError:
         return {}
+    head = head.removeprefix("\ufeff").replace("\r\n", "\n")  # saved with a BOM or CRLF line ends: read alike
     if not head.startswith("---\n"):
         return {}
     body = head[4:].split("\n---\n", 1)[0]
@@ -136,8 +137,7 @@ def rebuild_state(
                 for i, note, who, text in rows
             ]
             # Messages the JSONL holds and no note does: their month note was deleted with the state. Indexed in
-            # the note they belong to, which the repair writes again; in a forum, in their topic's, when the
-            # JSONL's reply ids lead to it (forum_topics).
+            # the note they belong to, which the repair writes again; in a forum, in their topic's (forum_topics).
             in_notes = {r[0] for r in rows}
             found = forum_topics(lines_of, topic_of) if topics or kind == "forum" else None
             for line in lines_of.values():
@@ -145,11 +145,10 @@ def rebuild_state(
                     continue
                 if found is None:
                     base = folder.name
-                elif (topic := found.get(line.msg_id)) is not None:
+                else:
+                    topic = found[line.msg_id]
                     base = topic_dirs.get(topic) or f"{folder.name}/topics/{_topic_dir(topic, lines_of)}"
                     topics[topic] = max(topics.get(topic, 0), line.msg_id)  # exported: not fetched again
-                else:
-                    continue  # its topic cannot be told: left out rather than restored into the wrong one
                 lost = f"{base}/{line.month[:4]}/{line.month}"
                 rows.append((line.msg_id, lost, line.sender, line.text[:SNIPPET_CHARS]))
                 lost_notes.add(f"{lost}.md")
@@ -182,40 +181,34 @@ def rebuild_state(
 
 
 def forum_topics(lines: dict[int, _Line], known: dict[int, int]) -> dict[int, int]:
-    """The forum topic of each JSONL message whose topic the JSONL tells, as readers of Telegram Desktop's
-    export tell it (docs/FORMAT.md): a topic's first message is its topic_created message, a message in a topic
-    replies to that message or to another message of the topic, and one that replies to none is in General.
-    `known`: the topics of messages the notes hold. A pin is in the topic of the message it pinned. A reply to a
-    message neither holds, and another service message (no reply id in the JSONL) than a topic's first, cannot
-    be told and is left out."""
+    """The forum topic of each JSONL message, as readers of Telegram Desktop's export tell it (docs/FORMAT.md):
+    a topic's first message is its topic_created message, a message in a topic replies to that message or to
+    another message of the topic, a pin is in the topic of the message it pinned, and a message whose replies
+    reach none of those is in General (a service message carries no reply id in the JSONL, a reply may answer a
+    message the export does not hold). `known`: the topics of messages the notes hold."""
     topics = dict(known)
 
-    def topic(msg_id: int) -> int | None:
+    def topic(msg_id: int) -> int:
         seen: list[int] = []
         at: int | None = msg_id
-        result: int | None = None
-        while at is not None:
+        result = GENERAL_TOPIC
+        while at is not None and at not in seen:
             if at in topics:
                 result = topics[at]
                 break
             line = lines.get(at)
-            if line is None or at in seen:
+            if line is None:
                 break
             seen.append(at)
             if line.created_topic is not None:
                 result = at
                 break
-            if line.reply_to is None:
-                if not line.service:
-                    result = GENERAL_TOPIC
-                break
             at = line.reply_to
-        if result is not None:
-            for i in seen:
-                topics[i] = result
+        for i in seen:
+            topics[i] = result
         return result
 
-    return {i: t for i in lines if (t := topic(i)) is not None}
+    return {i: topic(i) for i in lines}
 
 
 def _topic_dir(topic: int, lines: dict[int, _Line]) -> str:
@@ -238,7 +231,6 @@ class _Line:
     file: str | None  # its file's vault path, when it was downloaded
     # reply_to_message_id: the message it answers (in a forum, also its topic's first); a pin's pinned message
     reply_to: int | None = None
-    service: bool = False
     created_topic: str | None = None  # the title of the forum topic this message created
 
 
@@ -272,7 +264,6 @@ def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
             text if isinstance(text, str) else "",
             file if isinstance(file, str) else None,
             reply_to if isinstance(reply_to, int) and not isinstance(reply_to, bool) else None,
-            service,
             (title if isinstance(title, str) else "") if created else None,
         )
 

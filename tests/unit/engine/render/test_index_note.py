@@ -135,3 +135,13 @@ def test_any_text_a_person_writes_outside_the_markers_is_kept_byte_for_byte(befo
     new = render(edited, notes=MORE, last_id=55)
     assert f"\n{key}\n---\n" in new
     assert new.split("---\n", 2)[2] == f"\n{before}{region(render(notes=MORE, last_id=55))}{after}"
+
+
+def test_a_note_that_starts_with_a_byte_order_mark_keeps_its_properties_in_the_front_matter():
+    """An editor on Windows saves the note with a BOM: its front matter is still the one the engine updates."""
+    mine = render().replace("messages: 40\n", "messages: 40\ntags: [club]\n")
+    again = render("\ufeff" + mine, notes=MORE, last_id=50)
+    assert again.startswith("\ufeff---\nid: -1001\n")
+    matter = again.split("---\n")[1]
+    assert "tags: [club]\n" in matter and "messages: 50\n" in matter
+    assert again.count("---\n") == 2 and again.count(INDEX_BEGIN) == 1

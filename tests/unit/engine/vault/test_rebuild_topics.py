@@ -5,22 +5,22 @@ from __future__ import annotations
 from tobs_tui.engine.vault.rebuild import _Line, forum_topics
 
 
-def line(msg_id: int, reply_to: int | None = None, *, service: bool = False, created: str | None = None) -> _Line:
-    return _Line(msg_id, "2025-01", "Ann", "", None, reply_to, service, created)
+def line(msg_id: int, reply_to: int | None = None, *, created: str | None = None) -> _Line:
+    return _Line(msg_id, "2025-01", "Ann", "", None, reply_to, created)
 
 
 def test_topics_follow_reply_ids_to_a_topic_or_to_general():
     lines = {
-        2: line(2, service=True, created="Plans"),  # topic 2 begins
+        2: line(2, created="Plans"),  # topic 2 begins
         3: line(3, 2),  # in topic 2
         4: line(4, 3),  # answers a message of topic 2
         5: line(5),  # replies to nothing: General
         6: line(6, 5),  # answers a General message
-        7: line(7, 40),  # answers a message neither the notes nor the JSONL hold: cannot be told
-        8: line(8, service=True),  # a member joined: no reply id, cannot be told
-        9: line(9, 4, service=True),  # a pin of message 4 (its message_id), in topic 2
-        10: line(10, 11),  # a cycle of reply ids (a damaged JSONL) ends without a topic
+        7: line(7, 40),  # answers a message neither the notes nor the JSONL hold: General, as readers file it
+        8: line(8),  # a member joined: no reply id, General
+        9: line(9, 4),  # a pin of message 4 (its message_id), in topic 2
+        10: line(10, 11),  # a cycle of reply ids (a damaged JSONL): General
         11: line(11, 10),
         12: line(12, 30),  # answers a message the notes hold, in topic 30
     }
-    assert forum_topics(lines, {30: 30}) == {2: 2, 3: 2, 4: 2, 5: 1, 6: 1, 9: 2, 12: 30}
+    assert forum_topics(lines, {30: 30}) == {2: 2, 3: 2, 4: 2, 5: 1, 6: 1, 7: 1, 8: 1, 9: 2, 10: 1, 11: 1, 12: 30}
