@@ -150,6 +150,34 @@ def test_a_hard_linked_vault_file_is_never_written_through(tmp_path, capsys, whi
     assert outside.read_bytes() == before
 
 
+@pytest.mark.parametrize("link", ["hard link", "symlink"])
+def test_an_old_note_reached_through_a_link_is_left_as_it_is_and_the_chat_goes_on(
+    make_runner, emulator, tmp_path, link
+):
+    """A link where an earlier month's note is (a backup made with hard links, a note moved and linked back):
+    nothing needs writing there, so it is left alone and new messages are exported; nothing is written
+    through the link."""
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    folder = chat_dir(vault, channel)
+    first = min(p for p in folder.rglob("*.md") if p.parent.name.isdigit())
+    outside = tmp_path / "outside.md"
+    if link == "hard link":
+        os.link(first, outside)
+    else:
+        first.rename(outside)
+        first.symlink_to(outside)
+    before = outside.read_bytes()
+    world.add_messages(channel, 5)
+    final = export(make_runner(), [channel])
+    assert final.state is RunState.DONE, final.errors
+    assert outside.read_bytes() == before
+    assert first.is_symlink() == (link == "symlink")
+    assert result_ids(folder) == list(world.chats[channel].ids())
+
+
 # ---------------------------------------------------------------- a lost or damaged state DB (items 2 and 4)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import sqlite3
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tobs_tui.engine.vault.blocks import after_last_block, header_end, opens_like_a_block, separator, whole_blocks
-from tobs_tui.engine.vault.filenames import open_for_writing, safe_path
+from tobs_tui.engine.vault.filenames import UnsafePathError, open_for_writing, safe_path
 from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
 from tobs_tui.engine.vault.jsonl import stream_result_json
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
+
+log = logging.getLogger(__name__)
 
 STATE_DIR = ".tobs"
 _LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
@@ -381,7 +384,12 @@ class Vault:
         self._settle_rewrites()
         intents = read_intents(self.intents_dir)
         for record in self.store.all_files():
-            path = safe_path(self.root, record.path)
+            try:
+                path = safe_path(self.root, record.path)
+            except UnsafePathError:
+                if self._left_as_linked(record):
+                    continue
+                raise
             if record.length == 0:
                 if path.exists() and self._keep_new_note(record, path, intents.get(record.path)):
                     modified.append(record.path)
@@ -396,6 +404,10 @@ class Vault:
                 # Read-only until something has to change: a note made read-only by hand that needs no
                 # change is no reason to stop.
                 fd, writable = _open_to_check(path)
+            except UnsafePathError:
+                if self._left_as_linked(record):
+                    continue
+                raise
             except FileNotFoundError:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
@@ -466,6 +478,35 @@ class Vault:
             cut_short=tuple(damaged),
             lost_media=tuple(lost),
         )
+
+    def _left_as_linked(self, record: FileRecord) -> bool:
+        """A committed file that is now a symlink, or shares its bytes with another hard link, and needs nothing
+        from recovery: it is left as it is (never read or written through the link), and the chat goes on; a
+        commit that must append to it refuses then, with the sentence. A symlink holds no bytes of a commit
+        (commits never write through one); a hard-linked file must end where the last commit ended, or its extra
+        bytes would need cutting, which would change the other name's file too. A folder of the export that is
+        a link is still refused: the notes it hides can be neither checked nor repaired."""
+        where = self.root / record.path
+        try:
+            if any(p.is_symlink() for p in where.parents if p != self.root and self.root in p.parents):
+                return False  # a folder of the export is a link: what it hides cannot be checked or repaired
+            st = os.lstat(where)
+        except OSError:
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            log.info("%s is a symlink; left as it is", record.path)
+            return True
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2 or not record.length:
+            return False
+        fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            unchanged = size == record.length and _bytes_before(fd, record.length, record.tail)
+        finally:
+            os.close(fd)
+        if unchanged:
+            log.info("%s has other hard links and is as committed; left as it is", record.path)
+        return unchanged
 
     def _keep_new_note(self, record: FileRecord, path: Path, intent: tuple[int, bytes] | None) -> bool:
         """A note an unfinished commit created, which a person then typed into (or a person's own file at that
