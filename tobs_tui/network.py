@@ -198,9 +198,10 @@ def parse_proxy(text: str) -> Proxy | None:
 
 def redacted(text: str) -> str:
     """A proxy setting with its password and secret replaced by "***", even when it does not parse: a link's
-    secret= and pass=, and everything between a URL's user name and the last @ (a password may hold @ or /)."""
+    secret= and pass=, and everything between the first : after a URL's // and its last @: the password, even
+    when it or the user name holds an @, / ? or # that should have been percent-encoded."""
     text = re.sub(r"(?i)((?:secret|pass)=)[^&#]*", r"\1***", text)
-    return re.sub(r"(//[^:/@?#]*:).*@", r"\1***@", text)
+    return re.sub(r"(//[^:]*?:).*@", r"\1***@", text)
 
 
 def env_proxy(env: Mapping[str, str]) -> tuple[str, str] | None:

@@ -155,6 +155,10 @@ def test_a_fake_tls_secret_is_refused_with_the_reason(secret):
         ("socks5://alice:p@ssw0rd@127.0.0.1:1080", "ssw0rd"),
         ("socks5://alice:pa/ss@127.0.0.1:1080", "pa/ss"),
         ("http://bob:a?b#c@h:1", "a?b#c"),
+        ("socks5://ad#min:hunter2pw@h:1080", "hunter2pw"),
+        ("socks5://ad?min:hunter2pw@h:1080", "hunter2pw"),
+        ("socks5://me@corp.com:hunter2pw@h:1080", "hunter2pw"),
+        ("socks5://u:hunter2pw@[::1]:1080", "hunter2pw"),
     ],
 )
 def test_passwords_in_every_form_are_redacted(text, hidden):

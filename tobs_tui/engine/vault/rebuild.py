@@ -254,7 +254,8 @@ def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
         service = item.get("type") == "service"
         # A pin names the message it pinned, which is in the pin's topic.
         reply_to = item.get("message_id") if service and item.get("action") == "pin_message" else None
-        reply_to = item.get("reply_to_message_id", reply_to)
+        if "reply_to_peer_id" not in item:  # a reply to another chat's message says nothing of a topic here
+            reply_to = item.get("reply_to_message_id", reply_to)
         title = item.get("title")
         created = item.get("action") == "topic_created"
         yield _Line(

@@ -24,3 +24,17 @@ def test_topics_follow_reply_ids_to_a_topic_or_to_general():
         12: line(12, 30),  # answers a message the notes hold, in topic 30
     }
     assert forum_topics(lines, {30: 30}) == {2: 2, 3: 2, 4: 2, 5: 1, 6: 1, 7: 1, 8: 1, 9: 2, 10: 1, 11: 1, 12: 30}
+
+
+def test_a_reply_to_another_chats_message_is_not_followed(tmp_path):
+    """reply_to_message_id with reply_to_peer_id names a message of another chat: it says nothing of a topic."""
+    from tobs_tui.engine.vault.rebuild import _jsonl_messages
+
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(
+        b'{"id":7,"type":"message","date":"2025-01-02T00:00:00","reply_to_peer_id":"channel9",'
+        b'"reply_to_message_id":5,"text":""}\n'
+        b'{"id":8,"type":"message","date":"2025-01-02T00:00:00","reply_to_message_id":5,"text":""}\n'
+    )
+    lines = list(_jsonl_messages(path, path.stat().st_size))
+    assert [(line.msg_id, line.reply_to) for line in lines] == [(7, None), (8, 5)]
