@@ -219,11 +219,16 @@ class ChatExport:
                 restored += len(prepared.job.messages)
             await self.x.in_pool(self.store.forget_repair, rel)
             what = "its JSON lines" if json else rel
-            self.x.emit(
-                EventKind.VAULT,
-                f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}.",
-                chat_id=self.chat_id,
-            )
+            if restored:
+                said = f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}."
+            elif ids:
+                said = (
+                    f"\"{self.info.title}\": the {len(ids)} messages missing from {what} could not be fetched again;"
+                    " they were deleted on Telegram."
+                )
+            else:
+                continue  # nothing was missing after all (a note whose last messages a person deleted, then undid)
+            self.x.emit(EventKind.VAULT, said, chat_id=self.chat_id)
 
     @pool_side
     def _json_lines_missing(self) -> bool:
