@@ -25,3 +25,21 @@ async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 20.0
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.05)
         await asyncio.sleep(0)
+
+
+async def click(pilot, selector: str, timeout: float = 20.0) -> None:
+    """Click the widget `selector` names once it stands where the screen draws it.
+
+    Pilot aims a click at the widget's region as last laid out: right after a step changes what is on screen
+    (one field group hidden, another shown), a busy machine may not have laid the screen out again yet, and the
+    click lands where the widget was. Wait for a layout, click, and click again only if it missed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause()
+        widget = pilot.app.screen.query_one(selector)
+        if not widget.disabled and widget.region.area and await pilot.click(selector):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s trying to click {selector}")
+        await pilot.pause(0.05)

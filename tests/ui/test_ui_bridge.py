@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App
 from textual.message import Message
 
-from tests.support.waiting import wait_until
+from tests.support.waiting import click, wait_until
 from tests.ui.samples import dialogs
 from tobs_tui.config import Settings
 from tobs_tui.engine import ChatSelection, EngineRunner
@@ -67,14 +67,14 @@ async def test_login_runs_on_the_bridge_alone(emulator):
             await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "api")
             for field, value in (("#api-id", "1"), ("#api-hash", API_HASH)):
                 app.screen.query_one(field).value = value
-            await pilot.click("#login-next")
+            await click(pilot, "#login-next")
             await wait_until(pilot, lambda: app.screen.step == "phone", what="the phone step")
             assert isinstance(bridge.runner, EngineRunner) and bridge.credentials == (1, API_HASH)
             app.screen.query_one("#phone").value = w.demo_phone
-            await pilot.click("#login-next")
+            await click(pilot, "#login-next")
             await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
             app.screen.query_one("#code").value = w.demo_code
-            await pilot.click("#login-next")
+            await click(pilot, "#login-next")
             await wait_until(pilot, lambda: app.results == [True], what="the screen to dismiss")
     finally:
         await bridge.close()

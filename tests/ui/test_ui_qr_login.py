@@ -8,7 +8,7 @@ import asyncio
 from textual.widgets import Button, Input, Label
 
 from tests.integration.engine.test_qr_login import log_in_with_phone, scan
-from tests.support.waiting import wait_until
+from tests.support.waiting import click, wait_until
 from tests.ui.test_ui_app import SIZE, submit
 from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.login import LoginScreen
@@ -31,8 +31,7 @@ async def wait_for_dialogs(pilot, app) -> None:
 async def click_qr_button(pilot, app) -> None:
     """Click "Log in with a QR code" once it is laid out: a click on a button with no region yet lands at the
     top-left corner, on the header's command-palette icon (seen at 80x24 under load)."""
-    await wait_until(pilot, lambda: app.screen.query_one("#login-qr").region.height > 0, what="the QR button")
-    await pilot.click("#login-qr")
+    await click(pilot, "#login-qr")
 
 
 async def scan_from_screen(pilot, app, session: str) -> None:
@@ -100,7 +99,7 @@ async def test_esc_or_the_back_button_leaves_the_qr_code_for_the_phone_login(mak
         await wait_until(pilot, lambda: app.screen.step == "phone", what="the phone step again")
         assert app.screen.query_one("#phone", Input).display and not app.screen.query_one("#step-qr").display
         await show_qr(pilot, app)
-        await pilot.click("#login-qr-back")
+        await click(pilot, "#login-qr-back")
         await wait_until(pilot, lambda: app.screen.step == "phone", what="the phone step again")
         await submit(pilot, app, "#phone", emulator.world.demo_phone)  # the phone login works after the QR code
         await wait_until(pilot, lambda: app.screen.step == "code", what="the code step")
