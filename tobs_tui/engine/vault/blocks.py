@@ -70,13 +70,44 @@ def opens_like_a_block(text: bytes) -> bool:
     return text.lstrip(b"\n").startswith(_OPENINGS)
 
 
+# A note's front matter as the engine writes it (render/notes.py `month_header`), or as an editor saved it again:
+# with CRLF line ends, or a byte order mark before it. The group is the opening line's end.
+_FRONT_OPEN = re.compile(rb"(?:\xef\xbb\xbf)?---(\r?\n)")
+_FRONT_CLOSE = re.compile(rb"\r?\n---\r?\n")
+_FRONT_CLOSE_BLANK = re.compile(rb"\r?\n---\r?\n\r?\n")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def starts_with_front_matter(note: bytes) -> bool:
+    """Whether a note opens a front matter block (its first line `---`, whatever its line ends)."""
+    return _FRONT_OPEN.match(note) is not None
+
+
 def header_end(note: bytes) -> int:
     """Where a month note's own start ends (front matter, then the line linking its chat, render/notes.py
     `month_header`); 0 when the note does not start with front matter, len(note) when it is cut inside it."""
-    if not note.startswith(b"---\n"):
+    opening = _FRONT_OPEN.match(note)
+    if opening is None:
         return 0
-    closing = note.find(b"\n---\n\n", 4)
-    if closing < 0:
+    closing = _FRONT_CLOSE_BLANK.search(note, opening.end())
+    if closing is None:
         return len(note)
-    link_end = note.find(b"\n\n", closing + 6)
-    return len(note) if link_end < 0 else link_end + 2
+    link_end = _BLANK_LINE.search(note, closing.end())
+    return len(note) if link_end is None else link_end.end()
+
+
+def month_header_length(head: bytes) -> int:
+    """How many bytes a month note's header takes (render/notes.py month_header: front matter, a blank line, the
+    link to the index note and a blank line); 0 when the note does not start with one (someone rewrote it)."""
+    opening = _FRONT_OPEN.match(head)
+    if opening is None:
+        return 0
+    closing = _FRONT_CLOSE.search(head, opening.end() - len(opening.group(1)))
+    if closing is None:
+        return 0
+    end = closing.end()
+    link = end + (2 if head.startswith(b"\r\n", end) else 1)
+    if not head.startswith(b"[[", link) or head[end:link] not in (b"\n", b"\r\n"):
+        return end
+    link_end = _BLANK_LINE.search(head, link)
+    return end if link_end is None else link_end.end()

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.blocks import after_last_block, header_end, opens_like_a_block, separator, whole_blocks
+from tobs_tui.engine.vault.blocks import (
+    after_last_block,
+    header_end,
+    month_header_length,
+    opens_like_a_block,
+    separator,
+    starts_with_front_matter,
+    whole_blocks,
+)
 from tobs_tui.engine.vault.filenames import UnsafePathError, open_for_writing, safe_path
 from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
 from tobs_tui.engine.vault.jsonl import stream_result_json
@@ -259,21 +267,6 @@ def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int =
 
 
 _HEADER_READ = 1 << 16  # enough for any month note's front matter, a person's keys included
-
-
-def _month_header_length(head: bytes) -> int:
-    """How many bytes a month note's header takes (render/notes.py month_header: front matter, a blank line, the
-    link to the index note and a blank line); 0 when the note does not start with one (someone rewrote it)."""
-    if not head.startswith(b"---\n"):
-        return 0
-    end = head.find(b"\n---\n", 3)
-    if end < 0:
-        return 0
-    end += len(b"\n---\n")
-    if not head.startswith(b"\n[[", end):
-        return end
-    link_end = head.find(b"\n\n", end + 1)
-    return end if link_end < 0 else link_end + 2
 
 
 class Vault:
@@ -546,9 +539,9 @@ class Vault:
             return end if not data[end:].strip() else size
         # No whole message left: the note goes when only what it starts with (its front matter and link) is
         # left, and stays whole when a person wrote something there too.
-        if b"^m" in data or (data and not data.startswith(b"---\n")):
+        if b"^m" in data or (data and not starts_with_front_matter(data)):
             return None
-        head = _month_header_length(data)
+        head = month_header_length(data)
         return 0 if not data or (head and not data[head:].strip()) else size
 
     @staticmethod
@@ -1030,12 +1023,12 @@ class ChatWriter:
                     _copy_range(src, out, 0, staged_length)
                 return
             with open(safe_path(self.vault.root, final), "rb", opener=_no_follow) as own:
-                head = _month_header_length(own.read(_HEADER_READ)) if final.endswith(".md") else 0
+                head = month_header_length(own.read(_HEADER_READ)) if final.endswith(".md") else 0
                 # The note's own start stays (its front matter may hold a person's keys); the staged start,
                 # the same month's header as the engine writes it, goes.
                 _copy_range(own, out, 0, head)
                 with open(staged_path, "rb", opener=_no_follow) as src:
-                    skip = _month_header_length(src.read(_HEADER_READ)) if head else 0
+                    skip = month_header_length(src.read(_HEADER_READ)) if head else 0
                     _copy_range(src, out, skip, staged_length)
                 _copy_range(own, out, head, final_length)
 

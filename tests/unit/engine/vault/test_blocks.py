@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tobs_tui.engine.vault.blocks import block_ids, separator
+from tobs_tui.engine.vault.blocks import block_ids, header_end, month_header_length, separator
 from tobs_tui.engine.vault.intents import engine_bytes, read_intents, write_intent
 
 GOLDEN = Path(__file__).parents[1] / "render" / "golden"
@@ -64,3 +64,19 @@ def test_the_separator_puts_the_next_block_in_a_paragraph_of_its_own():
 
 def test_block_ids_in_file_order():
     assert block_ids(BLOCKS) == [51, 52, 53]
+
+
+HEADER = b'---\nchat_id: 1\nchat: "Chat"\nmonth: "2024-01"\n---\n\n[[Chat (1)/Chat (1)|Chat (1)]] \xc2\xb7 2024-01\n\n'
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["", "BOM"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+def test_a_month_header_is_found_however_an_editor_saved_it(bom, newline):
+    """Front matter an editor saved with CRLF line ends or a byte order mark is still the note's header: the
+    text after it (a person's, or the blocks) is told from it the same way."""
+    header = bom + HEADER.replace(b"\n", newline)
+    note = header + BLOCKS.replace(b"\n", newline)
+    assert header_end(note) == month_header_length(note) == len(header)
+    assert header_end(header[:-3]) == len(header) - 3, "cut inside its header: all of it is the header"
+    assert month_header_length(b"---" + newline + b"tags: [x]" + newline) == 0, "front matter never closed"
+    assert header_end(b"Typed first" + newline + header) == month_header_length(b"Typed first" + newline) == 0

@@ -826,6 +826,28 @@ def test_a_backfill_keeps_the_front_matter_a_person_edited(tmp_path):
     assert note.read_bytes() == expected
 
 
+@pytest.mark.parametrize("saved", ["CRLF", "BOM", "BOM and CRLF"])
+def test_a_backfill_into_a_note_an_editor_saved_again_keeps_one_month_header(tmp_path, saved):
+    """An editor or a sync on Windows saved the note with CRLF line ends, or a byte order mark: its header is
+    still the note's one header, and the back-filled messages go after it, not a second front matter."""
+    _backfill_vault(tmp_path)
+    note = tmp_path / NOTE
+    own = note.read_bytes()
+    if "CRLF" in saved:
+        own = own.replace(b"\n", b"\r\n")
+    if "BOM" in saved:
+        own = b"\xef\xbb\xbf" + own
+    note.write_bytes(own)
+    with Vault(tmp_path) as v:
+        assert v.recover().modified == (NOTE,)
+        assert v.chat_writer(1).splice_staged() == 3
+    head = own.index(b"[[")
+    head = own.index(b"\n\n" if saved == "BOM" else b"\r\n\r\n", head) + (2 if saved == "BOM" else 4)
+    staged = "".join(f"message {i}\n" for i in range(41, 51)).encode()
+    assert note.read_bytes() == own[:head] + staged + own[head:]
+    assert note.read_bytes().count(b"chat_id:") == 1
+
+
 def _immutable(path: Path) -> bool:
     """Make a file unwritable even for root (who ignores file modes): chattr +i where it works, else mode 444."""
     if os.geteuid() != 0:
