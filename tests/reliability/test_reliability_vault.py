@@ -364,6 +364,30 @@ def test_json_lines_lost_before_any_result_json_are_fetched_again(make_runner, e
 
 
 @pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
+def test_messages_exported_while_json_was_off_get_their_json_lines_when_it_is_on_again(
+    make_runner, emulator, tmp_path, title
+):
+    """JSON on, then a run with Markdown only, then JSON on again: the messages of the Markdown-only run are in
+    the notes, and their JSON lines are fetched again, in order, before the new ones; result.json misses none."""
+    world = emulator.world
+    chat = chat_of(world, title)
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    world.add_messages(chat, 7)
+    assert export(make_runner(formats=("markdown",)), [chat]).state is RunState.DONE
+    world.add_messages(chat, 5)
+    events = []
+    final = export(make_runner(on_event=events.append), [chat])
+    assert final.state is RunState.DONE, final.errors
+    folder = chat_dir(vault, chat)
+    assert result_ids(folder) == list(world.chats[chat].ids())
+    assert any("7 messages fetched again into its JSON lines" in e.message for e in events), events
+    events.clear()
+    assert export(make_runner(on_event=events.append), [chat]).state is RunState.DONE
+    assert not [e for e in events if e.kind is EventKind.VAULT and "JSON lines" in e.message], "repaired once"
+
+
+@pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
 def test_notes_saved_with_crlf_line_ends_are_read_back_after_the_state_is_lost(make_runner, emulator, tmp_path, title):
     """A sync or an editor on Windows turns the notes' line ends to CRLF, and the state is lost: their blocks
     are read back as they are, so no message is written a second time, and the notes keep their bytes."""

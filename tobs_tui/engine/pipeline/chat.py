@@ -199,7 +199,8 @@ class ChatExport:
         repairs = await self.x.in_pool(self.store.repairs, self.chat_id)
         if "json" in self.x.options.formats and await self.x.in_pool(self._json_lines_missing):
             # Messages in the notes and no JSONL at all: a state rebuilt from the notes after the JSONL went
-            # with it before any result.json was written (the first export stopped), or JSON turned on since.
+            # with it before any result.json was written (the first export stopped), or JSON turned on since;
+            # or a JSONL that ends before the notes do (runs with JSON turned off in between).
             await self.x.in_pool(self.store.add_repairs, [(self.chat_id, self.writer.json_rel)])
             repairs = sorted({*repairs, self.writer.json_rel})
         for rel in repairs:
@@ -232,10 +233,15 @@ class ChatExport:
 
     @pool_side
     def _json_lines_missing(self) -> bool:
+        """Whether messages in the notes have no JSON lines: no JSONL at all, or one that ends before the chat's
+        newest exported message (runs with JSON turned off in between)."""
         record = self.store.chat_progress(self.chat_id)
-        return bool(record and record.message_count) and not self.store.note_lengths(self.chat_id).get(
-            self.writer.json_rel
-        )
+        if not (record and record.message_count):
+            return False
+        if not self.store.note_lengths(self.chat_id).get(self.writer.json_rel):
+            return True
+        # A last line whose id cannot be read (0) is never taken for "none": that would fetch every message again.
+        return 0 < self.writer.last_id_in(self.writer.json_rel) < record.last_id
 
     @pool_side
     def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:
