@@ -387,6 +387,29 @@ def test_messages_exported_while_json_was_off_get_their_json_lines_when_it_is_on
     assert not [e for e in events if e.kind is EventKind.VAULT and "JSON lines" in e.message], "repaired once"
 
 
+def test_a_forum_exported_topic_by_topic_gets_no_json_line_twice(make_runner, emulator, tmp_path):
+    """One topic, then it and another whose messages are older: the JSONL holds the second topic's lines after
+    the first's, out of id order. Nothing is missing from it, so later runs fetch nothing into it again."""
+    world = emulator.world
+    forum = chat_of(world, "Crash Forum")
+    spec = world.chats[forum]
+    newest = {}
+    for i in spec.ids():
+        newest[world.topic_of(spec, i)] = i
+    first, older = sorted((t for t in newest if t != 1), key=newest.get, reverse=True)[:2]
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [forum], topic_ids=(first,)).state is RunState.DONE
+    assert export(make_runner(), [forum], topic_ids=(first, older)).state is RunState.DONE
+    for _ in range(2):
+        events = []
+        final = export(make_runner(on_event=events.append), [forum], topic_ids=(first, older))
+        assert final.state is RunState.DONE, final.errors
+        assert not [e for e in events if "JSON lines" in e.message], events
+    ids = result_ids(chat_dir(vault, forum))
+    assert len(ids) == len(set(ids)), "a message twice in result.json"
+    assert set(ids) == {i for i in spec.ids() if world.topic_of(spec, i) in (first, older)}
+
+
 @pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
 def test_notes_saved_with_crlf_line_ends_are_read_back_after_the_state_is_lost(make_runner, emulator, tmp_path, title):
     """A sync or an editor on Windows turns the notes' line ends to CRLF, and the state is lost: their blocks

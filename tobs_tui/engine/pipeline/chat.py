@@ -205,7 +205,11 @@ class ChatExport:
             repairs = sorted({*repairs, self.writer.json_rel})
         for rel in repairs:
             json = rel == self.writer.json_rel
-            after = await self.x.in_pool(self.writer.last_id_in, rel)
+            # The JSONL's newest line, not its last: a forum exported topic by topic is not in id order.
+            if json:
+                after = await self.x.in_pool(self.writer.max_json_id)
+            else:
+                after = await self.x.in_pool(self.writer.last_id_in, rel)
             note = None if json else rel.removesuffix(".md")
             ids = await self.x.in_pool(self.store.committed_ids, self.chat_id, note, after)
             restored = 0
@@ -240,8 +244,14 @@ class ChatExport:
             return False
         if not self.store.note_lengths(self.chat_id).get(self.writer.json_rel):
             return True
-        # A last line whose id cannot be read (0) is never taken for "none": that would fetch every message again.
-        return 0 < self.writer.last_id_in(self.writer.json_rel) < record.last_id
+        # Its last line first (one read at its end); a last line whose id cannot be read (0) is never taken for
+        # "none": that would fetch every message again.
+        last = self.writer.last_id_in(self.writer.json_rel)
+        if last <= 0 or not self.store.committed_ids(self.chat_id, None, last):
+            return False
+        # Committed messages after its last line: missing, unless the JSONL is not in id order (a forum exported
+        # topic by topic appends each topic's lines after the others') and holds them before it.
+        return bool(self.store.committed_ids(self.chat_id, None, self.writer.max_json_id()))
 
     @pool_side
     def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:

@@ -37,6 +37,26 @@ def iter_committed_lines(path: Path, length: int) -> Iterator[bytes]:
 
 
 _BLOCK = 1 << 20  # bytes read at a time when a JSONL is streamed into a result.json
+# A line's message id: every line starts with it (json_export.message_to_json puts "id" first).
+_LINE_START_ID = re.compile(rb'^\{"id":(-?\d+)[,}]', re.MULTILINE)
+
+
+def max_line_id(f: BinaryIO, length: int) -> int:
+    """The highest message id among the lines in the first `length` bytes of `f` (0 with none). Not the last
+    line's: a forum exported topic by topic appends each topic's messages after the others'."""
+    top = 0
+    carry = b""
+    remaining = length
+    while remaining > 0:
+        chunk = f.read(min(_BLOCK, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        data = carry + chunk if carry else chunk
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        top = max(top, *map(int, _LINE_START_ID.findall(data, 0, cut)), 0)
+    return max(top, *map(int, _LINE_START_ID.findall(carry)), 0)
 
 
 def _committed_blocks(path: Path, length: int) -> Iterator[bytes]:

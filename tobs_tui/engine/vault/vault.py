@@ -32,7 +32,7 @@ from tobs_tui.engine.vault.blocks import (
 )
 from tobs_tui.engine.vault.filenames import UnsafePathError, open_for_writing, safe_path
 from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
-from tobs_tui.engine.vault.jsonl import stream_result_json
+from tobs_tui.engine.vault.jsonl import max_line_id, stream_result_json
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
@@ -984,6 +984,15 @@ class ChatWriter:
             last = tail.rsplit(b"\n", 1)[-1]
             match = _LINE_ID.match(last)
             return int(match.group(1)) if match else 0
+
+    def max_json_id(self) -> int:
+        """The newest message the committed JSONL holds a line for, 0 with none (all its lines are read)."""
+        with self._lock:
+            length = self._lengths.get(self.json_rel, 0)
+            if not length:
+                return 0
+            with open(safe_path(self.vault.root, self.json_rel), "rb", opener=_no_follow) as f:
+                return max_line_id(f, length)
 
     def splice_staged(self) -> int:
         """Put each file a finished back-fill staged in front of the chat's own file of that name (a note keeps one

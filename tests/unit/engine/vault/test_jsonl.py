@@ -62,3 +62,15 @@ def test_rebased_paths_are_relative_to_the_chat_folder(tmp_path):
     item = json.loads(b"{" + out.getvalue() + b"}")["messages"][0]
     assert item["photo"] == "media/p.jpg"
     assert item["text"] == '"photo":"Chat (1)/'  # text that looks like a path key is escaped in the line: kept
+
+
+def test_the_newest_line_is_found_wherever_it_stands(monkeypatch):
+    """A forum exported topic by topic holds lines out of id order; lines cross the blocks they are read in."""
+    ids = [5, 900, 12, 1000, 7, 999]
+    data = b"".join(encode_line({"id": i, "text": "x" * (i % 300)}) for i in ids)
+    assert jsonl.max_line_id(io.BytesIO(data), len(data)) == 1000
+    cut = data.index(b'{"id":1000')
+    assert jsonl.max_line_id(io.BytesIO(data), cut) == 900, "lines past the committed length do not count"
+    assert jsonl.max_line_id(io.BytesIO(b""), 0) == 0
+    monkeypatch.setattr(jsonl, "_BLOCK", 7)  # every line crosses a block
+    assert jsonl.max_line_id(io.BytesIO(data), len(data)) == 1000
