@@ -32,13 +32,16 @@ async def click(pilot, selector: str, timeout: float = 20.0) -> None:
 
     Pilot aims a click at the widget's region as last laid out: right after a step changes what is on screen
     (one field group hidden, another shown), a busy machine may not have laid the screen out again yet, and the
-    click lands where the widget was. Wait for a layout, click, and click again only if it missed.
+    click lands where the widget was. And a button ignores clicks for a moment after each press (while it shows
+    the press, class `-active`): a form whose steps answer quickly has its next click dropped. Wait for a
+    layout and a button ready to be pressed, click, and click again only if it missed.
     """
     deadline = time.monotonic() + timeout
     while True:
         await pilot.pause()
         widget = pilot.app.screen.query_one(selector)
-        if not widget.disabled and widget.region.area and await pilot.click(selector):
+        ready = not widget.disabled and widget.region.area and not widget.has_class("-active")
+        if ready and await pilot.click(selector):
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s trying to click {selector}")
