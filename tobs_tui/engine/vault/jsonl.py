@@ -44,9 +44,22 @@ _LINE_START_ID = re.compile(rb'^\{"id":(-?\d+)[,}]', re.MULTILINE)
 def max_line_id(f: BinaryIO, length: int) -> int:
     """The highest message id among the lines in the first `length` bytes of `f` (0 with none). Not the last
     line's: a forum exported topic by topic appends each topic's messages after the others'."""
-    top = 0
-    carry = b""
+    return max((max(map(int, _LINE_START_ID.findall(block)), default=0) for block in _blocks(f, length)), default=0)
+
+
+def _committed_blocks(path: Path, length: int) -> Iterator[bytes]:
+    """The first `length` bytes of `path` in blocks of whole lines (the last block may end inside a line, where
+    `length` does); a line is never split between blocks."""
+    if length <= 0:
+        return
+    with open(path, "rb") as f:
+        yield from _blocks(f, length)
+
+
+def _blocks(f: BinaryIO, length: int) -> Iterator[bytes]:
+    """_committed_blocks of an open file."""
     remaining = length
+    carry = b""
     while remaining > 0:
         chunk = f.read(min(_BLOCK, remaining))
         if not chunk:
@@ -55,28 +68,8 @@ def max_line_id(f: BinaryIO, length: int) -> int:
         data = carry + chunk if carry else chunk
         cut = data.rfind(b"\n") + 1
         carry = data[cut:]
-        top = max(top, *map(int, _LINE_START_ID.findall(data, 0, cut)), 0)
-    return max(top, *map(int, _LINE_START_ID.findall(carry)), 0)
-
-
-def _committed_blocks(path: Path, length: int) -> Iterator[bytes]:
-    """The first `length` bytes of `path` in blocks of whole lines (the last block may end inside a line, where
-    `length` does); a line is never split between blocks."""
-    if length <= 0:
-        return
-    remaining = length
-    carry = b""
-    with open(path, "rb") as f:
-        while remaining > 0:
-            chunk = f.read(min(_BLOCK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            data = carry + chunk if carry else chunk
-            cut = data.rfind(b"\n") + 1
-            carry = data[cut:]
-            if cut:
-                yield data[:cut]
+        if cut:
+            yield data[:cut]
     if carry:
         yield carry
 
