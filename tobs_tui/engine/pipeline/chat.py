@@ -225,7 +225,13 @@ class ChatExport:
             await self.x.in_pool(self.store.forget_repair, rel)
             what = "its JSON lines" if json else rel
             if restored:
-                said = f"Repaired \"{self.info.title}\": {restored} messages fetched again into {what}."
+                count = "1 message" if restored == 1 else f"{restored} messages"
+                said = f"Repaired \"{self.info.title}\": {count} fetched again into {what}."
+            elif len(ids) == 1:
+                said = (
+                    f"\"{self.info.title}\": the message missing from {what} could not be fetched again;"
+                    " it was deleted on Telegram."
+                )
             elif ids:
                 said = (
                     f"\"{self.info.title}\": the {len(ids)} messages missing from {what} could not be fetched again;"
