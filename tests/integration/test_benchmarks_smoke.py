@@ -9,10 +9,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.run_all import MODULES
 from tests.support.child import REPO
 
 
+@pytest.mark.once
 def test_quick_run_writes_every_row(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
