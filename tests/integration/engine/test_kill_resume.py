@@ -72,12 +72,17 @@ def test_kill_at_random_points_then_resume_gives_the_same_vault(tmp_path):
 
         killed = tmp_path / "killed"
         kills = 0
+        consumed = 0.0  # seconds of export the killed runs were given: at most what they did
         orphans: list[psutil.Process] = []
         while kills < KILLS:
             proc = start(session, killed)
             assert proc.stdout.readline().strip() == "exporting", proc.stderr.read()
-            # Spread the kills over the export: each run gets on average 1/(KILLS+1) of its duration.
-            time.sleep(rng.uniform(0.0, 2 * span / (KILLS + 1)))
+            # Spread the kills over the export, each drawn within what is left of it: at most 2/(k+2) of the rest
+            # with k kills to go, so every kill lands before the end even where a busy machine makes the runs
+            # unequal (a bound of the whole export's share let the last kills fall after it on a loaded CI run).
+            delay = rng.uniform(0.0, 2 * max(span - consumed, 0.0) / (KILLS - kills + 2))
+            time.sleep(delay)
+            consumed += delay
             if proc.poll() is not None:
                 break  # it finished before the kill landed: nothing left to interrupt
             helpers = psutil.Process(proc.pid).children(recursive=True)
