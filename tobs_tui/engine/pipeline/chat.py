@@ -197,7 +197,8 @@ class ChatExport:
         they held fetched again and appended in id order, before any new message; each batch commits like
         any other, so a run stopped halfway continues the repair next time."""
         repairs = await self.x.in_pool(self.store.repairs, self.chat_id)
-        if "json" in self.x.options.formats and await self.x.in_pool(self._json_lines_missing):
+        json_after = await self.x.in_pool(self._json_lines_missing_after) if "json" in self.x.options.formats else None
+        if json_after is not None:
             # Messages in the notes and no JSONL at all: a state rebuilt from the notes after the JSONL went
             # with it before any result.json was written (the first export stopped), or JSON turned on since;
             # or a JSONL that ends before the notes do (runs with JSON turned off in between).
@@ -207,7 +208,7 @@ class ChatExport:
             json = rel == self.writer.json_rel
             # The JSONL's newest line, not its last: a forum exported topic by topic is not in id order.
             if json:
-                after = await self.x.in_pool(self.writer.max_json_id)
+                after = json_after if json_after is not None else await self.x.in_pool(self.writer.max_json_id)
             else:
                 after = await self.x.in_pool(self.writer.last_id_in, rel)
             note = None if json else rel.removesuffix(".md")
@@ -242,22 +243,24 @@ class ChatExport:
             self.x.emit(EventKind.VAULT, said, chat_id=self.chat_id)
 
     @pool_side
-    def _json_lines_missing(self) -> bool:
-        """Whether messages in the notes have no JSON lines: no JSONL at all, or one that ends before the chat's
-        newest exported message (runs with JSON turned off in between)."""
+    def _json_lines_missing_after(self) -> int | None:
+        """Where messages in the notes with no JSON lines start: after id 0 when there is no JSONL at all, after
+        its newest line when it ends before the chat's newest exported message (runs with JSON turned off in
+        between); None when none are missing."""
         record = self.store.chat_progress(self.chat_id)
         if not (record and record.message_count):
-            return False
+            return None
         if not self.store.note_lengths(self.chat_id).get(self.writer.json_rel):
-            return True
+            return 0
         # Its last line first (one read at its end); a last line whose id cannot be read (0) is never taken for
         # "none": that would fetch every message again.
         last = self.writer.last_id_in(self.writer.json_rel)
         if last <= 0 or not self.store.committed_ids(self.chat_id, None, last):
-            return False
+            return None
         # Committed messages after its last line: missing, unless the JSONL is not in id order (a forum exported
         # topic by topic appends each topic's lines after the others') and holds them before it.
-        return bool(self.store.committed_ids(self.chat_id, None, self.writer.max_json_id()))
+        newest = self.writer.max_json_id()
+        return newest if self.store.committed_ids(self.chat_id, None, newest) else None
 
     @pool_side
     def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:
