@@ -387,6 +387,45 @@ def test_messages_exported_while_json_was_off_get_their_json_lines_when_it_is_on
     assert not [e for e in events if e.kind is EventKind.VAULT and "JSON lines" in e.message], "repaired once"
 
 
+@pytest.mark.parametrize("deleted", [2, 7])
+def test_json_lines_of_messages_deleted_on_telegram_are_asked_for_once(make_runner, emulator, tmp_path, deleted):
+    """Messages exported while JSON was off, then deleted on Telegram before JSON is on again: the run fetches
+    the others again into the JSON lines, says which could not be, and later runs do not ask again."""
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    world.add_messages(chat, 7)
+    assert export(make_runner(formats=("markdown",)), [chat]).state is RunState.DONE
+    newest = list(world.chats[chat].ids())[-7:]
+    world.delete_messages(chat, newest[-deleted:])
+    events: list = []
+    final = export(make_runner(on_event=events.append), [chat])
+    assert final.state is RunState.DONE, final.errors
+    said = [e.message for e in events if e.kind is EventKind.VAULT and "JSON lines" in e.message]
+    if deleted == 7:
+        assert said == [
+            '"Crash Channel": the 7 messages missing from its JSON lines could not be fetched again;'
+            " they were deleted on Telegram."
+        ]
+    else:
+        assert said == [
+            'Repaired "Crash Channel": 5 messages fetched again into its JSON lines.'
+            " The other 2 could not be fetched again; they were deleted on Telegram."
+        ]
+    folder = chat_dir(vault, chat)
+    assert result_ids(folder) == list(world.chats[chat].ids())
+    ids = [i for ids in notes_of(folder).values() for i in ids]
+    assert ids[-7:] == newest, "the notes keep what Telegram deleted"
+    for _ in range(2):
+        events.clear()
+        assert export(make_runner(on_event=events.append), [chat]).state is RunState.DONE
+        assert not [e for e in events if e.kind is EventKind.VAULT], "asked for once"
+    world.add_messages(chat, 3)
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    assert result_ids(folder) == list(world.chats[chat].ids())
+
+
 def test_a_forum_exported_topic_by_topic_gets_no_json_line_twice(make_runner, emulator, tmp_path):
     """One topic, then it and another whose messages are older: the JSONL holds the second topic's lines after
     the first's, out of id order. Nothing is missing from it, so later runs fetch nothing into it again."""

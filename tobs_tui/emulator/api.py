@@ -399,7 +399,8 @@ class Api:
             max_id=req.max_id,
             min_id=req.min_id,
         )
-        return self._messages_result(spec, ids, spec.count, complete=len(ids) == spec.count)
+        total = spec.count - len(spec.gone)
+        return self._messages_result(spec, ids, total, complete=len(ids) == total)
 
     def _get_replies(self, req: Any, ctx: CallContext) -> Any:
         spec = self._chat(req.peer)

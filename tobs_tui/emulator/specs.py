@@ -126,6 +126,9 @@ class ChatSpec:
     hostile: bool = False
     topics: list[TopicSpec] = field(default_factory=list)
     deleted: bool = False
+    # Ids of messages deleted from the history since the world was built (World.delete_messages): history,
+    # threads and getMessages leave them out, as Telegram does; the rest of the chat stays as it was.
+    gone: set[int] = field(default_factory=set)
     # Private chats and basic groups share one message id sequence per account, as on Telegram: their k-th
     # message has id k * stride + slot. Channels count their own ids (stride 1, slot 0).
     stride: int = 1
@@ -142,15 +145,19 @@ class ChatSpec:
     def local(self, msg_id: int) -> int | None:
         """The k of a message id, or None if the id is not one of this chat's messages."""
         k, rest = divmod(msg_id - self.slot, self.stride)
-        return k if rest == 0 and 1 <= k <= self.count else None
+        return k if rest == 0 and 1 <= k <= self.count and msg_id not in self.gone else None
 
-    def ids(self) -> range:
+    def ids(self) -> Sequence[int]:
         """All message ids, ascending."""
-        return range(self.msg_id(1), self.msg_id(self.count) + 1, self.stride)
+        every = range(self.msg_id(1), self.msg_id(self.count) + 1, self.stride)
+        return [i for i in every if i not in self.gone] if self.gone else every
 
     @property
     def top_id(self) -> int:
-        return self.msg_id(self.count)
+        k = self.count
+        while k > 1 and self.msg_id(k) in self.gone:
+            k -= 1
+        return self.msg_id(k)
 
     def date_of(self, k: int) -> int:
         """Unix date of the k-th message: increasing with k over the chat's span."""

@@ -74,7 +74,7 @@ class World(MessageContent):
         self._tl_users: dict[int, types.User] = {}
         self._tl_chats: dict[int, Any] = {}
         self._peers: dict[int, Any] = {}
-        self._topic_ids: dict[tuple[int, int, int], list[int]] = {}
+        self._topic_ids: dict[tuple[int, int, int, int], list[int]] = {}
         self._sha256: dict[int, str] = {}
         self._texts: dict[int, tuple[str, list[Any] | None]] = {}
         self._order: tuple[list[int], list[tuple[int, int, int]]] | None = None
@@ -359,6 +359,12 @@ class World(MessageContent):
         spec.count += n
         self._order = None
 
+    def delete_messages(self, peer_id: int, ids: Sequence[int]) -> None:
+        """Delete messages from a chat's history, as its members can on Telegram: they are no longer served."""
+        spec = self.chat(peer_id)
+        spec.gone.update(ids)
+        self._order = None
+
     def delete_chat(self, peer_id: int) -> None:
         """Make a chat vanish: it leaves the dialog list and requests for it fail as Telegram's would."""
         self.chat(peer_id).deleted = True
@@ -503,10 +509,10 @@ class World(MessageContent):
 
     def topic_message_ids(self, spec: ChatSpec, topic_id: int) -> Sequence[int]:
         """Ascending ids of one topic's messages (cached per chat size, a few ints per message at most)."""
-        key = (spec.peer_id, topic_id, spec.count)
+        key = (spec.peer_id, topic_id, spec.count, len(spec.gone))
         ids = self._topic_ids.get(key)
         if ids is None:
-            ids = [m for m in range(1, spec.count + 1) if self.topic_of(spec, m) == topic_id]
+            ids = [m for m in range(1, spec.count + 1) if self.topic_of(spec, m) == topic_id and m not in spec.gone]
             self._topic_ids = {k: v for k, v in self._topic_ids.items() if k[:2] != key[:2]}
             self._topic_ids[key] = ids
         return ids
@@ -519,7 +525,11 @@ class World(MessageContent):
         if k is None:
             return []
         end = min(spec.count, k + 50)
-        return [spec.msg_id(m) for m in range(k + 1, end + 1) if self._reply_target(spec, m) == k]
+        return [
+            spec.msg_id(m)
+            for m in range(k + 1, end + 1)
+            if self._reply_target(spec, m) == k and spec.msg_id(m) not in spec.gone
+        ]
 
     @staticmethod
     def window(

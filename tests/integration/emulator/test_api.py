@@ -263,6 +263,34 @@ def test_get_messages_by_id_in_private_chats_and_channels(api, world):
     assert r.messages[0].id == 5 and isinstance(r.messages[1], types.MessageEmpty)
 
 
+def test_deleted_messages_leave_history_threads_and_get_messages():
+    """World.delete_messages: the ids are gone from history (count included), from a forum topic's thread and
+    from getMessages (messageEmpty), and the dialog's top message is the newest left."""
+    world = World.synthetic(4, scale="test")
+    api = Api(world)
+    api.authorize(KEY)
+    channel = by_title(world, "Ten Thousand")
+    peer = input_peer(world, channel)
+    ids = list(channel.ids())
+    world.delete_messages(channel.peer_id, [ids[-1], ids[-3], ids[5]])
+    page = history(api, peer, limit=5)
+    assert [m.id for m in page.messages] == [ids[-2], ids[-4], ids[-5], ids[-6], ids[-7]]
+    assert page.count == len(ids) - 3 and channel.top_id == ids[-2]
+    r = api.call(
+        functions.channels.GetMessagesRequest(
+            types.InputChannel(channel.raw_id, world.access_hash(channel.raw_id)),
+            [types.InputMessageID(ids[5]), types.InputMessageID(ids[6])],
+        ),
+        CTX,
+    )
+    assert isinstance(r.messages[0], types.MessageEmpty) and r.messages[1].id == ids[6]
+    forum = next(world.chats[p] for p in world.chat_ids() if world.chats[p].kind == "forum")
+    topic = forum.topics[0].id
+    thread = list(world.topic_message_ids(forum, topic))
+    world.delete_messages(forum.peer_id, thread[1:2])
+    assert list(world.topic_message_ids(forum, topic)) == thread[:1] + thread[2:]
+
+
 def test_full_entities_and_username(api, world):
     channel = by_title(world, "News Channel")
     inp = types.InputChannel(channel.raw_id, world.access_hash(channel.raw_id))

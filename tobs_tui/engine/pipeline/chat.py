@@ -223,11 +223,21 @@ class ChatExport:
                 rendered = await self.x.render(prepared.job)
                 await self.x.in_pool(self._append_repair, rel, prepared, rendered)
                 restored += len(prepared.job.messages)
-            await self.x.in_pool(self.store.forget_repair, rel)
+            if json and ids:
+                await self.x.in_pool(self.store.settle_json_repair, self.chat_id, rel, ids[-1])
+            else:
+                await self.x.in_pool(self.store.forget_repair, rel)
             what = "its JSON lines" if json else rel
             if restored:
                 count = "1 message" if restored == 1 else f"{restored} messages"
                 said = f"Repaired \"{self.info.title}\": {count} fetched again into {what}."
+                gone = len(ids) - restored
+                if gone > 0:
+                    said += (
+                        " The other one could not be fetched again; it was deleted on Telegram."
+                        if gone == 1
+                        else f" The other {gone} could not be fetched again; they were deleted on Telegram."
+                    )
             elif len(ids) == 1:
                 said = (
                     f"\"{self.info.title}\": the message missing from {what} could not be fetched again;"
@@ -250,16 +260,18 @@ class ChatExport:
         record = self.store.chat_progress(self.chat_id)
         if not (record and record.message_count):
             return None
+        # Messages an earlier repair asked for and did not get (deleted on Telegram) are not missing any more.
+        settled = self.store.json_settled(self.chat_id)
         if not self.store.note_lengths(self.chat_id).get(self.writer.json_rel):
-            return 0
+            return settled if not settled or self.store.committed_ids(self.chat_id, None, settled) else None
         # Its last line first (one read at its end); a last line whose id cannot be read (0) is never taken for
         # "none": that would fetch every message again.
         last = self.writer.last_id_in(self.writer.json_rel)
-        if last <= 0 or not self.store.committed_ids(self.chat_id, None, last):
+        if last <= 0 or not self.store.committed_ids(self.chat_id, None, max(last, settled)):
             return None
         # Committed messages after its last line: missing, unless the JSONL is not in id order (a forum exported
         # topic by topic appends each topic's lines after the others') and holds them before it.
-        newest = self.writer.max_json_id()
+        newest = max(self.writer.max_json_id(), settled)
         return newest if self.store.committed_ids(self.chat_id, None, newest) else None
 
     @pool_side

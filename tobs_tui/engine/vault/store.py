@@ -106,6 +106,12 @@ CREATE TABLE IF NOT EXISTS result_json (
     chat_id INTEGER PRIMARY KEY,
     layout  INTEGER NOT NULL
 );
+-- The newest message id a repair of a chat's JSONL has asked Telegram for: the messages up to it that did not come
+-- back were deleted there, and are not asked for again.
+CREATE TABLE IF NOT EXISTS json_settled (
+    chat_id    INTEGER PRIMARY KEY,
+    through_id INTEGER NOT NULL
+);
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -545,6 +551,25 @@ class StateStore:
 
     def forget_repair(self, path: str) -> None:
         self._write([("DELETE FROM repairs WHERE path = ?", (path,))])
+
+    def settle_json_repair(self, chat_id: int, path: str, through_id: int) -> None:
+        """A repair of the chat's JSONL is done: every message up to `through_id` was asked for again, and those
+        that did not come back were deleted on Telegram."""
+        self._write(
+            [
+                ("DELETE FROM repairs WHERE path = ?", (path,)),
+                (
+                    "INSERT INTO json_settled (chat_id, through_id) VALUES (?, ?) ON CONFLICT (chat_id)"
+                    " DO UPDATE SET through_id = max(through_id, excluded.through_id)",
+                    (chat_id, through_id),
+                ),
+            ]
+        )
+
+    def json_settled(self, chat_id: int) -> int:
+        """The newest id a repair of the chat's JSONL asked for (0 when none did): see settle_json_repair."""
+        rows = self._read("SELECT through_id FROM json_settled WHERE chat_id = ?", (chat_id,))
+        return rows[0][0] if rows else 0
 
     def committed_ids(self, chat_id: int, note: str | None, after: int) -> list[int]:
         """Ids of committed messages above `after`: of one note (path without ".md"), or of the chat."""
