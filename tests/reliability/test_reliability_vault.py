@@ -343,6 +343,40 @@ def test_a_file_deleted_or_cut_short_by_hand_is_restored_and_the_run_says_so(mak
     assert any(n.startswith("Repaired ") for n in notices), notices
 
 
+def test_a_media_file_changed_by_hand_is_kept_beside_the_one_downloaded_again(make_runner, emulator, tmp_path):
+    """A downloaded file replaced or edited by hand is the person's: the download that puts the engine's file back
+    at its path (the notes link it) keeps theirs under "(changed by hand)" and says so. A file cut short is the
+    engine's own and is just completed."""
+    from tobs_tui.engine.vault.check import mark_media_lost
+
+    world = emulator.world
+    chat = chat_of(world, "Crash Supergroup")
+    vault = tmp_path / "vault"
+    assert export(make_runner(media=True), [chat]).state is RunState.DONE
+    media = sorted(p for p in (chat_dir(vault, chat) / "media").rglob("*") if p.is_file())
+    replaced, edited, cut = media[0], media[3], media[5]
+    originals = {p: p.read_bytes() for p in (replaced, edited, cut)}
+    replaced.write_bytes(b"MINE")
+    edited.write_bytes(b"X" * 10 + originals[edited][10:])  # same size: `verify` tells it by its SHA-256
+    cut.write_bytes(originals[cut][:100])
+    mark_media_lost(vault, [str(edited.relative_to(vault))])
+    events: list = []
+    assert export(make_runner(media=True, on_event=events.append), [chat]).state is RunState.DONE
+    for path, data in originals.items():
+        assert path.read_bytes() == data, f"{path.name} was not downloaded again"
+    kept = {p.name: p.read_bytes() for p in (chat_dir(vault, chat) / "media").rglob("*(changed by hand)*")}
+    stem = {p: p.name.rsplit(".", 1) for p in (replaced, edited)}
+    assert kept == {
+        f"{stem[replaced][0]} (changed by hand).{stem[replaced][1]}": b"MINE",
+        f"{stem[edited][0]} (changed by hand).{stem[edited][1]}": b"X" * 10 + originals[edited][10:],
+    }
+    said = [
+        e.message for e in events if e.kind is EventKind.VAULT and "changed by hand: your file is kept" in e.message
+    ]
+    assert len(said) == 2, [e.message for e in events]
+    assert not list(vault.rglob("*.part"))
+
+
 @pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
 def test_json_lines_lost_before_any_result_json_are_fetched_again(make_runner, emulator, tmp_path, title):
     """A first export stopped before it wrote result.json, then its state lost (`.tobs/` holds the JSONL): the

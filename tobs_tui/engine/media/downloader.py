@@ -275,8 +275,8 @@ class MediaDownloader:
         if restored:
             self._emit(
                 EventKind.VAULT,
-                f"Repaired \"{chat.title}\": {restored} media file{'s' if restored != 1 else ''} deleted or cut short"
-                " by hand downloaded again.",
+                f"Repaired \"{chat.title}\": {restored} media file{'s' if restored != 1 else ''} deleted, cut short"
+                " or changed by hand downloaded again.",
                 chat_id=chat.chat_id,
             )
         return [
@@ -429,6 +429,13 @@ class MediaDownloader:
                 digest,
             )
             done = await self._in_pool(self._files.commit_file, transfer, done)
+            if transfer.set_aside:
+                self._emit(
+                    EventKind.VAULT,
+                    f"{done.path} had been changed by hand: your file is kept as {transfer.set_aside}, and the"
+                    " downloaded one is back at its name, where the notes link it.",
+                    chat_id=chat_id,
+                )
             if self._thumbnailer is not None and item.kind in THUMBNAIL_KINDS:
                 self._thumbnail(done.path)
             return done

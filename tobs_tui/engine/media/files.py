@@ -25,7 +25,7 @@ from pathlib import Path
 from tobs_tui.engine.media.locations import PART_SIZE, part_end
 from tobs_tui.engine.media.stage import MediaItem
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.vault.filenames import numbered_name, open_for_writing, safe_path
+from tobs_tui.engine.vault.filenames import numbered_name, open_for_writing, safe_path, tagged_name
 from tobs_tui.engine.vault.store import MediaRecord
 from tobs_tui.engine.vault.vault import Vault, fsync_dir, pwrite_all, write_error
 
@@ -60,6 +60,8 @@ class Transfer:
     # The target is the engine's own file, downloaded again: it is replaced, and the path never changes.
     own_target: bool = False
     wanted: str = ""  # the name the file was asked for, when a file already there made it take another
+    # Where a file changed by hand at the engine's own path went when its download came back (own_target only).
+    set_aside: str = ""
 
 
 def side(path: Path, suffix: str) -> Path:
@@ -340,6 +342,29 @@ class MediaFiles:
             return False
         return sha256_of(path) == done.sha256
 
+    def _set_aside_if_changed(self, rel: str, target: Path, part_path: Path) -> str:
+        """Before the engine's own file downloaded again replaces what is at its path: what is there now is the
+        engine's when it is the start of the download (the file cut short), and is replaced; anything else (other
+        bytes, a link, a folder) was put there by hand, and is kept under "<stem> (changed by hand)<ext>", whose
+        vault path is returned."""
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return ""
+        if stat.S_ISREG(st.st_mode) and st.st_size <= os.stat(part_path).st_size:
+            with open(target, "rb") as mine, open(part_path, "rb") as new:
+                while chunk := mine.read(PART_SIZE):
+                    if new.read(len(chunk)) != chunk:
+                        break
+                else:
+                    return ""
+        head, _, name = rel.rpartition("/")
+        aside = self.free_name(
+            f"{head}/{tagged_name(name, 'changed by hand')}" if head else tagged_name(name, "changed by hand"), ()
+        )
+        os.rename(target, safe_path(self.root, aside))
+        return aside
+
     def commit_file(self, transfer: Transfer, done: MediaRecord) -> MediaRecord:
         """On the critical pool: the finished file takes its name, then the state DB says so. Returns the row,
         whose path is another free name when something of the user's took the name during the download."""
@@ -359,7 +384,9 @@ class MediaFiles:
                         self.store.forget_media_parts(transfer.rel)
                     transfer.rel = name
                     return done
-            if not transfer.own_target and os.path.lexists(target):
+            if transfer.own_target:
+                transfer.set_aside = self._set_aside_if_changed(transfer.rel, target, part_path)
+            elif os.path.lexists(target):
                 transfer.rel = self.free_name(transfer.rel, self._sides(done.kind), first=2)
                 self.store.start_media(
                     replace(done, path=transfer.rel, status="partial", sha256=None), transfer.done_parts

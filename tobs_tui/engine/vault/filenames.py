@@ -159,9 +159,14 @@ def media_file_name(msg_id: int, original: str | None, kind: str, mime_type: str
 def numbered_name(name: str, n: int, *, max_bytes: int = 120) -> str:
     """ "<stem> (n)<ext>": the n-th name to try when a file's own name is taken by something the export did not
     write ("122_Plan.pdf" -> "122_Plan (2).pdf"); the extension stays last and the result within max_bytes."""
+    return tagged_name(name, str(n), max_bytes=max_bytes)
+
+
+def tagged_name(name: str, tag: str, *, max_bytes: int = 120) -> str:
+    """ "<stem> (tag)<ext>", the extension last and the result within max_bytes."""
     match = _EXTENSION.search(name)
     ext = match.group(0) if match and match.start() > 0 else ""
-    tag = f" ({n})"
+    tag = f" ({tag})"
     stem = _truncate(name[: len(name) - len(ext)], max_bytes - len((tag + ext).encode())).rstrip(". ")
     return stem + tag + ext
 

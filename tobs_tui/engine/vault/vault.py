@@ -75,7 +75,7 @@ class RecoveryReport:
     rebuilt: tuple[RebuiltChat, ...] = ()  # chats whose state was read back from the vault
     state_damaged: str | None = None  # the sentence saying a damaged state DB was moved aside
     cut_short: tuple[str, ...] = ()  # committed files cut short by hand: what they lost is fetched again
-    lost_media: tuple[str, ...] = ()  # downloaded files deleted or cut short by hand: fetched again
+    lost_media: tuple[str, ...] = ()  # downloaded files deleted, cut short or changed by hand: fetched again
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -119,8 +119,8 @@ class RecoveryReport:
         if self.lost_media:
             out.append(
                 f"{_count(self.lost_media, 'media file')} {'was' if len(self.lost_media) == 1 else 'were'}"
-                f" deleted or cut short by hand ({_some(self.lost_media)}); the export downloads"
-                f" {'it' if len(self.lost_media) == 1 else 'them'} again."
+                f" deleted, cut short or changed by hand ({_some(self.lost_media)}); the export downloads"
+                f" {'it' if len(self.lost_media) == 1 else 'them'} again, and keeps a changed one beside it."
             )
         return out
 
