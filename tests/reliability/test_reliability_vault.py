@@ -377,6 +377,33 @@ def test_a_media_file_changed_by_hand_is_kept_beside_the_one_downloaded_again(ma
     assert not list(vault.rglob("*.part"))
 
 
+def test_a_result_json_in_a_chats_folder_before_its_first_export_is_kept(make_runner, emulator, tmp_path):
+    """A chat's folder that already holds a result.json when nothing of the chat was exported (a person's file,
+    another exporter's): it is kept under another name, with a sentence, and never written over."""
+    from tobs_tui.engine.vault.filenames import chat_dir_name
+
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    folder = vault / chat_dir_name(world.chats[chat].title, chat)
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_bytes(b"MINE")
+    events: list = []
+    assert export(make_runner(on_event=events.append), [chat]).state is RunState.DONE
+    assert (folder / "result (not written by tobs-tui).json").read_bytes() == b"MINE"
+    assert result_ids(folder) == list(world.chats[chat].ids())
+    said = [e.message for e in events if "did not write" in e.message]
+    assert said == [
+        f"A result.json this export did not write was in {folder}; it was kept as \"result (not written by"
+        " tobs-tui).json\" and the chat's own result.json written in its place."
+    ]
+    world.add_messages(chat, 3)
+    events.clear()
+    assert export(make_runner(on_event=events.append), [chat]).state is RunState.DONE
+    assert not [e for e in events if "did not write" in e.message]
+    assert sorted(p.name for p in folder.glob("result*")) == ["result (not written by tobs-tui).json", "result.json"]
+
+
 @pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
 def test_json_lines_lost_before_any_result_json_are_fetched_again(make_runner, emulator, tmp_path, title):
     """A first export stopped before it wrote result.json, then its state lost (`.tobs/` holds the JSONL): the

@@ -21,7 +21,7 @@ from tobs_tui.engine.media.stage import (
 )
 from tobs_tui.engine.options import ChatSelection
 from tobs_tui.engine.pipeline.batch import PreparedBatch, snippet_of, topic_of
-from tobs_tui.engine.pipeline.finish import retry_files, write_summary
+from tobs_tui.engine.pipeline.finish import retry_files, set_aside_result_json, write_summary
 from tobs_tui.engine.pipeline.senders import display_name
 from tobs_tui.engine.render import (
     MediaRef,
@@ -127,6 +127,11 @@ class ChatExport:
             is_self=self.info.is_self,
         )
         after = record.last_id if record else 0
+        if not after and "json" in self.x.options.formats:
+            # Nothing of this chat exported yet, so a result.json already in its folder is someone else's.
+            notice = await self.x.in_pool(set_aside_result_json, self.x.vault, self.dir_name, lambda head: False)
+            if notice:
+                self.x.emit(EventKind.VAULT, notice, chat_id=self.chat_id)
         if self.info.is_forum:
             topics = await self.x.source.topics(self.chat_id)
             for topic in topics:

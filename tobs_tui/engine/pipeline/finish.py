@@ -190,7 +190,19 @@ def _set_aside_someone_elses(vault: Vault) -> str | None:
     """A result.json at the vault root that this engine did not write (Telegram Desktop's own export is a
     result.json too, and --out may be its folder) is renamed to a free name beside it, never written over.
     Returns the sentence that says so. The engine's own file starts with its own "about"."""
-    path = safe_path(vault.root, ACCOUNT_JSON)
+    return set_aside_result_json(vault, "", ours=lambda head: json.dumps(ABOUT).encode() in head)
+
+
+@pool_side
+def set_aside_result_json(vault: Vault, folder: str, ours: Callable[[bytes], bool]) -> str | None:
+    """A result.json in the vault-relative `folder` that `ours` (given its first 4 KiB) does not take for the
+    engine's own is renamed to "result (not written by tobs-tui).json" beside it (or the first free numbered
+    name). Returns the sentence that says so, None when nothing was moved."""
+    try:
+        where = safe_path(vault.root, folder) if folder else vault.root
+    except UnsafePathError:
+        return None  # a link on the way: the write refuses it with its own sentence
+    path = where / ACCOUNT_JSON
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -203,17 +215,18 @@ def _set_aside_someone_elses(vault: Vault) -> str | None:
         head = os.pread(fd, 4096, 0)
     finally:
         os.close(fd)
-    if json.dumps(ABOUT).encode() in head:
+    if ours(head):
         return None
     for n in range(1, 1000):
         name = "result (not written by tobs-tui).json" if n == 1 else f"result (not written by tobs-tui) ({n}).json"
-        aside = vault.root / name
+        aside = where / name
         if not os.path.lexists(aside):
             os.rename(path, aside)
-            fsync_dir(vault.root)
+            fsync_dir(where)
+            whose = "the chat's" if folder else "the vault's"
             return (
-                f"A result.json this export did not write was in {vault.root}; it was kept as \"{name}\" and the"
-                " vault's own result.json written in its place."
+                f"A result.json this export did not write was in {where}; it was kept as \"{name}\" and"
+                f" {whose} own result.json written in its place."
             )
     return None
 
