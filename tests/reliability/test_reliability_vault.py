@@ -592,6 +592,9 @@ def test_verify_names_what_is_wrong_and_repair_restores_it(tmp_path, capsys):
     assert main(export_argv) == 0
     world_args = export_argv[1:4]  # --emulator --world FILE
     verify = ["verify", "--out", str(vault), *world_args]
+    # A folder of the person's named like a chat's, with a note named like a month's: theirs, not a problem.
+    (vault / "Journal (2025)" / "2025").mkdir(parents=True)
+    (vault / "Journal (2025)" / "2025" / "2025-11.md").write_text("hi\n", encoding="utf-8")
     capsys.readouterr()
     assert main(verify) == 0
     assert "matches its export state: 1 chats" in capsys.readouterr().out

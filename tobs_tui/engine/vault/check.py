@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tobs_tui.engine.vault.intents import engine_bytes, read_intents
-from tobs_tui.engine.vault.rebuild import chat_folders, month_notes
+from tobs_tui.engine.vault.rebuild import chat_folders, holds_messages
 from tobs_tui.engine.vault.vault import Vault, in_the_way
 
 STATE_FILE = ".tobs/state.sqlite"
@@ -84,7 +84,7 @@ def check_vault(root: Path) -> VaultCheck:
     notes: list[str] = []
     if not db_path.is_file():
         for chat_id, folder in chat_folders(root) if root.is_dir() else ():
-            if month_notes(folder):
+            if holds_messages(folder):
                 problems.append(
                     VaultProblem(
                         folder.name, "has notes but the export state is missing (rebuilt by an export)", chat_id
@@ -115,7 +115,7 @@ def check_vault(root: Path) -> VaultCheck:
         return VaultCheck((VaultProblem(STATE_FILE, said),), (), 0, 0, 0, folders)
     known = {row[0] for row in chats}
     for chat_id, folder in chat_folders(root):
-        if chat_id not in known and month_notes(folder):
+        if chat_id not in known and holds_messages(folder):
             problems.append(VaultProblem(folder.name, "is not in the export state (rebuilt by an export)", chat_id))
     for path, chat_id in repairs:
         problems.append(VaultProblem(path, "lost messages that were not fetched again yet", chat_id))

@@ -57,6 +57,18 @@ def month_notes(folder: Path) -> list[tuple[Path, int | None]]:
     return found
 
 
+def holds_messages(folder: Path) -> bool:
+    """Whether a folder named like a chat's has month notes holding message blocks: a chat rebuild_state adopts.
+    A person's own folder that happens to be named so ("Journal (2025)"), with notes of their own, is not one."""
+    for note, _ in month_notes(folder):
+        try:
+            if note_blocks(note.read_bytes()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def front_matter(path: Path) -> dict[str, str]:
     """The `key: value` lines of a note's front matter (values as written)."""
     try:
