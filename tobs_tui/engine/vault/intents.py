@@ -60,9 +60,9 @@ def read_intents(intents_dir: Path) -> dict[str, tuple[int, bytes]]:
         if name.endswith(".new"):
             continue  # a record cut short in its writing: the one it was to replace still stands
         try:
-            fd = os.open(intents_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(intents_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
-            continue  # a link or a folder planted there: not a record this engine wrote
+            continue  # a link or a folder planted there: not a record this engine wrote (a pipe: not read, no wait)
         try:
             st = os.fstat(fd)
             blob = os.pread(fd, st.st_size, 0) if stat.S_ISREG(st.st_mode) else b""

@@ -212,7 +212,8 @@ def _copy_fd_range(fd: int, start: int, end: int, out: BinaryIO) -> None:
 
 
 def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # O_NONBLOCK: a pipe planted at the path must not hang the run (regular files ignore the flag).
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 def _bytes_before(fd: int, end: int, tail: bytes) -> bool:
@@ -601,7 +602,7 @@ class Vault:
         for rel, length, tail in self.store.pending_rewrites():
             splice = self.store.splice_of(rel)
             try:
-                fd = os.open(safe_path(self.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(safe_path(self.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except FileNotFoundError:
                 renamed = False
             else:

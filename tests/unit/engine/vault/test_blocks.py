@@ -3,6 +3,7 @@ was appending (engine/vault/intents.py), never by how the bytes look."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,18 @@ def test_a_record_survives_a_cut_in_its_own_writing_by_its_whole_entries(tmp_pat
     assert read_intents(tmp_path) == {entries[0][0]: (10, BLOCKS)}
     (tmp_path / "2").mkdir()  # not a record: ignored
     assert read_intents(tmp_path) == {entries[0][0]: (10, BLOCKS)}
+
+
+def test_a_pipe_among_the_records_is_skipped_without_waiting_for_a_writer(tmp_path):
+    import threading
+
+    os.mkfifo(tmp_path / "3")
+    found: list = []
+    reader = threading.Thread(target=lambda: found.append(read_intents(tmp_path)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "read_intents waited on a pipe"
+    assert found == [{}]
 
 
 def test_the_separator_puts_the_next_block_in_a_paragraph_of_its_own():
