@@ -195,3 +195,26 @@ def test_a_symlink_planted_in_an_exported_vault_is_never_written_through(tmp_pat
     one_clear_sentence(run, "is a symlink inside the export dir; refusing to write through it")
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
     assert (outside / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_a_link_planted_where_a_new_media_file_goes_makes_it_take_another_name(tmp_path, reference):
+    """A link (to a file outside, or dangling) at the name a file is first downloaded under is someone else's:
+    the file takes the next free name, as beside a file or folder of theirs, and the link is left as it is."""
+    vault = tmp_path / "vault"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    media = sorted(p.relative_to(reference) for p in (reference / CHAT_DIR / "media").rglob("*") if p.is_file())
+    to_file, dangling = vault / media[0], vault / media[1]
+    for link in (to_file, dangling):
+        link.parent.mkdir(parents=True, exist_ok=True)
+    to_file.symlink_to(outside / "keep.txt")
+    dangling.symlink_to(outside / "nothing.jpg")
+    run = export(tmp_path, vault)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"] and (outside / "keep.txt").read_text() == "mine"
+    for link, original in ((to_file, media[0]), (dangling, media[1])):
+        assert link.is_symlink()
+        stem, ext = link.name.rsplit(".", 1)
+        assert (link.parent / f"{stem} (2).{ext}").read_bytes() == (reference / original).read_bytes()

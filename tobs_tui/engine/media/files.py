@@ -25,7 +25,7 @@ from pathlib import Path
 from tobs_tui.engine.media.locations import PART_SIZE, part_end
 from tobs_tui.engine.media.stage import MediaItem
 from tobs_tui.engine.runtime.threads import pool_side
-from tobs_tui.engine.vault.filenames import numbered_name, open_for_writing, safe_path, tagged_name
+from tobs_tui.engine.vault.filenames import UnsafePathError, numbered_name, open_for_writing, safe_path, tagged_name
 from tobs_tui.engine.vault.store import MediaRecord
 from tobs_tui.engine.vault.vault import Vault, fsync_dir, pwrite_all, write_error
 
@@ -95,11 +95,22 @@ class MediaFiles:
     @pool_side
     def intact(self, record: MediaRecord) -> bool:
         try:
-            return safe_path(self.root, record.path).stat().st_size == record.size
-        except (OSError, ValueError):
+            st = os.lstat(self._at(record.path))
+            return stat.S_ISREG(st.st_mode) and st.st_size == record.size
+        except (OSError, ValueError, UnsafePathError):
             return False
 
     # -- names -------------------------------------------------------------------------------------
+    def _at(self, rel: str) -> Path:
+        """Where `rel` is, every folder on the way checked for links (safe_path); the name itself is not: a link
+        there is someone else's and is judged where the name is used. The engine never writes through one: a
+        new name is taken only where nothing is (free_name, O_EXCL), a file goes into place by rename, which
+        replaces a link and never follows it, and a file changed by hand is set aside first."""
+        head, _, name = rel.rpartition("/")
+        if name in ("", ".", "..") or "\\" in name or "\x00" in name:
+            raise UnsafePathError(f"{rel!r} is not a safe vault-relative path")
+        return (safe_path(self.root, head) if head else self.root) / name
+
     def _sides(self, kind: str) -> tuple[str, ...]:
         """The names next to a file the engine also writes: its part file, and a video's thumbnail."""
         return (PART_SUFFIX, THUMB_SUFFIX) if kind in self._thumbnail_kinds else (PART_SUFFIX,)
@@ -117,7 +128,7 @@ class MediaFiles:
 
     def _drop_part(self, rel: str) -> None:
         """The engine's own "<rel>.part" (the state DB claims it), of a download that is no longer needed."""
-        part = side(safe_path(self.root, rel), PART_SUFFIX)
+        part = side(self._at(rel), PART_SUFFIX)
         if os.path.isfile(part) and not os.path.islink(part):
             part.unlink()
 
@@ -228,7 +239,7 @@ class MediaFiles:
         try:
             if previous is not None and previous.media_id != item.media_id and previous.status in _IN_PROGRESS:
                 self._drop_part(previous.path)  # the message holds another file now (edited): no use any more
-            target = safe_path(self.root, rel)
+            target = self._at(rel)
             part_path = side(target, PART_SUFFIX)
             self._make_dirs(target.parent)
             if not own_part:
@@ -249,6 +260,7 @@ class MediaFiles:
                 size is not None
                 and recorded == set(range(-(-size // PART_SIZE)))
                 and not os.path.lexists(part_path)
+                and not os.path.islink(target)
                 and target.is_file()
                 and target.stat().st_size == size
             ):
@@ -265,7 +277,7 @@ class MediaFiles:
                 # next free name, the state DB naming that first.
                 rel = self.free_name(rel, sides, first=2)
                 record(rel, kept, got)
-                target = safe_path(self.root, rel)
+                target = self._at(rel)
                 os.rename(part_path, side(target, PART_SUFFIX))
                 fsync_dir(target.parent)
             else:
@@ -317,12 +329,12 @@ class MediaFiles:
         assert transfer.fd is not None
         if os.fstat(transfer.fd).st_size != transfer.bytes_done:
             raise DownloadFailed("The partial file changed on disk while it was being downloaded.")
-        return sha256_of(side(safe_path(self.root, transfer.rel), PART_SUFFIX))
+        return sha256_of(side(self._at(transfer.rel), PART_SUFFIX))
 
     @pool_side
     def _same_file(self, rel: str, source: Path) -> bool:
         """A regular file at `rel` that is `source` or holds its bytes."""
-        path = safe_path(self.root, rel)
+        path = self._at(rel)
         try:
             st, src = os.lstat(path), os.stat(source)
         except OSError:
@@ -333,7 +345,7 @@ class MediaFiles:
 
     def _same_bytes(self, rel: str, done: MediaRecord) -> bool:
         """A regular file (not a symlink) at `rel` holding exactly the downloaded bytes: nothing is written to it."""
-        path = safe_path(self.root, rel)
+        path = self._at(rel)
         try:
             st = os.lstat(path)
         except OSError:
@@ -368,7 +380,7 @@ class MediaFiles:
     def commit_file(self, transfer: Transfer, done: MediaRecord) -> MediaRecord:
         """On the critical pool: the finished file takes its name, then the state DB says so. Returns the row,
         whose path is another free name when something of the user's took the name during the download."""
-        target = safe_path(self.root, transfer.rel)
+        target = self._at(transfer.rel)
         part_path = side(target, PART_SUFFIX)
         try:
             assert transfer.fd is not None
@@ -391,7 +403,7 @@ class MediaFiles:
                 self.store.start_media(
                     replace(done, path=transfer.rel, status="partial", sha256=None), transfer.done_parts
                 )
-                target = safe_path(self.root, transfer.rel)
+                target = self._at(transfer.rel)
             os.replace(part_path, target)
             fsync_dir(target.parent)
         except OSError as exc:
