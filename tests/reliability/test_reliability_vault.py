@@ -19,7 +19,7 @@ from tests.support.vaults import chat_dir, month_of, notes_of
 from tobs_tui.cli import main
 from tobs_tui.engine import ChatSelection, ExportRequest
 from tobs_tui.engine.render.notes import INDEX_BEGIN, INDEX_END
-from tobs_tui.engine.snapshot import EventKind, RunState
+from tobs_tui.engine.snapshot import ChatState, EventKind, RunState
 
 
 def export(runner, chat_ids, **sel):
@@ -176,6 +176,28 @@ def test_an_old_note_reached_through_a_link_is_left_as_it_is_and_the_chat_goes_o
     assert outside.read_bytes() == before
     assert first.is_symlink() == (link == "symlink")
     assert result_ids(folder) == list(world.chats[channel].ids())
+
+
+def test_a_link_where_one_chat_writes_stops_that_chat_only(make_runner, emulator, tmp_path):
+    """The note a chat appends to next is a link: that chat fails with the sentence, nothing is written through
+    the link, and the other chats of the run get their new messages."""
+    world = emulator.world
+    channel, group = chat_of(world, "Crash Channel"), chat_of(world, "Crash Supergroup")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel, group]).state is RunState.DONE
+    note = last_note(vault, channel)
+    outside = tmp_path / "outside.md"
+    note.rename(outside)
+    note.symlink_to(outside)
+    before = outside.read_bytes()
+    for chat in (channel, group):
+        world.add_messages(chat, 5)
+    final = export(make_runner(), [group, channel])
+    assert outside.read_bytes() == before and note.is_symlink()
+    states = {c.chat_id: c.state for c in final.chats}
+    assert states == {channel: ChatState.FAILED, group: ChatState.DONE}, final.errors
+    assert any("is a symlink inside the export dir; refusing to write through it" in e for e in final.errors)
+    assert result_ids(chat_dir(vault, group)) == list(world.chats[group].ids())
 
 
 # ---------------------------------------------------------------- a lost or damaged state DB (items 2 and 4)

@@ -27,6 +27,7 @@ from tobs_tui.engine.telegram.source import (
     RequestFailed,
     TelegramSource,
 )
+from tobs_tui.engine.vault.filenames import UnsafePathError
 from tobs_tui.engine.vault.pooled import run_on_pool
 from tobs_tui.engine.vault.vault import Vault, VaultWriteError
 
@@ -132,7 +133,9 @@ class Exporter:
             run.state, run.error = ChatState.PARKED, str(e)
             self.emit(EventKind.CHAT_PARKED, f"\"{run.info.title}\": {e}", seconds=float(e.seconds), chat_id=cid)
             await chat.finish()
-        except (RequestFailed, VaultWriteError) as e:
+        except (RequestFailed, VaultWriteError, UnsafePathError) as e:
+            # A file of this chat that cannot be written (a link planted in its folder, a folder in the way)
+            # stops this chat only, with its sentence; the others go on.
             run.state, run.error = ChatState.FAILED, str(e)
             self.emit(EventKind.ERROR, f"\"{run.info.title}\": {e}", chat_id=cid)
             if isinstance(e, RequestFailed):
