@@ -269,6 +269,33 @@ def test_month_notes_deleted_along_with_the_state_come_back(make_runner, emulato
     assert any(n.startswith(f'Repaired "{title}"') for n in notices), notices
 
 
+def test_a_block_pasted_into_another_months_note_is_not_taken_for_the_export_once_the_state_is_lost(
+    make_runner, emulator, tmp_path
+):
+    """A person copied a message block into an earlier month's note; then the state and the message's own note
+    were lost. The copy is theirs (its date is not that note's month): the lost note comes back whole, the
+    message in it included, and the copy stays where they put it."""
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    notes = sorted(p for p in chat_dir(vault, channel).rglob("*.md") if p.parent.name.isdigit())
+    first, last = notes[0], notes[-1]
+    lost = last.read_bytes()
+    copy = b"**" + lost.rsplit(b"\n\n**", 1)[1]
+    assert b" ^m" in copy
+    with open(first, "ab") as f:
+        f.write(b"\nA message I keep here:\n\n" + copy)
+    kept = first.read_bytes()
+    shutil.rmtree(vault / ".tobs")
+    last.unlink()
+    final = export(make_runner(), [channel])
+    assert final.state is RunState.DONE, final.errors
+    assert last.read_bytes() == lost, "the lost note came back whole"
+    assert first.read_bytes() == kept
+    assert result_ids(chat_dir(vault, channel)) == list(world.chats[channel].ids())
+
+
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
     """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
     result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""

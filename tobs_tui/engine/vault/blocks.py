@@ -32,7 +32,18 @@ def block_ids(text: bytes) -> list[int]:
 def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
     """(id, sender, first text line) of every whole block in a note, as Markdown (escapes kept); the front
     matter and text a person added between blocks are skipped."""
-    found: list[tuple[int, str, str]] = []
+    return [(msg_id, sender, line) for msg_id, sender, line, _ in dated_note_blocks(note)]
+
+
+# The date a block's header line gives its message (render/markdown.py `_header`, `_service_line`): after the
+# sender (and a channel post's author) for a message, at the line's end for a service line.
+_HEADER_DATE = re.compile(r" · (\d{1,4})-(\d\d)-\d\d \d\d:\d\d(?: · |$)")
+_SERVICE_DATE = re.compile(r" · (\d{1,4})-(\d\d)-\d\d \d\d:\d\d$")
+
+
+def dated_note_blocks(note: bytes) -> list[tuple[int, str, str, tuple[int, int] | None]]:
+    """note_blocks with the (year, month) each block's header dates its message in (None when it gives none)."""
+    found: list[tuple[int, str, str, tuple[int, int] | None]] = []
     note = note.replace(b"\r\n", b"\n")  # a note saved with CRLF line ends: its blocks read the same
     start = 0
     for end in _BLOCK_END.finditer(note):
@@ -42,9 +53,12 @@ def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
         block = block[opening + 2 :] if opening >= 0 and not block.startswith(_OPENINGS) else block
         lines = block.decode("utf-8", "replace").split("\n")
         sender = ""
-        if lines[0].startswith("**"):
-            sender = lines[0][2:].split("** ", 1)[0].removesuffix("**")
-        found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else ""))
+        head = lines[0]
+        if head.startswith("**"):
+            sender = head[2:].split("** ", 1)[0].removesuffix("**")
+        date = (_HEADER_DATE if head.startswith("**") else _SERVICE_DATE).search(head)
+        month = (int(date.group(1)), int(date.group(2))) if date else None
+        found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else "", month))
     return found
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tobs_tui.engine.vault.blocks import note_blocks
+from tobs_tui.engine.vault.blocks import dated_note_blocks, note_blocks
 from tobs_tui.engine.vault.filenames import topic_dir_name
 from tobs_tui.engine.vault.jsonl import PathRebase
 from tobs_tui.engine.vault.store import SNIPPET_CHARS, TAIL_BYTES, MediaRecord, StateStore
@@ -121,7 +121,13 @@ def rebuild_state(
             data = note.read_bytes()
             rel = note.relative_to(root).as_posix()
             files[rel] = (len(data), data[-TAIL_BYTES:])
-            for msg_id, sender, snippet in note_blocks(data):
+            year, _, month = note.name.removesuffix(".md").partition("-")
+            own = (int(year), int(month))
+            for msg_id, sender, snippet, dated in dated_note_blocks(data):
+                if dated is not None and dated != own:
+                    # Not where the export puts it: a copy a person pasted here (from another month's note, or
+                    # another chat's); the block of its own is where its date says, or lost and fetched again.
+                    continue
                 rows.append((msg_id, rel.removesuffix(".md"), _plain(sender), _plain(snippet)[:_SNIPPET_CHARS]))
                 if topic is not None:
                     topics[topic] = max(topics.get(topic, 0), msg_id)
