@@ -296,6 +296,44 @@ def test_a_block_pasted_into_another_months_note_is_not_taken_for_the_export_onc
     assert result_ids(chat_dir(vault, channel)) == list(world.chats[channel].ids())
 
 
+@pytest.mark.parametrize("into", ["Crash Channel", "private"])
+def test_a_block_copied_from_another_chat_does_not_hold_back_the_chats_new_messages(
+    make_runner, emulator, tmp_path, into
+):
+    """A block of another chat pasted into a note of this chat's, in its month, then the state lost: its id is
+    above this chat's newest. It is asked of Telegram before the export goes on, found not to be this chat's,
+    and the chat's new messages below that id are exported; the pasted text stays."""
+    world = emulator.world
+    private = next(c for c in world.chats.values() if c.kind == "private").peer_id
+    chat = private if into == "private" else chat_of(world, into)
+    group = chat_of(world, "Crash Group")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat, group]).state is RunState.DONE
+    # Another chat's message: a channel has ids of its own (one it does not have); private chats and basic groups
+    # share the account's id space, where the group's newest message is above the private chat's.
+    foreign = 987654 if into != "private" else world.chats[group].top_id
+    assert foreign > world.chats[chat].top_id
+    note = last_note(vault, chat)
+    block = b"**" + note.read_bytes().rsplit(b"\n\n**", 1)[1]
+    copy = block[: block.rindex(b" ^m")] + b" ^m" + str(foreign).encode() + b"\n\n"
+    with open(note, "ab") as f:
+        f.write(copy)
+    kept = note.read_bytes()
+    shutil.rmtree(vault / ".tobs")
+    world.add_messages(chat, 5)
+    events: list = []
+    final = export(make_runner(on_event=events.append), [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert note.read_bytes().startswith(kept)
+    ids = [i for ids in notes_of(chat_dir(vault, chat)).values() for i in ids]
+    assert sorted(i for i in ids if i != foreign) == list(world.chats[chat].ids()), "the new ones, each once"
+    said = [e.message for e in events if e.kind is EventKind.VAULT and "not this chat's on Telegram" in e.message]
+    assert len(said) == 1 and f"^m{foreign}" in said[0], [e.message for e in events]
+    events.clear()
+    assert export(make_runner(on_event=events.append), [chat]).state is RunState.DONE
+    assert not [e for e in events if "not this chat's" in e.message], "checked once"
+
+
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
     """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
     result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""

@@ -114,6 +114,9 @@ class ChatExport:
     async def prepare(self) -> int:
         """Create/refresh the chat's record; returns the id to resume after."""
         record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
+        if record is not None and await self.x.in_pool(self.store.unverified, self.chat_id):
+            await self._verify_rebuilt(record)
+            record = await self.x.in_pool(self.store.chat_progress, self.chat_id)
         # Keep the folder of earlier runs even if the chat was renamed since (incremental runs append to it).
         self.dir_name = record.dir_name if record and record.dir_name else chat_dir_name(self.info.title, self.chat_id)
         await self.x.in_pool(
@@ -156,6 +159,33 @@ class ChatExport:
                 " back-fill it (`tobs-tui export --backfill`)."
             )
         return after
+
+    async def _verify_rebuilt(self, record: ChatRecord) -> None:
+        """A chat read back from its notes: its newest block ids are asked of Telegram before the export goes on
+        after the newest. A block a person copied from another chat's note names a message this chat does not
+        have; its id would make the export skip this chat's messages below it. Ids Telegram does not have in this
+        chat (copied, or deleted there) leave the message index; the notes keep their blocks."""
+        gone: list[int] = []
+        newest = await self.x.in_pool(self.store.committed_ids, self.chat_id, None, 0)
+        while newest:
+            chunk, newest = newest[-HISTORY_LIMIT:], newest[:-HISTORY_LIMIT]
+            batch = await self.x.source.messages_by_id(self.chat_id, chunk)
+            found = {m.id for m in batch.messages}
+            gone += [i for i in chunk if i not in found]
+            if found:
+                break  # the newest this chat has on Telegram: what is below it is not asked for
+        if gone:
+            await self.x.in_pool(self.store.drop_claims, self.chat_id, record.dir_name, gone)
+            shown = ", ".join(f"^m{i}" for i in sorted(gone)[-3:])
+            count = "1 message block" if len(gone) == 1 else f"{len(gone)} message blocks"
+            self.x.emit(
+                EventKind.VAULT,
+                f"\"{self.info.title}\": {count} in its notes ({shown}) {'is' if len(gone) == 1 else 'are'} not"
+                " this chat's on Telegram (copied from another chat's note, or deleted there); the notes keep"
+                " them as they are, and the export goes on after the chat's newest message.",
+                chat_id=self.chat_id,
+            )
+        await self.x.in_pool(self.store.verified, self.chat_id)
 
     def _say(self, message: str) -> None:
         """A notice about this chat's run: an event for the dashboard, a warning for the headless command's stderr."""

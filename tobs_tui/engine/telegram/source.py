@@ -521,8 +521,17 @@ class TelegramSource:
             raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None
         entities = {utils.get_peer_id(e): e for e in (*r.users, *r.chats)}
         asked = set(ids)
+        # Private chats and basic groups share one id space: messages.getMessages answers with whichever of the
+        # account's chats holds an id, so only this chat's are kept.
         msgs = sorted(
-            (m for m in r.messages if not isinstance(m, types.MessageEmpty) and m.id in asked), key=lambda m: m.id
+            (
+                m
+                for m in r.messages
+                if not isinstance(m, types.MessageEmpty)
+                and m.id in asked
+                and (isinstance(entity, types.Channel) or utils.get_peer_id(m.peer_id) == chat_id)
+            ),
+            key=lambda m: m.id,
         )
         return HistoryBatch(messages=tuple(msgs), entities=entities, count=None, exhausted=True, raw=(r.tl_bytes,))
 

@@ -5,6 +5,7 @@ One connection shared by the engine thread and the write pool's worker threads, 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -112,6 +113,11 @@ CREATE TABLE IF NOT EXISTS json_settled (
     chat_id    INTEGER PRIMARY KEY,
     through_id INTEGER NOT NULL
 );
+-- Chats read back from their notes (vault/rebuild.py) whose newest block ids have not been checked against
+-- Telegram yet: a block a person copied from another chat's note would otherwise stand for a message.
+CREATE TABLE IF NOT EXISTS unverified (
+    chat_id INTEGER PRIMARY KEY
+);
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -174,6 +180,7 @@ _ADDED_COLUMNS = {
     "chats": (("first_name", "TEXT"), ("is_self", "INTEGER NOT NULL DEFAULT 0")),
 }
 TAIL_BYTES = 32
+_TOPIC_FOLDER = re.compile(r".* \((\d+)\)")  # a forum topic's folder, "<title> (<topic id>)"
 SNIPPET_CHARS = 160  # of a message's text, stored with it for reply previews (enough for any)
 _SET_FILE = "UPDATE files SET length = ?, tail = ? WHERE path = ?"
 
@@ -311,8 +318,53 @@ class StateStore:
                     [(chat_id, t, i) for t, i in topic_last_ids.items()],
                 ),
                 (_UPSERT_MEDIA, [_media_row(r) for r in media]),
+                ("INSERT OR IGNORE INTO unverified (chat_id) VALUES (?)", (chat_id,)),
             ]
         )
+
+    def unverified(self, chat_id: int) -> bool:
+        """Whether the chat was read back from its notes and its newest block ids are not checked yet."""
+        return bool(self._read("SELECT 1 FROM unverified WHERE chat_id = ?", (chat_id,)))
+
+    def drop_claims(self, chat_id: int, chat_dir: str, ids: Iterable[int]) -> None:
+        """Block ids the notes hold that are not this chat's messages on Telegram: out of the message index, and the
+        chat's (and its forum topics') newest ids and count taken again from what is left. The notes keep them."""
+        gone = sorted(set(ids))
+        if not gone:
+            return
+        dropped = set(gone)
+        rows = self._read("SELECT msg_id, note FROM messages WHERE chat_id = ?", (chat_id,))
+        left = [(i, note) for i, note in rows if i not in dropped]
+        topics = dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
+        newest: dict[int, int] = {}
+        prefix = f"{chat_dir}/topics/"
+        for i, note in left:
+            if note.startswith(prefix):
+                match = _TOPIC_FOLDER.fullmatch(note[len(prefix) :].split("/", 1)[0])
+                if match:
+                    topic = int(match.group(1))
+                    newest[topic] = max(newest.get(topic, 0), i)
+        self._write(
+            [
+                ("DELETE FROM messages WHERE chat_id = ? AND msg_id = ?", [(chat_id, i) for i in gone]),
+                (
+                    "UPDATE chats SET last_id = ?, first_id = ?, message_count = ? WHERE chat_id = ?",
+                    (
+                        max((i for i, _ in left), default=0),
+                        min((i for i, _ in left), default=None),
+                        len({i for i, _ in left}),
+                        chat_id,
+                    ),
+                ),
+                (
+                    "UPDATE topics SET last_id = ? WHERE chat_id = ? AND topic_id = ?",
+                    [(newest.get(t, 0), chat_id, t) for t, last in topics.items() if last in dropped],
+                ),
+            ]
+        )
+
+    def verified(self, chat_id: int) -> None:
+        self._write([("DELETE FROM unverified WHERE chat_id = ?", (chat_id,))])
 
     def topic_last_ids(self, chat_id: int) -> dict[int, int]:
         return dict(self._read("SELECT topic_id, last_id FROM topics WHERE chat_id = ?", (chat_id,)))
