@@ -294,7 +294,7 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         return 2
     check = check_vault(vault)
     _print_check(check, vault, out, repairing=args.repair)
-    if check.ok or not args.repair:
+    if check.ok or not args.repair or check.by_hand:
         return 0 if check.ok else 1
     try:
         mark_media_lost(vault, [p.path for p in check.problems if p.media])
@@ -331,6 +331,12 @@ def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool
         print(
             f"The vault at {vault} matches its export state: {check.chats} chats, {check.files} files and"
             f" {check.media} media files checked.",
+            file=out,
+        )
+    elif check.by_hand:  # an export refuses a link or a non-file in its way: --repair cannot help until it is moved
+        print(
+            f"{len(check.problems)} problem(s) in the vault at {vault}; {len(check.by_hand)} of them an export"
+            " refuses to write through: move or replace what they name, then run `tobs-tui verify` again.",
             file=out,
         )
     elif not repairing:
