@@ -158,6 +158,15 @@ def write_error(exc: OSError | sqlite3.Error, where: Path) -> VaultWriteError:
             f"You do not have permission to write to {named or where}; fix its permissions or choose another folder.",
             errno_code=code,
         )
+    broken = _broken_link(named) if named and code in (errno.ELOOP, errno.ENOENT, errno.EEXIST, errno.ENOTDIR) else None
+    if broken is not None:
+        link, loop = broken
+        what = "a loop of symlinks" if loop else "a symlink to something that does not exist"
+        return VaultWriteError(
+            f"{link} is {what}, where the export needs a folder or a file of its own; remove the link and run the"
+            " export again.",
+            errno_code=code,
+        )
     if named and code in (errno.EISDIR, errno.EEXIST) and os.path.isdir(named):
         return VaultWriteError(
             f"{named} is a folder where the export keeps a file of its own; move the folder away and run the"
@@ -173,6 +182,18 @@ def write_error(exc: OSError | sqlite3.Error, where: Path) -> VaultWriteError:
     return VaultWriteError(
         f"Writing to {where} failed ({exc}); check the disk and run the export again.", errno_code=code
     )
+
+
+def _broken_link(path: str | os.PathLike[str]) -> tuple[Path, bool] | None:
+    """The first symlink on the way to `path` (or `path` itself) that leads nowhere, and whether it is a loop."""
+    current = Path(path)
+    for candidate in (*reversed(current.parents), current):
+        if os.path.islink(candidate):
+            try:
+                os.stat(candidate)
+            except OSError as err:
+                return candidate, err.errno == errno.ELOOP
+    return None
 
 
 def in_the_way(path: str | os.PathLike[str]) -> Path:

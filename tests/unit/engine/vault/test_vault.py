@@ -1103,3 +1103,24 @@ def test_a_backfill_into_a_month_note_a_person_wrote_keeps_their_note(tmp_path):
         assert v.chat_writer(1).splice_staged() == 3
     expected = ("---\nolder\n---\n" + "".join(f"message {i}\n" for i in range(31, 41))).encode()
     assert older.read_bytes() == expected + b"My notes for December\n"
+
+
+def test_a_link_loop_or_a_dangling_link_in_the_way_is_named_as_a_link(tmp_path):
+    from tobs_tui.engine.vault.vault import write_error
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangle").symlink_to(tmp_path / "nowhere")
+    for name in ("loop", "dangle"):
+        try:
+            os.makedirs(tmp_path / name / "x")
+        except OSError as exc:
+            said = str(write_error(exc, tmp_path))
+        assert "check the disk" not in said, said
+    assert str(write_error(OSError(errno.ELOOP, "Too many levels", str(tmp_path / "loop" / "x")), tmp_path)) == (
+        f"{tmp_path / 'loop'} is a loop of symlinks, where the export needs a folder or a file of its own; remove"
+        " the link and run the export again."
+    )
+    try:
+        os.mkdir(tmp_path / "dangle")
+    except OSError as exc:
+        assert str(write_error(exc, tmp_path)).startswith(f"{tmp_path / 'dangle'} is a symlink to something that")
