@@ -56,7 +56,15 @@ def engine_now(snap: EngineSnapshot | None) -> Table:
     return table
 
 
+# The narrowest terminal on which the engine's panel goes beside the form rather than under it: the form's padding,
+# a label, a field and the form's scrollbar, then the panel and its margin (app.tcss), all whole: 4 + 44 + 30 + 2
+# + 36 + 1. Below it, at 110 columns or more, each label stays beside its field and the panel is under the form.
+SIDE_PANEL_COLUMNS = 117
+
+
 class SettingsScreen(LiveScreen):
+    # The app's breakpoints, and one more of this screen's: -side replaces -wide where the panel fits beside.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (SIDE_PANEL_COLUMNS, "-side")]
     BINDINGS = [
         Binding("ctrl+a", "apply", "Apply", priority=True),
         Binding("ctrl+s", "save", "Apply + save", priority=True),
@@ -73,11 +81,12 @@ class SettingsScreen(LiveScreen):
         with Horizontal(id="settings-body"):
             yield from self._form()
             yield Static(engine_now(None), id="engine-now")
-        # Outside the scrolling form: the buttons and what they did stay in view however tall the form is.
+        # Outside the scrolling form: the buttons and what they did stay in view however tall the form is. What
+        # they did has its own line under them, the screen's whole width, so a long sentence (a path) stays short.
         with Horizontal(id="settings-buttons"):
             yield Button("Apply (Ctrl+A)", variant="primary", id="apply")
             yield Button("Apply and save (Ctrl+S)", variant="success", id="save")
-            yield Label("", id="settings-result")
+        yield Label("", id="settings-result").set_styles("display: none;")
         yield KeyFooter()
 
     def _form(self) -> ComposeResult:
@@ -86,7 +95,8 @@ class SettingsScreen(LiveScreen):
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
                     yield Input(id=field_id, classes="field-input")
-                    yield Label("", id=f"{field_id}-error", classes="field-error").set_styles("display: none;")
+                # Under its field, the form's whole width: beside it there may be only a few cells left.
+                yield Label("", id=f"{field_id}-error", classes="field-error").set_styles("display: none;")
                 if field_id == "media-workers":
                     yield Label("", id="disk-info", classes="field-hint")
             with Horizontal(classes="field"):
@@ -196,9 +206,7 @@ class SettingsScreen(LiveScreen):
             error.display = field_id in errors  # an empty line under every field would waste a short screen
             self.query_one(f"#{field_id}", Input).set_class(field_id in errors, "invalid")
         if errors:
-            self.query_one("#settings-result", Label).update(
-                f"Nothing applied: fix the {len(errors)} marked field{'s' if len(errors) > 1 else ''}."
-            )
+            self.say(f"Nothing applied: fix the {len(errors)} marked field{'s' if len(errors) > 1 else ''}.")
             return None
         for section, values in changes.items():
             settings = settings_with(settings, section, **values)
@@ -213,7 +221,7 @@ class SettingsScreen(LiveScreen):
         self.post_message(SettingsApplied(settings))
         self.query_one("#proxy", Input).value = redacted(settings.network.proxy)  # a typed password leaves the screen
         critical, standard = settings.pool_sizes()
-        self.query_one("#settings-result", Label).update(
+        self.say(
             f"Applied: pools {critical} + {standard}, media workers "
             f"{settings.workers.media_download_workers or 'auto'}, up to "
             f"{settings.export.max_concurrent_requests} requests at once."
@@ -229,13 +237,23 @@ class SettingsScreen(LiveScreen):
         try:
             path = save_settings(settings, self.config_path)
         except ConfigError as e:
-            self.query_one("#settings-result", Label).update(str(e))
+            # The engine has them already: say so, and that the next start will not, and why.
+            self.say(
+                f"Applied to the running engine, but not saved (the next start uses the old values): {e}", error=True
+            )
             return
-        self.query_one("#settings-result", Label).update(
+        self.say(
             f"Applied and saved to {path}."
             + (" The proxy is used from the next start." if settings.network.proxy != proxy_before else "")
         )
         self.notify(f"Settings saved to {path}.")
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        """What Apply or Save did, on its own line under the buttons."""
+        result = self.query_one("#settings-result", Label)
+        result.update(text)
+        result.set_class(error, "-error")
+        result.display = bool(text)
 
     @on(Button.Pressed, "#apply")
     def _apply_pressed(self) -> None:
