@@ -5,9 +5,11 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, ProgressBar
+from textual.widgets._toast import Toast
 
 from tests.support.waiting import wait_until
+from tobs_tui.config import settings_with
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.ui.screens.chats import ChatsScreen
 from tobs_tui.ui.screens.confirm import ConfirmScreen
@@ -536,3 +538,45 @@ async def test_a_dead_proxy_at_login_is_its_own_sentence_without_a_second_guess(
         await wait_until(pilot, lambda: "press Continue to retry" in error(), timeout=60, what="the retry sentence")
         assert f"SOCKS5 proxy 127.0.0.1:{port}" in error()
         assert "check your connection" not in error().lower(), error()
+
+
+async def test_an_export_that_cannot_write_fails_in_one_toast_and_the_dashboard_says_so(make_app, emulator, settings):
+    # A file where the export folder should be: the run fails before any chat starts. At 80x24 this once raised
+    # the same long sentence twice (an "Error" toast and an "Export failed" one) in a stack taller than the screen,
+    # while the chat box said "No export yet" and the total bar went on pulsing.
+    blocker = settings.export.output_dir.parent / "afile"
+    blocker.write_text("not a folder")
+    app = make_app(settings=settings_with(settings, "export", output_dir=str(blocker / "vault")))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        for chat in small_chats(app, 2, lo=2_000, hi=20_000):
+            await pick(pilot, app, chat.title)
+        await start_without_media(pilot, app)
+
+        def failed() -> bool:
+            snap = app.live.latest
+            done = app.export_future is not None and app.export_future.done()
+            return done and snap is not None and snap.state is RunState.FAILED and bool(snap.errors)
+
+        await wait_until(pilot, failed, timeout=60, what="the export to fail")
+        ended = lambda: not any(w.group == "export" and not w.is_finished for w in app.workers)  # noqa: E731
+        await wait_until(pilot, ended, what="the app to hear that the export ended")
+        await pilot.pause(0.5)  # the run's end and its error event both handled, their toasts drawn
+        assert app.current_mode == "dashboard"
+        sentence = app.live.latest.errors[0]
+        assert "in the way" in sentence, sentence
+        words = " ".join(sentence.split())
+        toasts = [t for t in app.screen.query(Toast) if words[:30] in " ".join(str(t.render()).split())]
+        assert len(toasts) == 1, [str(t.render()) for t in app.screen.query(Toast)]
+        toast = toasts[0]
+        inside = toast.content_region
+        assert app.screen.region.contains_region(toast.region), toast.region
+        strips = app.screen._compositor.render_strips()
+        rows = [
+            "".join(seg.text for seg in strips[y].crop(inside.x, inside.right)) for y in range(inside.y, inside.bottom)
+        ]
+        assert "".join(rows).replace(" ", "").endswith(words.replace(" ", "")), ("the whole sentence on screen", rows)
+        chats = shown(app, app.screen.query_one(ChatProgressList))
+        assert "No export yet" not in chats and "failed" in chats, chats
+        bar = app.screen.query_one("#total", ProgressBar)
+        assert not bar.display or bar.total is not None, "no pulse once the run is over"

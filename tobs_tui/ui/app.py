@@ -99,6 +99,10 @@ class TobsApp(App[int]):
         self.add_mode("settings", lambda: SettingsScreen(lambda: self.settings, self.config_path))
         self._pending_snapshot: EngineSnapshot | None = None
         self._snapshot_posted = False
+        # The error sentences shown in a toast since the last export started: a failed run's reason arrives as an
+        # error event and again as the run's end, and a second toast of the same long sentence would stack the
+        # pair taller than an 80x24 screen.
+        self._toasted_errors: set[str] = set()
         self.sub_title = f"demo · emulator ({demo.profile})" if demo else ""
 
     @property
@@ -150,11 +154,19 @@ class TobsApp(App[int]):
         if not self.live.add_event(event):
             return
         if event.kind is EventKind.ERROR:
-            self.notify(terminal_text(event.message), title="Error", severity="error", timeout=8, markup=False)
+            self.notify_error(event.message, title="Error", timeout=8)
         elif event.kind in (EventKind.TAKEOUT_PENDING, EventKind.TAKEOUT_REFUSED):
             self.notify(terminal_text(event.message), title="Takeout", severity="warning", timeout=10, markup=False)
         # No redraw here: the engine publishes a snapshot at the refresh rate whatever happens, and the redraw
         # it brings shows this event too, so a burst of events (throttle flapping, chats finishing) costs one.
+
+    def notify_error(self, sentence: str, *, title: str, timeout: float = 10) -> None:
+        """A toast with an error's whole sentence, unless one since the export started said it already."""
+        text = terminal_text(sentence)
+        if text in self._toasted_errors:
+            return
+        self._toasted_errors.add(text)
+        self.notify(text, title=title, severity="error", timeout=timeout, markup=False)
 
     # -- start-up and login ------------------------------------------------------------------------
 
@@ -232,6 +244,7 @@ class TobsApp(App[int]):
             self.notify("An export is already running; cancel it (F8) or wait for it to finish.", severity="warning")
             return False
         self.live.clear()
+        self._toasted_errors.clear()
         self.export_future = self.engine.start_export(request)
         self._await_export(self.export_future)
         self.switch_mode("dashboard")
@@ -253,7 +266,7 @@ class TobsApp(App[int]):
         if message.snapshot is not None:
             self.apply_snapshot(message.snapshot)
         if message.error:
-            self.notify(terminal_text(message.error), title="Export failed", severity="error", timeout=10, markup=False)
+            self.notify_error(message.error, title="Export failed")
             return
         snap = message.snapshot
         if snap is None:
@@ -263,12 +276,10 @@ class TobsApp(App[int]):
         elif snap.state is RunState.CANCELLED:
             self.notify("Export cancelled; the next run continues where it stopped.", timeout=8)
         elif snap.state is RunState.FAILED:
-            self.notify(
-                terminal_text("; ".join(snap.errors)) or "Export failed.",
-                title="Export failed",
-                severity="error",
-                markup=False,
-            )
+            # Each reason once: those an error event already showed are not repeated.
+            untold = [e for e in snap.errors if terminal_text(e) not in self._toasted_errors]
+            if untold or not snap.errors:
+                self.notify_error("; ".join(untold) or "Export failed.", title="Export failed")
         screen = self.get_screen_stack_top("chats")
         if isinstance(screen, ChatsScreen):
             screen.load_dialogs()  # "last export" column now has new numbers

@@ -11,6 +11,7 @@ import re
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
@@ -58,6 +59,7 @@ BAR_DONE = Style(color="cyan")
 BAR_FINISHED = Style(color="green")
 BAR_LEFT = Style(color="grey35")
 HEADER = Style(bold=True)
+NO_EXPORT = "No export yet: pick chats on the Chats screen (F2) and press Enter."
 REASON_LOOK = {ChatState.FAILED: Style(color="red"), ChatState.PARKED: Style(color="yellow")}
 # What a short reason leads with: the error Telegram named ("(BAD_REQUEST)"), or the wait it asked for.
 TELEGRAM_CODE = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
@@ -140,8 +142,17 @@ class ChatProgressList(ScrollView):
         self._shown: tuple[ChatProgress, ...] | None = None
         self._rows: list[ChatProgress] = []
         self._paused = False
+        self._empty = NO_EXPORT
+        self._empty_lines: tuple[int, list[str]] = (-1, [])  # the empty text wrapped at a width
 
-    def show(self, chats: tuple[ChatProgress, ...], *, paused: bool = False) -> None:
+    def show(self, chats: tuple[ChatProgress, ...], *, paused: bool = False, empty: str = "") -> None:
+        """The chats' rows; with none, the `empty` sentence (what the run is at), or that no export ran yet."""
+        empty = terminal_text(empty) if empty else NO_EXPORT
+        if empty != self._empty:
+            self._empty = empty
+            self._empty_lines = (-1, [])
+            if not chats:
+                self.refresh()
         if chats == self._shown and paused == self._paused:
             return
         if paused != self._paused:
@@ -174,6 +185,17 @@ class ChatProgressList(ScrollView):
         chat = self._rows[index] if 0 <= index < len(self._rows) else None
         self.tooltip = terminal_text(chat.error) if chat is not None and chat.error else None
 
+    def _wrapped_empty(self, width: int) -> list[str]:
+        """The empty sentence on the box's lines, at word breaks; the last line shown ends with "…" if it goes on."""
+        if self._empty_lines[0] != width:
+            lines = [line.plain for line in Text(self._empty).wrap(self.app.console, max(1, width))]
+            self._empty_lines = (width, lines)
+        lines = self._empty_lines[1]
+        rows = max(1, self.scrollable_content_region.height)
+        if len(lines) > rows:
+            lines = [*lines[: rows - 1], cut(" ".join(lines[rows - 1 :]), width)]
+        return lines
+
     def _widths(self) -> list[int]:
         return column_widths(self.scrollable_content_region.width)
 
@@ -188,7 +210,8 @@ class ChatProgressList(ScrollView):
         base = self.rich_style
         widths = self._widths()
         if not self._rows:
-            text = "No export yet: pick chats on the Chats screen (F2) and press Enter." if y == 0 else ""
+            lines = self._wrapped_empty(width)
+            text = lines[y] if y < len(lines) else ""
             return Strip([Segment(set_cell_size(text, width), base + Style(dim=True))])
         if y == 0:
             header = [
