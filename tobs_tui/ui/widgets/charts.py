@@ -16,6 +16,11 @@ from tobs_tui.ui.history import RatePoint
 
 REDRAW_EVERY_S = 1.0  # plotext builds a whole chart in Python: once a second keeps the UI thread light
 SHORT_CHART = 12  # below this many rows a chart leaves out its axis name: its rows go to the plot
+# Below this many columns the latency chart's legend and FloodWait labels would cover its line: the legend goes to
+# the box's bottom border and a FloodWait is its vertical mark alone (the detector beside lists each one).
+NARROW_CHART = 60
+THROTTLED = "#e68c28"
+NARROW_LEGEND = f"[{THROTTLED}]━[/] throttled  [green]─[/] baseline  [red]─[/] 3x"
 
 
 def thin(points: Sequence, limit: int) -> list:
@@ -130,10 +135,19 @@ class LatencyChart(ChartBase):
     ) -> None:
         self.offer(version, lambda: (list(samples), stats, list(events)))
 
+    @property
+    def narrow(self) -> bool:
+        return 0 < self.size.width < NARROW_CHART  # 0: not laid out (drawn on its own, as in the tests)
+
+    def on_resize(self) -> None:
+        self.border_subtitle = NARROW_LEGEND if self.narrow else ""
+        super().on_resize()
+
     def draw(
         self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None, events: list[EngineEvent]
     ) -> None:
         samples = thin(samples, max(40, self.size.width * 2))
+        legend = not self.narrow
         plt.clear_figure()
         plt.title("Request latency (ms)")
         plt.xlabel("seconds")
@@ -152,17 +166,21 @@ class LatencyChart(ChartBase):
             # glyphs come from fallback fonts of other widths and drift in the SVG/PNG exports.
             spans = [(max(start, x0), x1 if end is None else min(end, x1)) for start, end in stats.spans]
             for i, (start, end) in enumerate(s for s in spans if s[1] >= x0):
-                plt.plot([start, end], [0, 0], color=(230, 140, 40), marker="━", label="throttled" if i == 0 else None)
+                label = "throttled" if i == 0 and legend else None
+                plt.plot([start, end], [0, 0], color=(230, 140, 40), marker="━", label=label)
             # Baseline and threshold as lines across the whole plot, named in the legend.
             if stats.baseline_latency_ms > 0:
-                plt.plot([x0, right], [stats.baseline_latency_ms] * 2, color="green", marker="─", label="baseline")
+                label = "baseline" if legend else None
+                plt.plot([x0, right], [stats.baseline_latency_ms] * 2, color="green", marker="─", label=label)
             if stats.threshold_ms > 0:
-                plt.plot([x0, right], [stats.threshold_ms] * 2, color="red", marker="─", label="3x threshold")
-        plt.plot(xs, ys, color="cyan", marker="hd", label="latency")
+                label = "3x threshold" if legend else None
+                plt.plot([x0, right], [stats.threshold_ms] * 2, color="red", marker="─", label=label)
+        plt.plot(xs, ys, color="cyan", marker="hd", label="latency" if legend else None)
         for event in events:
             if event.kind is EventKind.FLOOD_WAIT and x0 <= event.t <= x1:
                 plt.vline(event.t, "magenta")
-                label = f"FW {event.seconds:g}s" if event.seconds is not None else "FW"
-                plt.text(label, x=event.t, y=top * 0.92, color="magenta", alignment="left")
+                if legend:
+                    label = f"FW {event.seconds:g}s" if event.seconds is not None else "FW"
+                    plt.text(label, x=event.t, y=top * 0.92, color="magenta", alignment="left")
         plt.ylim(0, top)
         plt.xlim(x0, right)
