@@ -334,6 +334,38 @@ def test_a_block_copied_from_another_chat_does_not_hold_back_the_chats_new_messa
     assert not [e for e in events if "not this chat's" in e.message], "checked once"
 
 
+@pytest.mark.parametrize("title", ["Crash Channel", "Crash Group"])
+def test_a_month_note_lost_with_the_state_and_every_result_json_comes_back_from_its_month(
+    make_runner, emulator, tmp_path, title
+):
+    """The state, both result.json files and a month note gone: no JSON line is left of that month's messages,
+    but the index note still lists the month. Its messages are found again on Telegram by their dates, and the
+    note comes back byte for byte; result.json holds every message again."""
+    world = emulator.world
+    chat = chat_of(world, title)
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    folder = chat_dir(vault, chat)
+    notes = sorted(p for p in folder.rglob("*.md") if p.parent.name.isdigit())
+    assert len(notes) >= 2
+    lost = notes[len(notes) // 2] if len(notes) >= 3 else notes[0]
+    before = {p: p.read_bytes() for p in notes}
+    shutil.rmtree(vault / ".tobs")
+    (vault / "result.json").unlink()
+    (folder / "result.json").unlink()
+    lost.unlink()
+    world.add_messages(chat, 3)
+    final = export(make_runner(), [chat])
+    assert final.state is RunState.DONE, final.errors
+    for note, data in before.items():
+        assert note.read_bytes().startswith(data) if note == notes[-1] else note.read_bytes() == data, note
+    ids = [i for ids in notes_of(folder).values() for i in ids]
+    assert sorted(ids) == list(world.chats[chat].ids()), "every message once"
+    assert result_ids(folder) == list(world.chats[chat].ids())
+    index = (folder / f"{folder.name}.md").read_text(encoding="utf-8")
+    assert f"messages: {len(ids)}" in index and lost.stem in index
+
+
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
     """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
     result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""

@@ -231,6 +231,7 @@ class ChatExport:
         """Notes and the JSONL that were deleted or cut short by hand (found by Vault.recover) get the messages
         they held fetched again and appended in id order, before any new message; each batch commits like
         any other, so a run stopped halfway continues the repair next time."""
+        await self._find_lost_months()
         repairs = await self.x.in_pool(self.store.repairs, self.chat_id)
         json_after = await self.x.in_pool(self._json_lines_missing_after) if "json" in self.x.options.formats else None
         if json_after is not None:
@@ -286,6 +287,42 @@ class ChatExport:
             else:
                 continue  # nothing was missing after all (a note whose last messages a person deleted, then undid)
             self.x.emit(EventKind.VAULT, said, chat_id=self.chat_id)
+
+    async def _find_lost_months(self) -> None:
+        """Month notes the index note listed, lost with the state and every JSON line of theirs (vault/rebuild.py):
+        their messages are the chat's messages of that month on Telegram, found by date (as --since finds a
+        day), indexed in the note, and fetched into it by the repair like any deleted note's."""
+        for rel in await self.x.in_pool(self.store.lost_months, self.chat_id):
+            year, _, month = rel.rsplit("/", 1)[-1].removesuffix(".md").partition("-")
+            first = datetime.date(int(year), int(month), 1)
+            after = await self._first_id_before(first)
+            upto = await self._first_id_before((first + datetime.timedelta(days=32)).replace(day=1))
+            ids = await self._history_ids(after, upto) if upto > after else []
+            await self.x.in_pool(self.store.found_lost_month, self.chat_id, rel, ids)
+
+    async def _history_ids(self, after: int, upto: int) -> list[int]:
+        """Ids of the chat's messages in (after, upto], ascending."""
+        found: list[int] = []
+        offset = upto + 1
+        while True:
+            r = await self.x.source.call(
+                functions.messages.GetHistoryRequest(
+                    peer=self.x.source.input_peer(self.chat_id),
+                    offset_id=offset,
+                    offset_date=None,
+                    add_offset=0,
+                    limit=HISTORY_LIMIT,
+                    max_id=upto + 1,
+                    min_id=after,
+                    hash=0,
+                ),
+                chat_id=self.chat_id,
+            )
+            page = [m.id for m in r.messages if after < m.id <= upto]
+            found += page
+            if len(r.messages) < HISTORY_LIMIT or not page:
+                return sorted(set(found))
+            offset = min(page)
 
     @pool_side
     def _json_lines_missing_after(self) -> int | None:

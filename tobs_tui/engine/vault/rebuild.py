@@ -194,8 +194,35 @@ def rebuild_state(
             store.add_repairs([(chat_id, json_rel)])
         if lost_notes:
             store.add_repairs([(chat_id, rel) for rel in sorted(lost_notes)])
+        if kind != "forum" and not topics:
+            # Month notes the index note lists that are gone, with no JSON line left of their messages: found
+            # again on Telegram by their month (ChatExport.repair); a forum's notes are its topics'.
+            have = {note.relative_to(root).as_posix() for note, _ in notes} | lost_notes
+            gone = [rel for rel in listed_months(folder) if rel not in have]
+            if gone:
+                store.add_lost_months(chat_id, gone)
         rebuilt.append(RebuiltChat(chat_id, folder.name, count, lines))
     return rebuilt
+
+
+# A month note's link in the index note's own part (render/notes.py): a wikilink, or a Markdown link whose path
+# is percent-encoded; either way it ends in "/<year>/<year>-<month>" before its label or closing bracket.
+_MONTH_LINK = re.compile(r"/(\d{1,4})/(\1-\d\d)(?:\.md)?[|)\]]")
+
+
+def listed_months(folder: Path) -> list[str]:
+    """The vault-relative month notes (outside forum topics) the chat's index note lists in the part the export
+    writes; [] when it has none or cannot be read."""
+    try:
+        text = (folder / f"{folder.name}.md").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    # The part's markers by their words, as render/notes.py finds them (this layer does not import it).
+    start, end = text.find("tobs-tui: begin"), text.find("tobs-tui: end")
+    if start < 0 or end < start:
+        return []
+    region = text[start:end]
+    return sorted({f"{folder.name}/{year}/{month}.md" for year, month in _MONTH_LINK.findall(region)})
 
 
 def forum_topics(lines: dict[int, _Line], known: dict[int, int]) -> dict[int, int]:

@@ -9,7 +9,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +118,12 @@ CREATE TABLE IF NOT EXISTS json_settled (
 CREATE TABLE IF NOT EXISTS unverified (
     chat_id INTEGER PRIMARY KEY
 );
+-- Month notes an index note listed that were lost along with the state and every JSON line of their messages:
+-- their messages are found again by date on Telegram, indexed in the note and fetched into it (ChatExport.repair).
+CREATE TABLE IF NOT EXISTS lost_months (
+    path    TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL
+) WITHOUT ROWID;
 -- 1 MiB parts of a download already on disk in "<path>.part", so a resumed download fetches only the rest.
 CREATE TABLE IF NOT EXISTS media_parts (
     path TEXT NOT NULL,
@@ -603,6 +609,36 @@ class StateStore:
 
     def forget_repair(self, path: str) -> None:
         self._write([("DELETE FROM repairs WHERE path = ?", (path,))])
+
+    def add_lost_months(self, chat_id: int, paths: Iterable[str]) -> None:
+        self._write(
+            [("INSERT OR IGNORE INTO lost_months (path, chat_id) VALUES (?, ?)", [(p, chat_id) for p in paths])]
+        )
+
+    def lost_months(self, chat_id: int) -> list[str]:
+        return [r[0] for r in self._read("SELECT path FROM lost_months WHERE chat_id = ? ORDER BY path", (chat_id,))]
+
+    def found_lost_month(self, chat_id: int, path: str, ids: Sequence[int]) -> None:
+        """A lost month note's messages, found again on Telegram: indexed in the note (which the repair then
+        writes) and counted with the chat's, in one transaction; those after the chat's newest exported message
+        come with the export itself."""
+        note = path.removesuffix(".md")
+        have = {r[0] for r in self._read("SELECT msg_id FROM messages WHERE chat_id = ?", (chat_id,))}
+        # Those after the chat's newest exported message are not lost: the export goes on with them.
+        last = self._read("SELECT last_id FROM chats WHERE chat_id = ?", (chat_id,))
+        newest = last[0][0] if last else 0
+        new = [i for i in ids if i not in have and i <= newest]
+        self._write(
+            [
+                (
+                    "INSERT OR IGNORE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, '', '')",
+                    [(chat_id, i, note) for i in new],
+                ),
+                ("UPDATE chats SET message_count = message_count + ? WHERE chat_id = ?", (len(new), chat_id)),
+                ("INSERT OR IGNORE INTO repairs (path, chat_id) VALUES (?, ?)", [(path, chat_id)] if new else []),
+                ("DELETE FROM lost_months WHERE path = ?", (path,)),
+            ]
+        )
 
     def settle_json_repair(self, chat_id: int, path: str, through_id: int) -> None:
         """A repair of the chat's JSONL is done: every message up to `through_id` was asked for again, and those
