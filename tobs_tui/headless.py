@@ -10,11 +10,12 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -41,6 +42,7 @@ from tobs_tui.engine import (
     VaultWriteError,
     cannot_check,
     check_vault,
+    exported_chats,
     mark_media_lost,
     session_file,
 )
@@ -226,25 +228,51 @@ def with_counts(runner: EngineRunner, dialogs: list[DialogInfo], chunk: int = 50
     return [dataclasses.replace(d, message_count=counts[d.chat_id]) if d.chat_id in counts else d for d in dialogs]
 
 
-def match_chats(wanted: list[str], dialogs: list[DialogInfo]) -> list[DialogInfo]:
-    """Each --chat value by id, @username or exact title (case-insensitive); unknown or ambiguous -> UsageError."""
+def match_chats(
+    wanted: list[str],
+    dialogs: list[DialogInfo],
+    exported: Sequence[tuple[int, str, str | None]] = (),
+    gone: list[str] | None = None,
+) -> list[DialogInfo]:
+    """Each --chat value by id, @username or exact title (case-insensitive; the same case wins over others);
+    unknown or ambiguous -> UsageError. `exported`: (id, title, username) of the chats the vault holds, so a
+    value naming one that has left the chat list is said to be that, not a typo; with `gone` given, such a
+    value's sentence is added to it and the others go on (a repair of several chats)."""
     chosen: list[DialogInfo] = []
     for value in wanted:
         text = value.strip()
-        if text.lstrip("-").isdigit():
-            hits = [d for d in dialogs if d.chat_id == int(text)]
-        elif text.startswith("@"):
-            hits = [d for d in dialogs if d.username and d.username.lower() == text[1:].lower()]
-        else:
-            hits = [d for d in dialogs if d.title.casefold() == text.casefold()]
+        hits = _matches(text, [(d.chat_id, d.title, d.username) for d in dialogs])
+        if len(hits) > 1:
+            exact = [h for h in hits if not text.lstrip("-").isdigit() and not text.startswith("@") and h[1] == text]
+            hits = exact if len(exact) == 1 else hits
         if not hits:
+            left = _matches(text, list(exported))
+            if len(left) == 1:
+                chat_id, title, _ = left[0]
+                said = (
+                    f'"{terminal_text(title)}" ({chat_id}) is no longer in your chat list (it was deleted, or you'
+                    " left it), so it cannot be exported again; what was exported of it stays in the vault."
+                )
+                if gone is None:
+                    raise UsageError(said)
+                gone.append(said)
+                continue
             raise UsageError(f"No chat matches {value!r}; run `tobs-tui chats` to see ids, usernames and titles.")
         if len(hits) > 1:
-            ids = ", ".join(str(d.chat_id) for d in hits)
+            ids = ", ".join(str(hit[0]) for hit in hits)
             raise UsageError(f"{value!r} matches several chats ({ids}); pass the id instead.")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
+        found = next(d for d in dialogs if d.chat_id == hits[0][0])
+        if found not in chosen:
+            chosen.append(found)
     return chosen
+
+
+def _matches(text: str, chats: list[tuple[int, str, str | None]]) -> list[tuple[int, str, str | None]]:
+    if text.lstrip("-").isdigit():
+        return [c for c in chats if c[0] == int(text)]
+    if text.startswith("@"):
+        return [c for c in chats if c[2] and c[2].lower() == text[1:].lower()]
+    return [c for c in chats if c[1].casefold() == text.casefold()]
 
 
 def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -256,7 +284,12 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         session = _Session(args, settings)
         with session as runner:
             dialogs = runner.list_dialogs().result()
-            chosen = dialogs if args.all else match_chats(args.chat, dialogs)
+            gone: list[str] | None = [] if getattr(args, "skip_gone", False) else None
+            chosen = dialogs if args.all else match_chats(args.chat, dialogs, _exported_chats(args, settings), gone)
+            for said in gone or ():
+                print(said, file=sys.stderr)
+            if not chosen and gone:
+                return 1
             request = ExportRequest(
                 chats=tuple(
                     ChatSelection(d.chat_id, download_media=not args.no_media, since=args.since, backfill=args.backfill)
@@ -277,7 +310,13 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         return 130
     _summary(final, elapsed, time.monotonic() - run_started, args, out, session.vault_notices)
     done = all(c.state is ChatState.DONE for c in final.chats) and not final.errors
-    return 0 if done and len(final.chats) == len(chosen) else 1
+    return 0 if done and len(final.chats) == len(chosen) and not gone else 1
+
+
+def _exported_chats(args: argparse.Namespace, settings: Settings) -> list[tuple[int, str, str | None]]:
+    """(id, title, username) of the chats the vault at --out holds, read as verify reads it (nothing written)."""
+    vault = Path(args.out or settings.export.output_dir).expanduser()
+    return exported_chats(vault) if vault.is_dir() else []
 
 
 def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -285,6 +324,9 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     chats concerned are exported again (the export's recovery restores what was lost), then checked again."""
     out = out or sys.stdout
     vault = Path(args.out or settings.export.output_dir).expanduser()
+    if os.path.lexists(vault) and not vault.is_dir():
+        print(f"{vault} is a file, not a vault's folder; pass --out with the folder you export to.", file=sys.stderr)
+        return 2
     if not vault.is_dir():
         print(f"There is no vault at {vault}; pass --out with the folder you export to.", file=sys.stderr)
         return 2
@@ -302,6 +344,7 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         print(str(e), file=sys.stderr)
         return 2
     export_args = argparse.Namespace(
+        skip_gone=True,  # a chat that has left the chat list cannot be repaired; the others still are
         chat=[str(c) for c in check.chats_to_repair],
         all=False,
         out=vault,
@@ -535,7 +578,10 @@ def _summary(s: EngineSnapshot, elapsed: float, wall: float, args, out: TextIO, 
             file=out,
         )
         return
+    done = sum(c.state is ChatState.DONE for c in s.chats)
     chats = f"{len(s.chats)} chat" + ("" if len(s.chats) == 1 else "s")
+    if done < len(s.chats):
+        chats = f"{done} of {chats} done ({len(s.chats) - done} not: see below)"
     print(
         f"Exported {s.messages_done} messages from {chats} in {wall:.1f} s "
         f"({rate:.0f} msg/s over the {elapsed:.1f} s of the export itself; the rest was start-up and connecting), "

@@ -52,7 +52,14 @@ if TYPE_CHECKING:
     from tobs_tui.engine.telegram.login import LoginError
     from tobs_tui.engine.telegram.source import TelegramSource
     from tobs_tui.engine.telegram.throttle import ThrottleDetector
-    from tobs_tui.engine.vault.check import VaultCheck, VaultProblem, cannot_check, check_vault, mark_media_lost
+    from tobs_tui.engine.vault.check import (
+        VaultCheck,
+        VaultProblem,
+        cannot_check,
+        check_vault,
+        exported_chats,
+        mark_media_lost,
+    )
     from tobs_tui.engine.vault.filenames import UnsafePathError, chat_dir_name
     from tobs_tui.engine.vault.vault import Vault, VaultLockedError, VaultWriteError
 
@@ -105,6 +112,7 @@ _HOMES = {
     "VaultProblem": "tobs_tui.engine.vault.check",
     "cannot_check": "tobs_tui.engine.vault.check",
     "check_vault": "tobs_tui.engine.vault.check",
+    "exported_chats": "tobs_tui.engine.vault.check",
     "mark_media_lost": "tobs_tui.engine.vault.check",
     "UnsafePathError": "tobs_tui.engine.vault.filenames",
     "chat_dir_name": "tobs_tui.engine.vault.filenames",
@@ -149,6 +157,7 @@ __all__ = [
     "VaultProblem",
     "cannot_check",
     "check_vault",
+    "exported_chats",
     "mark_media_lost",
     # the five mechanisms and the parts the benchmarks measure on their own
     "DualPool",

@@ -119,3 +119,57 @@ def test_json_progress_names_the_data_center_of_the_parts():
         {"dc": 2, "in_flight": 1, "done": 10, "bytes": 1_000},
         {"dc": 4, "in_flight": 0, "done": 7, "bytes": 700},
     ]
+
+
+def test_the_title_in_its_own_case_wins_over_the_same_title_in_another(tmp_path, capsys):
+    world = tmp_path / "world.json"
+    chats = [
+        {"kind": "supergroup", "title": "Same", "messages": 5},
+        {"kind": "supergroup", "title": "same", "messages": 7},
+    ]
+    world.write_text(json.dumps({"seed": 3, "chats": chats}), encoding="utf-8")
+    argv = ["export", "--emulator", "--world", str(world), "--out", str(tmp_path / "v"), "--no-media"]
+    code, out, err = run([*argv, "--chat", "same"], capsys)
+    assert code == 0, err
+    assert "Exported 7 messages from 1 chat " in out
+    code, _out, err = run([*argv, "--chat", "SAME"], capsys)
+    assert code == 2 and "matches several chats" in err
+
+
+def test_a_chat_that_left_the_chat_list_is_said_to_have_left_and_a_repair_goes_on_with_the_others(tmp_path, capsys):
+    """A chat the vault holds is no longer in the account's chat list (deleted, or left): asked for by id it is
+    said to be gone (not a typo), and `verify --repair` repairs the other chats, says which could not be, exit 1."""
+    both, one = tmp_path / "both.json", tmp_path / "one.json"
+    both.write_text(json.dumps({"seed": 5, "chats": WORLD["chats"][:2]}), encoding="utf-8")
+    one.write_text(json.dumps({"seed": 5, "chats": WORLD["chats"][:1]}), encoding="utf-8")
+    vault = tmp_path / "vault"
+    code, _out, err = run(
+        ["export", "--emulator", "--world", str(both), "--all", "--out", str(vault), "--no-media"], capsys
+    )
+    assert code == 0, err
+    folders = {p.name.rsplit(" (", 1)[0]: p for p in vault.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    gone_id = int(folders["Team Room"].name.rsplit("(", 1)[1].rstrip(")"))
+    code, _out, err = run(
+        ["export", "--emulator", "--world", str(one), "--chat", str(gone_id), "--out", str(vault)], capsys
+    )
+    said = f'"Team Room" ({gone_id}) is no longer in your chat list (it was deleted, or you left it)'
+    assert code == 2 and err.startswith(said) and "No chat matches" not in err, err
+    lost = {name: min(p for p in folder.rglob("*.md") if p.parent.name.isdigit()) for name, folder in folders.items()}
+    kept = {name: note.read_bytes() for name, note in lost.items()}
+    for note in lost.values():
+        note.unlink()
+    code, out, err = run(["verify", "--repair", "--out", str(vault), "--emulator", "--world", str(one)], capsys)
+    assert code == 1, out + err
+    assert said in err and "No chat matches" not in err
+    assert lost["Small News"].read_bytes() == kept["Small News"], "the chat still listed is repaired"
+    assert not lost["Team Room"].exists()
+
+
+def test_verify_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    path = tmp_path / "afile"
+    path.write_text("x")
+    code, _out, err = run(["verify", "--out", str(path)], capsys)
+    assert (
+        code == 2
+        and err.strip() == f"{path} is a file, not a vault's folder; pass --out with the folder you export to."
+    )

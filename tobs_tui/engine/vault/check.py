@@ -279,6 +279,23 @@ def _read_file(path: Path, rel: str) -> bytes:
         os.close(fd)
 
 
+def exported_chats(root: Path) -> list[tuple[int, str, str | None]]:
+    """(id, title, username) of every chat the vault's state holds, read as check_vault reads it (nothing in the
+    vault written, no link followed); [] when there is no state it can read."""
+    root = Path(root)
+    if _state_problems(root) or _lmode(root / STATE_FILE) is None:
+        return []
+    try:
+        with tempfile.TemporaryDirectory(prefix="tobs-verify-") as private:
+            db = _state_copy(root / STATE_FILE, Path(private))
+            try:
+                return [(int(i), str(t), u) for i, t, u in db.execute("SELECT chat_id, title, username FROM chats")]
+            finally:
+                db.close()
+    except (OSError, sqlite3.Error, _Refused):
+        return []
+
+
 def _state_copy(db_path: Path, private: Path) -> sqlite3.Connection:
     """The state DB opened from a copy in `private` (a temporary folder of verify's own), its write-ahead log
     beside it: SQLite applies the log to the copy as it would to the vault's file, and the -shm it makes is
