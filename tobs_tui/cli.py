@@ -478,6 +478,8 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
         out_state = "exists"
     elif out_dir.exists():
         out_state = "exists but is not a directory: exports will fail"
+    elif (blocker := next((p for p in reversed(out_dir.parents) if p.exists() and not p.is_dir()), None)) is not None:
+        out_state = f"cannot be created: {blocker} is a file, not a folder; exports will fail"
     else:
         out_state = "will be created"
     # env={}: MEDIA_WORKERS has already been applied to the settings, with its origin recorded.

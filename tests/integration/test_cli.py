@@ -181,6 +181,13 @@ def test_doctor_reports_what_the_engine_would_use(capsys):
     assert metadata.version("textual") in rows["textual"]
 
 
+def test_doctor_says_an_export_dir_behind_a_file_cannot_be_created(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    code, out, _ = run_cli(capsys, "--output-dir", str(tmp_path / "afile" / "sub"), "doctor")
+    assert code == 0
+    assert f"(cannot be created: {tmp_path / 'afile'} is a file, not a folder; exports will fail)" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "toml", "expected"),
     [
@@ -562,3 +569,24 @@ def test_a_session_path_that_is_no_session_is_one_sentence(capsys, tmp_path):
         code, _, err = run_cli(capsys, "--config", str(config), "chats")
         assert code == 2 and said in err and err.count("\n") == 1, err
     assert not (tmp_path.parent / f"{tmp_path.name}.session").exists(), "no session was made beside the folder"
+
+
+def test_a_ctrl_c_while_the_cli_loads_is_exit_130_without_a_traceback():
+    """The entry point imports the CLI inside its own handler: a Ctrl-C in the first tenth of a second (while the
+    CLI's modules load) ends the run as one later does. Here the interrupt arrives during that import."""
+    code = textwrap.dedent(
+        """
+        import builtins, sys
+        real = builtins.__import__
+        def interrupted(name, *args, **kwargs):
+            if name == "tobs_tui.cli":
+                raise KeyboardInterrupt
+            return real(name, *args, **kwargs)
+        builtins.__import__ = interrupted
+        from tobs_tui.entry import main
+        sys.exit(main())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+    assert [e.value for e in metadata.entry_points(group="console_scripts", name="tobs-tui")] == ["tobs_tui.entry:main"]
