@@ -316,9 +316,28 @@ _VALIDATORS: dict[str, dict[str, Validator]] = {
 
 
 def _show(value: object, limit: int = 60) -> str:
-    """A value as the user wrote it, on one line: control characters escaped, long values shortened."""
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    """A value as the user wrote it in TOML, on one line: control characters escaped, long values shortened."""
+    text = _toml(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _toml(value: object) -> str:
+    """TOML's spelling of a parsed value (true, not True; ["a"], not ['a']; { k = 1 } for a table)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return repr(value)
 
 
 def _check_section(section: str, where: str) -> dict[str, Validator]:

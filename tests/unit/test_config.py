@@ -548,3 +548,18 @@ def test_secrets_include_the_proxy_password_and_secret():
     assert "pw-1234" in s.secrets()
     mt = settings_with(Settings(), "network", proxy="tg://proxy?server=h&port=1&secret=dd" + "ab" * 16)
     assert "ab" * 16 in mt.secrets()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("[workers]\nmax_threads = true\n", "got true."),
+        ('[export]\nmedia_kinds = ["photo", "gif"]\n', 'got ["photo", "gif"].'),
+        ("[workers]\nmax_threads = { n = 4 }\n", "got { n = 4 }."),
+        ("[workers]\ncritical_share = nan\n", "got nan."),
+    ],
+)
+def test_a_wrong_value_is_shown_as_toml_spells_it(tmp_path, text, shown):
+    cfg = write(tmp_path / "c.toml", text)
+    msg = str(pytest.raises(ConfigError, load_settings, cfg, env={}).value)
+    assert msg.endswith(shown), msg
