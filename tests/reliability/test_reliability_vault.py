@@ -606,6 +606,27 @@ def test_json_lines_of_messages_deleted_on_telegram_are_asked_for_once(make_runn
     assert result_ids(folder) == list(world.chats[chat].ids())
 
 
+@pytest.mark.parametrize("second", ["deleted", "cut short"])
+def test_a_jsonl_lost_again_after_a_repair_is_repaired_whole(make_runner, emulator, tmp_path, second):
+    """A JSONL cut short and repaired, new messages, then the JSONL lost or cut short again: the second repair
+    fetches everything it lost again (what the first one fetched included), so result.json misses nothing."""
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    jsonl = vault / ".tobs" / "json" / f"{chat}.jsonl"
+    jsonl.write_bytes(jsonl.read_bytes()[: jsonl.stat().st_size // 2])
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    world.add_messages(chat, 3)
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    if second == "deleted":
+        jsonl.unlink()
+    else:
+        jsonl.write_bytes(jsonl.read_bytes()[: jsonl.stat().st_size // 3])
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    assert result_ids(chat_dir(vault, chat)) == list(world.chats[chat].ids())
+
+
 def test_a_forum_exported_topic_by_topic_gets_no_json_line_twice(make_runner, emulator, tmp_path):
     """One topic, then it and another whose messages are older: the JSONL holds the second topic's lines after
     the first's, out of id order. Nothing is missing from it, so later runs fetch nothing into it again."""

@@ -249,6 +249,10 @@ class ChatExport:
                 after = await self.x.in_pool(self.writer.last_id_in, rel)
             note = None if json else rel.removesuffix(".md")
             ids = await self.x.in_pool(self.store.committed_ids, self.chat_id, note, after)
+            if json:  # not those an earlier repair asked for and did not get (deleted on Telegram)
+                gone_before = await self.x.in_pool(self.store.json_gone, self.chat_id)
+                ids = [i for i in ids if i not in gone_before]
+            got: set[int] = set()
             restored = 0
             for start in range(0, len(ids), HISTORY_LIMIT):
                 chunk = ids[start : start + HISTORY_LIMIT]
@@ -259,8 +263,9 @@ class ChatExport:
                 rendered = await self.x.render(prepared.job)
                 await self.x.in_pool(self._append_repair, rel, prepared, rendered)
                 restored += len(prepared.job.messages)
-            if json and ids:
-                await self.x.in_pool(self.store.settle_json_repair, self.chat_id, rel, ids[-1])
+                got.update(m.id for m in prepared.job.messages)
+            if json:
+                await self.x.in_pool(self.store.settle_json_repair, self.chat_id, rel, [i for i in ids if i not in got])
             else:
                 await self.x.in_pool(self.store.forget_repair, rel)
             what = "its JSON lines" if json else rel
@@ -333,18 +338,22 @@ class ChatExport:
         if not (record and record.message_count):
             return None
         # Messages an earlier repair asked for and did not get (deleted on Telegram) are not missing any more.
-        settled = self.store.json_settled(self.chat_id)
+        gone = self.store.json_gone(self.chat_id)
+
+        def missing_after(after: int) -> bool:
+            return any(i not in gone for i in self.store.committed_ids(self.chat_id, None, after))
+
         if not self.store.note_lengths(self.chat_id).get(self.writer.json_rel):
-            return settled if not settled or self.store.committed_ids(self.chat_id, None, settled) else None
+            return 0 if missing_after(0) else None
         # Its last line first (one read at its end); a last line whose id cannot be read (0) is never taken for
         # "none": that would fetch every message again.
         last = self.writer.last_id_in(self.writer.json_rel)
-        if last <= 0 or not self.store.committed_ids(self.chat_id, None, max(last, settled)):
+        if last <= 0 or not missing_after(last):
             return None
         # Committed messages after its last line: missing, unless the JSONL is not in id order (a forum exported
         # topic by topic appends each topic's lines after the others') and holds them before it.
-        newest = max(self.writer.max_json_id(), settled)
-        return newest if self.store.committed_ids(self.chat_id, None, newest) else None
+        newest = self.writer.max_json_id()
+        return newest if missing_after(newest) else None
 
     @pool_side
     def _append_repair(self, rel: str, prepared: PreparedBatch, rendered: Rendered) -> None:

@@ -107,12 +107,12 @@ CREATE TABLE IF NOT EXISTS result_json (
     chat_id INTEGER PRIMARY KEY,
     layout  INTEGER NOT NULL
 );
--- The newest message id a repair of a chat's JSONL has asked Telegram for: the messages up to it that did not come
--- back were deleted there, and are not asked for again.
-CREATE TABLE IF NOT EXISTS json_settled (
-    chat_id    INTEGER PRIMARY KEY,
-    through_id INTEGER NOT NULL
-);
+-- Messages a repair of a chat's JSONL asked Telegram for and did not get (deleted there): not asked for again.
+CREATE TABLE IF NOT EXISTS json_gone (
+    chat_id INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, msg_id)
+) WITHOUT ROWID;
 -- Chats read back from their notes (vault/rebuild.py) whose newest block ids have not been checked against
 -- Telegram yet: a block a person copied from another chat's note would otherwise stand for a message.
 CREATE TABLE IF NOT EXISTS unverified (
@@ -640,24 +640,18 @@ class StateStore:
             ]
         )
 
-    def settle_json_repair(self, chat_id: int, path: str, through_id: int) -> None:
-        """A repair of the chat's JSONL is done: every message up to `through_id` was asked for again, and those
-        that did not come back were deleted on Telegram."""
+    def json_gone(self, chat_id: int) -> set[int]:
+        """Messages a repair of the chat's JSONL asked for and did not get: deleted on Telegram."""
+        return {r[0] for r in self._read("SELECT msg_id FROM json_gone WHERE chat_id = ?", (chat_id,))}
+
+    def settle_json_repair(self, chat_id: int, path: str, gone: Iterable[int]) -> None:
+        """A repair of the chat's JSONL is done; `gone`: the messages it asked for that did not come back."""
         self._write(
             [
                 ("DELETE FROM repairs WHERE path = ?", (path,)),
-                (
-                    "INSERT INTO json_settled (chat_id, through_id) VALUES (?, ?) ON CONFLICT (chat_id)"
-                    " DO UPDATE SET through_id = max(through_id, excluded.through_id)",
-                    (chat_id, through_id),
-                ),
+                ("INSERT OR IGNORE INTO json_gone (chat_id, msg_id) VALUES (?, ?)", [(chat_id, i) for i in gone]),
             ]
         )
-
-    def json_settled(self, chat_id: int) -> int:
-        """The newest id a repair of the chat's JSONL asked for (0 when none did): see settle_json_repair."""
-        rows = self._read("SELECT through_id FROM json_settled WHERE chat_id = ?", (chat_id,))
-        return rows[0][0] if rows else 0
 
     def committed_ids(self, chat_id: int, note: str | None, after: int) -> list[int]:
         """Ids of committed messages above `after`: of one note (path without ".md"), or of the chat."""
