@@ -523,6 +523,39 @@ def test_a_result_json_in_a_chats_folder_before_its_first_export_is_kept(make_ru
     assert sorted(p.name for p in folder.glob("result*")) == ["result (not written by tobs-tui).json", "result.json"]
 
 
+def test_a_file_stored_once_and_changed_by_hand_is_kept_beside_the_link_put_back(tmp_path):
+    """A file stored once (hard links for each message that sends it) that a person replaced by an editor's save
+    (a new file at the name): the link put back at its name leaves theirs under "(changed by hand)"."""
+    import sqlite3
+
+    from tests.integration.engine.test_media import MEDIA_WORLD
+    from tests.support.runners import runner_factory, running_emulator
+    from tobs_tui.emulator.world import World
+
+    world = World(MEDIA_WORLD)
+    vault = tmp_path / "vault"
+    with running_emulator(world=world) as emu, runner_factory(emu, vault) as make:
+        chat = chat_of(world, "Media Channel")
+        assert export(make(media=True), [chat]).state is RunState.DONE
+        db = sqlite3.connect(vault / ".tobs" / "state.sqlite")
+        rows = db.execute(
+            "SELECT path FROM media WHERE media_id = ? AND status = 'done' ORDER BY msg_id", (world.shared_document_id,)
+        ).fetchall()
+        db.close()
+        copy = vault / rows[-1][0]
+        assert len(rows) >= 2 and os.stat(copy).st_nlink >= 2
+        original = copy.read_bytes()
+        saved = copy.with_name("editor-save.tmp")
+        saved.write_bytes(b"MY EDITED VERSION")
+        os.replace(saved, copy)
+        events: list = []
+        assert export(make(media=True, on_event=events.append), [chat]).state is RunState.DONE
+    stem, ext = copy.name.rsplit(".", 1)
+    assert (copy.parent / f"{stem} (changed by hand).{ext}").read_bytes() == b"MY EDITED VERSION"
+    assert copy.read_bytes() == original
+    assert any("changed by hand: your file is kept" in e.message for e in events), [e.message for e in events]
+
+
 @pytest.mark.parametrize("title", ["Crash Channel", "Crash Forum"])
 def test_json_lines_lost_before_any_result_json_are_fetched_again(make_runner, emulator, tmp_path, title):
     """A first export stopped before it wrote result.json, then its state lost (`.tobs/` holds the JSONL): the

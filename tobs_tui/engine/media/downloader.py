@@ -364,7 +364,9 @@ class MediaDownloader:
     async def _reuse(self, chat_id: int, item: MediaItem, rel: str, source: MediaRecord) -> MediaRef:
         """The same Telegram file is on disk already: a hard link at this message's path (or the next free name),
         else its path."""
-        path = await self._in_pool(self._files.link, chat_id, item, rel, source.path)
+        path, aside = await self._in_pool(self._files.link, chat_id, item, rel, source.path)
+        if aside:
+            self._changed_by_hand(chat_id, path, aside)
         await self._in_pool(
             self.store.finish_media,
             MediaRecord(
@@ -383,6 +385,14 @@ class MediaDownloader:
         self.files_deduped += 1
         self.files_done += 1
         return self._ref(item, path, "ok")
+
+    def _changed_by_hand(self, chat_id: int, path: str, aside: str) -> None:
+        self._emit(
+            EventKind.VAULT,
+            f"{path} had been changed by hand: your file is kept as {aside}, and the engine's is back at its"
+            " name, where the notes link it.",
+            chat_id=chat_id,
+        )
 
     # -- the download --------------------------------------------------------------------------------
     async def _download(self, chat_id: int, item: MediaItem, rel: str) -> MediaRecord:
@@ -430,12 +440,7 @@ class MediaDownloader:
             )
             done = await self._in_pool(self._files.commit_file, transfer, done)
             if transfer.set_aside:
-                self._emit(
-                    EventKind.VAULT,
-                    f"{done.path} had been changed by hand: your file is kept as {transfer.set_aside}, and the"
-                    " downloaded one is back at its name, where the notes link it.",
-                    chat_id=chat_id,
-                )
+                self._changed_by_hand(chat_id, done.path, transfer.set_aside)
             if self._thumbnailer is not None and item.kind in THUMBNAIL_KINDS:
                 self._thumbnail(done.path)
             return done

@@ -145,9 +145,10 @@ class MediaFiles:
 
     # -- a file stored once --------------------------------------------------------------------------
     @pool_side
-    def link(self, chat_id: int, item: MediaItem, rel: str, source_rel: str) -> str:
+    def link(self, chat_id: int, item: MediaItem, rel: str, source_rel: str) -> tuple[str, str]:
         """The same Telegram file is on disk at `source_rel`: a hard link for this message, at `rel` (or the
-        next free name); `source_rel` itself where hard links are refused. Returns the path used."""
+        next free name); `source_rel` itself where hard links are refused. Returns the path used, and where a
+        file changed by hand at the engine's own path was set aside ("" when none was)."""
         root = self.root
         previous = self.store.media_record(chat_id, item.msg_id)
         own = False
@@ -157,7 +158,7 @@ class MediaFiles:
                 # needed any more: without this its ".part" would stay in the vault for good.
                 self._drop_part(previous.path)
             if rel == source_rel:
-                return rel
+                return rel, ""
             if (
                 previous is not None
                 and previous.status in _WROTE
@@ -167,15 +168,18 @@ class MediaFiles:
                 rel, own = previous.path, True  # the engine's own file, deleted or changed by hand: replaced
             source = safe_path(root, source_rel)
             if own:
-                target = safe_path(root, rel)
-                if os.path.lexists(target) and os.path.samefile(source, target):
-                    return rel
+                target = self._at(rel)
+                if os.path.isfile(target) and not os.path.islink(target) and os.path.samefile(source, target):
+                    return rel, ""
                 self._make_dirs(target.parent)
                 tmp = self.vault.tmp_dir / f"{os.getpid()}-{item.msg_id}-{os.urandom(6).hex()}.link"
-                os.link(source, tmp)
+                os.link(source, tmp)  # first: where hard links are refused nothing of the person's is moved
+                aside = self._set_aside_if_changed(rel, target, source)
                 os.replace(tmp, target)
+                fsync_dir(target.parent)
+                return rel, aside
             elif self._same_file(rel, source):
-                return rel  # the same bytes are there already (a link made before the state was lost, or a copy)
+                return rel, ""  # the same bytes are there already (a link made before the state was lost, or a copy)
             else:
                 self._make_dirs(safe_path(root, rel).parent)
                 for _ in range(3):
@@ -189,10 +193,10 @@ class MediaFiles:
                 else:
                     raise DownloadFailed(f"Files of yours kept taking the name {target.name}.")
             fsync_dir(target.parent)
-            return rel
+            return rel, ""
         except OSError as exc:
             if exc.errno in _LINK_REFUSED:
-                return source_rel  # no hard links here: the embed points at the one stored copy
+                return source_rel, ""  # no hard links here: the embed points at the one stored copy
             raise write_error(exc, root) from exc
 
     # -- a download ------------------------------------------------------------------------------------
