@@ -35,15 +35,16 @@ def note_blocks(note: bytes) -> list[tuple[int, str, str]]:
     return [(msg_id, sender, line) for msg_id, sender, line, _ in dated_note_blocks(note)]
 
 
-# The date a block's header line gives its message (render/markdown.py `_header`, `_service_line`): after the
-# sender (and a channel post's author) for a message, at the line's end for a service line.
-_HEADER_DATE = re.compile(r" · (\d{1,4})-(\d\d)-\d\d \d\d:\d\d(?: · |$)")
-_SERVICE_DATE = re.compile(r" · (\d{1,4})-(\d\d)-\d\d \d\d:\d\d$")
+# A date as a block's header line gives its message (render/markdown.py `_header`, `_service_line`): after the
+# sender (and a channel post's author) for a message, at the line's end for a service line. A sender's name or a
+# service sentence may hold text of the same look, so every such date on the line is a candidate.
+_HEADER_DATE = re.compile(r" · (\d{1,4})-(\d\d)-\d\d \d\d:\d\d(?= · |$)")
 
 
-def dated_note_blocks(note: bytes) -> list[tuple[int, str, str, tuple[int, int] | None]]:
-    """note_blocks with the (year, month) each block's header dates its message in (None when it gives none)."""
-    found: list[tuple[int, str, str, tuple[int, int] | None]] = []
+def dated_note_blocks(note: bytes) -> list[tuple[int, str, str, frozenset[tuple[int, int]]]]:
+    """note_blocks with the (year, month) pairs each block's header line may date its message in (empty when it
+    gives none): the block's own is among them."""
+    found: list[tuple[int, str, str, frozenset[tuple[int, int]]]] = []
     note = note.replace(b"\r\n", b"\n")  # a note saved with CRLF line ends: its blocks read the same
     start = 0
     for end in _BLOCK_END.finditer(note):
@@ -56,9 +57,8 @@ def dated_note_blocks(note: bytes) -> list[tuple[int, str, str, tuple[int, int] 
         head = lines[0]
         if head.startswith("**"):
             sender = head[2:].split("** ", 1)[0].removesuffix("**")
-        date = (_HEADER_DATE if head.startswith("**") else _SERVICE_DATE).search(head)
-        month = (int(date.group(1)), int(date.group(2))) if date else None
-        found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else "", month))
+        months = frozenset((int(y), int(m)) for y, m in _HEADER_DATE.findall(head))
+        found.append((int(end.group(1)), sender, lines[1] if len(lines) > 1 else "", months))
     return found
 
 

@@ -124,7 +124,7 @@ def rebuild_state(
             year, _, month = note.name.removesuffix(".md").partition("-")
             own = (int(year), int(month))
             for msg_id, sender, snippet, dated in dated_note_blocks(data):
-                if dated is not None and dated != own:
+                if dated and own not in dated:
                     # Not where the export puts it: a copy a person pasted here (from another month's note, or
                     # another chat's); the block of its own is where its date says, or lost and fetched again.
                     continue

@@ -93,3 +93,17 @@ def test_a_month_header_is_found_however_an_editor_saved_it(bom, newline):
     assert header_end(header[:-3]) == len(header) - 3, "cut inside its header: all of it is the header"
     assert month_header_length(b"---" + newline + b"tags: [x]" + newline) == 0, "front matter never closed"
     assert header_end(b"Typed first" + newline + header) == month_header_length(b"Typed first" + newline) == 0
+
+
+def test_a_blocks_month_is_among_the_dates_its_header_holds_whatever_its_sender_is_called():
+    from tobs_tui.engine.vault.blocks import dated_note_blocks
+
+    note = (
+        "**Eve · 2020-01-01 10:00 · x** · 2025-11-03 14:00 · edited 2025-12-01 09:00\nhi ^m7\n\n"
+        "**Chan** (Ann · 1999-02-02 10:00 · z) · 2025-11-04 08:00\npost ^m8\n\n"
+        "⚙ **Bob** pinned a message · 2025-11-05 07:00 ^m9\n\n"
+        "no header at all ^m10\n\n"
+    ).encode()
+    months = {msg_id: dated for msg_id, _, _, dated in dated_note_blocks(note)}
+    assert (2025, 11) in months[7] and (2025, 11) in months[8] and months[9] == {(2025, 11)}
+    assert months[10] == frozenset()
