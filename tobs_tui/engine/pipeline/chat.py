@@ -130,8 +130,8 @@ class ChatExport:
             is_self=self.info.is_self,
         )
         after = record.last_id if record else 0
-        if not after and "json" in self.x.options.formats:
-            # Nothing of this chat exported yet, so a result.json already in its folder is someone else's.
+        if record is None and "json" in self.x.options.formats:
+            # Nothing of this chat ever exported here, so a result.json already in its folder is someone else's.
             notice = await self.x.in_pool(set_aside_result_json, self.x.vault, self.dir_name, lambda head: False)
             if notice:
                 self.x.emit(EventKind.VAULT, notice, chat_id=self.chat_id)
