@@ -6,6 +6,7 @@ import tomllib
 
 import pytest
 from textual.widgets import Input, Label, ProgressBar
+from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 
 from tests.support.waiting import wait_until
@@ -85,6 +86,33 @@ async def start_without_media(pilot, app) -> None:
     await pilot.press("ctrl+o")
     assert table.selected and not any(o.media for o in table.selected.values())
     await pilot.press("enter")
+
+
+def footer_keys(app) -> set[str]:
+    """The keys the footer of the screen shown offers, whether or not they fit."""
+    return {k.key for k in app.screen.query(FooterKey) if not k.has_class("-command-palette")}
+
+
+async def test_the_live_screens_open_only_after_login(make_app, emulator):
+    """The login screen's footer offered F3, F4 and F5, which opened the dashboard, pools and throttle screens of
+    a session not logged in yet. Before login only Settings is offered besides the login; after it they all are."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "phone", what="the phone step"
+        )
+        await pilot.pause()
+        assert not {"f2", "f3", "f4", "f5"} & footer_keys(app) and "f6" in footer_keys(app), footer_keys(app)
+        for key in ("f3", "f4", "f5"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, LoginScreen) and app.current_mode == "chats", key
+        await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
+        await wait_until(
+            pilot, lambda: {"f3", "f4", "f5", "f6"} <= footer_keys(app), what="the keys that switch screens"
+        )
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.current_mode == "dashboard", what="the dashboard")
 
 
 async def test_login_with_code_shows_one_sentence_for_a_wrong_code(make_app, emulator):
@@ -265,6 +293,14 @@ async def test_filter_select_and_export_with_numbers_moving(make_app, emulator, 
         assert any((settings.export.output_dir).rglob("*.md")), "notes were written to the vault"
         summary = str(app.screen.query_one("#summary").render())
         assert f"{snap.messages_done:,}" in summary
+        # The run is over: the footer offers no F7 or F8, and pressing them asks nothing.
+        await wait_until(
+            pilot, lambda: not {"f7", "f8"} & footer_keys(app), what="the footer without F7 and F8 after the export"
+        )
+        await pilot.press("f7", "f8")
+        await pilot.pause(0.3)
+        assert app.current_mode == "dashboard" and not isinstance(app.screen, ConfirmScreen)
+        assert app.live.latest.state is RunState.DONE
 
 
 async def test_settings_apply_resizes_the_engine_and_save_writes_toml(make_app, emulator, tmp_path):

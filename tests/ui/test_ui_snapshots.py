@@ -29,9 +29,14 @@ def fixed_settings() -> Settings:
     return settings_with(settings, "export", output_dir="/srv/vault")
 
 
-def offline_app(**kw) -> TobsApp:
-    """No api credentials: the app shows the login screen and starts no engine, so only our data is drawn."""
-    return TobsApp(fixed_settings(), session="unused", **kw)
+def offline_app(*, logged_in: bool = False, **kw) -> TobsApp:
+    """No api credentials: the app shows the login screen and starts no engine, so only our data is drawn.
+
+    `logged_in` marks the session authorised, as after a login: the keys that switch screens are offered (before
+    login there is only the login screen)."""
+    app = TobsApp(fixed_settings(), session="unused", **kw)
+    app.engine.authorized = logged_in
+    return app
 
 
 def check(app: TobsApp, name: str, tmp_path: Path) -> None:
@@ -64,7 +69,7 @@ async def test_login_screen(tmp_path, suffix):
 
 @sizes
 async def test_chats_screen(tmp_path, suffix):
-    app = offline_app()
+    app = offline_app(logged_in=True)
     async with app.run_test(size=SIZES[suffix]) as pilot:
         app.pop_screen()
         await pilot.pause()
@@ -82,7 +87,7 @@ async def test_chats_screen(tmp_path, suffix):
 @sizes
 @pytest.mark.parametrize("mode", ["dashboard", "pools", "throttle", "settings"])
 async def test_live_screens(mode, tmp_path, suffix):
-    app = offline_app()
+    app = offline_app(logged_in=True)
     async with app.run_test(size=SIZES[suffix]) as pilot:
         await app.switch_mode(mode)
         await pilot.pause()
@@ -92,7 +97,7 @@ async def test_live_screens(mode, tmp_path, suffix):
 
 @sizes
 async def test_help_screen(tmp_path, suffix):
-    app = offline_app()
+    app = offline_app(logged_in=True)
     async with app.run_test(size=SIZES[suffix]) as pilot:
         await app.switch_mode("dashboard")
         await pilot.press("f1")

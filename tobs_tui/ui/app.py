@@ -6,12 +6,13 @@ concurrent futures) and reads the frozen snapshots and events the runner hands o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand, UnknownModeError
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -114,9 +115,28 @@ class TobsApp(App[int]):
     def logged_in(self) -> bool:
         return self.engine.authorized
 
+    def refresh_keys(self) -> None:
+        """Have the footer ask check_action again, while there is a screen to show it (an export can end while
+        the app is closing, its screens already gone)."""
+        with contextlib.suppress(ScreenStackError, UnknownModeError):
+            self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # The footer offers no key for the screen already shown: room for the screen's own keys.
-        return not (action == "switch_mode" and bool(parameters) and parameters[0] == self.current_mode)
+        # False: the footer does not offer the key, and pressing it does nothing.
+        if action == "switch_mode" and parameters:
+            # Before login there is the login screen (on the chats mode) and Settings (a proxy may be what the
+            # login needs), not the live screens of a session that is not there yet; the footer offers no key for
+            # the screen already shown, which leaves room for the screen's own keys.
+            reachable = self.logged_in or parameters[0] in ("chats", "settings")
+            return reachable and parameters[0] != self.current_mode
+        if action == "pause_resume":
+            # F7 only while an export runs: "Pause" while it runs, "Resume" while it is paused (see RUN_BINDINGS).
+            state = self.live.latest.state if self.live.latest is not None else None
+            wanted = {"pause": (RunState.RUNNING,), "resume": (RunState.PAUSED,)}
+            return state in wanted.get(str(parameters[0]) if parameters else "", (RunState.RUNNING, RunState.PAUSED))
+        if action == "cancel_export":
+            return self.export_active
+        return True
 
     # -- engine callbacks (they run on the ENGINE thread) -------------------------------------------
 
@@ -138,7 +158,10 @@ class TobsApp(App[int]):
 
     def apply_snapshot(self, snapshot: EngineSnapshot) -> None:
         """Record a snapshot and redraw the visible screen (hidden screens catch up when shown)."""
+        before = self.live.latest.state if self.live.latest is not None else None
         self.live.add_snapshot(snapshot)
+        if self.live.latest is not None and self.live.latest.state is not before:
+            self.refresh_keys()  # F7 and F8 are offered only while an export runs (see check_action)
         self._redraw_live()
 
     def _redraw_live(self) -> None:
@@ -171,7 +194,7 @@ class TobsApp(App[int]):
     # -- start-up and login ------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.refresh_bindings()  # the footers were built before the first mode was current (see check_action)
+        self.refresh_keys()  # the footers were built before the first mode was current (see check_action)
         if self.api_id and self.api_hash:
             self.engine.open(self.api_id, self.api_hash)
             self._connect()
@@ -200,6 +223,7 @@ class TobsApp(App[int]):
     @on(LoggedIn)
     def _logged_in(self) -> None:
         self.engine.authorized = True
+        self.refresh_keys()  # the keys that switch screens are offered from now on (see check_action)
         if self.engine.credentials is not None:
             self.api_id, self.api_hash = self.engine.credentials
         typed = (self.api_id, self.api_hash) != self._given_credentials
@@ -247,6 +271,7 @@ class TobsApp(App[int]):
         self._toasted_errors.clear()
         self.export_future = self.engine.start_export(request)
         self._await_export(self.export_future)
+        self.refresh_keys()  # F8 from now on (F7 once the engine says the export runs)
         self.switch_mode("dashboard")
         chats = len(request.chats)
         self.notify(f"Exporting {chats} chat{'s' if chats != 1 else ''}.")
@@ -265,6 +290,7 @@ class TobsApp(App[int]):
     def _export_finished(self, message: ExportFinished) -> None:
         if message.snapshot is not None:
             self.apply_snapshot(message.snapshot)
+        self.refresh_keys()  # the run is over: no F7 or F8 any more
         if message.error:
             self.notify_error(message.error, title="Export failed")
             return
@@ -284,11 +310,14 @@ class TobsApp(App[int]):
         if isinstance(screen, ChatsScreen):
             screen.load_dialogs()  # "last export" column now has new numbers
 
-    def action_pause_resume(self) -> None:
+    def action_pause_resume(self, wanted: str | None = None) -> None:
+        """Pause a running export or resume a paused one (`wanted`: "pause" or "resume" only, as F7 offered it)."""
         snap = self.live.latest
         if self.runner is None or snap is None or snap.state not in (RunState.RUNNING, RunState.PAUSED):
             self.notify("No export is running.", severity="warning")
             return
+        if wanted is not None and (wanted == "pause") != (snap.state is RunState.RUNNING):
+            return  # the state changed since the key was offered: nothing to do
         if snap.state is RunState.RUNNING:
             self.runner.pause()
             self.notify("Pausing: requests in flight finish, nothing new starts.")
@@ -308,7 +337,7 @@ class TobsApp(App[int]):
                 no="Keep going",
             )
         )
-        if sure:
+        if sure and self.export_active:  # the export may have ended while the question was open
             await self.engine.cancel()
 
     @work(exclusive=True, group="quit")
@@ -354,13 +383,14 @@ class TobsApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Keys" opens its key panel; ours (below) opens the full list of this app's keys.
         yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
-        yield SystemCommand("Chats", "Pick the chats to export (F2)", lambda: self.switch_mode("chats"))
-        yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
-        yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
-        yield SystemCommand("Throttle", "Request latency and FloodWaits (F5)", lambda: self.switch_mode("throttle"))
-        yield SystemCommand(
-            "Settings", "Pool sizes, media workers, export options (F6)", lambda: self.switch_mode("settings")
-        )
+        if self.logged_in:  # before login there is only the login screen
+            yield SystemCommand("Chats", "Pick the chats to export (F2)", lambda: self.switch_mode("chats"))
+            yield SystemCommand("Dashboard", "Live progress of the export (F3)", lambda: self.switch_mode("dashboard"))
+            yield SystemCommand("Pools", "Worker pools and the media queue (F4)", lambda: self.switch_mode("pools"))
+            yield SystemCommand("Throttle", "Request latency and FloodWaits (F5)", lambda: self.switch_mode("throttle"))
+            yield SystemCommand(
+                "Settings", "Pool sizes, media workers, export options (F6)", lambda: self.switch_mode("settings")
+            )
         if self.export_active:
             yield SystemCommand(
                 "Pause or resume export", "Pause the running export, or resume it (F7)", self.action_pause_resume

@@ -7,9 +7,11 @@ from textual.screen import Screen
 
 from tobs_tui.ui.history import LiveHistory
 
-# The run controls, shown in the footer of the screens that watch a run.
+# The run controls, shown in the footer of the screens that watch a run, and only while an export runs: F7 is
+# "Pause" while it runs and "Resume" while it is paused (the app's check_action offers one of the two or neither).
 RUN_BINDINGS = [
-    Binding("f7", "app.pause_resume", "Pause/Resume"),
+    Binding("f7", "app.pause_resume('pause')", "Pause"),
+    Binding("f7", "app.pause_resume('resume')", "Resume"),
     Binding("f8", "app.cancel_export", "Cancel export"),
 ]
 
@@ -21,6 +23,8 @@ class LiveScreen(Screen):
         raise NotImplementedError
 
     def on_screen_resume(self) -> None:
+        # The run may have started or ended while another screen was shown: offer F7 and F8 as things are now.
+        self.refresh_bindings()
         live = getattr(self.app, "live", None)
         if live is not None:
             self.refresh_live(live)

@@ -90,7 +90,9 @@ class SettingsScreen(LiveScreen):
         yield KeyFooter()
 
     def _form(self) -> ComposeResult:
-        with VerticalScroll(id="settings-form"):
+        # Not a Tab stop of its own: Tab goes from field to field, each scrolled into view as it takes the focus,
+        # and the page keys scroll the form from any of its fields.
+        with VerticalScroll(id="settings-form", can_focus=False):
             for field_id, label, _, _, _ in FIELDS:
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
