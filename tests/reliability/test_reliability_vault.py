@@ -469,7 +469,7 @@ def test_a_media_file_changed_by_hand_is_kept_beside_the_one_downloaded_again(ma
     from tobs_tui.engine.vault.check import mark_media_lost
 
     world = emulator.world
-    chat = chat_of(world, "Crash Supergroup")
+    chat = chat_of(world, "Crash Channel")
     vault = tmp_path / "vault"
     assert export(make_runner(media=True), [chat]).state is RunState.DONE
     media = sorted(p for p in (chat_dir(vault, chat) / "media").rglob("*") if p.is_file())

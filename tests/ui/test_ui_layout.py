@@ -118,7 +118,7 @@ async def show_settings_errors(app, pilot) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", [SMALL, (100, 40), (110, 40), (115, 40), (117, 40), (120, 40), (125, 40), (140, 40)])
+@pytest.mark.parametrize("size", [SMALL, (110, 40), (116, 40), (117, 40), (125, 40)])
 async def test_every_settings_field_hint_and_error_is_whole_at_any_width(size):
     # Between 110 and ~125 columns the 44-cell label and the 30-cell field once sat beside the engine's panel
     # without room: fields were cut, the disk hint was cut, and an error came out 2 cells wide (one letter a row).
