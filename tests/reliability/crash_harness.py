@@ -454,10 +454,13 @@ def crash_run(
     hand_edits: bool = False,
     progress=None,
     world_toml: str = WORLD_TOML,
+    min_hand_edits: int = 0,
 ) -> CrashReport:
     """Uninterrupted reference export, then rounds of interrupted exports until `kills` interruptions are done
     and the last round finished; every finished round is compared with the reference. With `hand_edits`, a line
-    is typed at the end of a month note after each interruption: it must survive, once, where it was typed."""
+    is typed at the end of a month note after each interruption: it must survive, once, where it was typed. An
+    interruption before the first note was written leaves nothing to type into: with `min_hand_edits`, more
+    interruptions are drawn (up to twice `kills`) until that many lines were typed."""
     started = time.monotonic()
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -482,7 +485,11 @@ def crash_run(
     rounds: list[RoundResult] = []
     edits = 0
     round_no = 0
-    while len(interruptions) < kills:
+
+    def more() -> bool:
+        return len(interruptions) < kills or (edits < min_hand_edits and len(interruptions) < 2 * kills)
+
+    while more():
         round_no += 1
         vault = workdir / f"round-{round_no}"
         in_round = 0
@@ -490,7 +497,7 @@ def crash_run(
         typed: dict[str, list[bytes]] = {}
         while True:
             cmd = export_command(world, vault, profile=profile)
-            if len(interruptions) >= kills:
+            if not more():
                 run = _run(cmd, env, log)
                 if run.exit_code != 0:
                     problems.append(f"the last, uninterrupted run failed (exit {run.exit_code})")

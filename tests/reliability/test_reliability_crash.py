@@ -22,6 +22,7 @@ def test_interrupted_at_random_instants_with_hand_edits_then_resumed_is_byte_ide
         signals=("KILL", "KILL", "TERM", "INT"),
         hand_edits=True,
         world_toml=SHORT_WORLD_TOML,
+        min_hand_edits=3,
     )
     assert report.ok, report.text() + "\n" + "\n".join(report.problems())
     assert len(report.interruptions) >= 5
