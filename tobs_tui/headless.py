@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import signal
@@ -231,13 +232,14 @@ def with_counts(runner: EngineRunner, dialogs: list[DialogInfo], chunk: int = 50
 def match_chats(
     wanted: list[str],
     dialogs: list[DialogInfo],
-    exported: Sequence[tuple[int, str, str | None]] = (),
+    exported: Callable[[], Sequence[tuple[int, str, str | None]]] = tuple,
     gone: list[str] | None = None,
 ) -> list[DialogInfo]:
     """Each --chat value by id, @username or exact title (case-insensitive; the same case wins over others);
-    unknown or ambiguous -> UsageError. `exported`: (id, title, username) of the chats the vault holds, so a
-    value naming one that has left the chat list is said to be that, not a typo; with `gone` given, such a
-    value's sentence is added to it and the others go on (a repair of several chats)."""
+    unknown or ambiguous -> UsageError. `exported()`: (id, title, username) of the chats the vault holds, asked
+    only for a value no listed chat matches, so one naming a chat that has left the chat list is said to be
+    that, not a typo; with `gone` given, such a value's sentence is added to it and the others go on (a repair
+    of several chats)."""
     chosen: list[DialogInfo] = []
     for value in wanted:
         text = value.strip()
@@ -246,7 +248,7 @@ def match_chats(
             exact = [h for h in hits if not text.lstrip("-").isdigit() and not text.startswith("@") and h[1] == text]
             hits = exact if len(exact) == 1 else hits
         if not hits:
-            left = _matches(text, list(exported))
+            left = _matches(text, list(exported()))
             if len(left) == 1:
                 chat_id, title, _ = left[0]
                 said = (
@@ -285,7 +287,8 @@ def run_export(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         with session as runner:
             dialogs = runner.list_dialogs().result()
             gone: list[str] | None = [] if getattr(args, "skip_gone", False) else None
-            chosen = dialogs if args.all else match_chats(args.chat, dialogs, _exported_chats(args, settings), gone)
+            vault_chats = functools.partial(_exported_chats, args, settings)
+            chosen = dialogs if args.all else match_chats(args.chat, dialogs, vault_chats, gone)
             for said in gone or ():
                 print(said, file=sys.stderr)
             if not chosen and gone:
