@@ -19,8 +19,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float =
 
 async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     """Let the app run until `condition()` holds (engine work happens on its own thread meanwhile)."""
+    from textual.css.query import NoMatches
+
+    def holds() -> bool:
+        # A screen is current as soon as it is pushed, and has its widgets only once mounted: a widget not
+        # there yet is a condition not met yet (one that never appears ends in the timeout below).
+        try:
+            return bool(condition())
+        except NoMatches:
+            return False
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.05)

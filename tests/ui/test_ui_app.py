@@ -562,7 +562,9 @@ async def test_a_dead_proxy_at_login_is_its_own_sentence_without_a_second_guess(
         port = s.getsockname()[1]  # closed again below: nothing listens there
     app = make_app(settings=settings_with(settings, "network", proxy=f"socks5://bob:pw123@127.0.0.1:{port}"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), timeout=60, what="the login screen")
+        # The screen is current as soon as it is pushed; its fields exist once it is mounted (it sets its step).
+        on_login = lambda: isinstance(app.screen, LoginScreen) and app.screen.step == "api"  # noqa: E731
+        await wait_until(pilot, on_login, timeout=60, what="the login screen")
 
         def error() -> str:
             return str(app.screen.query_one("#login-error", Label).render())
