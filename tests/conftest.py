@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+
+# A suite started in the background of a script (`pytest … &`) inherits SIGINT ignored, and so would every
+# export it starts: the tests that press Ctrl-C on an export would then watch it run to the end. Ctrl-C is
+# Python's own again here, so each child starts with it as a terminal would give it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Methods marked @pool_side / @loop_side check the thread they run on (tobs_tui/engine/runtime/threads.py).
 os.environ["TOBS_CHECK_THREADS"] = "1"
@@ -23,3 +30,4 @@ def isolated_environment(tmp_path, monkeypatch):
     for name in ("TOBS_CONFIG", "MEDIA_WORKERS", "MAX_THREADS", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     yield
+
