@@ -31,3 +31,30 @@ def isolated_environment(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     yield
 
+
+# The 3.12 run is there for what changes between Pythons under the product: the event loop that Textual,
+# Telethon and the engine share, and the threads and processes around it. These modules check what an export
+# leaves on disk (file formats and their readers, the vault after kills, signals and hand edits) through long
+# harnesses of the same code the 3.12 run already drives: marked `once`, only the 3.11 run has them.
+ONCE_MODULES = {
+    "tests/integration/engine/test_kill_resume.py",
+    "tests/integration/engine/test_tdesktop_json.py",
+    "tests/reliability/test_reliability_backfill.py",
+    "tests/reliability/test_reliability_crash.py",
+    "tests/reliability/test_reliability_disk.py",
+    "tests/reliability/test_reliability_hostile.py",
+    "tests/reliability/test_reliability_input.py",
+    "tests/reliability/test_reliability_interrupt.py",
+    "tests/reliability/test_reliability_vault.py",
+    "tests/reliability/test_reliability_verify_links.py",
+}
+# Plain functions of text, files and SQLite: no loop, no thread of their own.
+ONCE_FOLDERS = ("tests/unit/engine/render/", "tests/unit/engine/vault/", "tests/unit/engine/runner/")
+
+
+def pytest_collection_modifyitems(config, items):
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        if where in ONCE_MODULES or where.startswith(ONCE_FOLDERS):
+            item.add_marker(pytest.mark.once)
