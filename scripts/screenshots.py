@@ -2,18 +2,14 @@
 
     python scripts/screenshots.py [--out screenshots] [--seconds 40] [--profile throttled]
 
-Writes <screen>.svg, and <screen>.png when rsvg-convert (librsvg2-bin) or cairosvg (pip) is available.
-The pictures name Fira Code; rsvg-convert finds glyphs it lacks (the emoji in some demo titles) in other
-installed fonts, as a terminal does. Without Fira Code and an emoji font (fonts-firacode,
-fonts-noto-color-emoji) a PNG shows other letters or empty boxes, so the script says which are missing.
+Writes <screen>.svg: the pictures README.md and docs/TUI.md show, drawn by the viewer in its own monospace
+font where Fira Code, which they name, is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,34 +27,6 @@ from tobs_tui.ui.screens.login import LoginScreen
 from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 SIZE = (150, 44)
-# Naming the emoji font in the pictures' font list does not work: it also holds digits (for keycaps), which
-# rsvg-convert then draws from it, wide. Installed, it is found for the glyphs Fira Code lacks.
-NEEDED_FONTS = {"Fira Code": "fonts-firacode", "Noto Color Emoji": "fonts-noto-color-emoji"}
-
-
-def missing_fonts() -> list[str]:
-    """The packages of the fonts the pictures name that fontconfig cannot find (none known without fc-list)."""
-    fc_list = shutil.which("fc-list")
-    if fc_list is None:
-        return []
-    installed = subprocess.run([fc_list, ":", "family"], capture_output=True, text=True, check=False).stdout
-    return [package for family, package in NEEDED_FONTS.items() if family not in installed]
-
-
-def to_png(svg: Path) -> Path | None:
-    # rsvg-convert first: it finds a glyph missing from the named font through fontconfig (cairosvg does not,
-    # and draws empty boxes for the emoji).
-    png = svg.with_suffix(".png")
-    converter = shutil.which("rsvg-convert")
-    if converter is not None:
-        subprocess.run([converter, "-o", str(png), str(svg)], check=True)
-        return png
-    try:
-        import cairosvg
-    except ImportError:
-        return None
-    cairosvg.svg2png(url=str(svg), write_to=str(png))
-    return png
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
@@ -141,16 +109,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    missing = missing_fonts()
-    if missing:
-        print(f"Fonts the pictures name are not installed ({', '.join(missing)}): PNGs will show other glyphs.")
     print(f"Running the demo ({args.profile}) and taking pictures into {args.out}:")
     shots = asyncio.run(run(args.out, args.seconds, args.profile))
-    pngs = [to_png(svg) for svg in shots]
-    if all(p is None for p in pngs):
-        print("No SVG converter found (pip install cairosvg, or apt-get install librsvg2-bin): SVG only.")
-    else:
-        print(f"PNG copies written next to the SVGs ({len([p for p in pngs if p])}).")
+    print(f"{len(shots)} pictures written.")
     return 0
 
 
