@@ -14,7 +14,7 @@ WIDTH, HEIGHT = 80, 24
 
 def chart_rows(samples, stats, events) -> list[str]:
     plt = Plot()
-    LatencyChart().draw(plt, samples, stats, events)
+    LatencyChart().draw(plt, (WIDTH, HEIGHT), samples, stats, events)
     plt.plotsize(WIDTH, HEIGHT)
     plt._set_size(WIDTH, HEIGHT)
     plt.theme("clear")

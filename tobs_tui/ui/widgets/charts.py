@@ -73,17 +73,23 @@ class ChartBase(PlotextPlot):
         data = take()
         self._version, self._drawn_at = version, time.monotonic()
         self._last_data = data
-        self._build(data, (self.size.width, self.size.height), self.app.theme)
+        self._build(data, (self.size.width, self.size.height), self._get_plotext_theme_name(self.app.theme))
 
     @work(thread=True, exclusive=True, group="chart")
     def _build(self, data: tuple, size: tuple[int, int], theme: str) -> None:
+        """`theme`: the plotext theme's name."""
         plt = Plot()  # a fresh figure per build: the UI thread never sees one half drawn
-        self.draw(plt, *data)
+        # The size the UI thread read: this thread never reads the widget (while the app closes, its context
+        # is gone, and reading the size raised LookupError from a build still running).
+        self.draw(plt, size, *data)
         plt.plotsize(*size)
         plt._set_size(*size)  # as PlotextPlot.render does: plotsize alone does not always take
-        plt.theme(self._get_plotext_theme_name(theme))
+        plt.theme(theme)
         chart = Text.from_ansi(plt.build())
-        self.app.call_from_thread(self._show_built, size, chart)
+        try:
+            self.app.call_from_thread(self._show_built, size, chart)
+        except RuntimeError:  # the app closed while this chart was built: there is nothing to show it on
+            return
 
     def _show_built(self, size: tuple[int, int], chart: Text) -> None:
         self._built = (size, chart)
@@ -91,14 +97,17 @@ class ChartBase(PlotextPlot):
 
     def on_resize(self) -> None:
         if self._last_data:
-            self._build(self._last_data, (self.size.width, self.size.height), self.app.theme)
+            self._build(
+                self._last_data, (self.size.width, self.size.height), self._get_plotext_theme_name(self.app.theme)
+            )
 
     def render(self) -> RenderResult:
         if self._built is None:
             return Text("")
         return self._built[1]
 
-    def draw(self, plt: Plot, *data) -> None:
+    def draw(self, plt: Plot, size: tuple[int, int], *data) -> None:
+        """Draw `data` on `plt` for a chart of `size` (width, height), on the build thread."""
         raise NotImplementedError
 
 
@@ -108,11 +117,12 @@ class ThroughputChart(ChartBase):
     def show(self, points: Sequence[RatePoint], version: Hashable) -> None:
         self.offer(version, lambda: (list(points),))
 
-    def draw(self, plt: Plot, points: list[RatePoint]) -> None:
-        points = thin(points, max(20, self.size.width * 2))
+    def draw(self, plt: Plot, size: tuple[int, int], points: list[RatePoint]) -> None:
+        width, height = size
+        points = thin(points, max(20, width * 2))
         plt.clear_figure()
         # The box's border names the chart (the dashboard's "Throughput"): every row inside is the plot's.
-        if self.size.height >= SHORT_CHART:
+        if height >= SHORT_CHART:
             plt.xlabel("seconds")
         if not points:
             plt.title("Throughput — waiting for the first snapshot of an export")
@@ -135,19 +145,24 @@ class LatencyChart(ChartBase):
     ) -> None:
         self.offer(version, lambda: (list(samples), stats, list(events)))
 
-    @property
-    def narrow(self) -> bool:
-        return 0 < self.size.width < NARROW_CHART  # 0: not laid out (drawn on its own, as in the tests)
+    @staticmethod
+    def narrow(width: int) -> bool:
+        return 0 < width < NARROW_CHART  # 0: not laid out (drawn on its own, as in the tests)
 
     def on_resize(self) -> None:
-        self.border_subtitle = NARROW_LEGEND if self.narrow else ""
+        self.border_subtitle = NARROW_LEGEND if self.narrow(self.size.width) else ""
         super().on_resize()
 
     def draw(
-        self, plt: Plot, samples: list[LatencySample], stats: ThrottleStats | None, events: list[EngineEvent]
+        self,
+        plt: Plot,
+        size: tuple[int, int],
+        samples: list[LatencySample],
+        stats: ThrottleStats | None,
+        events: list[EngineEvent],
     ) -> None:
-        samples = thin(samples, max(40, self.size.width * 2))
-        legend = not self.narrow
+        samples = thin(samples, max(40, size[0] * 2))
+        legend = not self.narrow(size[0])
         plt.clear_figure()
         plt.title("Request latency (ms)")
         plt.xlabel("seconds")
