@@ -460,18 +460,14 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
 
 
 async def test_quit_during_export_asks_then_next_run_resumes(make_app, emulator, settings):
-    emulator.set_profile("lan", {"latency_ms": 300.0})
+    # 8 requests of 100 messages in flight, 600 ms each: at most 1,333 messages/s, so a chat of 9,000 or more
+    # is still exporting when the second Ctrl-Q comes, however slowly a loaded machine draws the question.
+    emulator.set_profile("lan", {"latency_ms": 600.0})
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, app, emulator.world.demo_phone, emulator.world.demo_code)
         session = app.session
-        # A chat that numbers its own messages, so its size is known to be thousands (a private chat's newest
-        # id counts the whole account's messages and may hide a small chat that finishes before the quit).
-        chat = next(
-            d
-            for d in sorted(app.screen.query_one(DialogTable)._dialogs, key=lambda d: d.chat_id)
-            if d.message_estimate and 8_000 <= d.message_estimate <= 60_000 and not d.is_forum
-        )
+        chat = small_chats(app, 1, lo=9_000, hi=15_000)[0]
         await pick(pilot, app, chat.title)
         await start_without_media(pilot, app)
         await wait_until(pilot, lambda: app.live.latest and app.live.latest.messages_done > 0, what="progress")
