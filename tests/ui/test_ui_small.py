@@ -14,7 +14,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.support.waiting import wait_until
 from tests.ui.samples import snapshot
-from tests.ui.test_ui_snapshots import offline_app
+from tests.ui.test_ui_snapshots import charts_drawn, offline_app
 from tobs_tui.engine.snapshot import ChatProgress, ChatState, DcParts, EngineSnapshot
 from tobs_tui.ui.app import DemoInfo
 from tobs_tui.ui.widgets.chat_progress import ChatProgressList
@@ -54,7 +54,8 @@ def with_chats(base: EngineSnapshot, n: int) -> EngineSnapshot:
 async def feed_chats(app, pilot, n: int) -> None:
     for t in (4.0, 8.0, 12.0, 16.0, 20.0):
         app.apply_snapshot(with_chats(snapshot(t), n))
-    await pilot.pause(1.2)
+    await pilot.pause()
+    await wait_until(pilot, lambda: charts_drawn(app), what="the charts")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -72,8 +73,13 @@ async def test_the_whole_dashboard_is_on_screen_without_scrolling(size, chats):
             widget = screen.query_one(part)
             assert visible(app, widget) == widget.region, (part, widget.region)
             assert widget.region.bottom <= footer_row, (part, widget.region)
-        chart = seen(app, screen.query_one("#throughput"))
-        assert chart[-1].startswith("╰") and any("┬" in line for line in chart), "the x axis and the bottom border"
+
+        # The chart is built on a thread and shown when done: later on a loaded machine.
+        def drawn() -> bool:
+            chart = seen(app, screen.query_one("#throughput"))
+            return chart[-1].startswith("╰") and any("┬" in line for line in chart)
+
+        await wait_until(pilot, drawn, what="the chart's x axis and bottom border")
         summary = " ".join(seen(app, screen.query_one("#summary")))
         assert "server healthy" in summary, summary
 

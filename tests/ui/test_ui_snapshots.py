@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from tests.support.waiting import wait_until
 from tests.ui.samples import dialogs, snapshot, topics
 from tobs_tui.config import Settings, settings_with
 from tobs_tui.ui.app import DemoInfo, TobsApp
+from tobs_tui.ui.widgets.charts import ChartBase
 from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -53,10 +55,24 @@ def check(app: TobsApp, name: str, tmp_path: Path) -> None:
         pytest.fail(f"{name} changed; compare {tmp_path / stored.name} with {stored}")
 
 
+def charts_drawn(app: TobsApp) -> bool:
+    """Every chart on screen shows the newest data it was offered, at its size: charts redraw at most once a
+    second, on a thread, so a loaded machine shows them later."""
+    if any(w.group == "chart" and not w.is_finished for w in app.workers):
+        return False
+    for chart in app.screen.query(ChartBase):
+        if chart._pending is not None or chart._timer_set:
+            return False
+        if chart._last_data and (chart._built is None or chart._built[0] != (chart.size.width, chart.size.height)):
+            return False
+    return True
+
+
 async def feed(app: TobsApp, pilot) -> None:
     for t in (4.0, 8.0, 12.0, 16.0, 20.0):
         app.apply_snapshot(snapshot(t))
-    await pilot.pause(1.2)  # charts draw the newest data within a second
+    await pilot.pause()
+    await wait_until(pilot, lambda: charts_drawn(app), what="the charts")
 
 
 @sizes
