@@ -606,11 +606,13 @@ async def test_an_export_that_cannot_write_fails_in_one_toast_and_the_dashboard_
         await wait_until(pilot, failed, timeout=60, what="the export to fail")
         ended = lambda: not any(w.group == "export" and not w.is_finished for w in app.workers)  # noqa: E731
         await wait_until(pilot, ended, what="the app to hear that the export ended")
-        await pilot.pause(0.5)  # the run's end and its error event both handled, their toasts drawn
-        assert app.current_mode == "dashboard"
         sentence = app.live.latest.errors[0]
         assert "in the way" in sentence, sentence
         words = " ".join(sentence.split())
+        toasted = lambda: any(words[:30] in " ".join(str(t.render()).split()) for t in app.screen.query(Toast))  # noqa: E731
+        await wait_until(pilot, toasted, what="the error's toast")
+        await pilot.pause(0.5)  # the run's end and its error event both handled: a second toast would be drawn
+        assert app.current_mode == "dashboard"
         toasts = [t for t in app.screen.query(Toast) if words[:30] in " ".join(str(t.render()).split())]
         assert len(toasts) == 1, [str(t.render()) for t in app.screen.query(Toast)]
         toast = toasts[0]

@@ -20,9 +20,10 @@ from tobs_tui.ui.widgets.dialog_table import DialogTable
 
 async def palette_titles(app, pilot) -> list[str]:
     await pilot.press("ctrl+p")
-    await pilot.pause(0.5)
-    assert isinstance(app.screen, CommandPalette)
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the command palette")
     options = app.screen.query_one(CommandList)
+    await wait_until(pilot, lambda: options.option_count > 0, what="the palette's commands")
+    await pilot.pause(0.5)  # all of them: the commands are gathered in the background
     titles = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
     await pilot.press("escape")
     await pilot.pause()

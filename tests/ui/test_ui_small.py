@@ -147,7 +147,8 @@ async def test_a_failed_and_a_parked_chat_say_why_in_their_row_at_80_columns():
         await app.switch_mode("dashboard")
         await pilot.pause()
         app.apply_snapshot(snap)
-        await pilot.pause(0.3)
+        shows = lambda: any("Photo Stream" in line for line in seen(app, app.screen.query_one(ChatProgressList)))  # noqa: E731
+        await wait_until(pilot, shows, what="the chats")
         rows = seen(app, app.screen.query_one(ChatProgressList))
         tech = next(line for line in rows if "Tech News" in line)
         photo = next(line for line in rows if "Photo Stream" in line)
