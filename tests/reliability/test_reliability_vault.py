@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -1008,3 +1010,62 @@ def test_verify_says_why_it_cannot_check_a_folder(tmp_path, capsys):
         assert main(["verify", "--out", str(busy)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"An export is writing to {busy} now (pid ") and "once it has finished" in err
+
+
+def test_a_month_note_moved_or_renamed_by_hand_stays_where_it_was_put_and_is_not_written_again(
+    make_runner, emulator, tmp_path
+):
+    from tobs_tui.engine.vault.check import check_vault
+
+    world = emulator.world
+    channel = chat_of(world, "Crash Channel")
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [channel]).state is RunState.DONE
+    folder = chat_dir(vault, channel)
+    notes = sorted(p for p in folder.rglob("*.md") if p.parent.name.isdigit())
+    assert len(notes) == 3, notes
+    before = {p: p.read_bytes() for p in notes}
+    top = max(world.chats[channel].ids())
+    # Renamed in its folder (Obsidian's rename), the newest dragged into a folder of the person's own, and one
+    # moved with a message cut out of it on the way. (One deleted in Obsidian, into its .trash: test_moved.py.)
+    renamed = notes[0].with_name("Trip planning.md")
+    notes[0].rename(renamed)
+    archived = vault / "Archive" / "Latest month.md"
+    archived.parent.mkdir()
+    notes[-1].rename(archived)
+    cut = vault / "Archive" / "Cut.md"
+    text = notes[1].read_text(encoding="utf-8")
+    first_block_end = text.index("^m") + text[text.index("^m") :].index("\n\n") + 2
+    cut.write_text(text[: text.index("\n\n**") + 2] + text[first_block_end:], encoding="utf-8")
+    notes[1].unlink()
+
+    seen = check_vault(vault)
+    rel = lambda p: p.relative_to(vault).as_posix()  # noqa: E731
+    assert f"{rel(notes[0])}: moved or renamed by hand to {rel(renamed)}" in "\n".join(seen.notes), seen.notes
+    assert f"{rel(notes[-1])}: moved or renamed by hand to {rel(archived)}" in "\n".join(seen.notes), seen.notes
+    assert [p.path for p in seen.problems] == [rel(notes[1])], seen.problems
+
+    world.add_messages(channel, 5)
+    events: list = []
+    assert export(make_runner(on_event=events.append), [channel]).state is RunState.DONE
+    said = [e.message for e in events if e.kind is EventKind.VAULT]
+    assert any(m.startswith("Left 2 notes where you moved them") for m in said), said
+    assert renamed.read_bytes() == before[notes[0]] and archived.read_bytes() == before[notes[-1]], "never touched"
+    assert not notes[0].exists(), "a renamed note is not written again at its old name"
+    assert notes[1].read_bytes() == before[notes[1]], "a note moved without all its messages is restored"
+    # Every message once across the chat's notes and the moved ones (not the cut copy).
+    ids = [i for got in notes_of(folder).values() for i in got]
+    ids += [int(m) for m in re.findall(r"\^m(\d+)\s*$", archived.read_text(encoding="utf-8"), re.MULTILINE)]
+    assert sorted(ids) == list(world.chats[channel].ids()), "no message lost, none twice"
+    held = notes_of(folder).get(notes[-1].relative_to(folder).as_posix())
+    assert held is None or min(held) > top, "the moved month's place holds only its new messages, if any"
+    # Reply links to its messages point where the note is now.
+    moved_ids = [int(m) for m in re.findall(r"\^m(\d+)\s*$", renamed.read_text(encoding="utf-8"), re.MULTILINE)]
+    with sqlite3.connect(vault / ".tobs" / "state.sqlite") as db:
+        marks = ",".join("?" * len(moved_ids))
+        where = db.execute(f"SELECT DISTINCT note FROM messages WHERE msg_id IN ({marks})", moved_ids).fetchall()
+    assert where == [(rel(renamed).removesuffix(".md"),)], where
+    assert check_vault(vault).ok
+    again: list = []
+    assert export(make_runner(on_event=again.append), [channel]).state is RunState.DONE
+    assert not [e.message for e in again if e.kind is EventKind.VAULT], "said once"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tobs_tui.engine.vault.blocks import note_blocks
 from tobs_tui.engine.vault.intents import engine_bytes, read_intents
+from tobs_tui.engine.vault.moved import find_moved_notes
 from tobs_tui.engine.vault.rebuild import chat_folders, month_notes
 from tobs_tui.engine.vault.vault import Vault, in_the_way
 
@@ -148,6 +149,17 @@ def check_vault(root: Path) -> VaultCheck:
                 ).fetchall()
                 lost = {row[0] for row in db.execute("SELECT path FROM media WHERE status = 'lost'")}
                 repairs = db.execute("SELECT path, chat_id FROM repairs").fetchall() if _has(db, "repairs") else []
+                # The messages of each note no longer at its path: found in a file elsewhere, it was moved.
+                gone_notes = {
+                    path: [
+                        row[0]
+                        for row in db.execute(
+                            "SELECT msg_id FROM messages WHERE chat_id = ? AND note = ?", (chat_id, path[:-3])
+                        )
+                    ]
+                    for path, chat_id, length, _ in files
+                    if length and path.endswith(".md") and not path.startswith(".") and _lmode(root / path) is None
+                }
             finally:
                 db.close()
     except _Refused as exc:  # swapped for a link or a non-file since it was looked at
@@ -170,8 +182,12 @@ def check_vault(root: Path) -> VaultCheck:
     ways = _Ways(root)
     problems += ways.state_folders()
     intents = {} if ".tobs/intents" in ways.links else read_intents(root / ".tobs" / "intents")
+    moved = find_moved_notes(root, gone_notes, {row[0] for row in files})
     for path, chat_id, length, tail in files:
         if ways.blocked(path, chat_id):
+            continue
+        if path in moved:
+            notes.append(f"{path}: moved or renamed by hand to {moved[path]} (yours now; an export leaves it there)")
             continue
         problem, note = _file_problem(root, path, length, tail, intents.get(path))
         if problem:

@@ -436,6 +436,17 @@ class StateStore:
     def forget_file(self, path: str) -> None:
         self._write([("DELETE FROM files WHERE path = ?", (path,))])
 
+    def note_moved(self, chat_id: int, old: str, new: str) -> None:
+        """A note a person moved from `old` to `new` (paths without ".md"): it is theirs now, no longer a file
+        of the export; reply links to its messages point where it is, and nothing is repaired at `old`."""
+        self._write(
+            [
+                ("DELETE FROM files WHERE path = ?", (f"{old}.md",)),
+                ("DELETE FROM repairs WHERE path = ?", (f"{old}.md",)),
+                ("UPDATE messages SET note = ? WHERE chat_id = ? AND note = ?", (new, chat_id, old)),
+            ]
+        )
+
     # the commit ------------------------------------------------------------------------------------
 
     def commit_batch(

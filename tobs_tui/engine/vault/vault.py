@@ -33,6 +33,7 @@ from tobs_tui.engine.vault.blocks import (
 from tobs_tui.engine.vault.filenames import UnsafePathError, open_for_writing, safe_path
 from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
 from tobs_tui.engine.vault.jsonl import max_line_id, stream_result_json
+from tobs_tui.engine.vault.moved import find_moved_notes
 from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
@@ -76,6 +77,7 @@ class RecoveryReport:
     state_damaged: str | None = None  # the sentence saying a damaged state DB was moved aside
     cut_short: tuple[str, ...] = ()  # committed files cut short by hand: what they lost is fetched again
     lost_media: tuple[str, ...] = ()  # downloaded files deleted, cut short or changed by hand: fetched again
+    moved: tuple[tuple[str, str], ...] = ()  # (old, new) notes a person moved or renamed: theirs now
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -93,6 +95,7 @@ class RecoveryReport:
             or self.state_damaged
             or self.cut_short
             or self.lost_media
+            or self.moved
         )
 
     def notices(self) -> list[str]:
@@ -108,6 +111,14 @@ class RecoveryReport:
             out.append(
                 f"Kept your edits to {_count(self.modified, 'note')} ({_some(self.modified)}); new messages go"
                 " after them."
+            )
+        if self.moved:
+            shown = tuple(f"{old} to {new}" for old, new in self.moved)
+            one = len(shown) == 1
+            out.append(
+                f"Left {_count(shown, 'note')} where you moved {'it' if one else 'them'} ({_some(shown)}):"
+                f" {'it is' if one else 'they are'} yours now and not written again, and new messages of"
+                f" {'its month start a new note' if one else 'their months start new notes'} at the old place."
             )
         damaged = self.missing + self.cut_short
         if damaged:
@@ -398,6 +409,7 @@ class Vault:
         repairs: list[tuple[int, str]] = []
         self._settle_rewrites()
         intents = read_intents(self.intents_dir)
+        gone: list[FileRecord] = []
         for record in self.store.all_files():
             try:
                 path = safe_path(self.root, record.path)
@@ -424,9 +436,7 @@ class Vault:
                     continue
                 raise
             except FileNotFoundError:
-                missing.append(record.path)
-                self.store.forget_file(record.path)
-                repairs.append((record.chat_id, record.path))
+                gone.append(record)
                 continue
             try:
                 _must_be_a_file(fd, path)
@@ -468,6 +478,12 @@ class Vault:
                             self._adopt(record.path, fd, size)
             finally:
                 os.close(fd)
+        moved = self._moved_notes(gone)
+        for record in gone:
+            if record.path not in moved:
+                missing.append(record.path)
+                self.store.forget_file(record.path)
+                repairs.append((record.chat_id, record.path))
         lost = self._lost_media()
         if repairs:
             self.store.add_repairs(repairs)
@@ -492,7 +508,24 @@ class Vault:
             state_damaged=self._state_notice,
             cut_short=tuple(damaged),
             lost_media=tuple(lost),
+            moved=tuple(moved.items()),
         )
+
+    def _moved_notes(self, gone: list[FileRecord]) -> dict[str, str]:
+        """{old: new} for the month notes among `gone` a person moved or renamed (moved.py); each is forgotten
+        as a file of the export, and its messages' index rows follow it."""
+        wanted = {
+            r.path: self.store.note_ids(r.chat_id, r.path.removesuffix(".md"))
+            for r in gone
+            if r.path.endswith(".md") and not r.path.startswith(".")
+        }
+        if not any(wanted.values()):
+            return {}
+        moved = find_moved_notes(self.root, wanted, {r.path for r in self.store.all_files()})
+        chats = {r.path: r.chat_id for r in gone}
+        for old, new in moved.items():
+            self.store.note_moved(chats[old], old.removesuffix(".md"), new.removesuffix(".md"))
+        return moved
 
     def _left_as_linked(self, record: FileRecord) -> bool:
         """A committed file that is now a symlink, or shares its bytes with another hard link, and needs nothing
