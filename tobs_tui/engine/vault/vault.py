@@ -571,8 +571,16 @@ class Vault:
         ours = engine_bytes(data, 0, intent)
         if ours == len(data):
             return False
-        start = min(header_end(data), ours)  # the front matter the commit wrote stays with their text
-        kept = data[:start] + data[ours:]
+        # The note's own start (front matter, link line) as the commit was writing it. Their text goes after the
+        # whole of it, even when the commit died before or inside it: a note starts with its front matter (or
+        # Obsidian reads none), and no later commit writes it. (Zeros a power cut left are the engine's too.)
+        written = intent[1] if intent is not None and intent[0] == 0 else b""
+        head = header_end(written)
+        if 0 < head < len(written):
+            kept = written[:head] + data[ours:]
+        else:
+            start = min(header_end(data), ours)  # the front matter the commit wrote stays with their text
+            kept = data[:start] + data[ours:]
         self.write_file_atomic(record.path, kept)
         self.store.set_file(record.path, length=len(kept), tail=kept[-TAIL_BYTES:])
         return True

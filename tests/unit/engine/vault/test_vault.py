@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tobs_tui
+from tobs_tui.engine.render.notes import month_header
 from tobs_tui.engine.vault import vault as vault_module
 from tobs_tui.engine.vault.blocks import separator
 from tobs_tui.engine.vault.filenames import UnsafePathError
@@ -51,12 +52,12 @@ def note_of(i: int) -> str:
     return NOTE if i <= 50 else "Chat (1)/2024/2024-02.md"
 
 
-def write_batches(v: Vault, first: int, last: int, batch: int = 10) -> None:
+def write_batches(v: Vault, first: int, last: int, batch: int = 10, header: str = HEADER) -> None:
     w = v.chat_writer(1)
     for start in range(first, last + 1, batch):
         ids = range(start, min(start + batch, last + 1))
         for i in ids:
-            w.append(note_of(i), block(i), header=HEADER)
+            w.append(note_of(i), block(i), header=header)
             w.append_json_line(encode_line({"id": i, "text": f"message {i} ✓"}))
         w.commit(last_id=ids[-1], messages=[(i, note_of(i).removesuffix(".md"), "Bob", f"message {i}") for i in ids])
 
@@ -1124,3 +1125,35 @@ def test_a_link_loop_or_a_dangling_link_in_the_way_is_named_as_a_link(tmp_path):
         os.mkdir(tmp_path / "dangle")
     except OSError as exc:
         assert str(write_error(exc, tmp_path)).startswith(f"{tmp_path / 'dangle'} is a symlink to something that")
+
+
+@pytest.mark.parametrize("where", ["before it", "in the front matter", "in the link line", "after it", "in a block"])
+def test_a_new_note_typed_into_after_a_kill_before_its_front_matter_was_whole_gets_it_back(
+    tmp_path, reference, monkeypatch, where
+):
+    # A kill as the first commit of a month opened its note: nothing, or part of its front matter, written. A
+    # person then typed into the note. Their text stays, after the whole front matter the commit was writing
+    # (a note starts with its front matter, or Obsidian reads none), and the messages come after their text.
+    second = "Chat (1)/2024/2024-02.md"
+    head = month_header(1, "Chat", "Chat (1)", "2024-02")  # as the renderer writes it: recovery knows its end
+    link = head.index("[[")
+    keep = {"before it": 0, "in the front matter": 5, "in the link line": link + 3, "after it": len(head)}.get(
+        where, len(head) + 20
+    )
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 50)
+    with monkeypatch.context() as m, pytest.raises(Died), Vault(tmp_path) as v:
+        v.recover()
+        die_in_commit(m, {second: keep})
+        write_batches(v, 51, 60, header=head)
+    typed = b"My note typed into the new month.\n"
+    with open(tmp_path / second, "ab") as f:
+        f.write(typed)
+    with Vault(tmp_path) as v:
+        assert v.recover().modified == (second,)
+        assert (tmp_path / second).read_bytes() == head.encode() + typed
+        write_batches(v, 51, 100, header=head)
+    got = tree(tmp_path)
+    assert got[second] == head.encode() + typed + b"\n" + reference[second][len(HEADER) :]
+    assert {k: v for k, v in got.items() if k != second} == {k: v for k, v in reference.items() if k != second}
