@@ -590,3 +590,23 @@ def test_a_ctrl_c_while_the_cli_loads_is_exit_130_without_a_traceback():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
     assert [e.value for e in metadata.entry_points(group="console_scripts", name="tobs-tui")] == ["tobs_tui.entry:main"]
+
+
+def test_a_ctrl_c_while_python_closes_after_the_command_is_ignored():
+    """Found by the crash harness: a Ctrl-C landing after the export's summary, while Python joined the render
+    workers' threads at exit, printed a traceback under the summary. The command has finished then."""
+    code = textwrap.dedent(
+        """
+        import atexit, os, signal, sys, time
+        import tobs_tui.cli
+        tobs_tui.cli.main = lambda: 0
+        from tobs_tui.entry import main
+        def late():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)
+        atexit.register(late)
+        sys.exit(main())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
