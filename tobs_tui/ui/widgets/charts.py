@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 
@@ -14,6 +15,7 @@ from textual_plotext.plot import Plot
 from tobs_tui.engine import EngineEvent, EventKind, LatencySample, ThrottleStats
 from tobs_tui.ui.history import RatePoint
 
+_ONE_BUILD = threading.Lock()
 REDRAW_EVERY_S = 1.0  # plotext builds a whole chart in Python: once a second keeps the UI thread light
 SHORT_CHART = 12  # below this many rows a chart leaves out its axis name: its rows go to the plot
 # Below this many columns the latency chart's legend and FloodWait labels would cover its line: the legend goes to
@@ -47,6 +49,7 @@ class ChartBase(PlotextPlot):
         self._pending: tuple[Hashable, Callable[[], tuple]] | None = None
         self._timer_set = False
         self._built: tuple[tuple[int, int], Text] | None = None  # (size built for, chart)
+        self._asked = 0  # builds asked for: a build that finds a newer one asked for leaves it the work
         self._last_data: tuple = ()
 
     def offer(self, version: Hashable, take: Callable[[], tuple]) -> None:
@@ -73,11 +76,34 @@ class ChartBase(PlotextPlot):
         data = take()
         self._version, self._drawn_at = version, time.monotonic()
         self._last_data = data
-        self._build(data, (self.size.width, self.size.height), self._get_plotext_theme_name(self.app.theme))
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._asked += 1
+        self._build(
+            self._last_data,
+            (self.size.width, self.size.height),
+            self._get_plotext_theme_name(self.app.theme),
+            self._asked,
+        )
 
     @work(thread=True, exclusive=True, group="chart")
-    def _build(self, data: tuple, size: tuple[int, int], theme: str) -> None:
-        """`theme`: the plotext theme's name."""
+    def _build(self, data: tuple, size: tuple[int, int], theme: str, asked: int) -> None:
+        """`theme`: the plotext theme's name; `asked`: this build's number.
+
+        A build the next one replaced (`exclusive` only marks a thread cancelled: it runs on) stops before it
+        starts, and builds run one at a time (plotext keeps module state of its own). Without this, on a loaded
+        machine an older build could finish last and show the older data over the newer one."""
+        with _ONE_BUILD:
+            if asked != self._asked:
+                return
+            chart = self._chart(data, size, theme)
+        try:
+            self.app.call_from_thread(self._show_built, asked, size, chart)
+        except RuntimeError:  # the app closed while this chart was built: there is nothing to show it on
+            return
+
+    def _chart(self, data: tuple, size: tuple[int, int], theme: str) -> Text:
         plt = Plot()  # a fresh figure per build: the UI thread never sees one half drawn
         # The size the UI thread read: this thread never reads the widget (while the app closes, its context
         # is gone, and reading the size raised LookupError from a build still running).
@@ -85,21 +111,17 @@ class ChartBase(PlotextPlot):
         plt.plotsize(*size)
         plt._set_size(*size)  # as PlotextPlot.render does: plotsize alone does not always take
         plt.theme(theme)
-        chart = Text.from_ansi(plt.build())
-        try:
-            self.app.call_from_thread(self._show_built, size, chart)
-        except RuntimeError:  # the app closed while this chart was built: there is nothing to show it on
-            return
+        return Text.from_ansi(plt.build())
 
-    def _show_built(self, size: tuple[int, int], chart: Text) -> None:
+    def _show_built(self, asked: int, size: tuple[int, int], chart: Text) -> None:
+        if asked != self._asked:
+            return  # a newer build is on its way: the older picture is not shown over it
         self._built = (size, chart)
         self.refresh()
 
     def on_resize(self) -> None:
         if self._last_data:
-            self._build(
-                self._last_data, (self.size.width, self.size.height), self._get_plotext_theme_name(self.app.theme)
-            )
+            self._rebuild()
 
     def render(self) -> RenderResult:
         if self._built is None:
