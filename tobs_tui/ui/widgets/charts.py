@@ -92,8 +92,8 @@ class ChartBase(PlotextPlot):
         """`theme`: the plotext theme's name; `asked`: this build's number.
 
         A build the next one replaced (`exclusive` only marks a thread cancelled: it runs on) stops before it
-        starts, and builds run one at a time (plotext keeps module state of its own). Without this, on a loaded
-        machine an older build could finish last and show the older data over the newer one."""
+        starts, and builds run one at a time (plotext is not known to be safe on two threads). Without this, on
+        a loaded machine an older build could finish last and show the older data over the newer one."""
         with _ONE_BUILD:
             if asked != self._asked:
                 return
