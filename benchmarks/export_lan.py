@@ -63,10 +63,12 @@ class RssSampler:
         self._thread.join()
 
 
-def engine_rate(session: str, chat_id: int, out: Path, emulator: psutil.Process) -> dict:
+def engine_rate(
+    session: str, chat_id: int, out: Path, emulator: psutil.Process, render_in_process: bool | None = None
+) -> dict:
     base = Settings()
     settings = dataclasses.replace(base, export=dataclasses.replace(base.export, output_dir=out, download_media=False))
-    runner = EngineRunner(settings, session=session, api_id=1, api_hash="0" * 32)
+    runner = EngineRunner(settings, session=session, api_id=1, api_hash="0" * 32, render_in_process=render_in_process)
     runner.start()
     try:
         assert runner.connect().result(60)
@@ -105,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="alternate raw/engine runs this many times")
+    parser.add_argument(
+        "--render",
+        choices=("auto", "workers", "process"),
+        default="auto",
+        help="render in worker processes, in the engine process, or as the engine decides (by usable CPUs)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tobs-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                         "cpu_us_per_msg_emulator": round(emu_cpu / n * 1e6, 1),
                     }
                 )
-                engines.append(engine_rate(emu.session_string, chat_id, tmpdir / f"vault{i}", emulator))
+                in_process = {"auto": None, "workers": False, "process": True}[args.render]
+                engines.append(engine_rate(emu.session_string, chat_id, tmpdir / f"vault{i}", emulator, in_process))
         finally:
             emu.stop()
     raw = max(r["rate"] for r in raws)

@@ -26,6 +26,7 @@ import tomli_w
 
 from tobs_tui import __version__
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
+from tobs_tui.cpus import usable_cpus
 from tobs_tui.network import env_proxy, redacted
 from tobs_tui.terminal import terminal_text
 
@@ -471,7 +472,7 @@ def _dist_version(name: str) -> str:
 def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]]:
     """What the engine would use here, as (label, value) rows; every value says where it came from."""
     from tobs_tui.config import default_total_threads
-    from tobs_tui.engine import media_workers_for, resolve_media_workers
+    from tobs_tui.engine import MAX_RENDER_WORKERS, media_workers_for, render_workers_for, resolve_media_workers
 
     out_dir = settings.export.output_dir
     if out_dir.is_dir():
@@ -490,12 +491,20 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
     else:
         workers_from = f"auto from the disk type: {disk.kind}"
 
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
+    machine = os.cpu_count() or cpus
+    cpus_row = f"{cpus} this process may use" + (f" (of the machine's {machine})" if machine != cpus else "")
+    renderers = render_workers_for(cpus)
+    render_row = (
+        f"{renderers} worker processes (one per CPU, at most {MAX_RENDER_WORKERS})"
+        if renderers
+        else "in the export's own process (one CPU: a worker process would only take turns with it)"
+    )
     total = settings.total_threads()
     if settings.workers.max_threads:
         threads_from = settings.origin_of("workers", "max_threads")
     else:
-        threads_from = f"auto: {cpus} CPUs x 1.5, at least 4 = {default_total_threads()}"
+        threads_from = f"auto: {cpus} CPU{'s' if cpus != 1 else ''} x 1.5, at least 4 = {default_total_threads()}"
     critical, standard = settings.pool_sizes()
     share = settings.workers.critical_share
 
@@ -521,6 +530,8 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
         ("export dir", f"{out_dir} ({out_state})"),
         ("disk", f"{disk.kind} ({disk.reason})"),
         ("media workers", f"{workers} ({workers_from})"),
+        ("cpus", cpus_row),
+        ("rendering", render_row),
         ("threads", f"{total} ({threads_from})"),
         ("pools", f"critical {critical}, standard {standard} (critical share {share:g})"),
         ("python", f"{platform.python_version()} ({sys.executable})"),

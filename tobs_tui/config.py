@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
+from tobs_tui.cpus import usable_cpus
 from tobs_tui.network import PROXY_FORMS, Proxy, ProxyError, env_proxy, parse_proxy, redacted
 
 APP_NAME = "tobs-tui"
@@ -28,8 +29,9 @@ FORMATS: tuple[str, ...] = ("markdown", "json")
 
 
 def default_total_threads(cpu_count: int | None = None) -> int:
-    """int(cpu x 1.5), at least 4 (MAX_THREADS, when set, is applied by the config layer)."""
-    cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    """int(cpu x 1.5), at least 4, for the CPUs this process may use (MAX_THREADS, when set, is applied by the
+    config layer)."""
+    cpus = cpu_count if cpu_count is not None else usable_cpus()
     if cpus < 1:
         raise ValueError(f"cpu_count must be >= 1 (got {cpus})")
     return max(4, int(cpus * 1.5))

@@ -14,7 +14,8 @@ from tobs_tui.engine import EngineRunner
 
 @contextmanager
 def runner_factory(emulator: Emulator, vault: Path) -> Iterator:
-    """`make(emu=None, authorized=True, out=None, media=False, on_event=None, on_snapshot=None, **export)`."""
+    """`make(emu=None, authorized=True, out=None, media=False, on_event=None, on_snapshot=None,
+    render_in_process=None, **export)`."""
     runners: list[EngineRunner] = []
 
     def make(
@@ -25,6 +26,7 @@ def runner_factory(emulator: Emulator, vault: Path) -> Iterator:
         media: bool = False,
         on_event=None,
         on_snapshot=None,
+        render_in_process: bool | None = None,
         **export_changes,
     ) -> EngineRunner:
         settings = engine_settings(out or vault, media=media, **export_changes)
@@ -35,6 +37,7 @@ def runner_factory(emulator: Emulator, vault: Path) -> Iterator:
             api_hash=DEMO_API_HASH,
             on_event=on_event,
             on_snapshot=on_snapshot,
+            render_in_process=render_in_process,
         )
         runner.start()
         runners.append(runner)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tobs_tui.engine.media.stage import ChatContext, media_item
     from tobs_tui.engine.options import ChatSelection, ExportOptions
     from tobs_tui.engine.pipeline.senders import SenderPreloader
+    from tobs_tui.engine.render.workers import MAX_RENDER_WORKERS, render_workers_for
     from tobs_tui.engine.runner.runner import (
         BusyError,
         EngineRunner,
@@ -71,6 +72,8 @@ _HOMES = {
     "ChatSelection": "tobs_tui.engine.options",
     "ExportOptions": "tobs_tui.engine.options",
     "SenderPreloader": "tobs_tui.engine.pipeline.senders",
+    "render_workers_for": "tobs_tui.engine.render.workers",
+    "MAX_RENDER_WORKERS": "tobs_tui.engine.render.workers",
     "display_name": "tobs_tui.engine.telegram.entities",
     "BusyError": "tobs_tui.engine.runner.runner",
     "TelegramRefusedError": "tobs_tui.engine.runner.runner",
@@ -172,6 +175,8 @@ __all__ = [
     "display_name",
     "media_workers_for",
     "resolve_media_workers",
+    "render_workers_for",
+    "MAX_RENDER_WORKERS",
     "MediaDownloader",
     "MAX_PARTS_IN_FLIGHT",
     "ChatContext",

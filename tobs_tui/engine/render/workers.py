@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tobs_tui.cpus import usable_cpus
 from tobs_tui.engine.render import MediaRef, RenderContext, ReplyTarget, render_message
 from tobs_tui.engine.render.json_export import message_to_json
 from tobs_tui.engine.render.markdown import default_peer_name
@@ -51,8 +52,11 @@ class RenderJob:
         return replace(self, messages=(), ids=tuple(m.id for m in self.messages))
 
     def decoded(self) -> tuple[Any, ...]:
-        """The messages to render, whole: decoded from `raw` when the job has it (the engine process reads
-        replies lean, tlreader.LeanMessage, which no renderer takes)."""
+        """The messages to render, whole: as the job holds them when they are (an engine process without render
+        workers reads replies whole), else decoded from `raw` (the engine process reads replies lean for its
+        workers, tlreader.LeanMessage, which no renderer takes)."""
+        if self.messages and not any(type(m) is LeanMessage for m in self.messages):
+            return self.messages  # read whole already (rendering in the engine process): not decoded twice
         if not self.raw:
             if any(type(m) is LeanMessage for m in self.messages):
                 raise TypeError("a render job of lean messages needs the replies' bytes to decode them whole")
@@ -224,12 +228,26 @@ class _QuietSpawnExecutor(ProcessPoolExecutor):
             return super().submit(fn, *args, **kwargs)
 
 
+# Render workers beyond what one engine process can feed only take memory (about 66 MB each): the engine
+# process reads a message in 30-60 us of CPU and a worker renders it in 50-130 (docs/PERFORMANCE.md, section 6),
+# so two workers keep up with it and a third leaves room.
+MAX_RENDER_WORKERS = 3
+
+
+def render_workers_for(cpus: int) -> int:
+    """Render worker processes for an engine process that may use `cpus` CPUs: one per CPU, at most
+    MAX_RENDER_WORKERS, and none on one CPU. There a worker would only take turns with the engine process for
+    the CPU, and every message would be decoded twice (once in each) and its job moved between them: the
+    engine process then renders on its own threads, from the messages it read whole."""
+    return 0 if cpus <= 1 else min(cpus, MAX_RENDER_WORKERS)
+
+
 class RenderPool:
-    """A few worker processes (one per CPU), started once per runner and warmed before the first batch."""
+    """A few worker processes (render_workers_for), started once per runner and warmed before the first batch."""
 
     def __init__(self, workers: int | None = None, *, niceness: int = RENDER_NICENESS) -> None:
         """`niceness`: how much lower than this process the workers run (0: the same; the A/B's baseline)."""
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or render_workers_for(usable_cpus()))
         _start_resource_tracker()
         # spawn, not fork: the engine process has threads (its loop, the pools), which fork would copy mid-flight.
         self._executor = _QuietSpawnExecutor(

@@ -25,10 +25,11 @@ from typing import Any
 from telethon import TelegramClient, errors
 
 from tobs_tui.config import Settings
+from tobs_tui.cpus import usable_cpus
 from tobs_tui.engine.media.downloader import MediaDownloader
 from tobs_tui.engine.options import ChatSelection, ExportOptions
 from tobs_tui.engine.pipeline.exporter import Exporter
-from tobs_tui.engine.render.workers import RenderPool, shared_render_pool
+from tobs_tui.engine.render.workers import RenderPool, render_workers_for, shared_render_pool
 from tobs_tui.engine.runner.progress import ProgressReport
 from tobs_tui.engine.runtime import gc_tuning as heap
 from tobs_tui.engine.runtime.disk import media_workers_for, resolve_media_workers
@@ -110,9 +111,12 @@ class EngineRunner:
         pools: DualPool | None = None,
         policy: BackoffPolicy | None = None,
         render_pool: RenderPool | None = None,
+        render_in_process: bool | None = None,
     ) -> None:
         # pools/policy/render_pool replace the defaults (the benchmarks' A/B baselines: one FIFO pool, fixed
         # backoff, render workers at normal priority); a render pool given here is its owner's to shut down.
+        # render_in_process: render on the engine's own threads, without worker processes; None decides by the
+        # CPUs this process may use (render_workers_for: in process on one).
         self._settings = settings
         self._session = session
         self._api_id = api_id if api_id is not None else settings.telegram.api_id
@@ -145,6 +149,9 @@ class EngineRunner:
         self._unpaused: asyncio.Event | None = None
         self._render_pool: RenderPool | None = None
         self._given_render_pool = render_pool
+        self._render_in_process = (
+            render_workers_for(usable_cpus()) == 0 if render_in_process is None else render_in_process
+        )
         self._state = RunState.IDLE
         self._media_workers = settings.workers.media_download_workers or 0
         self._media: MediaDownloader | None = None
@@ -163,7 +170,10 @@ class EngineRunner:
             ready = threading.Event()
             self._pools = self._given_pools or DualPool(*self._settings.pool_sizes(), name="tobs")
             # Started now so its worker processes are warm by the time the first export renders.
-            self._render_pool = self._given_render_pool or shared_render_pool()
+            if self._given_render_pool is not None:
+                self._render_pool = self._given_render_pool
+            elif not self._render_in_process:
+                self._render_pool = shared_render_pool()
             self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="tobs-engine", daemon=True)
             self._thread.start()
             ready.wait()
@@ -239,6 +249,7 @@ class EngineRunner:
                 emit=self._emit,
                 gate=self._wait_unpaused,
                 loop_clock=self._selector,
+                whole=self._render_pool is None,
             )
             self._login = LoginFlow(self._client)
         if not self._client.is_connected():

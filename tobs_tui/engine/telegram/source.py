@@ -21,7 +21,7 @@ from tobs_tui.engine.snapshot import DialogInfo, EventKind, TopicInfo
 from tobs_tui.engine.telegram.backoff import BackoffPolicy
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
 from tobs_tui.engine.telegram.entities import dialog_kind, display_name
-from tobs_tui.engine.telegram.tlreader import LeanReader
+from tobs_tui.engine.telegram.tlreader import FastReader, LeanReader
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,11 @@ class _LeanReply:
     takes about 0.6 of decoding them. The bytes are kept here because Telethon hands a request its reply's
     reader and nothing else sees them."""
 
+    _reader: type[FastReader] = LeanReader
+
     def read_result(self, reader):
         stream, start = reader.stream, reader.tell_position()
-        lean = LeanReader(stream)
+        lean = self._reader(stream)
         lean.position = start
         obj = lean.tgread_object()
         end = reader.position = lean.position
@@ -84,14 +86,34 @@ class _LeanReply:
         return obj
 
 
-def _lean(cls: type) -> type:
-    """`cls` with a lean reply, under `cls`'s name (FloodWaits and latency are kept per method name)."""
-    return type(cls.__name__, (_LeanReply, cls), {"__qualname__": cls.__qualname__, "__module__": cls.__module__})
+class _WholeReply(_LeanReply):
+    """A request whose reply the engine process decodes whole: for an engine process that renders on its own
+    threads (no render workers), which then renders these objects as they are instead of decoding twice."""
+
+    _reader = FastReader
 
 
-_History = _lean(functions.messages.GetHistoryRequest)
-_MessagesById = _lean(functions.messages.GetMessagesRequest)
-_ChannelMessagesById = _lean(functions.channels.GetMessagesRequest)
+def _with_reply(cls: type, reply: type) -> type:
+    """`cls` read as `reply` reads, under `cls`'s name (FloodWaits and latency are kept per method name)."""
+    return type(cls.__name__, (reply, cls), {"__qualname__": cls.__qualname__, "__module__": cls.__module__})
+
+
+@dataclass(frozen=True)
+class _Requests:
+    history: type
+    messages_by_id: type
+    channel_messages_by_id: type
+
+
+def _requests(reply: type) -> _Requests:
+    return _Requests(
+        _with_reply(functions.messages.GetHistoryRequest, reply),
+        _with_reply(functions.messages.GetMessagesRequest, reply),
+        _with_reply(functions.channels.GetMessagesRequest, reply),
+    )
+
+
+_LEAN, _WHOLE = _requests(_LeanReply), _requests(_WholeReply)
 
 
 class _Takeout(functions.InvokeWithTakeoutRequest):
@@ -141,9 +163,11 @@ class TelegramSource:
         gate: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         loop_clock: LoopClock | None = None,
+        whole: bool = False,
     ) -> None:
         """`loop_clock` times the engine loop's waits and turns (runtime/loop_idle.py); without it, every
-        latency counts as the server's."""
+        latency counts as the server's. `whole`: history replies decoded whole, for rendering in this process
+        (without it lean, for render workers, which decode them whole from their bytes)."""
         self.client = client
         self.throttle = throttle
         self.policy = policy
@@ -153,6 +177,7 @@ class TelegramSource:
         self._gate = gate
         self._clock = clock
         self._loop_clock = loop_clock
+        self._requests = _WHOLE if whole else _LEAN
         self._entities: dict[int, object] = {}
         self.takeout_id: int | None = None
         self.takeout_state = "off"
@@ -472,7 +497,7 @@ class TelegramSource:
         peer = self.input_peer(chat_id)
         try:
             r = await self.call(
-                _History(
+                self._requests.history(
                     peer=peer,
                     offset_id=after + 1,
                     offset_date=None,
@@ -512,9 +537,9 @@ class TelegramSource:
         entity = self._entities.get(chat_id)
         wanted = [types.InputMessageID(i) for i in ids]
         if isinstance(entity, types.Channel):
-            request: Any = _ChannelMessagesById(utils.get_input_channel(entity), wanted)
+            request: Any = self._requests.channel_messages_by_id(utils.get_input_channel(entity), wanted)
         else:
-            request = _MessagesById(wanted)
+            request = self._requests.messages_by_id(wanted)
         try:
             r = await self.call(request, chat_id=chat_id)
         except _UNAVAILABLE as e:

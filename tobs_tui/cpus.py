@@ -1,0 +1,91 @@
+"""How many CPUs this process may use: not the machine's count.
+
+`os.cpu_count()` counts the machine's CPUs. A container given one CPU of a 64-CPU host, or a process started
+under `taskset`, runs on fewer; sizing worker processes and thread pools by the machine's count then starts
+dozens of processes that only take turns on the one CPU, each with its own memory. This reads the CPUs the
+scheduler lets the process run on (its affinity) and the CPU time its control group may use (cgroup v2
+`cpu.max`, or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), and takes the smaller.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def usable_cpus(*, proc_cgroup: Path = Path("/proc/self/cgroup"), cgroup_root: Path = _CGROUP_ROOT) -> int:
+    """The CPUs this process can keep busy at once, at least 1 (the paths are parameters for the tests)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on macOS and Windows
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(proc_cgroup=proc_cgroup, cgroup_root=cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(*, proc_cgroup: Path, cgroup_root: Path) -> float | None:
+    """CPUs' worth of time the process's control group and its parents allow (the smallest), or None for no
+    limit, no control group or one that cannot be read."""
+    try:
+        lines = proc_cgroup.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    limits: list[float] = []
+    for line in lines:
+        # "hierarchy-id:controllers:path"; v2 has the one line "0::/path".
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, group = parts
+        if controllers == "":
+            limits += _v2_limits(cgroup_root, group)
+        elif "cpu" in controllers.split(","):
+            mount = next(
+                (cgroup_root / name for name in (controllers, "cpu,cpuacct", "cpu") if (cgroup_root / name).is_dir()),
+                None,
+            )
+            if mount is not None:
+                limits += _v1_limits(mount, group)
+    return min(limits) if limits else None
+
+
+def _groups(base: Path, group: str) -> list[Path]:
+    """The group's folder and each parent's up to `base`; a group not under the mount (a container sees its
+    own group as the root) reads as the root itself."""
+    rel = [part for part in group.strip("/").split("/") if part and part != ".."]
+    found = []
+    for depth in range(len(rel), -1, -1):
+        folder = base.joinpath(*rel[:depth])
+        if folder.is_dir():
+            found.append(folder)
+    return found
+
+
+def _v2_limits(root: Path, group: str) -> list[float]:
+    limits = []
+    for folder in _groups(root, group):
+        try:
+            quota, _, period = (folder / "cpu.max").read_text(encoding="ascii", errors="replace").partition(" ")
+            if quota.strip() != "max" and float(period) > 0:
+                limits.append(float(quota) / float(period))
+        except (OSError, ValueError):
+            continue
+    return limits
+
+
+def _v1_limits(mount: Path, group: str) -> list[float]:
+    limits = []
+    for folder in _groups(mount, group):
+        try:
+            quota = float((folder / "cpu.cfs_quota_us").read_text(encoding="ascii", errors="replace"))
+            period = float((folder / "cpu.cfs_period_us").read_text(encoding="ascii", errors="replace"))
+        except (OSError, ValueError):
+            continue
+        if quota > 0 and period > 0:
+            limits.append(quota / period)
+    return limits
