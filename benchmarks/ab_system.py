@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,9 +32,17 @@ from benchmarks.harness import (
 from benchmarks.raw_telethon import raw_in_subprocess
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
+from tobs_tui.engine.render.workers import RenderPool
 
 SECTION = "6. Whole system"
-ROWS = ("system.lan_vs_raw", "system.lan_cpu_per_message", "system.lan_cpu_us", "system.peak_rss_1m")
+ROWS = (
+    "system.lan_vs_raw",
+    "system.lan_cpu_per_message",
+    "system.lan_cpu_us",
+    "system.one_cpu_rate",
+    "system.one_cpu_cpu_us",
+    "system.peak_rss_1m",
+)
 LAN_GOAL = 0.9  # of the raw iter_messages rate, on a quiet machine (median of 5 rounds)
 CPU_GOAL_US = 60.0  # client CPU per message with Markdown + JSON on, render workers included
 
@@ -113,6 +122,81 @@ def lan_vs_raw(quick: bool, work: Path, progress: Callable[[str], None]) -> list
             met=cpu <= CPU_GOAL_US,
             note=f"Markdown + JSON on; raw iter_messages {s.median('raw', 'cpu_us'):.0f} µs.",
             spread=(min(used), max(used)),
+        ),
+    ]
+
+
+# -- one usable CPU: rendering in the engine process against a render worker ---------------------------------
+
+
+@contextlib.contextmanager
+def _one_cpu():
+    """This process and every process it starts meanwhile (emulator, render workers) on one CPU."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def one_cpu(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
+    """On one CPU (a Raspberry Pi Zero, a container with a quota of one) the engine renders in its own process,
+    each message decoded once; the baseline is what it did before: one render worker process, which decodes
+    each message again and takes turns with the engine process for the CPU."""
+    if not hasattr(os, "sched_setaffinity"):
+        return []
+    messages = 2_000 if quick else 20_000
+    rounds = 1 if quick else 3
+    chats = [{"kind": "supergroup", "title": "One CPU", "messages": messages, "media": 0.2}]
+    with _one_cpu(), emulator("lan", chats) as emu:
+        worker = RenderPool(1)  # started on the one CPU, as the process's own would be
+
+        def export(**how: Any) -> Callable[[], dict[str, float]]:
+            def run() -> dict[str, float]:
+                cpu = our_cpu_s(emu.process.pid)
+                r = export_all(emu, fresh_dir(work, "one-cpu-"), **how)
+                used = (our_cpu_s(emu.process.pid) - cpu) / r.messages * 1e6
+                return {"rate": r.rate, "cpu_us": used, "load": os.getloadavg()[0]}
+
+            return run
+
+        try:
+            worker.warm()
+            s = run_rounds(
+                {"process": export(render_in_process=True), "worker": export(render_pool=worker)}, rounds, progress
+            )
+        finally:
+            worker.shutdown()
+    load = spread_text(s.of("process", "load"), "{:.1f}")
+    note = (
+        f"{messages:,} messages (20 % with media, downloads off), Markdown + JSON; this process, its render "
+        f"worker and the emulator on one CPU (sched_setaffinity); load average {load}."
+    )
+    return [
+        ratio_row(
+            "system.one_cpu_rate",
+            SECTION,
+            "One CPU: export rate, rendering in the engine process / in one render worker",
+            s,
+            "rate",
+            "process",
+            "worker",
+            better="higher",
+            note=f"A/B values in msg/s. {note}",
+            fmt="{:,.0f}",
+        ),
+        ratio_row(
+            "system.one_cpu_cpu_us",
+            SECTION,
+            "One CPU: client CPU per message, rendering in the engine process / in one render worker",
+            s,
+            "cpu_us",
+            "process",
+            "worker",
+            better="lower",
+            note="A/B values in µs of CPU per message, the render worker's included.",
+            fmt="{:.0f}",
         ),
     ]
 
@@ -237,7 +321,7 @@ def _quarters(samples: list[list[float]], total: int) -> list[tuple[str, float, 
 
 
 def run(quick: bool, work: Path, progress: Callable[[str], None]) -> list[Row]:
-    return [*lan_vs_raw(quick, work, progress), peak_rss(quick, work, progress)]
+    return [*lan_vs_raw(quick, work, progress), *one_cpu(quick, work, progress), peak_rss(quick, work, progress)]
 
 
 if __name__ == "__main__":

@@ -231,6 +231,7 @@ def export_all(
     during: Callable[[EngineRunner], Callable[[], None]] | None = None,
     before: Callable[[], None] | None = None,
     render_pool: RenderPool | None = None,
+    render_in_process: bool | None = None,
     **settings: Any,
 ) -> ExportResult:
     """Export every dialog of the emulator's world into `out` with a fresh EngineRunner; the clock runs from
@@ -247,6 +248,7 @@ def export_all(
         pools=pools,
         policy=policy,
         render_pool=render_pool,
+        render_in_process=render_in_process,
     )
     stop_load: Callable[[], None] | None = None
     try:
