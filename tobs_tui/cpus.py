@@ -5,6 +5,12 @@ under `taskset`, runs on fewer; sizing worker processes and thread pools by the 
 dozens of processes that only take turns on the one CPU, each with its own memory. This reads the CPUs the
 scheduler lets the process run on (its affinity) and the CPU time its control group may use (cgroup v2
 `cpu.max`, or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), and takes the smaller.
+
+A group's folder is found by joining its path (from /proc/self/cgroup) to the mount, or else the nearest
+parent that exists, which inside a container is the container's own group at the mount's root. That is a
+guess where /proc/self/mountinfo would say: a limit set on a sub-group inside a container without a cgroup
+namespace, or a v1 controller mounted elsewhere than /sys/fs/cgroup/<name>, is not seen, and the process is
+taken to have more CPU than it has.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ def cgroup_cpu_quota(*, proc_cgroup: Path, cgroup_root: Path) -> float | None:
             limits += _v2_limits(cgroup_root, group)
         elif "cpu" in controllers.split(","):
             mount = next(
-                (cgroup_root / name for name in (controllers, "cpu,cpuacct", "cpu") if (cgroup_root / name).is_dir()),
+                (cgroup_root / name for name in (controllers, "cpu,cpuacct", "cpu") if _is_dir(cgroup_root / name)),
                 None,
             )
             if mount is not None:
@@ -61,9 +67,14 @@ def _groups(base: Path, group: str) -> list[Path]:
     found = []
     for depth in range(len(rel), -1, -1):
         folder = base.joinpath(*rel[:depth])
-        if folder.is_dir():
+        if _is_dir(folder):
             found.append(folder)
     return found
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir, but False where a sandbox refuses to look or a name is too long (those raise)."""
+    return os.path.isdir(path)
 
 
 def _v2_limits(root: Path, group: str) -> list[float]:

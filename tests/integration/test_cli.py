@@ -17,6 +17,7 @@ import pytest
 from tobs_tui import __version__, cli
 from tobs_tui.config import default_config_path, load_settings
 from tobs_tui.cpus import usable_cpus
+from tobs_tui.engine import render_workers_for
 from tobs_tui.engine.runtime.disk import detect_disk, media_workers_for
 
 
@@ -180,7 +181,8 @@ def test_doctor_reports_what_the_engine_would_use(capsys):
     cpus = usable_cpus()
     assert f"threads        {settings.total_threads()} (auto: {cpus} CPU" in text
     assert rows["cpus"].startswith(f"{cpus} this process may use")
-    assert rows["rendering"].startswith(f"{cpus} worker processes" if cpus > 1 else "in the export's own process")
+    renderers = render_workers_for(cpus)
+    assert rows["rendering"].startswith(f"{renderers} worker processes" if renderers else "in the export's own process")
     assert metadata.version("telethon") in rows["telethon"]
     assert metadata.version("textual") in rows["textual"]
 

@@ -66,3 +66,9 @@ def test_render_workers_none_on_one_cpu_and_a_few_on_many():
     assert render_workers_for(1) == 0
     assert render_workers_for(2) == 2
     assert render_workers_for(64) == MAX_RENDER_WORKERS == 3
+
+
+def test_a_group_path_the_system_cannot_look_up_is_no_limit_not_an_error(tmp_path):
+    # A name longer than the system allows raises from Path.is_dir (as a folder a sandbox refuses to enter does).
+    (tmp_path / "cg" / "cpu").mkdir(parents=True)
+    assert _quota(tmp_path, "0::/" + "a" * 300 + "\n3:cpu:/" + "b" * 300 + "\n") is None

@@ -28,12 +28,12 @@ def test_rendering_in_the_engine_process_writes_the_vault_render_workers_write(
         runner = make_runner(out=out, render_in_process=in_process)
         assert runner.connect().result(WAIT)
         runner.list_dialogs().result(WAIT)
-        if in_process:
-            # A render job decodes its reply's bytes only when it was read lean (for a worker): rendering in
-            # this process renders the messages as the source read them, whole, once.
-            monkeypatch.setattr(workers, "FastReader", Counted)
-        final = runner.start_export(ExportRequest(tuple(ChatSelection(c) for c in chats))).result(WAIT)
-        monkeypatch.undo()
+        with monkeypatch.context() as patch:
+            if in_process:
+                # A render job decodes its reply's bytes only when it was read lean (for a worker): rendering in
+                # this process renders the messages as the source read them, whole, once.
+                patch.setattr(workers, "FastReader", Counted)
+            final = runner.start_export(ExportRequest(tuple(ChatSelection(c) for c in chats))).result(WAIT)
         assert final.state is RunState.DONE, final.errors
         assert final.messages_done == sum(world.chats[c].count for c in chats)
         vaults[in_process] = vault_bytes(out)

@@ -55,6 +55,8 @@ class RenderJob:
         """The messages to render, whole: as the job holds them when they are (an engine process without render
         workers reads replies whole), else decoded from `raw` (the engine process reads replies lean for its
         workers, tlreader.LeanMessage, which no renderer takes)."""
+        if not self.messages and not self.ids:
+            return ()  # a batch with nothing to render (already in the vault, or outside the chosen topics)
         if self.messages and not any(type(m) is LeanMessage for m in self.messages):
             return self.messages  # read whole already (rendering in the engine process): not decoded twice
         if not self.raw:
@@ -228,9 +230,9 @@ class _QuietSpawnExecutor(ProcessPoolExecutor):
             return super().submit(fn, *args, **kwargs)
 
 
-# Render workers beyond what one engine process can feed only take memory (about 66 MB each): the engine
-# process reads a message in 30-60 us of CPU and a worker renders it in 50-130 (docs/PERFORMANCE.md, section 6),
-# so two workers keep up with it and a third leaves room.
+# Render workers beyond what one engine process can feed only take memory (about 66 MB each): on the slower
+# machine the engine process spends about 60 us of CPU per message and a worker about 95 to render it
+# (docs/PERFORMANCE.md, section 6), so 1.6 workers keep up with it; a third leaves room for a slower worker.
 MAX_RENDER_WORKERS = 3
 
 

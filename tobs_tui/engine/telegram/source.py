@@ -75,6 +75,7 @@ class _LeanReply:
     reader and nothing else sees them."""
 
     _reader: type[FastReader] = LeanReader
+    _keeps_bytes = True
 
     def read_result(self, reader):
         stream, start = reader.stream, reader.tell_position()
@@ -82,15 +83,24 @@ class _LeanReply:
         lean.position = start
         obj = lean.tgread_object()
         end = reader.position = lean.position
-        obj.tl_bytes = stream if start == 0 and end == len(stream) else bytes(stream[start:end])
+        if self._keeps_bytes:
+            obj.tl_bytes = stream if start == 0 and end == len(stream) else bytes(stream[start:end])
         return obj
 
 
 class _WholeReply(_LeanReply):
     """A request whose reply the engine process decodes whole: for an engine process that renders on its own
-    threads (no render workers), which then renders these objects as they are instead of decoding twice."""
+    threads (no render workers), which then renders these objects as they are instead of decoding twice. Its
+    bytes are not kept: nothing decodes them again."""
 
     _reader = FastReader
+    _keeps_bytes = False
+
+
+def _kept_bytes(reply: Any) -> tuple[bytes, ...]:
+    """The reply's TL bytes for render workers, when it was read lean (see _LeanReply)."""
+    kept = getattr(reply, "tl_bytes", None)
+    return () if kept is None else (kept,)
 
 
 def _with_reply(cls: type, reply: type) -> type:
@@ -528,7 +538,7 @@ class TelegramSource:
             entities=entities,
             count=getattr(r, "count", None),
             exhausted=exhausted,
-            raw=(r.tl_bytes,),
+            raw=_kept_bytes(r),
         )
 
     async def messages_by_id(self, chat_id: int, ids: list[int]) -> HistoryBatch:
@@ -558,7 +568,7 @@ class TelegramSource:
             ),
             key=lambda m: m.id,
         )
-        return HistoryBatch(messages=tuple(msgs), entities=entities, count=None, exhausted=True, raw=(r.tl_bytes,))
+        return HistoryBatch(messages=tuple(msgs), entities=entities, count=None, exhausted=True, raw=_kept_bytes(r))
 
     async def resolve_users(self, ids: list[int]) -> dict[int, object]:
         """The SenderPreloader's one batched network call for senders a batch did not carry."""

@@ -371,3 +371,23 @@ def test_a_render_job_names_the_inline_bot_by_its_username(make_ctx):
     )
     item = json.loads(render_job(job).json)
     assert (item["from"], item["author"], item["via_bot"]) == ("Book Club", "Mod Team", "@helper_bot")
+
+
+@pytest.mark.parametrize("for_worker", [False, True])
+def test_a_render_job_with_nothing_to_render_decodes_nothing(for_worker):
+    """A batch already in the vault, or outside the chosen topics, makes a job with no messages: its reply's
+    bytes are not decoded (they would be decoded for nothing; these are not even TL)."""
+    from tobs_tui.engine.render.workers import Rendered, RenderJob, render_job
+
+    job = RenderJob(
+        tz=datetime.UTC,
+        messages=(),
+        names={},
+        targets={},
+        media={},
+        peer_names={},
+        markdown=True,
+        json=True,
+        raw=(b"\xff" * 16,),
+    )
+    assert render_job(job.for_worker() if for_worker else job) == Rendered((), b"")
