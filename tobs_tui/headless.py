@@ -339,16 +339,20 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         return 2
     check = check_vault(vault)
     _print_check(check, vault, out, repairing=args.repair)
-    if check.ok or not args.repair or check.by_hand:
+    # What an export refuses (a link, a non-file in its way) waits for a person; the chats it does not touch are
+    # repaired now (VaultCheck.repairable_now).
+    chats = check.repairable_now
+    if check.ok or not args.repair or not chats:
         return 0 if check.ok else 1
+    waiting = {p.chat_id for p in check.by_hand}
     try:
-        mark_media_lost(vault, [p.path for p in check.problems if p.media])
+        mark_media_lost(vault, [p.path for p in check.problems if p.media and p.chat_id in chats])
     except _USER_ERRORS as e:
         print(str(e), file=sys.stderr)
         return 2
     export_args = argparse.Namespace(
         skip_gone=True,  # a chat that has left the chat list cannot be repaired; the others still are
-        chat=[str(c) for c in check.chats_to_repair],
+        chat=[str(c) for c in chats],
         all=False,
         out=vault,
         since=None,
@@ -359,7 +363,8 @@ def run_verify(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         emulator=args.emulator,
         world=args.world,
     )
-    print(f"Repairing: exporting {len(export_args.chat)} chat(s) again.", file=out)
+    later = f"; {len(waiting)} more after what they name is moved" if waiting else ""
+    print(f"Repairing: exporting {len(export_args.chat)} chat(s) again{later}.", file=out)
     code = run_export(export_args, settings, out)
     if code != 0:
         return code
@@ -380,9 +385,10 @@ def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool
             file=out,
         )
     elif check.by_hand:  # an export refuses a link or a non-file in its way: --repair cannot help until it is moved
+        others = "; `tobs-tui verify --repair` fetches the rest" if not repairing and check.repairable_now else ""
         print(
             f"{len(check.problems)} problem(s) in the vault at {vault}; {len(check.by_hand)} of them an export"
-            " refuses to write through: move or replace what they name, then run `tobs-tui verify` again.",
+            f" refuses to write through: move or replace what they name, then run `tobs-tui verify` again{others}.",
             file=out,
         )
     elif not repairing:

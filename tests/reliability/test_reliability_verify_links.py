@@ -203,3 +203,29 @@ def test_verify_refuses_to_repair_what_an_export_would_refuse(vault, outside, tm
     out = capsys.readouterr().out
     assert "Repairing" not in out and "move or replace what they name" in out
     assert contents(outside) == before
+
+
+def test_verify_repairs_the_chats_a_link_is_not_in_the_way_of(vault, outside, tmp_path, capsys):
+    """A link in one chat's way waits for its person; another chat's lost note is restored meanwhile."""
+    world_args = headless_argv(tmp_path, vault)[1:4]
+    media = chat_folder(vault, "Crash Channel") / "media"
+    shutil.move(media, outside / "media")
+    media.symlink_to(outside / "media", target_is_directory=True)
+    note = min((chat_folder(vault, "Crash Forum") / "topics").rglob("*-*.md"))
+    kept = note.read_bytes()
+    note.unlink()
+    before = contents(outside)
+    capsys.readouterr()
+    assert main(["verify", "--out", str(vault)]) == 1
+    out = capsys.readouterr().out
+    assert "move or replace what they name" in out and "`tobs-tui verify --repair` fetches the rest" in out
+
+    assert main(["verify", "--out", str(vault), "--repair", *world_args]) == 1, "the link is still there"
+    out = capsys.readouterr().out
+    assert "Repairing: exporting 1 chat(s) again; 1 more after what they name is moved." in out
+    assert note.read_bytes() == kept
+    assert contents(outside) == before
+    assert problem_lines(out.split("Repairing:")[1])[-1].startswith(
+        f"{media.relative_to(vault).as_posix()}: is a symlink"
+    )
+    assert "fetches the rest" not in out.split("Repairing:")[1], "nothing is left that a repair could fetch"

@@ -65,6 +65,15 @@ class VaultCheck:
             return self.folders
         return tuple(sorted({p.chat_id for p in self.problems if p.chat_id is not None}))
 
+    @property
+    def repairable_now(self) -> tuple[int, ...]:
+        """The chats to repair whose export meets nothing it refuses. None of them while such a thing is in every chat's
+        way (in .tobs, the vault's result.json, a link over several chats' folders: it names no one chat)."""
+        waiting = {p.chat_id for p in self.by_hand}
+        if None in waiting:
+            return ()
+        return tuple(c for c in self.chats_to_repair if c not in waiting)
+
 
 def cannot_check(vault: Path) -> str | None:
     """Why `vault` cannot be checked now, in a sentence: it holds no export, its state is not a file, or an
