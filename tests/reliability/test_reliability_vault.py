@@ -368,6 +368,33 @@ def test_a_month_note_lost_with_the_state_and_every_result_json_comes_back_from_
     assert f"messages: {len(ids)}" in index and lost.stem in index
 
 
+def test_a_first_month_lost_with_the_state_comes_back_from_where_since_started_it(make_runner, emulator, tmp_path):
+    """A first export from --since in the middle of a month, then the state, both result.json files and that
+    month's note lost: the note comes back as it was, from --since's day, not from the month's first."""
+    world = emulator.world
+    chat = chat_of(world, "Crash Channel")
+    spec = world.chats[chat]
+    day = lambda i: datetime.datetime.fromtimestamp(spec.date_of_id(i), datetime.UTC).date()  # noqa: E731
+    ids = list(spec.ids())
+    month = day(ids[len(ids) // 2]).replace(day=1)  # the first export's first month: it starts mid-month
+    in_month = [i for i in ids if day(i).replace(day=1) == month]
+    since = day(in_month[len(in_month) // 2])
+    assert day(in_month[0]) < since
+    vault = tmp_path / "vault"
+    assert export(make_runner(), [chat], since=since).state is RunState.DONE
+    folder = chat_dir(vault, chat)
+    notes = sorted(p for p in folder.rglob("*.md") if p.parent.name.isdigit())
+    before = notes[0].read_bytes()
+    assert f"^m{in_month[0]} ".encode() not in before, "the export started at --since"
+    shutil.rmtree(vault / ".tobs")
+    (vault / "result.json").unlink()
+    (folder / "result.json").unlink()
+    notes[0].unlink()
+    assert export(make_runner(), [chat]).state is RunState.DONE
+    assert notes[0].read_bytes() == before
+    assert result_ids(folder) == [i for i in ids if day(i) >= since]
+
+
 def test_a_jsonl_rebuilt_from_result_json_keeps_its_media_paths_vault_relative(make_runner, emulator, tmp_path):
     """result.json names files from its chat's folder, the JSONL from the vault root: a state rebuilt from a
     result.json (the .tobs folder gone, JSONL with it) gets its lines back byte for byte, media paths included."""

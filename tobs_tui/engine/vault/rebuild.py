@@ -83,6 +83,15 @@ def front_matter(path: Path) -> dict[str, str]:
     return {k: v for k, v in _FRONT_FIELD.findall(body)}
 
 
+_RANGE_START = re.compile(r"\[\s*(\d{1,19})\s*,")
+
+
+def _range_start(value: str | None) -> int | None:
+    """The first id of an index note's `exported_range: [first, last]`; None when it cannot be read."""
+    match = _RANGE_START.match(value or "")
+    return int(match.group(1)) if match else None
+
+
 def _string(value: str | None) -> str | None:
     if value is None or value == "null":
         return None
@@ -112,6 +121,9 @@ def rebuild_state(
         title = _string(index.get("title")) or _string(first_note.get("chat")) or folder.name
         kind = index.get("type") or ""
         username = _string(index.get("username"))
+        # The exported range's start, as the index note recorded it: the notes may start later (their first
+        # month lost with the state), and a month found again by date must not reach below it (--since).
+        first = _range_start(index.get("exported_range"))
         files: dict[str, tuple[int, bytes]] = {}
         rows: list[tuple[int, str, str, str]] = []
         topics: dict[int, int] = {}
@@ -187,6 +199,7 @@ def rebuild_state(
             files=files,
             topic_last_ids=topics,
             media=media,
+            first_id=first,
         )
         count = len({r[0] for r in rows})
         if lines < count and ((root / json_rel).exists() or (folder / "result.json").exists()):

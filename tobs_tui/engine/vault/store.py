@@ -301,15 +301,27 @@ class StateStore:
         files: dict[str, tuple[int, bytes]],
         topic_last_ids: dict[int, int],
         media: Iterable[MediaRecord] = (),
+        first_id: int | None = None,
     ) -> None:
-        """A chat's state as read back from the vault (vault/rebuild.py), in one transaction."""
+        """A chat's state as read back from the vault (vault/rebuild.py), in one transaction. `first_id`: where
+        the exported range started, when it is known to start before the messages found (a lost first month)."""
         ids = sorted({m[0] for m in messages})
         self._write(
             [
                 (
                     "INSERT OR REPLACE INTO chats (chat_id, title, kind, username, dir_name, first_id, last_id,"
                     " message_count, last_export) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chat_id, title, kind, username, dir_name, ids[0], ids[-1], len(ids), time.time()),
+                    (
+                        chat_id,
+                        title,
+                        kind,
+                        username,
+                        dir_name,
+                        ids[0] if first_id is None else min(ids[0], first_id),
+                        ids[-1],
+                        len(ids),
+                        time.time(),
+                    ),
                 ),
                 (
                     "INSERT OR REPLACE INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?)",
@@ -635,10 +647,11 @@ class StateStore:
         come with the export itself."""
         note = path.removesuffix(".md")
         have = {r[0] for r in self._read("SELECT msg_id FROM messages WHERE chat_id = ?", (chat_id,))}
-        # Those after the chat's newest exported message are not lost: the export goes on with them.
-        last = self._read("SELECT last_id FROM chats WHERE chat_id = ?", (chat_id,))
-        newest = last[0][0] if last else 0
-        new = [i for i in ids if i not in have and i <= newest]
+        # Those after the chat's newest exported message are not lost: the export goes on with them; those
+        # before its first were never exported (a first export from --since in that month).
+        row = self._read("SELECT first_id, last_id FROM chats WHERE chat_id = ?", (chat_id,))
+        oldest, newest = (row[0][0] or 0, row[0][1]) if row else (0, 0)
+        new = [i for i in ids if i not in have and oldest <= i <= newest]
         self._write(
             [
                 (
