@@ -498,7 +498,8 @@ def doctor_report(settings: Settings, config_path: Path) -> list[tuple[str, str]
     render_row = (
         f"{renderers} worker processes (one per CPU, at most {MAX_RENDER_WORKERS})"
         if renderers
-        else "in the export's own process (one CPU: a worker process would only take turns with it)"
+        else "`tobs-tui export` in its own process (one CPU: a worker would only take turns with it); the dashboard"
+        " in 1 worker process, so keys answer while it renders"
     )
     total = settings.total_threads()
     if settings.workers.max_threads:

@@ -182,7 +182,9 @@ def test_doctor_reports_what_the_engine_would_use(capsys):
     assert f"threads        {settings.total_threads()} (auto: {cpus} CPU" in text
     assert rows["cpus"].startswith(f"{cpus} this process may use")
     renderers = render_workers_for(cpus)
-    assert rows["rendering"].startswith(f"{renderers} worker processes" if renderers else "in the export's own process")
+    assert rows["rendering"].startswith(
+        f"{renderers} worker processes" if renderers else "`tobs-tui export` in its own process"
+    )
     assert metadata.version("telethon") in rows["telethon"]
     assert metadata.version("textual") in rows["textual"]
 

@@ -79,3 +79,20 @@ async def test_login_runs_on_the_bridge_alone(emulator):
     finally:
         await bridge.close()
     assert bridge.runner is None
+
+
+def test_the_dashboard_renders_in_a_worker_process_even_on_one_cpu(monkeypatch):
+    """On one CPU `tobs-tui export` renders in its own process; the dashboard's runner keeps a worker, as
+    rendering on the engine's threads would hold the GIL against the UI's loop (docs/PERFORMANCE.md, section 6)."""
+    import tobs_tui.engine.runner.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "usable_cpus", lambda: 1)
+    dashboard = offline_bridge().open(1, API_HASH)
+    headless = EngineRunner(Settings(), session="unused", api_id=1, api_hash=API_HASH)
+    try:
+        headless.start()
+        assert dashboard._render_pool is not None
+        assert headless._render_pool is None
+    finally:
+        dashboard.stop()
+        headless.stop()

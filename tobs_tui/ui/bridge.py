@@ -63,6 +63,9 @@ class EngineBridge:
             api_hash=api_hash,
             on_snapshot=self._on_snapshot,
             on_event=self._on_event,
+            # Render worker processes even on one CPU: rendering on the engine's threads would hold the GIL
+            # against this loop, and keys waited a median 14 ms instead of 2 (docs/PERFORMANCE.md, section 6).
+            render_in_process=False,
         )
         runner.start()
         runner.set_snapshot_rate(settings.ui.refresh_hz)
