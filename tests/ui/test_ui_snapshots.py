@@ -41,10 +41,18 @@ def offline_app(*, logged_in: bool = False, **kw) -> TobsApp:
     return app
 
 
-def check(app: TobsApp, name: str, tmp_path: Path) -> None:
+async def check(app: TobsApp, pilot, name: str, tmp_path: Path) -> None:
     for field in app.screen.query(Input):
         field.cursor_blink = False
+    # Taken once it holds still: a loaded machine lays out what a new screen's on_mount set a few frames later
+    # (the login screen's hint and connection lines were once missing from its screenshot).
     svg = app.export_screenshot(title=name)
+    for _ in range(40):
+        await pilot.pause(0.05)
+        again = app.export_screenshot(title=name)
+        if again == svg:
+            break
+        svg = again
     stored = SNAPSHOTS / f"{name}.svg"
     if os.environ.get("TOBS_UPDATE_SNAPSHOTS") == "1":
         stored.write_text(svg, encoding="utf-8")
@@ -79,8 +87,8 @@ async def feed(app: TobsApp, pilot) -> None:
 async def test_login_screen(tmp_path, suffix):
     app = offline_app(demo=DemoInfo("realistic", "+15550100", "12345", "+15550199", "tobs-demo-2fa"))
     async with app.run_test(size=SIZES[suffix]) as pilot:
-        await pilot.pause()
-        check(app, f"login{suffix}", tmp_path)
+        await wait_until(pilot, lambda: "connection:" in app.export_screenshot(), what="the login screen's lines")
+        await check(app, pilot, f"login{suffix}", tmp_path)
 
 
 @sizes
@@ -97,7 +105,7 @@ async def test_chats_screen(tmp_path, suffix):
         table.set_options(media=False)
         table.focus()
         await pilot.pause()
-        check(app, f"chats{suffix}", tmp_path)
+        await check(app, pilot, f"chats{suffix}", tmp_path)
 
 
 @sizes
@@ -108,7 +116,7 @@ async def test_live_screens(mode, tmp_path, suffix):
         await app.switch_mode(mode)
         await pilot.pause()
         await feed(app, pilot)
-        check(app, f"{mode}{suffix}", tmp_path)
+        await check(app, pilot, f"{mode}{suffix}", tmp_path)
 
 
 @sizes
@@ -118,4 +126,4 @@ async def test_help_screen(tmp_path, suffix):
         await app.switch_mode("dashboard")
         await pilot.press("f1")
         await pilot.pause()
-        check(app, f"help{suffix}", tmp_path)
+        await check(app, pilot, f"help{suffix}", tmp_path)
