@@ -1092,6 +1092,11 @@ def test_a_month_note_moved_or_renamed_by_hand_stays_where_it_was_put_and_is_not
         marks = ",".join("?" * len(moved_ids))
         where = db.execute(f"SELECT DISTINCT note FROM messages WHERE msg_id IN ({marks})", moved_ids).fetchall()
     assert where == [(rel(renamed).removesuffix(".md"),)], where
+    # The index note lists them where they are now (as Obsidian's own link update on a rename would).
+    index = (folder / f"{folder.name}.md").read_text(encoding="utf-8")
+    for moved in (renamed, archived):
+        assert f"[[{rel(moved).removesuffix('.md')}|" in index, index
+    assert f"[[{rel(notes[0]).removesuffix('.md')}|" not in index
     assert check_vault(vault).ok
     again: list = []
     assert export(make_runner(on_event=again.append), [channel]).state is RunState.DONE

@@ -25,7 +25,7 @@ from tobs_tui.engine.render.json_export import chat_header
 from tobs_tui.engine.render.notes import index_note
 from tobs_tui.engine.runtime.threads import pool_side
 from tobs_tui.engine.snapshot import ChatKind, EventKind
-from tobs_tui.engine.vault.filenames import UnsafePathError, safe_path, symlink_refused
+from tobs_tui.engine.vault.filenames import UnsafePathError, is_plain_file, safe_path, symlink_refused
 from tobs_tui.engine.vault.jsonl import stream_account_json, stream_result_json
 from tobs_tui.engine.vault.vault import Vault, VaultWriteError, fsync_dir, jsonl_rel, write_error
 
@@ -74,9 +74,13 @@ def write_summary(chat: ChatExport) -> None:
     record = chat.store.chat_progress(chat.chat_id)
     if record is None or record.last_id == 0:
         return
-    notes = sorted(p for p in chat.store.note_lengths(chat.chat_id) if p.endswith(".md") and not p.startswith("."))
-    rel = f"{chat.dir_name}/{chat.dir_name}.md"
     vault = chat.writer.vault
+    own = {p for p in chat.store.note_lengths(chat.chat_id) if p.endswith(".md") and not p.startswith(".")}
+    # Then the month notes a person moved or renamed (vault/moved.py), where they are now: the index keeps
+    # listing them, as Obsidian's own link update to them would have it.
+    moved = {f"{n}.md" for n in chat.store.message_notes(chat.chat_id)} - own
+    notes = sorted(own) + sorted(p for p in moved if is_plain_file(vault.root, p))
+    rel = f"{chat.dir_name}/{chat.dir_name}.md"
     try:
         notice = write_index_note(
             vault,

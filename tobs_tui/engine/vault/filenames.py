@@ -220,6 +220,14 @@ def open_for_writing(path: str | os.PathLike[str], flags: int, mode: int = 0o644
     return fd
 
 
+def is_plain_file(root: Path, rel: str) -> bool:
+    """A regular file at the vault-relative `rel`, reached through no link (an unsafe path is none)."""
+    try:
+        return stat.S_ISREG(os.lstat(safe_path(root, rel)).st_mode)
+    except (UnsafePathError, OSError, ValueError):
+        return False
+
+
 def safe_path(root: Path, *parts: str) -> Path:
     """Join sanitised, "/"-separated parts under root; refuse escapes and any symlink below root."""
     components: list[str] = []

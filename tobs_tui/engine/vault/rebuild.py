@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from tobs_tui.engine.vault.blocks import dated_note_blocks, note_blocks
-from tobs_tui.engine.vault.filenames import topic_dir_name
+from tobs_tui.engine.vault.filenames import is_plain_file, topic_dir_name
 from tobs_tui.engine.vault.jsonl import PathRebase
 from tobs_tui.engine.vault.store import SNIPPET_CHARS, TAIL_BYTES, MediaRecord, StateStore
 
@@ -219,8 +220,11 @@ def rebuild_state(
 
 
 # A month note's link in the index note's own part (render/notes.py): a wikilink, or a Markdown link whose path
-# is percent-encoded; either way it ends in "/<year>/<year>-<month>" before its label or closing bracket.
-_MONTH_LINK = re.compile(r"/(\d{1,4})/(\1-\d\d)(?:\.md)?[|)\]]")
+# is percent-encoded; either way its target ends in "/<year>/<year>-<month>" before its label or closing bracket.
+_MONTH_LINK = re.compile(
+    r"\[\[(?P<wiki>[^\[\]|\n]*?/(?P<y1>\d{1,4})/(?P<m1>(?P=y1)-\d\d))(?:\.md)?[|\]]"
+    r"|\]\((?P<md>[^()\s]*?/(?P<y2>\d{1,4})/(?P<m2>(?P=y2)-\d\d))(?:\.md)?\)"
+)
 
 
 def listed_months(folder: Path) -> list[str]:
@@ -235,7 +239,16 @@ def listed_months(folder: Path) -> list[str]:
     if start < 0 or end < start:
         return []
     region = text[start:end]
-    return sorted({f"{folder.name}/{year}/{month}.md" for year, month in _MONTH_LINK.findall(region)})
+    found = set()
+    for link in _MONTH_LINK.finditer(region):
+        wiki = link["wiki"] is not None
+        target = link["wiki"] if wiki else unquote(link["md"])
+        own = f"{folder.name}/{link['y1'] if wiki else link['y2']}/{link['m1'] if wiki else link['m2']}"
+        # A note a person moved under its own name, which the index lists where it is now: not lost.
+        if target != own and is_plain_file(folder.parent, f"{target}.md"):
+            continue
+        found.add(f"{own}.md")
+    return sorted(found)
 
 
 def forum_topics(lines: dict[int, _Line], known: dict[int, int]) -> dict[int, int]:

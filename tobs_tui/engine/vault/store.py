@@ -395,6 +395,10 @@ class StateStore:
 
     # files -----------------------------------------------------------------------------------------
 
+    def message_notes(self, chat_id: int) -> set[str]:
+        """The notes (vault paths without ".md") the chat's messages are in: its own, and those a person moved."""
+        return {r[0] for r in self._read("SELECT DISTINCT note FROM messages WHERE chat_id = ?", (chat_id,))}
+
     def note_lengths(self, chat_id: int) -> dict[str, int]:
         """Committed length per vault-relative file of this chat (files of unfinished commits excluded)."""
         return dict(self._read("SELECT path, length FROM files WHERE chat_id = ? AND length > 0", (chat_id,)))

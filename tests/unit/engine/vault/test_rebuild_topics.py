@@ -38,3 +38,33 @@ def test_a_reply_to_another_chats_message_is_not_followed(tmp_path):
     )
     lines = list(_jsonl_messages(path, path.stat().st_size))
     assert [(line.msg_id, line.reply_to) for line in lines] == [(7, None), (8, 5)]
+
+
+def test_the_index_notes_months_leave_out_a_note_moved_under_its_own_name(tmp_path):
+    """The index lists a month note a person moved where it is now (pipeline/finish.py). With the state lost,
+    such a link is not a lost month of the chat's own, or it would be fetched again beside the moved note; a
+    link to a note that is not there is, as before."""
+    from tobs_tui.engine.render.notes import INDEX_BEGIN, INDEX_END
+    from tobs_tui.engine.vault.rebuild import listed_months
+
+    folder = tmp_path / "Chat (1)"
+    folder.mkdir()
+    for moved in ("Archive/2025/2025-11.md", "Archive 2/2025/2025-09.md"):
+        (tmp_path / moved).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / moved).write_text("moved\n", encoding="utf-8")
+    (folder / "Chat (1).md").write_text(
+        "\n".join(
+            [
+                INDEX_BEGIN,
+                "- [[Chat (1)/2025/2025-10|2025/2025-10]]",
+                "- [2025/2025-08](Chat%20%281%29/2025/2025-08.md)",
+                "- [[Archive/2025/2025-11|Archive/2025/2025-11]]",
+                "- [Archive 2/2025/2025-09](Archive%202/2025/2025-09.md)",
+                "- [[Gone/2025/2025-12|Gone/2025/2025-12]]",
+                INDEX_END,
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    assert listed_months(folder) == ["Chat (1)/2025/2025-08.md", "Chat (1)/2025/2025-10.md", "Chat (1)/2025/2025-12.md"]
