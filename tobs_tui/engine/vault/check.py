@@ -67,7 +67,7 @@ class VaultCheck:
 
     @property
     def repairable_now(self) -> tuple[int, ...]:
-        """The chats to repair whose export meets nothing it refuses. None of them while such a thing is in every chat's
+        """The chats to repair whose export meets nothing it refuses; none while such a thing is in every chat's
         way (in .tobs, the vault's result.json, a link over several chats' folders: it names no one chat)."""
         waiting = {p.chat_id for p in self.by_hand}
         if None in waiting:
