@@ -441,6 +441,9 @@ async def test_pause_resume_then_cancel(make_app, emulator, settings):
             what="the running chat's committed id on the chats list",
         )
         await pilot.press("f3")
+        # Slower replies from here: on a loaded machine the rest of the chat could otherwise be exported (about
+        # 3 s at 300 ms) before the cancel's question is answered, and the export end done instead.
+        emulator.set_profile("lan", {"latency_ms": 1500.0})
         await pilot.press("f7")
         await wait_until(pilot, lambda: app.live.latest.state is RunState.RUNNING, what="the resume")
         await pilot.press("f8")
