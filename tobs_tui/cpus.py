@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -49,14 +50,14 @@ def cgroup_cpu_quota(*, proc_cgroup: Path, cgroup_root: Path) -> float | None:
             continue
         _, controllers, group = parts
         if controllers == "":
-            limits += _v2_limits(cgroup_root, group)
+            limits += _limits(cgroup_root, group, _v2_limit)
         elif "cpu" in controllers.split(","):
             mount = next(
                 (cgroup_root / name for name in (controllers, "cpu,cpuacct", "cpu") if _is_dir(cgroup_root / name)),
                 None,
             )
             if mount is not None:
-                limits += _v1_limits(mount, group)
+                limits += _limits(mount, group, _v1_limit)
     return min(limits) if limits else None
 
 
@@ -77,26 +78,29 @@ def _is_dir(path: Path) -> bool:
     return os.path.isdir(path)
 
 
-def _v2_limits(root: Path, group: str) -> list[float]:
-    limits = []
-    for folder in _groups(root, group):
+def _limits(base: Path, group: str, limit: Callable[[Path], float | None]) -> list[float]:
+    """The CPU limit `limit(folder)` reads in the group's folder and each parent's, where there is one."""
+    found = []
+    for folder in _groups(base, group):
         try:
-            quota, _, period = (folder / "cpu.max").read_text(encoding="ascii", errors="replace").partition(" ")
-            if quota.strip() != "max" and float(period) > 0:
-                limits.append(float(quota) / float(period))
+            value = limit(folder)
         except (OSError, ValueError):
             continue
-    return limits
+        if value is not None:
+            found.append(value)
+    return found
 
 
-def _v1_limits(mount: Path, group: str) -> list[float]:
-    limits = []
-    for folder in _groups(mount, group):
-        try:
-            quota = float((folder / "cpu.cfs_quota_us").read_text(encoding="ascii", errors="replace"))
-            period = float((folder / "cpu.cfs_period_us").read_text(encoding="ascii", errors="replace"))
-        except (OSError, ValueError):
-            continue
-        if quota > 0 and period > 0:
-            limits.append(quota / period)
-    return limits
+def _v2_limit(folder: Path) -> float | None:
+    """cgroup v2's `cpu.max`: "QUOTA PERIOD", or "max PERIOD" for no limit."""
+    quota, _, period = (folder / "cpu.max").read_text(encoding="ascii", errors="replace").partition(" ")
+    if quota.strip() == "max" or float(period) <= 0:
+        return None
+    return float(quota) / float(period)
+
+
+def _v1_limit(folder: Path) -> float | None:
+    """cgroup v1's quota and period, each in its own file; a quota of -1 is no limit."""
+    quota = float((folder / "cpu.cfs_quota_us").read_text(encoding="ascii", errors="replace"))
+    period = float((folder / "cpu.cfs_period_us").read_text(encoding="ascii", errors="replace"))
+    return quota / period if quota > 0 and period > 0 else None
