@@ -59,10 +59,8 @@ class RenderJob:
             return ()  # a batch with nothing to render (already in the vault, or outside the chosen topics)
         if self.messages and not any(type(m) is LeanMessage for m in self.messages):
             return self.messages  # read whole already (rendering in the engine process): not decoded twice
-        if not self.raw:
-            if any(type(m) is LeanMessage for m in self.messages):
-                raise TypeError("a render job of lean messages needs the replies' bytes to decode them whole")
-            return self.messages
+        if not self.raw:  # lean messages, or ids (set by for_worker, which only a job with bytes passes on)
+            raise TypeError("a render job of lean messages needs the replies' bytes to decode them whole")
         by_id = {}
         for raw in self.raw:
             for m in FastReader(raw).tgread_object().messages:
