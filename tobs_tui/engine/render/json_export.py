@@ -7,6 +7,7 @@ Field names, value types and the order of keys follow Telegram Desktop's JSON ex
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -389,8 +390,13 @@ def _document_fields(item: dict, message, ctx: RenderContext) -> None:
 def _geo(geo) -> dict | None:
     if type(geo).__name__ != "GeoPoint":
         return None
-    # Telegram Desktop prints coordinates with six decimals.
-    return {"latitude": round(geo.lat, 6), "longitude": round(geo.long, 6)}
+    # Telegram Desktop prints coordinates with six decimals. A coordinate that is no number (NaN, an infinity:
+    # a malformed point) is null, which every JSON reader reads.
+    return {"latitude": _coordinate(geo.lat), "longitude": _coordinate(geo.long)}
+
+
+def _coordinate(value: float) -> float | None:
+    return round(value, 6) if isinstance(value, float | int) and math.isfinite(value) else None
 
 
 def _text_with_entities(value) -> list[dict]:

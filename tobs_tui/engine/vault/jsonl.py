@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 # One encoder for every line: json.dumps with options builds a new one per call.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # JSONEncoder.encode builds its C encoder (and a closure) on every call; this is that same C encoder, built once.
@@ -23,8 +25,31 @@ _C_LINE_ENCODER = (
 )
 
 
+_dumps = orjson.dumps
+_WITH_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
 def encode_line(item: dict) -> bytes:
-    """One compact, deterministic JSONL line (a resumed run must write the same bytes)."""
+    """One compact, deterministic JSONL line: the bytes the standard library's encoder writes (a resumed run
+    must write the same bytes, and a line corrected later is recognised by them: render/corrections.py).
+
+    orjson writes them in a fifth of the time, every message's line in a render worker. Where its bytes could
+    differ from the standard library's, the latter writes the line: a float below 1e-4 (orjson writes 1e-6
+    and 0.00006 for 1e-06 and 6e-05), a NaN or an infinity (orjson writes null, the standard library NaN and
+    Infinity), and what orjson refuses (a lone surrogate, which the line carries as "?", an integer beyond 64
+    bits, a key that is not a string). The marks are looked for anywhere, a string's text included: a few
+    lines are encoded twice."""
+    try:
+        line = _dumps(item, option=_WITH_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError is one
+        pass
+    else:
+        if b"e-" not in line and b".0000" not in line and b"null" not in line:
+            return line
+    return _stdlib_line(item)
+
+
+def _stdlib_line(item: dict) -> bytes:
     if _C_LINE_ENCODER is None:
         return _LINE_ENCODER.encode(item).encode("utf-8", "replace") + b"\n"
     return "".join(_C_LINE_ENCODER(item, 0)).encode("utf-8", "replace") + b"\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from telethon.tl import types as t
 
@@ -119,6 +119,12 @@ def test_entity_spans_clip_as_utf16_index_does(text, drawn):
         max_leaves=12,
     )
 )
+@example(6.103515625e-05)  # orjson writes 0.00006103515625
+@example([1e-06, "x"])  # orjson writes 1e-6
+@example({"lat": float("nan"), "long": float("-inf")})  # orjson writes null
+@example("\ud800")  # orjson refuses a lone surrogate
+@example(2**70)  # and an integer beyond 64 bits
+@example("e-mail 0.0000 null")  # the marks in a string: encoded twice, the same bytes
 def test_encode_line_writes_what_json_dumps_writes(value):
     # Lone surrogates included: both replace them the same way when encoding to UTF-8.
     item = {"id": 1, "value": value}
