@@ -155,6 +155,8 @@ class Reference:
         if m.reply_to is not None and m.reply_to.reply_to_msg_id:
             # Inside a forum topic this is the topic's first message, or the message answered there.
             item["reply_to_message_id"] = m.reply_to.reply_to_msg_id
+            if m.reply_to.reply_to_peer_id is not None:  # pushReplyToMsgId: whenever the header names a chat
+                item["reply_to_peer_id"] = self.peer_id(m.reply_to.reply_to_peer_id)
         if m.media is not None:
             self.media(item, m.media, written)
         parts = self.parts(m.message, m.entities)
@@ -188,6 +190,8 @@ class Reference:
             item["action"] = "pin_message"
             if m.reply_to is not None and m.reply_to.reply_to_msg_id:
                 item["message_id"] = m.reply_to.reply_to_msg_id
+                if m.reply_to.reply_to_peer_id is not None:
+                    item["reply_to_peer_id"] = self.peer_id(m.reply_to.reply_to_peer_id)
         else:
             raise AssertionError(f"the emulator has a service message this reference does not know: {a!r}")
 

@@ -43,10 +43,17 @@ def peer_ref(marked_id: int) -> str:
     return f"{prefix}{bare}"
 
 
-def chat_type(kind: ChatKind, username: str | None, *, is_self: bool = False) -> str:
+# Two of Telegram's service accounts, which Telegram Desktop knows by their user ids: their chats get a type of
+# their own and no "name", as Saved Messages does.
+_SERVICE_CHAT_TYPES = {1271266957: "replies", 489000: "verification_codes"}
+
+
+def chat_type(kind: ChatKind, username: str | None, *, is_self: bool = False, marked_id: int | None = None) -> str:
     """The chat's "type" at the top of result.json."""
     if is_self:
         return "saved_messages"
+    if kind in (ChatKind.USER, ChatKind.BOT) and marked_id in _SERVICE_CHAT_TYPES:
+        return _SERVICE_CHAT_TYPES[marked_id]
     if kind is ChatKind.USER:
         return "personal_chat"
     if kind is ChatKind.BOT:
@@ -73,12 +80,13 @@ def chat_header(
     was kept): the chat's title stands in until the chat is exported again."""
     bare, _ = tl_utils.resolve_id(marked_id)
     header: dict = {}
-    if not is_self:
+    kind_name = chat_type(kind, username, is_self=is_self, marked_id=marked_id)
+    if kind_name not in ("saved_messages", *_SERVICE_CHAT_TYPES.values()):
         if kind in (ChatKind.USER, ChatKind.BOT) and first_name is not None:
             header["name"] = writable(first_name) or None
         else:
             header["name"] = writable(title)
-    header.update(type=chat_type(kind, username, is_self=is_self), id=bare)
+    header.update(type=kind_name, id=bare)
     return header
 
 
@@ -229,8 +237,9 @@ def _reply_fields(item: dict, message, key: str = "reply_to_message_id") -> None
     if type(reply).__name__ != "MessageReplyHeader" or not isinstance(reply.reply_to_msg_id, int):
         return
     item[key] = reply.reply_to_msg_id
+    # Whenever the header names a chat, its own included: Telegram Desktop writes what Telegram sent.
     peer = peer_id(reply.reply_to_peer_id)
-    if peer is not None and peer != peer_id(getattr(message, "peer_id", None)):
+    if peer is not None:
         item["reply_to_peer_id"] = peer_ref(peer)
 
 
@@ -251,8 +260,7 @@ def _media_fields(item: dict, kind: str, message, ctx: RenderContext) -> None:
         item["photo"] = file_value(ref)
         width, height, size = _largest_photo_size(getattr(media, "photo", None))
         size = size if size is not None else facts.size
-        if size is not None:
-            item["photo_file_size"] = size
+        item["photo_file_size"] = size or 0  # Telegram Desktop writes 0 for a size it does not know
         if width and height:
             item["width"], item["height"] = width, height
         _spoiler_and_ttl(item, media)
@@ -349,8 +357,7 @@ def _document_fields(item: dict, message, ctx: RenderContext) -> None:
     if name:
         item["file_name"] = writable(name)
     size = (ref.size if ref is not None else None) or facts.size
-    if size is not None:
-        item["file_size"] = size
+    item["file_size"] = size or 0  # as Telegram Desktop writes a size it does not know
     kinds: set[str] = set()
     width = height = duration = None
     emoji = performer = title = None
