@@ -13,7 +13,7 @@ from typing import BinaryIO
 from urllib.parse import unquote
 
 from tobs_tui.engine.vault.blocks import dated_note_blocks, note_blocks
-from tobs_tui.engine.vault.filenames import is_plain_file, topic_dir_name
+from tobs_tui.engine.vault.filenames import chat_dir_name, is_plain_file, topic_dir_name
 from tobs_tui.engine.vault.jsonl import PathRebase
 from tobs_tui.engine.vault.store import SNIPPET_CHARS, TAIL_BYTES, MediaRecord, StateStore
 
@@ -24,6 +24,7 @@ _LINE_ID = re.compile(rb'\{"id":(-?\d+)[,}]')
 _FRONT_FIELD = re.compile(r"^(\w+): (.*)$", re.MULTILINE)
 _UNESCAPE = re.compile(r"\\(.)")
 _SNIPPET_CHARS = 80
+FRONT_MATTER_BYTES = 16384  # how much of a note's start is read for its front matter
 GENERAL_TOPIC = 1  # a forum's General topic: messages that are in no other
 
 
@@ -38,9 +39,15 @@ class RebuiltChat:
 def chat_folders(root: Path) -> Iterator[tuple[int, Path]]:
     """(chat id, folder) for every folder of the vault named like a chat's ("<title> (<id>)")."""
     for entry in sorted(root.iterdir()):
-        match = _CHAT_DIR.fullmatch(entry.name)
-        if match and not entry.name.startswith(".") and entry.is_dir() and not entry.is_symlink():
-            yield int(match.group(1)), entry
+        chat_id = folder_chat_id(entry.name)
+        if chat_id is not None and not entry.name.startswith(".") and entry.is_dir() and not entry.is_symlink():
+            yield chat_id, entry
+
+
+def folder_chat_id(name: str) -> int | None:
+    """The chat id a folder named like a chat's ("<title> (<id>)") carries; None for any other name."""
+    match = _CHAT_DIR.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def month_notes(folder: Path) -> list[tuple[Path, int | None]]:
@@ -73,15 +80,31 @@ def holds_messages(folder: Path) -> bool:
 def front_matter(path: Path) -> dict[str, str]:
     """The `key: value` lines of a note's front matter (values as written)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(4096)
+        with open(path, "rb") as f:
+            head = f.read(FRONT_MATTER_BYTES)
     except OSError:
         return {}
+    return read_front_matter(head)
+
+
+def read_front_matter(note: bytes) -> dict[str, str]:
+    """The `key: value` lines of the front matter a note's bytes start with (values as written)."""
+    head = note[:FRONT_MATTER_BYTES].decode("utf-8", errors="replace")
     head = head.removeprefix("\ufeff").replace("\r\n", "\n")  # saved with a BOM or CRLF line ends: read alike
     if not head.startswith("---\n"):
         return {}
     body = head[4:].split("\n---\n", 1)[0]
     return {k: v for k, v in _FRONT_FIELD.findall(body)}
+
+
+def named_chat(fields: dict[str, str], key: str = "chat_id") -> int | None:
+    """The chat id front matter names: a month note's `chat_id` (render/notes.py month_header), an index note's
+    `id`; None when it names none."""
+    value = _string(fields.get(key))
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 _RANGE_START = re.compile(r"\[\s*(\d{1,19})\s*,")
@@ -111,8 +134,15 @@ def rebuild_state(
     result.json."""
     rebuilt: list[RebuiltChat] = []
     known = {c.chat_id for c in store.all_chats()}
+    named: dict[int, list[Path]] = {}
     for chat_id, folder in chat_folders(root):
-        if chat_id in known:
+        if chat_id not in known:
+            named.setdefault(chat_id, []).append(folder)
+    # One folder is a chat's: a second named for it is one a person renamed (the engine then made its own again)
+    # or copied, and is theirs, never written into.
+    chosen = {chat_id: _engine_folder(chat_id, folders) for chat_id, folders in named.items()}
+    for chat_id, folder in chat_folders(root):
+        if chosen.get(chat_id) != folder:
             continue
         notes = month_notes(folder)
         if not notes:
@@ -217,6 +247,31 @@ def rebuild_state(
                 store.add_lost_months(chat_id, gone)
         rebuilt.append(RebuiltChat(chat_id, folder.name, count, lines))
     return rebuilt
+
+
+def _engine_folder(chat_id: int, folders: list[Path]) -> Path:
+    """Of the folders named for one chat, the engine's: the one named as the engine names the chat's folder (from
+    a title its index note or month notes give), else the one holding its index note, else the one holding the
+    newest message."""
+    if len(folders) == 1:
+        return folders[0]
+
+    def rank(folder: Path) -> tuple[bool, bool, int]:
+        index = front_matter(folder / f"{folder.name}.md")
+        titles = {_string(index.get("title"))}
+        newest = 0
+        for note, _ in month_notes(folder):
+            fields = front_matter(note)
+            if named_chat(fields) == chat_id:
+                titles.add(_string(fields.get("chat")))
+            try:
+                newest = max([newest, *(msg_id for msg_id, _, _ in note_blocks(note.read_bytes()))])
+            except OSError:
+                continue
+        own_name = any(folder.name == chat_dir_name(title, chat_id) for title in titles if title)
+        return own_name, named_chat(index, "id") == chat_id, newest
+
+    return max(folders, key=rank)
 
 
 # A month note's link in the index note's own part (render/notes.py): a wikilink, or a Markdown link whose path
