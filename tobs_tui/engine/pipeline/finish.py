@@ -27,7 +27,15 @@ from tobs_tui.engine.runtime.threads import pool_side
 from tobs_tui.engine.snapshot import ChatKind, EventKind
 from tobs_tui.engine.vault.filenames import UnsafePathError, is_plain_file, safe_path, symlink_refused
 from tobs_tui.engine.vault.jsonl import stream_account_json, stream_result_json
-from tobs_tui.engine.vault.vault import Vault, VaultWriteError, fsync_dir, jsonl_rel, write_error
+from tobs_tui.engine.vault.vault import (
+    ReadOnlyFileError,
+    Vault,
+    VaultWriteError,
+    fsync_dir,
+    jsonl_rel,
+    read_only,
+    write_error,
+)
 
 if TYPE_CHECKING:
     from tobs_tui.engine.pipeline.chat import ChatExport
@@ -62,11 +70,25 @@ def correct(chat: ChatExport, retried: list[Retried]) -> None:
     for r in retried:
         if r.msg_id in notes:
             by_note.setdefault(f"{notes[r.msg_id][0]}.md", []).append(r)
+    left: set[int] = set()  # in a file made read-only by hand: the next export corrects them
     for rel, items in by_note.items():
-        chat.writer.rewrite(rel, functools.partial(correct_note_stream, retried=items))
-    chat.writer.rewrite(chat.writer.json_rel, functools.partial(correct_json_lines, retried=retried))
+        if not _rewrite(chat, rel, functools.partial(correct_note_stream, retried=items)):
+            left.update(r.msg_id for r in items)
+    if not _rewrite(chat, chat.writer.json_rel, functools.partial(correct_json_lines, retried=retried)):
+        left.update(r.msg_id for r in retried)
     # Corrected, or found otherwise than as written (edited by hand): either way nothing is left to do.
-    chat.store.forget_stale_media(chat.chat_id, [r.msg_id for r in retried])
+    chat.store.forget_stale_media(chat.chat_id, [r.msg_id for r in retried if r.msg_id not in left])
+
+
+def _rewrite(chat: ChatExport, rel: str, transform: Callable) -> bool:
+    """chat.writer.rewrite; False when the file is read-only (left as it is, as the index note is: one sentence)."""
+    try:
+        chat.writer.rewrite(rel, transform)
+    except ReadOnlyFileError:
+        left = "it still says that a file could not be downloaded, though it has been downloaded since"
+        chat.x.emit(EventKind.VAULT, read_only(rel, left, "correct it"), chat_id=chat.chat_id)
+        return False
+    return True
 
 
 @pool_side
@@ -152,10 +174,7 @@ def write_index_note(vault: Vault, rel: str, render: Callable[..., str]) -> str 
             if not stat.S_ISREG(st.st_mode):
                 raise VaultWriteError(f"Something else is in the way at {path}", errno_code=errno.EEXIST)
             if not st.st_mode & stat.S_IWUSR:
-                return (
-                    f"{rel} is read-only, so its message counts and links to month notes were not updated; make it"
-                    " writable (chmod u+w) to have the next export update them."
-                )
+                return read_only(rel, "its message counts and links to month notes were not updated", "update them")
             mode = stat.S_IMODE(st.st_mode)
             with os.fdopen(os.dup(fd), "rb") as f:
                 old = f.read().decode("utf-8", "surrogateescape")

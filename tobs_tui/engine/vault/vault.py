@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -64,6 +65,32 @@ class VaultWriteError(Exception):
     def __init__(self, message: str, *, errno_code: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno_code
+
+
+class ReadOnlyFileError(VaultWriteError):
+    """A committed file a person made read-only (no write permission for its owner), which a whole-file rewrite
+    left as it is. `rel` is the file, vault-relative; the caller says what that kept from happening (read_only)."""
+
+    def __init__(self, rel: str, message: str | None = None) -> None:
+        super().__init__(message or read_only(rel, "it was left as it is", "write it"), errno_code=errno.EACCES)
+        self.rel = rel
+
+
+def read_only(rel: str, left: str, then: str) -> str:
+    """The one sentence for a file of the vault a person made read-only, which the export left as it is: what that
+    kept from happening (`left`), and what the next export does once the file is writable (`then`)."""
+    return f"{rel} is read-only, so {left}; make it writable (chmod u+w) to have the next export {then}."
+
+
+def _gone_while_writing(path: Path, size: int) -> VaultWriteError:
+    """A committed file deleted or cut short during the run, where a commit was to write after its committed
+    bytes: writing there would leave a hole of zero bytes in their place, so the commit stops; the next run's
+    recovery finds the file deleted or cut short and fetches what it held again."""
+    what = "deleted" if size < 0 else "cut short"
+    return VaultWriteError(
+        f"{path} was {what} while the export was writing to it; run the export again to restore it.",
+        errno_code=errno.ENOENT,
+    )
 
 
 @dataclass(frozen=True)
@@ -243,6 +270,29 @@ def _copy_fd_range(fd: int, start: int, end: int, out: BinaryIO) -> None:
         start += len(chunk)
 
 
+def _copy_to_end(fd: int, start: int, out: BinaryIO) -> None:
+    """Everything from `start` to the file's end, however long it has grown meanwhile."""
+    while chunk := os.pread(fd, 1 << 20, start):
+        out.write(chunk)
+        start += len(chunk)
+
+
+def _written_end(out: BinaryIO) -> tuple[int, bytes]:
+    """How long the file being written is so far, and its last bytes: a commit's record of where it ends."""
+    out.flush()
+    end = out.tell()
+    return end, _tail(out.fileno(), end)
+
+
+def _writable_mode(fd: int, rel: str) -> int:
+    """The permission bits of a committed file about to be replaced whole, for its new copy to keep; a file
+    without write permission for its owner is a person's wish to keep it as it is (ReadOnlyFileError)."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if not mode & stat.S_IWUSR:
+        raise ReadOnlyFileError(rel)
+    return mode
+
+
 def _no_follow(path: str, flags: int) -> int:
     # O_NONBLOCK: a pipe planted at the path must not hang the run (regular files ignore the flag).
     return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -257,11 +307,13 @@ def _open_to_check(path: Path) -> tuple[int, bool]:
     """A committed file opened for recovery: for writing when it may be written, else read-only (a note made
     read-only by hand that needs no change is no reason to stop). Returns the descriptor and whether it can
     write; a truncate goes through this very descriptor, so an editor's save by rename in between is not cut.
+    A file without write permission for its owner may not be written even by a user who could (root).
     O_NONBLOCK: a FIFO planted there must not hang the run (it is then refused as not a file)."""
     try:
-        return open_for_writing(path, os.O_RDWR | os.O_NONBLOCK), True
+        fd = open_for_writing(path, os.O_RDWR | os.O_NONBLOCK)
     except PermissionError:
         return open_for_writing(path, os.O_RDONLY | os.O_NONBLOCK), False
+    return fd, bool(os.fstat(fd).st_mode & stat.S_IWUSR)
 
 
 def _tail(fd: int, size: int) -> bytes:
@@ -300,6 +352,12 @@ def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int =
 
 
 _HEADER_READ = 1 << 16  # enough for any month note's front matter, a person's keys included
+# A month note's header as render/notes.py month_header writes it (the vault may not import render; a test holds
+# the two together): its chat's id, title, month, then the link line to the chat's index note.
+_MONTH_HEADER = re.compile(
+    rb'---\nchat_id: (-?\d+)\nchat: ("(?:[^"\\\n]|\\.)*")\nmonth: "([^"\n]*)"\n---\n\n'
+    rb"\[\[([^\n]*)\]\] \xc2\xb7 ([^\n]*)\n\n"
+)
 
 
 class Vault:
@@ -472,7 +530,7 @@ class Vault:
                         # left there): theirs stays, the engine's uncommitted bytes go, appends come after it.
                         modified.append(record.path)
                         if cut:
-                            self._drop_uncommitted(record, fd, cut)
+                            self._drop_uncommitted(record, fd, writable, cut)
                             truncated.append((record.path, size, size - cut))
                         else:
                             self._adopt(record.path, fd, size)
@@ -565,12 +623,16 @@ class Vault:
         fd = open_for_writing(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
             _must_be_a_file(fd, path)
-            data = os.pread(fd, os.fstat(fd).st_size, 0)
+            st = os.fstat(fd)
+            data = os.pread(fd, st.st_size, 0)
         finally:
             os.close(fd)
         ours = engine_bytes(data, 0, intent)
         if ours == len(data):
             return False
+        mode = stat.S_IMODE(st.st_mode)
+        if not mode & stat.S_IWUSR:  # made read-only by hand: refused as a truncate would be, with its sentence
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
         # The note's own start (front matter, link line) as the commit was writing it. Their text goes after the
         # whole of it, even when the commit died before or inside it: a note starts with its front matter (or
         # Obsidian reads none), and no later commit writes it. (Zeros a power cut left are the engine's too.)
@@ -581,7 +643,7 @@ class Vault:
         else:
             start = min(header_end(data), ours)  # the front matter the commit wrote stays with their text
             kept = data[:start] + data[ours:]
-        self.write_file_atomic(record.path, kept)
+        self.write_file_atomic(record.path, kept, mode=mode)
         self.store.set_file(record.path, length=len(kept), tail=kept[-TAIL_BYTES:])
         return True
 
@@ -600,12 +662,33 @@ class Vault:
             return None
         if ids:
             return end if not data[end:].strip() else size
-        # No whole message left: the note goes when only what it starts with (its front matter and link) is
-        # left, and stays whole when a person wrote something there too.
+        # No whole message left: the note goes when only what the engine started it with is left, byte for byte,
+        # and stays whole when a person wrote anything there too (a property, words on the link line).
         if b"^m" in data or (data and not starts_with_front_matter(data)):
             return None
-        head = month_header_length(data)
-        return 0 if not data or (head and not data[head:].strip()) else size
+        return 0 if not data or self._only_engine_header(record, data) else size
+
+    def _only_engine_header(self, record: FileRecord, data: bytes) -> bool:
+        """Whether a month note holds its header exactly as the engine wrote it (render/notes.py month_header,
+        for the chat's id, title and folder as the state knows them and the note's month), then blank lines at
+        most. A header written under an older title is not: kept, it does no harm (the messages follow it)."""
+        chat = self.store.chat_progress(record.chat_id)
+        match = _MONTH_HEADER.match(data)
+        if chat is None or match is None or data[match.end() :].strip():
+            return False
+        chat_id, title, month, link, link_month = match.groups()
+        folder = chat.dir_name.encode()
+        try:
+            same_title = json.loads(title) == chat.title
+        except ValueError:
+            return False
+        note_month = record.path.rsplit("/", 1)[-1].removesuffix(".md").encode()
+        return (
+            same_title
+            and int(chat_id) == record.chat_id
+            and month == link_month == note_month
+            and link == b"%s/%s|%s" % (folder, folder, folder)
+        )
 
     @staticmethod
     def _text_after_blocks(fd: int, length: int) -> bool:
@@ -643,17 +726,21 @@ class Vault:
             return size - record.length
         return engine_bytes(os.pread(fd, size - record.length, record.length), record.length, intent)
 
-    def _drop_uncommitted(self, record: FileRecord, fd: int, cut: int) -> None:
+    def _drop_uncommitted(self, record: FileRecord, fd: int, writable: bool, cut: int) -> None:
         """Remove `cut` bytes of uncommitted blocks right after the committed ones, keeping what follows them.
         A whole-file replace: a crash before the rename leaves the file as found, after it leaves the person's
-        text right after the committed bytes, which the next recovery adopts."""
-        size = os.fstat(fd).st_size
+        text right after the committed bytes, which the next recovery adopts. The new file keeps the note's
+        permissions; a read-only note is refused as a truncate would be."""
+        st = os.fstat(fd)
+        if not writable:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self.root / record.path))
+        size = st.st_size
 
         def fill(out: BinaryIO) -> None:
             _copy_fd_range(fd, 0, record.length, out)
             _copy_fd_range(fd, record.length + cut, size, out)
 
-        self.write_stream_atomic(record.path, fill)
+        self.write_stream_atomic(record.path, fill, mode=stat.S_IMODE(st.st_mode))
         with open(safe_path(self.root, record.path), "rb", opener=_no_follow) as f:
             self._adopt(record.path, f.fileno(), size - cut)
 
@@ -669,7 +756,11 @@ class Vault:
                 renamed = False
             else:
                 try:
-                    renamed = os.fstat(fd).st_size == length and _bytes_before(fd, length, tail)
+                    # A note's new copy ends in the text a person typed after its committed bytes, if any
+                    # (ChatWriter.rewrite, _splice); the JSONL's is exactly as long as recorded.
+                    size = os.fstat(fd).st_size
+                    fits = size >= length if rel.endswith(".md") else size == length
+                    renamed = fits and _bytes_before(fd, length, tail)
                 finally:
                     os.close(fd)
             if splice is None:
@@ -872,8 +963,11 @@ class ChatWriter:
         that is more than the last 64 KiB."""
         length = self._lengths[rel]
         start = max(0, length - (1 << 16))
-        with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as f:
-            window = os.pread(f.fileno(), length - start, start)
+        try:
+            with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as f:
+                window = os.pread(f.fileno(), length - start, start)
+        except FileNotFoundError:
+            return b""  # deleted during the run: the commit's write says so
         if start and not whole_blocks(window)[1]:
             return b""
         return after_last_block(window)
@@ -950,14 +1044,21 @@ class ChatWriter:
                         dirs_to_sync.add(path.parent)
                     offset = offsets[rel]
                     end = offset + len(data)
+                    committed = rel in self._lengths
                     # A note this commit creates is created, never opened: a file that appeared there since the
                     # check above is someone's, and the commit stops with a sentence (and adopts it when retried).
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK  # O_NONBLOCK: a FIFO there must not hang us
+                    # A committed file is opened, never created: one deleted during the run would come back as
+                    # zero bytes where its committed ones were.
+                    flags = os.O_WRONLY | os.O_NONBLOCK  # O_NONBLOCK: a FIFO there must not hang us
+                    if not committed:
+                        flags |= os.O_CREAT
                     if rel in new_files and rel not in self._created and rel.endswith(".md"):
                         flags |= os.O_EXCL
                     try:
                         fd = open_for_writing(path, flags)
                     except FileNotFoundError:
+                        if committed:
+                            raise _gone_while_writing(path, -1) from None
                         # Its folder went away during the export: made again, as on the first commit.
                         dirs_to_sync.update(self.vault.make_dirs(path.parent))
                         fd = open_for_writing(path, flags)
@@ -966,6 +1067,9 @@ class ChatWriter:
                     self._attempted.add(rel)
                     try:
                         _must_be_a_file(fd, path)
+                        size = os.fstat(fd).st_size
+                        if size < offset:  # cut short, and not a note whose end _moved_end followed
+                            raise _gone_while_writing(path, size)
                         pwrite_all(fd, data, offset)
                         # Bytes past the end are a torn earlier attempt (a failed commit being retried).
                         os.ftruncate(fd, end)
@@ -1001,22 +1105,39 @@ class ChatWriter:
         and says whether it changed anything. Crash-safe: the intent (new length and tail) is recorded, the
         new file renamed over the old one (Vault.write_stream_atomic), then committed (Vault.recover settles an
         intent left behind). Memory stays flat for a transform that streams. Nothing may be buffered for the
-        file."""
+        file.
+
+        What a person typed after a note's committed bytes during the run stays after the new content, theirs
+        and uncommitted, as text typed at a note's end is (_moved_end). The new file keeps the old one's
+        permissions; a file without write permission for its owner is left as it is (ReadOnlyFileError)."""
         with self._lock:
             length = self._lengths.get(rel)
             if length is None or rel in self._pending:
                 return False
             store = self.vault.store
             intent: list[tuple[int, bytes]] = []
+            ours: list[tuple[int, bytes]] = []
 
-            def record(new_length: int, tail: bytes) -> None:
+            def fill(src: BinaryIO, out: BinaryIO) -> bool:
+                if not transform(src, length, out):
+                    return False
+                ours.append(_written_end(out))
+                if rel.endswith(".md"):  # the JSONL's bytes after its committed ones are a failed commit's
+                    _copy_to_end(src.fileno(), length, out)
+                return True
+
+            def record(_length: int, _tail: bytes) -> None:
+                ((new_length, tail),) = ours
                 store.begin_rewrite(rel, length=new_length, tail=tail)
                 intent.append((new_length, tail))
 
             try:
-                with open(safe_path(self.vault.root, rel), "rb") as src:
-                    if os.fstat(src.fileno()).st_size < length or not self.vault.write_stream_atomic(
-                        rel, lambda out: transform(src, length, out), before_replace=record
+                with open(safe_path(self.vault.root, rel), "rb", opener=_no_follow) as src:
+                    if os.fstat(src.fileno()).st_size < length:
+                        return False
+                    mode = _writable_mode(src.fileno(), rel)
+                    if not self.vault.write_stream_atomic(
+                        rel, lambda out: fill(src, out), before_replace=record, mode=mode
                     ):
                         return False
                 ((new_length, tail),) = intent
@@ -1060,12 +1181,18 @@ class ChatWriter:
     def splice_staged(self) -> int:
         """Put each file a finished back-fill staged in front of the chat's own file of that name (a note keeps one
         month header: the staged one, which starts it), one crash-safe whole-file rewrite per file (see
-        StateStore.begin_splice). Returns the files spliced."""
+        StateStore.begin_splice). Returns the files spliced. A note made read-only by hand is left as it is, its
+        staged messages kept: the others are spliced, then ReadOnlyFileError says so (the back-fill stays
+        unfinished, and the next run splices what is left)."""
         prefix = staging_prefix(self.chat_id)
+        read_only_note: ReadOnlyFileError | None = None
         with self._lock:
             staged = sorted(rel for rel in self._lengths if rel.startswith(prefix))
             for rel in staged:
-                self._splice(rel, rel[len(prefix) :])
+                try:
+                    self._splice(rel, rel[len(prefix) :])
+                except ReadOnlyFileError as exc:
+                    read_only_note = read_only_note or exc
             self._dirs_made = {d for d in self._dirs_made if not d.is_relative_to(self.vault.root / prefix)}
             staging = self.vault.root / prefix
             if staging.is_dir():
@@ -1075,41 +1202,69 @@ class ChatWriter:
                 for directory in (staging, staging.parent):
                     with contextlib.suppress(OSError):
                         directory.rmdir()  # the chat's staging folder, then the back-fills' folder if no other
+        if read_only_note is not None:
+            raise ReadOnlyFileError(
+                read_only_note.rel,
+                read_only(
+                    read_only_note.rel,
+                    "the older messages the back-fill fetched for its month are kept aside, not in it",
+                    "put them in it",
+                ),
+            )
         return len(staged)
 
     def _splice(self, staged: str, final: str) -> None:
+        """One staged file in front of the chat's own. A note keeps its permissions, and what a person typed
+        after its committed bytes during the run stays at its end, theirs and uncommitted (as in rewrite); a
+        note without write permission for its owner is left as it is (ReadOnlyFileError), its staged messages
+        kept for the next run."""
         store = self.vault.store
         staged_length = self._lengths[staged]
         final_length = self._lengths.get(final, 0)
-        if not final_length and final.endswith(".md"):
+        note = final.endswith(".md")
+        if not final_length and note:
             # A note of a person's where the back-fill's month note goes: kept, after the staged messages.
             theirs = self._found_in_the_way([final]).get(final)
             if theirs is not None:
                 final_length = theirs[0]
         staged_path = safe_path(self.vault.root, staged)
         intent: list[tuple[int, bytes]] = []
+        ours: list[tuple[int, bytes]] = []
 
-        def fill(out: BinaryIO) -> None:
-            if not final_length:
+        def fill(own: BinaryIO | None, out: BinaryIO) -> None:
+            if own is None:
                 with open(staged_path, "rb", opener=_no_follow) as src:
                     _copy_range(src, out, 0, staged_length)
                 return
-            with open(safe_path(self.vault.root, final), "rb", opener=_no_follow) as own:
-                head = month_header_length(own.read(_HEADER_READ)) if final.endswith(".md") else 0
-                # The note's own start stays (its front matter may hold a person's keys); the staged start,
-                # the same month's header as the engine writes it, goes.
-                _copy_range(own, out, 0, head)
-                with open(staged_path, "rb", opener=_no_follow) as src:
-                    skip = month_header_length(src.read(_HEADER_READ)) if head else 0
-                    _copy_range(src, out, skip, staged_length)
+            head = month_header_length(own.read(_HEADER_READ)) if note else 0
+            # The note's own start stays (its front matter may hold a person's keys); the staged start,
+            # the same month's header as the engine writes it, goes.
+            _copy_range(own, out, 0, head)
+            with open(staged_path, "rb", opener=_no_follow) as src:
+                skip = month_header_length(src.read(_HEADER_READ)) if head else 0
+                _copy_range(src, out, skip, staged_length)
+            if not note:
                 _copy_range(own, out, head, final_length)
+                return
+            size = os.fstat(own.fileno()).st_size
+            _copy_range(own, out, head, min(size, final_length))
+            if size >= final_length:
+                ours.append(_written_end(out))  # the rest is what a person typed at its end during the run
+            _copy_to_end(own.fileno(), final_length, out)
 
         def record(new_length: int, tail: bytes) -> None:
+            # A note a person cut short during the run is theirs as it is now, whole (as recovery adopts it).
+            new_length, tail = ours[0] if ours else (new_length, tail)
             store.begin_splice(self.chat_id, final, staged, length=new_length, tail=tail)
             intent.append((new_length, tail))
 
         try:
-            self.vault.write_stream_atomic(final, fill, before_replace=record)
+            if not final_length:
+                self.vault.write_stream_atomic(final, lambda out: fill(None, out), before_replace=record)
+            else:
+                with open(safe_path(self.vault.root, final), "rb", opener=_no_follow) as own:
+                    mode = _writable_mode(own.fileno(), final)
+                    self.vault.write_stream_atomic(final, lambda out: fill(own, out), before_replace=record, mode=mode)
             ((new_length, tail),) = intent
             store.end_splice(self.chat_id, final, staged, length=new_length, tail=tail)
         except (OSError, sqlite3.OperationalError) as exc:
