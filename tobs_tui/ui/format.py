@@ -11,6 +11,29 @@ def count(n: int | None) -> str:
     return DASH if n is None else f"{n:,}"
 
 
+def short_count(n: int | None) -> str:
+    """A count in at most 6 characters, for a column too narrow for every digit: 9,999, then 12.3k, 987.7k, 12.0M."""
+    if n is None:
+        return DASH
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    value = float(n)
+    for unit in ("k", "M", "B"):
+        value /= 1000
+        if round(abs(value), 1) < 1000:
+            return f"{value:.1f}{unit}"
+    return f"{value / 1000:,.1f}T"
+
+
+def count_of(done: int | None, expected: int | None, width: int | None = None) -> str:
+    """`done / expected`, every digit when it fits in `width` cells (or no width is given), else the short counts:
+    a number is shortened, never cut."""
+    whole = f"{count(done)} / {count(expected)}"
+    if width is None or len(whole) <= width:
+        return whole
+    return f"{short_count(done)} / {short_count(expected)}"
+
+
 def rate(per_s: float | None, unit: str = "/s") -> str:
     if per_s is None:
         return DASH
@@ -33,7 +56,17 @@ def size(n: float | None) -> str:
 
 
 def mb_per_s(per_s: float | None) -> str:
-    return DASH if per_s is None else f"{per_s / 1e6:.2f} MB/s"
+    """Bytes per second in at most 10 characters: 1.25 MB/s, 123.5 MB/s, then 12.35 GB/s."""
+    if per_s is None:
+        return DASH
+    value = per_s / 1e6
+    for unit in ("MB/s", "GB/s", "TB/s"):
+        if round(abs(value), 2) < 100:
+            return f"{value:.2f} {unit}"
+        if round(abs(value), 1) < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:,.1f} PB/s"
 
 
 def duration(seconds: float | None) -> str:

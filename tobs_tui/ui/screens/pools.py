@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.widgets import Header
 
 from tobs_tui.ui.history import LiveHistory
@@ -19,7 +19,9 @@ class PoolsScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         yield RunSummary(id="summary")
-        with Vertical(id="pools"):
+        # Scrolls when the panels are taller than the screen (80x24 with several data centers): a Tab stop, so the
+        # arrows and page keys scroll it too.
+        with VerticalScroll(id="pools"):
             yield PoolPanel("critical", id="pool-critical")
             yield PoolPanel("standard", id="pool-standard")
             yield PoolPanel("media", id="pool-media")

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Header, Input, Label, SelectionList, Static, Switch
 
 from tobs_tui.config import MEDIA_KINDS, ConfigError, Settings, save_settings, settings_with, split_threads
@@ -39,21 +43,67 @@ FIELDS = (
 )
 
 
-def engine_now(snap: EngineSnapshot | None) -> Table:
+def engine_figures(snap: EngineSnapshot | None) -> list[tuple[str, str]]:
     """What the engine runs with at this moment, so an applied change can be seen taking effect."""
+    pools = {p.name: p for p in snap.pools} if snap else {}
+    rows = []
+    for name in ("critical", "standard"):
+        pool = pools.get(name)
+        rows.append((f"{name} workers", fmt.count(pool.workers) if pool else fmt.DASH))
+    rows.append(("media workers", fmt.count(snap.media.workers) if snap else fmt.DASH))
+    rows.append(("request limit", fmt.count(snap.concurrency_limit) if snap else fmt.DASH))
+    rows.append(("in flight", fmt.count(snap.requests_in_flight) if snap else fmt.DASH))
+    rows.append(("takeout", snap.takeout if snap else fmt.DASH))
+    rows.append(("export disk", snap.disk_type if snap else fmt.DASH))
+    return rows
+
+
+def engine_now(snap: EngineSnapshot | None) -> Table:
+    """The engine's figures as a table: a label and its value a line."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
     table.add_column(justify="right")
-    pools = {p.name: p for p in snap.pools} if snap else {}
-    for name in ("critical", "standard"):
-        pool = pools.get(name)
-        table.add_row(f"{name} workers", fmt.count(pool.workers) if pool else fmt.DASH)
-    table.add_row("media workers", fmt.count(snap.media.workers) if snap else fmt.DASH)
-    table.add_row("request limit", fmt.count(snap.concurrency_limit) if snap else fmt.DASH)
-    table.add_row("in flight", fmt.count(snap.requests_in_flight) if snap else fmt.DASH)
-    table.add_row("takeout", snap.takeout if snap else fmt.DASH)
-    table.add_row("export disk", snap.disk_type if snap else fmt.DASH)
+    for label, value in engine_figures(snap):
+        table.add_row(label, value)
     return table
+
+
+class Packed:
+    """Items side by side, as many a line as fit, each whole on one line: the engine's figures in two lines at 80
+    columns, where a line each would take the form's room."""
+
+    GAP = "   "
+
+    def __init__(self, items: list[Text]) -> None:
+        self.items = items
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widths = [item.cell_len for item in self.items]
+        return Measurement(max(widths, default=0), sum(widths) + len(self.GAP) * max(0, len(widths) - 1))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        line = Text()
+        for item in self.items:
+            if line and line.cell_len + len(self.GAP) + item.cell_len > width:
+                yield from self._line(line, console, width)
+                line = Text()
+            if line:
+                line.append(self.GAP)
+            line.append_text(item)
+        if line:
+            yield from self._line(line, console, width)
+
+    @staticmethod
+    def _line(line: Text, console: Console, width: int) -> RenderResult:
+        line.truncate(width, overflow="ellipsis")  # only an item wider than the whole line
+        yield from line.render(console)
+        yield Segment.line()
+
+
+def engine_now_packed(snap: EngineSnapshot | None) -> Packed:
+    """The engine's figures in as few lines as the width allows: "critical workers 4   standard workers 2 …"."""
+    return Packed([Text.assemble((label, "dim"), " ", value) for label, value in engine_figures(snap)])
 
 
 # The narrowest terminal on which the engine's panel goes beside the form rather than under it: the form's padding,
@@ -80,7 +130,11 @@ class SettingsScreen(LiveScreen):
         yield Header(icon="◆")
         with Horizontal(id="settings-body"):
             yield from self._form()
-            yield Static(engine_now(None), id="engine-now")
+            # A table beside or under the form; at 80x24 (-short) the same figures packed in a line or two, so
+            # they stay in view with the form, its buttons and what they did (app.tcss picks one of the two).
+            with Vertical(id="engine-now"):
+                yield Static(engine_now(None), id="engine-now-table")
+                yield Static(engine_now_packed(None), id="engine-now-line")
         # Outside the scrolling form: the buttons and what they did stay in view however tall the form is. What
         # they did has its own line under them, the screen's whole width, so a long sentence (a path) stays short.
         with Horizontal(id="settings-buttons"):
@@ -139,7 +193,8 @@ class SettingsScreen(LiveScreen):
 
     def refresh_live(self, live: LiveHistory) -> None:
         snap = live.latest
-        self.query_one("#engine-now", Static).update(engine_now(snap))
+        self.query_one("#engine-now-table", Static).update(engine_now(snap))
+        self.query_one("#engine-now-line", Static).update(engine_now_packed(snap))
         info = self.query_one("#disk-info", Label)
         if snap is None:
             info.update("Detected disk type and automatic value appear once the engine reports them.")

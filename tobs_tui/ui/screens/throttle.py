@@ -13,7 +13,7 @@ from tobs_tui.ui import format as fmt
 from tobs_tui.ui.history import LiveHistory
 from tobs_tui.ui.screens.live import RUN_BINDINGS, LiveScreen
 from tobs_tui.ui.widgets.charts import LatencyChart
-from tobs_tui.ui.widgets.event_log import event_line
+from tobs_tui.ui.widgets.event_log import ScrollingText, event_line
 from tobs_tui.ui.widgets.key_footer import KeyFooter
 
 
@@ -43,6 +43,9 @@ def detector_table(snap: EngineSnapshot | None, events: list[EngineEvent]) -> Ta
     return table
 
 
+FLOOD_LINES = 50  # the newest throttle marks and FloodWaits listed, on top
+
+
 class ThrottleScreen(LiveScreen):
     BINDINGS = RUN_BINDINGS
 
@@ -52,7 +55,8 @@ class ThrottleScreen(LiveScreen):
             yield LatencyChart(id="latency")
             with Vertical(id="detector"):
                 yield Static(detector_table(None, []), id="detector-stats")
-                yield Static("", id="flood-list")
+                # Scrolls under the detector's figures (a Tab stop: the arrows and page keys scroll it too).
+                yield ScrollingText("", id="flood-list")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -73,7 +77,7 @@ class ThrottleScreen(LiveScreen):
         marks = [
             e for e in events if e.kind in (EventKind.FLOOD_WAIT, EventKind.THROTTLE_START, EventKind.THROTTLE_END)
         ]
-        lines = Text("\n").join(event_line(e) for e in reversed(marks[-8:]))
-        self.query_one("#flood-list", Static).update(
+        lines = Text("\n").join(event_line(e) for e in reversed(marks[-FLOOD_LINES:]))
+        self.query_one("#flood-list", ScrollingText).update(
             lines if marks else Text("No throttling or FloodWait yet.", style="dim")
         )

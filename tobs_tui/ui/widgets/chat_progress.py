@@ -20,7 +20,7 @@ from textual.strip import Strip
 from tobs_tui.engine import ChatProgress, ChatState
 from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
-from tobs_tui.ui.widgets.columns import fit_columns, fit_title
+from tobs_tui.ui.widgets.columns import cut, cut_middle, fit_columns, fit_title
 
 STATE_LOOK = {
     ChatState.QUEUED: ("queued", Style(dim=True)),
@@ -40,7 +40,9 @@ STATE_ORDER = {
     ChatState.CANCELLED: 4,
     ChatState.DONE: 5,
 }
-# (title, width, right-aligned); width 0 takes what is left.
+# (title, width, right-aligned); width 0 takes what is left. Every value fits its width whole: "Messages" widens for
+# long counts where there is room and shows short counts ("987.7k / 1.0M") where there is not; fmt.mb_per_s never
+# takes more than 10 cells.
 COLUMNS = (
     ("Chat", 0, False),
     ("State", 9, False),
@@ -66,14 +68,18 @@ TELEGRAM_CODE = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
 WAIT = re.compile(r"\bwait of ([0-9][0-9.,]* ?[a-z]+)")
 
 
-def column_widths(total: int) -> list[int]:
-    """Each column's width on a line of `total` cells; 0 for a column that gave way (bar first, then GIVE_WAY)."""
+MESSAGES_MIN = 17  # "Messages" narrows to this (short counts) before any column goes; the usual width
+
+
+def column_widths(total: int, messages: int = MESSAGES_MIN) -> list[int]:
+    """Each column's width on a line of `total` cells; 0 for a column that gave way (bar first, then "Messages" to
+    its usual width, then GIVE_WAY). `messages` is the width the widest count pair takes with every digit."""
     fitted = fit_columns(
         total,
-        [(title, width) for title, width, _ in COLUMNS],
+        [(title, max(width, messages) if title == "Messages" else width) for title, width, _ in COLUMNS],
         flexible="Chat",
         flexible_min=CHAT_MIN,
-        shrink=[("Progress", BAR_MIN)],
+        shrink=[("Progress", BAR_MIN), ("Messages", MESSAGES_MIN)],
         give_way=GIVE_WAY,
     )
     return [fitted[title] for title, _, _ in COLUMNS]
@@ -90,14 +96,18 @@ def look(chat: ChatProgress, paused: bool) -> tuple[str, Style | None]:
     return STATE_LOOK.get(chat.state, (chat.state.value, None))
 
 
-def cells(chat: ChatProgress, paused: bool = False) -> list[str]:
+def messages_text(chat: ChatProgress, width: int | None = None) -> str:
+    """Done / expected, every digit when it fits in `width` cells, else short counts."""
+    return fmt.count_of(chat.messages_done, chat.messages_expected or None, width)
+
+
+def cells(chat: ChatProgress, paused: bool = False, messages_width: int | None = None) -> list[str]:
     running = chat.state is ChatState.RUNNING and not paused
-    expected = fmt.count(chat.messages_expected) if chat.messages_expected else fmt.DASH
     return [
         terminal_text(chat.title),
         look(chat, paused)[0],
         "",  # the bar, drawn separately
-        f"{fmt.count(chat.messages_done)} / {expected}",
+        messages_text(chat, messages_width),
         fmt.rate(chat.msgs_per_s, "") if running else fmt.DASH,
         fmt.size(chat.bytes_done) if chat.bytes_done or chat.bytes_expected else fmt.DASH,
         fmt.mb_per_s(chat.bytes_per_s) if running else fmt.DASH,
@@ -114,13 +124,6 @@ def short_reason(error: str) -> str:
         if found:
             return f"{lead}{found.group(1)}: {error}"
     return error
-
-
-def cut(text: str, width: int) -> str:
-    """`text` in `width` cells, ending with an ellipsis when it does not fit."""
-    if cell_len(text) <= width:
-        return text
-    return set_cell_size(text, max(0, width - 1)) + "…" if width > 0 else ""
 
 
 def bar(chat: ChatProgress, width: int) -> list[Segment]:
@@ -144,6 +147,8 @@ class ChatProgressList(ScrollView):
         self._paused = False
         self._empty = NO_EXPORT
         self._empty_lines: tuple[int, list[str]] = (-1, [])  # the empty text wrapped at a width
+        self._messages_width = MESSAGES_MIN  # the widest "done / expected" with every digit
+        self._fitted: tuple[tuple[int, int], list[int]] = ((-1, -1), [])
 
     def show(self, chats: tuple[ChatProgress, ...], *, paused: bool = False, empty: str = "") -> None:
         """The chats' rows; with none, the `empty` sentence (what the run is at), or that no export ran yet."""
@@ -160,6 +165,10 @@ class ChatProgressList(ScrollView):
             self._rows = []  # every running row changes its words: draw them all again
         self._shown = chats
         rows = order(chats)
+        widest = max((len(messages_text(c)) for c in rows), default=MESSAGES_MIN)
+        if widest != self._messages_width:
+            self._messages_width = widest
+            self._rows = []  # the columns move: draw every line again
         if len(rows) == len(self._rows) and self._rows:
             # Same rows: repaint only the visible lines whose chat changed (the running few, usually), so the
             # lines of queued and finished chats are not drawn again four times a second.
@@ -179,11 +188,21 @@ class ChatProgressList(ScrollView):
         self.refresh()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        """The pointer on a failed or parked row shows its whole sentence."""
+        """The pointer on a row whose title is cut shows the whole title; on a failed or parked one, its whole
+        sentence too."""
         offset = event.get_content_offset(self)
         index = -1 if offset is None or offset.y < 1 else int(self.scroll_y) + offset.y - 1  # 0: the header line
         chat = self._rows[index] if 0 <= index < len(self._rows) else None
-        self.tooltip = terminal_text(chat.error) if chat is not None and chat.error else None
+        self.tooltip = None if chat is None else self.whole(chat)
+
+    def whole(self, chat: ChatProgress) -> str | None:
+        """What the row of `chat` does not show whole: its title when cut, and its error; None when nothing."""
+        title = terminal_text(chat.title)
+        cut_title = cell_len(title) > self._widths()[0]
+        parts = [title] if cut_title or chat.error else []
+        if chat.error:
+            parts.append(terminal_text(chat.error))
+        return "\n".join(parts) or None
 
     def _wrapped_empty(self, width: int) -> list[str]:
         """The empty sentence on the box's lines, at word breaks; the last line shown ends with "…" if it goes on."""
@@ -197,13 +216,16 @@ class ChatProgressList(ScrollView):
         return lines
 
     def _widths(self) -> list[int]:
-        return column_widths(self.scrollable_content_region.width)
+        key = (self.scrollable_content_region.width, self._messages_width)
+        if self._fitted[0] != key:
+            self._fitted = (key, column_widths(*key))
+        return self._fitted[1]
 
     @staticmethod
     def _cell(text: str, width: int, right: bool) -> str:
         if right and cell_len(text) < width:
             text = " " * (width - cell_len(text)) + text
-        return set_cell_size(text, width)
+        return set_cell_size(cut(text, width), width)  # never cut silently
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -225,9 +247,10 @@ class ChatProgressList(ScrollView):
             return Strip.blank(width, base)
         chat = self._rows[index]
         segments: list[Segment] = []
-        texts = cells(chat, self._paused)
+        texts = cells(chat, self._paused, widths[3])
+        texts[0] = cut_middle(texts[0], widths[0])  # its start and its end: rows of like titles still read apart
         # A failed or parked row says why where its bar and rates would be (they stand still), keeping its
-        # messages at the end; the whole sentence is in the recent events.
+        # messages at the end; the whole sentence is in the recent events and in the row's tooltip.
         reason = short_reason(chat.error) if chat.error and chat.state is not ChatState.RUNNING else None
         for (_, _, right), w, text, k in zip(COLUMNS, widths, texts, range(len(COLUMNS))):
             if not w:

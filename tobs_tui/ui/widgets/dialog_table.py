@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -22,7 +22,7 @@ from textual.strip import Strip
 from tobs_tui.engine import ChatKind, DialogInfo, TopicInfo
 from tobs_tui.terminal import terminal_text
 from tobs_tui.ui import format as fmt
-from tobs_tui.ui.widgets.columns import fit_columns, fit_title
+from tobs_tui.ui.widgets.columns import cut, cut_middle, fit_columns, fit_title
 
 # Single-cell symbols that common monospace fonts carry, so columns line up in every terminal.
 KIND_ICON = {
@@ -74,9 +74,16 @@ COLUMNS = (
 )
 SORTABLE = ("kind", "title", "username", "messages", "unread", "export")
 TITLE_MIN = 16
-# On a narrow terminal the username narrows first, then columns give way in this order.
-SHRINK = (("username", 12),)
+# On a narrow terminal the username narrows first (cut with "…"), then "Last export" to its usual width (its count
+# shortened: "12.3M new"), then columns give way in this order.
+SHRINK = (("username", 12), ("export", 13))
 GIVE_WAY = ("unread", "username", "since", "export")
+
+
+def last_export_short(d: DialogInfo) -> str:
+    """last_export_text in at most 13 cells."""
+    new = d.new_since_export
+    return f"{fmt.short_count(new)} new" if new and d.ids_per_chat else last_export_text(d)
 
 
 def last_export_text(d: DialogInfo) -> str:
@@ -174,6 +181,7 @@ class DialogTable(ScrollView, can_focus=True):
         self.sort_reverse = True
         self._counts_asked: set[int] = set()
         self._counts_pending: set[int] = set()
+        self._widest = {"username": 0, "export": 0}  # the longest text of these columns, over every dialog
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -190,6 +198,10 @@ class DialogTable(ScrollView, can_focus=True):
         self._dialogs = list(dialogs)
         # One lowercase string per dialog: a keystroke is then a substring test per dialog.
         self._haystack = {d.chat_id: f"{d.title}\t@{d.username or ''}\t{d.chat_id}".casefold() for d in self._dialogs}
+        self._widest = {
+            "username": max((len(d.username) + 1 for d in self._dialogs if d.username), default=0),
+            "export": max((len(last_export_text(d)) for d in self._dialogs), default=0),
+        }
         known = {d.chat_id for d in self._dialogs}
         self.selected = {k: v for k, v in self.selected.items() if k[0] in known}
         self._resort()
@@ -413,10 +425,21 @@ class DialogTable(ScrollView, can_focus=True):
 
     # -- drawing --------------------------------------------------------------------------------
 
+    def _usual_width(self, column: Column, total: int) -> int:
+        """A column's width when there is room: the username and "Last export" widen to their longest text (the
+        username up to a fifth of the line), so a wide terminal shows them whole."""
+        widest = self._widest.get(column.key, 0)
+        if widest <= column.width:
+            return column.width
+        if column.key == "username":
+            return min(widest, max(column.width, total // 5))
+        return widest
+
     def _widths(self) -> list[int]:
+        total = self.scrollable_content_region.width
         fitted = fit_columns(
-            self.scrollable_content_region.width,
-            [(c.key, c.width) for c in COLUMNS],
+            total,
+            [(c.key, self._usual_width(c, total)) for c in COLUMNS],
             flexible="title",
             flexible_min=TITLE_MIN,
             shrink=SHRINK,
@@ -424,7 +447,25 @@ class DialogTable(ScrollView, can_focus=True):
         )
         return [fitted[c.key] for c in COLUMNS]
 
-    def _cells(self, row: tuple[DialogInfo, TopicInfo | None]) -> list[str]:
+    def _cells(self, row: tuple[DialogInfo, TopicInfo | None], widths: list[int]) -> list[str]:
+        """The row's texts, each fitting its column: titles cut in the middle, usernames at the end (with "…"),
+        counts shortened."""
+        texts = self._texts(row)
+        d, topic = row
+        for i, (column, width) in enumerate(zip(COLUMNS, widths)):
+            if cell_len(texts[i]) <= width:
+                continue
+            if column.key == "title":
+                texts[i] = cut_middle(texts[i], width)
+            elif column.key == "messages" and topic is None:
+                texts[i] = fmt.short_count(d.message_estimate)
+            elif column.key == "unread" and topic is None:
+                texts[i] = fmt.short_count(d.unread)
+            elif column.key == "export" and topic is None:
+                texts[i] = last_export_short(d)
+        return texts
+
+    def _texts(self, row: tuple[DialogInfo, TopicInfo | None]) -> list[str]:
         d, topic = row
         opts = self.selected.get(self.row_key(row))
         picked = opts is not None or (topic is not None and (d.chat_id, None) in self.selected)
@@ -479,7 +520,7 @@ class DialogTable(ScrollView, can_focus=True):
             cell_style = style
             if column.key == "kind" and kind is not None:
                 cell_style = style + Style(color=KIND_COLOR[kind])
-            segments.append(Segment(set_cell_size(text, width), cell_style))
+            segments.append(Segment(set_cell_size(cut(text, width), width), cell_style))  # never cut silently
             segments.append(Segment(" ", style))
         return Strip(segments[:-1])
 
@@ -510,7 +551,7 @@ class DialogTable(ScrollView, can_focus=True):
             style += self.get_component_rich_style("dialog-table--selected")
         if index == self.cursor:
             style += self.get_component_rich_style("dialog-table--cursor")
-        return self._line(self._cells(row), widths, style, row[0].kind).extend_cell_length(width, style)
+        return self._line(self._cells(row, widths), widths, style, row[0].kind).extend_cell_length(width, style)
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self._rows) + 1)

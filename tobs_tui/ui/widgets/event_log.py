@@ -1,10 +1,17 @@
-"""Recent engine events, newest first: throttle start/end, FloodWait with its wait, errors, chats done."""
+"""Recent engine events, newest first: throttle start/end, FloodWait with its wait, errors, chats done.
+
+In a box that scrolls and takes the focus (Tab, then the arrows and page keys), so a long sentence never pushes
+the others out of reach at 80x24.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.console import RenderableType
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tobs_tui.engine import EngineEvent, EventKind
@@ -37,12 +44,35 @@ def event_line(event: EngineEvent) -> Text:
     return line
 
 
-class EventLog(Static):
+class ScrollingText(VerticalScroll, can_focus=True):
+    """Text in a box of its own height that scrolls when the text is taller: a Tab stop, so the arrow, page, Home
+    and End keys scroll it too."""
+
+    DEFAULT_CSS = """
+    ScrollingText { height: 1fr; scrollbar-size-vertical: 1; }
+    ScrollingText > Static { height: auto; }
+    """
+
+    def __init__(self, text: RenderableType = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text)
+
+    def update(self, text: RenderableType) -> None:
+        self._text = text
+        self.query_one(Static).update(text)
+
+    @property
+    def text(self) -> RenderableType:
+        return self._text
+
+
+class EventLog(ScrollingText):
     """The last events, newest on top; redrawn only when the history changed."""
 
-    DEFAULT_CSS = "EventLog { height: 1fr; }"
-
-    def __init__(self, limit: int = 12, *, id: str | None = None) -> None:
+    def __init__(self, limit: int = 100, *, id: str | None = None) -> None:
         super().__init__("No events yet.", id=id)
         self.limit = limit
         self._version = -1
@@ -52,8 +82,8 @@ class EventLog(Static):
             return
         self._version = version
         recent = list(events)[-self.limit :]
-        # The log's height is fixed by the layout (1fr), whatever it shows: no relayout needed.
+        # The box's height is fixed by the layout (1fr), whatever it shows: only what scrolls inside it changes.
         if not recent:
-            self.update("No events yet.", layout=False)
+            self.update("No events yet.")
             return
-        self.update(Text("\n").join(event_line(e) for e in reversed(recent)), layout=False)
+        self.update(Text("\n").join(event_line(e) for e in reversed(recent)))

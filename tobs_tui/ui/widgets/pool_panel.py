@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.table import Table
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
@@ -61,12 +62,22 @@ def pool_table(stats: PoolStats | None, media: MediaStats | None = None) -> Tabl
     return table
 
 
+class PoolNumbers(Vertical):
+    """The blurb and the numbers: the panel never gets shorter than they are (its min-height follows their
+    height), so a row more (a data center, a wrapped value) makes the pools' box scroll rather than go unseen."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        panel = self.parent
+        if isinstance(panel, PoolPanel):
+            panel.styles.min_height = event.size.height + panel.styles.gutter.height
+
+
 class PoolPanel(Horizontal):
     """Numbers on the left, the queue depth over time filling the rest of the row."""
 
     DEFAULT_CSS = """
     PoolPanel { height: 1fr; border: round $primary; padding: 0 1; }
-    PoolPanel > Vertical { width: 60; height: auto; }
+    PoolPanel > PoolNumbers { width: auto; min-width: 60; max-width: 100%; height: auto; }
     PoolPanel .pool-blurb { color: $text-muted; margin-bottom: 1; }
     PoolPanel .pool-numbers { height: auto; }
     PoolPanel > Sparkline { width: 1fr; height: 1fr; margin-left: 2; }
@@ -80,7 +91,7 @@ class PoolPanel(Horizontal):
         self._rows = pool_table(None).row_count  # what compose shows first
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with PoolNumbers():
             yield Label(POOL_BLURB.get(self.pool_name, ""), classes="pool-blurb")
             yield Static(pool_table(None), classes="pool-numbers")
         yield Sparkline([], summary_function=max)
