@@ -43,7 +43,8 @@ def correct_note(data: bytes, retried: Iterable[Retried]) -> bytes | None:
             r.kind, r.media, MediaRef(kind=r.kind, path=None, status="failed", reason=r.shown_reason or None)
         ).encode()
         new = file_line(r.kind, r.media, r.ref).encode()
-        block_end = rb")(?:\n[^\n]*)?( \^m" + str(int(r.msg_id)).encode() + rb"\n\n)"
+        # Line ends as the renderer writes them, or as a sync or editor left them (CRLF): kept as they are.
+        block_end = rb")(?:\r?\n[^\r\n]*)?( \^m" + str(int(r.msg_id)).encode() + rb"\r?\n\r?\n)"
         if _outside(fences, _overlapping(b"\n(" + re.escape(new) + block_end, data)):
             continue  # corrected already (a text line above may still read like the failure)
         # Overlapping: a text line and the file line below it end at the same block id.
@@ -68,7 +69,7 @@ def _overlapping(pattern: bytes, data: bytes) -> list[re.Match]:
     return found
 
 
-_FENCE = re.compile(rb"^(`{3,})[^`\n]*$", re.M)
+_FENCE = re.compile(rb"^(`{3,})[^`\n]*$", re.M)  # [^`\n]* takes a CRLF line's \r too
 
 
 def _fenced_spans(data: bytes) -> list[tuple[int, int]]:
@@ -78,7 +79,7 @@ def _fenced_spans(data: bytes) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     pos = 0
     while (opening := _FENCE.search(data, pos)) is not None:
-        closing = re.compile(rb"^" + opening.group(1) + rb"$", re.M).search(data, opening.end())
+        closing = re.compile(rb"^" + opening.group(1) + rb"\r?$", re.M).search(data, opening.end())
         end = closing.end() if closing is not None else len(data)
         spans.append((opening.start(), end))
         pos = end

@@ -1067,7 +1067,14 @@ class ChatWriter:
                     self._attempted.add(rel)
                     try:
                         _must_be_a_file(fd, path)
-                        size = os.fstat(fd).st_size
+                        st = os.fstat(fd)
+                        if committed and rel.endswith(".md") and not st.st_mode & stat.S_IWUSR:
+                            # Made read-only by hand. Opening it for writing refuses any other user; root is let
+                            # in, and is held to the person's wish here, as the whole-file rewrites are.
+                            raise ReadOnlyFileError(
+                                rel, read_only(rel, "the new messages of its month were not written", "write them")
+                            )
+                        size = st.st_size
                         if size < offset:  # cut short, and not a note whose end _moved_end followed
                             raise _gone_while_writing(path, size)
                         pwrite_all(fd, data, offset)

@@ -71,8 +71,9 @@ def render(message, ref, make_ctx) -> str:
     return render_message(message, make_ctx(media=MediaRef(ref.kind, None, "failed", reason=REASON) if failed else ref))
 
 
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
 @pytest.mark.parametrize("case", CASES)
-def test_a_note_gets_the_line_of_a_file_fetched_at_once(case, make_ctx):
+def test_a_note_gets_the_line_of_a_file_fetched_at_once(case, crlf, make_ctx):
     message = CASES[case]
     ref = ok_ref(message)
     # Ids that share digits with 101, the same failure; the later one's code block reads like 101's end.
@@ -85,6 +86,8 @@ def test_a_note_gets_the_line_of_a_file_fetched_at_once(case, make_ctx):
             render(neighbours[1], FAILED, make_ctx),
         ]
     )
+    if crlf:  # as a sync or editor on Windows saves it: the line ends stay as they are
+        before, after = before.replace("\n", "\r\n"), after.replace("\n", "\r\n")
     retried = [Retried(101, ref.kind, REASON, ref, message.media)]
     assert correct_note(before.encode(), retried) == after.encode()
     assert correct_note(after.encode(), retried) is None, "a second pass finds nothing to do"

@@ -97,6 +97,27 @@ def test_a_rewrite_leaves_a_read_only_note_as_it_is(tmp_path):
     assert note.read_bytes() == _fixed(before)
 
 
+def test_new_messages_are_not_appended_to_a_read_only_note_whoever_runs_the_export(tmp_path):
+    # Opening it for writing refuses every user but root; root is held to the person's wish too.
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 10)
+        note = tmp_path / NOTE
+        before = note.read_bytes()
+        note.chmod(0o444)
+        with pytest.raises(VaultWriteError) as refused:
+            write_batches(v, 11, 12)
+        assert (note.read_bytes(), _mode(note)) == (before, 0o444)
+        assert v.store.chat_progress(1).last_id == 10, "nothing of the batch is committed"
+        if os.geteuid() == 0:
+            assert "is read-only, so the new messages of its month were not written" in str(refused.value)
+        note.chmod(0o644)
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 11, 12)
+    assert note.read_bytes().startswith(before) and b"^m12" in note.read_bytes()
+
+
 def test_a_backfill_keeps_the_notes_permissions(tmp_path):
     _backfill_vault(tmp_path)
     (tmp_path / NOTE).chmod(0o600)
