@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.settings import engine_settings
+from tests.support.settings import WAIT, engine_settings
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
-from tobs_tui.engine import EngineRunner
+from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 
 
 @contextmanager
@@ -58,3 +58,15 @@ def running_emulator(**kwargs) -> Iterator[Emulator]:
         yield emu
     finally:
         emu.stop()
+
+
+def export_chats(runner, chat_ids, **selection):
+    """Connect, list the dialogs, export `chat_ids` (each with `selection`: topics, since...) and stop the runner:
+    the export's final snapshot."""
+    try:
+        assert runner.connect().result(WAIT) is True
+        runner.list_dialogs().result(WAIT)
+        request = ExportRequest(chats=tuple(ChatSelection(c, **selection) for c in chat_ids))
+        return runner.start_export(request).result(WAIT)
+    finally:
+        runner.stop()

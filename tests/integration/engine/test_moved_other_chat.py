@@ -6,21 +6,10 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from tests.support.settings import WAIT
+from tests.support.runners import export_chats
 from tests.support.vaults import chat_dir, notes_of
-from tobs_tui.engine import ChatSelection, ExportRequest
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.engine.vault.check import check_vault
-
-
-def export(runner, chat_ids):
-    try:
-        assert runner.connect().result(WAIT) is True
-        runner.list_dialogs().result(WAIT)
-        request = ExportRequest(chats=tuple(ChatSelection(c) for c in chat_ids))
-        return runner.start_export(request).result(WAIT)
-    finally:
-        runner.stop()
 
 
 def first_note(vault, chat_id):
@@ -35,7 +24,7 @@ def test_another_chats_moved_note_is_not_taken_for_this_chats_deleted_one(make_r
     channels = [c for c in world.chat_ids() if world.chats[c].kind == "channel"]
     assert len(channels) >= 2
     vault = tmp_path / "vault"
-    assert export(make_runner(), channels[:2]).state is RunState.DONE
+    assert export_chats(make_runner(), channels[:2]).state is RunState.DONE
     # Both number from 1: the chat whose first note holds more ids is the one whose note the person moves.
     firsts = {c: first_note(vault, c) for c in channels[:2]}
     chat_a = max(firsts, key=lambda c: len(firsts[c][1]))
@@ -56,7 +45,7 @@ def test_another_chats_moved_note_is_not_taken_for_this_chats_deleted_one(make_r
     assert f"{rel(note_a)}: moved or renamed by hand to {rel(moved)}" in "\n".join(seen.notes), seen.notes
     assert not any(n.startswith(f"{rel(note_b)}:") for n in seen.notes), seen.notes
 
-    assert export(make_runner(), [chat_b]).state is RunState.DONE
+    assert export_chats(make_runner(), [chat_b]).state is RunState.DONE
     assert note_b.read_bytes() == original_b, "the deleted note is restored"
     assert moved.read_bytes() == kept, "the other chat's moved note is never touched"
     folder_b = chat_dir(vault, chat_b)
@@ -76,6 +65,6 @@ def test_another_chats_moved_note_is_not_taken_for_this_chats_deleted_one(make_r
     seen = check_vault(vault)
     assert f"{rel(note_b)}: moved or renamed by hand to {rel(backup)}" in "\n".join(seen.notes), seen.notes
     assert seen.ok, seen.problems
-    assert export(make_runner(), [chat_b]).state is RunState.DONE
+    assert export_chats(make_runner(), [chat_b]).state is RunState.DONE
     assert not note_b.exists(), "the copy is the note, not written again at its old place"
     assert moved.read_bytes() == kept and backup.read_bytes() == original_b

@@ -6,21 +6,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from tests.support.settings import WAIT
-from tobs_tui.engine import ChatSelection, ExportRequest, chat_dir_name
+from tests.support.runners import export_chats
+from tobs_tui.engine import chat_dir_name
 from tobs_tui.engine.snapshot import RunState
 from tobs_tui.engine.vault.rebuild import rebuild_state
 from tobs_tui.engine.vault.store import StateStore
-
-
-def export(runner, chat_ids):
-    try:
-        assert runner.connect().result(WAIT) is True
-        runner.list_dialogs().result(WAIT)
-        request = ExportRequest(chats=tuple(ChatSelection(c) for c in chat_ids))
-        return runner.start_export(request).result(WAIT)
-    finally:
-        runner.stop()
 
 
 def files_in(folder):
@@ -33,18 +23,18 @@ def test_a_renamed_copy_of_the_chats_folder_is_left_as_the_persons_when_the_stat
     world = emulator.world
     channel = next(c for c in world.chat_ids() if world.chats[c].kind == "channel")
     vault = tmp_path / "vault"
-    assert export(make_runner(), [channel]).state is RunState.DONE
+    assert export_chats(make_runner(), [channel]).state is RunState.DONE
     own = vault / chat_dir_name(world.chats[channel].title, channel)
     theirs = own.with_name(f"Zz old {own.name}")  # after the engine's folder in the vault's order
     own.rename(theirs)
     world.add_messages(channel, 3)
-    assert export(make_runner(), [channel]).state is RunState.DONE
+    assert export_chats(make_runner(), [channel]).state is RunState.DONE
     assert own.is_dir(), "the engine makes its folder again"
     before = files_in(theirs)
 
     shutil.rmtree(vault / ".tobs")  # synced without dot-folders
     world.add_messages(channel, 3)
-    assert export(make_runner(), [channel]).state is RunState.DONE
+    assert export_chats(make_runner(), [channel]).state is RunState.DONE
     assert files_in(theirs) == before, "nothing written into the person's folder"
     with sqlite3.connect(vault / ".tobs" / "state.sqlite") as db:
         chats = db.execute("SELECT dir_name, last_id FROM chats WHERE chat_id = ?", (channel,)).fetchall()
