@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 import tomllib
 import zoneinfo
@@ -401,10 +402,56 @@ def _parse_fault(exc: BaseException) -> str | None:
     return None
 
 
+# A named pipe at the config path would make a plain open wait for a writer forever (doctor, `config show`, an
+# export and a save all hung): files are opened without blocking and anything but a regular file is refused.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class _NotRegular(Exception):
+    """What is at a config path is not a regular file; str() says what it is ("a named pipe")."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _is_devnull(st: os.stat_result) -> bool:
+    """Whether `st` is the null device: `TOBS_CONFIG=/dev/null` is the usual way to say "no settings file"."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and (st.st_dev, st.st_ino) == (null.st_dev, null.st_ino)
+
+
+def _read_regular(path: Path, *, follow: bool) -> bytes:
+    """The bytes of the regular file at `path`, opened without blocking; `follow`: a symbolic link to one counts
+    (a config kept in a dotfiles repository). Raises _NotRegular, or OSError as os.open does."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | (0 if follow else _NOFOLLOW))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) and not (follow and _is_devnull(st)):
+            raise _NotRegular(_kind(st.st_mode))
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        return fh.read()
+
+
 def _read_toml(path: Path) -> dict[str, object]:
     try:
-        with path.open("rb") as fh:
-            raw = fh.read()
+        raw = _read_regular(path, follow=True)
         # A byte order mark is not TOML, but editors on Windows write one: it says nothing, so it goes.
         data = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as e:
@@ -416,6 +463,11 @@ def _read_toml(path: Path) -> dict[str, object]:
         if fault is None:
             raise
         raise ConfigError(f"Config file {path} {fault}; fix the file.") from None
+    except _NotRegular as e:
+        raise ConfigError(
+            f"Cannot read config file {path} (it is {e}, not a regular file); put a TOML file there or point "
+            "TOBS_CONFIG (or --config) at one."
+        ) from None
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise ConfigError(f"Cannot read config file {path} ({reason}); check that it is a readable file.") from None
@@ -588,9 +640,16 @@ def _config_text(data: dict[str, dict[str, object]], changed: frozenset[str], ta
     import tomlkit.exceptions
 
     try:
-        existing = target.read_text(encoding="utf-8").removeprefix("\ufeff")
-    except OSError:  # none yet (or no place for one: writing it says so)
+        # _save_target has resolved any link already; a link planted since then is not followed.
+        existing = _read_regular(target, follow=False).decode("utf-8").removeprefix("\ufeff")
+    except (FileNotFoundError, NotADirectoryError):  # none yet (or no place for one: writing it says so)
         return "# tobs-tui settings; config.example.toml documents every key.\n\n" + tomli_w.dumps(data)
+    except _NotRegular as e:
+        raise ConfigError(f"Config file {target} is {e} now, not a regular file; put a TOML file there.") from None
+    except OSError as e:
+        # Writing the whole file over one that cannot be read would drop the user's comments and keys.
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(f"Cannot read config file {target} ({reason}); make it readable, then save again.") from None
     except UnicodeDecodeError:
         raise ConfigError(
             f"Config file {target} is not UTF-8 text any more; save it as UTF-8, then save again."
@@ -625,33 +684,77 @@ def _plain(item: object) -> object:
     return unwrap() if unwrap is not None else item
 
 
+def _save_target(target: Path) -> Path:
+    """The file a save replaces: `target` itself or, for a symbolic link (a config kept in a dotfiles repository),
+    the file it points at, so the link stays a link. Raises one sentence for what a save must not replace."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return target  # a new file
+    except OSError:
+        return target  # (no place for one, or no permission: writing it says so)
+    real = target
+    if stat.S_ISLNK(st.st_mode):
+        real = Path(os.path.realpath(target))
+        try:
+            st = os.lstat(real)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"Config file {target} is a symbolic link to {real}, which does not exist; create that file or remove "
+                "the link, then save again."
+            ) from None
+        except OSError as e:
+            reason = e.strerror or type(e).__name__
+            raise ConfigError(
+                f"Cannot follow config file link {target} ({reason}); fix the link, then save again."
+            ) from None
+        if stat.S_ISLNK(st.st_mode):  # realpath stops at a loop
+            raise ConfigError(
+                f"Config file {target} is a symbolic link that never reaches a file; fix the link, then save again."
+            )
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(
+            f"Config file {target} is {_kind(st.st_mode)}, not a regular file; put a TOML file there (or point "
+            "TOBS_CONFIG at one), then save again."
+        )
+    if not st.st_mode & stat.S_IWUSR:
+        # The user made it read-only on purpose (a config managed by hand or by a tool): keep it as it is.
+        raise ConfigError(
+            f"Config file {real} is read-only; make it writable (chmod u+w) to save settings there, or edit it by hand."
+        )
+    return real
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (temp file, fsync, rename) with mode 0600; returns the path written.
 
-    The file may hold the api hash and phone number, so it is always private to the user.
+    The file may hold the api hash and phone number, so it is always private to the user. A symbolic link keeps
+    pointing where it did: the file it points at is replaced, in its own folder.
     """
     target = Path(path).expanduser() if path is not None else (settings.source or default_config_path())
-    text = _config_text(to_toml_dict(settings), settings.changed, target)
+    real = _save_target(target)
+    text = _config_text(to_toml_dict(settings), settings.changed, real)
     tmp_name: str | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        real.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # In the file's own folder: a rename only replaces atomically within one file system.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
         # mkstemp creates the file 0600, and os.replace keeps that mode on the target.
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
+        os.replace(tmp_name, real)
         tmp_name = None
         if os.name == "posix":  # makes the rename itself durable; Windows cannot open a directory
-            dir_fd = os.open(target.parent, os.O_RDONLY)
+            dir_fd = os.open(real.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise ConfigError(f"Cannot write config file {target} ({reason}); check the directory's permissions.") from None
+        raise ConfigError(f"Cannot write config file {real} ({reason}); check the directory's permissions.") from None
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)

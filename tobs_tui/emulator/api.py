@@ -33,6 +33,7 @@ _LOGIN_METHODS = (
     functions.auth.LogOutRequest,
     functions.auth.ImportAuthorizationRequest,
     functions.auth.ExportLoginTokenRequest,
+    functions.auth.ImportLoginTokenRequest,
 )
 # How long a QR login token stays good (Telegram's last 30 s).
 LOGIN_TOKEN_TTL_S = 30
@@ -70,6 +71,8 @@ class Api:
         self._exported: dict[bytes, int] = {}  # auth.exportAuthorization bytes -> the DC they are for
         # QR login: token -> [the waiting key id, when it expires (time.time()), the phone that accepted it or ""]
         self._login_tokens: dict[bytes, list[Any]] = {}
+        # An accepted QR login asked for on another DC than the account's: the token to import there -> (its DC, phone).
+        self._import_tokens: dict[bytes, tuple[int, str]] = {}
         self._phones: dict[int, str] = {}  # auth key id -> the phone it logged in with
         # (auth key id, update) the server pushes to that key's connections after the call that made them.
         self.pending_updates: list[tuple[int, Any]] = []
@@ -107,6 +110,7 @@ class Api:
             functions.auth.ImportAuthorizationRequest: self._import_authorization,
             functions.auth.ExportLoginTokenRequest: self._export_login_token,
             functions.auth.AcceptLoginTokenRequest: self._accept_login_token,
+            functions.auth.ImportLoginTokenRequest: self._import_login_token,
         }
 
     # ----------------------------------------------------------------- the seam the server calls
@@ -631,15 +635,32 @@ class Api:
             del self._login_tokens[token]
             if not accepted:
                 continue  # a new token replaces the old ones, as Telegram's do
-            self._phones[ctx.auth_key_id] = accepted
-            if accepted == self._normal_phone(self.world.twofa_phone):
-                self._awaiting_password.add(ctx.auth_key_id)
-                raise RpcError(401, "SESSION_PASSWORD_NEEDED")
-            self.authorize(ctx.auth_key_id)
-            return types.auth.LoginTokenSuccess(types.auth.Authorization(self.world.tl_user(SELF_USER_ID)))
+            if self.dcs and ctx.dc_id != self.dcs[0][0]:
+                # As Telegram does for an account that lives elsewhere: log in there, with this token.
+                moved = mix(self.world.seed, 153, ctx.auth_key_id, len(self._import_tokens)).to_bytes(8, "big") * 4
+                self._import_tokens[moved] = (self.dcs[0][0], accepted)
+                return types.auth.LoginTokenMigrateTo(self.dcs[0][0], moved)
+            return self._log_in_with_token(accepted, ctx)
         token = mix(self.world.seed, 151, ctx.auth_key_id, int(now * 1000)).to_bytes(8, "big") * 4
         self._login_tokens[token] = [ctx.auth_key_id, now + LOGIN_TOKEN_TTL_S, ""]
         return types.auth.LoginToken(datetime.fromtimestamp(now + LOGIN_TOKEN_TTL_S, tz=UTC), token)
+
+    def _log_in_with_token(self, phone: str, ctx: CallContext) -> types.auth.LoginTokenSuccess:
+        """The key that asked for an accepted QR login is logged in as `phone` (or must give the 2FA password)."""
+        self._phones[ctx.auth_key_id] = phone
+        if phone == self._normal_phone(self.world.twofa_phone):
+            self._awaiting_password.add(ctx.auth_key_id)
+            raise RpcError(401, "SESSION_PASSWORD_NEEDED")
+        self.authorize(ctx.auth_key_id)
+        return types.auth.LoginTokenSuccess(types.auth.Authorization(self.world.tl_user(SELF_USER_ID)))
+
+    def _import_login_token(self, req: Any, ctx: CallContext) -> types.auth.LoginTokenSuccess:
+        """auth.importLoginToken on the DC a loginTokenMigrateTo named."""
+        entry = self._import_tokens.get(bytes(req.token))
+        if entry is None or entry[0] != ctx.dc_id:
+            raise RpcError(400, "AUTH_TOKEN_INVALID")
+        del self._import_tokens[bytes(req.token)]
+        return self._log_in_with_token(entry[1], ctx)
 
     def _accept_login_token(self, req: Any, ctx: CallContext) -> types.Authorization:
         """Another, logged-in app "scanned" the code: the waiting key is told by an updateLoginToken."""

@@ -3,9 +3,11 @@ api credentials, the proxy, and `flood_sleep_threshold=0` so every FloodWait rea
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,41 @@ def session_file(session: str | Path) -> Path:
     return path if path.suffix == ".session" else path.with_name(path.name + ".session")
 
 
+def _refuse_unsafe(path: Path) -> bool:
+    """Whether a file is already at `path`; raises one sentence if what is there is not a file of our own.
+
+    The session holds the auth key: a link would have the key written, and the mode set, on a file somewhere else
+    (another program's database, a dangling link's target), so nothing at the path is followed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise CredentialsError(
+            f"The session file {path} is a symbolic link, which tobs-tui does not write through; remove the link or "
+            "set telegram.session_path to the file itself."
+        )
+    if stat.S_ISDIR(st.st_mode):
+        raise CredentialsError(f"The session file {path} is a folder; point session_path at a file and log in again.")
+    if not stat.S_ISREG(st.st_mode):
+        raise CredentialsError(
+            f"The session file {path} is not a regular file (a pipe, socket or device); remove it or set "
+            "telegram.session_path to another file."
+        )
+    if st.st_nlink > 1:
+        raise CredentialsError(
+            f"The session file {path} is hard-linked to another file, which would get the auth key too; move it away "
+            "(or copy it to a file of its own) and run `tobs-tui` again."
+        )
+    return True
+
+
+# POSIX flags (elsewhere the lstat check stands alone): a link planted since the check is not followed, and a pipe
+# planted since then does not hang the open (a regular file ignores O_NONBLOCK).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
 def open_session(session: str | Path) -> Session:
     """Open the session; a file session is created with mode 0600 (it holds the auth key).
 
@@ -52,13 +89,38 @@ def open_session(session: str | Path) -> Session:
     if not is_session_path(session):
         return _StringSession(session)
     path = session_file(session)
-    if path.is_dir():
-        raise CredentialsError(f"The session file {path} is a folder; point session_path at a file and log in again.")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Create it ourselves first: SQLite would create it with the umask's mode (often 0644).
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    exists = _refuse_unsafe(path)
+    if not exists:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Open it ourselves first, never following a link: SQLite would create it with the umask's mode (often 0644),
+    # and O_EXCL makes a link planted since the check fail rather than be followed.
+    flags = os.O_RDWR | _NOFOLLOW | _NONBLOCK | (0 if exists else os.O_CREAT | os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        _refuse_unsafe(path)  # something appeared there meanwhile: name it
+        raise CredentialsError(
+            f"The session file {path} appeared while tobs-tui was creating it; run `tobs-tui` again."
+        ) from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # O_NOFOLLOW met a link planted since the check
+            _refuse_unsafe(path)
+        reason = e.strerror or type(e).__name__
+        raise CredentialsError(
+            f"Cannot open the session file {path} ({reason}); check its folder's permissions or set "
+            "telegram.session_path to another file."
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # swapped for something else since the check
+            _refuse_unsafe(path)
+            raise CredentialsError(f"The session file {path} changed while tobs-tui opened it; run `tobs-tui` again.")
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # through the descriptor: the file just checked, not whatever the path names now
+        else:
+            os.chmod(path, 0o600)
+    finally:
+        os.close(fd)
     try:
         file_session = SQLiteSession(str(path))
     except sqlite3.DatabaseError as e:
@@ -98,6 +160,24 @@ PRODUCTION_DCS = {
     5: ("149.154.171.5", "2001:b28:f23f:f005::a"),
 }
 PRODUCTION_PORT = 443
+# Every address a session of a production DC may hold: the built-in ones above, and the ones help.getConfig hands
+# out, which Telethon stores on a switch of DC (as a capture of Telegram's answer lists them, e.g. gotd/td
+# telegram/dcs/prod.go). Telegram's test DCs sit in the same networks (149.154.167.40, 149.154.175.10, ...), so
+# only an exact address says "production"; one not listed keeps its family, which is safe (nothing is moved).
+_CONFIG_ADDRESSES = {1: ("149.154.175.53", "149.154.175.59"), 2: ("149.154.167.50",), 5: ("91.108.56.173",)}
+_PRODUCTION_ADDRESSES = {
+    dc: frozenset(ipaddress.ip_address(a) for a in (*PRODUCTION_DCS[dc], *_CONFIG_ADDRESSES.get(dc, ())))
+    for dc in PRODUCTION_DCS
+}
+
+
+def is_production_address(dc_id: int, address: str) -> bool:
+    """Whether `address` (either family, any spelling) is one of production DC `dc_id`'s own addresses."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip in _PRODUCTION_ADDRESSES.get(dc_id, frozenset())
 
 
 def address_family(session: Session, ipv6: bool) -> bool:
@@ -105,17 +185,14 @@ def address_family(session: Session, ipv6: bool) -> bool:
     same DC's address of the family asked for.
 
     Telethon meets a session whose address is of the other family by moving it to DC 2 with the key it has,
-    which logs out an account whose home is another DC. A session of Telegram's own DCs is moved to the same
-    DC's other address (the key stays valid there); any other server (a test server, the emulator) keeps the
-    family it was made with."""
+    which logs out an account whose home is another DC. A session at one of Telegram's own production addresses
+    is moved to the same DC's other address (the key stays valid there); any other server (a test DC, whose ids
+    are 1-5 too, the emulator) keeps its address and the family it was made with: a test account's key means
+    nothing to production."""
     address = session.server_address
     if not address or (":" in address) == ipv6:
         return ipv6
-    try:
-        is_global = ipaddress.ip_address(address).is_global
-    except ValueError:
-        is_global = False
-    if session.dc_id in PRODUCTION_DCS and is_global:
+    if is_production_address(session.dc_id, address):
         session.set_dc(session.dc_id, PRODUCTION_DCS[session.dc_id][int(ipv6)], PRODUCTION_PORT)
         session.save()
         return ipv6

@@ -11,7 +11,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from telethon import TelegramClient, errors
+from telethon import TelegramClient, errors, functions, types
 from telethon.tl.custom.qrlogin import QRLogin
 
 # What a phone number may look like once spaces, dashes, dots and brackets are gone: E.164 allows 15 digits.
@@ -44,10 +44,14 @@ QR_REFRESH_MARGIN_S = 5.0
 
 @dataclass(frozen=True)
 class QrCode:
-    """What to draw: the tg://login URL another Telegram app scans, and when its token expires."""
+    """What to draw: the tg://login URL another Telegram app scans, and when its token expires.
+
+    `outcome` is set when asking for a new code found the last one already accepted: "ok" (logged in) or
+    "password_needed"; the next qr_wait returns it at once, and the code shown meanwhile is the last one."""
 
     url: str
     expires: datetime.datetime
+    outcome: str | None = None
 
 
 class LoginFlow:
@@ -58,6 +62,8 @@ class LoginFlow:
         self._phone: str | None = None
         self._phone_code_hash: str | None = None
         self._qr: QRLogin | None = None
+        self._last_code: QrCode | None = None
+        self._outcome: str | None = None  # how a new code's request ended the login, for the next qr_wait
 
     async def send_code(self, phone: str) -> None:
         phone = re.sub(r"[\s().-]", "", phone)
@@ -101,7 +107,11 @@ class LoginFlow:
         return "ok"
 
     async def qr_code(self) -> QrCode:
-        """A fresh QR login code (Telethon's qr_login; each call replaces the last token)."""
+        """A fresh QR login code (Telethon's qr_login; each call replaces the last token).
+
+        auth.exportLoginToken answers with a new token only while the last one is unaccepted: scanned after
+        qr_wait gave up (just before the refresh), it answers loginTokenSuccess, loginTokenMigrateTo (the account
+        lives on another DC) or SESSION_PASSWORD_NEEDED instead, and the login is finished here."""
         try:
             if self._qr is None:
                 # The token is accepted by an updateLoginToken: this client must take updates while it waits.
@@ -114,13 +124,43 @@ class LoginFlow:
                 self._qr = await self._client.qr_login()
             else:
                 await self._qr.recreate()
+            response = self._qr._resp
+            if not isinstance(response, types.auth.LoginToken):
+                await self._finish_qr(response)
+                return await self._ended("ok")
+        except errors.SessionPasswordNeededError:
+            return await self._ended("password_needed")
         except errors.FloodError as e:
             raise LoginError(_flood_sentence(e)) from None
-        return QrCode(self._qr.url, self._qr.expires)
+        self._outcome = None
+        self._last_code = QrCode(self._qr.url, self._qr.expires)
+        return self._last_code
+
+    async def _finish_qr(self, response: object) -> None:
+        """Log in with an answer to auth.exportLoginToken that is not a new token, as Telethon's QRLogin.wait does
+        with the one it asks for once the code was scanned: on another DC the token is imported there first."""
+        if isinstance(response, types.auth.LoginTokenMigrateTo):
+            await self._client._switch_dc(response.dc_id)
+            response = await self._client(functions.auth.ImportLoginTokenRequest(response.token))
+        if not isinstance(response, types.auth.LoginTokenSuccess):
+            raise LoginError(
+                "Telegram answered the QR login in a way tobs-tui does not know; log in with your phone number instead."
+            )
+        await self._client._on_login(response.authorization.user)
+
+    async def _ended(self, outcome: str) -> QrCode:
+        """The login ended while a new code was asked for: the next qr_wait says how (see QrCode.outcome)."""
+        self._outcome = outcome
+        await self._stop_updates()  # nothing is waited for any more
+        last = self._last_code or QrCode("", datetime.datetime.now(tz=datetime.UTC))
+        return QrCode(last.url, last.expires, outcome)
 
     async def qr_wait(self) -> str:
         """Waits until the code on screen is scanned or is about to expire: "ok", "password_needed" or
         "refresh" (draw a new code)."""
+        if self._outcome is not None:
+            outcome, self._outcome = self._outcome, None
+            return outcome
         if self._qr is None:
             raise LoginError("Show a QR code first.")
         left = (self._qr.expires - datetime.datetime.now(tz=datetime.UTC)).total_seconds() - QR_REFRESH_MARGIN_S
