@@ -404,7 +404,10 @@ class Api:
             min_id=req.min_id,
         )
         total = spec.count - len(spec.gone)
-        return self._messages_result(spec, ids, total, complete=len(ids) == total)
+        complete = len(ids) == total
+        if spec.withheld:  # cut after the window is taken, as Telegram does: the page comes back short
+            ids = [i for i in ids if i not in spec.withheld]
+        return self._messages_result(spec, ids, total, complete=complete)
 
     def _get_replies(self, req: Any, ctx: CallContext) -> Any:
         spec = self._chat(req.peer)
@@ -521,7 +524,12 @@ class Api:
             topics = [t for t in topics if req.q.lower() in t.title.lower()]
         total = len(topics)
         date = timestamp_of(req.offset_date)
-        if req.offset_topic or req.offset_id or date:
+        if date:
+            # Resume after the offset in Telegram's order, (top message's date, top message, id): the client
+            # must send the date of the last topic's top message, not of its creation (TDLib does the same).
+            dated = (date, req.offset_id, req.offset_topic)
+            topics = [t for t in topics if (spec.date_of_id(t.top_message), t.top_message, t.id) < dated]
+        elif req.offset_topic or req.offset_id:
             # Resume after the offset topic in the (top message, id) order.
             key = (req.offset_id, req.offset_topic)
             topics = [t for t in topics if (t.top_message, t.id) < key]

@@ -154,7 +154,9 @@ def error_code(message: str) -> int:
     """The rpc_error code Telegram pairs with an error message."""
     if message.startswith(("FLOOD_", "TAKEOUT_INIT_DELAY_")):
         return 420
-    if message == "INTERNAL" or message.endswith("_FAILED"):
+    if message == "Timeout":
+        return -503  # Telegram's own: a backend that did not answer in time, sent negative as it is
+    if message in ("INTERNAL", "RPC_CALL_FAIL", "RPC_MCGET_FAIL") or message.endswith("_FAILED"):
         return 500
     if message.startswith("AUTH_KEY_"):
         return 401

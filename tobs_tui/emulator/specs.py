@@ -129,6 +129,10 @@ class ChatSpec:
     # Ids of messages deleted from the history since the world was built (World.delete_messages): history,
     # threads and getMessages leave them out, as Telegram does; the rest of the chat stays as it was.
     gone: set[int] = field(default_factory=set)
+    # Ids of messages withheld from this account (World.withhold_messages), as Telegram withholds messages
+    # restricted in the user's country: they keep their place in a history page's window but are cut from the
+    # reply, so the page comes back shorter than asked for in the middle of the history.
+    withheld: set[int] = field(default_factory=set)
     # Private chats and basic groups share one message id sequence per account, as on Telegram: their k-th
     # message has id k * stride + slot. Channels count their own ids (stride 1, slot 0).
     stride: int = 1

@@ -365,6 +365,10 @@ class World(MessageContent):
         spec.gone.update(ids)
         self._order = None
 
+    def withhold_messages(self, peer_id: int, ids: Sequence[int]) -> None:
+        """Withhold messages from this account (see ChatSpec.withheld): history pages holding them come back short."""
+        self.chat(peer_id).withheld.update(ids)
+
     def delete_chat(self, peer_id: int) -> None:
         """Make a chat vanish: it leaves the dialog list and requests for it fail as Telegram's would."""
         self.chat(peer_id).deleted = True

@@ -412,20 +412,21 @@ class MediaDownloader:
                     if moves > MAX_REFERENCE_REFRESHES:
                         raise DownloadFailed("Telegram kept sending the file to another data center.") from None
                     location = replace(location, dc_id=e.new_dc)
-                except errors.FileReferenceExpiredError:
+                except errors.RPCError as e:
+                    # upload.getFile names a whole family of reference errors (FILE_REFERENCE_EXPIRED, _INVALID,
+                    # _EMPTY, ...); each is cured by the message fetched again, which carries a fresh reference.
+                    # Any other refusal is one of the file's attempts (below).
+                    if not _is_file_reference_error(e):
+                        attempts = await self._another_attempt(rel, e, attempts)
+                        continue
                     refreshes += 1
                     if refreshes > MAX_REFERENCE_REFRESHES:
                         raise DownloadFailed("Telegram kept refusing the file's reference.") from None
                     location = await self._fresh_location(chat_id, item.msg_id, location)
                 except RequestFailed as e:
                     raise DownloadFailed(str(e)) from None
-                except (errors.RPCError, _ShortPart) as e:
-                    attempts += 1
-                    why = _rpc_reason(e) if isinstance(e, errors.RPCError) else "a part came back short"
-                    if attempts >= MAX_FILE_ATTEMPTS:
-                        raise DownloadFailed(f"Telegram refused the download ({why}).") from None
-                    log.info("Retrying %s after %s", rel, why)
-                    await asyncio.sleep(self._retry_pause_s)
+                except _ShortPart as e:
+                    attempts = await self._another_attempt(rel, e, attempts)
             digest = await self._in_pool(self._files.finish_part, transfer, priority=TaskPriority.NORMAL)
             done = MediaRecord(
                 chat_id,
@@ -467,6 +468,16 @@ class MediaDownloader:
             del self._transfers[key]
             if transfer.fd is not None:
                 os.close(transfer.fd)
+
+    async def _another_attempt(self, rel: str, e: Exception, attempts: int) -> int:
+        """One more of a file's attempts spent on `e`, after a pause; DownloadFailed when none are left."""
+        attempts += 1
+        why = _rpc_reason(e) if isinstance(e, errors.RPCError) else "a part came back short"
+        if attempts >= MAX_FILE_ATTEMPTS:
+            raise DownloadFailed(f"Telegram refused the download ({why}).") from None
+        log.info("Retrying %s after %s", rel, why)
+        await asyncio.sleep(self._retry_pause_s)
+        return attempts
 
     async def _fetch_parts(self, transfer: Transfer, location: FileLocation) -> None:
         size = transfer.size
@@ -531,7 +542,7 @@ class MediaDownloader:
         return result.bytes
 
     async def _fresh_location(self, chat_id: int, msg_id: int, old: FileLocation) -> FileLocation:
-        """FILE_REFERENCE_EXPIRED: the message, fetched again, carries a fresh reference."""
+        """A FILE_REFERENCE_* error: the message, fetched again, carries a fresh reference."""
         message = await self._refetch(chat_id, msg_id)
         location = file_location(getattr(message, "media", None))
         if location is None or location.media_id != old.media_id:
@@ -571,6 +582,19 @@ class MediaDownloader:
     # -- helpers -------------------------------------------------------------------------------------
     async def _in_pool(self, fn, *args, priority: TaskPriority = TaskPriority.HIGH, **kwargs):
         return await run_on_pool(self.pools, self.vault.root, fn, *args, priority=priority, **kwargs)
+
+
+# Telethon raises the FILE_REFERENCE_* errors it knows as their own classes, whose `message` is only the code's
+# name (BAD_REQUEST); the others (FILE_REFERENCE_0_EXPIRED, ...) as a plain RPCError carrying Telegram's text.
+_FILE_REFERENCE_ERRORS = (
+    errors.FileReferenceExpiredError,
+    errors.FileReferenceInvalidError,
+    errors.FileReferenceEmptyError,
+)
+
+
+def _is_file_reference_error(e: errors.RPCError) -> bool:
+    return isinstance(e, _FILE_REFERENCE_ERRORS) or (e.message or "").upper().startswith("FILE_REFERENCE_")
 
 
 def _rpc_reason(e: errors.RPCError) -> str:

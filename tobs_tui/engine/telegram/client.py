@@ -244,6 +244,7 @@ def build_client(
         receive_updates=False,
         # Our own wrapper retries with a timeout and reconnect; Telethon's inner retries stay for 500s.
         request_retries=3,
+        raise_last_call_error=True,  # a 500 or -503 left after its retries is raised as itself, for source.call
         connection_retries=5,
         retry_delay=1,
         auto_reconnect=True,

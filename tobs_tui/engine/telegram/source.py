@@ -26,7 +26,8 @@ from tobs_tui.engine.telegram.tlreader import FastReader, LeanReader
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 100  # messages.getHistory returns at most 100 a call
-_MAX_ATTEMPTS = 5  # timeouts / dropped connections before a request is given up
+_MAX_ATTEMPTS = 5  # timeouts / dropped connections / server errors before a request is given up
+_SERVER_ERROR_PAUSE_S = 2.0  # times the attempt: the pause before a request that met a server error goes again
 TAKEOUT_ANY_FILE_SIZE = 4 * 1024**3  # Telegram's largest file (Premium), for a takeout without a size cap
 
 
@@ -43,7 +44,19 @@ class ChatParked(Exception):
 
 
 class RequestFailed(Exception):
-    """A request kept timing out or losing its connection; str() is one sentence."""
+    """A request kept timing out, losing its connection or meeting server errors; str() is one sentence."""
+
+
+# Telegram's own failures, not a refusal: 500 (INTERNAL, RPC_CALL_FAIL, ...) and -503 Timeout, which it sends in
+# bursts under load (big channels). Telethon retries them request_retries times, then raises the last one
+# (build_client sets raise_last_call_error). A client built without that raises a plain ValueError instead,
+# recognised by its text, so that it too is one lost attempt rather than an error that ends the whole export.
+_SERVER_ERRORS = (errors.ServerError, errors.TimedOutError)
+_RETRIES_SPENT = "Request was unsuccessful"
+
+
+def _server_error_text(e: Exception) -> str:
+    return getattr(e, "message", None) or "an internal error"
 
 
 EmitEvent = Callable[..., None]  # emit(kind, message, *, seconds=None, chat_id=None)
@@ -189,10 +202,14 @@ class TelegramSource:
         self._loop_clock = loop_clock
         self._requests = _WHOLE if whole else _LEAN
         self._entities: dict[int, object] = {}
+        # Chat -> its newest message id, from the dialog list or messages.getPeerDialogs: a history page that
+        # reaches it ends the chat's history without another call (see history_batch).
+        self._tops: dict[int, int] = {}
         self.takeout_id: int | None = None
         self.takeout_state = "off"
         self.flood_waits = 0
         self.timeouts = 0
+        self.server_errors = 0
         self.requests = 0
         self._reconnect_lock = asyncio.Lock()
         # Method -> when Telegram's last FloodWait on it ends (time.monotonic, as asyncio.sleep counts). Telegram
@@ -222,6 +239,7 @@ class TelegramSource:
         method = type(request).__name__
         attempts = 0
         floods = 0
+        server_error: Exception | None = None  # the last attempt's, when a server error lost it
         while True:
             if self._gate is not None:
                 await self._gate()
@@ -245,6 +263,7 @@ class TelegramSource:
                     flood = None
                     self.timeouts += 1
                     attempts += 1
+                    server_error = None
                     self._emit(
                         EventKind.INFO,
                         f"No reply to {method} within {self.timeout_s:g} s; reconnecting and retrying.",
@@ -254,6 +273,15 @@ class TelegramSource:
                 except ConnectionError:
                     flood = None
                     attempts += 1
+                    server_error = None
+                    lost = True
+                except (*_SERVER_ERRORS, ValueError) as e:
+                    if isinstance(e, ValueError) and not str(e).startswith(_RETRIES_SPENT):
+                        raise
+                    flood = None
+                    self.server_errors += 1
+                    attempts += 1
+                    server_error = e
                     lost = True
                 except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
                     if part_slot is None:
@@ -272,12 +300,29 @@ class TelegramSource:
                         del self._trial[method]
                         trial.set_result(None)
             if lost:
+                if attempts >= _MAX_ATTEMPTS and server_error is not None:
+                    raise RequestFailed(
+                        f"Telegram kept failing {method} with a server error ({_server_error_text(server_error)}) "
+                        f"after {attempts} tries; run the export again later to continue."
+                    )
                 if attempts >= _MAX_ATTEMPTS:
                     raise RequestFailed(
                         f"Telegram did not answer {method} after {attempts} tries; check the "
                         "connection and run the export again to continue."
                     )
-                await self._reconnect()
+                if server_error is None:
+                    await self._reconnect()
+                    continue
+                # The connection is fine (the server answered): no reconnect, but a pause that grows, as a burst
+                # of server errors usually passes within seconds and an at-once retry meets the same trouble.
+                pause = _SERVER_ERROR_PAUSE_S * attempts
+                self._emit(
+                    EventKind.INFO,
+                    f"Telegram failed {method} with a server error ({_server_error_text(server_error)}); "
+                    f"retrying in {pause:g} s.",
+                    chat_id=chat_id,
+                )
+                await asyncio.sleep(pause)
                 continue
             assert flood is not None  # not lost: the only other way out of the try is a FloodWait
             self.flood_waits += 1
@@ -387,6 +432,7 @@ class TelegramSource:
             for d in r.dialogs:
                 pid = utils.get_peer_id(d.peer)
                 last = d
+                self._tops[pid] = d.top_message
                 if pid in seen or pid not in entities:
                     continue
                 seen.add(pid)
@@ -428,6 +474,7 @@ class TelegramSource:
             for d in r.dialogs:
                 if isinstance(d, types.Dialog):
                     tops[utils.get_peer_id(d.peer)] = d.top_message
+        self._tops.update(tops)
         return tops
 
     def entity(self, chat_id: int):
@@ -456,14 +503,32 @@ class TelegramSource:
                 )
             except _UNAVAILABLE as e:
                 raise ChatUnavailable(self._unavailable_sentence(chat_id, e)) from None
-            fresh = [t for t in r.topics if isinstance(t, types.ForumTopic) and t.id not in seen]
+            # A deleted topic (forumTopicDeleted) still takes its place in a page: a page of only those is not
+            # the end, only a page that brings no topic id not seen yet is.
+            fresh = [t for t in r.topics if t.id not in seen]
+            seen.update(t.id for t in fresh)
             for t in fresh:
-                seen.add(t.id)
-                out.append(TopicInfo(topic_id=t.id, title=t.title, top_message_id=t.top_message))
-            if not fresh or len(seen) >= r.count:
+                if isinstance(t, types.ForumTopic):
+                    out.append(TopicInfo(topic_id=t.id, title=t.title, top_message_id=t.top_message))
+            if not fresh or len(out) >= r.count:
                 return sorted(out, key=lambda t: t.topic_id)
-            last = fresh[-1]
-            offset_topic, offset_id, offset_date = last.id, last.top_message, last.date
+            offset_topic, offset_id, offset_date = self._next_topics_offset(r, (offset_topic, offset_id, offset_date))
+
+    @staticmethod
+    def _next_topics_offset(r, current: tuple[int, int, Any]) -> tuple[int, int, Any]:
+        """The offset after a page of messages.getForumTopics, as TDLib pages: from its last topic, dated by
+        that topic's top message (the order Telegram sorts by: last activity), or by its creation when the
+        reply says it is sorted by creation. A page of deleted topics only carries their ids."""
+        last = next((t for t in reversed(r.topics) if isinstance(t, types.ForumTopic)), None)
+        if last is None:
+            return r.topics[-1].id, current[1], current[2]
+        if r.order_by_create_date:
+            return last.id, last.top_message, last.date
+        top = next(
+            (m for m in r.messages if m.id == last.top_message and not isinstance(m, types.MessageEmpty)),
+            None,
+        )
+        return last.id, last.top_message, top.date if top is not None else last.date
 
     async def message_count(self, chat_id: int) -> int | None:
         """How many messages a chat holds, by one history call for a single message (the reply carries the
@@ -526,12 +591,17 @@ class TelegramSource:
         msgs = sorted((m for m in r.messages if not isinstance(m, types.MessageEmpty)), key=lambda m: m.id)
         newest = msgs[-1].id if msgs else after
         inside = tuple(m for m in msgs if m.id > after and (before is None or m.id < before))
+        # A page shorter than asked for does not end the range: Telegram leaves out messages withheld in the
+        # user's country, or deleted while it answered, and the page then comes back short mid-history (Telethon
+        # warns of the same). The range ends on an empty page, at its upper end, or at the chat's newest id
+        # from the dialog list (so the chat's last page needs no empty call after it); a messages.messages
+        # reply is the whole history at once.
+        top = self._tops.get(chat_id, 0)
         exhausted = (
             not inside
             or isinstance(r, types.messages.Messages)
-            # Fewer than asked for: nothing newer exists (Telethon's own end rule), so no empty call to learn it.
-            or len(r.messages) < limit
             or (before is not None and newest >= before - 1)
+            or 0 < top <= newest
         )
         return HistoryBatch(
             messages=inside,
