@@ -325,7 +325,9 @@ class ChatExport:
             )
             page = [m.id for m in r.messages if after < m.id <= upto]
             found += page
-            if len(r.messages) < HISTORY_LIMIT or not page:
+            # Not a page shorter than asked: Telegram leaves out messages withheld in the account's country, so
+            # a short page is no end (see TelegramSource.history_batch). This repair path pays one empty call.
+            if not page or min(page) <= after + 1:
                 return sorted(set(found))
             offset = min(page)
 
