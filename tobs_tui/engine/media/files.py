@@ -76,6 +76,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """A file's bytes as a run can tell them apart without reading them: the same inode, unchanged since. Not
+    ctime: each hard link made to a file stored once changes it."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _own_name(path: str, rel: str, msg_id: int) -> bool:
     """`path` is this message's own file at `rel` (or a numbered name next to it), not another message's file it
     points at (a file stored once where hard links are refused)."""
@@ -91,14 +97,50 @@ class MediaFiles:
         self.store = vault.store
         self.root = vault.root
         self._thumbnail_kinds = frozenset(thumbnail_kinds)
+        # SHA-256 of files read (or written) in this run, by _identity: a file stored once and reused for many
+        # messages is read once, not once a message.
+        self._digests: dict[tuple[int, int, int, int], str] = {}
 
     @pool_side
     def intact(self, record: MediaRecord) -> bool:
+        """The record's file still holds the downloaded bytes. Checked by their SHA-256, not by the size alone:
+        the downloader also asks this of an earlier download before it hard-links the file for another message,
+        and a file of the same size put at that name (by hand, or a hard link to a file outside the vault) would
+        otherwise become the new message's file too."""
+        return self._holds(record.path, record.size, record.sha256)
+
+    def _holds(self, rel: str, size: int | None, sha256: str | None) -> bool:
+        """A regular file at `rel` (no link at its name) of `size` bytes whose SHA-256 is `sha256`."""
         try:
-            st = os.lstat(self._at(record.path))
-            return stat.S_ISREG(st.st_mode) and st.st_size == record.size
+            fd = os.open(self._at(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except (OSError, ValueError, UnsafePathError):
             return False
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+                return False
+            if not sha256:
+                # Nothing to check the bytes against: a file with other names may be anyone's, so only one
+                # whose single name is this one is taken as it is.
+                return st.st_nlink == 1
+            key = _identity(st)
+            digest = self._digests.get(key)
+            if digest is None:
+                with open(fd, "rb", closefd=False) as f:
+                    digest = self._digests[key] = hashlib.file_digest(f, "sha256").hexdigest()
+            return digest == sha256
+        finally:
+            os.close(fd)
+
+    def _check_source(self, item: MediaItem, source_rel: str) -> None:
+        """Before a hard link to `source_rel` is made for another message: it still holds the bytes its row
+        recorded (intact() said so a moment ago, or this run downloaded it; this catches a change since)."""
+        rows = [r for r in self.store.done_media(item.media_id) if r.path == source_rel] if item.media_id else []
+        if not any(self._holds(source_rel, r.size, r.sha256) for r in rows[:1]):
+            raise DownloadFailed(
+                f"{source_rel} no longer holds the file downloaded there, so it was not reused; run the export"
+                " again to download the file anew."
+            )
 
     # -- names -------------------------------------------------------------------------------------
     def _at(self, rel: str) -> Path:
@@ -167,6 +209,7 @@ class MediaFiles:
             ):
                 rel, own = previous.path, True  # the engine's own file, deleted or changed by hand: replaced
             source = safe_path(root, source_rel)
+            self._check_source(item, source_rel)
             if own:
                 target = self._at(rel)
                 if os.path.isfile(target) and not os.path.islink(target) and os.path.samefile(source, target):
@@ -410,6 +453,8 @@ class MediaFiles:
                 target = self._at(transfer.rel)
             os.replace(part_path, target)
             fsync_dir(target.parent)
+            if done.sha256:  # its bytes were just hashed: a reuse of it in this run need not read them again
+                self._digests[_identity(os.fstat(transfer.fd))] = done.sha256
         except OSError as exc:
             raise write_error(exc, self.root) from exc
         done = replace(done, path=transfer.rel)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import tempfile
 
 from tobs_tui.engine.media.files import THUMB_SUFFIX
 from tobs_tui.engine.runtime.threads import pool_side
@@ -30,8 +29,7 @@ class Thumbnailer:
             target = safe_path(self.vault.root, rel + THUMB_SUFFIX)
         except UnsafePathError as exc:
             return f"No thumbnail for {source.name}: {exc}"
-        fd, tmp = tempfile.mkstemp(dir=self.vault.tmp_dir, suffix=".jpg")
-        os.close(fd)
+        tmp = _new_temp(self.vault.tmp_dir)
         try:
             done = subprocess.run(
                 [
@@ -68,6 +66,18 @@ class Thumbnailer:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+
+def _new_temp(folder: os.PathLike[str]) -> str:
+    """An empty file for ffmpeg to write into (it keeps the file's mode), made as the media files are: 0644
+    less the umask. mkstemp's 0600 would leave the thumbnail readable by its owner only, unlike the video."""
+    while True:
+        tmp = os.path.join(folder, f"{os.getpid()}-{os.urandom(6).hex()}.jpg")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        except FileExistsError:
+            continue
+        return tmp
 
 
 def _place_new(tmp: str, target: os.PathLike[str]) -> bool:

@@ -17,7 +17,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -338,6 +338,36 @@ def _must_be_a_file(fd: int, path: Path) -> None:
             f"{path} is not a file (a pipe, socket or device), where the export keeps a file of its own; move it"
             " away and run the export again."
         )
+
+
+def _clear_staging(root: Path, rel: str, *, keep: Collection[str] | None) -> bool:
+    """Below the vault-relative folder `rel` (the back-fills' staging, .tobs's own): every emptied folder is
+    removed and, with `keep`, every other name the state does not list there. Returns whether the folder is there.
+
+    A link at `rel` or on the way to it is refused (UnsafePathError) before anything is deleted: the files it
+    leads to are not the engine's. Below it nothing is followed either: each folder is read and changed through
+    its own descriptor (os.fwalk), so a link met there is removed as a name, never what it points to."""
+    top = safe_path(root, rel)
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            return False
+    except FileNotFoundError:
+        return False
+    # Bottom-up: a folder's files go before the folder itself is tried. fwalk does not enter a folder that was
+    # swapped for a link after the look above.
+    for folder, dirs, files, dir_fd in os.fwalk(top, topdown=False, follow_symlinks=False):
+        here = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in files:  # files, and links to anything but a folder
+            if keep is not None and f"{here}/{name}" not in keep:
+                os.unlink(name, dir_fd=dir_fd)
+        for name in dirs:  # folders, and links to folders: fwalk lists both here
+            if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                if keep is not None and f"{here}/{name}" not in keep:
+                    os.unlink(name, dir_fd=dir_fd)
+            else:
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=dir_fd)  # only when empty
+    return True
 
 
 def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int = 1 << 20) -> None:
@@ -776,17 +806,7 @@ class Vault:
 
     def _drop_spliced_leftovers(self) -> None:
         """Staged back-fill files the state no longer names: spliced already, their deletion cut short."""
-        staging = self.root / BACKFILL_DIR
-        if not staging.is_dir():
-            return
-        named = {r.path for r in self.store.all_files()}
-        for path in sorted(staging.rglob("*"), reverse=True):  # files before the folders holding them
-            rel = path.relative_to(self.root).as_posix()
-            if path.is_dir() and not path.is_symlink():
-                with contextlib.suppress(OSError):
-                    path.rmdir()  # only when empty
-            elif rel not in named:
-                path.unlink()
+        _clear_staging(self.root, BACKFILL_DIR, keep={r.path for r in self.store.all_files()})
 
     def _prune_empty_dirs(self, directory: Path) -> None:
         while directory != self.root and self.root in directory.parents:
@@ -1201,14 +1221,12 @@ class ChatWriter:
                 except ReadOnlyFileError as exc:
                     read_only_note = read_only_note or exc
             self._dirs_made = {d for d in self._dirs_made if not d.is_relative_to(self.vault.root / prefix)}
-            staging = self.vault.root / prefix
-            if staging.is_dir():
-                for directory in sorted((p for p in staging.rglob("*") if p.is_dir()), reverse=True):
+            if _clear_staging(self.vault.root, prefix.rstrip("/"), keep=None):
+                # The chat's staging folder, then the back-fills' folder if no other chat's is in it; rmdir
+                # never follows a link at the name it removes, and safe_path saw none on the way.
+                for rel in (prefix.rstrip("/"), BACKFILL_DIR):
                     with contextlib.suppress(OSError):
-                        directory.rmdir()  # only when empty
-                for directory in (staging, staging.parent):
-                    with contextlib.suppress(OSError):
-                        directory.rmdir()  # the chat's staging folder, then the back-fills' folder if no other
+                        os.rmdir(safe_path(self.vault.root, rel))  # only when empty
         if read_only_note is not None:
             raise ReadOnlyFileError(
                 read_only_note.rel,
