@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from telethon import utils as tl_utils
+
 from tobs_tui.engine.media.stage import ChatContext
 from tobs_tui.engine.render.corrections import (
     Retried,
@@ -134,11 +136,17 @@ def write_summary(chat: ChatExport) -> None:
         header = chat_header(
             info.title, info.kind, chat.chat_id, info.username, first_name=info.first_name, is_self=info.is_self
         )
+        rel_json = f"{chat.dir_name}/result.json"
         try:
-            chat.writer.write_result_json(f"{chat.dir_name}/result.json", header)
+            write_chat_result_json(
+                vault,
+                chat.chat_id,
+                chat.dir_name,
+                lambda: chat.writer.write_result_json(rel_json, header),
+                lambda notice: chat.x.emit(EventKind.VAULT, notice, chat_id=chat.chat_id),
+            )
         except VaultWriteError as e:
-            raise whole_file_error(e, vault.root / chat.dir_name / "result.json", "its result.json") from e
-        chat.store.set_result_json_layout(chat.chat_id, RESULT_JSON_LAYOUT)
+            raise whole_file_error(e, vault.root / rel_json, "its result.json") from e
     if failed is not None:
         raise failed
 
@@ -220,38 +228,136 @@ def _set_aside_someone_elses(vault: Vault) -> str | None:
 def set_aside_result_json(vault: Vault, folder: str, ours: Callable[[bytes], bool]) -> str | None:
     """A result.json in the vault-relative `folder` that `ours` (given its first 4 KiB) does not take for the
     engine's own is renamed to "result (not written by tobs-tui).json" beside it (or the first free numbered
-    name). Returns the sentence that says so, None when nothing was moved."""
+    name); so is a pipe, socket or device there, which is never the engine's. Returns the sentence that says
+    so, None when nothing was moved. Raises VaultWriteError when it cannot be moved (nothing is written then)."""
+    return _set_aside(vault, folder, lambda fd, size: ours(os.pread(fd, 4096, 0)))
+
+
+@pool_side
+def keep_chat_result_json(vault: Vault, chat_id: int, folder: str) -> str | None:
+    """set_aside_result_json for a chat's result.json about to be written again: what is there is the engine's
+    only if it has the size and last bytes the state recorded when the engine last wrote it. Without a record
+    (a state from before they were kept, one rebuilt from the notes, a run stopped while writing the file) it is
+    the engine's if it is headed as the engine heads this chat, as at the vault root: no file the engine wrote
+    is set aside on the upgrade, and a person's own file is not taken for its."""
+    end = vault.store.result_json_end(chat_id)
+    if end is None:
+        # The id line as stream_result_json writes it: Telegram Desktop's bare id, not the marked one.
+        id_line = b'\n "id": %d,\n' % tl_utils.resolve_id(chat_id)[0]
+
+        def headed(fd: int, size: int) -> bool:
+            head = os.pread(fd, 4096, 0)
+            return head.startswith(b"{\n") and id_line in head
+
+        return _set_aside(vault, folder, headed)
+    return _set_aside(vault, folder, lambda fd, size: _end_of(fd, size) == end)
+
+
+def _set_aside(vault: Vault, folder: str, ours: Callable[[int, int], bool]) -> str | None:
+    """set_aside_result_json with `ours(fd, size)` asked of a regular file open for reading."""
     try:
         where = safe_path(vault.root, folder) if folder else vault.root
     except UnsafePathError:
         return None  # a link on the way: the write refuses it with its own sentence
     path = where / ACCOUNT_JSON
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+        st = os.lstat(path)
     except OSError:
-        return None  # a link or something unreadable: the write below refuses it with its own sentence
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        head = os.pread(fd, 4096, 0)
-    finally:
-        os.close(fd)
-    if ours(head):
+        return None  # nothing there, or a file in the way of the folder: the write says so
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None  # the write refuses a link and cannot replace a folder, each with its own sentence
+    # Anything but a regular file is moved by its name without being opened: opening a pipe can block.
+    if stat.S_ISREG(st.st_mode) and _opened_and_ours(path, ours):
         return None
     for n in range(1, 1000):
         name = "result (not written by tobs-tui).json" if n == 1 else f"result (not written by tobs-tui) ({n}).json"
         aside = where / name
-        if not os.path.lexists(aside):
+        if os.path.lexists(aside):
+            continue
+        try:
             os.rename(path, aside)
-            fsync_dir(where)
-            whose = "the chat's" if folder else "the vault's"
-            return (
-                f"A result.json this export did not write was in {where}; it was kept as \"{name}\" and"
-                f" {whose} own result.json written in its place."
-            )
-    return None
+        except FileNotFoundError:
+            return None  # gone meanwhile: nothing left to keep
+        except OSError as exc:
+            raise write_error(exc, path) from exc
+        fsync_dir(where)
+        whose = "the chat's" if folder else "the vault's"
+        return (
+            f"A result.json this export did not write was in {where}; it was kept as \"{name}\" and"
+            f" {whose} own result.json written in its place."
+        )
+    # Never written over for want of a name: the caller's sentence asks to move it.
+    raise VaultWriteError(f"Something else is in the way at {path}", errno_code=errno.EEXIST)
+
+
+def _opened_and_ours(path: Path, ours: Callable[[int, int], bool]) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # unreadable, or changed since it was looked at: not known for the engine's, so kept
+    try:
+        st = os.fstat(fd)
+        return stat.S_ISREG(st.st_mode) and ours(fd, st.st_size)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# How much of a chat's result.json's end the state keeps, with its size, to know the file the engine wrote: more
+# than a note's 32 bytes, which end every result.json alike ("}\n ]\n}"); 4 KiB hold its last message or more.
+RESULT_TAIL = 4096
+NONE_OF_OURS = (-1, b"")  # store.result_json_end: no file of the engine's is there
+
+
+def _end_of(fd: int, size: int) -> tuple[int, bytes]:
+    return size, os.pread(fd, RESULT_TAIL, max(0, size - RESULT_TAIL))
+
+
+def _end_at(vault: Vault, folder: str) -> tuple[int, bytes]:
+    """The size and last bytes of the regular file at `folder`/result.json, NONE_OF_OURS when there is none."""
+    try:
+        path = safe_path(vault.root, folder, ACCOUNT_JSON)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return NONE_OF_OURS
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, UnsafePathError):
+        return NONE_OF_OURS
+    try:
+        st = os.fstat(fd)
+        return _end_of(fd, st.st_size) if stat.S_ISREG(st.st_mode) else NONE_OF_OURS
+    except OSError:
+        return NONE_OF_OURS
+    finally:
+        os.close(fd)
+
+
+@pool_side
+def write_chat_result_json(
+    vault: Vault, chat_id: int, folder: str, write: Callable[[], object], say: Callable[[str], None] | None
+) -> None:
+    """Write a chat's result.json with write() over nothing but the engine's own: a file that is not the one
+    the engine last wrote is set aside first and `say` hears the sentence. Then the state records the new
+    file's size and last bytes, with the layout it was written in."""
+    store = vault.store
+    before = store.result_json_end(chat_id)
+    notice = keep_chat_result_json(vault, chat_id, folder)
+    if notice is not None and say is not None:
+        say(notice)
+    if before is not None:
+        # Not known while it is being replaced: a run stopped in between finds the engine's file there, old or
+        # new, and takes it for its own rather than setting it aside as a stranger's.
+        store.set_result_json_end(chat_id, None)
+    try:
+        write()
+    except BaseException:
+        # The old file, found the engine's above (or the new one, if only the rename's sync failed); none when it
+        # was just moved aside. Out of reach (a link on the way), the record stands as it was.
+        end = _end_at(vault, folder)
+        store.set_result_json_end(chat_id, before if end == NONE_OF_OURS and notice is None else end)
+        raise
+    # Read back at once: a file put in its place in the instant since would be taken for the engine's.
+    store.set_result_json_layout(chat_id, RESULT_JSON_LAYOUT, _end_at(vault, folder))
 
 
 @pool_side
@@ -282,13 +388,17 @@ def write_account_json(vault: Vault, say: Callable[[str], None] | None = None) -
                 stream_result_json, header=header, jsonl_path=jsonl, length=length, folder=record.dir_name
             )
             try:
-                vault.write_stream_atomic(f"{record.dir_name}/result.json", fill)
+                write_chat_result_json(
+                    vault,
+                    record.chat_id,
+                    record.dir_name,
+                    functools.partial(vault.write_stream_atomic, f"{record.dir_name}/result.json", fill),
+                    say,
+                )
             except (VaultWriteError, UnsafePathError) as e:
                 # The old file stays (the same messages, paths from the vault root) and its layout unrecorded, so
                 # the next export tries again; the vault's own file below does not depend on it.
                 log.warning("%s/result.json was not rewritten in the current layout: %s", record.dir_name, e)
-            else:
-                store.set_result_json_layout(record.chat_id, RESULT_JSON_LAYOUT)
         chats.append((header, jsonl, length))
     count = 0
 

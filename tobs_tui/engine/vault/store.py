@@ -103,9 +103,15 @@ CREATE TABLE IF NOT EXISTS splices (
     chat_id INTEGER NOT NULL
 ) WITHOUT ROWID;
 -- How each chat's result.json was last written (RESULT_JSON_LAYOUT): an older one is written again from the JSONL.
+-- length and tail: the size and last bytes of the file the engine last wrote there, so a file found in its place
+-- that is not that one (a person's, another exporter's) is set aside, not written over; length -1: none of the
+-- engine's is there; NULL (a state from before they were kept, a run stopped while writing it): whatever file is
+-- there is taken for the engine's.
 CREATE TABLE IF NOT EXISTS result_json (
     chat_id INTEGER PRIMARY KEY,
-    layout  INTEGER NOT NULL
+    layout  INTEGER NOT NULL,
+    length  INTEGER,
+    tail    BLOB
 );
 -- Messages a repair of a chat's JSONL asked Telegram for and did not get (deleted there): not asked for again.
 CREATE TABLE IF NOT EXISTS json_gone (
@@ -184,6 +190,8 @@ def _media_row(r: MediaRecord) -> tuple:
 # Columns added to a table after its first release: a state DB made before gets them when it is opened.
 _ADDED_COLUMNS = {
     "chats": (("first_name", "TEXT"), ("is_self", "INTEGER NOT NULL DEFAULT 0")),
+    # NULL in a vault made before: its chats' result.json files, written by the engine, are taken for its own.
+    "result_json": (("length", "INTEGER"), ("tail", "BLOB")),
 }
 TAIL_BYTES = 32
 _TOPIC_FOLDER = re.compile(r".* \((\d+)\)")  # a forum topic's folder, "<title> (<topic id>)"
@@ -390,8 +398,31 @@ class StateStore:
     def result_json_layouts(self) -> dict[int, int]:
         return dict(self._read("SELECT chat_id, layout FROM result_json"))
 
-    def set_result_json_layout(self, chat_id: int, layout: int) -> None:
-        self._write([("INSERT OR REPLACE INTO result_json (chat_id, layout) VALUES (?, ?)", (chat_id, layout))])
+    def set_result_json_layout(self, chat_id: int, layout: int, end: tuple[int, bytes] | None = None) -> None:
+        """The chat's result.json was written in `layout`, and ends as `end` (see result_json_end)."""
+        length, tail = end if end is not None else (None, None)
+        self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO result_json (chat_id, layout, length, tail) VALUES (?, ?, ?, ?)",
+                    (chat_id, layout, length, tail),
+                )
+            ]
+        )
+
+    def result_json_end(self, chat_id: int) -> tuple[int, bytes] | None:
+        """The size and last bytes of the chat's result.json as the engine last wrote it, (-1, b"") when none of
+        its own is there; None when not known (no row, or NULL): then the file there is taken for the engine's."""
+        rows = self._read("SELECT length, tail FROM result_json WHERE chat_id = ?", (chat_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        return rows[0][0], bytes(rows[0][1] or b"")
+
+    def set_result_json_end(self, chat_id: int, end: tuple[int, bytes] | None) -> None:
+        """Record result_json_end for a chat whose result.json was written before (a chat with no row keeps
+        none: verify expects a result.json of each chat that has one)."""
+        length, tail = end if end is not None else (None, None)
+        self._write([("UPDATE result_json SET length = ?, tail = ? WHERE chat_id = ?", (length, tail, chat_id))])
 
     # files -----------------------------------------------------------------------------------------
 
