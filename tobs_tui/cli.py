@@ -24,7 +24,7 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
-from tobs_tui import __version__
+from tobs_tui import __version__, redaction
 from tobs_tui.config import APP_NAME, ConfigError, Settings, default_config_path, load_settings, to_toml_dict
 from tobs_tui.cpus import usable_cpus
 from tobs_tui.network import env_proxy, redacted
@@ -279,11 +279,20 @@ class SecretRedactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # Longest first, so a secret containing another is replaced whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        redaction.add(*secrets)
+        self._from: frozenset[str] | None = None
+        self.secrets: list[str] = []
+
+    def _current(self) -> list[str]:
+        """The secrets known now (a login adds some while the run goes on), longest first, so a secret
+        containing another is replaced whole."""
+        known = redaction.known()
+        if known is not self._from:
+            self._from, self.secrets = known, sorted(known, key=len, reverse=True)
+        return self.secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if self._current():
             text = record.getMessage()
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)

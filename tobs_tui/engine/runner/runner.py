@@ -24,6 +24,7 @@ from typing import Any
 
 from telethon import TelegramClient, errors
 
+from tobs_tui import redaction
 from tobs_tui.config import Settings
 from tobs_tui.cpus import usable_cpus
 from tobs_tui.engine.media.downloader import MediaDownloader
@@ -121,6 +122,7 @@ class EngineRunner:
         self._session = session
         self._api_id = api_id if api_id is not None else settings.telegram.api_id
         self._api_hash = api_hash if api_hash is not None else settings.telegram.api_hash
+        redaction.add(self._api_hash)  # typed at the login screen, perhaps: never in a log line
         self._proxy = settings.network.parsed_proxy()
         self._on_snapshot = on_snapshot
         self._on_event = on_event
@@ -269,6 +271,8 @@ class EngineRunner:
         return self._login
 
     def send_code(self, phone: str) -> concurrent.futures.Future:
+        redaction.add(phone)
+
         async def run() -> None:
             await self._need_login().send_code(phone)
 
@@ -297,6 +301,8 @@ class EngineRunner:
         return self._submit(run())
 
     def check_password(self, password: str) -> concurrent.futures.Future:
+        redaction.add(password)
+
         async def run() -> None:
             await self._need_login().check_password(password)
 
