@@ -15,6 +15,7 @@ import logging.handlers
 import os
 import platform
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -133,11 +134,18 @@ def readable_file(text: str) -> Path:
     """An argparse type: a path to a file this user can read (what is in it is checked by whoever reads it)."""
     path = Path(text).expanduser()
     try:
-        with path.open("rb"):
-            pass
+        # O_NONBLOCK: a pipe there must not hang the command before it has said anything.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         reason = "no such file" if isinstance(e, FileNotFoundError) else (e.strerror or type(e).__name__).lower()
         raise argparse.ArgumentTypeError(f"cannot read {text!r} ({reason}); check the path") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(mode):
+        reason = "is a directory" if stat.S_ISDIR(mode) else "not a file but a pipe or a device"
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} ({reason}); check the path")
     return path
 
 

@@ -457,6 +457,10 @@ def test_a_missing_or_unreadable_world_file_is_a_usage_error(capsys, tmp_path, p
     )
     code, _, err = run_cli(capsys, *prefix, "--world", str(tmp_path))
     assert code == 2 and "(is a directory)" in _one_usage_error(err)
+    pipe = tmp_path / "world.pipe"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer for ever
+    code, _, err = run_cli(capsys, *prefix, "--world", str(pipe))
+    assert code == 2 and "(not a file but a pipe or a device)" in _one_usage_error(err)
 
 
 def test_a_world_file_that_does_not_parse_is_one_sentence(capsys, tmp_path):
