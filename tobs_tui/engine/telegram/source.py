@@ -455,10 +455,21 @@ class TelegramSource:
                 )
             if isinstance(r, types.messages.Dialogs) or not r.dialogs or new == 0 or last is None:
                 return result
-            top = messages.get((utils.get_peer_id(last.peer), last.top_message))
-            offset_id = last.top_message
-            offset_date = top.date if top is not None else None
-            offset_peer = utils.get_input_peer(entities[utils.get_peer_id(last.peer)])
+            # The next page starts after the last dialog whose top message (and chat) the reply carried, as
+            # Telethon pages: a dialog without one (its newest message deleted) gives no date to page by.
+            after = next(
+                (
+                    (d, top)
+                    for d in reversed(r.dialogs)
+                    if (top := messages.get((utils.get_peer_id(d.peer), d.top_message))) is not None
+                    and utils.get_peer_id(d.peer) in entities
+                ),
+                None,
+            )
+            if after is None:
+                return result
+            offset_id, offset_date = after[0].top_message, after[1].date
+            offset_peer = utils.get_input_peer(entities[utils.get_peer_id(after[0].peer)])
 
     async def tops(self, chat_ids: list[int]) -> dict[int, int]:
         """Each chat's newest message id now, by messages.getPeerDialogs (100 chats a call). A chat that vanished

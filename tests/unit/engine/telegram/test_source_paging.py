@@ -166,3 +166,49 @@ async def test_topics_page_by_their_top_messages_date_past_a_page_of_deleted_top
     assert second.offset_date == (at(201) if by_creation else at(1201))
     # After a page of deleted topics only, paging goes on past them.
     assert (third.offset_topic, third.offset_id, third.offset_date) == (50, 1201, second.offset_date)
+
+
+def channel(i: int) -> types.Channel:
+    c = types.Channel(id=i, title=f"c{i}", photo=types.ChatPhotoEmpty(), date=T0)
+    c.access_hash = i
+    return c
+
+
+def dialog(i: int) -> types.Dialog:
+    return types.Dialog(
+        peer=types.PeerChannel(i),
+        top_message=i,
+        read_inbox_max_id=0,
+        read_outbox_max_id=0,
+        unread_count=0,
+        unread_mentions_count=0,
+        unread_reactions_count=0,
+        unread_poll_votes_count=0,
+        notify_settings=types.PeerNotifySettings(),
+    )
+
+
+async def test_dialogs_page_after_the_last_dialog_whose_top_message_came_with_the_page():
+    # Dialogs 1..100 on the first page, the last one's top message missing (deleted since): the next page starts
+    # after dialog 99, by its message's date, as Telethon pages; 101 and 102 come on it.
+    def answer(request):
+        if request.offset_id == 0:
+            ids = range(1, 101)
+            msgs = [types.Message(id=i, peer_id=types.PeerChannel(i), date=at(1000 - i), message="") for i in ids[:-1]]
+        else:
+            ids, msgs = (
+                range(101, 103),
+                [
+                    types.Message(id=i, peer_id=types.PeerChannel(i), date=at(1000 - i), message="")
+                    for i in range(101, 103)
+                ],
+            )
+        return types.messages.DialogsSlice(
+            count=102, dialogs=[dialog(i) for i in ids], messages=msgs, chats=[channel(i) for i in ids], users=[]
+        )
+
+    client = Client(answer)
+    found = await make_source(client).dialogs()
+    assert [d.chat_id for d in found] == [-(1000000000000 + i) for i in range(1, 103)]
+    second = client.requests[1]
+    assert (second.offset_id, second.offset_date, second.offset_peer.channel_id) == (99, at(1000 - 99), 99)
