@@ -182,6 +182,17 @@ def test_takeout_session_is_used_and_finished(make_runner, emulator):
     methods = [r.method for r in emulator.log.records]
     assert "InitTakeoutSessionRequest" in methods and "FinishTakeoutSessionRequest" in methods
     assert methods.index("InitTakeoutSessionRequest") < methods.index("GetHistoryRequest")
+    (finish,) = emulator.log.find(method="FinishTakeoutSessionRequest")
+    assert finish.params["success"] is True
+
+
+def test_a_takeout_whose_export_failed_is_not_finished_as_a_success(make_runner, emulator):
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
+    emulator.script("GetHistoryRequest", action="vanish", peer=chat)  # the chat is deleted as it is read
+    final = export(make_runner(takeout=True), [chat])
+    assert final.state is RunState.FAILED
+    (finish,) = emulator.log.find(method="FinishTakeoutSessionRequest")
+    assert not finish.params.get("success"), "Telegram is told the data was not all exported"
 
 
 def test_takeout_pending_falls_back_to_normal_requests(make_runner, emulator, tmp_path):

@@ -473,11 +473,15 @@ class EngineRunner:
                 await source.start_takeout(
                     files=settings.export.download_media, file_max_size=options.max_file_size or None
                 )
+            exported = False
             try:
                 await self._exporter.run(jobs)
+                exported = all(r.state is ChatState.DONE for r in self._exporter.runs.values())
             finally:
                 if source.takeout_id is not None:
-                    await asyncio.shield(source.finish_takeout(success=True))
+                    # Telegram's "data exported successfully" only when it was: not for a run cancelled, failed
+                    # or with a chat left unfinished.
+                    await asyncio.shield(source.finish_takeout(success=exported and not self._run_errors))
             failed = [r for r in self._exporter.runs.values() if r.state is not ChatState.DONE]
             self._state = RunState.FAILED if failed or self._run_errors else RunState.DONE
         except asyncio.CancelledError:
