@@ -220,7 +220,7 @@ class EngineSnapshot:
     media: MediaStats
     throttle: ThrottleStats
     events: tuple[EngineEvent, ...] = ()  # the most recent events, oldest first
-    takeout: str = "off"  # "off", "pending", "active", "refused"
+    takeout: str = "off"  # "off", "pending", "active", "refused", "ended" (by Telegram, during the run)
     disk_type: str = "unknown"  # "ssd", "hdd", "unknown" — for the settings panel
     media_workers_auto: int = 6
     errors: tuple[str, ...] = field(default_factory=tuple)

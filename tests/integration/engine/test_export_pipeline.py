@@ -186,6 +186,19 @@ def test_takeout_session_is_used_and_finished(make_runner, emulator):
     assert finish.params["success"] is True
 
 
+def test_a_takeout_session_ended_by_telegram_mid_export_leaves_the_rest_to_normal_requests(make_runner, emulator):
+    from tobs_tui.engine.snapshot import EventKind
+
+    chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
+    emulator.script("GetHistoryRequest", nth=2, error="TAKEOUT_INVALID")
+    events = []
+    final = export(make_runner(takeout=True, on_event=events.append), [chat])
+    assert final.state is RunState.DONE, final.errors
+    assert final.messages_done == emulator.world.chats[chat].count
+    assert any(e.kind is EventKind.INFO and "ended the takeout session" in e.message for e in events)
+    assert not emulator.log.find(method="FinishTakeoutSessionRequest"), "nothing left to finish"
+
+
 def test_a_takeout_whose_export_failed_is_not_finished_as_a_success(make_runner, emulator):
     chat = next(c for c in emulator.world.chat_ids() if emulator.world.chats[c].kind == "channel")
     emulator.script("GetHistoryRequest", action="vanish", peer=chat)  # the chat is deleted as it is read

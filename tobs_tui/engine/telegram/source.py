@@ -283,6 +283,13 @@ class TelegramSource:
                     attempts += 1
                     server_error = e
                     lost = True
+                except (errors.TakeoutInvalidError, errors.TakeoutRequiredError) as e:
+                    if wire is request:
+                        raise
+                    # The session ended under the export (the person cancelled it in another app, another
+                    # export replaced it): the rest goes out as normal requests, this one again at once.
+                    self._takeout_ended(e)
+                    continue
                 except (errors.FloodWaitError, errors.FloodPremiumWaitError) as e:
                     if part_slot is None:
                         self._record_latency(started, idle, in_flight, method)
@@ -707,6 +714,16 @@ class TelegramSource:
         self.takeout_state = "active"
         self._emit(EventKind.INFO, "Takeout session active: Telegram allows a faster export.")
         return self.takeout_state
+
+    def _takeout_ended(self, error: errors.RPCError) -> None:
+        if self.takeout_id is None:
+            return  # another request met the same end first
+        self.takeout_id = None
+        self.takeout_state = "ended"
+        self._emit(
+            EventKind.INFO,
+            f"Telegram ended the takeout session ({error.message}); exporting the rest with normal requests.",
+        )
 
     async def finish_takeout(self, *, success: bool) -> None:
         if self.takeout_id is None:
