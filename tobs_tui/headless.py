@@ -378,10 +378,13 @@ def _print_check(check: VaultCheck, vault: Path, out: TextIO, *, repairing: bool
         print(terminal_text(f"{problem.path}: {problem.problem}"), file=out)
     for note in check.notes:
         print(terminal_text(f"kept: {note}"), file=out)
+    for copy in check.copies:  # not a problem (nothing is lost), but a person picks which to keep
+        print(terminal_text(f"notice: {copy}"), file=out)
     if check.ok:
+        copies = f"; {len(check.copies)} file(s) hold its messages twice (see above)" if check.copies else ""
         print(
             f"The vault at {vault} matches its export state: {check.chats} chats, {check.files} files and"
-            f" {check.media} media files checked.",
+            f" {check.media} media files checked{copies}.",
             file=out,
         )
     elif check.by_hand:  # an export refuses a link or a non-file in its way: --repair cannot help until it is moved

@@ -4,7 +4,8 @@ temporary folder of verify's own and read there (SQLite never opens the vault's 
 -shm beside them), no lock is taken, every file is opened with O_NOFOLLOW
 and O_NONBLOCK and read only when it is a regular file. It checks committed files at their lengths, downloads
 at their sizes and SHA-256, no planted links (on the files or on the folders on the way to them), no chat
-folder the state does not know."""
+folder the state does not know. A Markdown file in a chat's folder holding messages one of the export's own notes
+holds too (a sync's conflicted copy) is named, not counted as a problem, and never touched."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import os
 import sqlite3
 import stat
 import tempfile
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tobs_tui.engine.vault.blocks import note_blocks
+from tobs_tui.engine.vault.blocks import block_ids, note_blocks
 from tobs_tui.engine.vault.intents import engine_bytes, read_intents
+from tobs_tui.engine.vault.moved import _read as _read_regular
 from tobs_tui.engine.vault.moved import find_moved_notes
-from tobs_tui.engine.vault.rebuild import chat_folders, month_notes
+from tobs_tui.engine.vault.rebuild import chat_folders, month_notes, named_chat, read_front_matter
 from tobs_tui.engine.vault.vault import Vault, in_the_way
 
 STATE_DIR = ".tobs"
@@ -49,6 +52,9 @@ class VaultCheck:
     files: int
     media: int
     folders: tuple[int, ...] = ()  # the chats the vault holds (its state's, or its folders' when that is lost)
+    # Files beside the export's notes holding messages those notes hold too (a sync's conflicted copy), one
+    # sentence each: nothing is lost, so verify does not fail on them, but a person picks which to keep.
+    copies: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -169,6 +175,7 @@ def check_vault(root: Path) -> VaultCheck:
                     for path, chat_id, length, _ in files
                     if length and path.endswith(".md") and not path.startswith(".") and _lmode(root / path) is None
                 }
+                copies = find_copies(root, db, ((row[0], row[1]) for row in chats), {row[0] for row in files})
             finally:
                 db.close()
     except _Refused as exc:  # swapped for a link or a non-file since it was looked at
@@ -211,7 +218,96 @@ def check_vault(root: Path) -> VaultCheck:
         if problem:
             problems.append(VaultProblem(path, problem, chat_id, media=True, by_hand=_in_the_way(problem)))
     problems += ways.problems()
-    return VaultCheck(tuple(problems), tuple(notes), len(known), len(files), len(media), tuple(sorted(known)))
+    # The file a note was moved to is named as moved above, not as a copy (its old place holds nothing).
+    named = tuple(sentence for rel, sentence in copies if rel not in moved.values())
+    return VaultCheck(
+        tuple(problems), tuple(notes), len(known), len(files), len(media), tuple(sorted(known)), copies=named
+    )
+
+
+def find_copies(
+    root: Path, db: sqlite3.Connection, chats: Iterable[tuple[int, str]], known: Collection[str]
+) -> list[tuple[str, str]]:
+    """(vault-relative path, the sentence that names it) for each Markdown file in a chat's folder, not one of
+    the export's own (`known`), that holds message blocks of the chat one of the export's notes holds too: a
+    sync's conflicted copy (Dropbox, Syncthing, iCloud, Nextcloud, OneDrive, Obsidian Sync each name theirs
+    differently, so it is found by what it holds), or a copy a person made. Obsidian then finds each message
+    twice and a block reference ^m<id> may land in either, yet nothing is lost: the person picks which to keep,
+    and the engine never deletes or changes either.
+
+    `db` is the export state (its messages table says which note holds each message; `chats` gives each chat's
+    folder). Only the chat folders are walked, never through a link, skipping dot-folders and dot-files; the
+    export's own notes are not read unless a file outside them shares blocks with them, so a big vault costs a
+    listing of its folders and a read of the few Markdown files that are not the export's."""
+    found: list[tuple[str, str]] = []
+    own_blocks: dict[str, set[int]] = {}  # an export note read once however many copies it has
+    for chat_id, dir_name in chats:
+        folder = root / dir_name if dir_name else None
+        mode = _lmode(folder) if folder is not None else None
+        if folder is None or mode is None or not stat.S_ISDIR(mode):
+            continue  # no folder yet, or a link or a non-file there: named elsewhere, and never walked through
+        for at, dirs, names in os.walk(folder):  # os.walk does not descend into a linked folder
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                rel = (Path(at) / name).relative_to(root).as_posix()
+                if not name.endswith(".md") or name.startswith(".") or rel in known:
+                    continue
+                data = _read_regular(Path(at) / name)  # None for a link, a pipe, anything but a regular file
+                if not data or b"^m" not in data:
+                    continue
+                held = set(block_ids(data))
+                # Channels all number their messages from 1: a note naming another chat holds none of this one's.
+                if not held or named_chat(read_front_matter(data)) not in (chat_id, None):
+                    continue
+                shared: dict[str, int] = {}
+                for note, ids in _notes_holding(db, chat_id, held).items():
+                    note_rel = f"{note}.md"
+                    if note_rel == rel:
+                        continue
+                    if note_rel not in own_blocks:
+                        own = _read_regular(root / note_rel) if not _passes_link(root, note_rel) else None
+                        own_blocks[note_rel] = set(block_ids(own)) if own else set()
+                    if both := len(ids & own_blocks[note_rel]):
+                        shared[note_rel] = both
+                if shared:
+                    found.append((rel, _copy_sentence(rel, shared)))
+    return found
+
+
+def _notes_holding(db: sqlite3.Connection, chat_id: int, ids: set[int]) -> dict[str, set[int]]:
+    """{note (vault-relative, without .md): the ids among `ids` the state says it holds}."""
+    notes: dict[str, set[int]] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 500):  # under SQLite's bound on a statement's parameters
+        batch = wanted[start : start + 500]
+        marks = ",".join("?" * len(batch))
+        for msg_id, note in db.execute(
+            f"SELECT msg_id, note FROM messages WHERE chat_id = ? AND msg_id IN ({marks})", (chat_id, *batch)
+        ):
+            notes.setdefault(note, set()).add(msg_id)
+    return notes
+
+
+def _passes_link(root: Path, rel: str) -> bool:
+    """Whether a folder on the way to `rel` is a link (a note is never read through one)."""
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        mode = _lmode(root.joinpath(*parts[:i]))
+        if mode is None or stat.S_ISLNK(mode):
+            return mode is not None
+    return False
+
+
+def _copy_sentence(rel: str, shared: dict[str, int]) -> str:
+    notes = sorted(shared)
+    messages = f"{sum(shared.values())} of the chat's messages"  # "1 of the chat's messages" reads right too
+    if len(notes) == 1:
+        held = f"{notes[0]} holds too"
+    else:
+        held = f"{', '.join(notes[:-1])} and {notes[-1]} hold too"
+    return (
+        f"{rel} holds {messages} that {held} (a sync's conflicted copy?); keep the one you want and delete the other."
+    )
 
 
 class _Refused(Exception):
