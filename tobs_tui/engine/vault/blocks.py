@@ -125,3 +125,36 @@ def month_header_length(head: bytes) -> int:
         return end
     link_end = _BLANK_LINE.search(head, link)
     return end if link_end is None else link_end.end()
+
+
+_BLANK_LINES = re.compile(rb"\n{0,2}")
+_NOTE_MONTH = re.compile(r"(?:.*/)?(\d{1,4})/(\d{1,4})-(\d\d)\.md")
+
+
+def blocks_following(note: bytes, start: int, rel: str, after: int) -> tuple[list[tuple[int, str, str]], int]:
+    """The engine's whole blocks that follow offset `start` of a month note one right after another, ids ascending
+    above `after` and each dated in the note's own month (`rel` names it): (id, sender, first text line) of each,
+    as note_blocks gives them, and where the last ends (`start` without one). The run stops at anything else: a
+    person's text, a block cut short, a block of another month or out of order, a note with CRLF line ends."""
+    named = _NOTE_MONTH.fullmatch(rel)
+    if named is None or named.group(1) != named.group(2) or b"\r" in note[start:]:
+        return [], start
+    own = (int(named.group(2)), int(named.group(3)))
+    found: list[tuple[int, str, str]] = []
+    end = start
+    while True:
+        # After the note's bytes the engine writes at most the separator (a blank line), between blocks nothing.
+        opening = _BLANK_LINES.match(note, end)
+        at = opening.end() if opening else end
+        closing = _BLOCK_END.search(note, at)
+        if closing is None or not note.startswith(_OPENINGS, at):
+            break
+        parsed = dated_note_blocks(note[at : closing.end()])
+        if len(parsed) != 1:
+            break
+        msg_id, sender, line, months = parsed[0]
+        if msg_id <= after or own not in months:
+            break
+        found.append((msg_id, sender, line))
+        after, end = msg_id, closing.end()
+    return found, end

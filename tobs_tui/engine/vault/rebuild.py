@@ -171,7 +171,7 @@ def rebuild_state(
                     # Not where the export puts it: a copy a person pasted here (from another month's note, or
                     # another chat's); the block of its own is where its date says, or lost and fetched again.
                     continue
-                rows.append((msg_id, rel.removesuffix(".md"), _plain(sender), _plain(snippet)[:_SNIPPET_CHARS]))
+                rows.append(block_row(msg_id, rel, sender, snippet))
                 if topic is not None:
                     topics[topic] = max(topics.get(topic, 0), msg_id)
                     topic_of[msg_id] = topic
@@ -393,6 +393,11 @@ def _jsonl_messages(path: Path, length: int) -> Iterator[_Line]:
             reply_to if isinstance(reply_to, int) and not isinstance(reply_to, bool) else None,
             (title if isinstance(title, str) else "") if created else None,
         )
+
+
+def block_row(msg_id: int, rel: str, sender: str, snippet: str) -> tuple[int, str, str, str]:
+    """A message index row for a block read from the note `rel` (note_blocks: sender and text as Markdown)."""
+    return msg_id, rel.removesuffix(".md"), _plain(sender), _plain(snippet)[:_SNIPPET_CHARS]
 
 
 def _plain(markdown: str) -> str:

@@ -477,6 +477,42 @@ class StateStore:
             ]
         )
 
+    def take_exported(
+        self,
+        chat_id: int,
+        path: str,
+        *,
+        length: int,
+        tail: bytes,
+        messages: list[tuple[int, str, str, str]],
+        media: Iterable[MediaRecord] = (),
+    ) -> None:
+        """Blocks an export wrote into a note that this state does not remember (it is older than the notes:
+        restored from a backup, or synced without the newest .tobs): the note committed as it is, the messages
+        indexed and the chat's newest id raised past them, in one transaction, so they are not fetched and
+        written again. The chat's newest ids are then asked of Telegram (unverified), as for a rebuilt chat: a
+        block copied from another chat's note must not make the export skip this chat's messages."""
+        ids = [m[0] for m in messages]
+        self._write(
+            [
+                (
+                    "INSERT INTO files (path, chat_id, length, tail) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+                    " SET length = excluded.length, tail = excluded.tail",
+                    (path, chat_id, length, tail),
+                ),
+                (
+                    "INSERT OR REPLACE INTO messages (chat_id, msg_id, note, sender, snippet) VALUES (?, ?, ?, ?, ?)",
+                    [(chat_id, *m) for m in messages],
+                ),
+                (
+                    "UPDATE chats SET last_id = max(last_id, ?), message_count = message_count + ? WHERE chat_id = ?",
+                    (max(ids, default=0), len(ids), chat_id),
+                ),
+                (_UPSERT_MEDIA, [_media_row(r) for r in media]),
+                ("INSERT OR IGNORE INTO unverified (chat_id) VALUES (?)", (chat_id,)),
+            ]
+        )
+
     def set_file(self, path: str, *, length: int, tail: bytes) -> None:
         self._write([(_SET_FILE, (length, tail, path))])
 

@@ -21,9 +21,11 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from tobs_tui.engine.vault.blocks import (
     after_last_block,
+    blocks_following,
     header_end,
     month_header_length,
     opens_like_a_block,
@@ -35,7 +37,7 @@ from tobs_tui.engine.vault.filenames import UnsafePathError, open_for_writing, s
 from tobs_tui.engine.vault.intents import engine_bytes, intent_path, read_intents, write_intent
 from tobs_tui.engine.vault.jsonl import max_line_id, stream_result_json
 from tobs_tui.engine.vault.moved import find_moved_notes
-from tobs_tui.engine.vault.rebuild import RebuiltChat, rebuild_state
+from tobs_tui.engine.vault.rebuild import RebuiltChat, block_row, named_chat, read_front_matter, rebuild_state
 from tobs_tui.engine.vault.store import TAIL_BYTES, FileRecord, MediaRecord, StateStore
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,9 @@ class RecoveryReport:
     cut_short: tuple[str, ...] = ()  # committed files cut short by hand: what they lost is fetched again
     lost_media: tuple[str, ...] = ()  # downloaded files deleted, cut short or changed by hand: fetched again
     moved: tuple[tuple[str, str], ...] = ()  # (old, new) notes a person moved or renamed: theirs now
+    # Notes holding messages an export wrote that the state did not remember (it is older than the notes):
+    # taken as exported, not written again.
+    taken: tuple[str, ...] = ()
 
     @property
     def rolled_back_bytes(self) -> int:
@@ -123,6 +128,7 @@ class RecoveryReport:
             or self.cut_short
             or self.lost_media
             or self.moved
+            or self.taken
         )
 
     def notices(self) -> list[str]:
@@ -133,6 +139,13 @@ class RecoveryReport:
             out.append(
                 f"Rebuilt the export state from the notes of {_count(chats, 'chat')} ({_some(chats)}); the"
                 " notes were kept as they are and the export continues after their newest message."
+            )
+        if self.taken:
+            one = len(self.taken) == 1
+            out.append(
+                f"The export state is older than {_count(self.taken, 'note')} ({_some(self.taken)}), restored from a"
+                f" backup or synced without it: the messages {'it holds' if one else 'they hold'} after the ones it"
+                " knew are taken as exported, and not written again."
             )
         if self.modified:
             out.append(
@@ -382,6 +395,9 @@ def _copy_range(src: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int =
 
 
 _HEADER_READ = 1 << 16  # enough for any month note's front matter, a person's keys included
+_MONTH_NOTE = re.compile(r"\d{4}-\d\d\.md")
+# A file's link in a block (render/markdown.py `_wikilink`): a wikilink's path, or a Markdown link's encoded one.
+_MEDIA_LINK = re.compile(rb"\[\[([^\]\[|#\n]+)(?:\|[^\]\n]*)?\]\]|\]\(([^()\s]+)\)")
 # A month note's header as render/notes.py month_header writes it (the vault may not import render; a test holds
 # the two together): its chat's id, title, month, then the link line to the chat's index note.
 _MONTH_HEADER = re.compile(
@@ -490,6 +506,7 @@ class Vault:
         removed: list[str] = []
         missing: list[str] = []
         modified: list[str] = []
+        taken: list[str] = []
         # Chat folders the state DB does not know (it is new, was emptied or was damaged) hold notes of earlier
         # exports: their state is read back from them, never written over.
         rebuilt = rebuild_state(self.root, self.store, self.write_stream_atomic)
@@ -555,6 +572,14 @@ class Vault:
                     if cut == size - record.length:
                         _truncate(fd, writable, path, record.length)
                         truncated.append((record.path, size, record.length))
+                    elif (
+                        not cut
+                        and (theirs := self._take_exported(record.chat_id, record.path, fd, record.length)) is not None
+                    ):
+                        # Blocks an export this state does not remember wrote after the committed ones.
+                        taken.append(record.path)
+                        if theirs:
+                            modified.append(record.path)
                     else:
                         # A person added text after the committed bytes (maybe after what a cut-short commit
                         # left there): theirs stays, the engine's uncommitted bytes go, appends come after it.
@@ -572,6 +597,7 @@ class Vault:
                 missing.append(record.path)
                 self.store.forget_file(record.path)
                 repairs.append((record.chat_id, record.path))
+        taken += self._newer_notes()
         lost = self._lost_media()
         if repairs:
             self.store.add_repairs(repairs)
@@ -597,7 +623,108 @@ class Vault:
             cut_short=tuple(damaged),
             lost_media=tuple(lost),
             moved=tuple(moved.items()),
+            taken=tuple(taken),
         )
+
+    def _take_exported(self, chat_id: int, rel: str, fd: int, start: int) -> bool | None:
+        """Whole blocks of the chat's own that follow offset `start` of its month note `rel` (its committed length,
+        or where its header ends for a note the state does not list), ids ascending above the chat's newest
+        exported one: messages an export wrote that this state does not remember (restored from an older backup,
+        or synced without the newest .tobs). Fetched again, they would be written a second time. They are taken
+        as exported (StateStore.take_exported): the note as it is now is committed (a person's text after them
+        stays theirs, and new messages go after it), their files downloaded then are recorded as the engine's.
+        Returns whether text of a person's follows them; None when nothing was taken (the note stays as today)."""
+        chat = self.store.chat_progress(chat_id)
+        if chat is None or not chat.dir_name or chat.kind == "forum" or not rel.startswith(f"{chat.dir_name}/"):
+            return None  # a forum's notes are its topics', whose progress is kept apart
+        if rel.count("/") != chat.dir_name.count("/") + 2:
+            return None  # not "<chat folder>/<year>/<year>-<month>.md"
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0)
+        if named_chat(read_front_matter(data)) != chat_id:
+            return None
+        blocks, end = blocks_following(data, start, rel, chat.last_id)
+        if not blocks:
+            return None
+        rows = [block_row(msg_id, rel, sender, line) for msg_id, sender, line in blocks]
+        media = self._embedded_media(chat_id, chat.dir_name, data[start:end], [r[0] for r in rows])
+        self.store.take_exported(chat_id, rel, length=size, tail=_tail(fd, size), messages=rows, media=media)
+        log.info("%s: messages %d to %d taken as exported", rel, rows[0][0], rows[-1][0])
+        return bool(data[end:].strip())
+
+    def _embedded_media(self, chat_id: int, dir_name: str, blocks: bytes, ids: list[int]) -> list[MediaRecord]:
+        """The files taken blocks link, where the export downloads them (media_rel_path: "<chat folder>/media/
+        <kind>/<month>/<id>_..."), that are on disk: recorded as downloaded, so they are neither fetched again nor
+        taken for a person's file at the engine's name."""
+        found: list[MediaRecord] = []
+        wanted = set(ids)
+        for match in _MEDIA_LINK.finditer(blocks):
+            raw = match.group(1) or match.group(2)
+            path = unquote(raw.decode("utf-8", "replace")) if match.group(2) else raw.decode("utf-8", "replace")
+            parts = path.split("/")
+            if not path.startswith(f"{dir_name}/media/") or len(parts) != dir_name.count("/") + 5:
+                continue
+            msg_id = parts[-1].split("_", 1)[0]
+            if not msg_id.isdigit() or int(msg_id) not in wanted:
+                continue
+            try:
+                st = os.lstat(safe_path(self.root, path))
+            except (OSError, UnsafePathError):
+                continue
+            if stat.S_ISREG(st.st_mode):
+                kind = parts[-3]
+                found.append(MediaRecord(chat_id, int(msg_id), None, kind, path, st.st_size, 0, "done"))
+        return found
+
+    def _newer_notes(self) -> list[str]:
+        """Month notes of known chats that the state does not list, newer than every note it does: written by an
+        export this state does not remember. Those that begin with the chat's next messages are taken as
+        exported (_take_exported); any other stays as it is, and a commit that creates its month's note appends
+        after it (ChatWriter._found_in_the_way)."""
+        listed: dict[int, list[str]] = {}
+        for record in self.store.all_files():
+            listed.setdefault(record.chat_id, []).append(record.path)
+        taken: list[str] = []
+        for chat in self.store.all_chats():
+            if not chat.dir_name or chat.kind == "forum" or chat.chat_id not in listed:
+                continue
+            own = [p for p in listed[chat.chat_id] if p.startswith(f"{chat.dir_name}/") and p.endswith(".md")]
+            newest = max((p.rsplit("/", 1)[-1] for p in own), default="")
+            for rel in self._month_notes_after(chat.dir_name, newest):
+                if rel in listed[chat.chat_id]:
+                    continue
+                try:
+                    fd = os.open(safe_path(self.root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                except (OSError, UnsafePathError):
+                    continue  # a link, or gone: not taken, left as it is
+                try:
+                    if not stat.S_ISREG(os.fstat(fd).st_mode):
+                        continue
+                    start = header_end(os.pread(fd, _HEADER_READ, 0))
+                    if start > 0 and self._take_exported(chat.chat_id, rel, fd, start) is not None:
+                        taken.append(rel)
+                finally:
+                    os.close(fd)
+        return taken
+
+    def _month_notes_after(self, dir_name: str, newest: str) -> list[str]:
+        """The month notes ("<year>/<year>-<month>.md") in a chat's folder named after `newest`, oldest first."""
+        folder = self.root / dir_name
+        year = newest.split("-", 1)[0]
+        found: list[str] = []
+        try:
+            years = [e.name for e in os.scandir(folder) if e.name.isdigit() and e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+        for name in years:
+            if year.isdigit() and int(name) < int(year):
+                continue
+            try:
+                notes = [e.name for e in os.scandir(folder / name) if e.is_file(follow_symlinks=False)]
+            except OSError:
+                continue
+            found += [f"{dir_name}/{name}/{n}" for n in notes if _MONTH_NOTE.fullmatch(n) and n > newest]
+        return sorted(found, key=lambda rel: rel.rsplit("/", 1)[-1])
 
     def _moved_notes(self, gone: list[FileRecord]) -> dict[str, str]:
         """{old: new} for the month notes among `gone` a person moved or renamed (moved.py); each is forgotten
