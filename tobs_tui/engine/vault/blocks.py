@@ -24,6 +24,21 @@ def separator(committed_end: bytes) -> bytes:
     return b"\n" if committed_end.endswith(b"\n") else b"\n\n"
 
 
+_BLANK = b" \t\r\n"
+
+
+def only_blank_end_cut(now_end: bytes, size: int, length: int, tail: bytes) -> bool:
+    """Whether a note now `size` bytes long, committed at `length` bytes ending in `tail`, lost nothing but blank
+    bytes at its end: an editor's "trim trailing whitespace" on save. `now_end` is the note's last bytes now (as
+    many as the tail's). Every message is still there; only the committed bytes the tail shows can be checked,
+    so a tail that is blank through is no proof."""
+    removed = length - size
+    if not 0 < removed < len(tail):
+        return False
+    kept = tail[: len(tail) - removed]
+    return bool(kept.strip(_BLANK)) and not tail[len(kept) :].strip(_BLANK) and now_end.endswith(kept)
+
+
 def block_ids(text: bytes) -> list[int]:
     """The message ids of the blocks in a note, in file order."""
     return [int(m) for m in _BLOCK_ID.findall(text)]

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tobs_tui.engine.vault.blocks import block_ids, note_blocks
+from tobs_tui.engine.vault.blocks import block_ids, note_blocks, only_blank_end_cut
 from tobs_tui.engine.vault.intents import engine_bytes, read_intents
 from tobs_tui.engine.vault.moved import _read as _read_regular
 from tobs_tui.engine.vault.moved import find_moved_notes
@@ -566,6 +566,9 @@ def _file_problem(
                 return None, "text typed into a note an interrupted run had begun (kept)"
             return "was left by an interrupted run (an export removes it)", None
         if st.st_size < length:
+            f.seek(max(0, st.st_size - len(tail)))
+            if rel.endswith(".md") and only_blank_end_cut(f.read(), st.st_size, length, tail):
+                return None, None  # an editor trimmed its blank last lines: every message is there
             return f"is {length - st.st_size} bytes shorter than exported (cut short or edited by hand)", None
         f.seek(length - len(tail))
         if f.read(len(tail)) != tail:

@@ -28,6 +28,7 @@ from tobs_tui.engine.vault.blocks import (
     blocks_following,
     header_end,
     month_header_length,
+    only_blank_end_cut,
     opens_like_a_block,
     separator,
     starts_with_front_matter,
@@ -329,6 +330,14 @@ def _open_to_check(path: Path) -> tuple[int, bool]:
     return fd, bool(os.fstat(fd).st_mode & stat.S_IWUSR)
 
 
+def _trimmed(record: FileRecord, fd: int, size: int) -> bool:
+    """A committed note that lost only the blank bytes at its end (blocks.only_blank_end_cut)."""
+    if not record.path.endswith(".md"):
+        return False
+    now_end = os.pread(fd, len(record.tail), max(0, size - len(record.tail)))
+    return only_blank_end_cut(now_end, size, record.length, record.tail)
+
+
 def _tail(fd: int, size: int) -> bytes:
     """The last bytes of a file of `size` bytes: what the state keeps to know its committed end again."""
     return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
@@ -546,6 +555,11 @@ class Vault:
             try:
                 _must_be_a_file(fd, path)
                 size = os.fstat(fd).st_size
+                if size < record.length and _trimmed(record, fd, size):
+                    # An editor trimmed the blank lines at the note's end on save: every message is there, and
+                    # the next one is set apart again (blocks.separator). Nothing to fetch, nothing to say.
+                    self._adopt(record.path, fd, size)
+                    continue
                 ours = size >= record.length and _bytes_before(fd, record.length, record.tail)
                 cut = self._cut_short(record, fd, size) if size < record.length else None
                 if cut is not None:

@@ -5,6 +5,7 @@ permissions, and never takes their words for its own front matter."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.unit.engine.vault.test_vault import (
 )
 from tobs_tui.engine.render.notes import month_header
 from tobs_tui.engine.vault.blocks import separator
+from tobs_tui.engine.vault.check import check_vault
 from tobs_tui.engine.vault.jsonl import encode_line
 from tobs_tui.engine.vault.vault import ReadOnlyFileError, Vault, VaultWriteError, jsonl_rel
 
@@ -321,3 +323,38 @@ def test_a_read_only_note_with_a_cut_short_commit_and_typed_text_is_refused_not_
         assert report.modified == (NOTE,)
     assert _mode(tmp_path / NOTE) == 0o600
     assert b"typed after a kill\n" in (tmp_path / NOTE).read_bytes()
+
+
+# ---------------------------------------------------------------- an editor's trim of trailing whitespace
+
+
+@pytest.mark.parametrize("trim", [b"\n", b"\n\n", b" \n\n"], ids=["one newline", "both newlines", "space too"])
+def test_a_note_whose_blank_end_an_editor_trimmed_is_kept_and_nothing_is_fetched_again(tmp_path, trim):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 10)
+    note = tmp_path / NOTE
+    data = note.read_bytes()
+    assert data.endswith(b"\n\n")
+    trimmed = data[: len(data) - len(trim)] if data.endswith(trim) else data.rstrip(b"\n")
+    note.write_bytes(trimmed)
+    found = check_vault(tmp_path)
+    assert found.ok, [p.problem for p in found.problems]
+    with Vault(tmp_path) as v:
+        report = v.recover()
+        assert not report.cut_short and not report.modified, report
+        write_batches(v, 11, 12)
+    after = note.read_bytes()
+    assert after.startswith(trimmed)
+    ids = [int(i) for i in re.findall(rb" \^m(\d+)\n", after)]
+    assert ids == list(range(1, 13)), "every message once, in order"
+    assert b"\n\n**" in after[len(trimmed) - 5 :], "the next message is a paragraph of its own"
+
+
+def test_a_note_cut_into_its_last_message_is_still_cut_short(tmp_path):
+    with Vault(tmp_path) as v:
+        v.recover()
+        write_batches(v, 1, 10)
+    note = tmp_path / NOTE
+    note.write_bytes(note.read_bytes()[:-6])  # " ^m10\n\n" loses more than its blank end
+    assert not check_vault(tmp_path).ok
