@@ -21,6 +21,7 @@ import platformdirs
 import tomli_w
 
 from tobs_tui.cpus import usable_cpus
+from tobs_tui.filekinds import file_kind
 from tobs_tui.network import PROXY_FORMS, Proxy, ProxyError, env_proxy, parse_proxy, redacted
 
 APP_NAME = "tobs-tui"
@@ -412,18 +413,6 @@ class _NotRegular(Exception):
     """What is at a config path is not a regular file; str() says what it is ("a named pipe")."""
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
 def _is_devnull(st: os.stat_result) -> bool:
     """Whether `st` is the null device: `TOBS_CONFIG=/dev/null` is the usual way to say "no settings file"."""
     try:
@@ -440,7 +429,7 @@ def _read_regular(path: Path, *, follow: bool) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) and not (follow and _is_devnull(st)):
-            raise _NotRegular(_kind(st.st_mode))
+            raise _NotRegular(file_kind(st.st_mode))
         fh = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -714,7 +703,7 @@ def _save_target(target: Path) -> Path:
             )
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(
-            f"Config file {target} is {_kind(st.st_mode)}, not a regular file; put a TOML file there (or point "
+            f"Config file {target} is {file_kind(st.st_mode)}, not a regular file; put a TOML file there (or point "
             "TOBS_CONFIG at one), then save again."
         )
     if not st.st_mode & stat.S_IWUSR:

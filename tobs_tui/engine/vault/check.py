@@ -25,6 +25,7 @@ from tobs_tui.engine.vault.moved import _read as _read_regular
 from tobs_tui.engine.vault.moved import find_moved_notes
 from tobs_tui.engine.vault.rebuild import chat_folders, month_notes, named_chat, read_front_matter
 from tobs_tui.engine.vault.vault import Vault, in_the_way
+from tobs_tui.filekinds import file_kind
 
 STATE_DIR = ".tobs"
 STATE_FILE = ".tobs/state.sqlite"
@@ -328,20 +329,8 @@ def _in_the_way(problem: str) -> bool:
     )
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
-
-
 def _not_a_file(mode: int) -> str:
-    return f"is {_kind(mode)}: {_NOT_A_FILE} (move it away)"
+    return f"is {file_kind(mode)}: {_NOT_A_FILE} (move it away)"
 
 
 def _link_problem(st: os.stat_result, *, links_allowed: bool = False) -> str | None:
@@ -471,7 +460,7 @@ class _Ways:
             mode = _lmode(self.root / rel)
             self._modes[rel] = mode
             if mode is not None and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
-                said = f"is {_kind(mode)}, where an export keeps a folder (move it away)"
+                said = f"is {file_kind(mode)}, where an export keeps a folder (move it away)"
                 found.append(VaultProblem(rel, said, by_hand=True))
             elif mode is not None and stat.S_ISLNK(mode):
                 self.links.setdefault(rel, set()).add(None)
