@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.settings import WAIT, engine_settings
+from tobs_tui.config import Settings
 from tobs_tui.emulator import Emulator
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
@@ -70,3 +72,25 @@ def export_chats(runner, chat_ids, **selection):
         return runner.start_export(request).result(WAIT)
     finally:
         runner.stop()
+
+
+def export_in_process(emulator: Emulator, vault: Path, chat: int, *, media: bool = False, **selection):
+    """One whole export of `chat` into `vault` by a runner of its own (4 threads, one media worker, rendering in
+    this process), stopped after: (its final snapshot, the events it emitted)."""
+    base = Settings()
+    settings = dataclasses.replace(
+        base,
+        export=dataclasses.replace(base.export, output_dir=vault, download_media=media),
+        workers=dataclasses.replace(base.workers, max_threads=4, media_download_workers=1),
+    )
+    events: list = []
+    runner = EngineRunner(
+        settings,
+        session=emulator.session_string(),
+        api_id=DEMO_API_ID,
+        api_hash=DEMO_API_HASH,
+        on_event=events.append,
+        render_in_process=True,
+    )
+    runner.start()
+    return export_chats(runner, [chat], **selection), events

@@ -13,7 +13,7 @@ import pytest
 import telethon.client.users as telethon_users
 
 import tobs_tui.engine.telegram.source as source_module
-from tests.support.runners import runner_factory, running_emulator
+from tests.support.runners import export_chats, runner_factory, running_emulator
 from tests.support.settings import WAIT, engine_settings
 from tests.support.vaults import chat_dir, notes_of
 from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
@@ -25,12 +25,6 @@ from tobs_tui.engine.telegram.client import build_client
 from tobs_tui.engine.telegram.concurrency import AdaptiveLimit
 from tobs_tui.engine.telegram.source import TelegramSource
 from tobs_tui.engine.telegram.throttle import ThrottleDetector
-
-
-def export(runner, chat_ids):
-    assert runner.connect().result(WAIT) is True
-    runner.list_dialogs().result(WAIT)
-    return runner.start_export(ExportRequest(chats=tuple(ChatSelection(c) for c in chat_ids))).result(WAIT)
 
 
 def exported_ids(vault, chat_id):
@@ -114,7 +108,7 @@ def test_a_short_page_mid_history_does_not_end_the_chat(tmp_path):
     for chat, ids in withheld.items():
         world.withhold_messages(chat, ids)
     with running_emulator(world=world) as emu, runner_factory(emu, tmp_path / "vault") as make:
-        final = export(make(), [big, small, plain])
+        final = export_chats(make(), [big, small, plain])
         calls_on_plain = sum(1 for r in emu.log.find(method="GetHistoryRequest") if r.peer == plain)
     assert final.state is RunState.DONE, final.errors
     assert {c.chat_id: c.state for c in final.chats} == dict.fromkeys((big, small, plain), ChatState.DONE)
@@ -164,7 +158,7 @@ def test_any_file_reference_error_fetches_the_message_again(one_file_at_a_time, 
     chat = next(c for c in world.chat_ids() if world.chats[c].title == "Quiet channel")
     for _ in range(3):  # as many as a file's attempts: retried as a refusal, the file would fail
         emulator.script("GetFileRequest", nth=1, error=error)
-    final = export(one_file_at_a_time, [chat])
+    final = export_chats(one_file_at_a_time, [chat])
     assert final.state is RunState.DONE, final.errors
     assert final.media.files_failed == 0 and final.media.files_done > 0
     assert emulator.log.count(method="GetMessagesRequest") >= 3  # channels.getMessages, once per refusal

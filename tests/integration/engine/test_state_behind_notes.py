@@ -5,19 +5,14 @@ a second time, and their JSON lines and files are there once."""
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import shutil
 
 import pytest
 
-from tests.support.runners import running_emulator
-from tests.support.settings import WAIT
+from tests.support.runners import export_in_process, running_emulator
 from tests.support.vaults import chat_dir, notes_of
-from tobs_tui.config import Settings
-from tobs_tui.emulator.credentials import DEMO_API_HASH, DEMO_API_ID
 from tobs_tui.emulator.world import World
-from tobs_tui.engine import ChatSelection, EngineRunner, ExportRequest
 from tobs_tui.engine.snapshot import EventKind, RunState
 
 WORLD = {
@@ -40,28 +35,7 @@ def export(emu, tmp_path):
     chat = emu.world.chat_ids()[0]
 
     def run(*, media: bool) -> list[str]:
-        base = Settings()
-        settings = dataclasses.replace(
-            base,
-            export=dataclasses.replace(base.export, output_dir=tmp_path / "vault", download_media=media),
-            workers=dataclasses.replace(base.workers, max_threads=4, media_download_workers=1),
-        )
-        events: list = []
-        runner = EngineRunner(
-            settings,
-            session=emu.session_string(),
-            api_id=DEMO_API_ID,
-            api_hash=DEMO_API_HASH,
-            on_event=events.append,
-            render_in_process=True,
-        )
-        runner.start()
-        try:
-            assert runner.connect().result(WAIT) is True
-            runner.list_dialogs().result(WAIT)
-            final = runner.start_export(ExportRequest(chats=(ChatSelection(chat),))).result(WAIT)
-        finally:
-            runner.stop()
+        final, events = export_in_process(emu, tmp_path / "vault", chat, media=media)
         assert final.state is RunState.DONE, final.errors
         return [e.message for e in events if e.kind is EventKind.VAULT]
 
